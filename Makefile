@@ -1,0 +1,40 @@
+# dxgate: the two commands of the README are `make demo` and `make test`.
+# Each installs what is missing (Debian packages), configures, builds, runs.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
+.PHONY: all deps configure build test demo pki clean format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja: | deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600
+
+demo: build
+	@bash scripts/demo.sh $(BUILD_DIR)
+
+# A development PKI in var/pki (see certs/README.md).
+pki: deps
+	bash certs/make-dev-pki.sh var/pki
+
+format:
+	find . -path ./build -prune -o \( -name '*.cc' -o -name '*.h' \) -print | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR) var

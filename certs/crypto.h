@@ -1,0 +1,77 @@
+// ECDSA P-256 / SHA-256 signing and verification, SHA-256 and HMAC, with
+// keys parsed once and algorithms fetched once (OpenSSL 3's implicit fetches
+// and PEM decoding dominate otherwise). Signatures are DER ECDSA-Sig-Value,
+// exactly what `openssl dgst -sha256 -sign/-verify` produces and checks.
+#ifndef DX_CERTS_CRYPTO_H_
+#define DX_CERTS_CRYPTO_H_
+
+#include <openssl/types.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace dx::certs {
+
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* key) const;
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+
+struct X509Deleter {
+  void operator()(X509* cert) const;
+};
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+
+// 32-byte SHA-256 digest of `data`.
+std::string Sha256(absl::string_view data);
+// 32-byte HMAC-SHA256 of `data` under `key`.
+std::string HmacSha256(absl::string_view key, absl::string_view data);
+// `n` cryptographically random bytes.
+std::string RandomBytes(size_t n);
+
+// Certificate parsing. PEM input may hold a chain; the first is returned.
+absl::StatusOr<X509Ptr> ParseCertificateDer(absl::string_view der);
+absl::StatusOr<X509Ptr> ParseCertificatePem(absl::string_view pem);
+std::string CertificateToDer(X509* cert);
+std::string CertificateToPem(X509* cert);
+// The certificate's public key as PEM (SubjectPublicKeyInfo), what
+// `openssl dgst -verify` takes.
+std::string PublicKeyPem(X509* cert);
+// SHA-256 of the certificate's DER encoding.
+std::string CertificateFingerprint(X509* cert);
+
+// Checks that `key` is an EC key on P-256.
+absl::Status CheckP256(EVP_PKEY* key);
+
+// Signs with one private key. Thread-safe.
+class Signer {
+ public:
+  // Loads a PEM private key (ECDSA P-256) and its PEM certificate (the first
+  // certificate of `cert_pem` must match the key).
+  static absl::StatusOr<std::unique_ptr<Signer>> FromPem(
+      absl::string_view key_pem, absl::string_view cert_pem);
+  static absl::StatusOr<std::unique_ptr<Signer>> FromFiles(
+      const std::string& key_file, const std::string& cert_file);
+
+  // DER-encoded ECDSA signature over SHA-256(data).
+  absl::StatusOr<std::string> Sign(absl::string_view data) const;
+  // The signer's certificate, DER.
+  const std::string& certificate_der() const { return cert_der_; }
+
+ private:
+  Signer(PkeyPtr key, std::string cert_der)
+      : key_(std::move(key)), cert_der_(std::move(cert_der)) {}
+  PkeyPtr key_;
+  std::string cert_der_;
+};
+
+// Verifies a DER ECDSA/SHA-256 signature over `data` with `key`.
+bool VerifySignature(EVP_PKEY* key, absl::string_view data,
+                     absl::string_view signature_der);
+
+}  // namespace dx::certs
+
+#endif  // DX_CERTS_CRYPTO_H_

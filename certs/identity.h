@@ -1,0 +1,35 @@
+// Who a certificate speaks for. The one documented place is the
+// subjectAltName URI: "urn:dx:agency:<CODE>" for an agency's systems,
+// "urn:dx:gateway:<NODE>" for a gateway, "urn:dx:adapter:<CODE>" for a
+// provider's adapter (certs/README.md).
+#ifndef DX_CERTS_IDENTITY_H_
+#define DX_CERTS_IDENTITY_H_
+
+#include <openssl/types.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace dx::certs {
+
+enum class PrincipalKind { kAgency, kGateway, kAdapter };
+
+struct Principal {
+  PrincipalKind kind;
+  // The agency code, or the gateway node id.
+  std::string id;
+};
+
+// True when `code` is an electronic agency code: at most 35 characters,
+// dot-separated non-empty groups of 0-9 and A-Z.
+bool IsValidAgencyCode(absl::string_view code);
+
+// The single dx principal named in `cert`'s subjectAltName URIs. Errors when
+// there is none, or more than one (a certificate speaks for one party).
+absl::StatusOr<Principal> PrincipalOf(X509* cert);
+
+}  // namespace dx::certs
+
+#endif  // DX_CERTS_IDENTITY_H_

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The development PKI of dxgate, made with the openssl CLI only, so an
+# operator can read every step and replace it with a real CA (certs/README.md).
+#
+#   make-dev-pki.sh init OUT                 root, intermediate, default agencies,
+#                                            gateway, adapters, an empty CRL
+#   make-dev-pki.sh agency OUT CODE [DAYS] [START END]
+#                                            TLS + signing certificates for CODE in
+#                                            OUT/agencies/${DX_PKI_FOLDER:-CODE}
+#                                            (START/END: YYYYMMDDHHMMSSZ, for tests)
+#   make-dev-pki.sh revoke OUT CERT.pem      revoke CERT and rewrite OUT/crl.pem
+#   make-dev-pki.sh crl OUT                  rewrite OUT/crl.pem
+#
+# Agency identity: the electronic agency code is carried in the certificate's
+# subjectAltName as the URI "urn:dx:agency:<CODE>", and nowhere else.
+# Gateways carry "urn:dx:gateway:<NODE>", adapters "urn:dx:adapter:<CODE>".
+# All keys are ECDSA P-256.
+set -euo pipefail
+
+die() { echo "make-dev-pki: $*" >&2; exit 2; }
+cmd=${1:-}; out=${2:-}
+[ -n "$cmd" ] && [ -n "$out" ] || die "usage: $0 init|agency|revoke|crl OUT ..."
+
+export DX_SAN="DNS:unused"  # the CA config expands it even where unused
+ossl() { openssl "$@" 2>>"$out/openssl.log"; }
+
+newkey() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; chmod 600 "$1"; }
+
+write_ca_conf() {
+  cat >"$out/ca/openssl.cnf" <<CNF
+[ ca ]
+default_ca = intermediate
+[ intermediate ]
+dir = $out/ca
+database = \$dir/index.txt
+new_certs_dir = \$dir/issued
+serial = \$dir/serial
+crlnumber = \$dir/crlnumber
+certificate = $out/intermediate-ca.pem
+private_key = $out/intermediate-ca.key
+default_md = sha256
+default_days = 825
+default_crl_days = 30
+policy = any
+unique_subject = no
+copy_extensions = none
+[ any ]
+commonName = supplied
+organizationName = optional
+[ v3_intermediate ]
+basicConstraints = critical, CA:true, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ tls_client_server ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = \${ENV::DX_SAN}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ signing ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+subjectAltName = \${ENV::DX_SAN}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+}
+
+# issue NAME PROFILE CN SAN [DAYS] [START END]: key + certificate signed by the
+# intermediate; the .pem holds the leaf then the intermediate (a chain).
+issue() {
+  local base=$1 profile=$2 cn=$3 san=$4 days=${5:-825} start=${6:-} end=${7:-}
+  mkdir -p "$(dirname "$base")"
+  newkey "$base.key"
+  ossl req -new -key "$base.key" -subj "/CN=$cn/O=dxgate dev" -out "$base.csr"
+  local dates=(-days "$days")
+  [ -n "$start" ] && dates=(-startdate "$start" -enddate "$end")
+  DX_SAN="$san" ossl ca -batch -config "$out/ca/openssl.cnf" -extensions "$profile" \
+    -notext "${dates[@]}" -in "$base.csr" -out "$base.leaf.pem"
+  cat "$base.leaf.pem" "$out/intermediate-ca.pem" >"$base.pem"
+  rm -f "$base.csr"
+}
+
+make_crl() {
+  ossl ca -config "$out/ca/openssl.cnf" -gencrl -out "$out/crl.pem.tmp"
+  mv "$out/crl.pem.tmp" "$out/crl.pem"   # atomic: a reader never sees half a CRL
+}
+
+issue_agency() {
+  local code=$1; shift
+  [[ "$code" =~ ^[0-9A-Z]+(\.[0-9A-Z]+)*$ ]] && [ ${#code} -le 35 ] ||
+    die "agency code '$code' is not an electronic agency code (e.g. 000.00.00.G01)"
+  local dir="$out/agencies/${DX_PKI_FOLDER:-$code}"   # DX_PKI_FOLDER: e.g. a test's expired copy
+  issue "$dir/tls" tls_client_server "$code TLS" "URI:urn:dx:agency:$code" "$@"
+  issue "$dir/sign" signing "$code signing" "URI:urn:dx:agency:$code" "$@"
+}
+
+case "$cmd" in
+  init)
+    [ -e "$out/root-ca.pem" ] && die "$out already holds a PKI; remove it first"
+    mkdir -p "$out/ca/issued"
+    : >"$out/ca/index.txt"; echo 1000 >"$out/ca/serial"; echo 1000 >"$out/ca/crlnumber"
+    write_ca_conf
+    newkey "$out/root-ca.key"
+    ossl req -x509 -new -key "$out/root-ca.key" -sha256 -days 3650 \
+      -subj "/CN=Dev National Root CA/O=dxgate dev" \
+      -addext "basicConstraints=critical,CA:true" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$out/root-ca.pem"
+    newkey "$out/intermediate-ca.key"
+    ossl req -new -key "$out/intermediate-ca.key" -subj "/CN=Dev Agency CA/O=dxgate dev" \
+      -out "$out/intermediate-ca.csr"
+    ossl x509 -req -in "$out/intermediate-ca.csr" -CA "$out/root-ca.pem" \
+      -CAkey "$out/root-ca.key" -CAcreateserial -days 1825 -sha256 \
+      -extfile "$out/ca/openssl.cnf" -extensions v3_intermediate -out "$out/intermediate-ca.pem"
+    rm -f "$out/intermediate-ca.csr"
+    # Agencies of the demo: two ministries (providers) and two provinces.
+    for code in 000.00.00.G01 000.00.00.G12 000.00.00.H30 000.00.00.H29; do
+      issue_agency "$code"
+    done
+    issue "$out/gateway/tls" tls_client_server "dxgate gw1" \
+      "DNS:localhost,IP:127.0.0.1,URI:urn:dx:gateway:gw1"
+    issue "$out/gateway/sign" signing "dxgate gw1 signing" "URI:urn:dx:gateway:gw1"
+    for code in 000.00.00.G01 000.00.00.G12; do
+      issue "$out/adapters/$code/tls" tls_client_server "adapter $code" \
+        "DNS:localhost,IP:127.0.0.1,URI:urn:dx:adapter:$code"
+    done
+    make_crl
+    echo "dev PKI written to $out"
+    ;;
+  agency)
+    code=${3:-}; [ -n "$code" ] || die "usage: $0 agency OUT CODE [DAYS] [START END]"
+    issue_agency "$code" "${@:4}"
+    ;;
+  revoke)
+    cert=${3:-}; [ -f "$cert" ] || die "usage: $0 revoke OUT CERT.pem"
+    ossl ca -config "$out/ca/openssl.cnf" -revoke "$cert"
+    make_crl
+    ;;
+  crl)
+    make_crl
+    ;;
+  *) die "unknown command '$cmd'" ;;
+esac

@@ -1,0 +1,17 @@
+// The dxctl commands; each returns the process exit code:
+// 0 success, 1 refused or failed, 2 usage error, 3 verification failed.
+#ifndef DX_CLI_COMMANDS_H_
+#define DX_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace dx::cli {
+
+int RunCall(const std::vector<std::string>& args);
+int RunPki(const std::vector<std::string>& args, const char* argv0);
+int RunAudit(const std::vector<std::string>& args);
+
+}  // namespace dx::cli
+
+#endif  // DX_CLI_COMMANDS_H_

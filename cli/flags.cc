@@ -1,0 +1,63 @@
+#include "cli/flags.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace dx::cli {
+
+absl::StatusOr<Flags> Flags::Parse(const std::vector<std::string>& args,
+                                   const std::set<std::string>& known,
+                                   const std::set<std::string>& booleans) {
+  Flags f;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      f.positional_.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2);
+    std::string value;
+    const size_t eq = name.find('=');
+    const bool inline_value = eq != std::string::npos;
+    if (inline_value) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (booleans.count(name)) {
+      f.values_.emplace(name, inline_value ? value : "true");
+    } else if (known.count(name)) {
+      if (!inline_value) {
+        if (i + 1 >= args.size()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("flag --", name, " needs a value"));
+        }
+        value = args[++i];
+      }
+      f.values_.emplace(name, value);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    }
+  }
+  return f;
+}
+
+std::string Flags::Get(const std::string& name, const std::string& def) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? def : it->second;
+}
+
+std::vector<std::string> Flags::GetAll(const std::string& name) const {
+  std::vector<std::string> out;
+  auto range = values_.equal_range(name);
+  for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
+  return out;
+}
+
+absl::StatusOr<std::string> Flags::Require(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end() || it->second.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("flag --", name, " is required"));
+  }
+  return it->second;
+}
+
+}  // namespace dx::cli

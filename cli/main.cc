@@ -1,0 +1,50 @@
+// dxctl: the command-line tool of dxgate.
+//
+//   dxctl call ...        build, sign and send a request as an agency; print
+//                         the answer and verify the gateway's signature
+//   dxctl pki init DIR    make a development PKI (certs/make-dev-pki.sh)
+//   dxctl pki show CERT   print a certificate's dx identity and validity
+//   dxctl pki verify CERT check a certificate against a CA, intermediates, CRL
+//   dxctl audit list      print audit records from a gateway's data folder
+//
+// Run a command with --help for its flags.
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "cli/commands.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(usage: dxctl COMMAND [flags]
+
+commands:
+  call          build, sign and send a request as an agency; verify the answer
+  pki init DIR  make a development PKI in DIR
+  pki show CERT print a certificate's dx identity, validity and fingerprint
+  pki verify CERT --ca ROOT [--intermediates F] [--crl F]
+  audit list    print audit records (--data-dir DIR [--from N] [--limit N] [--json])
+
+Run 'dxctl COMMAND --help' for a command's flags.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "call") return dx::cli::RunCall(args);
+  if (cmd == "pki") return dx::cli::RunPki(args, argv[0]);
+  if (cmd == "audit") return dx::cli::RunAudit(args);
+  std::cerr << "dxctl: unknown command '" << cmd << "'\n" << kUsage;
+  return 2;
+}

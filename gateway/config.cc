@@ -1,0 +1,53 @@
+#include "gateway/config.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "common/yaml_proto.h"
+
+namespace dx::gateway {
+
+absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
+  v1::GatewayConfig c;
+  DX_RETURN_IF_ERROR(LoadYamlFile(path, &c));
+  const std::string base = DirName(path);
+  auto resolve = [&](std::string* p) { *p = ResolvePath(base, *p); };
+  auto required = [&](const std::string& value, const char* field) {
+    return value.empty() ? absl::InvalidArgumentError(absl::StrCat(
+                               path, ": field '", field, "' must be set"))
+                         : absl::OkStatus();
+  };
+  DX_RETURN_IF_ERROR(required(c.node_id(), "node_id"));
+  DX_RETURN_IF_ERROR(required(c.tls().cert_file(), "tls.cert_file"));
+  DX_RETURN_IF_ERROR(required(c.tls().key_file(), "tls.key_file"));
+  DX_RETURN_IF_ERROR(required(c.signing().cert_file(), "signing.cert_file"));
+  DX_RETURN_IF_ERROR(required(c.signing().key_file(), "signing.key_file"));
+  DX_RETURN_IF_ERROR(required(c.trust().ca_file(), "trust.ca_file"));
+  DX_RETURN_IF_ERROR(required(c.data_dir(), "data_dir"));
+  DX_RETURN_IF_ERROR(required(c.registry_file(), "registry_file"));
+  for (std::string* p :
+       {c.mutable_tls()->mutable_cert_file(), c.mutable_tls()->mutable_key_file(),
+        c.mutable_signing()->mutable_cert_file(),
+        c.mutable_signing()->mutable_key_file(),
+        c.mutable_trust()->mutable_ca_file(),
+        c.mutable_trust()->mutable_intermediates_file(), c.mutable_data_dir(),
+        c.mutable_registry_file(), c.mutable_port_file()}) {
+    resolve(p);
+  }
+  for (auto& crl : *c.mutable_trust()->mutable_crl_files()) resolve(&crl);
+  if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:8443");
+  if (c.trust().crl_reload_seconds() == 0) c.mutable_trust()->set_crl_reload_seconds(5);
+  if (!c.trust().has_require_crl()) c.mutable_trust()->set_require_crl(true);
+  if (c.clock_skew_seconds() == 0) c.set_clock_skew_seconds(300);
+  if (c.max_request_lifetime_seconds() == 0) c.set_max_request_lifetime_seconds(600);
+  if (c.adapter_timeout_ms() == 0) c.set_adapter_timeout_ms(5000);
+  if (c.max_request_bytes() == 0) c.set_max_request_bytes(1 << 20);
+  if (c.max_response_bytes() == 0) c.set_max_response_bytes(64 << 20);
+  if (c.max_records_unary() == 0) c.set_max_records_unary(10000);
+  if (c.stream_batch_rows() == 0) c.set_stream_batch_rows(1000);
+  if (!c.has_audit_sync()) c.set_audit_sync(true);
+  if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
+  return c;
+}
+
+}  // namespace dx::gateway

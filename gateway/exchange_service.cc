@@ -1,0 +1,629 @@
+#include "gateway/exchange_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "dx/v1/audit.pb.h"
+#include "dx/v1/errors.pb.h"
+#include "gateway/record_filter.h"
+
+namespace dx::gateway {
+namespace {
+
+using audit::AppendResult;
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  ts->set_seconds(nanos / 1000000000);
+  ts->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+std::string PeerPem(grpc::CallbackServerContext* ctx) {
+  auto auth = ctx->auth_context();
+  if (!auth) return "";
+  auto values = auth->FindPropertyValues("x509_pem_cert");
+  if (values.empty()) return "";
+  return std::string(values.front().data(), values.front().size());
+}
+
+// Caller-supplied text echoed in messages: escaped and bounded.
+std::string Quote(const std::string& s) {
+  std::string escaped = absl::CHexEscape(s.substr(0, 64));
+  if (s.size() > 64) escaped += "...";
+  return absl::StrCat("'", escaped, "'");
+}
+
+v1::AuditReceipt ToReceipt(const AppendResult& r, const std::string& node) {
+  v1::AuditReceipt receipt;
+  receipt.set_sequence_number(r.sequence_number);
+  receipt.set_record_hash(r.record_hash);
+  receipt.set_node_id(node);
+  return receipt;
+}
+
+// A refusal as a gRPC status whose details carry a packed ErrorDetail (in a
+// google.rpc.Status-compatible RpcStatus).
+grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
+                         const AppendResult* receipt,
+                         const std::string& node_id) {
+  v1::ErrorDetail detail;
+  detail.set_reason(r.reason);
+  detail.set_message(r.message);
+  detail.set_legal_basis(r.legal_basis);
+  detail.set_policy_rule_id(r.rule_id);
+  detail.set_request_id(request_id);
+  if (receipt != nullptr) *detail.mutable_receipt() = ToReceipt(*receipt, node_id);
+  v1::RpcStatus status;
+  status.set_code(static_cast<int>(r.code));
+  status.set_message(r.message);
+  status.add_details()->PackFrom(detail);
+  return grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message,
+                      status.SerializeAsString());
+}
+
+Refusal AdapterFailure(const grpc::Status& s, absl::Duration timeout) {
+  Refusal r;
+  switch (s.error_code()) {
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      r.code = absl::StatusCode::kDeadlineExceeded;
+      r.reason = v1::REASON_ADAPTER_TIMEOUT;
+      r.message = absl::StrCat(
+          "the provider's adapter did not answer within ",
+          absl::FormatDuration(timeout),
+          " (or your deadline or expires_at came first); retry later");
+      break;
+    case grpc::StatusCode::UNAVAILABLE:
+      r.code = absl::StatusCode::kUnavailable;
+      r.reason = v1::REASON_ADAPTER_UNAVAILABLE;
+      r.message = absl::StrCat(
+          "the provider's adapter is unavailable; retry later (",
+          s.error_message(), ")");
+      break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+      r.code = static_cast<absl::StatusCode>(s.error_code());
+      r.reason = v1::REASON_ADAPTER_ERROR;
+      r.message = absl::StrCat("the provider's adapter refused the query: ",
+                               s.error_message());
+      break;
+    case grpc::StatusCode::CANCELLED:
+      r.code = absl::StatusCode::kCancelled;
+      r.reason = v1::REASON_ADAPTER_ERROR;
+      r.message = "the call was cancelled";
+      break;
+    default:
+      r.code = absl::StatusCode::kUnavailable;
+      r.reason = v1::REASON_ADAPTER_ERROR;
+      r.message = absl::StrCat("the provider's adapter failed (code ",
+                               s.error_code(), ": ", s.error_message(), ")");
+  }
+  return r;
+}
+
+Refusal AuditFailure(const absl::Status& s) {
+  Refusal r;
+  r.code = absl::StatusCode::kUnavailable;
+  r.reason = v1::REASON_AUDIT_UNAVAILABLE;
+  r.message = absl::StrCat(
+      "the gateway cannot record the exchange in its audit log, so it "
+      "serves nothing; retry later (",
+      s.message(), ")");
+  return r;
+}
+
+void RecordOutcome(const Refusal& r, v1::Decision decision,
+                   v1::AuditRecord* record) {
+  record->set_decision(decision);
+  record->set_reason(r.reason);
+  record->set_status_code(static_cast<int>(r.code));
+  record->set_message(r.message);
+  if (!r.rule_id.empty()) record->set_policy_rule_id(r.rule_id);
+}
+
+}  // namespace
+
+// What the checks before forwarding found out.
+struct ExchangeService::Admission {
+  CheckedRequest checked;
+  const v1::Dataset* dataset = nullptr;
+  AccessDecision decision;
+  Refusal refusal;
+  absl::Time received;
+  v1::AuditRecord record;
+
+  const v1::RequestEnvelope& env() const { return checked.envelope; }
+
+  void Run(const Deps& deps, bool accepting, grpc::CallbackServerContext* ctx,
+           const v1::SignedRequest& request, v1::RecordKind kind) {
+    received = deps.clock->Now();
+    record.set_kind(kind);
+    record.set_node_id(deps.node_id);
+    record.set_received_unix_micros(absl::ToUnixMicros(received));
+    record.set_peer(ctx->peer());
+    if (!accepting) {
+      refusal.code = absl::StatusCode::kUnavailable;
+      refusal.reason = v1::REASON_GATEWAY_UNAVAILABLE;
+      refusal.message = "the gateway is shutting down; retry shortly";
+    } else {
+      refusal = deps.checker->Check(request, PeerPem(ctx), &checked);
+    }
+    FillRecordFromRequest(deps);
+    if (refusal.refused()) return;
+    const v1::RequestEnvelope& e = env();
+    dataset = deps.registry->FindDataset(e.dataset_id());
+    if (dataset == nullptr) {
+      Refuse(absl::StatusCode::kNotFound, v1::REASON_UNKNOWN_DATASET,
+             absl::StrCat("dataset ", Quote(e.dataset_id()),
+                          " is not in the registry; check the dataset id"));
+      return;
+    }
+    record.set_provider_agency(dataset->provider_agency());
+    if (!deps.registry->HasSystem(e.consumer_agency(), e.consumer_system())) {
+      Refuse(absl::StatusCode::kPermissionDenied, v1::REASON_UNKNOWN_CONSUMER,
+             absl::StrCat("system ", Quote(e.consumer_system()),
+                          " of agency ", e.consumer_agency(),
+                          " is not registered with this gateway"));
+      return;
+    }
+    for (const std::string& f : e.fields()) {
+      if (!deps.registry->HasField(*dataset, f)) {
+        Refuse(absl::StatusCode::kInvalidArgument, v1::REASON_UNKNOWN_FIELD,
+               absl::StrCat("field ", Quote(f), " is not in dataset ",
+                            dataset->id(), "'s schema"));
+        return;
+      }
+    }
+    AccessRequest ar;
+    ar.consumer_agency = e.consumer_agency();
+    ar.consumer_system = e.consumer_system();
+    ar.dataset = dataset;
+    ar.purpose_code = e.purpose_code();
+    ar.legal_basis = e.legal_basis();
+    ar.fields.assign(e.fields().begin(), e.fields().end());
+    decision = deps.authorizer->Decide(ar);
+    record.set_policy_version(decision.policy_version);
+    record.set_policy_rule_id(decision.rule_id);
+    if (!decision.allowed) {
+      Refuse(absl::StatusCode::kPermissionDenied, decision.reason,
+             decision.message);
+      refusal.legal_basis = decision.legal_basis;
+      refusal.rule_id = decision.rule_id;
+    }
+  }
+
+  void Refuse(absl::StatusCode code, v1::ReasonCode reason, std::string msg) {
+    refusal.code = code;
+    refusal.reason = reason;
+    refusal.message = std::move(msg);
+  }
+
+  void FillRecordFromRequest(const Deps& deps) {
+    record.set_tls_agency(checked.tls_agency);
+    record.set_request_sha256(checked.request_sha256);
+    record.set_signer_cert_sha256(checked.signer_fingerprint);
+    if (!checked.envelope_parsed) return;
+    const v1::RequestEnvelope& e = env();
+    record.set_request_id(e.request_id());
+    record.set_consumer_agency(e.consumer_agency());
+    record.set_consumer_system(e.consumer_system());
+    record.set_dataset_id(e.dataset_id());
+    record.set_operation(e.operation());
+    *record.mutable_requested_fields() = e.fields();
+    record.set_purpose_code(e.purpose_code());
+    record.set_legal_basis(e.legal_basis());
+    record.set_consent_reference(e.consent_reference());
+    if (!e.data_subject_id().empty()) {
+      record.set_data_subject_hmac(
+          certs::HmacSha256(deps.subject_hmac_key, e.data_subject_id()));
+    }
+  }
+
+  v1::AdapterRequest AdapterRequestFor(uint32_t max_records,
+                                       uint32_t batch_rows) const {
+    v1::AdapterRequest req;
+    req.set_request_id(env().request_id());
+    req.set_dataset_id(dataset->id());
+    req.set_consumer_agency(env().consumer_agency());
+    req.set_purpose_code(env().purpose_code());
+    for (const auto& f : decision.fields) req.add_fields(f);
+    *req.mutable_query() = env().query();
+    req.set_data_subject_id(env().data_subject_id());
+    req.set_max_records(max_records);
+    req.set_batch_rows(batch_rows);
+    return req;
+  }
+
+  // The adapter's deadline: its timeout, bounded by the request's expiry
+  // and the caller's own deadline.
+  absl::Time AdapterDeadline(const Deps& deps,
+                             grpc::CallbackServerContext* ctx) const {
+    absl::Duration timeout = deps.adapter_timeout;
+    if (dataset->adapter().timeout_ms() != 0) {
+      timeout = absl::Milliseconds(dataset->adapter().timeout_ms());
+    }
+    absl::Time deadline = std::min(received + timeout,
+                                   FromTimestamp(env().expires_at()));
+    return std::min(deadline, absl::FromChrono(ctx->deadline()));
+  }
+
+  absl::Duration AdapterTimeout(const Deps& deps) const {
+    return dataset->adapter().timeout_ms() != 0
+               ? absl::Milliseconds(dataset->adapter().timeout_ms())
+               : deps.adapter_timeout;
+  }
+
+  // Signs a response envelope and fills `out`.
+  static absl::Status Sign(const Deps& deps, const v1::ResponseEnvelope& env,
+                           v1::SignedResponse* out) {
+    std::string bytes;
+    env.SerializeToString(&bytes);
+    auto sig = deps.signer->Sign(bytes);
+    if (!sig.ok()) return sig.status();
+    out->set_envelope(std::move(bytes));
+    out->set_signature(*std::move(sig));
+    out->set_signer_certificate(deps.signer->certificate_der());
+    return absl::OkStatus();
+  }
+
+  v1::ResponseEnvelope ResponseBase(const Deps& deps,
+                                    const AppendResult& receipt) const {
+    v1::ResponseEnvelope r;
+    r.set_request_sha256(checked.request_sha256);
+    r.set_request_id(env().request_id());
+    r.set_status(v1::RESPONSE_STATUS_OK);
+    r.set_gateway_node_id(deps.node_id);
+    *r.mutable_receipt() = ToReceipt(receipt, deps.node_id);
+    SetTimestamp(deps.clock->Now(), r.mutable_issued_at());
+    r.set_policy_version(decision.policy_version);
+    return r;
+  }
+
+  void StampTotal(const Deps& deps) {
+    const absl::Time now = deps.clock->Now();
+    record.set_time_unix_micros(absl::ToUnixMicros(now));
+    record.set_total_micros(absl::ToInt64Microseconds(now - received));
+  }
+};
+
+// ---------------------------------------------------------------- unary --
+
+class ExchangeService::UnaryCall {
+ public:
+  UnaryCall(ExchangeService* service, grpc::CallbackServerContext* ctx,
+            v1::SignedResponse* response)
+      : deps_(service->deps_),
+        ctx_(ctx),
+        response_(response),
+        reactor_(ctx->DefaultReactor()) {}
+
+  grpc::ServerUnaryReactor* Start(bool accepting,
+                                  const v1::SignedRequest& request) {
+    grpc::ServerUnaryReactor* reactor = reactor_;
+    a_.Run(deps_, accepting, ctx_, request, v1::RECORD_KIND_EXCHANGE);
+    if (a_.refusal.refused()) {
+      Fail(a_.refusal, v1::DECISION_DENY);
+    } else {
+      Forward();
+    }
+    return reactor;  // `this` may already be gone
+  }
+
+ private:
+  void Forward() {
+    uint32_t limit = deps_.max_records_unary;
+    if (a_.env().max_records() != 0) {
+      limit = std::min(limit, a_.env().max_records());
+    }
+    max_records_ = limit;
+    adapter_request_ = a_.AdapterRequestFor(limit, 0);
+    client_ctx_.set_deadline(absl::ToChronoTime(a_.AdapterDeadline(deps_, ctx_)));
+    adapter_started_ = deps_.clock->Now();
+    deps_.adapters->StubFor(a_.dataset->adapter())
+        ->async()
+        ->Fetch(&client_ctx_, &adapter_request_, &adapter_response_,
+                [this](grpc::Status s) { OnAdapterDone(std::move(s)); });
+  }
+
+  void OnAdapterDone(grpc::Status s) {
+    a_.record.set_adapter_micros(
+        absl::ToInt64Microseconds(deps_.clock->Now() - adapter_started_));
+    if (!s.ok()) {
+      Fail(AdapterFailure(s, a_.AdapterTimeout(deps_)), v1::DECISION_ERROR);
+      return;
+    }
+    const uint64_t n = ProjectBatch(adapter_response_.records(),
+                                    a_.decision.fields, max_records_,
+                                    &records_);
+    *a_.record.mutable_returned_fields() = records_.columns();
+    a_.record.set_record_count(n);
+    a_.record.set_response_sha256(certs::Sha256(records_.SerializeAsString()));
+    a_.record.set_decision(v1::DECISION_ALLOW);
+    a_.StampTotal(deps_);
+    deps_.audit->Append(a_.record, [this](absl::StatusOr<AppendResult> r) {
+      if (!r.ok()) {
+        Finish(ErrorStatus(AuditFailure(r.status()), a_.env().request_id(),
+                           nullptr, deps_.node_id));
+        return;
+      }
+      v1::ResponseEnvelope env = a_.ResponseBase(deps_, *r);
+      *env.mutable_records() = std::move(records_);
+      absl::Status signed_ok = Admission::Sign(deps_, env, response_);
+      if (!signed_ok.ok()) {
+        Refusal internal;
+        internal.code = absl::StatusCode::kInternal;
+        internal.reason = v1::REASON_INTERNAL;
+        internal.message = std::string(signed_ok.message());
+        Finish(ErrorStatus(internal, a_.env().request_id(), &*r,
+                           deps_.node_id));
+        return;
+      }
+      Finish(grpc::Status::OK);
+    });
+  }
+
+  // Audits a refusal or failure, then answers with it (or with UNAVAILABLE
+  // when even the audit fails).
+  void Fail(const Refusal& refusal, v1::Decision decision) {
+    RecordOutcome(refusal, decision, &a_.record);
+    a_.StampTotal(deps_);
+    refusal_ = refusal;
+    deps_.audit->Append(a_.record, [this](absl::StatusOr<AppendResult> r) {
+      const std::string& id = a_.env().request_id();
+      if (!r.ok()) {
+        Finish(ErrorStatus(AuditFailure(r.status()), id, nullptr,
+                           deps_.node_id));
+      } else {
+        Finish(ErrorStatus(refusal_, id, &*r, deps_.node_id));
+      }
+    });
+  }
+
+  void Finish(grpc::Status status) {
+    reactor_->Finish(std::move(status));
+    delete this;
+  }
+
+  const Deps& deps_;
+  grpc::CallbackServerContext* const ctx_;
+  v1::SignedResponse* const response_;
+  grpc::ServerUnaryReactor* const reactor_;
+  Admission a_;
+  Refusal refusal_;
+  uint32_t max_records_ = 0;
+  absl::Time adapter_started_;
+  grpc::ClientContext client_ctx_;
+  v1::AdapterRequest adapter_request_;
+  v1::AdapterResponse adapter_response_;
+  v1::RecordBatch records_;
+};
+
+grpc::ServerUnaryReactor* ExchangeService::Call(
+    grpc::CallbackServerContext* ctx, const v1::SignedRequest* request,
+    v1::SignedResponse* response) {
+  return (new UnaryCall(this, ctx, response))->Start(accepting_, *request);
+}
+
+// ------------------------------------------------------------ streaming --
+
+// Bridges the adapter's stream to the consumer's, one batch in flight at a
+// time (the next adapter read starts when the consumer's write completes),
+// so memory stays bounded whatever the size of the result.
+class ExchangeService::StreamCall final
+    : public grpc::ServerWriteReactor<v1::StreamMessage>,
+      public grpc::ClientReadReactor<v1::RecordBatch> {
+ public:
+  StreamCall(ExchangeService* service, grpc::CallbackServerContext* ctx,
+             const v1::SignedRequest& request)
+      : deps_(service->deps_), ctx_(ctx) {
+    a_.Run(deps_, service->accepting_, ctx, request,
+           v1::RECORD_KIND_STREAM_START);
+    if (a_.refusal.refused()) {
+      a_.record.set_kind(v1::RECORD_KIND_EXCHANGE);
+      FailAndAudit(a_.refusal, v1::DECISION_DENY);
+      return;
+    }
+    max_records_ = a_.env().max_records();
+    // The start is durable before any record leaves.
+    a_.record.set_decision(v1::DECISION_ALLOW);
+    a_.StampTotal(deps_);
+    deps_.audit->Append(a_.record, [this](absl::StatusOr<AppendResult> r) {
+      if (!r.ok()) {
+        FinishServer(ErrorStatus(AuditFailure(r.status()),
+                                 a_.env().request_id(), nullptr,
+                                 deps_.node_id));
+        return;
+      }
+      start_sequence_ = r->sequence_number;
+      StartAdapter();
+    });
+  }
+
+  // Server side.
+  void OnWriteDone(bool ok) override {
+    if (finishing_) return;
+    if (!ok) {  // the consumer went away
+      client_ctx_.TryCancel();
+      return;
+    }
+    grpc::ClientReadReactor<v1::RecordBatch>::StartRead(&batch_in_);
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (adapter_started_) client_ctx_.TryCancel();
+  }
+  void OnDone() override {
+    bool remove;
+    {
+      absl::MutexLock lock(&mu_);
+      server_done_ = true;
+      remove = !adapter_started_ || adapter_done_;
+    }
+    if (remove) delete this;
+  }
+
+  // Adapter side.
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone(status) follows
+    if (max_records_ != 0 && record_count_ >= max_records_) {
+      client_ctx_.TryCancel();
+      return;
+    }
+    v1::RecordBatch filtered;
+    const uint64_t limit = max_records_ == 0 ? 0 : max_records_ - record_count_;
+    record_count_ += ProjectBatch(batch_in_, a_.decision.fields, limit, &filtered);
+    if (returned_fields_.columns_size() == 0) {
+      *returned_fields_.mutable_columns() = filtered.columns();
+    }
+    std::string* bytes = out_.mutable_batch();
+    bytes->clear();
+    filtered.SerializeToString(bytes);
+    digest_.append(certs::Sha256(*bytes));
+    ++batch_count_;
+    grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
+  }
+  void OnDone(const grpc::Status& s) override {
+    a_.record.set_adapter_micros(
+        absl::ToInt64Microseconds(deps_.clock->Now() - adapter_start_time_));
+    // Cancelled by us because max_records was reached counts as success.
+    const bool limit_reached =
+        max_records_ != 0 && record_count_ >= max_records_;
+    if (s.ok() || (limit_reached && s.error_code() == grpc::CANCELLED)) {
+      FinishSuccess();
+    } else if (ctx_->IsCancelled()) {
+      Refusal r;
+      r.code = absl::StatusCode::kCancelled;
+      r.reason = v1::REASON_UNSPECIFIED;
+      r.message = "the consumer cancelled the stream";
+      PrepareEnd(r, v1::DECISION_ERROR);
+      FailAndAudit(r, v1::DECISION_ERROR);
+    } else {
+      Refusal r = AdapterFailure(s, a_.AdapterTimeout(deps_));
+      PrepareEnd(r, v1::DECISION_ERROR);
+      FailAndAudit(r, v1::DECISION_ERROR);
+    }
+    bool remove;
+    {
+      absl::MutexLock lock(&mu_);
+      adapter_done_ = true;
+      remove = server_done_;
+    }
+    if (remove) delete this;
+  }
+
+ private:
+  void StartAdapter() {
+    adapter_request_ = a_.AdapterRequestFor(max_records_, deps_.stream_batch_rows);
+    // A stream may run long: its deadline is the caller's, not the adapter
+    // timeout (which bounds a single unary answer).
+    client_ctx_.set_deadline(ctx_->deadline());
+    adapter_start_time_ = deps_.clock->Now();
+    {
+      absl::MutexLock lock(&mu_);
+      adapter_started_ = true;
+      if (ctx_->IsCancelled()) client_ctx_.TryCancel();
+    }
+    deps_.adapters->StubFor(a_.dataset->adapter())
+        ->async()
+        ->FetchStream(&client_ctx_, &adapter_request_, this);
+    grpc::ClientReadReactor<v1::RecordBatch>::StartRead(&batch_in_);
+    grpc::ClientReadReactor<v1::RecordBatch>::StartCall();
+  }
+
+  void PrepareEnd(const Refusal& r, v1::Decision decision) {
+    a_.record.set_kind(v1::RECORD_KIND_STREAM_END);
+    a_.record.set_stream_start_sequence(start_sequence_);
+    RecordOutcome(r, decision, &a_.record);
+  }
+
+  std::string BatchesDigest() const { return certs::Sha256(digest_); }
+
+  void FinishSuccess() {
+    a_.record.set_kind(v1::RECORD_KIND_STREAM_END);
+    a_.record.set_stream_start_sequence(start_sequence_);
+    a_.record.set_decision(v1::DECISION_ALLOW);
+    a_.record.set_record_count(record_count_);
+    *a_.record.mutable_returned_fields() = returned_fields_.columns();
+    a_.record.set_response_sha256(BatchesDigest());
+    a_.StampTotal(deps_);
+    deps_.audit->Append(a_.record, [this](absl::StatusOr<AppendResult> r) {
+      if (!r.ok()) {
+        FinishServer(ErrorStatus(AuditFailure(r.status()),
+                                 a_.env().request_id(), nullptr,
+                                 deps_.node_id));
+        return;
+      }
+      v1::ResponseEnvelope env = a_.ResponseBase(deps_, *r);
+      env.set_batch_count(batch_count_);
+      env.set_record_count(record_count_);
+      env.set_batches_digest(BatchesDigest());
+      absl::Status st = Admission::Sign(deps_, env, out_.mutable_final());
+      if (!st.ok()) {
+        Refusal internal;
+        internal.code = absl::StatusCode::kInternal;
+        internal.reason = v1::REASON_INTERNAL;
+        internal.message = std::string(st.message());
+        FinishServer(ErrorStatus(internal, a_.env().request_id(), &*r,
+                                 deps_.node_id));
+        return;
+      }
+      finishing_ = true;
+      grpc::ServerWriteReactor<v1::StreamMessage>::StartWriteAndFinish(
+          &out_, grpc::WriteOptions(), grpc::Status::OK);
+    });
+  }
+
+  void FailAndAudit(const Refusal& refusal, v1::Decision decision) {
+    RecordOutcome(refusal, decision, &a_.record);
+    a_.StampTotal(deps_);
+    refusal_ = refusal;
+    deps_.audit->Append(a_.record, [this](absl::StatusOr<AppendResult> r) {
+      const std::string& id = a_.env().request_id();
+      FinishServer(r.ok() ? ErrorStatus(refusal_, id, &*r, deps_.node_id)
+                          : ErrorStatus(AuditFailure(r.status()), id, nullptr,
+                                        deps_.node_id));
+    });
+  }
+
+  void FinishServer(grpc::Status status) {
+    finishing_ = true;
+    grpc::ServerWriteReactor<v1::StreamMessage>::Finish(std::move(status));
+  }
+
+  const Deps& deps_;
+  grpc::CallbackServerContext* const ctx_;
+  Admission a_;
+  Refusal refusal_;
+  uint64_t start_sequence_ = 0;
+  uint64_t max_records_ = 0;
+  uint64_t record_count_ = 0;
+  uint64_t batch_count_ = 0;
+  std::string digest_;  // concatenated SHA-256 of each batch sent
+  v1::RecordBatch returned_fields_;
+  std::atomic<bool> finishing_{false};
+  absl::Time adapter_start_time_;
+  grpc::ClientContext client_ctx_;
+  v1::AdapterRequest adapter_request_;
+  v1::RecordBatch batch_in_;
+  v1::StreamMessage out_;
+
+  absl::Mutex mu_;
+  bool adapter_started_ ABSL_GUARDED_BY(mu_) = false;
+  bool adapter_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool server_done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerWriteReactor<v1::StreamMessage>* ExchangeService::Stream(
+    grpc::CallbackServerContext* ctx, const v1::SignedRequest* request) {
+  return new StreamCall(this, ctx, *request);
+}
+
+}  // namespace dx::gateway

@@ -1,0 +1,68 @@
+// ExchangeService: the Exchange gRPC service on the callback API.
+// For each call: authenticate (RequestChecker) -> look up the dataset and
+// fields (Registry) -> decide (Authorizer) -> forward to the adapter with a
+// deadline (AdapterPool, async) -> filter (ProjectBatch) -> audit (AuditLog,
+// durable before the answer) -> sign -> answer. Every attempt is audited,
+// refusals included; if the audit append fails the call fails closed with
+// UNAVAILABLE. No thread blocks waiting for an adapter or the disk.
+#ifndef DX_GATEWAY_EXCHANGE_SERVICE_H_
+#define DX_GATEWAY_EXCHANGE_SERVICE_H_
+
+#include <atomic>
+#include <string>
+
+#include "absl/time/time.h"
+#include "audit/audit_log.h"
+#include "certs/crypto.h"
+#include "common/clock.h"
+#include "dx/v1/exchange.grpc.pb.h"
+#include "gateway/adapter_pool.h"
+#include "gateway/authorizer.h"
+#include "gateway/registry.h"
+#include "gateway/request_checker.h"
+
+namespace dx::gateway {
+
+class ExchangeService final : public v1::Exchange::CallbackService {
+ public:
+  // Everything the service uses; owned by the caller, must outlive it.
+  struct Deps {
+    const Registry* registry = nullptr;
+    const Authorizer* authorizer = nullptr;
+    const RequestChecker* checker = nullptr;
+    audit::AuditLog* audit = nullptr;
+    const certs::Signer* signer = nullptr;
+    AdapterPool* adapters = nullptr;
+    const Clock* clock = nullptr;
+    std::string node_id;
+    std::string subject_hmac_key;
+    absl::Duration adapter_timeout = absl::Seconds(5);
+    uint32_t max_records_unary = 10000;
+    uint32_t stream_batch_rows = 1000;
+  };
+  explicit ExchangeService(Deps deps) : deps_(std::move(deps)) {}
+
+  grpc::ServerUnaryReactor* Call(grpc::CallbackServerContext* ctx,
+                                 const v1::SignedRequest* request,
+                                 v1::SignedResponse* response) override;
+  grpc::ServerWriteReactor<v1::StreamMessage>* Stream(
+      grpc::CallbackServerContext* ctx,
+      const v1::SignedRequest* request) override;
+
+  // After this, new calls are refused with UNAVAILABLE (graceful shutdown).
+  void StopAccepting() { accepting_ = false; }
+
+  // Shared by the unary and streaming paths (exchange_service.cc).
+  struct Admission;
+
+ private:
+  class UnaryCall;
+  class StreamCall;
+
+  const Deps deps_;
+  std::atomic<bool> accepting_{true};
+};
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_EXCHANGE_SERVICE_H_

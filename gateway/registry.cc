@@ -1,0 +1,104 @@
+#include "gateway/registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "certs/identity.h"
+#include "common/status_macros.h"
+#include "common/yaml_proto.h"
+
+namespace dx::gateway {
+
+absl::StatusOr<std::unique_ptr<Registry>> Registry::LoadFile(
+    const std::string& path) {
+  v1::Registry proto;
+  DX_RETURN_IF_ERROR(LoadYamlFile(path, &proto));
+  return FromProto(std::move(proto), path);
+}
+
+absl::StatusOr<std::unique_ptr<Registry>> Registry::FromProto(
+    v1::Registry proto, const std::string& source) {
+  std::unique_ptr<Registry> r(new Registry());
+  r->proto_ = std::move(proto);
+  auto bad = [&](const std::string& where, const std::string& what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", where, ": ", what));
+  };
+  for (int i = 0; i < r->proto_.agencies_size(); ++i) {
+    const v1::Agency& a = r->proto_.agencies(i);
+    const std::string where = absl::StrCat("agencies[", i, "].code");
+    if (!certs::IsValidAgencyCode(a.code())) {
+      return bad(where, absl::StrCat("'", a.code(),
+                                     "' is not an electronic agency code "
+                                     "(e.g. 000.00.00.G01)"));
+    }
+    if (!r->agencies_.emplace(a.code(), &a).second) {
+      return bad(where, absl::StrCat("agency '", a.code(), "' listed twice"));
+    }
+    for (const auto& s : a.systems()) {
+      r->systems_.insert(absl::StrCat(a.code(), "/", s.id()));
+    }
+  }
+  for (int i = 0; i < r->proto_.datasets_size(); ++i) {
+    const v1::Dataset& d = r->proto_.datasets(i);
+    const std::string where = absl::StrCat("datasets[", i, "]");
+    if (d.id().empty()) return bad(where + ".id", "must be set");
+    if (!r->datasets_.emplace(d.id(), &d).second) {
+      return bad(where + ".id", absl::StrCat("dataset '", d.id(),
+                                             "' listed twice"));
+    }
+    if (!r->agencies_.contains(d.provider_agency())) {
+      return bad(where + ".provider_agency",
+                 absl::StrCat("agency '", d.provider_agency(),
+                              "' is not in agencies"));
+    }
+    if (d.adapter().address().empty()) {
+      return bad(where + ".adapter.address", "must be set (host:port)");
+    }
+    if (d.fields().empty()) return bad(where + ".fields", "must list fields");
+    for (const auto& f : d.fields()) {
+      if (!r->fields_.insert(absl::StrCat(d.id(), "/", f.name())).second) {
+        return bad(where + ".fields",
+                   absl::StrCat("field '", f.name(), "' listed twice"));
+      }
+    }
+    for (int j = 0; j < d.access_size(); ++j) {
+      const v1::AccessRule& rule = d.access(j);
+      const std::string rw = absl::StrCat(where, ".access[", j, "]");
+      if (rule.id().empty()) return bad(rw + ".id", "must be set");
+      for (const auto& c : rule.consumers()) {
+        if (!r->agencies_.contains(c)) {
+          return bad(rw + ".consumers",
+                     absl::StrCat("agency '", c, "' is not in agencies"));
+        }
+      }
+      for (const auto& f : rule.fields()) {
+        if (!r->fields_.contains(absl::StrCat(d.id(), "/", f))) {
+          return bad(rw + ".fields",
+                     absl::StrCat("field '", f, "' is not in the dataset"));
+        }
+      }
+    }
+  }
+  return r;
+}
+
+const v1::Dataset* Registry::FindDataset(const std::string& id) const {
+  auto it = datasets_.find(id);
+  return it == datasets_.end() ? nullptr : it->second;
+}
+
+const v1::Agency* Registry::FindAgency(const std::string& code) const {
+  auto it = agencies_.find(code);
+  return it == agencies_.end() ? nullptr : it->second;
+}
+
+bool Registry::HasSystem(const std::string& agency,
+                         const std::string& system) const {
+  return systems_.contains(absl::StrCat(agency, "/", system));
+}
+
+bool Registry::HasField(const v1::Dataset& dataset,
+                        const std::string& field) const {
+  return fields_.contains(absl::StrCat(dataset.id(), "/", field));
+}
+
+}  // namespace dx::gateway

@@ -1,0 +1,201 @@
+#include "gateway/request_checker.h"
+
+#include "absl/strings/str_cat.h"
+#include "certs/crypto.h"
+#include "certs/identity.h"
+
+namespace dx::gateway {
+namespace {
+
+Refusal Refuse(absl::StatusCode code, v1::ReasonCode reason,
+               std::string message) {
+  Refusal r;
+  r.code = code;
+  r.reason = reason;
+  r.message = std::move(message);
+  return r;
+}
+
+absl::Time ToTime(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+bool IsPrintableAscii(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Refusal CertRefusal(const certs::CertVerdict& verdict, const char* which) {
+  v1::ReasonCode reason = v1::REASON_CERT_UNTRUSTED;
+  switch (verdict.problem) {
+    case certs::CertProblem::kRevoked:
+      reason = v1::REASON_CERT_REVOKED;
+      break;
+    case certs::CertProblem::kExpired:
+      reason = v1::REASON_CERT_EXPIRED;
+      break;
+    case certs::CertProblem::kMalformed:
+      reason = v1::REASON_MALFORMED_REQUEST;
+      break;
+    case certs::CertProblem::kNoIdentity:
+      reason = v1::REASON_TLS_IDENTITY_MISSING;
+      break;
+    default:
+      break;
+  }
+  return Refuse(absl::StatusCode::kUnauthenticated, reason,
+                absl::StrCat(which, ": ", verdict.message));
+}
+
+Refusal RequestChecker::Check(const v1::SignedRequest& request,
+                              const std::string& tls_peer_pem,
+                              CheckedRequest* out) const {
+  // 1. The TLS client must be an agency (gRPC already verified the chain;
+  // the trust store adds the CRL and the identity).
+  if (tls_peer_pem.empty()) {
+    return Refuse(absl::StatusCode::kUnauthenticated,
+                  v1::REASON_TLS_IDENTITY_MISSING,
+                  "no TLS client certificate; connect with your agency's "
+                  "TLS certificate (mutual TLS)");
+  }
+  certs::CertVerdict tls = trust_->VerifyPem(tls_peer_pem);
+  if (!tls.ok()) return CertRefusal(tls, "TLS client certificate");
+  if (tls.cert->principal.kind != certs::PrincipalKind::kAgency) {
+    return Refuse(absl::StatusCode::kUnauthenticated,
+                  v1::REASON_TLS_IDENTITY_MISSING,
+                  "TLS client certificate is not an agency's (it must carry "
+                  "URI urn:dx:agency:<CODE>)");
+  }
+  out->tls_agency = tls.cert->principal.id;
+
+  // 2. The envelope, as the exact bytes that were signed.
+  out->request_sha256 = certs::Sha256(request.envelope());
+  if (request.envelope().empty() ||
+      !out->envelope.ParseFromString(request.envelope())) {
+    return Refuse(absl::StatusCode::kInvalidArgument,
+                  v1::REASON_MALFORMED_REQUEST,
+                  "SignedRequest.envelope is empty or not a serialized "
+                  "dx.v1.RequestEnvelope");
+  }
+  out->envelope_parsed = true;
+  const v1::RequestEnvelope& env = out->envelope;
+  if (env.consumer_agency() != out->tls_agency) {
+    return Refuse(absl::StatusCode::kUnauthenticated,
+                  v1::REASON_IDENTITY_MISMATCH,
+                  absl::StrCat("envelope consumer_agency '",
+                               env.consumer_agency(),
+                               "' is not the TLS client's agency '",
+                               out->tls_agency, "'"));
+  }
+
+  // 3. The signer certificate and the signature.
+  if (request.signer_certificate().empty() || request.signature().empty()) {
+    return Refuse(absl::StatusCode::kUnauthenticated,
+                  v1::REASON_BAD_SIGNATURE,
+                  "SignedRequest needs signature and signer_certificate "
+                  "(DER) set");
+  }
+  certs::CertVerdict signer = trust_->VerifyDer(request.signer_certificate());
+  if (!signer.ok()) return CertRefusal(signer, "signer certificate");
+  out->signer_fingerprint = signer.cert->fingerprint;
+  if (signer.cert->principal.kind != certs::PrincipalKind::kAgency ||
+      signer.cert->principal.id != env.consumer_agency()) {
+    return Refuse(absl::StatusCode::kUnauthenticated,
+                  v1::REASON_IDENTITY_MISMATCH,
+                  absl::StrCat("signer certificate belongs to '",
+                               signer.cert->principal.id,
+                               "', not to the consumer agency '",
+                               env.consumer_agency(), "'"));
+  }
+  if (!certs::VerifySignature(signer.cert->public_key.get(),
+                              request.envelope(), request.signature())) {
+    return Refuse(absl::StatusCode::kUnauthenticated,
+                  v1::REASON_BAD_SIGNATURE,
+                  "signature does not verify over the envelope bytes with "
+                  "the signer certificate's key (ECDSA P-256, SHA-256, DER)");
+  }
+
+  // 4. Field checks, freshness, replay.
+  if (Refusal r = CheckEnvelopeFields(env); r.refused()) return r;
+  if (Refusal r = CheckFreshness(env); r.refused()) return r;
+  auto fresh = replay_->CheckAndRemember(env.consumer_agency(),
+                                         env.request_id(), env.nonce(),
+                                         ToTime(env.expires_at()));
+  if (!fresh.ok()) {
+    return Refuse(absl::StatusCode::kUnavailable, v1::REASON_AUDIT_UNAVAILABLE,
+                  std::string(fresh.status().message()));
+  }
+  if (!*fresh) {
+    return Refuse(absl::StatusCode::kFailedPrecondition, v1::REASON_REPLAY,
+                  absl::StrCat("request_id '", env.request_id(),
+                               "' or its nonce was already used; send a new "
+                               "request with a new id and nonce"));
+  }
+  return Refusal();
+}
+
+Refusal RequestChecker::CheckEnvelopeFields(
+    const v1::RequestEnvelope& env) const {
+  auto bad = [](std::string m) {
+    return Refuse(absl::StatusCode::kInvalidArgument,
+                  v1::REASON_MALFORMED_REQUEST, std::move(m));
+  };
+  if (env.request_id().empty() || env.request_id().size() > 128 ||
+      !IsPrintableAscii(env.request_id())) {
+    return bad("request_id must be 1-128 printable ASCII characters");
+  }
+  if (env.nonce().size() < 16 || env.nonce().size() > 64) {
+    return bad(absl::StrCat("nonce must be 16 to 64 random bytes, got ",
+                            env.nonce().size()));
+  }
+  if (env.dataset_id().empty()) return bad("dataset_id must be set");
+  if (env.operation() != v1::OPERATION_READ) {
+    return bad("operation must be OPERATION_READ (the only one supported)");
+  }
+  if (env.purpose_code().empty()) {
+    return bad("purpose_code must be set: say why the data is needed");
+  }
+  if (static_cast<size_t>(env.fields_size()) > options_.max_fields) {
+    return bad(absl::StrCat("too many fields (", env.fields_size(),
+                            "); at most ", options_.max_fields));
+  }
+  if (!env.has_issued_at() || !env.has_expires_at()) {
+    return bad("issued_at and expires_at must be set");
+  }
+  return Refusal();
+}
+
+Refusal RequestChecker::CheckFreshness(const v1::RequestEnvelope& env) const {
+  const absl::Time now = clock_->Now();
+  const absl::Time issued = ToTime(env.issued_at());
+  const absl::Time expires = ToTime(env.expires_at());
+  if (absl::AbsDuration(now - issued) > options_.clock_skew) {
+    return Refuse(absl::StatusCode::kFailedPrecondition,
+                  v1::REASON_STALE_REQUEST,
+                  absl::StrCat("issued_at ", absl::FormatTime(issued),
+                               " is more than ",
+                               absl::FormatDuration(options_.clock_skew),
+                               " from the gateway's clock ",
+                               absl::FormatTime(now),
+                               "; check your system clock (NTP)"));
+  }
+  if (expires <= now) {
+    return Refuse(absl::StatusCode::kFailedPrecondition,
+                  v1::REASON_EXPIRED_REQUEST,
+                  "expires_at has passed; send a new request");
+  }
+  if (expires - issued > options_.max_lifetime) {
+    return Refuse(absl::StatusCode::kFailedPrecondition,
+                  v1::REASON_EXPIRED_REQUEST,
+                  absl::StrCat("expires_at is more than ",
+                               absl::FormatDuration(options_.max_lifetime),
+                               " after issued_at"));
+  }
+  return Refusal();
+}
+
+}  // namespace dx::gateway

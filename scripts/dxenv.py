@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""dxenv: a complete local dxgate deployment on loopback, for the demo and
+the end-to-end tests: a dev PKI, synthetic data, two file adapters (Ministry
+of Public Security, Ministry of Finance) and the gateway, each a real process
+over mutual TLS, with configuration files written to one folder.
+
+Standard library only; the gateway's registry is deploy/registry.yaml with
+the adapter ports replaced by the ones started here.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PKI_SCRIPT = os.path.join(REPO, "certs", "make-dev-pki.sh")
+
+PROVIDERS = {
+    # agency code: (adapter name, dataset id, data file, port in deploy/registry.yaml)
+    "000.00.00.G01": ("population", "bca.population", "population.csv", 7001),
+    "000.00.00.G12": ("business", "mof.business", "business.jsonl", 7012),
+}
+
+
+class DevEnv:
+    def __init__(self, root, build_dir, population=1000, business=1000,
+                 gateway_settings=None, quiet=True):
+        self.root = os.path.abspath(root)
+        self.build = os.path.abspath(build_dir)
+        self.population = population
+        self.business = business
+        self.gateway_settings = gateway_settings or {}
+        self.quiet = quiet
+        self.procs = {}
+        self.adapter_ports = {}
+        self.gateway_port = None
+        self.pki = os.path.join(self.root, "pki")
+        self.data_dir = os.path.join(self.root, "gateway-data")
+
+    # ------------------------------------------------------------- set-up --
+    def bin(self, name):
+        subdir = {"dxgate": "gateway", "dxctl": "cli", "dx-file-adapter": "adapters"}[name]
+        return os.path.join(self.build, subdir, name)
+
+    def setup(self):
+        os.makedirs(self.root, exist_ok=True)
+        os.makedirs(os.path.join(self.root, "logs"), exist_ok=True)
+        if not os.path.exists(os.path.join(self.pki, "root-ca.pem")):
+            self.pki_cmd("init")
+        data = os.path.join(self.root, "data")
+        if not os.path.exists(os.path.join(data, "population.csv")):
+            subprocess.run([sys.executable, os.path.join(REPO, "scripts", "gen-sample-data.py"),
+                            "--out", data, "--population", str(self.population),
+                            "--business", str(self.business)], check=True)
+        return self
+
+    def pki_cmd(self, *args, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        subprocess.run(["bash", PKI_SCRIPT, args[0], self.pki, *args[1:]], check=True,
+                       env=e, stdout=subprocess.DEVNULL)
+
+    def write(self, name, text):
+        path = os.path.join(self.root, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    # ----------------------------------------------------------- processes --
+    def _spawn(self, name, argv):
+        log = open(os.path.join(self.root, "logs", name + ".log"), "ab")
+        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=log)
+
+    def _wait_port(self, name, port_file, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(port_file):
+                with open(port_file) as f:
+                    text = f.read().strip()
+                if text:
+                    return int(text)
+            proc = self.procs[name]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}: {self.log(name)}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{name} did not start within {timeout}s: {self.log(name)}")
+
+    def log(self, name):
+        path = os.path.join(self.root, "logs", name + ".log")
+        if not os.path.exists(path):
+            return ""
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()[-4000:]
+
+    def start_adapter(self, agency):
+        name, dataset, data_file, _ = PROVIDERS[agency]
+        port_file = os.path.join(self.root, f"adapter-{name}.port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        config = self.write(f"adapter-{name}.yaml", f"""\
+listen_address: 127.0.0.1:{self.adapter_ports.get(agency, 0)}
+port_file: {port_file}
+tls:
+  cert_file: pki/adapters/{agency}/tls.pem
+  key_file: pki/adapters/{agency}/tls.key
+ca_file: pki/root-ca.pem
+allowed_gateways: [gw1]
+datasets:
+  - dataset_id: {dataset}
+    path: data/{data_file}
+""")
+        self._spawn("adapter-" + name, [self.bin("dx-file-adapter"), "--config", config])
+        self.adapter_ports[agency] = self._wait_port("adapter-" + name, port_file)
+        return self.adapter_ports[agency]
+
+    def stop_adapter(self, agency):
+        self._stop("adapter-" + PROVIDERS[agency][0])
+
+    def registry_text(self, extra_datasets=""):
+        with open(os.path.join(REPO, "deploy", "registry.yaml"), encoding="utf-8") as f:
+            text = f.read()
+        for agency, (_, _, _, port) in PROVIDERS.items():
+            text = text.replace(f"127.0.0.1:{port}",
+                                f"127.0.0.1:{self.adapter_ports.get(agency, port)}")
+        return text + extra_datasets
+
+    def start_gateway(self, extra_datasets=""):
+        self.write("registry.yaml", self.registry_text(extra_datasets))
+        port_file = os.path.join(self.root, "gateway.port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        settings = {
+            "node_id": "gw1",
+            "listen_address": f"127.0.0.1:{self.gateway_port or 0}",
+            "port_file": "gateway.port",
+            "data_dir": "gateway-data",
+            "registry_file": "registry.yaml",
+            "adapter_timeout_ms": 3000,
+        }
+        settings.update(self.gateway_settings)
+        lines = [f"{k}: {v}" for k, v in settings.items()]
+        lines.append("""\
+tls: {cert_file: pki/gateway/tls.pem, key_file: pki/gateway/tls.key}
+signing: {cert_file: pki/gateway/sign.pem, key_file: pki/gateway/sign.key}
+trust:
+  ca_file: pki/root-ca.pem
+  intermediates_file: pki/intermediate-ca.pem
+  crl_files: [pki/crl.pem]
+  crl_reload_seconds: 1
+""")
+        config = self.write("gateway.yaml", "\n".join(lines))
+        self._spawn("gateway", [self.bin("dxgate"), "--config", config])
+        self.gateway_port = self._wait_port("gateway", port_file)
+        return self.gateway_port
+
+    def start(self):
+        for agency in PROVIDERS:
+            self.start_adapter(agency)
+        self.start_gateway()
+        return self
+
+    def _stop(self, name, sig=signal.SIGTERM, timeout=20):
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return proc.returncode if proc else None
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+    def stop_gateway(self, sig=signal.SIGTERM):
+        return self._stop("gateway", sig)
+
+    def close(self):
+        for name in list(self.procs):
+            self._stop(name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --------------------------------------------------------------- calls --
+    @property
+    def gateway(self):
+        return f"127.0.0.1:{self.gateway_port}"
+
+    def dxctl(self, *args, timeout=120):
+        return subprocess.run([self.bin("dxctl"), *args], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def call(self, agency="000.00.00.H30", system="hotich", dataset="bca.population",
+             purpose="civil-registration", *extra, pki_agency=None):
+        """dxctl call as `agency`; pki_agency picks another certificate folder."""
+        args = ["call", "--gateway", self.gateway, "--pki", self.pki,
+                "--agency", pki_agency or agency, "--system", system,
+                "--dataset", dataset, "--purpose", purpose, *extra]
+        if pki_agency:
+            # The certificates of one folder, the envelope of another agency.
+            args += ["--envelope-agency", agency]
+        return self.dxctl(*args)
+
+    def audit_records(self):
+        out = self.dxctl("audit", "list", "--data-dir", self.data_dir, "--limit", "100000",
+                         "--json")
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr)
+        return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def fresh_root(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
