@@ -26,7 +26,8 @@ absl::StatusOr<std::unique_ptr<RocksDbAuditLog>> RocksDbAuditLog::Create(
     return absl::UnavailableError(
         absl::StrCat("cannot read the audit log: ", it->status().ToString()));
   }
-  const uint64_t next = it->Valid() ? DecodeSequence(it->key().ToString()) + 1 : 0;
+  const uint64_t next =
+      it->Valid() ? DecodeSequence(it->key().ToString()) + 1 : 0;
   std::unique_ptr<RocksDbAuditLog> log(new RocksDbAuditLog(db, options, next));
   log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
   return log;

@@ -59,8 +59,7 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   // Recover everything that reached the WAL; a torn tail record is dropped.
-  db_options.wal_recovery_mode =
-      rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   rocksdb::ColumnFamilyOptions cf_options;
   rocksdb::ColumnFamilyOptions replay_options;
   replay_options.compaction_filter = &sdb->filters_->replay;
@@ -79,8 +78,7 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   }
   if (!s.ok()) {
     return absl::UnavailableError(absl::StrCat(
-        "cannot open the state database at ", options.path, ": ",
-        s.ToString(),
+        "cannot open the state database at ", options.path, ": ", s.ToString(),
         s.IsIOError() ? " (is another dxgate using this data_dir?)" : ""));
   }
   sdb->default_ = handles[0];

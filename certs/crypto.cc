@@ -49,8 +49,9 @@ void X509Deleter::operator()(X509* cert) const { X509_free(cert); }
 std::string Sha256(absl::string_view data) {
   std::string out(32, '\0');
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(&out[0]),
-             &len, Sha256Md(), nullptr);
+  EVP_Digest(data.data(), data.size(),
+             reinterpret_cast<unsigned char*>(&out[0]), &len, Sha256Md(),
+             nullptr);
   return out;
 }
 

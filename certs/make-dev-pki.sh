@@ -84,7 +84,11 @@ issue() {
 }
 
 make_crl() {
-  ossl ca -config "$out/ca/openssl.cnf" -gencrl -out "$out/crl.pem.tmp"
+  # lastUpdate an hour back, so a gateway whose clock is a little behind the
+  # CA's does not see a CRL from the future (and refuse everything).
+  local last
+  last=$(date -u -d '1 hour ago' +%Y%m%d%H%M%SZ)
+  ossl ca -config "$out/ca/openssl.cnf" -gencrl -crl_lastupdate "$last" -out "$out/crl.pem.tmp"
   mv "$out/crl.pem.tmp" "$out/crl.pem"   # atomic: a reader never sees half a CRL
 }
 

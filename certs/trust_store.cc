@@ -52,7 +52,7 @@ absl::StatusOr<std::vector<X509Ptr>> ReadPemCerts(const std::string& path) {
 
 struct TrustStore::State {
   X509_STORE* store = nullptr;
-  STACK_OF(X509)* intermediates = nullptr;
+  STACK_OF(X509) * intermediates = nullptr;
   bool crl_check = false;
   uint64_t generation = 0;
   std::vector<int64_t> crl_mtimes;
@@ -93,8 +93,8 @@ absl::StatusOr<std::shared_ptr<const TrustStore::State>> TrustStore::LoadState(
     DX_ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
     BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
     int count = 0;
-    while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio, nullptr, nullptr,
-                                                 nullptr)) {
+    while (X509_CRL* crl =
+               PEM_read_bio_X509_CRL(bio, nullptr, nullptr, nullptr)) {
       X509_STORE_add_crl(state->store, crl);
       X509_CRL_free(crl);
       ++count;
@@ -195,6 +195,15 @@ CertVerdict TrustStore::Verify(X509* cert, const std::string& cache_key) {
         return {CertProblem::kExpired,
                 absl::StrCat("certificate is outside its validity period (",
                              why, "); renew it"),
+                nullptr};
+      case X509_V_ERR_CRL_HAS_EXPIRED:
+      case X509_V_ERR_CRL_NOT_YET_VALID:
+      case X509_V_ERR_UNABLE_TO_GET_CRL:
+        // Fail closed: without a current CRL nobody can be trusted.
+        return {CertProblem::kUntrusted,
+                absl::StrCat("the gateway has no current CRL for this "
+                             "certificate's CA (",
+                             why, "); the operator must publish a fresh CRL"),
                 nullptr};
       default:
         return {CertProblem::kUntrusted,

@@ -19,9 +19,8 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
 
 v1::RequestEnvelope BuildEnvelope(const RequestParams& p) {
   v1::RequestEnvelope env;
-  env.set_request_id(p.request_id.empty()
-                         ? HexEncode(certs::RandomBytes(16))
-                         : p.request_id);
+  env.set_request_id(p.request_id.empty() ? HexEncode(certs::RandomBytes(16))
+                                          : p.request_id);
   env.set_consumer_agency(p.consumer_agency);
   env.set_consumer_system(p.consumer_system);
   env.set_dataset_id(p.dataset_id);

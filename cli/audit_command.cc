@@ -1,9 +1,9 @@
 // dxctl audit list: reads the audit log straight from a gateway's data
 // folder (read-only; works while the gateway runs). The Audit gRPC service
 // and its search, proofs and export come with the audit-log issue.
-#include <iostream>
-
 #include <google/protobuf/util/json_util.h>
+
+#include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
@@ -18,7 +18,8 @@ namespace dx::cli {
 
 int RunAudit(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "list") {
-    std::cerr << "usage: dxctl audit list --data-dir DIR [--from N] [--limit N] [--json]\n";
+    std::cerr << "usage: dxctl audit list --data-dir DIR [--from N] [--limit "
+                 "N] [--json]\n";
     return 2;
   }
   auto f = Flags::Parse({args.begin() + 1, args.end()},
@@ -58,14 +59,15 @@ int RunAudit(const std::vector<std::string>& args) {
               << absl::FormatTime("%Y-%m-%d %H:%M:%S",
                                   absl::FromUnixMicros(r.time_unix_micros()),
                                   absl::UTCTimeZone())
-              << "  " << kind << "  " << decision << "  " << r.consumer_agency() << "/"
-              << r.consumer_system() << " -> " << r.dataset_id() << "  purpose="
-              << r.purpose_code() << "  records=" << r.record_count();
+              << "  " << kind << "  " << decision << "  " << r.consumer_agency()
+              << "/" << r.consumer_system() << " -> " << r.dataset_id()
+              << "  purpose=" << r.purpose_code()
+              << "  records=" << r.record_count();
     if (r.decision() != v1::DECISION_ALLOW) {
       std::cout << "  " << v1::ReasonCode_Name(r.reason());
     }
-    std::cout << "\n      leaf " << HexEncode(leaf).substr(0, 16) << "...  request "
-              << r.request_id() << "\n";
+    std::cout << "\n      leaf " << HexEncode(leaf).substr(0, 16)
+              << "...  request " << r.request_id() << "\n";
   }
   return 0;
 }

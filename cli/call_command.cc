@@ -1,11 +1,10 @@
 // dxctl call: an agency's request, end to end.
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
 #include <filesystem>
 #include <iostream>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -24,7 +23,8 @@
 namespace dx::cli {
 namespace {
 
-constexpr char kHelp[] = R"(usage: dxctl call --gateway HOST:PORT --dataset ID --purpose CODE [flags]
+constexpr char kHelp[] =
+    R"(usage: dxctl call --gateway HOST:PORT --dataset ID --purpose CODE [flags]
 
 Identity (either --pki DIR with --agency CODE, or each file):
   --pki DIR             a dev PKI made by 'dxctl pki init' (sets the files below)
@@ -70,8 +70,9 @@ absl::StatusOr<Identity> IdentityFromFlags(const Flags& f) {
       return absl::InvalidArgumentError("--pki needs --agency CODE");
     }
     const std::string dir = absl::StrCat(pki, "/agencies/", agency);
-    id = {pki + "/root-ca.pem", pki + "/intermediate-ca.pem", dir + "/tls.pem",
-          dir + "/tls.key",     dir + "/sign.pem",            dir + "/sign.key"};
+    id = {pki + "/root-ca.pem", pki + "/intermediate-ca.pem",
+          dir + "/tls.pem",     dir + "/tls.key",
+          dir + "/sign.pem",    dir + "/sign.key"};
   }
   auto pick = [&](const char* flag, std::string* field) {
     if (f.Has(flag)) *field = f.Get(flag);
@@ -82,8 +83,10 @@ absl::StatusOr<Identity> IdentityFromFlags(const Flags& f) {
   pick("key", &id.key);
   pick("sign-cert", &id.sign_cert);
   pick("sign-key", &id.sign_key);
-  for (auto [name, value] : {std::pair{"ca", &id.ca}, {"cert", &id.cert},
-                             {"key", &id.key}, {"sign-cert", &id.sign_cert},
+  for (auto [name, value] : {std::pair{"ca", &id.ca},
+                             {"cert", &id.cert},
+                             {"key", &id.key},
+                             {"sign-cert", &id.sign_cert},
                              {"sign-key", &id.sign_key}}) {
     if (value->empty()) {
       return absl::InvalidArgumentError(
@@ -96,7 +99,8 @@ absl::StatusOr<Identity> IdentityFromFlags(const Flags& f) {
 absl::Status SaveSigned(const std::string& dir, const std::string& prefix,
                         const std::string& envelope, const std::string& sig,
                         const std::string& cert_der) {
-  DX_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + prefix + ".envelope.bin", envelope));
+  DX_RETURN_IF_ERROR(
+      WriteFileAtomically(dir + "/" + prefix + ".envelope.bin", envelope));
   DX_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + prefix + ".sig.der", sig));
   DX_ASSIGN_OR_RETURN(auto cert, certs::ParseCertificateDer(cert_der));
   DX_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + prefix + ".signer.pem",
@@ -117,7 +121,8 @@ std::string Clip(const std::string& s, size_t max) {
   if (Utf8Width(s) <= max) return s;
   size_t points = 0, i = 0;
   for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && ++points > max - 3) break;
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && ++points > max - 3)
+      break;
   }
   return s.substr(0, i) + "...";
 }
@@ -140,7 +145,8 @@ void PrintRecords(const v1::RecordBatch& batch, size_t max_rows) {
   for (const auto& line : cells) {
     std::string out = " ";
     for (size_t c = 0; c < line.size() && c < width.size(); ++c) {
-      out += " " + line[c] + std::string(width[c] - Utf8Width(line[c]) + 1, ' ');
+      out +=
+          " " + line[c] + std::string(width[c] - Utf8Width(line[c]) + 1, ' ');
     }
     while (!out.empty() && out.back() == ' ') out.pop_back();
     std::cout << out << "\n";
@@ -151,18 +157,30 @@ void PrintRecords(const v1::RecordBatch& batch, size_t max_rows) {
 }
 
 const char* CodeName(grpc::StatusCode code) {
-  static const char* kNames[] = {
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-      "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
 
 int ReportError(const grpc::Status& s) {
-  std::cout << "REFUSED  " << CodeName(s.error_code()) << ": " << s.error_message()
-            << "\n";
+  std::cout << "REFUSED  " << CodeName(s.error_code()) << ": "
+            << s.error_message() << "\n";
   if (auto d = ErrorDetailOf(s)) {
     std::cout << "  reason:       " << v1::ReasonCode_Name(d->reason()) << "\n";
     if (!d->legal_basis().empty()) {
@@ -190,12 +208,13 @@ void PrintReceipt(const v1::ResponseEnvelope& env) {
 
 int RunCall(const std::vector<std::string>& args) {
   auto parsed = Flags::Parse(
-      args,
-      {"gateway", "pki", "agency", "ca", "intermediates", "cert", "key",
-       "sign-cert", "sign-key", "system", "dataset", "purpose", "legal-basis",
-       "field", "query", "subject", "consent", "max-records", "request-id",
-       "nonce-hex", "issued-offset-s", "lifetime-s", "timeout-ms", "resend",
-       "tamper", "save-dir", "print-rows", "envelope-agency"},
+      args, {"gateway",         "pki",         "agency",     "ca",
+             "intermediates",   "cert",        "key",        "sign-cert",
+             "sign-key",        "system",      "dataset",    "purpose",
+             "legal-basis",     "field",       "query",      "subject",
+             "consent",         "max-records", "request-id", "nonce-hex",
+             "issued-offset-s", "lifetime-s",  "timeout-ms", "resend",
+             "tamper",          "save-dir",    "print-rows", "envelope-agency"},
       {"stream", "json", "quiet", "help"});
   if (!parsed.ok()) {
     std::cerr << "dxctl call: " << parsed.status().message() << "\n" << kHelp;
@@ -219,7 +238,8 @@ int RunCall(const std::vector<std::string>& args) {
   if (f.Has("resend")) {
     auto bytes = ReadFile(f.Get("resend"));
     if (!bytes.ok() || !request.ParseFromString(*bytes)) {
-      return fail_usage(absl::InvalidArgumentError("--resend: cannot read a SignedRequest"));
+      return fail_usage(
+          absl::InvalidArgumentError("--resend: cannot read a SignedRequest"));
     }
   } else {
     RequestParams p;
@@ -230,19 +250,22 @@ int RunCall(const std::vector<std::string>& args) {
     p.legal_basis = f.Get("legal-basis");
     p.fields = f.GetAll("field");
     for (const auto& q : f.GetAll("query")) {
-      std::pair<std::string, std::string> kv = absl::StrSplit(q, absl::MaxSplits('=', 1));
+      std::pair<std::string, std::string> kv =
+          absl::StrSplit(q, absl::MaxSplits('=', 1));
       p.query[kv.first] = kv.second;
     }
     p.data_subject_id = f.Get("subject");
     p.consent_reference = f.Get("consent");
     p.request_id = f.Get("request-id");
-    if (f.Has("nonce-hex")) p.nonce = absl::HexStringToBytes(f.Get("nonce-hex"));
+    if (f.Has("nonce-hex"))
+      p.nonce = absl::HexStringToBytes(f.Get("nonce-hex"));
     int64_t n = 0;
     if (absl::SimpleAtoi(f.Get("max-records", "0"), &n)) p.max_records = n;
     if (absl::SimpleAtoi(f.Get("issued-offset-s", "0"), &n)) {
       p.issued_at = absl::Now() + absl::Seconds(n);
     }
-    if (absl::SimpleAtoi(f.Get("lifetime-s", "120"), &n)) p.lifetime = absl::Seconds(n);
+    if (absl::SimpleAtoi(f.Get("lifetime-s", "120"), &n))
+      p.lifetime = absl::Seconds(n);
     auto signer = certs::Signer::FromFiles(id->sign_key, id->sign_cert);
     if (!signer.ok()) return fail_usage(signer.status());
     auto signed_req = SignEnvelope(BuildEnvelope(p), **signer);
@@ -258,9 +281,12 @@ int RunCall(const std::vector<std::string>& args) {
   const std::string save_dir = f.Get("save-dir");
   if (!save_dir.empty()) {
     std::filesystem::create_directories(save_dir);
-    absl::Status s = SaveSigned(save_dir, "request", request.envelope(),
-                                request.signature(), request.signer_certificate());
-    if (s.ok()) s = WriteFileAtomically(save_dir + "/request.pb", request.SerializeAsString());
+    absl::Status s =
+        SaveSigned(save_dir, "request", request.envelope(), request.signature(),
+                   request.signer_certificate());
+    if (s.ok())
+      s = WriteFileAtomically(save_dir + "/request.pb",
+                              request.SerializeAsString());
     if (!s.ok()) return fail_usage(s);
   }
 
@@ -311,11 +337,13 @@ int RunCall(const std::vector<std::string>& args) {
       return 3;
     }
     if (!save_dir.empty()) {
-      absl::Status st = SaveSigned(save_dir, "response", response.envelope(),
-                                   response.signature(), response.signer_certificate());
+      absl::Status st =
+          SaveSigned(save_dir, "response", response.envelope(),
+                     response.signature(), response.signer_certificate());
       if (!st.ok()) return fail_usage(st);
     }
-    std::cout << "ALLOWED  " << env->records().rows_size() << " record(s), fields: "
+    std::cout << "ALLOWED  " << env->records().rows_size()
+              << " record(s), fields: "
               << absl::StrJoin(env->records().columns(), ", ") << "\n";
     if (f.Has("json")) {
       std::string json;
@@ -348,7 +376,8 @@ int RunCall(const std::vector<std::string>& args) {
   grpc::Status s = reader->Finish();
   if (!s.ok()) return ReportError(s);
   if (!final_message) {
-    std::cout << "VERIFICATION FAILED  the stream ended without a signed final message\n";
+    std::cout << "VERIFICATION FAILED  the stream ended without a signed final "
+                 "message\n";
     return 3;
   }
   auto env = VerifyResponse(*final_message, request, trust->get());

@@ -48,14 +48,16 @@ std::string Flags::Get(const std::string& name, const std::string& def) const {
 std::vector<std::string> Flags::GetAll(const std::string& name) const {
   std::vector<std::string> out;
   auto range = values_.equal_range(name);
-  for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
+  for (auto it = range.first; it != range.second; ++it)
+    out.push_back(it->second);
   return out;
 }
 
 absl::StatusOr<std::string> Flags::Require(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end() || it->second.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("flag --", name, " is required"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("flag --", name, " is required"));
   }
   return it->second;
 }

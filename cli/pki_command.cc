@@ -22,8 +22,8 @@ std::string FindPkiScript(const char* argv0) {
   if (const char* env = getenv("DX_PKI_SCRIPT")) return env;
   std::error_code ec;
   auto exe = std::filesystem::canonical("/proc/self/exe", ec);
-  for (auto dir = exe.parent_path(); !ec && dir.has_parent_path() &&
-                                     dir != dir.root_path();
+  for (auto dir = exe.parent_path();
+       !ec && dir.has_parent_path() && dir != dir.root_path();
        dir = dir.parent_path()) {
     auto candidate = dir / "certs" / "make-dev-pki.sh";
     if (std::filesystem::exists(candidate)) return candidate.string();
@@ -60,7 +60,8 @@ int RunPki(const std::vector<std::string>& args, const char* argv0) {
       return 2;
     }
     const std::string script = FindPkiScript(argv0);
-    const std::string cmd = absl::StrCat("bash '", script, "' init '", rest[0], "'");
+    const std::string cmd =
+        absl::StrCat("bash '", script, "' init '", rest[0], "'");
     return std::system(cmd.c_str()) == 0 ? 0 : 1;
   }
   auto flags = Flags::Parse(rest, {"ca", "intermediates", "crl"}, {});
@@ -77,17 +78,21 @@ int RunPki(const std::vector<std::string>& args, const char* argv0) {
   if (sub == "show") {
     auto cert = certs::ParseCertificatePem(*pem);
     if (!cert.ok()) {
-      std::cerr << "dxctl pki show: " << path << ": " << cert.status().message() << "\n";
+      std::cerr << "dxctl pki show: " << path << ": " << cert.status().message()
+                << "\n";
       return 1;
     }
     auto principal = certs::PrincipalOf(cert->get());
     std::cout << "certificate  " << path << "\n";
     if (principal.ok()) {
-      std::cout << "identity     " << KindName(principal->kind) << " " << principal->id << "\n";
+      std::cout << "identity     " << KindName(principal->kind) << " "
+                << principal->id << "\n";
     } else {
-      std::cout << "identity     none (" << principal.status().message() << ")\n";
+      std::cout << "identity     none (" << principal.status().message()
+                << ")\n";
     }
-    std::cout << "sha256       " << HexEncode(certs::CertificateFingerprint(cert->get())) << "\n";
+    std::cout << "sha256       "
+              << HexEncode(certs::CertificateFingerprint(cert->get())) << "\n";
     return principal.ok() ? 0 : 1;
   }
   if (sub == "verify") {
@@ -108,7 +113,8 @@ int RunPki(const std::vector<std::string>& args, const char* argv0) {
     }
     std::cout << "OK  " << KindName(v.cert->principal.kind) << " "
               << v.cert->principal.id << ", valid until "
-              << absl::FormatTime("%Y-%m-%d", v.cert->not_after, absl::UTCTimeZone())
+              << absl::FormatTime("%Y-%m-%d", v.cert->not_after,
+                                  absl::UTCTimeZone())
               << "\n";
     return 0;
   }

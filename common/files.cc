@@ -34,8 +34,8 @@ absl::Status WriteFileAtomically(const std::string& path,
     if (!out) return absl::InternalError(absl::StrCat("write failed: ", tmp));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ",
-                                            path, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path,
+                                            ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

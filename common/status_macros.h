@@ -6,10 +6,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define DX_RETURN_IF_ERROR(expr)                \
-  do {                                          \
-    ::absl::Status dx_status_ = (expr);         \
-    if (!dx_status_.ok()) return dx_status_;    \
+#define DX_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status dx_status_ = (expr);      \
+    if (!dx_status_.ok()) return dx_status_; \
   } while (0)
 
 #define DX_CONCAT_INNER_(a, b) a##b

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/numbers.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -44,10 +44,10 @@ class Walker {
         for (int i = 0; i < desc->field_count(); ++i) {
           known.push_back(desc->field(i)->name());
         }
-        return Error(kv.first, field_path,
-                     absl::StrCat("unknown field '", key, "' in ",
-                                  desc->name(), " (known fields: ",
-                                  absl::StrJoin(known, ", "), ")"));
+        return Error(
+            kv.first, field_path,
+            absl::StrCat("unknown field '", key, "' in ", desc->name(),
+                         " (known fields: ", absl::StrJoin(known, ", "), ")"));
       }
       DX_RETURN_IF_ERROR(FillField(kv.second, field_path, field, msg));
     }
@@ -71,10 +71,10 @@ class Walker {
       for (const auto& kv : node) {
         Message* entry = refl->AddMessage(msg, field);
         const std::string entry_path = path + "." + kv.first.Scalar();
-        DX_RETURN_IF_ERROR(SetScalar(kv.first, entry_path,
-                                     entry_desc->map_key(), entry));
-        DX_RETURN_IF_ERROR(SetScalar(kv.second, entry_path,
-                                     entry_desc->map_value(), entry));
+        DX_RETURN_IF_ERROR(
+            SetScalar(kv.first, entry_path, entry_desc->map_key(), entry));
+        DX_RETURN_IF_ERROR(
+            SetScalar(kv.second, entry_path, entry_desc->map_value(), entry));
       }
       return absl::OkStatus();
     }
@@ -104,9 +104,9 @@ class Walker {
   absl::Status SetScalar(const YAML::Node& node, const std::string& path,
                          const FieldDescriptor* field, Message* msg) {
     if (!node.IsScalar()) {
-      return Error(node, path,
-                   absl::StrCat("expects a single ", field->cpp_type_name(),
-                                " value"));
+      return Error(
+          node, path,
+          absl::StrCat("expects a single ", field->cpp_type_name(), " value"));
     }
     const Reflection* refl = msg->GetReflection();
     const std::string& text = node.Scalar();
@@ -158,8 +158,7 @@ class Walker {
           rep ? refl->AddFloat(msg, field, static_cast<float>(v))
               : refl->SetFloat(msg, field, static_cast<float>(v));
         } else {
-          rep ? refl->AddDouble(msg, field, v)
-              : refl->SetDouble(msg, field, v);
+          rep ? refl->AddDouble(msg, field, v) : refl->SetDouble(msg, field, v);
         }
         return absl::OkStatus();
       }

@@ -65,13 +65,13 @@ AccessDecision AllowListAuthorizer::Decide(const AccessRequest& req) const {
                              " for a sharing agreement");
   } else if (!purpose_ok) {
     d.message = absl::StrCat("purpose '", req.purpose_code,
-                             "' is not granted to agency ",
-                             req.consumer_agency, " for dataset ", ds.id());
+                             "' is not granted to agency ", req.consumer_agency,
+                             " for dataset ", ds.id());
   } else {
-    d.message = absl::StrCat(
-        "fields not granted to agency ", req.consumer_agency, ": ",
-        absl::StrJoin(missing_fields, ", "),
-        "; request only granted fields or ask for a wider grant");
+    d.message =
+        absl::StrCat("fields not granted to agency ", req.consumer_agency, ": ",
+                     absl::StrJoin(missing_fields, ", "),
+                     "; request only granted fields or ask for a wider grant");
   }
   return d;
 }

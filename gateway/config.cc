@@ -26,7 +26,8 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(required(c.data_dir(), "data_dir"));
   DX_RETURN_IF_ERROR(required(c.registry_file(), "registry_file"));
   for (std::string* p :
-       {c.mutable_tls()->mutable_cert_file(), c.mutable_tls()->mutable_key_file(),
+       {c.mutable_tls()->mutable_cert_file(),
+        c.mutable_tls()->mutable_key_file(),
         c.mutable_signing()->mutable_cert_file(),
         c.mutable_signing()->mutable_key_file(),
         c.mutable_trust()->mutable_ca_file(),
@@ -36,10 +37,12 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   }
   for (auto& crl : *c.mutable_trust()->mutable_crl_files()) resolve(&crl);
   if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:8443");
-  if (c.trust().crl_reload_seconds() == 0) c.mutable_trust()->set_crl_reload_seconds(5);
+  if (c.trust().crl_reload_seconds() == 0)
+    c.mutable_trust()->set_crl_reload_seconds(5);
   if (!c.trust().has_require_crl()) c.mutable_trust()->set_require_crl(true);
   if (c.clock_skew_seconds() == 0) c.set_clock_skew_seconds(300);
-  if (c.max_request_lifetime_seconds() == 0) c.set_max_request_lifetime_seconds(600);
+  if (c.max_request_lifetime_seconds() == 0)
+    c.set_max_request_lifetime_seconds(600);
   if (c.adapter_timeout_ms() == 0) c.set_adapter_timeout_ms(5000);
   if (c.max_request_bytes() == 0) c.set_max_request_bytes(1 << 20);
   if (c.max_response_bytes() == 0) c.set_max_response_bytes(64 << 20);

@@ -61,7 +61,8 @@ grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
   detail.set_legal_basis(r.legal_basis);
   detail.set_policy_rule_id(r.rule_id);
   detail.set_request_id(request_id);
-  if (receipt != nullptr) *detail.mutable_receipt() = ToReceipt(*receipt, node_id);
+  if (receipt != nullptr)
+    *detail.mutable_receipt() = ToReceipt(*receipt, node_id);
   v1::RpcStatus status;
   status.set_code(static_cast<int>(r.code));
   status.set_message(r.message);
@@ -84,9 +85,9 @@ Refusal AdapterFailure(const grpc::Status& s, absl::Duration timeout) {
     case grpc::StatusCode::UNAVAILABLE:
       r.code = absl::StatusCode::kUnavailable;
       r.reason = v1::REASON_ADAPTER_UNAVAILABLE;
-      r.message = absl::StrCat(
-          "the provider's adapter is unavailable; retry later (",
-          s.error_message(), ")");
+      r.message =
+          absl::StrCat("the provider's adapter is unavailable; retry later (",
+                       s.error_message(), ")");
       break;
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::NOT_FOUND:
@@ -169,8 +170,8 @@ struct ExchangeService::Admission {
     record.set_provider_agency(dataset->provider_agency());
     if (!deps.registry->HasSystem(e.consumer_agency(), e.consumer_system())) {
       Refuse(absl::StatusCode::kPermissionDenied, v1::REASON_UNKNOWN_CONSUMER,
-             absl::StrCat("system ", Quote(e.consumer_system()),
-                          " of agency ", e.consumer_agency(),
+             absl::StrCat("system ", Quote(e.consumer_system()), " of agency ",
+                          e.consumer_agency(),
                           " is not registered with this gateway"));
       return;
     }
@@ -250,8 +251,8 @@ struct ExchangeService::Admission {
     if (dataset->adapter().timeout_ms() != 0) {
       timeout = absl::Milliseconds(dataset->adapter().timeout_ms());
     }
-    absl::Time deadline = std::min(received + timeout,
-                                   FromTimestamp(env().expires_at()));
+    absl::Time deadline =
+        std::min(received + timeout, FromTimestamp(env().expires_at()));
     return std::min(deadline, absl::FromChrono(ctx->deadline()));
   }
 
@@ -325,7 +326,8 @@ class ExchangeService::UnaryCall {
     }
     max_records_ = limit;
     adapter_request_ = a_.AdapterRequestFor(limit, 0);
-    client_ctx_.set_deadline(absl::ToChronoTime(a_.AdapterDeadline(deps_, ctx_)));
+    client_ctx_.set_deadline(
+        absl::ToChronoTime(a_.AdapterDeadline(deps_, ctx_)));
     adapter_started_ = deps_.clock->Now();
     deps_.adapters->StubFor(a_.dataset->adapter())
         ->async()
@@ -340,9 +342,9 @@ class ExchangeService::UnaryCall {
       Fail(AdapterFailure(s, a_.AdapterTimeout(deps_)), v1::DECISION_ERROR);
       return;
     }
-    const uint64_t n = ProjectBatch(adapter_response_.records(),
-                                    a_.decision.fields, max_records_,
-                                    &records_);
+    const uint64_t n =
+        ProjectBatch(adapter_response_.records(), a_.decision.fields,
+                     max_records_, &records_);
     *a_.record.mutable_returned_fields() = records_.columns();
     a_.record.set_record_count(n);
     a_.record.set_response_sha256(certs::Sha256(records_.SerializeAsString()));
@@ -362,8 +364,8 @@ class ExchangeService::UnaryCall {
         internal.code = absl::StatusCode::kInternal;
         internal.reason = v1::REASON_INTERNAL;
         internal.message = std::string(signed_ok.message());
-        Finish(ErrorStatus(internal, a_.env().request_id(), &*r,
-                           deps_.node_id));
+        Finish(
+            ErrorStatus(internal, a_.env().request_id(), &*r, deps_.node_id));
         return;
       }
       Finish(grpc::Status::OK);
@@ -379,8 +381,8 @@ class ExchangeService::UnaryCall {
     deps_.audit->Append(a_.record, [this](absl::StatusOr<AppendResult> r) {
       const std::string& id = a_.env().request_id();
       if (!r.ok()) {
-        Finish(ErrorStatus(AuditFailure(r.status()), id, nullptr,
-                           deps_.node_id));
+        Finish(
+            ErrorStatus(AuditFailure(r.status()), id, nullptr, deps_.node_id));
       } else {
         Finish(ErrorStatus(refusal_, id, &*r, deps_.node_id));
       }
@@ -479,7 +481,8 @@ class ExchangeService::StreamCall final
     }
     v1::RecordBatch filtered;
     const uint64_t limit = max_records_ == 0 ? 0 : max_records_ - record_count_;
-    record_count_ += ProjectBatch(batch_in_, a_.decision.fields, limit, &filtered);
+    record_count_ +=
+        ProjectBatch(batch_in_, a_.decision.fields, limit, &filtered);
     if (returned_fields_.columns_size() == 0) {
       *returned_fields_.mutable_columns() = filtered.columns();
     }
@@ -521,7 +524,8 @@ class ExchangeService::StreamCall final
 
  private:
   void StartAdapter() {
-    adapter_request_ = a_.AdapterRequestFor(max_records_, deps_.stream_batch_rows);
+    adapter_request_ =
+        a_.AdapterRequestFor(max_records_, deps_.stream_batch_rows);
     // A stream may run long: its deadline is the caller's, not the adapter
     // timeout (which bounds a single unary answer).
     client_ctx_.set_deadline(ctx_->deadline());
@@ -571,8 +575,8 @@ class ExchangeService::StreamCall final
         internal.code = absl::StatusCode::kInternal;
         internal.reason = v1::REASON_INTERNAL;
         internal.message = std::string(st.message());
-        FinishServer(ErrorStatus(internal, a_.env().request_id(), &*r,
-                                 deps_.node_id));
+        FinishServer(
+            ErrorStatus(internal, a_.env().request_id(), &*r, deps_.node_id));
         return;
       }
       finishing_ = true;

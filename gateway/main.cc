@@ -57,7 +57,8 @@ absl::StatusOr<std::string> SubjectKey(const v1::GatewayConfig& config) {
 
 absl::Status Run(const std::string& config_path) {
   DX_ASSIGN_OR_RETURN(v1::GatewayConfig config, LoadGatewayConfig(config_path));
-  DX_ASSIGN_OR_RETURN(auto registry, Registry::LoadFile(config.registry_file()));
+  DX_ASSIGN_OR_RETURN(auto registry,
+                      Registry::LoadFile(config.registry_file()));
   certs::TrustStore::Options trust_options;
   trust_options.ca_file = config.trust().ca_file();
   trust_options.intermediates_file = config.trust().intermediates_file();
@@ -122,7 +123,8 @@ absl::Status Run(const std::string& config_path) {
   builder.AddListeningPort(config.listen_address(),
                            grpc::SslServerCredentials(ssl), &port);
   builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes()));
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(config.max_request_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_response_bytes()));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 256);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -154,16 +156,22 @@ absl::Status Run(const std::string& config_path) {
       if (absl::Now() >= next_crl_check) {
         bool reloaded = false;
         absl::Status s = trust->ReloadCrlsIfChanged(&reloaded);
-        if (!s.ok()) Log(absl::StrCat("CRL reload failed, keeping the old: ", s.message()));
-        if (reloaded) Log(absl::StrCat("CRLs reloaded (generation ", trust->crl_generation(), ")"));
-        next_crl_check = absl::Now() + absl::Seconds(config.trust().crl_reload_seconds());
+        if (!s.ok())
+          Log(absl::StrCat("CRL reload failed, keeping the old: ",
+                           s.message()));
+        if (reloaded)
+          Log(absl::StrCat("CRLs reloaded (generation ",
+                           trust->crl_generation(), ")"));
+        next_crl_check =
+            absl::Now() + absl::Seconds(config.trust().crl_reload_seconds());
       }
       const bool healthy = audit_log->Health().ok();
       if (healthy != serving) {
         serving = healthy;
         set_serving(serving);
-        Log(serving ? "audit log recovered: SERVING"
-                    : absl::StrCat("NOT_SERVING: ", audit_log->Health().message()));
+        Log(serving
+                ? "audit log recovered: SERVING"
+                : absl::StrCat("NOT_SERVING: ", audit_log->Health().message()));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }

@@ -42,8 +42,8 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::FromProto(
     const std::string where = absl::StrCat("datasets[", i, "]");
     if (d.id().empty()) return bad(where + ".id", "must be set");
     if (!r->datasets_.emplace(d.id(), &d).second) {
-      return bad(where + ".id", absl::StrCat("dataset '", d.id(),
-                                             "' listed twice"));
+      return bad(where + ".id",
+                 absl::StrCat("dataset '", d.id(), "' listed twice"));
     }
     if (!r->agencies_.contains(d.provider_agency())) {
       return bad(where + ".provider_agency",

@@ -1,1 +1,77 @@
+#include "gateway/registry.h"
+
 #include <gtest/gtest.h>
+
+#include "common/yaml_proto.h"
+
+namespace dx::gateway {
+namespace {
+
+constexpr char kBase[] = R"(
+agencies:
+  - code: 000.00.00.G01
+  - code: 000.00.00.H30
+    systems: [{id: hotich}]
+datasets:
+  - id: bca.population
+    provider_agency: 000.00.00.G01
+    adapter: {address: "127.0.0.1:1"}
+    fields: [{name: citizen_id}, {name: full_name}]
+    access:
+      - {id: r1, consumers: [000.00.00.H30], purposes: [p], fields: [full_name]}
+)";
+
+absl::StatusOr<std::unique_ptr<Registry>> Load(const std::string& yaml) {
+  v1::Registry proto;
+  absl::Status s = YamlToProto(yaml, "reg.yaml", &proto);
+  if (!s.ok()) return s;
+  return Registry::FromProto(std::move(proto), "reg.yaml");
+}
+
+TEST(RegistryTest, LooksUpDatasetsAgenciesSystemsFields) {
+  auto r = Load(kBase);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::Dataset* d = (*r)->FindDataset("bca.population");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ((*r)->FindDataset("nope"), nullptr);
+  EXPECT_NE((*r)->FindAgency("000.00.00.H30"), nullptr);
+  EXPECT_TRUE((*r)->HasSystem("000.00.00.H30", "hotich"));
+  EXPECT_FALSE((*r)->HasSystem("000.00.00.H30", "other"));
+  EXPECT_FALSE((*r)->HasSystem("000.00.00.G01", "hotich"));
+  EXPECT_TRUE((*r)->HasField(*d, "full_name"));
+  EXPECT_FALSE((*r)->HasField(*d, "salary"));
+}
+
+void ExpectError(const std::string& yaml, const std::string& fragment) {
+  auto r = Load(yaml);
+  ASSERT_FALSE(r.ok()) << "expected an error mentioning " << fragment;
+  EXPECT_NE(r.status().message().find(fragment), std::string::npos)
+      << r.status();
+}
+
+std::string Replace(std::string s, const std::string& from,
+                    const std::string& to) {
+  s.replace(s.find(from), from.size(), to);
+  return s;
+}
+
+TEST(RegistryTest, RefusesInvalidRegistriesNamingTheField) {
+  ExpectError(Replace(kBase, "code: 000.00.00.G01", "code: g01"),
+              "agencies[0].code");
+  ExpectError(Replace(kBase, "provider_agency: 000.00.00.G01",
+                      "provider_agency: 000.00.00.G99"),
+              "datasets[0].provider_agency");
+  ExpectError(Replace(kBase, "fields: [full_name]", "fields: [salary]"),
+              "datasets[0].access[0].fields");
+  ExpectError(Replace(kBase, "consumers: [000.00.00.H30]", "consumers: [X1]"),
+              "datasets[0].access[0].consumers");
+  ExpectError(Replace(kBase, "{address: \"127.0.0.1:1\"}", "{}"),
+              "adapter.address");
+  ExpectError(std::string(kBase) +
+                  "  - {id: bca.population, provider_agency: 000.00.00.G01, "
+                  "adapter: {address: x}, fields: [{name: a}]}\n",
+              "listed twice");
+}
+
+}  // namespace
+}  // namespace dx::gateway

@@ -11,8 +11,8 @@ absl::StatusOr<bool> RocksDbReplayGuard::CheckAndRemember(
     const std::string& consumer, const std::string& request_id,
     const std::string& nonce, absl::Time expires_at) {
   // A 0 byte separates the parts: agency codes and request ids never hold one.
-  const std::string id_key = absl::StrCat("id/", consumer, std::string(1, '\0'),
-                                          request_id);
+  const std::string id_key =
+      absl::StrCat("id/", consumer, std::string(1, '\0'), request_id);
   const std::string nonce_key =
       absl::StrCat("nonce/", consumer, std::string(1, '\0'), nonce);
   const int64_t now = absl::ToUnixMicros(clock_->Now());
@@ -30,8 +30,8 @@ absl::StatusOr<bool> RocksDbReplayGuard::CheckAndRemember(
           absl::StrCat("replay guard cannot read: ", s.ToString()));
     }
   }
-  const std::string expiry =
-      audit::EncodeSequence(static_cast<uint64_t>(absl::ToUnixMicros(expires_at)));
+  const std::string expiry = audit::EncodeSequence(
+      static_cast<uint64_t>(absl::ToUnixMicros(expires_at)));
   rocksdb::WriteBatch batch;
   batch.Put(db_->replay(), id_key, expiry);
   batch.Put(db_->replay(), nonce_key, expiry);

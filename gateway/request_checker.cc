@@ -84,18 +84,16 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   out->envelope_parsed = true;
   const v1::RequestEnvelope& env = out->envelope;
   if (env.consumer_agency() != out->tls_agency) {
-    return Refuse(absl::StatusCode::kUnauthenticated,
-                  v1::REASON_IDENTITY_MISMATCH,
-                  absl::StrCat("envelope consumer_agency '",
-                               env.consumer_agency(),
-                               "' is not the TLS client's agency '",
-                               out->tls_agency, "'"));
+    return Refuse(
+        absl::StatusCode::kUnauthenticated, v1::REASON_IDENTITY_MISMATCH,
+        absl::StrCat("envelope consumer_agency '", env.consumer_agency(),
+                     "' is not the TLS client's agency '", out->tls_agency,
+                     "'"));
   }
 
   // 3. The signer certificate and the signature.
   if (request.signer_certificate().empty() || request.signature().empty()) {
-    return Refuse(absl::StatusCode::kUnauthenticated,
-                  v1::REASON_BAD_SIGNATURE,
+    return Refuse(absl::StatusCode::kUnauthenticated, v1::REASON_BAD_SIGNATURE,
                   "SignedRequest needs signature and signer_certificate "
                   "(DER) set");
   }
@@ -104,17 +102,15 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   out->signer_fingerprint = signer.cert->fingerprint;
   if (signer.cert->principal.kind != certs::PrincipalKind::kAgency ||
       signer.cert->principal.id != env.consumer_agency()) {
-    return Refuse(absl::StatusCode::kUnauthenticated,
-                  v1::REASON_IDENTITY_MISMATCH,
-                  absl::StrCat("signer certificate belongs to '",
-                               signer.cert->principal.id,
-                               "', not to the consumer agency '",
-                               env.consumer_agency(), "'"));
+    return Refuse(
+        absl::StatusCode::kUnauthenticated, v1::REASON_IDENTITY_MISMATCH,
+        absl::StrCat(
+            "signer certificate belongs to '", signer.cert->principal.id,
+            "', not to the consumer agency '", env.consumer_agency(), "'"));
   }
-  if (!certs::VerifySignature(signer.cert->public_key.get(),
-                              request.envelope(), request.signature())) {
-    return Refuse(absl::StatusCode::kUnauthenticated,
-                  v1::REASON_BAD_SIGNATURE,
+  if (!certs::VerifySignature(signer.cert->public_key.get(), request.envelope(),
+                              request.signature())) {
+    return Refuse(absl::StatusCode::kUnauthenticated, v1::REASON_BAD_SIGNATURE,
                   "signature does not verify over the envelope bytes with "
                   "the signer certificate's key (ECDSA P-256, SHA-256, DER)");
   }
@@ -122,9 +118,9 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   // 4. Field checks, freshness, replay.
   if (Refusal r = CheckEnvelopeFields(env); r.refused()) return r;
   if (Refusal r = CheckFreshness(env); r.refused()) return r;
-  auto fresh = replay_->CheckAndRemember(env.consumer_agency(),
-                                         env.request_id(), env.nonce(),
-                                         ToTime(env.expires_at()));
+  auto fresh =
+      replay_->CheckAndRemember(env.consumer_agency(), env.request_id(),
+                                env.nonce(), ToTime(env.expires_at()));
   if (!fresh.ok()) {
     return Refuse(absl::StatusCode::kUnavailable, v1::REASON_AUDIT_UNAVAILABLE,
                   std::string(fresh.status().message()));
@@ -174,14 +170,12 @@ Refusal RequestChecker::CheckFreshness(const v1::RequestEnvelope& env) const {
   const absl::Time issued = ToTime(env.issued_at());
   const absl::Time expires = ToTime(env.expires_at());
   if (absl::AbsDuration(now - issued) > options_.clock_skew) {
-    return Refuse(absl::StatusCode::kFailedPrecondition,
-                  v1::REASON_STALE_REQUEST,
-                  absl::StrCat("issued_at ", absl::FormatTime(issued),
-                               " is more than ",
-                               absl::FormatDuration(options_.clock_skew),
-                               " from the gateway's clock ",
-                               absl::FormatTime(now),
-                               "; check your system clock (NTP)"));
+    return Refuse(
+        absl::StatusCode::kFailedPrecondition, v1::REASON_STALE_REQUEST,
+        absl::StrCat("issued_at ", absl::FormatTime(issued), " is more than ",
+                     absl::FormatDuration(options_.clock_skew),
+                     " from the gateway's clock ", absl::FormatTime(now),
+                     "; check your system clock (NTP)"));
   }
   if (expires <= now) {
     return Refuse(absl::StatusCode::kFailedPrecondition,

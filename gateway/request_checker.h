@@ -48,8 +48,8 @@ class RequestChecker {
     absl::Duration max_lifetime = absl::Minutes(10);
     size_t max_fields = 1000;
   };
-  RequestChecker(Options options, certs::TrustStore* trust,
-                 ReplayGuard* replay, const Clock* clock)
+  RequestChecker(Options options, certs::TrustStore* trust, ReplayGuard* replay,
+                 const Clock* clock)
       : options_(options), trust_(trust), replay_(replay), clock_(clock) {}
 
   // `tls_peer_pem` is the client's TLS certificate as gRPC reports it

@@ -1,1 +1,232 @@
+#include "gateway/request_checker.h"
+
 #include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "audit/state_db.h"
+#include "certs/crypto.h"
+#include "tests/testing/dev_pki.h"
+
+namespace dx::gateway {
+namespace {
+
+using testing::DevPkiDir;
+using testing::ReadOrDie;
+
+void SetTs(absl::Time t, google::protobuf::Timestamp* ts) {
+  ts->set_seconds(absl::ToUnixSeconds(t));
+}
+
+class RequestCheckerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clock_.Set(absl::Now());  // after the PKI was made
+    certs::TrustStore::Options o;
+    o.ca_file = DevPkiDir() + "/root-ca.pem";
+    o.intermediates_file = DevPkiDir() + "/intermediate-ca.pem";
+    o.crl_files = {DevPkiDir() + "/crl.pem"};
+    o.clock = &clock_;
+    trust_ = *certs::TrustStore::Create(o);
+    audit::StateDb::Options db;
+    db.path = testing::MakeTempDir("checker") + "/db";
+    db_ = *audit::StateDb::Open(db);
+    replay_ = std::make_unique<RocksDbReplayGuard>(db_.get(), &clock_);
+    checker_ = std::make_unique<RequestChecker>(
+        RequestChecker::Options{}, trust_.get(), replay_.get(), &clock_);
+  }
+
+  static std::string Agency(const std::string& code, const std::string& f) {
+    return DevPkiDir() + "/agencies/" + code + "/" + f;
+  }
+
+  v1::RequestEnvelope Envelope(const std::string& consumer = "000.00.00.H30") {
+    v1::RequestEnvelope e;
+    e.set_request_id("req-" + std::to_string(++counter_));
+    e.set_consumer_agency(consumer);
+    e.set_consumer_system("hotich");
+    e.set_dataset_id("bca.population");
+    e.set_operation(v1::OPERATION_READ);
+    e.set_purpose_code("civil-registration");
+    SetTs(clock_.Now(), e.mutable_issued_at());
+    SetTs(clock_.Now() + absl::Minutes(2), e.mutable_expires_at());
+    e.set_nonce(certs::RandomBytes(16));
+    return e;
+  }
+
+  v1::SignedRequest Sign(const v1::RequestEnvelope& e,
+                         const std::string& signer = "000.00.00.H30") {
+    auto s = certs::Signer::FromFiles(Agency(signer, "sign.key"),
+                                      Agency(signer, "sign.pem"));
+    v1::SignedRequest r;
+    e.SerializeToString(r.mutable_envelope());
+    r.set_signature(*(*s)->Sign(r.envelope()));
+    r.set_signer_certificate((*s)->certificate_der());
+    return r;
+  }
+
+  Refusal Check(const v1::SignedRequest& r,
+                const std::string& tls = "000.00.00.H30") {
+    CheckedRequest out;
+    return checker_->Check(
+        r, tls.empty() ? "" : ReadOrDie(Agency(tls, "tls.pem")), &out);
+  }
+
+  FakeClock clock_{absl::Now()};
+  std::unique_ptr<certs::TrustStore> trust_;
+  std::unique_ptr<audit::StateDb> db_;
+  std::unique_ptr<RocksDbReplayGuard> replay_;
+  std::unique_ptr<RequestChecker> checker_;
+  int counter_ = 0;
+};
+
+TEST_F(RequestCheckerTest, GoodRequestPassesAndFillsWhatItLearned) {
+  v1::SignedRequest r = Sign(Envelope());
+  CheckedRequest out;
+  Refusal ref =
+      checker_->Check(r, ReadOrDie(Agency("000.00.00.H30", "tls.pem")), &out);
+  EXPECT_FALSE(ref.refused()) << ref.message;
+  EXPECT_EQ(out.tls_agency, "000.00.00.H30");
+  EXPECT_EQ(out.request_sha256, certs::Sha256(r.envelope()));
+  EXPECT_EQ(out.signer_fingerprint.size(), 32u);
+  EXPECT_TRUE(out.envelope_parsed);
+}
+
+TEST_F(RequestCheckerTest, NoTlsCertificate) {
+  Refusal r = Check(Sign(Envelope()), "");
+  EXPECT_EQ(r.code, absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(r.reason, v1::REASON_TLS_IDENTITY_MISSING);
+}
+
+TEST_F(RequestCheckerTest, TlsAgencyMustBeTheConsumer) {
+  Refusal r = Check(Sign(Envelope("000.00.00.H29"), "000.00.00.H29"));
+  EXPECT_EQ(r.code, absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(r.reason, v1::REASON_IDENTITY_MISMATCH);
+}
+
+TEST_F(RequestCheckerTest, SignerMustBeTheConsumer) {
+  Refusal r = Check(Sign(Envelope(), "000.00.00.H29"));
+  EXPECT_EQ(r.reason, v1::REASON_IDENTITY_MISMATCH);
+  EXPECT_NE(r.message.find("signer certificate belongs to"), std::string::npos);
+}
+
+TEST_F(RequestCheckerTest, TamperedEnvelopeOrSignatureFails) {
+  v1::SignedRequest r = Sign(Envelope());
+  std::string env = r.envelope();
+  env.back() ^= 1;
+  r.set_envelope(env);
+  EXPECT_EQ(Check(r).reason, v1::REASON_BAD_SIGNATURE);
+  v1::SignedRequest s = Sign(Envelope());
+  s.set_signature("");
+  EXPECT_EQ(Check(s).reason, v1::REASON_BAD_SIGNATURE);
+}
+
+TEST_F(RequestCheckerTest, GarbageEnvelopeIsMalformed) {
+  v1::SignedRequest r = Sign(Envelope());
+  r.set_envelope("\xff\xff\xff");
+  Refusal ref = Check(r);
+  EXPECT_EQ(ref.code, absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ref.reason, v1::REASON_MALFORMED_REQUEST);
+}
+
+TEST_F(RequestCheckerTest, FieldChecks) {
+  v1::RequestEnvelope e = Envelope();
+  e.set_nonce("short");
+  EXPECT_NE(Check(Sign(e)).message.find("nonce"), std::string::npos);
+  e = Envelope();
+  e.set_request_id("has space");
+  EXPECT_EQ(Check(Sign(e)).reason, v1::REASON_MALFORMED_REQUEST);
+  e = Envelope();
+  e.clear_purpose_code();
+  EXPECT_NE(Check(Sign(e)).message.find("purpose_code"), std::string::npos);
+  e = Envelope();
+  e.clear_issued_at();
+  EXPECT_EQ(Check(Sign(e)).reason, v1::REASON_MALFORMED_REQUEST);
+}
+
+TEST_F(RequestCheckerTest, FreshnessWindowEdges) {
+  v1::RequestEnvelope e = Envelope();
+  SetTs(clock_.Now() - absl::Minutes(5) + absl::Seconds(1),
+        e.mutable_issued_at());
+  EXPECT_FALSE(Check(Sign(e)).refused());
+  e = Envelope();
+  SetTs(clock_.Now() - absl::Minutes(5) - absl::Seconds(1),
+        e.mutable_issued_at());
+  EXPECT_EQ(Check(Sign(e)).reason, v1::REASON_STALE_REQUEST);
+  e = Envelope();
+  SetTs(clock_.Now() + absl::Minutes(6), e.mutable_issued_at());
+  SetTs(clock_.Now() + absl::Minutes(7), e.mutable_expires_at());
+  EXPECT_EQ(Check(Sign(e)).reason, v1::REASON_STALE_REQUEST);
+  e = Envelope();
+  SetTs(clock_.Now() - absl::Seconds(1), e.mutable_expires_at());
+  EXPECT_EQ(Check(Sign(e)).reason, v1::REASON_EXPIRED_REQUEST);
+  e = Envelope();
+  SetTs(clock_.Now() + absl::Hours(1), e.mutable_expires_at());
+  EXPECT_EQ(Check(Sign(e)).reason, v1::REASON_EXPIRED_REQUEST);
+}
+
+TEST_F(RequestCheckerTest, ReplayOfIdOrNonceIsRefused) {
+  v1::RequestEnvelope e = Envelope();
+  v1::SignedRequest r = Sign(e);
+  EXPECT_FALSE(Check(r).refused());
+  Refusal again = Check(r);
+  EXPECT_EQ(again.code, absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(again.reason, v1::REASON_REPLAY);
+  v1::RequestEnvelope same_nonce = Envelope();
+  same_nonce.set_nonce(e.nonce());
+  EXPECT_EQ(Check(Sign(same_nonce)).reason, v1::REASON_REPLAY);
+  v1::RequestEnvelope same_id = Envelope();
+  same_id.set_request_id(e.request_id());
+  EXPECT_EQ(Check(Sign(same_id)).reason, v1::REASON_REPLAY);
+  // Another agency may use the same id.
+  v1::RequestEnvelope other = Envelope("000.00.00.H29");
+  other.set_request_id(e.request_id());
+  EXPECT_FALSE(Check(Sign(other, "000.00.00.H29"), "000.00.00.H29").refused());
+}
+
+TEST_F(RequestCheckerTest, ExpiredSignerCertificate) {
+  const std::string folder = DevPkiDir() + "/agencies/expired-H30";
+  if (!std::ifstream(folder + "/sign.pem")) {
+    ASSERT_EQ(
+        testing::RunPkiScript("agency", DevPkiDir(),
+                              "000.00.00.H30 1 20200101000000Z 20200201000000Z",
+                              "DX_PKI_FOLDER=expired-H30"),
+        0);
+  }
+  auto s = certs::Signer::FromFiles(folder + "/sign.key", folder + "/sign.pem");
+  ASSERT_TRUE(s.ok());
+  v1::SignedRequest r;
+  Envelope().SerializeToString(r.mutable_envelope());
+  r.set_signature(*(*s)->Sign(r.envelope()));
+  r.set_signer_certificate((*s)->certificate_der());
+  Refusal ref = Check(r);
+  EXPECT_EQ(ref.code, absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ref.reason, v1::REASON_CERT_EXPIRED);
+  EXPECT_NE(ref.message.find("signer certificate"), std::string::npos);
+}
+
+TEST_F(RequestCheckerTest, RevokedSignerCertificate) {
+  const std::string pki = testing::MakeTempDir("revoked") + "/pki";
+  ASSERT_EQ(testing::RunPkiScript("init", pki, ""), 0);
+  const std::string sign = pki + "/agencies/000.00.00.H30/sign.leaf.pem";
+  ASSERT_EQ(testing::RunPkiScript("revoke", pki, "'" + sign + "'"), 0);
+  certs::TrustStore::Options o;
+  o.ca_file = pki + "/root-ca.pem";
+  o.intermediates_file = pki + "/intermediate-ca.pem";
+  o.crl_files = {pki + "/crl.pem"};
+  auto trust = *certs::TrustStore::Create(o);
+  RequestChecker checker({}, trust.get(), replay_.get(), &clock_);
+  auto s = certs::Signer::FromFiles(pki + "/agencies/000.00.00.H30/sign.key",
+                                    pki + "/agencies/000.00.00.H30/sign.pem");
+  v1::SignedRequest r;
+  Envelope().SerializeToString(r.mutable_envelope());
+  r.set_signature(*(*s)->Sign(r.envelope()));
+  r.set_signer_certificate((*s)->certificate_der());
+  CheckedRequest out;
+  Refusal ref = checker.Check(
+      r, ReadOrDie(pki + "/agencies/000.00.00.H30/tls.pem"), &out);
+  EXPECT_EQ(ref.reason, v1::REASON_CERT_REVOKED) << ref.message;
+}
+
+}  // namespace
+}  // namespace dx::gateway

@@ -101,9 +101,9 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Parse(
     for (size_t i = 1; i < records.size(); ++i) {
       if (records[i].size() == 1 && records[i][0].empty()) continue;
       if (records[i].size() != src->columns_.size()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            name, ": record ", i + 1, " has ", records[i].size(),
-            " fields, the header has ", src->columns_.size()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, ": record ", i + 1, " has ", records[i].size(),
+                         " fields, the header has ", src->columns_.size()));
       }
       src->rows_.push_back(std::move(records[i]));
     }
@@ -113,7 +113,10 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Parse(
     for (absl::string_view line : absl::StrSplit(text, '\n')) {
       ++line_no;
       if (absl::StripAsciiWhitespace(line).empty()) continue;
-      nlohmann::json obj = nlohmann::json::parse(line, nullptr, false);
+      // ordered_json keeps the file's key order, so the first key is the
+      // first (indexed) column.
+      nlohmann::ordered_json obj =
+          nlohmann::ordered_json::parse(line, nullptr, false);
       if (obj.is_discarded() || !obj.is_object()) {
         return absl::InvalidArgumentError(absl::StrCat(
             name, ":", line_no, ": not a JSON object on one line"));
@@ -126,8 +129,8 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Parse(
           for (auto& r : src->rows_) r.emplace_back();
           row.emplace_back();
         }
-        row[it->second] =
-            value.is_string() ? value.get<std::string>()
+        row[it->second] = value.is_string()
+                              ? value.get<std::string>()
                               : (value.is_null() ? "" : value.dump());
       }
       src->rows_.push_back(std::move(row));
@@ -142,7 +145,8 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Parse(
 
 void FileSource::BuildIndex() {
   if (columns_.empty()) return;
-  for (size_t i = 0; i < rows_.size(); ++i) key_index_[rows_[i][0]].push_back(i);
+  for (size_t i = 0; i < rows_.size(); ++i)
+    key_index_[rows_[i][0]].push_back(i);
 }
 
 absl::Status FileSource::Fetch(const v1::AdapterRequest& request,
@@ -187,7 +191,8 @@ absl::Status FileSource::Fetch(const v1::AdapterRequest& request,
     }
   }
   const size_t total = candidates ? candidates->size() : rows_.size();
-  const uint32_t batch_rows = request.batch_rows() ? request.batch_rows() : 1000;
+  const uint32_t batch_rows =
+      request.batch_rows() ? request.batch_rows() : 1000;
   const uint64_t limit = request.max_records();
   uint64_t sent = 0;
   v1::RecordBatch batch = header;

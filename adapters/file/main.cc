@@ -23,20 +23,21 @@ absl::Status Run(const std::string& config_path) {
   dx::adapters::AdapterServer::Options options;
   options.listen_address =
       config.listen_address().empty() ? "127.0.0.1:0" : config.listen_address();
-  DX_ASSIGN_OR_RETURN(options.cert_chain_pem,
-                      dx::ReadFile(dx::ResolvePath(base, config.tls().cert_file())));
-  DX_ASSIGN_OR_RETURN(options.private_key_pem,
-                      dx::ReadFile(dx::ResolvePath(base, config.tls().key_file())));
+  DX_ASSIGN_OR_RETURN(
+      options.cert_chain_pem,
+      dx::ReadFile(dx::ResolvePath(base, config.tls().cert_file())));
+  DX_ASSIGN_OR_RETURN(
+      options.private_key_pem,
+      dx::ReadFile(dx::ResolvePath(base, config.tls().key_file())));
   DX_ASSIGN_OR_RETURN(options.ca_pem,
                       dx::ReadFile(dx::ResolvePath(base, config.ca_file())));
   options.allowed_gateways.assign(config.allowed_gateways().begin(),
                                   config.allowed_gateways().end());
   dx::adapters::AdapterServer::Sources sources;
   for (const auto& ds : config.datasets()) {
-    DX_ASSIGN_OR_RETURN(
-        auto source,
-        dx::adapters::FileSource::Load(dx::ResolvePath(base, ds.path()),
-                                       ds.format()));
+    DX_ASSIGN_OR_RETURN(auto source,
+                        dx::adapters::FileSource::Load(
+                            dx::ResolvePath(base, ds.path()), ds.format()));
     std::cerr << "dx-file-adapter: dataset " << ds.dataset_id() << ": "
               << source->row_count() << " records from " << ds.path() << "\n";
     sources[ds.dataset_id()] = std::move(source);
@@ -45,9 +46,9 @@ absl::Status Run(const std::string& config_path) {
                                        std::move(options), std::move(sources)));
   std::cerr << "dx-file-adapter: serving on port " << server->port() << "\n";
   if (!config.port_file().empty()) {
-    DX_RETURN_IF_ERROR(dx::WriteFileAtomically(
-        dx::ResolvePath(base, config.port_file()),
-        absl::StrCat(server->port(), "\n")));
+    DX_RETURN_IF_ERROR(
+        dx::WriteFileAtomically(dx::ResolvePath(base, config.port_file()),
+                                absl::StrCat(server->port(), "\n")));
   }
   const int sig = dx::WaitForTerminationSignal();
   std::cerr << "dx-file-adapter: signal " << sig << ", shutting down\n";

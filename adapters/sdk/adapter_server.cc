@@ -38,9 +38,9 @@ class AdapterServer::Service final : public v1::Adapter::Service {
     return ToGrpc(st);
   }
 
-  grpc::Status FetchStream(grpc::ServerContext* ctx,
-                           const v1::AdapterRequest* req,
-                           grpc::ServerWriter<v1::RecordBatch>* writer) override {
+  grpc::Status FetchStream(
+      grpc::ServerContext* ctx, const v1::AdapterRequest* req,
+      grpc::ServerWriter<v1::RecordBatch>* writer) override {
     const DataSource* source = nullptr;
     if (grpc::Status s = Admit(ctx, *req, &source); !s.ok()) return s;
     absl::Status st = source->Fetch(*req, [&](v1::RecordBatch&& batch) {
@@ -61,23 +61,21 @@ class AdapterServer::Service final : public v1::Adapter::Service {
     }
     auto cert = certs::ParseCertificatePem(
         std::string(pems.front().data(), pems.front().size()));
-    auto principal = cert.ok() ? certs::PrincipalOf(cert->get())
-                               : absl::StatusOr<certs::Principal>(cert.status());
-    if (!principal.ok() ||
-        principal->kind != certs::PrincipalKind::kGateway ||
-        (!allowed_.empty() &&
-         std::find(allowed_.begin(), allowed_.end(), principal->id) ==
-             allowed_.end())) {
+    auto principal = cert.ok()
+                         ? certs::PrincipalOf(cert->get())
+                         : absl::StatusOr<certs::Principal>(cert.status());
+    if (!principal.ok() || principal->kind != certs::PrincipalKind::kGateway ||
+        (!allowed_.empty() && std::find(allowed_.begin(), allowed_.end(),
+                                        principal->id) == allowed_.end())) {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           "caller is not an allowed dx gateway (its "
                           "certificate must carry urn:dx:gateway:<node>)");
     }
     auto it = sources_.find(req.dataset_id());
     if (it == sources_.end()) {
-      return grpc::Status(
-          grpc::StatusCode::NOT_FOUND,
-          absl::StrCat("this adapter does not serve dataset '",
-                       req.dataset_id(), "'"));
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("this adapter does not serve dataset '",
+                                       req.dataset_id(), "'"));
     }
     *source = it->second.get();
     return grpc::Status::OK;
@@ -96,8 +94,8 @@ class AdapterServer::Service final : public v1::Adapter::Service {
 absl::StatusOr<std::unique_ptr<AdapterServer>> AdapterServer::Start(
     Options options, Sources sources) {
   std::unique_ptr<AdapterServer> server(new AdapterServer());
-  server->service_ = std::make_unique<Service>(std::move(sources),
-                                               options.allowed_gateways);
+  server->service_ =
+      std::make_unique<Service>(std::move(sources), options.allowed_gateways);
   grpc::SslServerCredentialsOptions ssl(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   ssl.pem_root_certs = options.ca_pem;
