@@ -27,7 +27,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600
 
 demo: build
-	@bash scripts/demo.sh $(BUILD_DIR)
+	@/usr/bin/python3 scripts/demo.py --build-dir $(BUILD_DIR)
 
 # A development PKI in var/pki (see certs/README.md).
 pki: deps

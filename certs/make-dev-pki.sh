@@ -75,7 +75,8 @@ issue() {
   mkdir -p "$(dirname "$base")"
   newkey "$base.key"
   ossl req -new -key "$base.key" -subj "/CN=$cn/O=dxgate dev" -out "$base.csr"
-  local dates=(-days "$days")
+  # notBefore an hour back: peers whose clocks lag a little still accept it.
+  local dates=(-startdate "$(date -u -d '1 hour ago' +%Y%m%d%H%M%SZ)" -days "$days")
   [ -n "$start" ] && dates=(-startdate "$start" -enddate "$end")
   DX_SAN="$san" ossl ca -batch -config "$out/ca/openssl.cnf" -extensions "$profile" \
     -notext "${dates[@]}" -in "$base.csr" -out "$base.leaf.pem"

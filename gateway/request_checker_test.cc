@@ -21,7 +21,8 @@ void SetTs(absl::Time t, google::protobuf::Timestamp* ts) {
 class RequestCheckerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    clock_.Set(absl::Now());  // after the PKI was made
+    DevPkiDir();              // made first, so that
+    clock_.Set(absl::Now());  // the clock is not before its certificates
     certs::TrustStore::Options o;
     o.ca_file = DevPkiDir() + "/root-ca.pem";
     o.intermediates_file = DevPkiDir() + "/intermediate-ca.pem";
