@@ -121,6 +121,14 @@ Refusal AuditFailure(const absl::Status& s) {
   return r;
 }
 
+Refusal InternalFailure(const absl::Status& s) {
+  Refusal r;
+  r.code = absl::StatusCode::kInternal;
+  r.reason = v1::REASON_INTERNAL;
+  r.message = std::string(s.message());
+  return r;
+}
+
 void RecordOutcome(const Refusal& r, v1::Decision decision,
                    v1::AuditRecord* record) {
   record->set_decision(decision);
@@ -360,12 +368,8 @@ class ExchangeService::UnaryCall {
       *env.mutable_records() = std::move(records_);
       absl::Status signed_ok = Admission::Sign(deps_, env, response_);
       if (!signed_ok.ok()) {
-        Refusal internal;
-        internal.code = absl::StatusCode::kInternal;
-        internal.reason = v1::REASON_INTERNAL;
-        internal.message = std::string(signed_ok.message());
-        Finish(
-            ErrorStatus(internal, a_.env().request_id(), &*r, deps_.node_id));
+        Finish(ErrorStatus(InternalFailure(signed_ok), a_.env().request_id(),
+                           &*r, deps_.node_id));
         return;
       }
       Finish(grpc::Status::OK);
@@ -571,12 +575,8 @@ class ExchangeService::StreamCall final
       env.set_batches_digest(BatchesDigest());
       absl::Status st = Admission::Sign(deps_, env, out_.mutable_final());
       if (!st.ok()) {
-        Refusal internal;
-        internal.code = absl::StatusCode::kInternal;
-        internal.reason = v1::REASON_INTERNAL;
-        internal.message = std::string(st.message());
-        FinishServer(
-            ErrorStatus(internal, a_.env().request_id(), &*r, deps_.node_id));
+        FinishServer(ErrorStatus(InternalFailure(st), a_.env().request_id(),
+                                 &*r, deps_.node_id));
         return;
       }
       finishing_ = true;
