@@ -3,32 +3,76 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
-#include "certs/crypto.h"
+#include "audit/keys.h"
+#include "audit/slice.h"
+#include "audit/tree_head.h"
+#include "common/status_macros.h"
 
 namespace dx::audit {
+namespace {
+
+// How often an unhealthy log probes the disk, and how long an idle writer
+// sleeps between tree-head checks.
+constexpr absl::Duration kProbeInterval = absl::Milliseconds(250);
+
+PerfectSubtreeSource TreeSource(StateDb* db) {
+  return [db](int level, uint64_t index) -> absl::StatusOr<std::string> {
+    std::string value;
+    rocksdb::Status s = db->db()->Get(rocksdb::ReadOptions(), db->cf(Cf::kTree),
+                                      TreeNodeKey(level, index), &value);
+    if (!s.ok()) {
+      return absl::DataLossError(absl::StrCat("tree node (", level, ", ", index,
+                                              ") missing: ", s.ToString()));
+    }
+    return value;
+  };
+}
+
+// The tree size: one past the last leaf (level-0 node).
+absl::StatusOr<uint64_t> StoredTreeSize(StateDb* db) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kTree)));
+  it->SeekForPrev(TreeNodeKey(0, ~uint64_t{0}));
+  if (!it->status().ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot read the audit tree: ", it->status().ToString()));
+  }
+  if (!it->Valid() || it->key()[0] != 0) return 0;
+  return DecodeBigEndian64(View(it->key()).substr(1)) + 1;
+}
+
+}  // namespace
 
 std::string LeafHash(const std::string& record_bytes) {
-  std::string leaf;
-  leaf.reserve(record_bytes.size() + 1);
-  leaf.push_back('\0');
-  leaf.append(record_bytes);
-  return certs::Sha256(leaf);
+  return HashLeaf(record_bytes);
 }
+
+RocksDbAuditLog::RocksDbAuditLog(StateDb* db, Options options,
+                                 CompactRange range)
+    : db_(db),
+      options_(std::move(options)),
+      next_sequence_(range.size()),
+      range_(std::move(range)),
+      tree_head_size_(range_.size()),
+      tree_head_time_(options_.clock->Now()) {}
 
 absl::StatusOr<std::unique_ptr<RocksDbAuditLog>> RocksDbAuditLog::Create(
     StateDb* db, Options options) {
-  // The next sequence number follows the last stored record.
+  DX_ASSIGN_OR_RETURN(uint64_t size, StoredTreeSize(db));
+  DX_ASSIGN_OR_RETURN(CompactRange range,
+                      CompactRange::FromSource(TreeSource(db), size));
+  std::unique_ptr<RocksDbAuditLog> log(
+      new RocksDbAuditLog(db, std::move(options), std::move(range)));
+  // The latest tree head; the writer signs one for what follows it.
   std::unique_ptr<rocksdb::Iterator> it(
-      db->db()->NewIterator(rocksdb::ReadOptions(), db->records()));
+      db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kTreeHeads)));
   it->SeekToLast();
-  if (!it->status().ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot read the audit log: ", it->status().ToString()));
-  }
-  const uint64_t next =
-      it->Valid() ? DecodeSequence(it->key().ToString()) + 1 : 0;
-  std::unique_ptr<RocksDbAuditLog> log(new RocksDbAuditLog(db, options, next));
+  const uint64_t signed_size =
+      it->Valid() ? DecodeBigEndian64(View(it->key())) : 0;
+  log->tree_head_size_ = signed_size;
   log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
   return log;
 }
@@ -60,64 +104,89 @@ uint64_t RocksDbAuditLog::next_sequence() const {
   return next_sequence_;
 }
 
+void RocksDbAuditLog::SetHealth(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  health_ = std::move(status);
+}
+
 void RocksDbAuditLog::WriterLoop() {
   for (;;) {
     std::vector<Pending> batch;
+    bool stopping;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](RocksDbAuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return self->stopping_ || !self->queue_.empty();
-          },
-          this));
-      if (queue_.empty()) return;  // stopping, and everything is written
+      mu_.AwaitWithTimeout(
+          absl::Condition(
+              +[](RocksDbAuditLog* self)
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+                     return self->stopping_ || !self->queue_.empty();
+                   },
+              this),
+          std::min(kProbeInterval, options_.tree_head_interval));
+      stopping = stopping_;
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    WriteBatch(std::move(batch));
+    if (!batch.empty()) {
+      WriteBatch(std::move(batch));
+    } else if (stopping) {
+      MaybeSignTreeHead(/*force=*/true);
+      return;
+    } else if (!Health().ok()) {
+      ProbeRecovery();
+    }
+    MaybeSignTreeHead(/*force=*/false);
   }
 }
 
 void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
-  uint64_t first;
-  {
-    absl::MutexLock lock(&mu_);
-    first = next_sequence_;
-  }
+  const CompactRange before = range_;  // restored if the write fails
+  const uint64_t first = range_.size();
   rocksdb::WriteBatch wb;
   std::vector<AppendResult> results(batch.size());
   std::string bytes;
+  const int64_t now = absl::ToUnixMicros(options_.clock->Now());
   for (size_t i = 0; i < batch.size(); ++i) {
-    batch[i].record.set_sequence_number(first + i);
+    v1::AuditRecord& record = batch[i].record;
+    const uint64_t seq = first + i;
+    record.set_sequence_number(seq);
+    if (record.time_unix_micros() == 0) record.set_time_unix_micros(now);
+    if (record.node_id().empty()) record.set_node_id(options_.node_id);
     bytes.clear();
-    batch[i].record.SerializeToString(&bytes);
-    results[i].sequence_number = first + i;
-    results[i].record_hash = LeafHash(bytes);
-    wb.Put(db_->records(), EncodeSequence(first + i), bytes);
+    record.SerializeToString(&bytes);
+    results[i].sequence_number = seq;
+    results[i].record_hash = HashLeaf(bytes);
+    wb.Put(db_->records(), EncodeBigEndian64(seq), bytes);
+    range_.Append(results[i].record_hash,
+                  [&](int level, uint64_t index, const std::string& hash) {
+                    wb.Put(db_->cf(Cf::kTree), TreeNodeKey(level, index), hash);
+                  });
+    for (const auto& [cf, key] : IndexEntries(record, seq)) {
+      wb.Put(db_->cf(cf), key, rocksdb::Slice());
+    }
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   rocksdb::Status s = db_->db()->Write(wo, &wb);
-  if (!s.ok() && (s.IsIOError() || s.IsNoSpace())) {
-    // After a background error RocksDB stays read-only until resumed, e.g.
-    // once disk space is freed. Try once; the batch is retried below.
+  if (!s.ok()) {
+    // After a background error RocksDB stays read-only until resumed (e.g.
+    // once space is freed). Try once now; the prober keeps trying later.
     if (db_->db()->Resume().ok()) s = db_->db()->Write(wo, &wb);
   }
   absl::Status status;
-  {
+  if (s.ok()) {
     absl::MutexLock lock(&mu_);
-    if (s.ok()) {
-      next_sequence_ = first + batch.size();
-      health_ = absl::OkStatus();
-    } else {
-      health_ = absl::UnavailableError(absl::StrCat(
-          "the audit log cannot write (", s.ToString(),
-          "); exchanges are refused until it recovers; check disk space "
-          "and the data_dir"));
-      status = health_;
-    }
+    next_sequence_ = range_.size();
+    health_ = absl::OkStatus();
+  } else {
+    range_ = before;
+    status = absl::UnavailableError(absl::StrCat(
+        "the audit log cannot write (", s.ToString(),
+        "); exchanges are refused until it recovers; check disk space and "
+        "the data_dir"));
+    SetHealth(status);
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (status.ok()) {
@@ -128,26 +197,43 @@ void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
   }
 }
 
-absl::StatusOr<std::vector<std::pair<v1::AuditRecord, std::string>>>
-RocksDbAuditLog::ReadRange(StateDb* db, uint64_t from, size_t limit) {
-  std::vector<std::pair<v1::AuditRecord, std::string>> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db->db()->NewIterator(rocksdb::ReadOptions(), db->records()));
-  for (it->Seek(EncodeSequence(from)); it->Valid() && out.size() < limit;
-       it->Next()) {
-    v1::AuditRecord record;
-    std::string bytes = it->value().ToString();
-    if (!record.ParseFromString(bytes)) {
-      return absl::DataLossError(
-          absl::StrCat("audit record ", DecodeSequence(it->key().ToString()),
-                       " does not parse"));
-    }
-    out.emplace_back(std::move(record), LeafHash(bytes));
+void RocksDbAuditLog::ProbeRecovery() {
+  rocksdb::Status s = db_->db()->Resume();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (s.ok()) {
+    s = db_->db()->Put(wo, db_->cf(Cf::kMeta), "health-probe",
+                       EncodeBigEndian64(static_cast<uint64_t>(
+                           absl::ToUnixMicros(options_.clock->Now()))));
   }
-  if (!it->status().ok()) {
-    return absl::UnavailableError(it->status().ToString());
+  if (s.ok()) SetHealth(absl::OkStatus());
+}
+
+void RocksDbAuditLog::MaybeSignTreeHead(bool force) {
+  if (options_.tree_head_signer == nullptr) return;
+  const uint64_t size = range_.size();
+  if (size == tree_head_size_) return;
+  const absl::Time now = options_.clock->Now();
+  if (!force && size - tree_head_size_ < options_.tree_head_every_records &&
+      now - tree_head_time_ < options_.tree_head_interval) {
+    return;
   }
-  return out;
+  auto sth = SignTreeHead(*options_.tree_head_signer, options_.node_id, size,
+                          static_cast<uint64_t>(absl::ToUnixMillis(now)),
+                          range_.Root());
+  if (!sth.ok()) {
+    std::cerr << "audit: cannot sign a tree head: " << sth.status() << "\n";
+    return;
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  rocksdb::Status s =
+      db_->db()->Put(wo, db_->cf(Cf::kTreeHeads), EncodeBigEndian64(size),
+                     sth->SerializeAsString());
+  if (s.ok()) {
+    tree_head_size_ = size;
+    tree_head_time_ = now;
+  }
 }
 
 }  // namespace dx::audit

@@ -1,19 +1,29 @@
-// RocksDbAuditLog: the audit log in the StateDb's "records" column family,
-// keyed by big-endian sequence number. One writer thread takes every record
-// queued since its last write and commits them in one WriteBatch with one
-// fsync (group commit), then reports each record's receipt. Thread-safe.
+// RocksDbAuditLog: the tamper-evident audit log in the StateDb.
+//
+// One writer thread takes every record queued since its last write and
+// commits, in one WriteBatch with one fsync (group commit): the records, the
+// Merkle tree nodes they complete (RFC 6962), and their index entries. Only
+// then does it report each record's receipt. It signs a tree head every
+// tree_head_interval or tree_head_every_records, and at shutdown.
+//
+// When a write fails (disk full, I/O error) nothing of the batch is kept,
+// Health() turns UNAVAILABLE, and the writer probes the disk every few
+// hundred milliseconds until a write succeeds again. Thread-safe.
 #ifndef DX_AUDIT_ROCKSDB_AUDIT_LOG_H_
 #define DX_AUDIT_ROCKSDB_AUDIT_LOG_H_
 
 #include <deque>
 #include <memory>
-#include <optional>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "audit/audit_log.h"
+#include "audit/merkle.h"
 #include "audit/state_db.h"
+#include "certs/crypto.h"
+#include "common/clock.h"
 
 namespace dx::audit {
 
@@ -24,40 +34,52 @@ class RocksDbAuditLog final : public AuditLog {
     bool sync = true;
     // Most records per write batch.
     size_t max_batch = 1024;
+    // Signs tree heads; none are made when null.
+    const certs::Signer* tree_head_signer = nullptr;
+    std::string node_id;
+    absl::Duration tree_head_interval = absl::Seconds(1);
+    uint64_t tree_head_every_records = 10000;
+    const Clock* clock = SystemClock::Get();
   };
-  // `db` must outlive the log.
+  // `db` (and the signer) must outlive the log.
   static absl::StatusOr<std::unique_ptr<RocksDbAuditLog>> Create(
       StateDb* db, Options options);
-  // Writes what is queued, then stops the writer.
+  // Writes what is queued, signs a last tree head, then stops the writer.
   ~RocksDbAuditLog() override;
 
   void Append(v1::AuditRecord record, Callback done) override;
   absl::Status Health() const override;
 
-  // The next sequence number to be assigned.
+  // The next sequence number to be assigned (= the tree size).
   uint64_t next_sequence() const;
-
-  // Reads records [from, from + limit) (fewer at the end of the log).
-  static absl::StatusOr<std::vector<std::pair<v1::AuditRecord, std::string>>>
-  ReadRange(StateDb* db, uint64_t from, size_t limit);
 
  private:
   struct Pending {
     v1::AuditRecord record;
     Callback done;
   };
-  RocksDbAuditLog(StateDb* db, Options options, uint64_t next)
-      : db_(db), options_(options), next_sequence_(next) {}
+  RocksDbAuditLog(StateDb* db, Options options, CompactRange range);
   void WriterLoop();
   void WriteBatch(std::vector<Pending> batch);
+  // Signs and stores a tree head if one is due (or `force` and the tree grew).
+  void MaybeSignTreeHead(bool force);
+  // After a failure: try to resume RocksDB and write a probe record.
+  void ProbeRecovery();
+  void SetHealth(absl::Status status);
 
   StateDb* const db_;
   const Options options_;
+
   mutable absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_);
   absl::Status health_ ABSL_GUARDED_BY(mu_);
+
+  // Writer thread only.
+  CompactRange range_;
+  uint64_t tree_head_size_ = 0;
+  absl::Time tree_head_time_;
   std::thread writer_;
 };
 

@@ -4,9 +4,11 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "audit/keys.h"
 
 namespace dx::audit {
 namespace {
@@ -19,7 +21,7 @@ class ExpiredReplayFilter final : public rocksdb::CompactionFilter {
   bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value,
               std::string*, bool*) const override {
     if (value.size() != 8) return false;
-    const uint64_t expiry = DecodeSequence(value.ToString());
+    const uint64_t expiry = DecodeBigEndian64(value.ToString());
     return static_cast<int64_t>(expiry) < absl::ToUnixMicros(clock_->Now());
   }
   const char* Name() const override { return "dx.ExpiredReplayFilter"; }
@@ -35,39 +37,29 @@ struct StateDb::Filters {
   ExpiredReplayFilter replay;
 };
 
-std::string EncodeSequence(uint64_t seq) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(seq & 0xff);
-    seq >>= 8;
-  }
-  return out;
-}
-
-uint64_t DecodeSequence(const std::string& key) {
-  uint64_t seq = 0;
-  for (size_t i = 0; i < 8 && i < key.size(); ++i) {
-    seq = (seq << 8) | static_cast<unsigned char>(key[i]);
-  }
-  return seq;
-}
-
 absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   std::unique_ptr<StateDb> sdb(new StateDb());
   sdb->filters_ = std::make_unique<Filters>(options.clock);
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
+  if (options.env != nullptr) db_options.env = options.env;
   // Recover everything that reached the WAL; a torn tail record is dropped.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   rocksdb::ColumnFamilyOptions cf_options;
   rocksdb::ColumnFamilyOptions replay_options;
   replay_options.compaction_filter = &sdb->filters_->replay;
+  static constexpr const char* kNames[] = {
+      "records",      "tree",         "tree_heads",  "idx_time",
+      "idx_consumer", "idx_provider", "idx_dataset", "idx_subject",
+      "idx_request",  "idx_decision", "replay",      "meta"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Cf::kCount));
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, cf_options},
-      {"records", cf_options},
-      {"replay", replay_options},
-  };
+      {rocksdb::kDefaultColumnFamilyName, cf_options}};
+  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+    cfs.push_back({kNames[i], static_cast<Cf>(i) == Cf::kReplay ? replay_options
+                                                                : cf_options});
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status s;
   if (options.read_only) {
@@ -82,16 +74,18 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
         s.IsIOError() ? " (is another dxgate using this data_dir?)" : ""));
   }
   sdb->default_ = handles[0];
-  sdb->records_ = handles[1];
-  sdb->replay_ = handles[2];
+  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+    sdb->handles_[i] = handles[i + 1];
+  }
   return sdb;
 }
 
 StateDb::~StateDb() {
   if (db_ == nullptr) return;
-  for (auto* h : {default_, records_, replay_}) {
+  for (auto* h : handles_) {
     if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
   }
+  db_->DestroyColumnFamilyHandle(default_);
   db_->Close();
   delete db_;
 }

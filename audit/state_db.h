@@ -1,10 +1,12 @@
 // StateDb: the gateway's one RocksDB database, with a column family per kind
-// of state (audit records, replay guard entries). Sharing one write-ahead log
-// matters: a synced audit append also makes every earlier replay-guard write
-// durable, so one fsync covers both.
+// of state: audit records, the Merkle tree, signed tree heads, the audit
+// indexes, replay-guard entries. Sharing one write-ahead log matters: a
+// synced audit append also makes every earlier replay-guard write durable,
+// so one fsync covers both. docs/AUDIT.md lists every key layout.
 #ifndef DX_AUDIT_STATE_DB_H_
 #define DX_AUDIT_STATE_DB_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -14,9 +16,27 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
 }  // namespace rocksdb
 
 namespace dx::audit {
+
+// The column families.
+enum class Cf {
+  kRecords,      // be64(seq) -> AuditRecord bytes
+  kTree,         // level(1) be64(index) -> perfect subtree hash
+  kTreeHeads,    // be64(tree_size) -> SignedTreeHead
+  kIdxTime,      // be64(time) be64(seq)
+  kIdxConsumer,  // consumer 0x00 be64(time) be64(seq)
+  kIdxProvider,  // provider 0x00 be64(time) be64(seq)
+  kIdxDataset,   // dataset 0x00 be64(time) be64(seq)
+  kIdxSubject,   // hmac(32) be64(time) be64(seq)
+  kIdxRequest,   // request_id 0x00 consumer 0x00 be64(seq)
+  kIdxDecision,  // decision(1) be64(time) be64(seq)
+  kReplay,       // "id/" or "nonce/" consumer 0x00 value -> be64(expiry)
+  kMeta,         // small state (e.g. the health probe)
+  kCount,
+};
 
 class StateDb {
  public:
@@ -26,13 +46,18 @@ class StateDb {
     // Used by the replay column family's compaction filter to drop expired
     // entries.
     const Clock* clock = SystemClock::Get();
+    // Tests inject faults (e.g. a full disk) through their own Env.
+    rocksdb::Env* env = nullptr;
   };
   static absl::StatusOr<std::unique_ptr<StateDb>> Open(const Options& options);
   ~StateDb();  // flushes and closes
 
   rocksdb::DB* db() const { return db_; }
-  rocksdb::ColumnFamilyHandle* records() const { return records_; }
-  rocksdb::ColumnFamilyHandle* replay() const { return replay_; }
+  rocksdb::ColumnFamilyHandle* cf(Cf which) const {
+    return handles_[static_cast<int>(which)];
+  }
+  rocksdb::ColumnFamilyHandle* records() const { return cf(Cf::kRecords); }
+  rocksdb::ColumnFamilyHandle* replay() const { return cf(Cf::kReplay); }
 
  private:
   StateDb() = default;
@@ -40,13 +65,8 @@ class StateDb {
   std::unique_ptr<Filters> filters_;
   rocksdb::DB* db_ = nullptr;
   rocksdb::ColumnFamilyHandle* default_ = nullptr;
-  rocksdb::ColumnFamilyHandle* records_ = nullptr;
-  rocksdb::ColumnFamilyHandle* replay_ = nullptr;
+  rocksdb::ColumnFamilyHandle* handles_[static_cast<int>(Cf::kCount)] = {};
 };
-
-// Big-endian fixed-width encoding, so keys sort by number.
-std::string EncodeSequence(uint64_t seq);
-uint64_t DecodeSequence(const std::string& key);
 
 }  // namespace dx::audit
 

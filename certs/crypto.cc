@@ -2,11 +2,13 @@
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -100,12 +102,30 @@ std::string CertificateToDer(X509* cert) {
   return der;
 }
 
+absl::StatusOr<std::vector<std::string>> PemBundleToDer(absl::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::vector<std::string> out;
+  while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    out.push_back(CertificateToDer(c));
+    X509_free(c);
+  }
+  ERR_clear_error();
+  if (out.empty())
+    return absl::InvalidArgumentError("no PEM certificate found");
+  return out;
+}
+
 std::string CertificateToPem(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509(bio.get(), cert);
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, len);
+}
+
+absl::StatusOr<PkeyPtr> PublicKeyOfDer(absl::string_view der) {
+  DX_ASSIGN_OR_RETURN(X509Ptr cert, ParseCertificateDer(der));
+  return PkeyPtr(X509_get_pubkey(cert.get()));
 }
 
 std::string PublicKeyPem(X509* cert) {
@@ -177,6 +197,40 @@ absl::StatusOr<std::string> Signer::Sign(absl::string_view data) const {
   EVP_MD_CTX_reset(ctx);
   sig.resize(len);
   return sig;
+}
+
+absl::StatusOr<PkeyPtr> VerifyChainAt(
+    const std::string& leaf_der,
+    const std::vector<std::string>& intermediates_der,
+    const std::vector<std::string>& roots_der, int64_t at_unix_seconds) {
+  DX_ASSIGN_OR_RETURN(X509Ptr leaf, ParseCertificateDer(leaf_der));
+  std::vector<X509Ptr> owned;
+  X509_STORE* store = X509_STORE_new();
+  STACK_OF(X509)* untrusted = sk_X509_new_null();
+  for (const auto& der : roots_der) {
+    DX_ASSIGN_OR_RETURN(X509Ptr c, ParseCertificateDer(der));
+    X509_STORE_add_cert(store, c.get());
+    owned.push_back(std::move(c));
+  }
+  for (const auto& der : intermediates_der) {
+    DX_ASSIGN_OR_RETURN(X509Ptr c, ParseCertificateDer(der));
+    sk_X509_push(untrusted, c.get());
+    owned.push_back(std::move(c));
+  }
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, leaf.get(), untrusted);
+  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), at_unix_seconds);
+  const int ok = X509_verify_cert(ctx);
+  const int err = X509_STORE_CTX_get_error(ctx);
+  X509_STORE_CTX_free(ctx);
+  sk_X509_free(untrusted);
+  X509_STORE_free(store);
+  if (ok != 1) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("certificate does not chain to the given root: ",
+                     X509_verify_cert_error_string(err)));
+  }
+  return PkeyPtr(X509_get_pubkey(leaf.get()));
 }
 
 bool VerifySignature(EVP_PKEY* key, absl::string_view data,

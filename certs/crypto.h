@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -36,7 +37,11 @@ std::string RandomBytes(size_t n);
 absl::StatusOr<X509Ptr> ParseCertificateDer(absl::string_view der);
 absl::StatusOr<X509Ptr> ParseCertificatePem(absl::string_view pem);
 std::string CertificateToDer(X509* cert);
+// Every certificate of a PEM bundle, as DER, in order.
+absl::StatusOr<std::vector<std::string>> PemBundleToDer(absl::string_view pem);
 std::string CertificateToPem(X509* cert);
+// The public key of a DER certificate.
+absl::StatusOr<PkeyPtr> PublicKeyOfDer(absl::string_view der);
 // The certificate's public key as PEM (SubjectPublicKeyInfo), what
 // `openssl dgst -verify` takes.
 std::string PublicKeyPem(X509* cert);
@@ -67,6 +72,14 @@ class Signer {
   PkeyPtr key_;
   std::string cert_der_;
 };
+
+// Verifies that the DER certificate `leaf_der` chains through
+// `intermediates_der` to one of `roots_der` as of `at` (no CRL: for
+// checking old signatures offline), and returns its public key.
+absl::StatusOr<PkeyPtr> VerifyChainAt(
+    const std::string& leaf_der,
+    const std::vector<std::string>& intermediates_der,
+    const std::vector<std::string>& roots_der, int64_t at_unix_seconds);
 
 // Verifies a DER ECDSA/SHA-256 signature over `data` with `key`.
 bool VerifySignature(EVP_PKEY* key, absl::string_view data,

@@ -2,7 +2,6 @@
 
 #include <openssl/x509v3.h>
 
-#include <optional>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -11,27 +10,59 @@
 namespace dx::certs {
 namespace {
 
-constexpr absl::string_view kAgencyPrefix = "urn:dx:agency:";
-constexpr absl::string_view kGatewayPrefix = "urn:dx:gateway:";
-constexpr absl::string_view kAdapterPrefix = "urn:dx:adapter:";
+struct Scheme {
+  absl::string_view prefix;
+  PrincipalKind kind;
+  bool agency_code;  // the id is an agency code (else a lower-case name)
+};
 
-std::optional<Principal> ParseUri(absl::string_view uri) {
-  if (absl::StartsWith(uri, kAgencyPrefix)) {
-    return Principal{PrincipalKind::kAgency,
-                     std::string(uri.substr(kAgencyPrefix.size()))};
+constexpr Scheme kSchemes[] = {
+    {"urn:dx:agency:", PrincipalKind::kAgency, true},
+    {"urn:dx:gateway:", PrincipalKind::kGateway, false},
+    {"urn:dx:adapter:", PrincipalKind::kAdapter, true},
+    {"urn:dx:auditor:", PrincipalKind::kAuditor, false},
+    {"urn:dx:operator:", PrincipalKind::kOperator, false},
+    {"urn:dx:policy-admin:", PrincipalKind::kPolicyAdmin, false},
+};
+
+const Scheme* SchemeOf(absl::string_view uri) {
+  for (const Scheme& s : kSchemes) {
+    if (absl::StartsWith(uri, s.prefix)) return &s;
   }
-  if (absl::StartsWith(uri, kGatewayPrefix)) {
-    return Principal{PrincipalKind::kGateway,
-                     std::string(uri.substr(kGatewayPrefix.size()))};
+  return nullptr;
+}
+
+// Names of gateways and people: 1-64 of a-z, 0-9, '.', '-', '_'.
+bool IsValidName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_')) {
+      return false;
+    }
   }
-  if (absl::StartsWith(uri, kAdapterPrefix)) {
-    return Principal{PrincipalKind::kAdapter,
-                     std::string(uri.substr(kAdapterPrefix.size()))};
-  }
-  return std::nullopt;
+  return true;
 }
 
 }  // namespace
+
+const char* PrincipalKindName(PrincipalKind kind) {
+  switch (kind) {
+    case PrincipalKind::kAgency:
+      return "agency";
+    case PrincipalKind::kGateway:
+      return "gateway";
+    case PrincipalKind::kAdapter:
+      return "adapter";
+    case PrincipalKind::kAuditor:
+      return "auditor";
+    case PrincipalKind::kOperator:
+      return "operator";
+    case PrincipalKind::kPolicyAdmin:
+      return "policy-admin";
+  }
+  return "unknown";
+}
 
 bool IsValidAgencyCode(absl::string_view code) {
   if (code.empty() || code.size() > 35) return false;
@@ -52,13 +83,17 @@ bool IsValidAgencyCode(absl::string_view code) {
 absl::StatusOr<Principal> PrincipalOf(X509* cert) {
   auto* names = static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  std::vector<Principal> found;
+  std::vector<std::pair<Principal, const Scheme*>> found;
   for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
     if (name->type != GEN_URI) continue;
     const ASN1_IA5STRING* s = name->d.uniformResourceIdentifier;
     absl::string_view uri(reinterpret_cast<const char*>(s->data), s->length);
-    if (auto p = ParseUri(uri)) found.push_back(*p);
+    if (const Scheme* scheme = SchemeOf(uri)) {
+      found.push_back({Principal{scheme->kind, std::string(uri.substr(
+                                                   scheme->prefix.size()))},
+                       scheme});
+    }
   }
   GENERAL_NAMES_free(names);
   if (found.empty()) {
@@ -70,13 +105,18 @@ absl::StatusOr<Principal> PrincipalOf(X509* cert) {
     return absl::InvalidArgumentError(
         "certificate carries more than one dx identity");
   }
-  if (found[0].kind != PrincipalKind::kGateway &&
-      !IsValidAgencyCode(found[0].id)) {
+  const auto& [principal, scheme] = found[0];
+  if (scheme->agency_code && !IsValidAgencyCode(principal.id)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "certificate names '", found[0].id,
+        "certificate names '", principal.id,
         "', which is not an electronic agency code (e.g. 000.00.00.G01)"));
   }
-  return found[0];
+  if (!scheme->agency_code && !IsValidName(principal.id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate names '", principal.id,
+                     "', which is not a valid name (1-64 of a-z 0-9 . - _)"));
+  }
+  return principal;
 }
 
 }  // namespace dx::certs

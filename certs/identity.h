@@ -1,7 +1,8 @@
 // Who a certificate speaks for. The one documented place is the
 // subjectAltName URI: "urn:dx:agency:<CODE>" for an agency's systems,
 // "urn:dx:gateway:<NODE>" for a gateway, "urn:dx:adapter:<CODE>" for a
-// provider's adapter (certs/README.md).
+// provider's adapter, and for people "urn:dx:auditor:<NAME>",
+// "urn:dx:operator:<NAME>", "urn:dx:policy-admin:<NAME>" (certs/README.md).
 #ifndef DX_CERTS_IDENTITY_H_
 #define DX_CERTS_IDENTITY_H_
 
@@ -14,11 +15,22 @@
 
 namespace dx::certs {
 
-enum class PrincipalKind { kAgency, kGateway, kAdapter };
+enum class PrincipalKind {
+  kAgency,
+  kGateway,
+  kAdapter,
+  kAuditor,
+  kOperator,
+  kPolicyAdmin,
+};
+
+// "agency", "gateway", ... as in the URI.
+const char* PrincipalKindName(PrincipalKind kind);
 
 struct Principal {
   PrincipalKind kind;
-  // The agency code, or the gateway node id.
+  // The agency code (agencies, adapters), or a name: the gateway node id, a
+  // person's user name.
   std::string id;
 };
 

@@ -8,12 +8,15 @@
 #                                            TLS + signing certificates for CODE in
 #                                            OUT/agencies/${DX_PKI_FOLDER:-CODE}
 #                                            (START/END: YYYYMMDDHHMMSSZ, for tests)
+#   make-dev-pki.sh person OUT ROLE NAME     a person's TLS certificate (ROLE: auditor,
+#                                            operator, policy-admin) in OUT/people/NAME
 #   make-dev-pki.sh revoke OUT CERT.pem      revoke CERT and rewrite OUT/crl.pem
 #   make-dev-pki.sh crl OUT                  rewrite OUT/crl.pem
 #
 # Agency identity: the electronic agency code is carried in the certificate's
 # subjectAltName as the URI "urn:dx:agency:<CODE>", and nowhere else.
-# Gateways carry "urn:dx:gateway:<NODE>", adapters "urn:dx:adapter:<CODE>".
+# Gateways carry "urn:dx:gateway:<NODE>", adapters "urn:dx:adapter:<CODE>",
+# people "urn:dx:<ROLE>:<NAME>" (auditor, operator, policy-admin).
 # All keys are ECDSA P-256.
 set -euo pipefail
 
@@ -102,6 +105,11 @@ issue_agency() {
   issue "$dir/sign" signing "$code signing" "URI:urn:dx:agency:$code" "$@"
 }
 
+# issue_person ROLE NAME: a TLS client certificate for a person in ROLE.
+issue_person() {
+  issue "$out/people/$2/tls" tls_client_server "$2 ($1)" "URI:urn:dx:$1:$2"
+}
+
 case "$cmd" in
   init)
     [ -e "$out/root-ca.pem" ] && die "$out already holds a PKI; remove it first"
@@ -131,12 +139,21 @@ case "$cmd" in
       issue "$out/adapters/$code/tls" tls_client_server "adapter $code" \
         "DNS:localhost,IP:127.0.0.1,URI:urn:dx:adapter:$code"
     done
+    # People: their TLS client certificates carry their role.
+    issue_person auditor auditor1
+    issue_person operator ops1
+    issue_person policy-admin admin1
+    issue_person policy-admin admin2
     make_crl
     echo "dev PKI written to $out"
     ;;
   agency)
     code=${3:-}; [ -n "$code" ] || die "usage: $0 agency OUT CODE [DAYS] [START END]"
     issue_agency "$code" "${@:4}"
+    ;;
+  person)
+    [ -n "${3:-}" ] && [ -n "${4:-}" ] || die "usage: $0 person OUT ROLE NAME"
+    issue_person "$3" "$4"
     ;;
   revoke)
     cert=${3:-}; [ -f "$cert" ] || die "usage: $0 revoke OUT CERT.pem"

@@ -1,75 +1,580 @@
-// dxctl audit list: reads the audit log straight from a gateway's data
-// folder (read-only; works while the gateway runs). The Audit gRPC service
-// and its search, proofs and export come with the audit-log issue.
+// dxctl audit: search, prove and verify the audit log.
 #include <google/protobuf/util/json_util.h>
 
+#include <cstdio>
 #include <iostream>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "audit/rocksdb_audit_log.h"
-#include "audit/state_db.h"
+#include "audit/bundle.h"
+#include "audit/log_verifier.h"
+#include "audit/merkle.h"
+#include "audit/tree_head.h"
+#include "certs/crypto.h"
+#include "cli/audit_source.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 
 namespace dx::cli {
+namespace {
 
-int RunAudit(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "list") {
-    std::cerr << "usage: dxctl audit list --data-dir DIR [--from N] [--limit "
-                 "N] [--json]\n";
-    return 2;
+constexpr char kHelp[] = R"(usage: dxctl audit COMMAND [flags]
+
+Where the log is (one of):
+  --gateway HOST:PORT --pki DIR [--person NAME | --agency CODE]   (or --ca --cert --key)
+  --data-dir DIR        a gateway's data folder, opened read-only
+
+commands:
+  list [--from N] [--limit N] [--json]         records in order
+  query [filters] [--limit N] [--format table|jsonl|csv]
+        filters: --since TIME --until TIME (RFC 3339, a date, or an age like 2h)
+                 --consumer CODE --provider CODE --dataset ID --subject ID
+                 --decision allow|deny|error --request-id ID
+  get SEQ [--json]                             one record
+  proof SEQ [--tree-size N] [--json]           inclusion proof, checked here
+  consistency FIRST [SECOND] [--json]          consistency proof, checked here
+  sth [--size N] [--list] [--json] [--save-dir DIR]
+                                               signed tree heads (--save-dir writes
+                                               sth.bin, sth.sig.der, log.pub.pem for openssl)
+  verify [--from N] [--to N]                   recompute the tree from the records and
+                                               check every signed tree head
+  export --out FILE [--from N] [--to N]        a self-contained, verifiable bundle
+  verify-bundle FILE [--ca ROOT.pem]           check a bundle offline
+  subject-report --subject ID [--since T] [--until T] [--format ...]
+                                               every access to one person's data
+  prune --before TIME --out FILE               export, verify, then prune (operator)
+)";
+
+absl::StatusOr<int64_t> ParseWhen(const std::string& text) {
+  if (text.empty()) return 0;
+  absl::Duration age;
+  if (absl::ParseDuration(text, &age)) {
+    return absl::ToUnixMicros(absl::Now() - age);
   }
-  auto f = Flags::Parse({args.begin() + 1, args.end()},
-                        {"data-dir", "from", "limit"}, {"json"});
-  if (!f.ok() || !f->Has("data-dir")) {
-    std::cerr << "dxctl audit list: --data-dir DIR is required\n";
-    return 2;
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err) ||
+      absl::ParseTime("%Y-%m-%d", text, &t, &err)) {
+    return absl::ToUnixMicros(t);
   }
-  uint64_t from = 0, limit = 50;
-  (void)absl::SimpleAtoi(f->Get("from", "0"), &from);
-  (void)absl::SimpleAtoi(f->Get("limit", "50"), &limit);
-  audit::StateDb::Options o;
-  o.path = f->Get("data-dir") + "/state";
-  o.read_only = true;
-  auto db = audit::StateDb::Open(o);
-  if (!db.ok()) {
-    std::cerr << "dxctl audit list: " << db.status().message() << "\n";
+  return absl::InvalidArgumentError(
+      absl::StrCat("cannot read time '", text,
+                   "' (use 2026-11-23T08:00:00Z, 2026-11-23, or 2h)"));
+}
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+std::string Short(const std::string& name) {
+  return name.substr(name.rfind('_') + 1);
+}
+
+std::string FormatTime(int64_t micros) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// Prints records as a table, JSON Lines or CSV.
+class RecordPrinter {
+ public:
+  explicit RecordPrinter(std::string format) : format_(std::move(format)) {}
+  void Print(const v1::StoredRecord& s) {
+    const v1::AuditRecord& r = s.record();
+    if (format_ == "jsonl") {
+      std::cout << Json(s.record()) << "\n";
+      return;
+    }
+    std::vector<std::string> cols = {
+        absl::StrCat(s.sequence_number()),
+        FormatTime(r.time_unix_micros()),
+        Short(v1::RecordKind_Name(r.kind())),
+        Short(v1::Decision_Name(r.decision())),
+        r.kind() == v1::RECORD_KIND_ADMIN
+            ? r.tls_agency()
+            : r.consumer_agency() + "/" + r.consumer_system(),
+        r.kind() == v1::RECORD_KIND_ADMIN ? r.admin_action() : r.dataset_id(),
+        r.purpose_code(),
+        absl::StrJoin(r.returned_fields(), " "),
+        absl::StrCat(r.record_count()),
+        r.decision() == v1::DECISION_ALLOW ? ""
+                                           : v1::ReasonCode_Name(r.reason()),
+        r.request_id()};
+    if (format_ == "csv") {
+      if (!header_done_) {
+        std::cout
+            << "seq,time_utc,kind,decision,who,what,purpose,fields,records,"
+               "reason,request_id\n";
+        header_done_ = true;
+      }
+      std::vector<std::string> quoted;
+      for (const auto& c : cols) quoted.push_back(CsvField(c));
+      std::cout << absl::StrJoin(quoted, ",") << "\n";
+      return;
+    }
+    std::cout << "#" << cols[0] << "  " << cols[1] << "  " << cols[2] << "  "
+              << cols[3] << "  " << cols[4] << " -> " << cols[5];
+    if (!cols[6].empty()) std::cout << "  purpose=" << cols[6];
+    if (r.kind() != v1::RECORD_KIND_ADMIN) std::cout << "  records=" << cols[8];
+    if (!cols[9].empty() && r.kind() != v1::RECORD_KIND_ADMIN) {
+      std::cout << "  " << cols[9];
+    }
+    std::cout << "\n";
+    if (r.kind() == v1::RECORD_KIND_ADMIN) {
+      std::cout << "      " << r.message() << "\n";
+    } else {
+      std::cout << "      leaf " << HexEncode(s.leaf_hash()).substr(0, 16)
+                << "...  request " << r.request_id() << "\n";
+    }
+  }
+
+ private:
+  std::string format_;
+  bool header_done_ = false;
+};
+
+// The key that signed `sth`: its certificate checked against --ca (and
+// --intermediates) when given, at the tree head's time.
+absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,
+                                      const Flags& f, bool* chain_checked) {
+  const std::string pki = f.Get("pki");
+  const std::string ca = f.Get("ca", pki.empty() ? "" : pki + "/root-ca.pem");
+  const std::string inter =
+      f.Get("intermediates", pki.empty() ? "" : pki + "/intermediate-ca.pem");
+  *chain_checked = !ca.empty();
+  if (ca.empty()) {
+    return certs::PublicKeyOfDer(sth.signer_certificate());
+  }
+  DX_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(ca));
+  DX_ASSIGN_OR_RETURN(auto roots, certs::PemBundleToDer(ca_pem));
+  std::vector<std::string> intermediates;
+  if (!inter.empty()) {
+    DX_ASSIGN_OR_RETURN(std::string pem, ReadFile(inter));
+    DX_ASSIGN_OR_RETURN(intermediates, certs::PemBundleToDer(pem));
+  }
+  return certs::VerifyChainAt(sth.signer_certificate(), intermediates, roots,
+                              static_cast<int64_t>(sth.timestamp_ms() / 1000));
+}
+
+int Fail(const absl::Status& s) {
+  std::cerr << "dxctl audit: " << s.message() << "\n";
+  return absl::IsInvalidArgument(s) ? 2 : 1;
+}
+
+absl::StatusOr<uint64_t> Number(const std::vector<std::string>& pos, size_t i,
+                                const char* what) {
+  uint64_t v = 0;
+  if (pos.size() <= i || !absl::SimpleAtoi(pos[i], &v)) {
+    return absl::InvalidArgumentError(absl::StrCat("give ", what));
+  }
+  return v;
+}
+
+absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f) {
+  v1::AuditQuery q;
+  DX_ASSIGN_OR_RETURN(int64_t since, ParseWhen(f.Get("since")));
+  DX_ASSIGN_OR_RETURN(int64_t until, ParseWhen(f.Get("until")));
+  q.set_from_unix_micros(since);
+  q.set_to_unix_micros(until);
+  q.set_consumer_agency(f.Get("consumer"));
+  q.set_provider_agency(f.Get("provider"));
+  q.set_dataset_id(f.Get("dataset"));
+  q.set_data_subject_id(f.Get("subject"));
+  q.set_request_id(f.Get("request-id"));
+  const std::string d = f.Get("decision");
+  if (d == "allow")
+    q.set_decision(v1::DECISION_ALLOW);
+  else if (d == "deny")
+    q.set_decision(v1::DECISION_DENY);
+  else if (d == "error")
+    q.set_decision(v1::DECISION_ERROR);
+  else if (!d.empty())
+    return absl::InvalidArgumentError("--decision is allow, deny or error");
+  return q;
+}
+
+int RunVerify(AuditSource& src, const Flags& f) {
+  uint64_t from = 0, to = 0;
+  (void)absl::SimpleAtoi(f.Get("from", "0"), &from);
+  (void)absl::SimpleAtoi(f.Get("to", "0"), &to);
+  auto heads = src.TreeHeads();
+  if (!heads.ok()) return Fail(heads.status());
+  if (heads->empty()) {
+    std::cout << "no signed tree head yet; nothing to verify against\n";
     return 1;
   }
-  auto records = audit::RocksDbAuditLog::ReadRange(db->get(), from, limit);
-  if (!records.ok()) {
-    std::cerr << "dxctl audit list: " << records.status().message() << "\n";
-    return 1;
+  bool chain_checked = false;
+  auto key = LogKey(heads->back(), f, &chain_checked);
+  if (!key.ok()) return Fail(key.status());
+  std::vector<v1::SignedTreeHead> relevant;
+  for (auto& h : *heads) {
+    if (to == 0 || h.tree_size() <= to) relevant.push_back(h);
   }
-  for (const auto& [r, leaf] : *records) {
-    if (f->Has("json")) {
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(r, &json);
-      std::cout << json << "\n";
-      continue;
-    }
-    std::string decision = v1::Decision_Name(r.decision());
-    decision = decision.substr(decision.rfind('_') + 1);
-    std::string kind = v1::RecordKind_Name(r.kind());
-    kind = kind.substr(std::string("RECORD_KIND_").size());
-    std::cout << "#" << r.sequence_number() << "  "
-              << absl::FormatTime("%Y-%m-%d %H:%M:%S",
-                                  absl::FromUnixMicros(r.time_unix_micros()),
-                                  absl::UTCTimeZone())
-              << "  " << kind << "  " << decision << "  " << r.consumer_agency()
-              << "/" << r.consumer_system() << " -> " << r.dataset_id()
-              << "  purpose=" << r.purpose_code()
-              << "  records=" << r.record_count();
-    if (r.decision() != v1::DECISION_ALLOW) {
-      std::cout << "  " << v1::ReasonCode_Name(r.reason());
-    }
-    std::cout << "\n      leaf " << HexEncode(leaf).substr(0, 16)
-              << "...  request " << r.request_id() << "\n";
+  auto prefix = src.CompactRange(from);
+  if (!prefix.ok()) return Fail(prefix.status());
+  auto start = audit::CompactRange::FromHashes(from, *prefix);
+  if (!start.ok()) return Fail(start.status());
+  audit::LogVerifier verifier(*std::move(start), std::move(relevant),
+                              key->get());
+  absl::Status s = src.ReadRecords(
+      from, to == 0 ? 0 : to - from,
+      [&](const v1::StoredRecord& r) { return verifier.Add(r); });
+  if (!s.ok()) return Fail(s);
+  audit::VerifyReport report = verifier.Finish();
+  std::cout << (report.ok ? "VERIFIED  " : "FAILED  ") << report.records_checked
+            << " records from #" << from << ", " << report.tree_heads_checked
+            << " signed tree heads"
+            << (chain_checked ? " (log certificate checked against the root)"
+                              : " (log certificate NOT checked: give --ca)")
+            << "\n";
+  if (!report.ok) {
+    std::cout << "  first problem: " << report.problem << "\n";
+    return 3;
+  }
+  if (report.uncovered_records > 0) {
+    std::cout << "  " << report.uncovered_records
+              << " newest record(s) not yet covered by a signed tree head\n";
   }
   return 0;
+}
+
+int RunProof(AuditSource& src, const Flags& f) {
+  auto seq = Number(f.positional(), 1, "the record's sequence number");
+  if (!seq.ok()) return Fail(seq.status());
+  uint64_t size = 0;
+  (void)absl::SimpleAtoi(f.Get("tree-size", "0"), &size);
+  auto proof = src.Inclusion(*seq, size);
+  if (!proof.ok()) return Fail(proof.status());
+  if (f.Has("json")) std::cout << Json(*proof) << "\n";
+  bool chain_checked = false;
+  auto key = LogKey(proof->tree_head(), f, &chain_checked);
+  if (!key.ok()) return Fail(key.status());
+  const bool sig_ok = audit::VerifyTreeHead(proof->tree_head(), key->get());
+  const bool path_ok = audit::VerifyInclusion(
+      proof->leaf_index(), proof->tree_size(), proof->leaf_hash(),
+      {proof->path().begin(), proof->path().end()},
+      proof->tree_head().root_hash());
+  if (!f.Has("json")) {
+    std::cout << (sig_ok && path_ok ? "PROVEN  " : "FAILED  ") << "record #"
+              << proof->leaf_index() << " (leaf "
+              << HexEncode(proof->leaf_hash()) << ") is in the tree of "
+              << proof->tree_size() << " records\n"
+              << "  root " << HexEncode(proof->tree_head().root_hash())
+              << ", signed at "
+              << FormatTime(
+                     static_cast<int64_t>(proof->tree_head().timestamp_ms()) *
+                     1000)
+              << (sig_ok ? " (signature OK)" : " (signature BAD)") << "\n"
+              << "  path of " << proof->path_size() << " hashes"
+              << (path_ok ? " leads to the root" : " does NOT lead to the root")
+              << "\n";
+  }
+  return sig_ok && path_ok ? 0 : 3;
+}
+
+int RunConsistency(AuditSource& src, const Flags& f) {
+  auto first = Number(f.positional(), 1, "the first tree size");
+  if (!first.ok()) return Fail(first.status());
+  uint64_t second = 0;
+  if (f.positional().size() > 2)
+    (void)absl::SimpleAtoi(f.positional()[2], &second);
+  auto proof = src.Consistency(*first, second);
+  if (!proof.ok()) return Fail(proof.status());
+  if (f.Has("json")) std::cout << Json(*proof) << "\n";
+  bool chain_checked = false;
+  auto key = LogKey(proof->second_tree_head(), f, &chain_checked);
+  if (!key.ok()) return Fail(key.status());
+  const bool sigs =
+      audit::VerifyTreeHead(proof->first_tree_head(), key->get()) &&
+      audit::VerifyTreeHead(proof->second_tree_head(), key->get());
+  const bool ok =
+      audit::VerifyConsistency(proof->first_size(), proof->second_size(),
+                               proof->first_tree_head().root_hash(),
+                               proof->second_tree_head().root_hash(),
+                               {proof->path().begin(), proof->path().end()});
+  if (!f.Has("json")) {
+    std::cout << (ok && sigs ? "CONSISTENT  " : "FAILED  ") << "the tree of "
+              << proof->first_size() << " records is a prefix of the tree of "
+              << proof->second_size() << " (" << proof->path_size()
+              << " hashes; signatures " << (sigs ? "OK" : "BAD") << ")\n";
+  }
+  return ok && sigs ? 0 : 3;
+}
+
+int RunSth(AuditSource& src, const Flags& f) {
+  if (f.Has("list")) {
+    auto heads = src.TreeHeads();
+    if (!heads.ok()) return Fail(heads.status());
+    for (const auto& h : *heads) {
+      if (f.Has("json")) {
+        std::cout << Json(h) << "\n";
+      } else {
+        std::cout << "size " << h.tree_size() << "  "
+                  << FormatTime(static_cast<int64_t>(h.timestamp_ms()) * 1000)
+                  << "  root " << HexEncode(h.root_hash()) << "\n";
+      }
+    }
+    return 0;
+  }
+  uint64_t size = 0;
+  (void)absl::SimpleAtoi(f.Get("size", "0"), &size);
+  auto sth = src.TreeHead(size);
+  if (!sth.ok()) return Fail(sth.status());
+  bool chain_checked = false;
+  auto key = LogKey(*sth, f, &chain_checked);
+  if (!key.ok()) return Fail(key.status());
+  const bool ok = audit::VerifyTreeHead(*sth, key->get());
+  if (f.Has("json")) {
+    std::cout << Json(*sth) << "\n";
+  } else {
+    std::cout << "tree size  " << sth->tree_size() << "\nroot hash  "
+              << HexEncode(sth->root_hash()) << "\nsigned at  "
+              << FormatTime(static_cast<int64_t>(sth->timestamp_ms()) * 1000)
+              << " UTC by node " << sth->node_id() << "\nsignature  "
+              << (ok ? "OK" : "BAD")
+              << (chain_checked ? ", certificate chains to the root" : "")
+              << "\n";
+  }
+  const std::string dir = f.Get("save-dir");
+  if (!dir.empty()) {
+    auto cert = certs::ParseCertificateDer(sth->signer_certificate());
+    absl::Status s = WriteFileAtomically(dir + "/sth.bin", sth->signed_bytes());
+    if (s.ok()) s = WriteFileAtomically(dir + "/sth.sig.der", sth->signature());
+    if (s.ok() && cert.ok()) {
+      s = WriteFileAtomically(dir + "/log.pub.pem",
+                              certs::PublicKeyPem(cert->get()));
+    }
+    if (!s.ok()) return Fail(s);
+  }
+  return ok ? 0 : 3;
+}
+
+int RunExport(AuditSource& src, const Flags& f, const std::string& out_path,
+              uint64_t from, uint64_t to, std::string* sha256 = nullptr) {
+  auto bundle = src.Export(from, to);
+  if (!bundle.ok()) return Fail(bundle.status());
+  const std::string bytes = bundle->SerializeAsString();
+  absl::Status s = WriteFileAtomically(out_path, bytes);
+  if (!s.ok()) return Fail(s);
+  if (sha256 != nullptr) *sha256 = certs::Sha256(bytes);
+  std::cout << "exported " << bundle->entries_size()
+            << " records, proven against the "
+            << "tree head of size " << bundle->tree_head().tree_size()
+            << ", to " << out_path << " (sha256 "
+            << HexEncode(certs::Sha256(bytes)) << ")\n";
+  (void)f;
+  return 0;
+}
+
+int RunVerifyBundle(const Flags& f) {
+  if (f.positional().size() < 2)
+    return Fail(absl::InvalidArgumentError("give the bundle file"));
+  auto bytes = ReadFile(f.positional()[1]);
+  if (!bytes.ok()) return Fail(bytes.status());
+  v1::AuditBundle bundle;
+  if (!bundle.ParseFromString(*bytes)) {
+    std::cout << "FAILED  not an audit bundle\n";
+    return 3;
+  }
+  std::vector<std::string> roots;
+  const std::string ca = f.Get("ca");
+  if (!ca.empty()) {
+    auto pem = ReadFile(ca);
+    if (!pem.ok()) return Fail(pem.status());
+    auto ders = certs::PemBundleToDer(*pem);
+    if (!ders.ok()) return Fail(ders.status());
+    roots = *ders;
+  }
+  audit::VerifyReport r = audit::VerifyBundle(bundle, roots);
+  std::cout << (r.ok ? "VERIFIED  " : "FAILED  ") << r.records_checked
+            << " records against the signed tree head of size "
+            << bundle.tree_head().tree_size()
+            << (roots.empty() ? " (no --ca: the bundle's own root was trusted)"
+                              : " (certificate chains to the given root)")
+            << "\n";
+  if (!r.ok) std::cout << "  first problem: " << r.problem << "\n";
+  return r.ok ? 0 : 3;
+}
+
+int RunPrune(AuditSource& src, const Flags& f) {
+  auto before = ParseWhen(f.Get("before"));
+  const std::string out = f.Get("out");
+  if (!before.ok() || *before == 0 || out.empty()) {
+    return Fail(
+        absl::InvalidArgumentError("give --before TIME and --out FILE"));
+  }
+  // The records to prune: from the oldest kept to the first at or after
+  // `before`.
+  int64_t first = -1, end = -1;
+  absl::Status s = src.ReadRecords(0, 0, [&](const v1::StoredRecord& r) {
+    if (first < 0) first = static_cast<int64_t>(r.sequence_number());
+    if (r.record().time_unix_micros() >= *before) {
+      end = static_cast<int64_t>(r.sequence_number());
+      return false;
+    }
+    return true;
+  });
+  if (!s.ok()) return Fail(s);
+  if (first < 0 || end == first) {
+    std::cout << "nothing to prune before " << f.Get("before") << "\n";
+    return 0;
+  }
+  if (end < 0) {
+    return Fail(absl::FailedPreconditionError(
+        "every record is older than --before; keep at least the newest"));
+  }
+  std::string sha;
+  if (int rc = RunExport(src, f, out, first, end, &sha); rc != 0) return rc;
+  auto bytes = ReadFile(out);
+  v1::AuditBundle bundle;
+  if (!bytes.ok() || !bundle.ParseFromString(*bytes) ||
+      static_cast<int64_t>(bundle.entries_size()) != end - first ||
+      !audit::VerifyBundle(bundle, {}).ok) {
+    return Fail(
+        absl::DataLossError("the export does not verify; nothing pruned"));
+  }
+  v1::PruneRequest req;
+  req.set_before_unix_micros(*before);
+  req.set_export_sha256(sha);
+  auto resp = src.Prune(req);
+  if (!resp.ok()) return Fail(resp.status());
+  std::cout << "pruned " << resp->pruned_records()
+            << " records; the log now starts at #"
+            << resp->first_kept_sequence()
+            << "; the tree and its signed heads are kept\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunAudit(const std::vector<std::string>& args) {
+  auto parsed =
+      Flags::Parse(args, {"gateway",  "pki",           "person",   "agency",
+                          "ca",       "intermediates", "cert",     "key",
+                          "data-dir", "from",          "to",       "limit",
+                          "since",    "until",         "consumer", "provider",
+                          "dataset",  "subject",       "decision", "request-id",
+                          "format",   "tree-size",     "size",     "save-dir",
+                          "out",      "before",        "page-size"},
+                   {"json", "list", "help"});
+  if (!parsed.ok()) {
+    std::cerr << "dxctl audit: " << parsed.status().message() << "\n" << kHelp;
+    return 2;
+  }
+  const Flags& f = *parsed;
+  if (f.Has("help") || f.positional().empty()) {
+    std::cout << kHelp;
+    return f.Has("help") ? 0 : 2;
+  }
+  const std::string cmd = f.positional()[0];
+  if (cmd == "verify-bundle") return RunVerifyBundle(f);
+  auto src = OpenAuditSource(f);
+  if (!src.ok()) return Fail(src.status());
+  AuditSource& s = **src;
+
+  if (cmd == "list") {
+    uint64_t from = 0, limit = 50;
+    (void)absl::SimpleAtoi(f.Get("from", "0"), &from);
+    (void)absl::SimpleAtoi(f.Get("limit", "50"), &limit);
+    RecordPrinter printer(f.Has("json") ? "jsonl" : "table");
+    absl::Status st =
+        s.ReadRecords(from, limit, [&](const v1::StoredRecord& r) {
+          printer.Print(r);
+          return true;
+        });
+    return st.ok() ? 0 : Fail(st);
+  }
+  if (cmd == "query" || cmd == "subject-report") {
+    RecordPrinter printer(f.Get("format", "table"));
+    uint64_t limit = 100;
+    (void)absl::SimpleAtoi(f.Get("limit", "100"), &limit);
+    uint64_t printed = 0;
+    auto print = [&](const v1::StoredRecord& r) {
+      if (printed >= limit) return false;
+      printer.Print(r);
+      ++printed;
+      return true;
+    };
+    if (cmd == "subject-report") {
+      v1::SubjectReportRequest req;
+      req.set_data_subject_id(f.Get("subject"));
+      auto since = ParseWhen(f.Get("since"));
+      auto until = ParseWhen(f.Get("until"));
+      if (!since.ok() || !until.ok())
+        return Fail(absl::InvalidArgumentError("bad time"));
+      req.set_from_unix_micros(*since);
+      req.set_to_unix_micros(*until);
+      if (req.data_subject_id().empty()) {
+        return Fail(absl::InvalidArgumentError("give --subject ID"));
+      }
+      limit = ~uint64_t{0};
+      absl::Status st = s.SubjectReport(req, print);
+      if (!st.ok()) return Fail(st);
+      if (f.Get("format", "table") == "table") {
+        std::cout << printed << " access(es) to data about this person\n";
+      }
+      return 0;
+    }
+    auto q = QueryFromFlags(f);
+    if (!q.ok()) return Fail(q.status());
+    uint64_t page_size = 100;
+    (void)absl::SimpleAtoi(f.Get("page-size", "100"), &page_size);
+    q->set_page_size(static_cast<uint32_t>(std::min(page_size, limit)));
+    std::string token;
+    do {
+      q->set_page_token(token);
+      absl::Status st = s.QueryPage(*q, print, &token);
+      if (!st.ok()) return Fail(st);
+    } while (!token.empty() && printed < limit);
+    return 0;
+  }
+  if (cmd == "get") {
+    auto seq = Number(f.positional(), 1, "the record's sequence number");
+    if (!seq.ok()) return Fail(seq.status());
+    auto rec = s.Get(*seq);
+    if (!rec.ok()) return Fail(rec.status());
+    if (f.Has("json")) {
+      std::cout << Json(*rec) << "\n";
+    } else {
+      std::cout << "record #" << rec->sequence_number() << "  leaf "
+                << HexEncode(rec->leaf_hash()) << "\n"
+                << rec->record().DebugString();
+    }
+    return 0;
+  }
+  if (cmd == "proof") return RunProof(s, f);
+  if (cmd == "consistency") return RunConsistency(s, f);
+  if (cmd == "sth") return RunSth(s, f);
+  if (cmd == "verify") return RunVerify(s, f);
+  if (cmd == "export") {
+    uint64_t from = 0, to = 0;
+    (void)absl::SimpleAtoi(f.Get("from", "0"), &from);
+    (void)absl::SimpleAtoi(f.Get("to", "0"), &to);
+    if (!f.Has("out"))
+      return Fail(absl::InvalidArgumentError("give --out FILE"));
+    return RunExport(s, f, f.Get("out"), from, to);
+  }
+  if (cmd == "prune") return RunPrune(s, f);
+  std::cerr << "dxctl audit: unknown command '" << cmd << "'\n" << kHelp;
+  return 2;
 }
 
 }  // namespace dx::cli

@@ -5,7 +5,8 @@
 //   dxctl pki init DIR    make a development PKI (certs/make-dev-pki.sh)
 //   dxctl pki show CERT   print a certificate's dx identity and validity
 //   dxctl pki verify CERT check a certificate against a CA, intermediates, CRL
-//   dxctl audit list      print audit records from a gateway's data folder
+//   dxctl audit ...       query, proofs, tree heads, verify, export, subject
+//                         reports, prune (cli/audit_command.cc)
 //
 // Run a command with --help for its flags.
 #include <unistd.h>
@@ -27,7 +28,7 @@ commands:
   pki init DIR  make a development PKI in DIR
   pki show CERT print a certificate's dx identity, validity and fingerprint
   pki verify CERT --ca ROOT [--intermediates F] [--crl F]
-  audit list    print audit records (--data-dir DIR [--from N] [--limit N] [--json])
+  audit ...     search, prove and verify the audit log ('dxctl audit --help')
 
 Run 'dxctl COMMAND --help' for a command's flags.
 )";

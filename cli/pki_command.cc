@@ -32,18 +32,6 @@ std::string FindPkiScript(const char* argv0) {
   return "/usr/share/dxgate/make-dev-pki.sh";
 }
 
-std::string KindName(certs::PrincipalKind k) {
-  switch (k) {
-    case certs::PrincipalKind::kAgency:
-      return "agency";
-    case certs::PrincipalKind::kGateway:
-      return "gateway";
-    case certs::PrincipalKind::kAdapter:
-      return "adapter";
-  }
-  return "?";
-}
-
 }  // namespace
 
 int RunPki(const std::vector<std::string>& args, const char* argv0) {
@@ -85,8 +73,8 @@ int RunPki(const std::vector<std::string>& args, const char* argv0) {
     auto principal = certs::PrincipalOf(cert->get());
     std::cout << "certificate  " << path << "\n";
     if (principal.ok()) {
-      std::cout << "identity     " << KindName(principal->kind) << " "
-                << principal->id << "\n";
+      std::cout << "identity     " << certs::PrincipalKindName(principal->kind)
+                << " " << principal->id << "\n";
     } else {
       std::cout << "identity     none (" << principal.status().message()
                 << ")\n";
@@ -111,8 +99,8 @@ int RunPki(const std::vector<std::string>& args, const char* argv0) {
       std::cout << "INVALID  " << v.message << "\n";
       return 3;
     }
-    std::cout << "OK  " << KindName(v.cert->principal.kind) << " "
-              << v.cert->principal.id << ", valid until "
+    std::cout << "OK  " << certs::PrincipalKindName(v.cert->principal.kind)
+              << " " << v.cert->principal.id << ", valid until "
               << absl::FormatTime("%Y-%m-%d", v.cert->not_after,
                                   absl::UTCTimeZone())
               << "\n";

@@ -44,9 +44,9 @@ TEST(YamlProtoTest, AcceptsFullEnumNamesAndMaps) {
 
 TEST(YamlProtoTest, OptionalBoolKeepsPresence) {
   v1::GatewayConfig c;
-  ASSERT_TRUE(YamlToProto("audit_sync: false\n", "g.yaml", &c).ok());
-  EXPECT_TRUE(c.has_audit_sync());
-  EXPECT_FALSE(c.audit_sync());
+  ASSERT_TRUE(YamlToProto("audit: {sync: false}\n", "g.yaml", &c).ok());
+  EXPECT_TRUE(c.audit().has_sync());
+  EXPECT_FALSE(c.audit().sync());
 }
 
 TEST(YamlProtoTest, UnknownFieldNamesFileLineAndField) {

@@ -48,7 +48,15 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   if (c.max_response_bytes() == 0) c.set_max_response_bytes(64 << 20);
   if (c.max_records_unary() == 0) c.set_max_records_unary(10000);
   if (c.stream_batch_rows() == 0) c.set_stream_batch_rows(1000);
-  if (!c.has_audit_sync()) c.set_audit_sync(true);
+  v1::AuditConfig* audit = c.mutable_audit();
+  if (!audit->has_sync()) audit->set_sync(true);
+  if (audit->tree_head_interval_ms() == 0)
+    audit->set_tree_head_interval_ms(1000);
+  if (audit->tree_head_every_records() == 0)
+    audit->set_tree_head_every_records(10000);
+  if (audit->retention_days() == 0) audit->set_retention_days(365);
+  resolve(audit->mutable_log_signing()->mutable_cert_file());
+  resolve(audit->mutable_log_signing()->mutable_key_file());
   if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
   return c;
 }

@@ -162,6 +162,9 @@ struct ExchangeService::Admission {
       refusal.code = absl::StatusCode::kUnavailable;
       refusal.reason = v1::REASON_GATEWAY_UNAVAILABLE;
       refusal.message = "the gateway is shutting down; retry shortly";
+    } else if (absl::Status health = deps.audit->Health(); !health.ok()) {
+      // Fail closed before any work: nothing can be served unaudited.
+      refusal = AuditFailure(health);
     } else {
       refusal = deps.checker->Check(request, PeerPem(ctx), &checked);
     }

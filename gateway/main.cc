@@ -15,6 +15,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "audit/admin.h"
+#include "audit/audit_service.h"
 #include "audit/rocksdb_audit_log.h"
 #include "audit/state_db.h"
 #include "certs/crypto.h"
@@ -55,6 +57,37 @@ absl::StatusOr<std::string> SubjectKey(const v1::GatewayConfig& config) {
   return key;
 }
 
+// "path sha256=..." for each file, so the log shows exactly what was loaded.
+std::string FilesDigest(const std::vector<std::string>& paths) {
+  std::string out;
+  for (const auto& p : paths) {
+    auto contents = ReadFile(p);
+    absl::StrAppend(
+        &out, out.empty() ? "" : "; ", p, " sha256=",
+        contents.ok() ? HexEncode(certs::Sha256(*contents)) : "unreadable");
+  }
+  return out;
+}
+
+absl::Status RecordStart(const v1::GatewayConfig& config,
+                         const std::string& config_path,
+                         const certs::Signer& signer,
+                         const certs::Signer& log_signer,
+                         audit::AuditLog* log) {
+  const std::string detail =
+      absl::StrCat("config: ", FilesDigest({config_path}),
+                   "; registry: ", FilesDigest({config.registry_file()}),
+                   "; trust anchors: ", FilesDigest({config.trust().ca_file()}),
+                   "; signing certificate sha256=",
+                   HexEncode(certs::Sha256(signer.certificate_der())),
+                   "; log certificate sha256=",
+                   HexEncode(certs::Sha256(log_signer.certificate_der())));
+  auto r = audit::AppendAndWait(
+      log, audit::AdminRecord(absl::StrCat("gateway:", config.node_id()),
+                              "gateway.start", detail));
+  return r.status();
+}
+
 absl::Status Run(const std::string& config_path) {
   DX_ASSIGN_OR_RETURN(v1::GatewayConfig config, LoadGatewayConfig(config_path));
   DX_ASSIGN_OR_RETURN(auto registry,
@@ -76,11 +109,27 @@ absl::Status Run(const std::string& config_path) {
         "cannot create data_dir ", config.data_dir(), ": ", ec.message()));
   }
   DX_ASSIGN_OR_RETURN(std::string subject_key, SubjectKey(config));
+  // Tree heads are signed with the log key, by default the signing key.
+  std::unique_ptr<certs::Signer> separate_log_signer;
+  const certs::Signer* log_signer = signer.get();
+  const v1::KeyPair& log_keys = config.audit().log_signing();
+  if (!log_keys.key_file().empty()) {
+    DX_ASSIGN_OR_RETURN(
+        separate_log_signer,
+        certs::Signer::FromFiles(log_keys.key_file(), log_keys.cert_file()));
+    log_signer = separate_log_signer.get();
+  }
   audit::StateDb::Options db_options;
   db_options.path = config.data_dir() + "/state";
   DX_ASSIGN_OR_RETURN(auto state_db, audit::StateDb::Open(db_options));
   audit::RocksDbAuditLog::Options audit_options;
-  audit_options.sync = config.audit_sync();
+  audit_options.sync = config.audit().sync();
+  audit_options.tree_head_signer = log_signer;
+  audit_options.node_id = config.node_id();
+  audit_options.tree_head_interval =
+      absl::Milliseconds(config.audit().tree_head_interval_ms());
+  audit_options.tree_head_every_records =
+      config.audit().tree_head_every_records();
   DX_ASSIGN_OR_RETURN(auto audit_log, audit::RocksDbAuditLog::Create(
                                           state_db.get(), audit_options));
   const Clock* clock = SystemClock::Get();
@@ -112,6 +161,31 @@ absl::Status Run(const std::string& config_path) {
   deps.stream_batch_rows = config.stream_batch_rows();
   ExchangeService service(std::move(deps));
 
+  // Export bundles carry the log key's issuers up to the root.
+  std::vector<std::string> chain_der;
+  for (const std::string& file :
+       {config.trust().intermediates_file(), config.trust().ca_file()}) {
+    if (file.empty()) continue;
+    DX_ASSIGN_OR_RETURN(std::string pem, ReadFile(file));
+    DX_ASSIGN_OR_RETURN(auto ders, certs::PemBundleToDer(pem));
+    chain_der.insert(chain_der.end(), ders.begin(), ders.end());
+  }
+  audit::AuditService::Deps audit_deps;
+  audit_deps.db = state_db.get();
+  audit_deps.log = audit_log.get();
+  audit_deps.trust = trust.get();
+  audit_deps.subject_hmac_key = subject_key;
+  audit_deps.chain_der = chain_der;
+  audit_deps.retention = absl::Hours(24) * config.audit().retention_days();
+  audit_deps.clock = clock;
+  audit_deps.node_id = config.node_id();
+  audit::AuditService audit_service(std::move(audit_deps));
+
+  // The start is an admin record: which configuration, registry, keys and
+  // trust anchors this node runs with, so changes show up in the log.
+  DX_RETURN_IF_ERROR(
+      RecordStart(config, config_path, *signer, *log_signer, audit_log.get()));
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::SslServerCredentialsOptions ssl(
@@ -123,6 +197,7 @@ absl::Status Run(const std::string& config_path) {
   builder.AddListeningPort(config.listen_address(),
                            grpc::SslServerCredentials(ssl), &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&audit_service);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(config.max_request_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_response_bytes()));

@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "absl/strings/str_cat.h"
+#include "audit/keys.h"
 
 namespace dx::gateway {
 
@@ -22,7 +23,7 @@ absl::StatusOr<bool> RocksDbReplayGuard::CheckAndRemember(
     rocksdb::Status s =
         db_->db()->Get(rocksdb::ReadOptions(), db_->replay(), *key, &value);
     if (s.ok()) {
-      if (static_cast<int64_t>(audit::DecodeSequence(value)) >= now) {
+      if (static_cast<int64_t>(audit::DecodeBigEndian64(value)) >= now) {
         return false;
       }
     } else if (!s.IsNotFound()) {
@@ -30,7 +31,7 @@ absl::StatusOr<bool> RocksDbReplayGuard::CheckAndRemember(
           absl::StrCat("replay guard cannot read: ", s.ToString()));
     }
   }
-  const std::string expiry = audit::EncodeSequence(
+  const std::string expiry = audit::EncodeBigEndian64(
       static_cast<uint64_t>(absl::ToUnixMicros(expires_at)));
   rocksdb::WriteBatch batch;
   batch.Put(db_->replay(), id_key, expiry);

@@ -1,0 +1,331 @@
+#include "audit/audit_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "absl/strings/str_cat.h"
+#include "audit/admin.h"
+#include "audit/bundle.h"
+#include "audit/keys.h"
+#include "certs/crypto.h"
+#include "common/files.h"
+
+namespace dx::audit {
+namespace {
+
+using certs::PrincipalKind;
+
+constexpr std::initializer_list<PrincipalKind> kAnyone = {
+    PrincipalKind::kAgency, PrincipalKind::kAuditor, PrincipalKind::kOperator,
+    PrincipalKind::kPolicyAdmin, PrincipalKind::kGateway};
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+constexpr uint32_t kDefaultPage = 100;
+constexpr uint32_t kMaxPage = 10000;
+constexpr uint64_t kExportChunk = 1000;
+
+}  // namespace
+
+absl::StatusOr<certs::Principal> AuditService::Caller(
+    grpc::ServerContext* ctx,
+    std::initializer_list<PrincipalKind> allowed) const {
+  auto values = ctx->auth_context()->FindPropertyValues("x509_pem_cert");
+  if (values.empty()) {
+    return absl::UnauthenticatedError("no TLS client certificate");
+  }
+  certs::CertVerdict v = deps_.trust->VerifyPem(
+      std::string(values.front().data(), values.front().size()));
+  if (!v.ok()) return absl::UnauthenticatedError(v.message);
+  for (PrincipalKind k : allowed) {
+    if (v.cert->principal.kind == k) return v.cert->principal;
+  }
+  std::string roles;
+  for (PrincipalKind k : allowed) {
+    absl::StrAppend(&roles, roles.empty() ? "" : ", ",
+                    certs::PrincipalKindName(k));
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "this audit call is for: ", roles, "; your certificate is a ",
+      certs::PrincipalKindName(v.cert->principal.kind), "'s"));
+}
+
+absl::Status AuditService::RecordAdminAction(const certs::Principal& who,
+                                             const std::string& action,
+                                             const std::string& detail) {
+  return AppendAndWait(
+             deps_.log,
+             AdminRecord(
+                 absl::StrCat(certs::PrincipalKindName(who.kind), ":", who.id),
+                 action, detail))
+      .status();
+}
+
+grpc::Status AuditService::Query(
+    grpc::ServerContext* ctx, const v1::AuditQuery* req,
+    grpc::ServerWriter<v1::AuditQueryResponse>* out) {
+  auto who = Caller(ctx, {PrincipalKind::kAuditor});
+  if (!who.ok()) return ToGrpc(who.status());
+  AuditReader::Filter f;
+  f.from_micros = req->from_unix_micros();
+  f.to_micros = req->to_unix_micros();
+  f.consumer_agency = req->consumer_agency();
+  f.provider_agency = req->provider_agency();
+  f.dataset_id = req->dataset_id();
+  f.request_id = req->request_id();
+  f.decision = req->decision();
+  if (!req->data_subject_id().empty()) {
+    f.subject_hmac =
+        certs::HmacSha256(deps_.subject_hmac_key, req->data_subject_id());
+    if (auto s = RecordAdminAction(*who, "audit.query-by-subject",
+                                   "searched the log by data subject");
+        !s.ok()) {
+      return ToGrpc(s);
+    }
+  }
+  uint32_t page_size = req->page_size() == 0 ? kDefaultPage : req->page_size();
+  if (page_size > kMaxPage) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("page_size at most ", kMaxPage));
+  }
+  auto page = reader_.Query(f, page_size, req->page_token());
+  if (!page.ok()) return ToGrpc(page.status());
+  v1::AuditQueryResponse msg;
+  for (auto& rec : page->records) {
+    *msg.mutable_record() = std::move(rec);
+    if (!out->Write(msg)) return grpc::Status::CANCELLED;
+  }
+  if (!page->next_page_token.empty()) {
+    msg.set_next_page_token(page->next_page_token);
+    out->Write(msg);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::GetRecord(grpc::ServerContext* ctx,
+                                     const v1::GetRecordRequest* req,
+                                     v1::StoredRecord* out) {
+  auto who = Caller(ctx, {PrincipalKind::kAuditor});
+  if (!who.ok()) return ToGrpc(who.status());
+  auto rec = reader_.Get(req->sequence_number());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  *out = *std::move(rec);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::GetInclusionProof(
+    grpc::ServerContext* ctx, const v1::GetInclusionProofRequest* req,
+    v1::InclusionProof* out) {
+  auto who = Caller(ctx, {PrincipalKind::kAuditor, PrincipalKind::kAgency});
+  if (!who.ok()) return ToGrpc(who.status());
+  if (who->kind == PrincipalKind::kAgency) {
+    // An agency may prove what it was sent, not browse others' exchanges.
+    auto rec = reader_.Get(req->sequence_number());
+    if (!rec.ok() || rec->record().consumer_agency() != who->id) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "an agency may get inclusion proofs of its own "
+                          "exchanges only");
+    }
+  }
+  auto proof = reader_.Inclusion(req->sequence_number(), req->tree_size());
+  if (!proof.ok()) return ToGrpc(proof.status());
+  *out = *std::move(proof);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::GetConsistencyProof(
+    grpc::ServerContext* ctx, const v1::GetConsistencyProofRequest* req,
+    v1::ConsistencyProof* out) {
+  auto who = Caller(ctx, kAnyone);
+  if (!who.ok()) return ToGrpc(who.status());
+  if (req->first_size() == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "first_size must be the size of a signed tree head");
+  }
+  auto proof = reader_.Consistency(req->first_size(), req->second_size());
+  if (!proof.ok()) return ToGrpc(proof.status());
+  *out = *std::move(proof);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::GetTreeHead(grpc::ServerContext* ctx,
+                                       const v1::GetTreeHeadRequest* req,
+                                       v1::SignedTreeHead* out) {
+  auto who = Caller(ctx, kAnyone);
+  if (!who.ok()) return ToGrpc(who.status());
+  auto sth = reader_.TreeHead(req->tree_size());
+  if (!sth.ok()) return ToGrpc(sth.status());
+  *out = *std::move(sth);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::ListTreeHeads(grpc::ServerContext* ctx,
+                                         const v1::ListTreeHeadsRequest* req,
+                                         v1::ListTreeHeadsResponse* out) {
+  auto who = Caller(ctx, kAnyone);
+  if (!who.ok()) return ToGrpc(who.status());
+  const uint32_t limit = req->limit() == 0 ? 100000 : req->limit();
+  auto heads = reader_.ListTreeHeads(req->from_size(), limit);
+  if (!heads.ok()) return ToGrpc(heads.status());
+  for (auto& h : *heads) *out->add_tree_heads() = std::move(h);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::ReadRecords(
+    grpc::ServerContext* ctx, const v1::ReadRecordsRequest* req,
+    grpc::ServerWriter<v1::StoredRecord>* out) {
+  auto who = Caller(ctx, {PrincipalKind::kAuditor});
+  if (!who.ok()) return ToGrpc(who.status());
+  return ToGrpc(reader_.ReadRange(
+      req->from_sequence(), req->limit(),
+      [&](v1::StoredRecord&& rec) { return out->Write(rec); }));
+}
+
+grpc::Status AuditService::GetCompactRange(grpc::ServerContext* ctx,
+                                           const v1::CompactRangeRequest* req,
+                                           v1::CompactRangeResponse* out) {
+  auto who = Caller(ctx, kAnyone);
+  if (!who.ok()) return ToGrpc(who.status());
+  auto hashes = reader_.CompactRangeHashes(req->size());
+  if (!hashes.ok()) return ToGrpc(hashes.status());
+  out->set_size(req->size());
+  for (auto& h : *hashes) out->add_hashes(std::move(h));
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::SubjectReport(
+    grpc::ServerContext* ctx, const v1::SubjectReportRequest* req,
+    grpc::ServerWriter<v1::StoredRecord>* out) {
+  auto who = Caller(ctx, {PrincipalKind::kAuditor});
+  if (!who.ok()) return ToGrpc(who.status());
+  if (req->data_subject_id().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "data_subject_id is required");
+  }
+  if (auto s = RecordAdminAction(*who, "audit.subject-report",
+                                 "listed accesses to one data subject");
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  AuditReader::Filter f;
+  f.subject_hmac =
+      certs::HmacSha256(deps_.subject_hmac_key, req->data_subject_id());
+  f.from_micros = req->from_unix_micros();
+  f.to_micros = req->to_unix_micros();
+  std::string token;
+  do {
+    auto page = reader_.Query(f, kMaxPage, token);
+    if (!page.ok()) return ToGrpc(page.status());
+    for (const auto& rec : page->records) {
+      if (!out->Write(rec)) return grpc::Status::CANCELLED;
+    }
+    token = page->next_page_token;
+  } while (!token.empty());
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::Export(grpc::ServerContext* ctx,
+                                  const v1::ExportRequest* req,
+                                  grpc::ServerWriter<v1::AuditBundle>* out) {
+  auto who = Caller(ctx, {PrincipalKind::kAuditor, PrincipalKind::kOperator});
+  if (!who.ok()) return ToGrpc(who.status());
+  auto sth = reader_.TreeHead(0);
+  if (!sth.ok()) return ToGrpc(sth.status());
+  const uint64_t to =
+      req->to_sequence() == 0 ? sth->tree_size() : req->to_sequence();
+  if (auto s =
+          RecordAdminAction(*who, "audit.export",
+                            absl::StrCat("exported records [",
+                                         req->from_sequence(), ", ", to, ")"));
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  // In chunks, all proven against the same tree head, so no message grows
+  // past gRPC's limits; the client merges them.
+  for (uint64_t from = req->from_sequence(); from < to; from += kExportChunk) {
+    auto bundle = BuildBundle(reader_, from, std::min(to, from + kExportChunk),
+                              deps_.chain_der, deps_.node_id);
+    if (!bundle.ok()) return ToGrpc(bundle.status());
+    if (bundle->tree_head().tree_size() != sth->tree_size()) {
+      // A newer tree head appeared meanwhile: prove against the first one.
+      for (auto& e : *bundle->mutable_entries()) {
+        auto path = InclusionProof(
+            reader_.Source(), e.record().sequence_number(), sth->tree_size());
+        if (!path.ok()) return ToGrpc(path.status());
+        e.clear_inclusion_path();
+        for (auto& p : *path) e.add_inclusion_path(std::move(p));
+      }
+      *bundle->mutable_tree_head() = *sth;
+    }
+    if (!out->Write(*bundle)) return grpc::Status::CANCELLED;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::Prune(grpc::ServerContext* ctx,
+                                 const v1::PruneRequest* req,
+                                 v1::PruneResponse* out) {
+  auto who = Caller(ctx, {PrincipalKind::kOperator});
+  if (!who.ok()) return ToGrpc(who.status());
+  const absl::Time before = absl::FromUnixMicros(req->before_unix_micros());
+  const absl::Time limit = deps_.clock->Now() - deps_.retention;
+  if (before > limit) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("records younger than the retention age (",
+                     absl::FormatDuration(deps_.retention),
+                     ") cannot be pruned; choose a time before ",
+                     absl::FormatTime(limit)));
+  }
+  if (req->export_sha256().size() != 32) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "export the records first and give the bundle's "
+                        "SHA-256 (dxctl audit prune does both)");
+  }
+  // Records are appended in time order (within a group commit), so the
+  // prunable ones are a prefix. The tree and tree heads stay: proofs of the
+  // remaining records, and consistency proofs, still work.
+  rocksdb::WriteBatch wb;
+  uint64_t pruned = 0, first_kept = 0;
+  bool stopped = false;
+  absl::Status s = reader_.ReadRange(0, 0, [&](v1::StoredRecord&& rec) {
+    first_kept = rec.sequence_number();
+    if (rec.record().time_unix_micros() >= req->before_unix_micros()) {
+      stopped = true;
+      return false;
+    }
+    wb.Delete(deps_.db->records(), EncodeBigEndian64(rec.sequence_number()));
+    for (const auto& [cf, key] :
+         IndexEntries(rec.record(), rec.sequence_number())) {
+      wb.Delete(deps_.db->cf(cf), key);
+    }
+    ++pruned;
+    return true;
+  });
+  if (!s.ok()) return ToGrpc(s);
+  if (!stopped) first_kept += pruned == 0 ? 0 : 1;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status ws = deps_.db->db()->Write(wo, &wb);
+  if (!ws.ok()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, ws.ToString());
+  }
+  if (auto st = RecordAdminAction(
+          *who, "audit.prune",
+          absl::StrCat("pruned ", pruned, " records before ",
+                       absl::FormatTime(before), "; export sha256 ",
+                       HexEncode(req->export_sha256())));
+      !st.ok()) {
+    return ToGrpc(st);
+  }
+  out->set_pruned_records(pruned);
+  out->set_first_kept_sequence(first_kept);
+  return grpc::Status::OK;
+}
+
+}  // namespace dx::audit

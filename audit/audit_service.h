@@ -1,0 +1,90 @@
+// AuditService: the Audit gRPC service (sync API: its handlers read RocksDB,
+// which blocks, so they run on gRPC's sync thread pool, not on the callback
+// executor that serves exchanges).
+//
+// Roles come from the caller's TLS certificate (certs/identity.h):
+// auditors read everything; an agency may get inclusion proofs of its own
+// exchanges; anyone authenticated may read tree heads and consistency
+// proofs; operators prune records past the retention age. Reads of personal
+// data (subject reports, searches by subject, exports) and prunes are
+// recorded in the log as admin records.
+#ifndef DX_AUDIT_AUDIT_SERVICE_H_
+#define DX_AUDIT_AUDIT_SERVICE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "audit/audit_log.h"
+#include "audit/audit_reader.h"
+#include "certs/trust_store.h"
+#include "common/clock.h"
+#include "dx/v1/audit.grpc.pb.h"
+
+namespace dx::audit {
+
+class AuditService final : public v1::Audit::Service {
+ public:
+  struct Deps {
+    StateDb* db = nullptr;
+    AuditLog* log = nullptr;
+    certs::TrustStore* trust = nullptr;
+    std::string subject_hmac_key;
+    // Issuers of the log signing certificate up to the root (DER), for
+    // export bundles.
+    std::vector<std::string> chain_der;
+    absl::Duration retention = absl::Hours(24 * 365);
+    const Clock* clock = SystemClock::Get();
+    std::string node_id;
+  };
+  explicit AuditService(Deps deps)
+      : deps_(std::move(deps)), reader_(deps_.db) {}
+
+  grpc::Status Query(grpc::ServerContext* ctx, const v1::AuditQuery* req,
+                     grpc::ServerWriter<v1::AuditQueryResponse>* out) override;
+  grpc::Status GetRecord(grpc::ServerContext* ctx,
+                         const v1::GetRecordRequest* req,
+                         v1::StoredRecord* out) override;
+  grpc::Status GetInclusionProof(grpc::ServerContext* ctx,
+                                 const v1::GetInclusionProofRequest* req,
+                                 v1::InclusionProof* out) override;
+  grpc::Status GetConsistencyProof(grpc::ServerContext* ctx,
+                                   const v1::GetConsistencyProofRequest* req,
+                                   v1::ConsistencyProof* out) override;
+  grpc::Status GetTreeHead(grpc::ServerContext* ctx,
+                           const v1::GetTreeHeadRequest* req,
+                           v1::SignedTreeHead* out) override;
+  grpc::Status ListTreeHeads(grpc::ServerContext* ctx,
+                             const v1::ListTreeHeadsRequest* req,
+                             v1::ListTreeHeadsResponse* out) override;
+  grpc::Status ReadRecords(grpc::ServerContext* ctx,
+                           const v1::ReadRecordsRequest* req,
+                           grpc::ServerWriter<v1::StoredRecord>* out) override;
+  grpc::Status GetCompactRange(grpc::ServerContext* ctx,
+                               const v1::CompactRangeRequest* req,
+                               v1::CompactRangeResponse* out) override;
+  grpc::Status SubjectReport(
+      grpc::ServerContext* ctx, const v1::SubjectReportRequest* req,
+      grpc::ServerWriter<v1::StoredRecord>* out) override;
+  grpc::Status Export(grpc::ServerContext* ctx, const v1::ExportRequest* req,
+                      grpc::ServerWriter<v1::AuditBundle>* out) override;
+  grpc::Status Prune(grpc::ServerContext* ctx, const v1::PruneRequest* req,
+                     v1::PruneResponse* out) override;
+
+ private:
+  // The caller, if its certificate verifies and its role is in `allowed`.
+  absl::StatusOr<certs::Principal> Caller(
+      grpc::ServerContext* ctx,
+      std::initializer_list<certs::PrincipalKind> allowed) const;
+  // Appends an admin record and waits until it is durable.
+  absl::Status RecordAdminAction(const certs::Principal& who,
+                                 const std::string& action,
+                                 const std::string& detail);
+
+  const Deps deps_;
+  AuditReader reader_;
+};
+
+}  // namespace dx::audit
+
+#endif  // DX_AUDIT_AUDIT_SERVICE_H_

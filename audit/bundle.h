@@ -1,0 +1,33 @@
+// Export bundles: a self-contained piece of the audit log that anyone can
+// verify offline: the records, an RFC 9162 inclusion proof for each against
+// one signed tree head, and the certificate chain of the key that signed it.
+#ifndef DX_AUDIT_BUNDLE_H_
+#define DX_AUDIT_BUNDLE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "audit/audit_reader.h"
+#include "audit/log_verifier.h"
+#include "dx/v1/audit.pb.h"
+
+namespace dx::audit {
+
+// Records [from, to) (to = 0: up to the latest tree head) with proofs
+// against the latest tree head. `chain_der`: the log signing certificate's
+// issuers, up to the root. Pruned records are left out.
+absl::StatusOr<v1::AuditBundle> BuildBundle(
+    const AuditReader& reader, uint64_t from, uint64_t to,
+    const std::vector<std::string>& chain_der, const std::string& node_id);
+
+// Checks a bundle: the tree head's certificate chains to one of
+// `roots_der` (when empty: to the bundle's own last certificate, which only
+// proves internal consistency), its signature, each record's leaf hash and
+// inclusion proof.
+VerifyReport VerifyBundle(const v1::AuditBundle& bundle,
+                          const std::vector<std::string>& roots_der);
+
+}  // namespace dx::audit
+
+#endif  // DX_AUDIT_BUNDLE_H_

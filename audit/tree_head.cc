@@ -1,0 +1,45 @@
+#include "audit/tree_head.h"
+
+#include "audit/keys.h"
+#include "common/status_macros.h"
+
+namespace dx::audit {
+
+std::string TreeHeadSignedBytes(uint64_t tree_size, uint64_t timestamp_ms,
+                                const std::string& root_hash) {
+  std::string out;
+  out.reserve(50);
+  out.push_back('\x00');  // version v1
+  out.push_back('\x01');  // signature_type tree_hash
+  out += EncodeBigEndian64(timestamp_ms);
+  out += EncodeBigEndian64(tree_size);
+  out += root_hash;
+  return out;
+}
+
+absl::StatusOr<v1::SignedTreeHead> SignTreeHead(const certs::Signer& signer,
+                                                const std::string& node_id,
+                                                uint64_t tree_size,
+                                                uint64_t timestamp_ms,
+                                                const std::string& root_hash) {
+  v1::SignedTreeHead sth;
+  sth.set_tree_size(tree_size);
+  sth.set_root_hash(root_hash);
+  sth.set_timestamp_ms(timestamp_ms);
+  sth.set_signed_bytes(TreeHeadSignedBytes(tree_size, timestamp_ms, root_hash));
+  DX_ASSIGN_OR_RETURN(*sth.mutable_signature(),
+                      signer.Sign(sth.signed_bytes()));
+  sth.set_node_id(node_id);
+  sth.set_signer_certificate(signer.certificate_der());
+  return sth;
+}
+
+bool VerifyTreeHead(const v1::SignedTreeHead& sth, EVP_PKEY* key) {
+  const std::string tbs =
+      TreeHeadSignedBytes(sth.tree_size(), sth.timestamp_ms(), sth.root_hash());
+  if (!sth.signed_bytes().empty() && sth.signed_bytes() != tbs) return false;
+  return sth.root_hash().size() == 32 &&
+         certs::VerifySignature(key, tbs, sth.signature());
+}
+
+}  // namespace dx::audit

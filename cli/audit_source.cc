@@ -1,0 +1,301 @@
+#include "cli/audit_source.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "audit/audit_reader.h"
+#include "audit/bundle.h"
+#include "audit/state_db.h"
+#include "certs/crypto.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "dx/v1/audit.grpc.pb.h"
+
+namespace dx::cli {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+// Reads the log straight from a data folder, read-only.
+class LocalSource final : public AuditSource {
+ public:
+  LocalSource(std::unique_ptr<audit::StateDb> db, std::string subject_key,
+              std::vector<std::string> chain_der)
+      : db_(std::move(db)),
+        reader_(db_.get()),
+        subject_key_(std::move(subject_key)),
+        chain_der_(std::move(chain_der)) {}
+
+  absl::Status QueryPage(const v1::AuditQuery& q, const RecordFn& emit,
+                         std::string* next_token) override {
+    audit::AuditReader::Filter f;
+    f.from_micros = q.from_unix_micros();
+    f.to_micros = q.to_unix_micros();
+    f.consumer_agency = q.consumer_agency();
+    f.provider_agency = q.provider_agency();
+    f.dataset_id = q.dataset_id();
+    f.request_id = q.request_id();
+    f.decision = q.decision();
+    if (!q.data_subject_id().empty()) {
+      DX_ASSIGN_OR_RETURN(f.subject_hmac, SubjectHmac(q.data_subject_id()));
+    }
+    DX_ASSIGN_OR_RETURN(
+        auto page,
+        reader_.Query(f, q.page_size() ? q.page_size() : 100, q.page_token()));
+    for (const auto& r : page.records) {
+      if (!emit(r)) break;
+    }
+    *next_token = page.next_page_token;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<v1::StoredRecord> Get(uint64_t seq) override {
+    return reader_.Get(seq);
+  }
+  absl::StatusOr<v1::InclusionProof> Inclusion(uint64_t seq,
+                                               uint64_t size) override {
+    return reader_.Inclusion(seq, size);
+  }
+  absl::StatusOr<v1::ConsistencyProof> Consistency(uint64_t a,
+                                                   uint64_t b) override {
+    return reader_.Consistency(a, b);
+  }
+  absl::StatusOr<v1::SignedTreeHead> TreeHead(uint64_t size) override {
+    return reader_.TreeHead(size);
+  }
+  absl::StatusOr<std::vector<v1::SignedTreeHead>> TreeHeads() override {
+    return reader_.ListTreeHeads(0, 0);
+  }
+  absl::Status ReadRecords(uint64_t from, uint64_t limit,
+                           const RecordFn& emit) override {
+    return reader_.ReadRange(from, limit,
+                             [&](v1::StoredRecord&& r) { return emit(r); });
+  }
+  absl::StatusOr<std::vector<std::string>> CompactRange(
+      uint64_t size) override {
+    return reader_.CompactRangeHashes(size);
+  }
+  absl::Status SubjectReport(const v1::SubjectReportRequest& req,
+                             const RecordFn& emit) override {
+    v1::AuditQuery q;
+    q.set_data_subject_id(req.data_subject_id());
+    q.set_from_unix_micros(req.from_unix_micros());
+    q.set_to_unix_micros(req.to_unix_micros());
+    q.set_page_size(10000);
+    std::string token;
+    do {
+      q.set_page_token(token);
+      DX_RETURN_IF_ERROR(QueryPage(q, emit, &token));
+    } while (!token.empty());
+    return absl::OkStatus();
+  }
+  absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to) override {
+    return audit::BuildBundle(reader_, from, to, chain_der_, "");
+  }
+  absl::StatusOr<v1::PruneResponse> Prune(const v1::PruneRequest&) override {
+    return absl::FailedPreconditionError(
+        "prune goes through the running gateway (--gateway), as an operator");
+  }
+
+ private:
+  absl::StatusOr<std::string> SubjectHmac(const std::string& id) {
+    if (subject_key_.size() != 32) {
+      return absl::FailedPreconditionError(
+          "the data folder holds no subject-hmac.key; search by subject "
+          "through the gateway (--gateway)");
+    }
+    return certs::HmacSha256(subject_key_, id);
+  }
+
+  std::unique_ptr<audit::StateDb> db_;
+  audit::AuditReader reader_;
+  std::string subject_key_;
+  std::vector<std::string> chain_der_;
+};
+
+// Reads the log through a gateway's Audit service.
+class RemoteSource final : public AuditSource {
+ public:
+  explicit RemoteSource(std::shared_ptr<grpc::Channel> channel)
+      : stub_(v1::Audit::NewStub(channel)) {}
+
+  absl::Status QueryPage(const v1::AuditQuery& q, const RecordFn& emit,
+                         std::string* next_token) override {
+    grpc::ClientContext ctx;
+    auto reader = stub_->Query(&ctx, q);
+    v1::AuditQueryResponse msg;
+    next_token->clear();
+    bool want = true;
+    while (reader->Read(&msg)) {
+      if (msg.has_record() && want) want = emit(msg.record());
+      if (!msg.next_page_token().empty()) *next_token = msg.next_page_token();
+    }
+    return FromGrpc(reader->Finish());
+  }
+  absl::StatusOr<v1::StoredRecord> Get(uint64_t seq) override {
+    grpc::ClientContext ctx;
+    v1::GetRecordRequest req;
+    req.set_sequence_number(seq);
+    v1::StoredRecord out;
+    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetRecord(&ctx, req, &out)));
+    return out;
+  }
+  absl::StatusOr<v1::InclusionProof> Inclusion(uint64_t seq,
+                                               uint64_t size) override {
+    grpc::ClientContext ctx;
+    v1::GetInclusionProofRequest req;
+    req.set_sequence_number(seq);
+    req.set_tree_size(size);
+    v1::InclusionProof out;
+    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetInclusionProof(&ctx, req, &out)));
+    return out;
+  }
+  absl::StatusOr<v1::ConsistencyProof> Consistency(uint64_t a,
+                                                   uint64_t b) override {
+    grpc::ClientContext ctx;
+    v1::GetConsistencyProofRequest req;
+    req.set_first_size(a);
+    req.set_second_size(b);
+    v1::ConsistencyProof out;
+    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetConsistencyProof(&ctx, req, &out)));
+    return out;
+  }
+  absl::StatusOr<v1::SignedTreeHead> TreeHead(uint64_t size) override {
+    grpc::ClientContext ctx;
+    v1::GetTreeHeadRequest req;
+    req.set_tree_size(size);
+    v1::SignedTreeHead out;
+    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetTreeHead(&ctx, req, &out)));
+    return out;
+  }
+  absl::StatusOr<std::vector<v1::SignedTreeHead>> TreeHeads() override {
+    grpc::ClientContext ctx;
+    v1::ListTreeHeadsResponse out;
+    DX_RETURN_IF_ERROR(FromGrpc(stub_->ListTreeHeads(&ctx, {}, &out)));
+    return std::vector<v1::SignedTreeHead>(out.tree_heads().begin(),
+                                           out.tree_heads().end());
+  }
+  absl::Status ReadRecords(uint64_t from, uint64_t limit,
+                           const RecordFn& emit) override {
+    grpc::ClientContext ctx;
+    v1::ReadRecordsRequest req;
+    req.set_from_sequence(from);
+    req.set_limit(limit);
+    auto reader = stub_->ReadRecords(&ctx, req);
+    v1::StoredRecord rec;
+    while (reader->Read(&rec)) {
+      if (!emit(rec)) {
+        ctx.TryCancel();
+        break;
+      }
+    }
+    grpc::Status s = reader->Finish();
+    return s.error_code() == grpc::StatusCode::CANCELLED ? absl::OkStatus()
+                                                         : FromGrpc(s);
+  }
+  absl::StatusOr<std::vector<std::string>> CompactRange(
+      uint64_t size) override {
+    grpc::ClientContext ctx;
+    v1::CompactRangeRequest req;
+    req.set_size(size);
+    v1::CompactRangeResponse out;
+    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetCompactRange(&ctx, req, &out)));
+    return std::vector<std::string>(out.hashes().begin(), out.hashes().end());
+  }
+  absl::Status SubjectReport(const v1::SubjectReportRequest& req,
+                             const RecordFn& emit) override {
+    grpc::ClientContext ctx;
+    auto reader = stub_->SubjectReport(&ctx, req);
+    v1::StoredRecord rec;
+    bool want = true;
+    while (reader->Read(&rec)) {
+      if (want) want = emit(rec);
+    }
+    return FromGrpc(reader->Finish());
+  }
+  absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to) override {
+    grpc::ClientContext ctx;
+    v1::ExportRequest req;
+    req.set_from_sequence(from);
+    req.set_to_sequence(to);
+    auto reader = stub_->Export(&ctx, req);
+    v1::AuditBundle merged, chunk;
+    while (reader->Read(&chunk)) {
+      if (merged.certificates().empty()) {
+        auto entries = std::move(*chunk.mutable_entries());
+        merged = std::move(chunk);
+        *merged.mutable_entries() = std::move(entries);
+      } else {
+        for (auto& e : *chunk.mutable_entries()) {
+          *merged.add_entries() = std::move(e);
+        }
+      }
+    }
+    DX_RETURN_IF_ERROR(FromGrpc(reader->Finish()));
+    return merged;
+  }
+  absl::StatusOr<v1::PruneResponse> Prune(
+      const v1::PruneRequest& req) override {
+    grpc::ClientContext ctx;
+    v1::PruneResponse out;
+    DX_RETURN_IF_ERROR(FromGrpc(stub_->Prune(&ctx, req, &out)));
+    return out;
+  }
+
+ private:
+  std::unique_ptr<v1::Audit::Stub> stub_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(const Flags& f) {
+  const std::string pki = f.Get("pki");
+  std::vector<std::string> chain_der;
+  for (const std::string& file :
+       {f.Get("intermediates", pki.empty() ? "" : pki + "/intermediate-ca.pem"),
+        f.Get("ca", pki.empty() ? "" : pki + "/root-ca.pem")}) {
+    if (file.empty()) continue;
+    DX_ASSIGN_OR_RETURN(std::string pem, ReadFile(file));
+    DX_ASSIGN_OR_RETURN(auto ders, certs::PemBundleToDer(pem));
+    chain_der.insert(chain_der.end(), ders.begin(), ders.end());
+  }
+  if (f.Has("data-dir")) {
+    audit::StateDb::Options o;
+    o.path = f.Get("data-dir") + "/state";
+    o.read_only = true;
+    DX_ASSIGN_OR_RETURN(auto db, audit::StateDb::Open(o));
+    auto key = ReadFile(f.Get("data-dir") + "/subject-hmac.key");
+    return std::unique_ptr<AuditSource>(new LocalSource(
+        std::move(db), key.ok() ? *key : "", std::move(chain_der)));
+  }
+  if (!f.Has("gateway")) {
+    return absl::InvalidArgumentError(
+        "say where the log is: --gateway HOST:PORT (with --pki DIR --person "
+        "NAME, or --ca --cert --key) or --data-dir DIR");
+  }
+  std::string ca = f.Get("ca"), cert = f.Get("cert"), key = f.Get("key");
+  if (!pki.empty()) {
+    const std::string who =
+        f.Has("agency") ? pki + "/agencies/" + f.Get("agency")
+                        : pki + "/people/" + f.Get("person", "auditor1");
+    if (ca.empty()) ca = pki + "/root-ca.pem";
+    if (cert.empty()) cert = who + "/tls.pem";
+    if (key.empty()) key = who + "/tls.key";
+  }
+  grpc::SslCredentialsOptions ssl;
+  DX_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(ca));
+  DX_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(cert));
+  DX_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(key));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(512 << 20);
+  return std::unique_ptr<AuditSource>(
+      new RemoteSource(grpc::CreateCustomChannel(
+          f.Get("gateway"), grpc::SslCredentials(ssl), args)));
+}
+
+}  // namespace dx::cli
