@@ -65,7 +65,7 @@ class ExchangeEndToEndTest(unittest.TestCase):
     def audit_for(self, out):
         rid = request_id(out)
         self.assertIsNotNone(rid, out)
-        return [r for r in self.env.audit_records() if r.get("requestId") == rid]
+        return [r for r in self.env.audit_records() if r.get("request_id") == rid]
 
     def assert_refused(self, result, code, reason):
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
@@ -91,12 +91,12 @@ class ExchangeEndToEndTest(unittest.TestCase):
         self.assertEqual(len(records), 1)
         rec = records[0]
         self.assertEqual(rec["decision"], "DECISION_ALLOW")
-        self.assertEqual(rec["consumerAgency"], H30)
-        self.assertEqual(rec["tlsAgency"], H30)
-        self.assertEqual(rec["recordCount"], "1")
-        self.assertEqual(rec["policyRuleId"], "h30-civil-registration")
+        self.assertEqual(rec["consumer_agency"], H30)
+        self.assertEqual(rec["tls_agency"], H30)
+        self.assertEqual(rec["record_count"], "1")
+        self.assertEqual(rec["policy_rule_id"], "h30-civil-registration")
         receipt = re.search(r"audit record: #(\d+)", r.stdout).group(1)
-        self.assertEqual(rec.get("sequenceNumber", "0"), receipt)
+        self.assertEqual(rec.get("sequence_number", "0"), receipt)
 
     def test_openssl_cli_verifies_both_signatures(self):
         with tempfile.TemporaryDirectory() as d:
@@ -133,7 +133,7 @@ class ExchangeEndToEndTest(unittest.TestCase):
         self.assertEqual(len(recs), 1)
         self.assertEqual(recs[0]["decision"], "DECISION_DENY")
         self.assertEqual(recs[0]["reason"], "REASON_POLICY_DENIED")
-        self.assertEqual(recs[0]["requestedFields"], ["full_name", "ethnicity"])
+        self.assertEqual(recs[0]["requested_fields"], ["full_name", "ethnicity"])
 
     def test_agency_without_grant_is_refused(self):
         r = self.call(agency=H29, system="motcua")
@@ -155,7 +155,7 @@ class ExchangeEndToEndTest(unittest.TestCase):
     def test_tls_agency_must_be_the_envelope_consumer(self):
         r = self.call("--envelope-agency", H29)
         self.assert_refused(r, "UNAUTHENTICATED", "REASON_IDENTITY_MISMATCH")
-        self.assertEqual(self.audit_for(r.stdout)[0]["tlsAgency"], H30)
+        self.assertEqual(self.audit_for(r.stdout)[0]["tls_agency"], H30)
 
     def test_signer_of_another_agency_is_refused(self):
         r = self.call("--sign-cert", self.pki(f"agencies/{H29}/sign.pem"),
@@ -277,7 +277,7 @@ class ExchangeEndToEndTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("ALLOWED  100000 record(s) in 100 batch(es), digest verified",
                       r.stdout)
-        kinds = [(x["kind"], x.get("recordCount", "0")) for x in self.audit_for(r.stdout)]
+        kinds = [(x["kind"], x.get("record_count", "0")) for x in self.audit_for(r.stdout)]
         self.assertEqual(kinds, [("RECORD_KIND_STREAM_START", "0"),
                                  ("RECORD_KIND_STREAM_END", "100000")])
 
@@ -322,9 +322,12 @@ class ExchangeEndToEndTest(unittest.TestCase):
                                    f"{d}/request.pb")
             self.assert_refused(again, "FAILED_PRECONDITION", "REASON_REPLAY")
             records = self.env.audit_records()
-            self.assertEqual(len(records), count + 1)
-            self.assertEqual([int(r.get("sequenceNumber", 0)) for r in records],
-                             list(range(count + 1)))
+            # The restart itself is recorded, then the refused replay.
+            self.assertEqual(len(records), count + 2)
+            self.assertEqual([int(r.get("sequence_number", 0)) for r in records],
+                             list(range(count + 2)))
+            self.assertEqual(records[count]["admin_action"], "gateway.start")
+            self.assertEqual(records[count + 1]["reason"], "REASON_REPLAY")
 
 
 if __name__ == "__main__":

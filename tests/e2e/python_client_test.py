@@ -52,7 +52,7 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(out["reason"], "REASON_POLICY_DENIED")
         self.assertIn("Law on Data 2024", out["legal_basis"])
         # The refusal itself is in the audit log, under the receipt's number.
-        seqs = [int(x.get("sequenceNumber", 0)) for x in self.env.audit_records()
+        seqs = [int(x.get("sequence_number", 0)) for x in self.env.audit_records()
                 if x["decision"] == "DECISION_DENY"]
         self.assertIn(out.get("audit_sequence_number", 0), seqs)
 
