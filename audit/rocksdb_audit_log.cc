@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
 
 #include <iostream>
 
@@ -61,6 +62,16 @@ RocksDbAuditLog::RocksDbAuditLog(StateDb* db, Options options,
 
 absl::StatusOr<std::unique_ptr<RocksDbAuditLog>> RocksDbAuditLog::Create(
     StateDb* db, Options options) {
+  if (!options.free_bytes) {
+    options.free_bytes = [path = db->path()]() -> absl::StatusOr<uint64_t> {
+      struct statvfs st;
+      if (statvfs(path.c_str(), &st) != 0) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot read the free space of ", path));
+      }
+      return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    };
+  }
   DX_ASSIGN_OR_RETURN(uint64_t size, StoredTreeSize(db));
   DX_ASSIGN_OR_RETURN(CompactRange range,
                       CompactRange::FromSource(TreeSource(db), size));
@@ -134,14 +145,25 @@ void RocksDbAuditLog::WriterLoop() {
     } else if (stopping) {
       MaybeSignTreeHead(/*force=*/true);
       return;
-    } else if (!Health().ok()) {
-      ProbeRecovery();
+    } else if (!broken_ && !Health().ok() && CheckSpace().ok()) {
+      SetHealth(absl::OkStatus());  // space was freed
     }
     MaybeSignTreeHead(/*force=*/false);
   }
 }
 
 void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
+  absl::Status refused;
+  if (broken_) {
+    refused = Health();
+  } else if (absl::Status space = CheckSpace(); !space.ok()) {
+    refused = space;
+    SetHealth(space);
+  }
+  if (!refused.ok()) {
+    for (auto& p : batch) p.done(refused);
+    return;
+  }
   const CompactRange before = range_;  // restored if the write fails
   const uint64_t first = range_.size();
   rocksdb::WriteBatch wb;
@@ -170,11 +192,6 @@ void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   rocksdb::Status s = db_->db()->Write(wo, &wb);
-  if (!s.ok()) {
-    // After a background error RocksDB stays read-only until resumed (e.g.
-    // once space is freed). Try once now; the prober keeps trying later.
-    if (db_->db()->Resume().ok()) s = db_->db()->Write(wo, &wb);
-  }
   absl::Status status;
   if (s.ok()) {
     absl::MutexLock lock(&mu_);
@@ -182,11 +199,14 @@ void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
     health_ = absl::OkStatus();
   } else {
     range_ = before;
+    broken_ = true;
     status = absl::UnavailableError(absl::StrCat(
-        "the audit log cannot write (", s.ToString(),
-        "); exchanges are refused until it recovers; check disk space and "
-        "the data_dir"));
+        "the audit log failed to write (", s.ToString(),
+        ") and stopped writing to protect its integrity; exchanges are "
+        "refused; fix the cause (disk, data_dir) and restart dxgate, which "
+        "recovers every acknowledged record"));
     SetHealth(status);
+    std::cerr << "audit: " << status.message() << "\n";
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (status.ok()) {
@@ -197,16 +217,14 @@ void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
   }
 }
 
-void RocksDbAuditLog::ProbeRecovery() {
-  rocksdb::Status s = db_->db()->Resume();
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  if (s.ok()) {
-    s = db_->db()->Put(wo, db_->cf(Cf::kMeta), "health-probe",
-                       EncodeBigEndian64(static_cast<uint64_t>(
-                           absl::ToUnixMicros(options_.clock->Now()))));
-  }
-  if (s.ok()) SetHealth(absl::OkStatus());
+absl::Status RocksDbAuditLog::CheckSpace() {
+  absl::StatusOr<uint64_t> free = options_.free_bytes();
+  if (!free.ok()) return free.status();
+  if (*free >= options_.min_free_bytes) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("the disk of the audit log is almost full (", *free >> 20,
+                   " MiB free, at least ", options_.min_free_bytes >> 20,
+                   " MiB needed); exchanges are refused until space is freed"));
 }
 
 void RocksDbAuditLog::MaybeSignTreeHead(bool force) {

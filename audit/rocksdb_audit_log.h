@@ -6,13 +6,19 @@
 // then does it report each record's receipt. It signs a tree head every
 // tree_head_interval or tree_head_every_records, and at shutdown.
 //
-// When a write fails (disk full, I/O error) nothing of the batch is kept,
-// Health() turns UNAVAILABLE, and the writer probes the disk every few
-// hundred milliseconds until a write succeeds again. Thread-safe.
+// Before each batch it checks the free space of the data folder: below
+// min_free_bytes it writes nothing, fails the batch, and Health() turns
+// UNAVAILABLE until space is freed (checked every 250 ms). Keeping that
+// margin means RocksDB itself never meets a full disk. If a write fails all
+// the same (an I/O error), nothing of the batch is acknowledged and the log
+// stops writing for good: RocksDB's WAL writer must not be reused after an
+// error, so the gateway needs a restart, which recovers everything that was
+// acknowledged. Thread-safe.
 #ifndef DX_AUDIT_ROCKSDB_AUDIT_LOG_H_
 #define DX_AUDIT_ROCKSDB_AUDIT_LOG_H_
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -40,6 +46,10 @@ class RocksDbAuditLog final : public AuditLog {
     absl::Duration tree_head_interval = absl::Seconds(1);
     uint64_t tree_head_every_records = 10000;
     const Clock* clock = SystemClock::Get();
+    // Fail closed while the data folder has less free space than this.
+    uint64_t min_free_bytes = uint64_t{256} << 20;
+    // Free bytes where the log lives; default: statvfs of the database path.
+    std::function<absl::StatusOr<uint64_t>()> free_bytes;
   };
   // `db` (and the signer) must outlive the log.
   static absl::StatusOr<std::unique_ptr<RocksDbAuditLog>> Create(
@@ -63,8 +73,8 @@ class RocksDbAuditLog final : public AuditLog {
   void WriteBatch(std::vector<Pending> batch);
   // Signs and stores a tree head if one is due (or `force` and the tree grew).
   void MaybeSignTreeHead(bool force);
-  // After a failure: try to resume RocksDB and write a probe record.
-  void ProbeRecovery();
+  // OK when there is room to write; UNAVAILABLE (with the figures) when not.
+  absl::Status CheckSpace();
   void SetHealth(absl::Status status);
 
   StateDb* const db_;
@@ -80,6 +90,8 @@ class RocksDbAuditLog final : public AuditLog {
   CompactRange range_;
   uint64_t tree_head_size_ = 0;
   absl::Time tree_head_time_;
+  // Set after a failed write: nothing is written any more (see above).
+  bool broken_ = false;
   std::thread writer_;
 };
 

@@ -243,33 +243,37 @@ class FullDiskFs final : public rocksdb::FileSystemWrapper {
   };
 };
 
-TEST(RocksDbAuditLogTest, FullDiskFailsClosedThenRecoversLosingNothing) {
-  auto fs = std::make_shared<FullDiskFs>(rocksdb::FileSystem::Default());
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+TEST(RocksDbAuditLogTest, LowDiskSpaceFailsClosedThenRecoversByItself) {
   const std::string dir = testing::MakeTempDir("audit") + "/db";
   auto signer = LogSigner();
+  std::atomic<uint64_t> free_bytes{uint64_t{1} << 30};
   RocksDbAuditLog::Options o;
   o.tree_head_signer = signer.get();
-  auto db = OpenDb(dir, env.get());
+  o.min_free_bytes = uint64_t{64} << 20;
+  o.free_bytes = [&]() -> absl::StatusOr<uint64_t> {
+    return free_bytes.load();
+  };
+  auto db = OpenDb(dir);
   auto log = RocksDbAuditLog::Create(db.get(), o);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(AppendAndWait(log->get(), Record(absl::StrCat("ok", i))).ok());
   }
-  fs->full = true;
-  auto failed = AppendAndWait(log->get(), Record("lost"));
-  ASSERT_FALSE(failed.ok());
-  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(failed.status().message().find("disk space"), std::string::npos);
+  free_bytes = uint64_t{10} << 20;
+  auto refused = AppendAndWait(log->get(), Record("refused"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("10 MiB free"), std::string::npos)
+      << refused.status();
   EXPECT_FALSE((*log)->Health().ok());
-  fs->full = false;
-  // The writer probes the disk by itself; wait for it (bounded).
+  free_bytes = uint64_t{1} << 30;
+  // The writer notices the space by itself; wait for it (bounded).
   for (int i = 0; i < 400 && !(*log)->Health().ok(); ++i) {
     absl::SleepFor(absl::Milliseconds(25));
   }
   ASSERT_TRUE((*log)->Health().ok());
   auto after = AppendAndWait(log->get(), Record("after"));
   ASSERT_TRUE(after.ok());
-  EXPECT_EQ(after->sequence_number, 3u);  // the failed record took no number
+  EXPECT_EQ(after->sequence_number, 3u);  // the refused record took no number
   log->reset();
   AuditReader reader(db.get());
   std::vector<std::string> ids;
@@ -284,6 +288,43 @@ TEST(RocksDbAuditLogTest, FullDiskFailsClosedThenRecoversLosingNothing) {
   auto key = LogKey(*signer);
   VerifyReport report = VerifyAll(db.get(), key.get());
   EXPECT_TRUE(report.ok) << report.problem;
+}
+
+TEST(RocksDbAuditLogTest, WriteErrorStopsWritingAndRestartRecoversAllAcked) {
+  auto fs = std::make_shared<FullDiskFs>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  const std::string dir = testing::MakeTempDir("audit") + "/db";
+  auto signer = LogSigner();
+  RocksDbAuditLog::Options o;
+  o.tree_head_signer = signer.get();
+  o.free_bytes = []() -> absl::StatusOr<uint64_t> { return uint64_t{1} << 40; };
+  {
+    auto db = OpenDb(dir, env.get());
+    auto log = RocksDbAuditLog::Create(db.get(), o);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(
+          AppendAndWait(log->get(), Record(absl::StrCat("ok", i))).ok());
+    }
+    fs->full = true;
+    auto failed = AppendAndWait(log->get(), Record("lost"));
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(failed.status().message().find("restart"), std::string::npos);
+    fs->full = false;
+    // No further write is attempted, however long we wait.
+    EXPECT_FALSE(AppendAndWait(log->get(), Record("still refused")).ok());
+    EXPECT_FALSE((*log)->Health().ok());
+  }
+  // The restart recovers every acknowledged record, and the log verifies.
+  auto db = OpenDb(dir);
+  auto log = RocksDbAuditLog::Create(db.get(), o);
+  EXPECT_EQ((*log)->next_sequence(), 3u);
+  ASSERT_TRUE(AppendAndWait(log->get(), Record("after restart")).ok());
+  log->reset();
+  auto key = LogKey(*signer);
+  VerifyReport report = VerifyAll(db.get(), key.get());
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.records_checked, 4u);
 }
 
 TEST(RocksDbAuditLogTest, SecondWriterIsRefusedWithAClearMessage) {

@@ -73,6 +73,7 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
         "cannot open the state database at ", options.path, ": ", s.ToString(),
         s.IsIOError() ? " (is another dxgate using this data_dir?)" : ""));
   }
+  sdb->path_ = options.path;
   sdb->default_ = handles[0];
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
     sdb->handles_[i] = handles[i + 1];

@@ -53,6 +53,7 @@ class StateDb {
   ~StateDb();  // flushes and closes
 
   rocksdb::DB* db() const { return db_; }
+  const std::string& path() const { return path_; }
   rocksdb::ColumnFamilyHandle* cf(Cf which) const {
     return handles_[static_cast<int>(which)];
   }
@@ -63,6 +64,7 @@ class StateDb {
   StateDb() = default;
   struct Filters;
   std::unique_ptr<Filters> filters_;
+  std::string path_;
   rocksdb::DB* db_ = nullptr;
   rocksdb::ColumnFamilyHandle* default_ = nullptr;
   rocksdb::ColumnFamilyHandle* handles_[static_cast<int>(Cf::kCount)] = {};

@@ -54,7 +54,8 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
     audit->set_tree_head_interval_ms(1000);
   if (audit->tree_head_every_records() == 0)
     audit->set_tree_head_every_records(10000);
-  if (audit->retention_days() == 0) audit->set_retention_days(365);
+  if (!audit->has_retention_days()) audit->set_retention_days(365);
+  if (!audit->has_min_free_mb()) audit->set_min_free_mb(256);
   resolve(audit->mutable_log_signing()->mutable_cert_file());
   resolve(audit->mutable_log_signing()->mutable_key_file());
   if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);

@@ -130,6 +130,7 @@ absl::Status Run(const std::string& config_path) {
       absl::Milliseconds(config.audit().tree_head_interval_ms());
   audit_options.tree_head_every_records =
       config.audit().tree_head_every_records();
+  audit_options.min_free_bytes = uint64_t{config.audit().min_free_mb()} << 20;
   DX_ASSIGN_OR_RETURN(auto audit_log, audit::RocksDbAuditLog::Create(
                                           state_db.get(), audit_options));
   const Clock* clock = SystemClock::Get();

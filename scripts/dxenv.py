@@ -207,6 +207,11 @@ trust:
             args += ["--envelope-agency", agency]
         return self.dxctl(*args)
 
+    def auditor(self, *args, person="auditor1", timeout=120):
+        """dxctl audit COMMAND ... through the gateway, as `person`."""
+        return self.dxctl("audit", *args, "--gateway", self.gateway, "--pki", self.pki,
+                          "--person", person, timeout=timeout)
+
     def audit_records(self):
         out = self.dxctl("audit", "list", "--data-dir", self.data_dir, "--limit", "100000",
                          "--json")

@@ -1,0 +1,387 @@
+"""End-to-end tests of the audit log: proofs and tree heads checked by an
+independent RFC 6962 verifier (tests/e2e/rfc6962.py, hashlib only) and by
+the openssl CLI; search, subject reports, export bundles, roles; tampering,
+kill -9 under load, and a full disk. Real processes over loopback mTLS."""
+import base64
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, os.path.join(BUILD, "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grpc  # noqa: E402
+import rfc6962  # noqa: E402
+from dx.v1 import audit_pb2, audit_pb2_grpc  # noqa: E402
+from dxenv import DevEnv  # noqa: E402
+
+H30, H29 = "000.00.00.H30", "000.00.00.H29"
+CITIZEN = "001000000000"
+CRASH_CYCLES = int(os.environ.get("DX_CRASH_CYCLES", "2"))
+
+
+def receipt_of(stdout):
+    m = re.search(r"audit record: #(\d+) leaf ([0-9a-f]{64})", stdout)
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
+def b64(s):
+    return base64.b64decode(s) if s else b""
+
+
+class AuditEnv:
+    """Helpers shared by the test classes."""
+
+    @staticmethod
+    def channel(env, person="auditor1"):
+        read = lambda p: open(os.path.join(env.pki, p), "rb").read()  # noqa: E731
+        who = f"people/{person}" if not person.startswith("000.") else f"agencies/{person}"
+        creds = grpc.ssl_channel_credentials(read("root-ca.pem"), read(f"{who}/tls.key"),
+                                             read(f"{who}/tls.pem"))
+        return grpc.secure_channel(env.gateway, creds)
+
+    @staticmethod
+    def wait_tree_head(env, size, timeout=20):
+        deadline = time.time() + timeout
+        with AuditEnv.channel(env) as ch:
+            stub = audit_pb2_grpc.AuditStub(ch)
+            while time.time() < deadline:
+                try:
+                    sth = stub.GetTreeHead(audit_pb2.GetTreeHeadRequest(), timeout=5)
+                    if sth.tree_size >= size:
+                        return sth
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.2)
+        raise AssertionError(f"no signed tree head of size >= {size}")
+
+
+class AuditEndToEndTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dx-audit-")
+        cls.env = DevEnv(cls.tmp.name, BUILD, population=2000, business=500).setup().start()
+        # Some traffic: allowed, refused, with and without a data subject.
+        cls.receipts = []
+        for extra in (["--query", f"citizen_id={CITIZEN}", "--subject", CITIZEN],
+                      ["--field", "ethnicity", "--subject", CITIZEN],
+                      ["--query", "province_code=079", "--max-records", "5"]):
+            r = cls.env.call(H30, "hotich", "bca.population", "civil-registration", *extra)
+            cls.receipts.append(receipt_of(r.stdout))
+        r = cls.env.call(H29, "motcua", "mof.business", "tax-administration", "--max-records", "3")
+        cls.receipts.append(receipt_of(r.stdout))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+        cls.tmp.cleanup()
+
+    def test_tree_head_and_root_match_an_independent_computation(self):
+        size = max(s for s, _ in self.receipts) + 1
+        sth = AuditEnv.wait_tree_head(self.env, size)
+        with AuditEnv.channel(self.env) as ch:
+            stub = audit_pb2_grpc.AuditStub(ch)
+            records = list(stub.ReadRecords(audit_pb2.ReadRecordsRequest(
+                from_sequence=0, limit=sth.tree_size), timeout=10))
+        self.assertEqual([r.sequence_number for r in records], list(range(sth.tree_size)))
+        leaves = [rfc6962.leaf_hash(r.record_bytes) for r in records]
+        self.assertEqual(rfc6962.root(leaves), sth.root_hash)
+        self.assertEqual(rfc6962.tree_head_signed_bytes(sth.timestamp_ms, sth.tree_size,
+                                                        sth.root_hash), sth.signed_bytes)
+        # Receipts in signed answers are the leaves of the tree.
+        for seq, leaf_hex in self.receipts:
+            self.assertEqual(leaves[seq].hex(), leaf_hex)
+        # The openssl CLI checks the tree head's signature.
+        with tempfile.TemporaryDirectory() as d:
+            r = self.env.auditor("sth", "--size", str(sth.tree_size), "--save-dir", d)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            v = subprocess.run(["openssl", "dgst", "-sha256", "-verify", f"{d}/log.pub.pem",
+                                "-signature", f"{d}/sth.sig.der", f"{d}/sth.bin"],
+                               capture_output=True, text=True)
+            self.assertEqual(v.stdout.strip(), "Verified OK", v.stderr)
+
+    def test_agency_proves_its_receipt_independently(self):
+        seq, leaf_hex = self.receipts[0]
+        AuditEnv.wait_tree_head(self.env, seq + 1)
+        r = self.env.dxctl("audit", "proof", str(seq), "--json", "--gateway", self.env.gateway,
+                           "--pki", self.env.pki, "--agency", H30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        proof = json.loads(r.stdout.splitlines()[0])
+        path = [b64(p) for p in proof.get("path", [])]
+        self.assertEqual(b64(proof["leaf_hash"]).hex(), leaf_hex)
+        self.assertTrue(rfc6962.verify_inclusion(
+            int(proof.get("leaf_index", 0)), int(proof["tree_size"]), b64(proof["leaf_hash"]),
+            path, b64(proof["tree_head"]["root_hash"])))
+        # Another agency may not ask for it.
+        r = self.env.dxctl("audit", "proof", str(seq), "--gateway", self.env.gateway,
+                           "--pki", self.env.pki, "--agency", H29)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("own exchanges", r.stderr)
+
+    def test_consistency_between_tree_heads_checks_out_independently(self):
+        first = AuditEnv.wait_tree_head(self.env, 1)
+        for _ in range(3):
+            self.env.call(H30, "hotich", "bca.population", "civil-registration", "--quiet")
+        second = AuditEnv.wait_tree_head(self.env, first.tree_size + 3)
+        r = self.env.auditor("consistency", str(first.tree_size), str(second.tree_size), "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        proof = json.loads(r.stdout.splitlines()[0])
+        self.assertTrue(rfc6962.verify_consistency(
+            first.tree_size, second.tree_size, first.root_hash, second.root_hash,
+            [b64(p) for p in proof.get("path", [])]))
+
+    def test_query_formats_and_filters(self):
+        r = self.env.auditor("query", "--consumer", H30, "--since", "1h", "--format", "jsonl")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertGreaterEqual(len(rows), 3)
+        self.assertTrue(all(x["consumer_agency"] == H30 for x in rows))
+        r = self.env.auditor("query", "--decision", "deny", "--format", "csv")
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("seq,time_utc,kind,decision"))
+        self.assertTrue(all(",DENY," in line for line in lines[1:]), r.stdout)
+        self.assertGreaterEqual(len(lines), 2)
+        r = self.env.auditor("query", "--dataset", "mof.business")
+        self.assertIn("000.00.00.H29/motcua -> mof.business", r.stdout)
+        self.assertNotIn("bca.population", r.stdout)
+        r = self.env.auditor("query", "--until", "2000-01-01")
+        self.assertEqual(r.stdout.strip(), "")
+
+    def test_subject_report_and_no_clear_subject_on_disk(self):
+        r = self.env.auditor("subject-report", "--subject", CITIZEN, "--format", "jsonl")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual(len(rows), 2)
+        self.assertEqual({x["decision"] for x in rows}, {"DECISION_ALLOW", "DECISION_DENY"})
+        self.assertEqual(rows[0]["purpose_code"], "civil-registration")
+        self.assertIn("full_name", rows[0]["returned_fields"])
+        # The report itself is an admin record (who looked at whose accesses).
+        admin = self.env.auditor("query", "--format", "jsonl", "--limit", "10000")
+        self.assertIn("audit.subject-report", admin.stdout)
+        # The id is stored only as a keyed hash: not in any file of the log.
+        for path in glob.glob(os.path.join(self.env.data_dir, "state", "*")):
+            with open(path, "rb") as f:
+                self.assertNotIn(CITIZEN.encode(), f.read(), path)
+
+    def test_roles(self):
+        r = self.env.dxctl("audit", "query", "--gateway", self.env.gateway, "--pki",
+                           self.env.pki, "--agency", H30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("auditor", r.stderr)
+        r = self.env.auditor("query", person="ops1")
+        self.assertNotEqual(r.returncode, 0)
+        with AuditEnv.channel(self.env) as ch:  # an auditor may not prune
+            with self.assertRaises(grpc.RpcError) as err:
+                audit_pb2_grpc.AuditStub(ch).Prune(
+                    audit_pb2.PruneRequest(before_unix_micros=1, export_sha256=b"x" * 32),
+                    timeout=5)
+            self.assertEqual(err.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        # Everyone authenticated may read tree heads.
+        r = self.env.dxctl("audit", "sth", "--gateway", self.env.gateway, "--pki",
+                           self.env.pki, "--agency", H29)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("signature  OK", r.stdout)
+
+    def test_export_bundle_verifies_offline_and_detects_tampering(self):
+        AuditEnv.wait_tree_head(self.env, 4)
+        with tempfile.TemporaryDirectory() as d:
+            bundle = os.path.join(d, "bundle.pb")
+            r = self.env.auditor("export", "--out", bundle, "--from", "0", "--to", "4")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("exported 4 records", r.stdout)
+            ca = os.path.join(self.env.pki, "root-ca.pem")
+            r = self.env.dxctl("audit", "verify-bundle", bundle, "--ca", ca)
+            self.assertEqual(r.returncode, 0, r.stdout)
+            self.assertIn("VERIFIED  4 records", r.stdout)
+            data = bytearray(open(bundle, "rb").read())
+            # Flip a byte inside a record's stored bytes (find its request id).
+            rec = open(bundle, "rb").read()
+            idx = rec.find(b"civil-registration")
+            self.assertGreater(idx, 0)
+            data[idx] ^= 0x01
+            open(bundle, "wb").write(bytes(data))
+            r = self.env.dxctl("audit", "verify-bundle", bundle, "--ca", ca)
+            self.assertEqual(r.returncode, 3, r.stdout)
+            self.assertIn("FAILED", r.stdout)
+            self.assertRegex(r.stdout, r"record \d+")
+
+    def test_verify_passes_on_the_live_log(self):
+        AuditEnv.wait_tree_head(self.env, 2)
+        r = self.env.auditor("verify")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("VERIFIED", r.stdout)
+        self.assertIn("checked against the root", r.stdout)
+
+
+class AuditFaultTest(unittest.TestCase):
+    """Tampering, crashes and a full disk: each with its own gateway."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="dx-audit-fault-")
+        self.env = DevEnv(self.tmp.name, BUILD, population=2000, business=200).setup()
+
+    def tearDown(self):
+        self.env.close()
+        self.tmp.cleanup()
+
+    def test_changed_byte_in_rocksdb_is_named_by_verify(self):
+        self.env.start()
+        for _ in range(6):
+            self.env.call(H30, "hotich", "bca.population", "civil-registration", "--quiet")
+        self.env.stop_gateway()
+        r = subprocess.run([os.path.join(BUILD, "tests", "dx_corrupt_record"),
+                            self.env.data_dir, "4"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.env.start_gateway()
+        r = self.env.auditor("verify")
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("record 4", r.stdout)
+        # The same verdict offline, from the data folder.
+        self.env.stop_gateway()
+        r = self.env.dxctl("audit", "verify", "--data-dir", self.env.data_dir,
+                           "--pki", self.env.pki)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("record 4", r.stdout)
+
+    def test_kill_9_under_load_loses_no_acknowledged_record(self):
+        self.env.start()
+        for cycle in range(CRASH_CYCLES):
+            receipts, stop = [], threading.Event()
+
+            def load():
+                while not stop.is_set():
+                    r = self.env.call(H30, "hotich", "bca.population", "civil-registration",
+                                      "--quiet", "--query", f"citizen_id={CITIZEN}")
+                    if r.returncode == 0:
+                        receipts.append(receipt_of(r.stdout))
+
+            threads = [threading.Thread(target=load) for _ in range(4)]
+            for t in threads:
+                t.start()
+            deadline = time.time() + 30
+            while len(receipts) < 20 and time.time() < deadline:
+                time.sleep(0.05)
+            self.env.stop_gateway(signal.SIGKILL)  # mid-load, no warning
+            stop.set()
+            for t in threads:
+                t.join()
+            self.assertGreaterEqual(len(receipts), 20, f"cycle {cycle}: too little load")
+            self.env.start_gateway()
+            with AuditEnv.channel(self.env) as ch:
+                stub = audit_pb2_grpc.AuditStub(ch)
+                for seq, leaf_hex in receipts:
+                    rec = stub.GetRecord(audit_pb2.GetRecordRequest(sequence_number=seq),
+                                         timeout=5)
+                    self.assertEqual(rec.leaf_hash.hex(), leaf_hex, f"record {seq}")
+                    self.assertEqual(rfc6962.leaf_hash(rec.record_bytes).hex(), leaf_hex)
+            AuditEnv.wait_tree_head(self.env, max(s for s, _ in receipts) + 1)
+            r = self.env.auditor("verify")
+            self.assertEqual(r.returncode, 0, f"cycle {cycle}: " + r.stdout + r.stderr)
+
+    def test_full_disk_fails_closed_and_recovers(self):
+        mount = self.env.data_dir
+        os.makedirs(mount, exist_ok=True)
+        self.env.gateway_settings = {"audit": "{min_free_mb: 8}"}
+        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", mount],
+                           capture_output=True, text=True)
+        if m.returncode != 0:
+            self.skipTest("cannot mount a small tmpfs here: " + m.stderr.strip())
+        try:
+            self.env.start()
+            ok = self.env.call(H30, "hotich", "bca.population", "civil-registration",
+                               "--quiet", "--query", f"citizen_id={CITIZEN}")
+            self.assertEqual(ok.returncode, 0, ok.stdout)
+            before = receipt_of(ok.stdout)
+            filler = os.path.join(mount, "filler")
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * (1 << 20))
+                        f.flush()
+                except OSError:
+                    pass
+            # Calls fail closed, the health check says NOT_SERVING.
+            refused = None
+            for _ in range(200):
+                r = self.env.call(H30, "hotich", "bca.population", "civil-registration",
+                                  "--quiet", "--query", f"citizen_id={CITIZEN}")
+                if r.returncode != 0:
+                    refused = r
+                    break
+            self.assertIsNotNone(refused, "no call failed with the disk full")
+            self.assertIn("REFUSED  UNAVAILABLE", refused.stdout)
+            self.assertIn("REASON_AUDIT_UNAVAILABLE", refused.stdout)
+            with AuditEnv.channel(self.env, H30) as ch:
+                check = ch.unary_unary("/grpc.health.v1.Health/Check")
+                deadline = time.time() + 10
+                while check(b"", timeout=5) != b"\x08\x02" and time.time() < deadline:
+                    time.sleep(0.1)
+                self.assertEqual(check(b"", timeout=5), b"\x08\x02")  # NOT_SERVING
+                os.remove(filler)
+                deadline = time.time() + 30
+                while check(b"", timeout=5) != b"\x08\x01" and time.time() < deadline:
+                    time.sleep(0.1)
+                self.assertEqual(check(b"", timeout=5), b"\x08\x01")  # SERVING again
+            again = self.env.call(H30, "hotich", "bca.population", "civil-registration",
+                                  "--quiet")
+            self.assertEqual(again.returncode, 0, again.stdout)
+            with AuditEnv.channel(self.env) as ch:
+                rec = audit_pb2_grpc.AuditStub(ch).GetRecord(
+                    audit_pb2.GetRecordRequest(sequence_number=before[0]), timeout=5)
+                self.assertEqual(rec.leaf_hash.hex(), before[1])
+            AuditEnv.wait_tree_head(self.env, receipt_of(again.stdout)[0] + 1)
+            r = self.env.auditor("verify")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            self.env.close()
+            subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
+class PruneTest(unittest.TestCase):
+    def test_export_then_prune_keeps_the_tree_verifiable(self):
+        with tempfile.TemporaryDirectory(prefix="dx-prune-") as tmp:
+            env = DevEnv(tmp, BUILD, population=500, business=50,
+                         gateway_settings={"audit": "{retention_days: 0}"}).setup()
+            try:
+                env.start()
+                for _ in range(5):
+                    env.call(H30, "hotich", "bca.population", "civil-registration", "--quiet")
+                time.sleep(0.01)
+                cut = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+                time.sleep(1.2)
+                kept = env.call(H30, "hotich", "bca.population", "civil-registration", "--quiet")
+                seq_kept = receipt_of(kept.stdout)[0]
+                AuditEnv.wait_tree_head(env, seq_kept + 1)
+                bundle = os.path.join(tmp, "old.pb")
+                r = env.auditor("prune", "--before", cut, "--out", bundle, person="ops1")
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertRegex(r.stdout, r"pruned [1-9]\d* records")
+                r = env.dxctl("audit", "verify-bundle", bundle, "--ca",
+                              os.path.join(env.pki, "root-ca.pem"))
+                self.assertEqual(r.returncode, 0, r.stdout)
+                # The rest still proves against signed tree heads.
+                r = env.dxctl("audit", "proof", str(seq_kept), "--gateway", env.gateway,
+                              "--pki", env.pki, "--agency", H30)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                r = env.auditor("get", "0")
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("pruned", r.stderr)
+                r = env.auditor("query", "--format", "jsonl", "--limit", "1000")
+                self.assertIn("audit.prune", r.stdout)
+            finally:
+                env.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
