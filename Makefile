@@ -7,7 +7,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test demo pki clean format
+.PHONY: all deps configure build test demo pki clean format bench-audit
 
 all: build
 
@@ -28,6 +28,11 @@ test: build
 
 demo: build
 	@/usr/bin/python3 scripts/demo.py --build-dir $(BUILD_DIR)
+
+# The audit log's figures (docs/AUDIT.md); AUDIT_BENCH_RECORDS=1000000 for a quick run.
+AUDIT_BENCH_RECORDS ?= 10000000
+bench-audit: build
+	./$(BUILD_DIR)/bench/dx_audit_bench --records $(AUDIT_BENCH_RECORDS) --db $(CURDIR)/var/audit-bench
 
 # A development PKI in var/pki (see certs/README.md).
 pki: deps

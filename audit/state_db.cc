@@ -3,7 +3,9 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 
+#include <cstring>
 #include <iterator>
 #include <vector>
 
@@ -30,6 +32,51 @@ class ExpiredReplayFilter final : public rocksdb::CompactionFilter {
   const Clock* clock_;
 };
 
+// Appends to the audit column families arrive in key order within a prefix
+// (a consumer's keys in time order, the records in sequence order). With
+// the prefix as an insert hint, the memtable skips its search from the top
+// of the skip list, which otherwise dominates the writer's CPU time.
+class InsertHint final : public rocksdb::SliceTransform {
+ public:
+  // Up to and including the first 0x00 byte (`fixed` < 0), or `fixed` bytes.
+  explicit InsertHint(int fixed) : fixed_(fixed) {}
+  const char* Name() const override { return "dx.InsertHint"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    if (fixed_ >= 0) return rocksdb::Slice(key.data(), fixed_);
+    const void* zero = std::memchr(key.data(), 0, key.size());
+    return rocksdb::Slice(key.data(),
+                          static_cast<const char*>(zero) - key.data() + 1);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    if (fixed_ >= 0) return key.size() >= static_cast<size_t>(fixed_);
+    return std::memchr(key.data(), 0, key.size()) != nullptr;
+  }
+
+ private:
+  const int fixed_;
+};
+
+// The insert hint of each column family (nullptr: none helps).
+std::shared_ptr<const rocksdb::SliceTransform> HintFor(Cf cf) {
+  switch (cf) {
+    case Cf::kRecords:
+    case Cf::kTreeHeads:
+    case Cf::kIdxTime:
+      return std::make_shared<InsertHint>(0);
+    case Cf::kTree:
+    case Cf::kIdxDecision:
+      return std::make_shared<InsertHint>(1);
+    case Cf::kIdxSubject:
+      return std::make_shared<InsertHint>(32);
+    case Cf::kIdxConsumer:
+    case Cf::kIdxProvider:
+    case Cf::kIdxDataset:
+      return std::make_shared<InsertHint>(-1);
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
 
 struct StateDb::Filters {
@@ -44,6 +91,8 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   if (options.env != nullptr) db_options.env = options.env;
+  // One thread writes the audit log; insert hints need this off.
+  db_options.allow_concurrent_memtable_write = false;
   // Recover everything that reached the WAL; a torn tail record is dropped.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   rocksdb::ColumnFamilyOptions cf_options;
@@ -57,8 +106,11 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, cf_options}};
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
-    cfs.push_back({kNames[i], static_cast<Cf>(i) == Cf::kReplay ? replay_options
-                                                                : cf_options});
+    const Cf cf = static_cast<Cf>(i);
+    rocksdb::ColumnFamilyOptions o =
+        cf == Cf::kReplay ? replay_options : cf_options;
+    o.memtable_insert_with_hint_prefix_extractor = HintFor(cf);
+    cfs.push_back({kNames[i], o});
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status s;

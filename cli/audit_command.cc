@@ -106,7 +106,7 @@ class RecordPrinter {
     std::vector<std::string> cols = {
         absl::StrCat(s.sequence_number()),
         FormatTime(r.time_unix_micros()),
-        Short(v1::RecordKind_Name(r.kind())),
+        v1::RecordKind_Name(r.kind()).substr(sizeof("RECORD_KIND_") - 1),
         Short(v1::Decision_Name(r.decision())),
         r.kind() == v1::RECORD_KIND_ADMIN
             ? r.tls_agency()

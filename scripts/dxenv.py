@@ -72,8 +72,8 @@ class DevEnv:
 
     # ----------------------------------------------------------- processes --
     def _spawn(self, name, argv):
-        log = open(os.path.join(self.root, "logs", name + ".log"), "ab")
-        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=log)
+        with open(os.path.join(self.root, "logs", name + ".log"), "ab") as log:
+            self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=log)
 
     def _wait_port(self, name, port_file, timeout=30):
         deadline = time.time() + timeout

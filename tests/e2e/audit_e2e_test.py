@@ -45,7 +45,9 @@ class AuditEnv:
 
     @staticmethod
     def channel(env, person="auditor1"):
-        read = lambda p: open(os.path.join(env.pki, p), "rb").read()  # noqa: E731
+        def read(p):
+            with open(os.path.join(env.pki, p), "rb") as f:
+                return f.read()
         who = f"people/{person}" if not person.startswith("000.") else f"agencies/{person}"
         creds = grpc.ssl_channel_credentials(read("root-ca.pem"), read(f"{who}/tls.key"),
                                              read(f"{who}/tls.pem"))
@@ -204,13 +206,14 @@ class AuditEndToEndTest(unittest.TestCase):
             r = self.env.dxctl("audit", "verify-bundle", bundle, "--ca", ca)
             self.assertEqual(r.returncode, 0, r.stdout)
             self.assertIn("VERIFIED  4 records", r.stdout)
-            data = bytearray(open(bundle, "rb").read())
-            # Flip a byte inside a record's stored bytes (find its request id).
-            rec = open(bundle, "rb").read()
-            idx = rec.find(b"civil-registration")
+            with open(bundle, "rb") as f:
+                data = bytearray(f.read())
+            # Flip a byte inside a record's stored bytes (its purpose code).
+            idx = data.find(b"civil-registration")
             self.assertGreater(idx, 0)
             data[idx] ^= 0x01
-            open(bundle, "wb").write(bytes(data))
+            with open(bundle, "wb") as f:
+                f.write(bytes(data))
             r = self.env.dxctl("audit", "verify-bundle", bundle, "--ca", ca)
             self.assertEqual(r.returncode, 3, r.stdout)
             self.assertIn("FAILED", r.stdout)
