@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,10 @@ class AuditReader {
   PerfectSubtreeSource Source() const;
 
  private:
+  // Records and their leaves, in one batched read; nullopt where absent.
+  absl::StatusOr<std::vector<std::optional<v1::StoredRecord>>> GetMany(
+      const std::vector<uint64_t>& seqs) const;
+
   StateDb* const db_;
 };
 

@@ -1,9 +1,12 @@
 #include "audit/state_db.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
 
 #include <cstring>
 #include <iterator>
@@ -95,8 +98,15 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   db_options.allow_concurrent_memtable_write = false;
   // Recover everything that reached the WAL; a torn tail record is dropped.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // Point look-ups (records, tree nodes) dominate reads: a bloom filter per
+  // table skips the tables that cannot hold the key, and one block cache
+  // shared by every column family keeps the hot blocks.
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::ColumnFamilyOptions cf_options;
-  rocksdb::ColumnFamilyOptions replay_options;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::ColumnFamilyOptions replay_options = cf_options;
   replay_options.compaction_filter = &sdb->filters_->replay;
   static constexpr const char* kNames[] = {
       "records",      "tree",         "tree_heads",  "idx_time",

@@ -48,6 +48,8 @@ class StateDb {
     const Clock* clock = SystemClock::Get();
     // Tests inject faults (e.g. a full disk) through their own Env.
     rocksdb::Env* env = nullptr;
+    // The block cache shared by every column family.
+    size_t block_cache_bytes = size_t{256} << 20;
   };
   static absl::StatusOr<std::unique_ptr<StateDb>> Open(const Options& options);
   ~StateDb();  // flushes and closes

@@ -136,8 +136,7 @@ int main(int argc, char** argv) {
       dx::audit::RocksDbAuditLog::Options o;
       o.sync = mode == 2;
       auto log = *dx::audit::RocksDbAuditLog::Create(db.get(), o);
-      if (mode == 0)
-        one_thread.push_back(Append(log.get(), 0, 200'000, ~uint64_t{0}));
+      if (mode == 0) one_thread.push_back(Append(log.get(), 0, 200'000, 4096));
       if (mode == 1) unsynced.push_back(Append(log.get(), 0, 20'000, 64));
       if (mode == 2) durable.push_back(Append(log.get(), 0, 20'000, 64));
     }
@@ -179,7 +178,7 @@ int main(int argc, char** argv) {
     }
     auto log = *dx::audit::RocksDbAuditLog::Create(db.get(), o);
     const auto start = Clock::now();
-    Append(log.get(), have, records - have, ~uint64_t{0});
+    Append(log.get(), have, records - have, 4096);
     std::printf("   built in %.0f s\n", Seconds(Clock::now() - start));
   }
   have = *reader.TreeSize();
