@@ -7,7 +7,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test demo pki clean format bench-audit
+.PHONY: all deps configure build test demo pki clean format bench bench-audit
 
 all: build
 
@@ -28,6 +28,11 @@ test: build
 
 demo: build
 	@/usr/bin/python3 scripts/demo.py --build-dir $(BUILD_DIR)
+
+# dxgate against its peers (docs/PERFORMANCE.md); BENCH_ARGS="--rounds 1 --duration 3" for a quick look.
+bench: build
+	@bash scripts/install-deps.sh bench
+	@/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) $(BENCH_ARGS)
 
 # The audit log's figures (docs/AUDIT.md); AUDIT_BENCH_RECORDS=1000000 for a quick run.
 AUDIT_BENCH_RECORDS ?= 10000000
