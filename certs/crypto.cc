@@ -166,8 +166,41 @@ absl::StatusOr<std::unique_ptr<Signer>> Signer::FromPem(
     return absl::InvalidArgumentError(
         "the private key does not match the certificate");
   }
+  EVP_MD_CTX* tmpl = EVP_MD_CTX_new();
+  if (EVP_DigestSignInit(tmpl, nullptr, Sha256Md(), nullptr, key.get()) != 1) {
+    EVP_MD_CTX_free(tmpl);
+    return absl::InternalError("cannot set up ECDSA signing");
+  }
   return std::unique_ptr<Signer>(
-      new Signer(std::move(key), CertificateToDer(cert.get())));
+      new Signer(std::move(key), CertificateToDer(cert.get()), tmpl));
+}
+
+Signer::~Signer() { EVP_MD_CTX_free(template_); }
+
+absl::StatusOr<std::unique_ptr<Verifier>> Verifier::Create(EVP_PKEY* key) {
+  DX_RETURN_IF_ERROR(CheckP256(key));
+  EVP_MD_CTX* tmpl = EVP_MD_CTX_new();
+  if (EVP_DigestVerifyInit(tmpl, nullptr, Sha256Md(), nullptr, key) != 1) {
+    EVP_MD_CTX_free(tmpl);
+    return absl::InternalError("cannot set up ECDSA verification");
+  }
+  return std::unique_ptr<Verifier>(new Verifier(tmpl));
+}
+
+Verifier::~Verifier() { EVP_MD_CTX_free(template_); }
+
+bool Verifier::Verify(absl::string_view data,
+                      absl::string_view signature_der) const {
+  EVP_MD_CTX* ctx = ThreadVerifyCtx();
+  const bool ok =
+      EVP_MD_CTX_copy_ex(ctx, template_) == 1 &&
+      EVP_DigestVerify(
+          ctx, reinterpret_cast<const unsigned char*>(signature_der.data()),
+          signature_der.size(),
+          reinterpret_cast<const unsigned char*>(data.data()),
+          data.size()) == 1;
+  EVP_MD_CTX_reset(ctx);
+  return ok;
 }
 
 absl::StatusOr<std::unique_ptr<Signer>> Signer::FromFiles(
@@ -187,7 +220,7 @@ absl::StatusOr<std::string> Signer::Sign(absl::string_view data) const {
   size_t len = 0;
   std::string sig(80, '\0');  // a P-256 DER signature is at most 72 bytes
   len = sig.size();
-  if (EVP_DigestSignInit(ctx, nullptr, Sha256Md(), nullptr, key_.get()) != 1 ||
+  if (EVP_MD_CTX_copy_ex(ctx, template_) != 1 ||
       EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(&sig[0]), &len,
                      reinterpret_cast<const unsigned char*>(data.data()),
                      data.size()) != 1) {

@@ -229,10 +229,14 @@ CertVerdict TrustStore::Verify(X509* cert, const std::string& cache_key) {
   verified->not_before = Asn1ToTime(X509_get0_notBefore(cert));
   verified->not_after = Asn1ToTime(X509_get0_notAfter(cert));
   verified->public_key.reset(X509_get_pubkey(cert));
-  if (!verified->public_key || !CheckP256(verified->public_key.get()).ok()) {
+  auto verifier = verified->public_key
+                      ? Verifier::Create(verified->public_key.get())
+                      : absl::InvalidArgumentError("no key");
+  if (!verifier.ok()) {
     return {CertProblem::kNoIdentity, "certificate key is not ECDSA P-256",
             nullptr};
   }
+  verified->verifier = *std::move(verifier);
   absl::MutexLock lock(&mu_);
   // Only cache under the CRLs the verdict was made with.
   if (state_ == st) {

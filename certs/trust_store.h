@@ -39,6 +39,8 @@ struct VerifiedCert {
   absl::Time not_before;
   absl::Time not_after;
   PkeyPtr public_key;
+  // Verifies signatures by this certificate's key (set up once).
+  std::unique_ptr<Verifier> verifier;
 };
 
 struct CertVerdict {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "audit/admin.h"
 #include "audit/audit_service.h"
 #include "audit/rocksdb_audit_log.h"
@@ -274,6 +275,9 @@ absl::Status Run(const std::string& config_path) {
 
 int main(int argc, char** argv) {
   dx::BlockTerminationSignals();
+  // Debian's Abseil checks every mutex for lock-order cycles (a debug aid
+  // costing ~2% of the gateway's CPU in profiles); our lock order is fixed.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
     std::cerr << "usage: dxgate --config FILE.yaml\n";
     return 2;

@@ -108,8 +108,7 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
             "signer certificate belongs to '", signer.cert->principal.id,
             "', not to the consumer agency '", env.consumer_agency(), "'"));
   }
-  if (!certs::VerifySignature(signer.cert->public_key.get(), request.envelope(),
-                              request.signature())) {
+  if (!signer.cert->verifier->Verify(request.envelope(), request.signature())) {
     return Refuse(absl::StatusCode::kUnauthenticated, v1::REASON_BAD_SIGNATURE,
                   "signature does not verify over the envelope bytes with "
                   "the signer certificate's key (ECDSA P-256, SHA-256, DER)");
