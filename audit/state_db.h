@@ -1,8 +1,9 @@
-// StateDb: the gateway's one RocksDB database, with a column family per kind
+// StateDb: a RocksDB database of the gateway, with a column family per kind
 // of state: audit records, the Merkle tree, signed tree heads, the audit
-// indexes, replay-guard entries. Sharing one write-ahead log matters: a
-// synced audit append also makes every earlier replay-guard write durable,
-// so one fsync covers both. docs/AUDIT.md lists every key layout.
+// indexes, replay-guard entries. The gateway opens two: data_dir/state for
+// the audit log and data_dir/replay for the replay guard, so that the
+// guard's unsynced writes never wait behind the audit log's fsync.
+// docs/AUDIT.md lists every key layout.
 #ifndef DX_AUDIT_STATE_DB_H_
 #define DX_AUDIT_STATE_DB_H_
 

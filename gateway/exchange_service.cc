@@ -233,6 +233,9 @@ struct ExchangeService::Admission {
     record.set_purpose_code(e.purpose_code());
     record.set_legal_basis(e.legal_basis());
     record.set_consent_reference(e.consent_reference());
+    record.set_nonce(e.nonce());
+    record.set_request_expires_unix_micros(
+        absl::ToUnixMicros(FromTimestamp(e.expires_at())));
     if (!e.data_subject_id().empty()) {
       record.set_data_subject_hmac(
           certs::HmacSha256(deps.subject_hmac_key, e.data_subject_id()));

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "audit/admin.h"
+#include "audit/audit_reader.h"
 #include "audit/audit_service.h"
 #include "audit/rocksdb_audit_log.h"
 #include "audit/state_db.h"
@@ -135,7 +136,24 @@ absl::Status Run(const std::string& config_path) {
   DX_ASSIGN_OR_RETURN(auto audit_log, audit::RocksDbAuditLog::Create(
                                           state_db.get(), audit_options));
   const Clock* clock = SystemClock::Get();
-  RocksDbReplayGuard replay(state_db.get(), clock);
+  // The replay guard has a database of its own (see replay_guard.h), and is
+  // completed from the audit log in case the machine crashed.
+  audit::StateDb::Options replay_db_options;
+  replay_db_options.path = config.data_dir() + "/replay";
+  replay_db_options.block_cache_bytes = size_t{32} << 20;
+  DX_ASSIGN_OR_RETURN(auto replay_db, audit::StateDb::Open(replay_db_options));
+  RocksDbReplayGuard replay(replay_db.get(), clock);
+  {
+    audit::AuditReader reader(state_db.get());
+    DX_ASSIGN_OR_RETURN(
+        uint64_t restored,
+        RebuildFromAuditLog(
+            reader, &replay, clock->Now(),
+            absl::Seconds(config.max_request_lifetime_seconds() +
+                          config.clock_skew_seconds())));
+    Log(absl::StrCat("replay guard: ", restored,
+                     " unexpired request ids restored from the audit log"));
+  }
   RequestChecker::Options checker_options;
   checker_options.clock_skew = absl::Seconds(config.clock_skew_seconds());
   checker_options.max_lifetime =
