@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "dx/v1/adapter.grpc.pb.h"
+#include "dx/v1/records.pb.h"
 #include "dx/v1/registry.pb.h"
 
 namespace dx::gateway {
@@ -27,10 +28,24 @@ class AdapterPool {
 
   v1::Adapter::Stub* StubFor(const v1::AdapterEndpoint& endpoint);
 
+  // Adapter.FetchStream, read as RawRecordBatch (the same wire format, rows
+  // left encoded; see record_filter.h) on the callback API.
+  void FetchStreamRaw(const v1::AdapterEndpoint& endpoint,
+                      grpc::ClientContext* ctx,
+                      const v1::AdapterRequest* request,
+                      grpc::ClientReadReactor<v1::RawRecordBatch>* reactor);
+
  private:
+  struct Connection {
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::Adapter::Stub> stub;
+  };
+  Connection& ConnectionFor(const v1::AdapterEndpoint& endpoint)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const Options options_;
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<v1::Adapter::Stub>> stubs_
+  absl::flat_hash_map<std::string, Connection> connections_
       ABSL_GUARDED_BY(mu_);
 };
 

@@ -47,7 +47,7 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   if (c.max_request_bytes() == 0) c.set_max_request_bytes(1 << 20);
   if (c.max_response_bytes() == 0) c.set_max_response_bytes(64 << 20);
   if (c.max_records_unary() == 0) c.set_max_records_unary(10000);
-  if (c.stream_batch_rows() == 0) c.set_stream_batch_rows(1000);
+  if (c.stream_batch_rows() == 0) c.set_stream_batch_rows(4096);
   v1::AuditConfig* audit = c.mutable_audit();
   if (!audit->has_sync()) audit->set_sync(true);
   if (audit->tree_head_interval_ms() == 0)

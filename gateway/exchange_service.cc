@@ -357,8 +357,8 @@ class ExchangeService::UnaryCall {
       return;
     }
     const uint64_t n =
-        ProjectBatch(adapter_response_.records(), a_.decision.fields,
-                     max_records_, &records_);
+        TakeProjected(adapter_response_.mutable_records(), a_.decision.fields,
+                      max_records_, &records_);
     *a_.record.mutable_returned_fields() = records_.columns();
     a_.record.set_record_count(n);
     a_.record.set_response_sha256(certs::Sha256(records_.SerializeAsString()));
@@ -431,7 +431,7 @@ grpc::ServerUnaryReactor* ExchangeService::Call(
 // so memory stays bounded whatever the size of the result.
 class ExchangeService::StreamCall final
     : public grpc::ServerWriteReactor<v1::StreamMessage>,
-      public grpc::ClientReadReactor<v1::RecordBatch> {
+      public grpc::ClientReadReactor<v1::RawRecordBatch> {
  public:
   StreamCall(ExchangeService* service, grpc::CallbackServerContext* ctx,
              const v1::SignedRequest& request)
@@ -466,7 +466,7 @@ class ExchangeService::StreamCall final
       client_ctx_.TryCancel();
       return;
     }
-    grpc::ClientReadReactor<v1::RecordBatch>::StartRead(&batch_in_);
+    grpc::ClientReadReactor<v1::RawRecordBatch>::StartRead(&batch_in_);
   }
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
@@ -489,16 +489,23 @@ class ExchangeService::StreamCall final
       client_ctx_.TryCancel();
       return;
     }
-    v1::RecordBatch filtered;
+    // filtered_ is a member: swapped with batch_in_ back and forth, both keep
+    // their allocated rows and strings, which the next parse reuses.
     const uint64_t limit = max_records_ == 0 ? 0 : max_records_ - record_count_;
-    record_count_ +=
-        ProjectBatch(batch_in_, a_.decision.fields, limit, &filtered);
+    auto taken =
+        TakeProjectedRaw(&batch_in_, a_.decision.fields, limit, &filtered_);
+    if (!taken.ok()) {
+      adapter_error_ = std::string(taken.status().message());
+      client_ctx_.TryCancel();
+      return;
+    }
+    record_count_ += *taken;
     if (returned_fields_.columns_size() == 0) {
-      *returned_fields_.mutable_columns() = filtered.columns();
+      *returned_fields_.mutable_columns() = filtered_.columns();
     }
     std::string* bytes = out_.mutable_batch();
     bytes->clear();
-    filtered.SerializeToString(bytes);
+    filtered_.SerializeToString(bytes);
     digest_.append(certs::Sha256(*bytes));
     ++batch_count_;
     grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
@@ -509,7 +516,13 @@ class ExchangeService::StreamCall final
     // Cancelled by us because max_records was reached counts as success.
     const bool limit_reached =
         max_records_ != 0 && record_count_ >= max_records_;
-    if (s.ok() || (limit_reached && s.error_code() == grpc::CANCELLED)) {
+    if (!adapter_error_.empty()) {
+      Refusal r = AdapterFailure(
+          grpc::Status(grpc::StatusCode::INTERNAL, adapter_error_),
+          a_.AdapterTimeout(deps_));
+      PrepareEnd(r, v1::DECISION_ERROR);
+      FailAndAudit(r, v1::DECISION_ERROR);
+    } else if (s.ok() || (limit_reached && s.error_code() == grpc::CANCELLED)) {
       FinishSuccess();
     } else if (ctx_->IsCancelled()) {
       Refusal r;
@@ -545,11 +558,10 @@ class ExchangeService::StreamCall final
       adapter_started_ = true;
       if (ctx_->IsCancelled()) client_ctx_.TryCancel();
     }
-    deps_.adapters->StubFor(a_.dataset->adapter())
-        ->async()
-        ->FetchStream(&client_ctx_, &adapter_request_, this);
-    grpc::ClientReadReactor<v1::RecordBatch>::StartRead(&batch_in_);
-    grpc::ClientReadReactor<v1::RecordBatch>::StartCall();
+    deps_.adapters->FetchStreamRaw(a_.dataset->adapter(), &client_ctx_,
+                                   &adapter_request_, this);
+    grpc::ClientReadReactor<v1::RawRecordBatch>::StartRead(&batch_in_);
+    grpc::ClientReadReactor<v1::RawRecordBatch>::StartCall();
   }
 
   void PrepareEnd(const Refusal& r, v1::Decision decision) {
@@ -622,7 +634,9 @@ class ExchangeService::StreamCall final
   absl::Time adapter_start_time_;
   grpc::ClientContext client_ctx_;
   v1::AdapterRequest adapter_request_;
-  v1::RecordBatch batch_in_;
+  v1::RawRecordBatch batch_in_;
+  v1::RawRecordBatch filtered_;
+  std::string adapter_error_;  // set when the adapter sent a bad batch
   v1::StreamMessage out_;
 
   absl::Mutex mu_;

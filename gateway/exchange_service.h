@@ -38,7 +38,7 @@ class ExchangeService final : public v1::Exchange::CallbackService {
     std::string subject_hmac_key;
     absl::Duration adapter_timeout = absl::Seconds(5);
     uint32_t max_records_unary = 10000;
-    uint32_t stream_batch_rows = 1000;
+    uint32_t stream_batch_rows = 4096;
   };
   explicit ExchangeService(Deps deps) : deps_(std::move(deps)) {}
 

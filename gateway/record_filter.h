@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "dx/v1/records.pb.h"
 
 namespace dx::gateway {
@@ -19,6 +20,21 @@ namespace dx::gateway {
 uint64_t ProjectBatch(const v1::RecordBatch& in,
                       const std::vector<std::string>& allowed,
                       uint64_t max_rows, v1::RecordBatch* out);
+
+// The same, consuming `in`: when `in` already holds exactly the allowed
+// columns in order (what a well-behaved adapter sends) and no more rows
+// than allowed, it is moved to `out` without a copy; otherwise projected.
+uint64_t TakeProjected(v1::RecordBatch* in,
+                       const std::vector<std::string>& allowed,
+                       uint64_t max_rows, v1::RecordBatch* out);
+
+// The same for a batch whose rows are still encoded (streams). Each row is
+// scanned without decoding: exactly one value per allowed column, valid
+// UTF-8, no other fields. A batch that passes is moved as is; otherwise its
+// rows are decoded and projected. DATA_LOSS when a row does not decode.
+absl::StatusOr<uint64_t> TakeProjectedRaw(
+    v1::RawRecordBatch* in, const std::vector<std::string>& allowed,
+    uint64_t max_rows, v1::RawRecordBatch* out);
 
 }  // namespace dx::gateway
 

@@ -46,3 +46,91 @@ TEST(RecordFilterTest, ShortRowsArePadded) {
 
 }  // namespace
 }  // namespace dx::gateway
+
+namespace dx::gateway {
+namespace {
+
+TEST(RecordFilterTest, TakeProjectedMovesAnExactBatchAndFiltersOthers) {
+  v1::RecordBatch exact = Batch();
+  v1::RecordBatch out;
+  EXPECT_EQ(TakeProjected(&exact, {"id", "name", "secret"}, 0, &out), 3u);
+  EXPECT_EQ(out.rows(1).values(2), "s1");
+  EXPECT_EQ(exact.rows_size(), 0);  // moved, not copied
+  // More columns than allowed: projected, never leaked.
+  v1::RecordBatch wide = Batch();
+  EXPECT_EQ(TakeProjected(&wide, {"id", "name"}, 0, &out), 3u);
+  EXPECT_EQ(out.columns_size(), 2);
+  EXPECT_EQ(out.SerializeAsString().find("s1"), std::string::npos);
+  // Same columns but a row too long: projected (the extra value dropped).
+  v1::RecordBatch ragged = Batch();
+  ragged.mutable_rows(0)->add_values("smuggled");
+  TakeProjected(&ragged, {"id", "name", "secret"}, 0, &out);
+  EXPECT_EQ(out.SerializeAsString().find("smuggled"), std::string::npos);
+  // More rows than the limit: cut.
+  v1::RecordBatch many = Batch();
+  EXPECT_EQ(TakeProjected(&many, {"id", "name", "secret"}, 2, &out), 2u);
+}
+
+}  // namespace
+}  // namespace dx::gateway
+
+namespace dx::gateway {
+namespace {
+
+v1::RawRecordBatch Raw(const v1::RecordBatch& b) {
+  v1::RawRecordBatch raw;
+  EXPECT_TRUE(raw.ParseFromString(b.SerializeAsString()));  // same wire format
+  return raw;
+}
+
+TEST(RecordFilterTest, RawBatchesPassOnlyWhenExact) {
+  v1::RawRecordBatch in = Raw(Batch()), out;
+  auto n = TakeProjectedRaw(&in, {"id", "name", "secret"}, 0, &out);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 3u);
+  EXPECT_EQ(in.rows_size(), 0);  // moved
+  v1::RecordBatch back;
+  ASSERT_TRUE(back.ParseFromString(out.SerializeAsString()));
+  EXPECT_EQ(back.rows(2).values(1), "name2");
+  // Fewer allowed columns: decoded and projected.
+  in = Raw(Batch());
+  ASSERT_TRUE(TakeProjectedRaw(&in, {"name"}, 0, &out).ok());
+  ASSERT_TRUE(back.ParseFromString(out.SerializeAsString()));
+  EXPECT_EQ(back.columns_size(), 1);
+  EXPECT_EQ(back.rows(0).values_size(), 1);
+  EXPECT_EQ(out.SerializeAsString().find("s0"), std::string::npos);
+  // A row with an extra value or an unknown field is projected, not passed.
+  v1::RecordBatch extra = Batch();
+  extra.mutable_rows(1)->add_values("smuggled");
+  in = Raw(extra);
+  ASSERT_TRUE(TakeProjectedRaw(&in, {"id", "name", "secret"}, 0, &out).ok());
+  EXPECT_EQ(out.SerializeAsString().find("smuggled"), std::string::npos);
+  in = Raw(Batch());
+  in.mutable_rows(0)->append("\x10\x01");  // field 2, varint
+  ASSERT_TRUE(TakeProjectedRaw(&in, {"id", "name", "secret"}, 0, &out).ok());
+  ASSERT_TRUE(back.ParseFromString(out.SerializeAsString()));
+  EXPECT_EQ(back.rows(0).values_size(), 3);
+  // The row limit applies.
+  in = Raw(Batch());
+  EXPECT_EQ(*TakeProjectedRaw(&in, {"id", "name", "secret"}, 1, &out), 1u);
+}
+
+TEST(RecordFilterTest, RawRowThatDoesNotDecodeIsDataLoss) {
+  v1::RawRecordBatch in = Raw(Batch()), out;
+  in.set_rows(0, std::string("\x0a\x7f", 2));  // length past the end
+  auto n = TakeProjectedRaw(&in, {"id", "name", "secret"}, 0, &out);
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss);
+  // Invalid UTF-8 is not passed on either: it goes to the slow path, where
+  // decoding a proto3 string field refuses it.
+  v1::RawRecordBatch bad = Raw(Batch());
+  v1::Row row;
+  row.add_values("a");
+  row.add_values("b");
+  std::string bytes =
+      row.SerializeAsString() + std::string("\x0a\x02\xc3\x28", 4);
+  bad.set_rows(0, bytes);
+  EXPECT_FALSE(TakeProjectedRaw(&bad, {"id", "name", "secret"}, 0, &out).ok());
+}
+
+}  // namespace
+}  // namespace dx::gateway
