@@ -181,17 +181,22 @@ class Bench:
         added = (fixed["durable"]["p99_us"] - fixed["direct"]["p99_us"]) / 1000
         print(f"added p99 latency of dxgate over direct: {added:.2f} ms   target < 1 ms")
 
-        print(f"\nstreaming {a.stream_records} records (one call each):")
+        print(f"\nstreaming {a.stream_records} records, one call at a time, {a.rounds} rounds:")
         pid = self.gateway(True)
         before = rss_kib(pid, "VmRSS")
-        s_gw = self.run_dxbench(self.env.gateway, "gateway", "stream via dxgate",
-                                ["--stream", "--requests", "1", "--max-records",
-                                 str(a.stream_records)], one_citizen=False)
+        stream = ["--stream", "--requests", "1", "--max-records", str(a.stream_records)]
+        gw_rates, direct_rates = [], []
+        for _ in range(a.rounds):
+            s = self.run_dxbench(self.env.gateway, "gateway", "stream via dxgate", stream,
+                                 one_citizen=False)
+            gw_rates.append(s["records"] / s["seconds"])
+            s = self.run_dxbench(adapter, "direct", "stream direct", stream,
+                                 one_citizen=False)
+            direct_rates.append(s["records"] / s["seconds"])
         growth = rss_kib(pid, "VmHWM") - before
-        s_direct = self.run_dxbench(adapter, "direct", "stream direct",
-                                    ["--stream", "--requests", "1", "--max-records",
-                                     str(a.stream_records)], one_citizen=False)
-        ratio = (s_gw["records"] / s_gw["seconds"]) / (s_direct["records"] / s_direct["seconds"])
+        print(f"median records/s: dxgate {statistics.median(gw_rates):,.0f}, "
+              f"direct {statistics.median(direct_rates):,.0f}")
+        ratio = statistics.median(gw_rates) / statistics.median(direct_rates)
         print(f"stream ratio dxgate / direct: {ratio:.2f}   target >= 0.5")
         print(f"gateway RSS growth during the stream: {growth / 1024:.1f} MiB   target < 50 MiB")
         self.close()

@@ -426,8 +426,8 @@ grpc::ServerUnaryReactor* ExchangeService::Call(
 
 // ------------------------------------------------------------ streaming --
 
-// Bridges the adapter's stream to the consumer's, one batch in flight at a
-// time (the next adapter read starts when the consumer's write completes),
+// Bridges the adapter's stream to the consumer's with at most two batches in
+// flight (one being written to the consumer while the next is received),
 // so memory stays bounded whatever the size of the result.
 class ExchangeService::StreamCall final
     : public grpc::ServerWriteReactor<v1::StreamMessage>,
@@ -462,11 +462,21 @@ class ExchangeService::StreamCall final
   // Server side.
   void OnWriteDone(bool ok) override {
     if (finishing_) return;
-    if (!ok) {  // the consumer went away
-      client_ctx_.TryCancel();
-      return;
+    if (!ok) client_ctx_.TryCancel();  // the consumer went away
+    bool send = false, complete = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (ok && batch_ready_) {
+        batch_ready_ = false;
+        writing_ = true;
+        send = true;
+      } else {
+        complete = stream_ended_ && !batch_ready_;
+      }
     }
-    grpc::ClientReadReactor<v1::RawRecordBatch>::StartRead(&batch_in_);
+    if (send) SendBatchAndReadNext();
+    if (complete) CompleteStream();
   }
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
@@ -489,54 +499,28 @@ class ExchangeService::StreamCall final
       client_ctx_.TryCancel();
       return;
     }
-    // filtered_ is a member: swapped with batch_in_ back and forth, both keep
-    // their allocated rows and strings, which the next parse reuses.
-    const uint64_t limit = max_records_ == 0 ? 0 : max_records_ - record_count_;
-    auto taken =
-        TakeProjectedRaw(&batch_in_, a_.decision.fields, limit, &filtered_);
-    if (!taken.ok()) {
-      adapter_error_ = std::string(taken.status().message());
-      client_ctx_.TryCancel();
-      return;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_) {  // held in batch_in_ until the write completes
+        batch_ready_ = true;
+        return;
+      }
+      writing_ = true;
     }
-    record_count_ += *taken;
-    if (returned_fields_.columns_size() == 0) {
-      *returned_fields_.mutable_columns() = filtered_.columns();
-    }
-    std::string* bytes = out_.mutable_batch();
-    bytes->clear();
-    filtered_.SerializeToString(bytes);
-    digest_.append(certs::Sha256(*bytes));
-    ++batch_count_;
-    grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
+    SendBatchAndReadNext();
   }
   void OnDone(const grpc::Status& s) override {
     a_.record.set_adapter_micros(
         absl::ToInt64Microseconds(deps_.clock->Now() - adapter_start_time_));
-    // Cancelled by us because max_records was reached counts as success.
-    const bool limit_reached =
-        max_records_ != 0 && record_count_ >= max_records_;
-    if (!adapter_error_.empty()) {
-      Refusal r = AdapterFailure(
-          grpc::Status(grpc::StatusCode::INTERNAL, adapter_error_),
-          a_.AdapterTimeout(deps_));
-      PrepareEnd(r, v1::DECISION_ERROR);
-      FailAndAudit(r, v1::DECISION_ERROR);
-    } else if (s.ok() || (limit_reached && s.error_code() == grpc::CANCELLED)) {
-      FinishSuccess();
-    } else if (ctx_->IsCancelled()) {
-      Refusal r;
-      r.code = absl::StatusCode::kCancelled;
-      r.reason = v1::REASON_UNSPECIFIED;
-      r.message = "the consumer cancelled the stream";
-      PrepareEnd(r, v1::DECISION_ERROR);
-      FailAndAudit(r, v1::DECISION_ERROR);
-    } else {
-      Refusal r = AdapterFailure(s, a_.AdapterTimeout(deps_));
-      PrepareEnd(r, v1::DECISION_ERROR);
-      FailAndAudit(r, v1::DECISION_ERROR);
+    bool complete, remove;
+    {
+      absl::MutexLock lock(&mu_);
+      stream_ended_ = true;
+      end_status_ = s;
+      // With a batch still being written, OnWriteDone completes the stream.
+      complete = !writing_ && !batch_ready_;
     }
-    bool remove;
+    if (complete) CompleteStream();
     {
       absl::MutexLock lock(&mu_);
       adapter_done_ = true;
@@ -562,6 +546,66 @@ class ExchangeService::StreamCall final
                                    &adapter_request_, this);
     grpc::ClientReadReactor<v1::RawRecordBatch>::StartRead(&batch_in_);
     grpc::ClientReadReactor<v1::RawRecordBatch>::StartCall();
+  }
+
+  // Projects the batch in batch_in_, writes it to the consumer, and reads
+  // the next batch from the adapter meanwhile: two batches in flight at
+  // most (one being written, one being received), so memory stays bounded
+  // and neither side waits for the other. Caller has set writing_.
+  void SendBatchAndReadNext() {
+    // filtered_ is a member: swapped with batch_in_ back and forth, both
+    // keep their allocated rows, which the next receive reuses.
+    const uint64_t limit = max_records_ == 0 ? 0 : max_records_ - record_count_;
+    auto taken =
+        TakeProjectedRaw(&batch_in_, a_.decision.fields, limit, &filtered_);
+    if (!taken.ok()) {
+      adapter_error_ = std::string(taken.status().message());
+      {
+        absl::MutexLock lock(&mu_);
+        writing_ = false;
+      }
+      client_ctx_.TryCancel();  // OnDone(status) reports the error
+      return;
+    }
+    record_count_ += *taken;
+    if (returned_fields_.columns_size() == 0) {
+      *returned_fields_.mutable_columns() = filtered_.columns();
+    }
+    std::string* bytes = out_.mutable_batch();
+    bytes->clear();
+    filtered_.SerializeToString(bytes);
+    digest_.append(certs::Sha256(*bytes));
+    ++batch_count_;
+    grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
+    grpc::ClientReadReactor<v1::RawRecordBatch>::StartRead(&batch_in_);
+  }
+
+  // After the adapter's stream ended and every batch was written.
+  void CompleteStream() {
+    const grpc::Status s = end_status_;
+    // Cancelled by us because max_records was reached counts as success.
+    const bool limit_reached =
+        max_records_ != 0 && record_count_ >= max_records_;
+    if (!adapter_error_.empty()) {
+      Refusal r = AdapterFailure(
+          grpc::Status(grpc::StatusCode::INTERNAL, adapter_error_),
+          a_.AdapterTimeout(deps_));
+      PrepareEnd(r, v1::DECISION_ERROR);
+      FailAndAudit(r, v1::DECISION_ERROR);
+    } else if (s.ok() || (limit_reached && s.error_code() == grpc::CANCELLED)) {
+      FinishSuccess();
+    } else if (ctx_->IsCancelled()) {
+      Refusal r;
+      r.code = absl::StatusCode::kCancelled;
+      r.reason = v1::REASON_UNSPECIFIED;
+      r.message = "the consumer cancelled the stream";
+      PrepareEnd(r, v1::DECISION_ERROR);
+      FailAndAudit(r, v1::DECISION_ERROR);
+    } else {
+      Refusal r = AdapterFailure(s, a_.AdapterTimeout(deps_));
+      PrepareEnd(r, v1::DECISION_ERROR);
+      FailAndAudit(r, v1::DECISION_ERROR);
+    }
   }
 
   void PrepareEnd(const Refusal& r, v1::Decision decision) {
@@ -640,6 +684,10 @@ class ExchangeService::StreamCall final
   v1::StreamMessage out_;
 
   absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;       // a batch write is out
+  bool batch_ready_ ABSL_GUARDED_BY(mu_) = false;   // batch_in_ awaits it
+  bool stream_ended_ ABSL_GUARDED_BY(mu_) = false;  // adapter's OnDone came
+  grpc::Status end_status_;  // set with stream_ended_, read after
   bool adapter_started_ ABSL_GUARDED_BY(mu_) = false;
   bool adapter_done_ ABSL_GUARDED_BY(mu_) = false;
   bool server_done_ ABSL_GUARDED_BY(mu_) = false;
