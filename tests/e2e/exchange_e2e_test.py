@@ -265,10 +265,10 @@ class ExchangeEndToEndTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout)
 
     def test_adapter_that_never_answers_times_out(self):
-        start = time.time()
+        # The gateway's own 700 ms deadline fires (a client-side timeout
+        # would carry no ErrorDetail, so the reason check tells them apart).
         r = self.call(dataset="test.slow", purpose="testing")
         self.assert_refused(r, "DEADLINE_EXCEEDED", "REASON_ADAPTER_TIMEOUT")
-        self.assertLess(time.time() - start, 30)  # bounded by the 700 ms deadline
         self.assertEqual(self.audit_for(r.stdout)[0]["decision"], "DECISION_ERROR")
         self.assert_still_serving()
 
