@@ -467,12 +467,13 @@ class ExchangeService::StreamCall final
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
-      if (ok && batch_ready_) {
+      if (!ok) batch_ready_ = false;  // nobody to send it to
+      if (batch_ready_) {
         batch_ready_ = false;
         writing_ = true;
         send = true;
       } else {
-        complete = stream_ended_ && !batch_ready_;
+        complete = stream_ended_;
       }
     }
     if (send) SendBatchAndReadNext();
