@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "audit/audit_reader.h"
 #include "audit/keys.h"
 #include "audit/slice.h"
 #include "audit/tree_head.h"
@@ -18,32 +19,6 @@ namespace {
 // How often an unhealthy log probes the disk, and how long an idle writer
 // sleeps between tree-head checks.
 constexpr absl::Duration kProbeInterval = absl::Milliseconds(250);
-
-PerfectSubtreeSource TreeSource(StateDb* db) {
-  return [db](int level, uint64_t index) -> absl::StatusOr<std::string> {
-    std::string value;
-    rocksdb::Status s = db->db()->Get(rocksdb::ReadOptions(), db->cf(Cf::kTree),
-                                      TreeNodeKey(level, index), &value);
-    if (!s.ok()) {
-      return absl::DataLossError(absl::StrCat("tree node (", level, ", ", index,
-                                              ") missing: ", s.ToString()));
-    }
-    return value;
-  };
-}
-
-// The tree size: one past the last leaf (level-0 node).
-absl::StatusOr<uint64_t> StoredTreeSize(StateDb* db) {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db->db()->NewIterator(rocksdb::ReadOptions(), db->cf(Cf::kTree)));
-  it->SeekForPrev(TreeNodeKey(0, ~uint64_t{0}));
-  if (!it->status().ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot read the audit tree: ", it->status().ToString()));
-  }
-  if (!it->Valid() || it->key()[0] != 0) return 0;
-  return DecodeBigEndian64(View(it->key()).substr(1)) + 1;
-}
 
 }  // namespace
 
@@ -72,9 +47,10 @@ absl::StatusOr<std::unique_ptr<RocksDbAuditLog>> RocksDbAuditLog::Create(
       return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
     };
   }
-  DX_ASSIGN_OR_RETURN(uint64_t size, StoredTreeSize(db));
+  AuditReader reader(db);
+  DX_ASSIGN_OR_RETURN(uint64_t size, reader.TreeSize());
   DX_ASSIGN_OR_RETURN(CompactRange range,
-                      CompactRange::FromSource(TreeSource(db), size));
+                      CompactRange::FromSource(reader.Source(), size));
   std::unique_ptr<RocksDbAuditLog> log(
       new RocksDbAuditLog(db, std::move(options), std::move(range)));
   // The latest tree head; the writer signs one for what follows it.

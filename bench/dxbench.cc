@@ -250,7 +250,7 @@ class Runner {
                                                                   scheduled)
                 .count()));
       } else {
-        ++results_.errors[StatusName(s.error_code())];
+        ++results_.errors[cli::GrpcCodeName(s.error_code())];
       }
     }
     // Closed loop: the next call starts before this one is counted out, so
@@ -258,28 +258,6 @@ class Runner {
     if (o_.rate <= 0 && TryReserve(now)) Launch(now);
     std::lock_guard<std::mutex> lock(done_mu_);
     if (--in_flight_ == 0) done_cv_.notify_all();
-  }
-
-  static std::string StatusName(grpc::StatusCode c) {
-    static const char* kNames[] = {"OK",
-                                   "CANCELLED",
-                                   "UNKNOWN",
-                                   "INVALID_ARGUMENT",
-                                   "DEADLINE_EXCEEDED",
-                                   "NOT_FOUND",
-                                   "ALREADY_EXISTS",
-                                   "PERMISSION_DENIED",
-                                   "RESOURCE_EXHAUSTED",
-                                   "FAILED_PRECONDITION",
-                                   "ABORTED",
-                                   "OUT_OF_RANGE",
-                                   "UNIMPLEMENTED",
-                                   "INTERNAL",
-                                   "UNAVAILABLE",
-                                   "DATA_LOSS",
-                                   "UNAUTHENTICATED"};
-    const int i = static_cast<int>(c);
-    return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
   }
 
   v1::AdapterRequest DirectRequest() const {

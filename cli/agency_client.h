@@ -52,6 +52,9 @@ absl::StatusOr<v1::ResponseEnvelope> VerifyResponse(
     const v1::SignedResponse& response, const v1::SignedRequest& request,
     certs::TrustStore* trust);
 
+// "PERMISSION_DENIED" and the like.
+const char* GrpcCodeName(int code);
+
 // The ErrorDetail packed in a gRPC status's details, if any.
 std::optional<v1::ErrorDetail> ErrorDetailOf(const grpc::Status& status);
 

@@ -156,30 +156,8 @@ void PrintRecords(const v1::RecordBatch& batch, size_t max_rows) {
   }
 }
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
-}
-
 int ReportError(const grpc::Status& s) {
-  std::cout << "REFUSED  " << CodeName(s.error_code()) << ": "
+  std::cout << "REFUSED  " << GrpcCodeName(s.error_code()) << ": "
             << s.error_message() << "\n";
   if (auto d = ErrorDetailOf(s)) {
     std::cout << "  reason:       " << v1::ReasonCode_Name(d->reason()) << "\n";
