@@ -1,13 +1,14 @@
 # dxgate: the two commands of the README are `make demo` and `make test`.
 # Each installs what is missing (Debian packages), configures, builds, runs.
 
+SHELL := /bin/bash
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan demo pki clean format bench bench-audit
+.PHONY: all deps configure build test test-asan fuzz demo pki clean format bench bench-audit
 
 all: build
 
@@ -37,6 +38,26 @@ test-asan: deps
 	  ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure --timeout 900
+
+# libFuzzer targets (clang-14, ASan+UBSan) run for FUZZ_SECONDS each from
+# the seeds in fuzz/corpus; new inputs go to var/fuzz/<target>.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZERS = signed_request yaml_config csv_jsonl audit_bundle adapter_batch
+fuzz:
+	@bash scripts/install-deps.sh fuzz
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+	  -DDX_SANITIZE=address,undefined -DDX_FUZZ=ON
+	cmake --build $(FUZZ_BUILD_DIR) --target $(addprefix fuzz_,$(FUZZERS))
+	@for f in $(FUZZERS); do \
+	  mkdir -p var/fuzz/$$f; \
+	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s"; \
+	  DX_PKI_SCRIPT=$(CURDIR)/certs/make-dev-pki.sh ./$(FUZZ_BUILD_DIR)/fuzz/fuzz_$$f \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    var/fuzz/$$f fuzz/corpus/$$f 2>&1 | grep -E "stat::number_of_executed_units|stat::new_units_added|ERROR|SUMMARY|Done" || true; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 demo: build
 	@/usr/bin/python3 scripts/demo.py --build-dir $(BUILD_DIR)

@@ -236,28 +236,34 @@ absl::StatusOr<PkeyPtr> VerifyChainAt(
     const std::string& leaf_der,
     const std::vector<std::string>& intermediates_der,
     const std::vector<std::string>& roots_der, int64_t at_unix_seconds) {
+  // Owned for the whole function: every early return frees them (a fuzzer
+  // found the leak when an intermediate did not parse).
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(
+      X509_STORE_new(), &X509_STORE_free);
+  struct StackDeleter {  // sk_X509_free is a macro: wrap it
+    void operator()(STACK_OF(X509) * s) const { sk_X509_free(s); }
+  };
+  std::unique_ptr<STACK_OF(X509), StackDeleter> untrusted(sk_X509_new_null());
+  std::vector<X509Ptr> owned;  // outlives `untrusted`, which only borrows
   DX_ASSIGN_OR_RETURN(X509Ptr leaf, ParseCertificateDer(leaf_der));
-  std::vector<X509Ptr> owned;
-  X509_STORE* store = X509_STORE_new();
-  STACK_OF(X509)* untrusted = sk_X509_new_null();
   for (const auto& der : roots_der) {
     DX_ASSIGN_OR_RETURN(X509Ptr c, ParseCertificateDer(der));
-    X509_STORE_add_cert(store, c.get());
+    X509_STORE_add_cert(store.get(), c.get());
     owned.push_back(std::move(c));
   }
   for (const auto& der : intermediates_der) {
     DX_ASSIGN_OR_RETURN(X509Ptr c, ParseCertificateDer(der));
-    sk_X509_push(untrusted, c.get());
+    sk_X509_push(untrusted.get(), c.get());
     owned.push_back(std::move(c));
   }
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  X509_STORE_CTX_init(ctx, store, leaf.get(), untrusted);
-  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), at_unix_seconds);
-  const int ok = X509_verify_cert(ctx);
-  const int err = X509_STORE_CTX_get_error(ctx);
-  X509_STORE_CTX_free(ctx);
-  sk_X509_free(untrusted);
-  X509_STORE_free(store);
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(
+      X509_STORE_CTX_new(), &X509_STORE_CTX_free);
+  X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), untrusted.get());
+  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()),
+                             at_unix_seconds);
+  const int ok = X509_verify_cert(ctx.get());
+  const int err = X509_STORE_CTX_get_error(ctx.get());
+  ERR_clear_error();
   if (ok != 1) {
     return absl::UnauthenticatedError(
         absl::StrCat("certificate does not chain to the given root: ",

@@ -88,3 +88,31 @@ TEST(CryptoTest, ParseRejectsGarbageAndTrailingBytes) {
 
 }  // namespace
 }  // namespace dx::certs
+
+namespace dx::certs {
+namespace {
+
+// Found by fuzz_audit_bundle: an unparsable intermediate leaked the store
+// (caught by LeakSanitizer in make test-asan).
+TEST(CryptoTest, VerifyChainAtRefusesGarbageWithoutLeaking) {
+  auto signer = AgencySigner("000.00.00.H30");
+  const std::string root =
+      PemBundleToDer(testing::ReadOrDie(DevPkiDir() + "/root-ca.pem"))->front();
+  const std::string inter =
+      PemBundleToDer(testing::ReadOrDie(DevPkiDir() + "/intermediate-ca.pem"))
+          ->front();
+  EXPECT_TRUE(VerifyChainAt(signer->certificate_der(), {inter}, {root},
+                            absl::ToUnixSeconds(absl::Now()))
+                  .ok());
+  EXPECT_FALSE(
+      VerifyChainAt(signer->certificate_der(), {"garbage"}, {root}, 0).ok());
+  EXPECT_FALSE(
+      VerifyChainAt(signer->certificate_der(), {inter}, {"garbage"}, 0).ok());
+  EXPECT_FALSE(VerifyChainAt("garbage", {inter}, {root}, 0).ok());
+  EXPECT_FALSE(VerifyChainAt(signer->certificate_der(), {}, {root},
+                             absl::ToUnixSeconds(absl::Now()))
+                   .ok());  // no path without the intermediate
+}
+
+}  // namespace
+}  // namespace dx::certs

@@ -24,6 +24,7 @@
 #include "certs/crypto.h"
 #include "certs/trust_store.h"
 #include "common/files.h"
+#include "common/protobuf_logs.h"
 #include "common/signals.h"
 #include "common/status_macros.h"
 #include "gateway/adapter_pool.h"
@@ -296,6 +297,7 @@ int main(int argc, char** argv) {
   // Debian's Abseil checks every mutex for lock-order cycles (a debug aid
   // costing ~2% of the gateway's CPU in profiles); our lock order is fixed.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  dx::QuietProtobufLogs();
   if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
     std::cerr << "usage: dxgate --config FILE.yaml\n";
     return 2;

@@ -14,6 +14,10 @@ PACKAGES=(
 if [ "${1:-}" = "bench" ]; then
   PACKAGES+=(nginx-light linux-perf)
 fi
+# `install-deps.sh fuzz`: clang with libFuzzer.
+if [ "${1:-}" = "fuzz" ]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -9,6 +9,7 @@
 #include "adapters/file/file_source.h"
 #include "adapters/sdk/adapter_server.h"
 #include "common/files.h"
+#include "common/protobuf_logs.h"
 #include "common/signals.h"
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
@@ -60,6 +61,7 @@ absl::Status Run(const std::string& config_path) {
 
 int main(int argc, char** argv) {
   dx::BlockTerminationSignals();
+  dx::QuietProtobufLogs();
   if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
     std::cerr << "usage: dx-file-adapter --config FILE.yaml\n";
     return 2;

@@ -280,6 +280,21 @@ class HostileInputsTest(unittest.TestCase):
         self.assertNotIn("data_subject_id", rec)
         self.assertIn("data_subject_hmac", rec)
 
+    def test_32_invalid_utf8_cannot_flood_the_log(self):
+        # Found by fuzz_signed_request: protobuf logged a line for every
+        # string field with invalid UTF-8, so anyone could fill the log.
+        def utf8_lines():
+            return sum("invalid UTF-8" in line for line in self.env.log("gateway").splitlines())
+
+        before = utf8_lines()
+        data = self.envelope(request_id="valid").SerializeToString().replace(
+            b"valid", b"\xff\xfe\xfd\xfc\xfb")
+        for _ in range(50):
+            with self.assertRaises(grpc.RpcError) as ctx:
+                self.stub.Call(self.signed(envelope_bytes=data), timeout=10)
+            self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertLessEqual(utf8_lines() - before, 1)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,8 @@
+
+
+citizen_id
+	full_name
+	ethnicity
+001
+x
+Kinh
