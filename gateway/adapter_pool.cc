@@ -6,12 +6,13 @@
 
 namespace dx::gateway {
 
-AdapterPool::Connection& AdapterPool::ConnectionFor(
+std::shared_ptr<grpc::Channel> AdapterPool::ChannelFor(
     const v1::AdapterEndpoint& endpoint) {
   const std::string key =
       absl::StrCat(endpoint.address(), "|", endpoint.tls_server_name());
-  Connection& c = connections_[key];
-  if (!c.channel) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<grpc::Channel>& channel = channels_[key];
+  if (!channel) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = options_.ca_pem;
     ssl.pem_cert_chain = options_.cert_chain_pem;
@@ -24,33 +25,36 @@ AdapterPool::Connection& AdapterPool::ConnectionFor(
     // Reconnect quickly once an adapter that was down comes back.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    c.channel = grpc::CreateCustomChannel(endpoint.address(),
-                                          grpc::SslCredentials(ssl), args);
-    c.stub = v1::Adapter::NewStub(c.channel);
+    channel = grpc::CreateCustomChannel(endpoint.address(),
+                                        grpc::SslCredentials(ssl), args);
   }
-  return c;
+  return channel;
 }
 
-v1::Adapter::Stub* AdapterPool::StubFor(const v1::AdapterEndpoint& endpoint) {
-  absl::MutexLock lock(&mu_);
-  return ConnectionFor(endpoint).stub.get();
+void AdapterPool::FetchRaw(const v1::AdapterEndpoint& endpoint,
+                           grpc::ClientContext* ctx,
+                           const v1::AdapterRequest* request,
+                           grpc::ByteBuffer* response,
+                           std::function<void(grpc::Status)> done) {
+  // The generated stub's own methods, with raw answers.
+  static const grpc::internal::RpcMethod kFetch(
+      "/dx.v1.Adapter/Fetch", grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::internal::CallbackUnaryCall<v1::AdapterRequest, grpc::ByteBuffer,
+                                    google::protobuf::MessageLite,
+                                    grpc::ByteBuffer>(
+      ChannelFor(endpoint).get(), kFetch, ctx, request, response,
+      std::move(done));
 }
 
 void AdapterPool::FetchStreamRaw(
     const v1::AdapterEndpoint& endpoint, grpc::ClientContext* ctx,
     const v1::AdapterRequest* request,
-    grpc::ClientReadReactor<v1::RawRecordBatch>* reactor) {
-  // The generated stub's own method, with another response type.
+    grpc::ClientReadReactor<grpc::ByteBuffer>* reactor) {
   static const grpc::internal::RpcMethod kFetchStream(
       "/dx.v1.Adapter/FetchStream",
       grpc::internal::RpcMethod::SERVER_STREAMING);
-  std::shared_ptr<grpc::Channel> channel;
-  {
-    absl::MutexLock lock(&mu_);
-    channel = ConnectionFor(endpoint).channel;
-  }
-  grpc::internal::ClientCallbackReaderFactory<v1::RawRecordBatch>::Create(
-      channel.get(), kFetchStream, ctx, request, reactor);
+  grpc::internal::ClientCallbackReaderFactory<grpc::ByteBuffer>::Create(
+      ChannelFor(endpoint).get(), kFetchStream, ctx, request, reactor);
 }
 
 }  // namespace dx::gateway

@@ -343,15 +343,20 @@ class ExchangeService::UnaryCall {
     client_ctx_.set_deadline(
         absl::ToChronoTime(a_.AdapterDeadline(deps_, ctx_)));
     adapter_started_ = deps_.clock->Now();
-    deps_.adapters->StubFor(a_.dataset->adapter())
-        ->async()
-        ->Fetch(&client_ctx_, &adapter_request_, &adapter_response_,
-                [this](grpc::Status s) { OnAdapterDone(std::move(s)); });
+    deps_.adapters->FetchRaw(
+        a_.dataset->adapter(), &client_ctx_, &adapter_request_, &adapter_bytes_,
+        [this](grpc::Status s) { OnAdapterDone(std::move(s)); });
   }
 
   void OnAdapterDone(grpc::Status s) {
     a_.record.set_adapter_micros(
         absl::ToInt64Microseconds(deps_.clock->Now() - adapter_started_));
+    if (s.ok() && !grpc::SerializationTraits<v1::AdapterResponse>::Deserialize(
+                       &adapter_bytes_, &adapter_response_)
+                       .ok()) {
+      s = grpc::Status(grpc::StatusCode::INTERNAL,
+                       "its answer is not a dx.v1.AdapterResponse");
+    }
     if (!s.ok()) {
       Fail(AdapterFailure(s, a_.AdapterTimeout(deps_)), v1::DECISION_ERROR);
       return;
@@ -414,6 +419,7 @@ class ExchangeService::UnaryCall {
   absl::Time adapter_started_;
   grpc::ClientContext client_ctx_;
   v1::AdapterRequest adapter_request_;
+  grpc::ByteBuffer adapter_bytes_;  // decoded by us (see AdapterPool)
   v1::AdapterResponse adapter_response_;
   v1::RecordBatch records_;
 };
@@ -431,7 +437,7 @@ grpc::ServerUnaryReactor* ExchangeService::Call(
 // so memory stays bounded whatever the size of the result.
 class ExchangeService::StreamCall final
     : public grpc::ServerWriteReactor<v1::StreamMessage>,
-      public grpc::ClientReadReactor<v1::RawRecordBatch> {
+      public grpc::ClientReadReactor<grpc::ByteBuffer> {
  public:
   StreamCall(ExchangeService* service, grpc::CallbackServerContext* ctx,
              const v1::SignedRequest& request)
@@ -545,8 +551,8 @@ class ExchangeService::StreamCall final
     }
     deps_.adapters->FetchStreamRaw(a_.dataset->adapter(), &client_ctx_,
                                    &adapter_request_, this);
-    grpc::ClientReadReactor<v1::RawRecordBatch>::StartRead(&batch_in_);
-    grpc::ClientReadReactor<v1::RawRecordBatch>::StartCall();
+    grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
+    grpc::ClientReadReactor<grpc::ByteBuffer>::StartCall();
   }
 
   // Projects the batch in batch_in_, writes it to the consumer, and reads
@@ -557,8 +563,14 @@ class ExchangeService::StreamCall final
     // filtered_ is a member: swapped with batch_in_ back and forth, both
     // keep their allocated rows, which the next receive reuses.
     const uint64_t limit = max_records_ == 0 ? 0 : max_records_ - record_count_;
-    auto taken =
-        TakeProjectedRaw(&batch_in_, a_.decision.fields, limit, &filtered_);
+    absl::StatusOr<uint64_t> taken = absl::DataLossError(
+        "the adapter sent a message that is not a dx.v1.RecordBatch");
+    if (grpc::SerializationTraits<v1::RawRecordBatch>::Deserialize(
+            &batch_bytes_, &batch_in_)
+            .ok()) {
+      taken =
+          TakeProjectedRaw(&batch_in_, a_.decision.fields, limit, &filtered_);
+    }
     if (!taken.ok()) {
       adapter_error_ = std::string(taken.status().message());
       {
@@ -578,7 +590,7 @@ class ExchangeService::StreamCall final
     digest_.append(certs::Sha256(*bytes));
     ++batch_count_;
     grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
-    grpc::ClientReadReactor<v1::RawRecordBatch>::StartRead(&batch_in_);
+    grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
   }
 
   // After the adapter's stream ended and every batch was written.
@@ -679,6 +691,7 @@ class ExchangeService::StreamCall final
   absl::Time adapter_start_time_;
   grpc::ClientContext client_ctx_;
   v1::AdapterRequest adapter_request_;
+  grpc::ByteBuffer batch_bytes_;  // decoded by us (see AdapterPool)
   v1::RawRecordBatch batch_in_;
   v1::RawRecordBatch filtered_;
   std::string adapter_error_;  // set when the adapter sent a bad batch

@@ -1,0 +1,208 @@
+"""A provider adapter that misbehaves (issue: hostile inputs, faults): slow,
+failing, answering garbage, sending more than was asked, breaking a stream
+half-way. The gateway (a real process) must time out, refuse or filter as it
+should, audit the failure, and keep serving. The rogue adapter is a real
+gRPC server over loopback mutual TLS, with an adapter certificate of the
+dev PKI; the request's `mode` query parameter picks its misbehaviour."""
+import os
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+from concurrent import futures
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, os.path.join(BUILD, "python"))
+import grpc  # noqa: E402
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from dx.v1 import (adapter_pb2, errors_pb2, exchange_pb2, exchange_pb2_grpc,  # noqa: E402
+                   records_pb2)
+from dxenv import DevEnv  # noqa: E402
+
+H30 = "000.00.00.H30"
+ROGUE_DATASET = """
+  - id: test.rogue
+    name: A misbehaving adapter (tests)
+    provider_agency: 000.00.00.G01
+    category: shared
+    restriction_legal_basis: none
+    adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: 500}}
+    fields: [{{name: citizen_id}}, {{name: full_name}}, {{name: ethnicity}}]
+    access:
+      - {{id: rogue, consumers: [000.00.00.H30], purposes: [testing],
+          fields: [citizen_id, full_name]}}
+"""
+
+
+def batch(rows, columns=("citizen_id", "full_name", "ethnicity")):
+    b = records_pb2.RecordBatch(columns=list(columns))
+    for r in rows:
+        b.rows.add(values=list(r))
+    return b.SerializeToString()
+
+
+class RogueAdapter:
+    def fetch(self, request, context):
+        mode = request.query.get("mode", "")
+        if mode == "slow":
+            time.sleep(2)
+        elif mode == "error":
+            context.abort(grpc.StatusCode.INTERNAL, "provider database is down")
+        elif mode == "garbage":
+            return b"\xff\xff\xff\xff garbage"
+        # "extra": more columns than asked, and a row with a smuggled value.
+        answer = adapter_pb2.AdapterResponse()
+        answer.records.ParseFromString(batch(
+            [("001", "An", "Kinh"), ("002", "Binh", "Tay", "SMUGGLED")]))
+        return answer.SerializeToString()
+
+    def fetch_stream(self, request, context):
+        mode = request.query.get("mode", "")
+        yield batch([("001", "An", "Kinh")])
+        if mode == "broken_row":
+            raw = records_pb2.RawRecordBatch(columns=["citizen_id", "full_name"])
+            raw.rows.append(b"\x0a\x7f")  # a value longer than the row
+            yield raw.SerializeToString()
+        elif mode == "crash":
+            context.abort(grpc.StatusCode.UNAVAILABLE, "adapter process died")
+        yield batch([("002", "Binh", "Tay")])
+
+
+def detail_of(err):
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            st = errors_pb2.RpcStatus()
+            st.ParseFromString(value)
+            for any_msg in st.details:
+                d = errors_pb2.ErrorDetail()
+                if any_msg.Unpack(d):
+                    return d
+    return None
+
+
+class AdapterFaultsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dx-faults-")
+        cls.env = DevEnv(cls.tmp.name, BUILD, population=200, business=20).setup()
+
+        def read(p):
+            with open(os.path.join(cls.env.pki, p), "rb") as f:
+                return f.read()
+
+        rogue = RogueAdapter()
+        handler = grpc.method_handlers_generic_handler("dx.v1.Adapter", {
+            "Fetch": grpc.unary_unary_rpc_method_handler(
+                rogue.fetch, request_deserializer=adapter_pb2.AdapterRequest.FromString,
+                response_serializer=lambda b: b),
+            "FetchStream": grpc.unary_stream_rpc_method_handler(
+                rogue.fetch_stream, request_deserializer=adapter_pb2.AdapterRequest.FromString,
+                response_serializer=lambda b: b),
+        })
+        cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        cls.server.add_generic_rpc_handlers((handler,))
+        creds = grpc.ssl_server_credentials(
+            [(read("adapters/000.00.00.G01/tls.key"), read("adapters/000.00.00.G01/tls.pem"))],
+            root_certificates=read("root-ca.pem"), require_client_auth=True)
+        port = cls.server.add_secure_port("127.0.0.1:0", creds)
+        cls.server.start()
+        for agency in ("000.00.00.G01", "000.00.00.G12"):
+            cls.env.start_adapter(agency)
+        cls.env.start_gateway(ROGUE_DATASET.format(port=port))
+        cls.channel = grpc.secure_channel(cls.env.gateway, grpc.ssl_channel_credentials(
+            read("root-ca.pem"), read(f"agencies/{H30}/tls.key"), read(f"agencies/{H30}/tls.pem")))
+        cls.stub = exchange_pb2_grpc.ExchangeStub(cls.channel)
+        cls.key = serialization.load_pem_private_key(read(f"agencies/{H30}/sign.key"), None)
+        cls.cert = x509.load_pem_x509_certificate(read(f"agencies/{H30}/sign.pem")) \
+            .public_bytes(serialization.Encoding.DER)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.env.close()
+        cls.server.stop(0)
+        cls.tmp.cleanup()
+
+    def request(self, mode, dataset="test.rogue", purpose="testing"):
+        now = time.time()
+        env = exchange_pb2.RequestEnvelope(
+            request_id=str(uuid.uuid4()), consumer_agency=H30, consumer_system="hotich",
+            dataset_id=dataset, operation=exchange_pb2.OPERATION_READ, purpose_code=purpose,
+            nonce=os.urandom(16))
+        if mode:
+            env.query["mode"] = mode
+        env.issued_at.FromNanoseconds(int(now * 1e9))
+        env.expires_at.FromNanoseconds(int((now + 60) * 1e9))
+        data = env.SerializeToString()
+        return exchange_pb2.SignedRequest(
+            envelope=data, signature=self.key.sign(data, ec.ECDSA(hashes.SHA256())),
+            signer_certificate=self.cert)
+
+    def failed(self, call, code, reason):
+        with self.assertRaises(grpc.RpcError) as ctx:
+            call()
+        self.assertEqual(ctx.exception.code(), code, ctx.exception.details())
+        detail = detail_of(ctx.exception)
+        self.assertIsNotNone(detail, ctx.exception.details())
+        self.assertEqual(errors_pb2.ReasonCode.Name(detail.reason), reason)
+        record = self.env.audit_records()[-1]
+        self.assertEqual(record["decision"], "DECISION_ERROR")
+        self.assertEqual(record["reason"], reason)
+        self.assert_still_serving()
+        return ctx.exception
+
+    def assert_still_serving(self):
+        resp = self.stub.Call(self.request("", dataset="bca.population",
+                                           purpose="civil-registration"), timeout=10)
+        self.assertTrue(resp.signature)
+
+    def test_extra_columns_and_values_never_reach_the_consumer(self):
+        resp = self.stub.Call(self.request("extra"), timeout=10)
+        env = exchange_pb2.ResponseEnvelope()
+        env.ParseFromString(resp.envelope)
+        self.assertEqual(list(env.records.columns), ["citizen_id", "full_name"])
+        self.assertEqual([list(r.values) for r in env.records.rows],
+                         [["001", "An"], ["002", "Binh"]])
+        self.assertNotIn(b"Kinh", resp.envelope)
+        self.assertNotIn(b"SMUGGLED", resp.envelope)
+        self.assertEqual(self.env.audit_records()[-1]["returned_fields"],
+                         ["citizen_id", "full_name"])
+
+    def test_slow_adapter_times_out(self):
+        self.failed(lambda: self.stub.Call(self.request("slow"), timeout=10),
+                    grpc.StatusCode.DEADLINE_EXCEEDED, "REASON_ADAPTER_TIMEOUT")
+
+    def test_failing_adapter(self):
+        err = self.failed(lambda: self.stub.Call(self.request("error"), timeout=10),
+                          grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_ERROR")
+        self.assertIn("provider database is down", err.details())
+
+    def test_garbage_answer(self):
+        self.failed(lambda: self.stub.Call(self.request("garbage"), timeout=10),
+                    grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_ERROR")
+
+    def test_stream_filters_extra_columns(self):
+        messages = list(self.stub.Stream(self.request(""), timeout=10))
+        self.assertTrue(messages[-1].HasField("final"))
+        for m in messages[:-1]:
+            b = records_pb2.RecordBatch()
+            b.ParseFromString(m.batch)
+            self.assertEqual(list(b.columns), ["citizen_id", "full_name"])
+            self.assertNotIn(b"Kinh", m.batch)
+
+    def test_stream_with_an_undecodable_row_fails_cleanly(self):
+        self.failed(lambda: list(self.stub.Stream(self.request("broken_row"), timeout=10)),
+                    grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_ERROR")
+
+    def test_stream_cut_half_way(self):
+        self.failed(lambda: list(self.stub.Stream(self.request("crash"), timeout=10)),
+                    grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_UNAVAILABLE")
+
+
+if __name__ == "__main__":
+    unittest.main()
