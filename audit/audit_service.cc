@@ -9,6 +9,7 @@
 #include "audit/bundle.h"
 #include "audit/keys.h"
 #include "certs/crypto.h"
+#include "certs/grpc_caller.h"
 #include "common/files.h"
 
 namespace dx::audit {
@@ -35,34 +36,14 @@ constexpr uint64_t kExportChunk = 1000;
 absl::StatusOr<certs::Principal> AuditService::Caller(
     grpc::ServerContext* ctx,
     std::initializer_list<PrincipalKind> allowed) const {
-  auto values = ctx->auth_context()->FindPropertyValues("x509_pem_cert");
-  if (values.empty()) {
-    return absl::UnauthenticatedError("no TLS client certificate");
-  }
-  certs::CertVerdict v = deps_.trust->VerifyPem(
-      std::string(values.front().data(), values.front().size()));
-  if (!v.ok()) return absl::UnauthenticatedError(v.message);
-  for (PrincipalKind k : allowed) {
-    if (v.cert->principal.kind == k) return v.cert->principal;
-  }
-  std::string roles;
-  for (PrincipalKind k : allowed) {
-    absl::StrAppend(&roles, roles.empty() ? "" : ", ",
-                    certs::PrincipalKindName(k));
-  }
-  return absl::PermissionDeniedError(absl::StrCat(
-      "this audit call is for: ", roles, "; your certificate is a ",
-      certs::PrincipalKindName(v.cert->principal.kind), "'s"));
+  return certs::AuthorizeCaller(*ctx, *deps_.trust, allowed, "audit");
 }
 
 absl::Status AuditService::RecordAdminAction(const certs::Principal& who,
                                              const std::string& action,
                                              const std::string& detail) {
-  return AppendAndWait(
-             deps_.log,
-             AdminRecord(
-                 absl::StrCat(certs::PrincipalKindName(who.kind), ":", who.id),
-                 action, detail))
+  return AppendAndWait(deps_.log,
+                       AdminRecord(certs::ActorName(who), action, detail))
       .status();
 }
 

@@ -9,6 +9,7 @@
 #include "audit/bundle.h"
 #include "audit/state_db.h"
 #include "certs/crypto.h"
+#include "cli/channel.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "dx/v1/audit.grpc.pb.h"
@@ -278,24 +279,8 @@ absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(const Flags& f) {
         "say where the log is: --gateway HOST:PORT (with --pki DIR --person "
         "NAME, or --ca --cert --key) or --data-dir DIR");
   }
-  std::string ca = f.Get("ca"), cert = f.Get("cert"), key = f.Get("key");
-  if (!pki.empty()) {
-    const std::string who =
-        f.Has("agency") ? pki + "/agencies/" + f.Get("agency")
-                        : pki + "/people/" + f.Get("person", "auditor1");
-    if (ca.empty()) ca = pki + "/root-ca.pem";
-    if (cert.empty()) cert = who + "/tls.pem";
-    if (key.empty()) key = who + "/tls.key";
-  }
-  grpc::SslCredentialsOptions ssl;
-  DX_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(ca));
-  DX_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(cert));
-  DX_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(key));
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(512 << 20);
-  return std::unique_ptr<AuditSource>(
-      new RemoteSource(grpc::CreateCustomChannel(
-          f.Get("gateway"), grpc::SslCredentials(ssl), args)));
+  DX_ASSIGN_OR_RETURN(auto channel, OpenGatewayChannel(f, "auditor1"));
+  return std::unique_ptr<AuditSource>(new RemoteSource(std::move(channel)));
 }
 
 }  // namespace dx::cli

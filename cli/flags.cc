@@ -9,7 +9,11 @@ absl::StatusOr<Flags> Flags::Parse(const std::vector<std::string>& args,
                                    const std::set<std::string>& booleans) {
   Flags f;
   for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
+    // One-letter flags have one dash ("-f FILE", as kubectl writes it).
+    const std::string a =
+        args[i].size() == 2 && args[i][0] == '-' && args[i][1] != '-'
+            ? "-" + args[i]
+            : args[i];
     if (a.rfind("--", 0) != 0) {
       f.positional_.push_back(a);
       continue;

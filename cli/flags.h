@@ -1,5 +1,6 @@
 // A minimal command-line flag reader for dxctl: "--name value" pairs,
-// "--name=value", and boolean "--name". Unknown flags are errors.
+// "--name=value", boolean "--name", and "-x value" for one-letter flags.
+// Unknown flags are errors.
 #ifndef DX_CLI_FLAGS_H_
 #define DX_CLI_FLAGS_H_
 

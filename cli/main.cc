@@ -7,6 +7,8 @@
 //   dxctl pki verify CERT check a certificate against a CA, intermediates, CRL
 //   dxctl audit ...       query, proofs, tree heads, verify, export, subject
 //                         reports, prune (cli/audit_command.cc)
+//   dxctl policy ...      apply, review, test, explain and roll back sharing
+//                         policies (cli/policy_command.cc)
 //
 // Run a command with --help for its flags.
 #include <unistd.h>
@@ -29,6 +31,8 @@ commands:
   pki show CERT print a certificate's dx identity, validity and fingerprint
   pki verify CERT --ca ROOT [--intermediates F] [--crl F]
   audit ...     search, prove and verify the audit log ('dxctl audit --help')
+  policy ...    apply, review, explain, test and roll back sharing policies
+                ('dxctl policy --help')
 
 Run 'dxctl COMMAND --help' for a command's flags.
 )";
@@ -46,6 +50,7 @@ int main(int argc, char** argv) {
   if (cmd == "call") return dx::cli::RunCall(args);
   if (cmd == "pki") return dx::cli::RunPki(args, argv[0]);
   if (cmd == "audit") return dx::cli::RunAudit(args);
+  if (cmd == "policy") return dx::cli::RunPolicy(args);
   std::cerr << "dxctl: unknown command '" << cmd << "'\n" << kUsage;
   return 2;
 }

@@ -24,7 +24,8 @@ using google::protobuf::Reflection;
 
 class Walker {
  public:
-  explicit Walker(std::string file) : file_(std::move(file)) {}
+  Walker(std::string file, YamlLines* lines)
+      : file_(std::move(file)), lines_(lines) {}
 
   absl::Status FillMessage(const YAML::Node& node, const std::string& path,
                            Message* msg) {
@@ -39,6 +40,7 @@ class Walker {
       const std::string key = kv.first.Scalar();
       const FieldDescriptor* field = desc->FindFieldByName(key);
       const std::string field_path = path.empty() ? key : path + "." + key;
+      if (lines_ != nullptr) (*lines_)[field_path] = kv.first.Mark().line + 1;
       if (field == nullptr) {
         std::vector<std::string> known;
         for (int i = 0; i < desc->field_count(); ++i) {
@@ -85,6 +87,7 @@ class Walker {
       }
       for (size_t i = 0; i < node.size(); ++i) {
         const std::string item_path = absl::StrCat(path, "[", i, "]");
+        if (lines_ != nullptr) (*lines_)[item_path] = node[i].Mark().line + 1;
         if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
           DX_RETURN_IF_ERROR(
               FillMessage(node[i], item_path, refl->AddMessage(msg, field)));
@@ -208,12 +211,14 @@ class Walker {
   }
 
   std::string file_;
+  YamlLines* lines_;
 };
 
 }  // namespace
 
 absl::Status YamlToProto(const std::string& yaml_text,
-                         const std::string& file_name, Message* message) {
+                         const std::string& file_name, Message* message,
+                         YamlLines* lines) {
   message->Clear();
   YAML::Node root;
   try {
@@ -222,13 +227,24 @@ absl::Status YamlToProto(const std::string& yaml_text,
     return absl::InvalidArgumentError(absl::StrCat(
         file_name, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
   }
-  Walker walker(file_name);
+  Walker walker(file_name, lines);
   try {
     return walker.FillMessage(root, "", message);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(file_name, ":", e.mark.line + 1, ": ", e.msg));
   }
+}
+
+int LineOf(const YamlLines& lines, const std::string& path) {
+  std::string p = path;
+  while (!p.empty()) {
+    if (auto it = lines.find(p); it != lines.end()) return it->second;
+    const size_t cut = p.find_last_of(".[");
+    if (cut == std::string::npos) break;
+    p.resize(cut);
+  }
+  return 0;
 }
 
 absl::Status LoadYamlFile(const std::string& path, Message* message) {

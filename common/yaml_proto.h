@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 
 namespace google::protobuf {
@@ -18,11 +19,20 @@ class Message;
 
 namespace dx {
 
+// Field path ("datasets[0].grants[2].fields[1]") -> 1-based line, so that
+// checks made after parsing can name the line too.
+using YamlLines = absl::flat_hash_map<std::string, int>;
+
 // Parses `yaml_text` into `message` (cleared first). `file_name` is used in
-// error messages only.
+// error messages only. With `lines`, records where each field was written.
 absl::Status YamlToProto(const std::string& yaml_text,
                          const std::string& file_name,
-                         google::protobuf::Message* message);
+                         google::protobuf::Message* message,
+                         YamlLines* lines = nullptr);
+
+// The line of `path` or of its nearest enclosing field in `lines` (0 when
+// none is known).
+int LineOf(const YamlLines& lines, const std::string& path);
 
 // Reads the file at `path` and parses it into `message`.
 absl::Status LoadYamlFile(const std::string& path,

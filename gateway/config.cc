@@ -25,14 +25,14 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(required(c.trust().ca_file(), "trust.ca_file"));
   DX_RETURN_IF_ERROR(required(c.data_dir(), "data_dir"));
   DX_RETURN_IF_ERROR(required(c.registry_file(), "registry_file"));
-  for (std::string* p :
-       {c.mutable_tls()->mutable_cert_file(),
-        c.mutable_tls()->mutable_key_file(),
-        c.mutable_signing()->mutable_cert_file(),
-        c.mutable_signing()->mutable_key_file(),
-        c.mutable_trust()->mutable_ca_file(),
-        c.mutable_trust()->mutable_intermediates_file(), c.mutable_data_dir(),
-        c.mutable_registry_file(), c.mutable_port_file()}) {
+  for (std::string* p : {c.mutable_tls()->mutable_cert_file(),
+                         c.mutable_tls()->mutable_key_file(),
+                         c.mutable_signing()->mutable_cert_file(),
+                         c.mutable_signing()->mutable_key_file(),
+                         c.mutable_trust()->mutable_ca_file(),
+                         c.mutable_trust()->mutable_intermediates_file(),
+                         c.mutable_data_dir(), c.mutable_registry_file(),
+                         c.mutable_port_file(), c.mutable_policy_file()}) {
     resolve(p);
   }
   for (auto& crl : *c.mutable_trust()->mutable_crl_files()) resolve(&crl);

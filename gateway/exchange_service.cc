@@ -10,7 +10,10 @@
 #include "absl/synchronization/mutex.h"
 #include "dx/v1/audit.pb.h"
 #include "dx/v1/errors.pb.h"
+#include "gateway/policy_filter.h"
 #include "gateway/record_filter.h"
+#include "policy/masking.h"
+#include "policy/row_filter.h"
 
 namespace dx::gateway {
 namespace {
@@ -144,10 +147,11 @@ void RecordOutcome(const Refusal& r, v1::Decision decision,
 struct ExchangeService::Admission {
   CheckedRequest checked;
   const v1::Dataset* dataset = nullptr;
-  AccessDecision decision;
+  policy::AccessDecision decision;
   Refusal refusal;
   absl::Time received;
   v1::AuditRecord record;
+  std::string mask_key;  // for hash masks: per consumer (policy/masking.h)
 
   const v1::RequestEnvelope& env() const { return checked.envelope; }
 
@@ -194,22 +198,53 @@ struct ExchangeService::Admission {
         return;
       }
     }
-    AccessRequest ar;
+    policy::AccessRequest ar;
     ar.consumer_agency = e.consumer_agency();
-    ar.consumer_system = e.consumer_system();
-    ar.dataset = dataset;
+    ar.dataset_id = dataset->id();
     ar.purpose_code = e.purpose_code();
-    ar.legal_basis = e.legal_basis();
+    ar.operation = e.operation();
     ar.fields.assign(e.fields().begin(), e.fields().end());
+    ar.has_data_subject_id = !e.data_subject_id().empty();
+    ar.consent_reference = e.consent_reference();
     decision = deps.authorizer->Decide(ar);
     record.set_policy_version(decision.policy_version);
     record.set_policy_rule_id(decision.rule_id);
+    *record.mutable_matched_rule_ids() = {decision.matched_rule_ids.begin(),
+                                          decision.matched_rule_ids.end()};
     if (!decision.allowed) {
-      Refuse(absl::StatusCode::kPermissionDenied, decision.reason,
-             decision.message);
+      Refuse(decision.code, decision.reason, decision.message);
       refusal.legal_basis = decision.legal_basis;
       refusal.rule_id = decision.rule_id;
+      return;
     }
+    for (const auto& m : decision.masks) record.add_masked_fields(m.field);
+    if (decision.row_filter) record.set_row_filter(decision.row_filter->text());
+    if (std::any_of(decision.masks.begin(), decision.masks.end(),
+                    [](const policy::MaskSpec& m) {
+                      return m.kind == v1::MASK_KIND_HASH;
+                    })) {
+      mask_key = policy::MaskKeyFor(deps.subject_hmac_key, e.consumer_agency());
+    }
+  }
+
+  // The record limit: the caller's, the gateway's and the daily quota's.
+  uint64_t RecordLimit(uint64_t gateway_limit) const {
+    uint64_t limit = gateway_limit;
+    auto lower = [&limit](uint64_t other) {
+      if (other != 0 && (limit == 0 || other < limit)) limit = other;
+    };
+    lower(env().max_records());
+    lower(decision.max_records);
+    return limit;
+  }
+
+  // Filters, projects and masks `in` into `out` as the decision says.
+  uint64_t Filter(v1::RecordBatch* in, uint64_t max_rows,
+                  v1::RecordBatch* out) const {
+    if (NeedsRowWork(decision)) {
+      return ApplyDecision(decision, mask_key, *in, max_rows, out);
+    }
+    return TakeProjected(in, decision.fields, max_rows, out);
   }
 
   void Refuse(absl::StatusCode code, v1::ReasonCode reason, std::string msg) {
@@ -249,7 +284,7 @@ struct ExchangeService::Admission {
     req.set_dataset_id(dataset->id());
     req.set_consumer_agency(env().consumer_agency());
     req.set_purpose_code(env().purpose_code());
-    for (const auto& f : decision.fields) req.add_fields(f);
+    for (const auto& f : decision.adapter_fields) req.add_fields(f);
     *req.mutable_query() = env().query();
     req.set_data_subject_id(env().data_subject_id());
     req.set_max_records(max_records);
@@ -334,12 +369,9 @@ class ExchangeService::UnaryCall {
 
  private:
   void Forward() {
-    uint32_t limit = deps_.max_records_unary;
-    if (a_.env().max_records() != 0) {
-      limit = std::min(limit, a_.env().max_records());
-    }
-    max_records_ = limit;
-    adapter_request_ = a_.AdapterRequestFor(limit, 0);
+    max_records_ =
+        static_cast<uint32_t>(a_.RecordLimit(deps_.max_records_unary));
+    adapter_request_ = a_.AdapterRequestFor(max_records_, 0);
     client_ctx_.set_deadline(
         absl::ToChronoTime(a_.AdapterDeadline(deps_, ctx_)));
     adapter_started_ = deps_.clock->Now();
@@ -362,8 +394,8 @@ class ExchangeService::UnaryCall {
       return;
     }
     const uint64_t n =
-        TakeProjected(adapter_response_.mutable_records(), a_.decision.fields,
-                      max_records_, &records_);
+        a_.Filter(adapter_response_.mutable_records(), max_records_, &records_);
+    deps_.authorizer->RecordsServed(a_.decision, n);
     *a_.record.mutable_returned_fields() = records_.columns();
     a_.record.set_record_count(n);
     a_.record.set_response_sha256(certs::Sha256(records_.SerializeAsString()));
@@ -449,7 +481,7 @@ class ExchangeService::StreamCall final
       FailAndAudit(a_.refusal, v1::DECISION_DENY);
       return;
     }
-    max_records_ = a_.env().max_records();
+    max_records_ = a_.RecordLimit(0);
     // The start is durable before any record leaves.
     a_.record.set_decision(v1::DECISION_ALLOW);
     a_.StampTotal(deps_);
@@ -565,11 +597,30 @@ class ExchangeService::StreamCall final
     const uint64_t limit = max_records_ == 0 ? 0 : max_records_ - record_count_;
     absl::StatusOr<uint64_t> taken = absl::DataLossError(
         "the adapter sent a message that is not a dx.v1.RecordBatch");
-    if (grpc::SerializationTraits<v1::RawRecordBatch>::Deserialize(
-            &batch_bytes_, &batch_in_)
-            .ok()) {
+    std::string* bytes = out_.mutable_batch();
+    bytes->clear();
+    if (NeedsRowWork(a_.decision)) {
+      // Rows are decoded: the filter and masks look at every value.
+      if (grpc::SerializationTraits<v1::RecordBatch>::Deserialize(&batch_bytes_,
+                                                                  &rows_in_)
+              .ok()) {
+        taken = a_.Filter(&rows_in_, limit, &rows_out_);
+        rows_out_.SerializeToString(bytes);
+        if (returned_fields_.columns_size() == 0) {
+          *returned_fields_.mutable_columns() = rows_out_.columns();
+        }
+      }
+    } else if (grpc::SerializationTraits<v1::RawRecordBatch>::Deserialize(
+                   &batch_bytes_, &batch_in_)
+                   .ok()) {
       taken =
           TakeProjectedRaw(&batch_in_, a_.decision.fields, limit, &filtered_);
+      if (taken.ok()) {
+        filtered_.SerializeToString(bytes);
+        if (returned_fields_.columns_size() == 0) {
+          *returned_fields_.mutable_columns() = filtered_.columns();
+        }
+      }
     }
     if (!taken.ok()) {
       adapter_error_ = std::string(taken.status().message());
@@ -581,12 +632,6 @@ class ExchangeService::StreamCall final
       return;
     }
     record_count_ += *taken;
-    if (returned_fields_.columns_size() == 0) {
-      *returned_fields_.mutable_columns() = filtered_.columns();
-    }
-    std::string* bytes = out_.mutable_batch();
-    bytes->clear();
-    filtered_.SerializeToString(bytes);
     digest_.append(certs::Sha256(*bytes));
     ++batch_count_;
     grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
@@ -630,6 +675,7 @@ class ExchangeService::StreamCall final
   std::string BatchesDigest() const { return certs::Sha256(digest_); }
 
   void FinishSuccess() {
+    deps_.authorizer->RecordsServed(a_.decision, record_count_);
     a_.record.set_kind(v1::RECORD_KIND_STREAM_END);
     a_.record.set_stream_start_sequence(start_sequence_);
     a_.record.set_decision(v1::DECISION_ALLOW);
@@ -694,7 +740,8 @@ class ExchangeService::StreamCall final
   grpc::ByteBuffer batch_bytes_;  // decoded by us (see AdapterPool)
   v1::RawRecordBatch batch_in_;
   v1::RawRecordBatch filtered_;
-  std::string adapter_error_;  // set when the adapter sent a bad batch
+  v1::RecordBatch rows_in_, rows_out_;  // when rows are filtered or masked
+  std::string adapter_error_;           // set when the adapter sent a bad batch
   v1::StreamMessage out_;
 
   absl::Mutex mu_;

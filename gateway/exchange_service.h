@@ -1,7 +1,8 @@
 // ExchangeService: the Exchange gRPC service on the callback API.
 // For each call: authenticate (RequestChecker) -> look up the dataset and
-// fields (Registry) -> decide (Authorizer) -> forward to the adapter with a
-// deadline (AdapterPool, async) -> filter (ProjectBatch) -> audit (AuditLog,
+// fields (Registry) -> decide (policy::Authorizer) -> forward to the adapter
+// with a deadline (AdapterPool, async) -> filter rows, project fields and
+// mask (policy_filter.h, record_filter.h) -> audit (AuditLog,
 // durable before the answer) -> sign -> answer. Every attempt is audited,
 // refusals included; if the audit append fails the call fails closed with
 // UNAVAILABLE. No thread blocks waiting for an adapter or the disk.
@@ -17,9 +18,9 @@
 #include "common/clock.h"
 #include "dx/v1/exchange.grpc.pb.h"
 #include "gateway/adapter_pool.h"
-#include "gateway/authorizer.h"
 #include "gateway/registry.h"
 #include "gateway/request_checker.h"
+#include "policy/decision.h"
 
 namespace dx::gateway {
 
@@ -28,7 +29,7 @@ class ExchangeService final : public v1::Exchange::CallbackService {
   // Everything the service uses; owned by the caller, must outlive it.
   struct Deps {
     const Registry* registry = nullptr;
-    const Authorizer* authorizer = nullptr;
+    const policy::Authorizer* authorizer = nullptr;
     const RequestChecker* checker = nullptr;
     audit::AuditLog* audit = nullptr;
     const certs::Signer* signer = nullptr;

@@ -28,12 +28,14 @@
 #include "common/signals.h"
 #include "common/status_macros.h"
 #include "gateway/adapter_pool.h"
-#include "gateway/allow_list_authorizer.h"
 #include "gateway/config.h"
 #include "gateway/exchange_service.h"
 #include "gateway/registry.h"
 #include "gateway/replay_guard.h"
 #include "gateway/request_checker.h"
+#include "policy/admin_service.h"
+#include "policy/policy_admin.h"
+#include "policy/policy_store.h"
 
 namespace dx::gateway {
 namespace {
@@ -77,14 +79,16 @@ absl::Status RecordStart(const v1::GatewayConfig& config,
                          const certs::Signer& signer,
                          const certs::Signer& log_signer,
                          audit::AuditLog* log) {
-  const std::string detail =
-      absl::StrCat("config: ", FilesDigest({config_path}),
-                   "; registry: ", FilesDigest({config.registry_file()}),
-                   "; trust anchors: ", FilesDigest({config.trust().ca_file()}),
-                   "; signing certificate sha256=",
-                   HexEncode(certs::Sha256(signer.certificate_der())),
-                   "; log certificate sha256=",
-                   HexEncode(certs::Sha256(log_signer.certificate_der())));
+  const std::string detail = absl::StrCat(
+      "config: ", FilesDigest({config_path}),
+      "; registry: ", FilesDigest({config.registry_file()}), "; policy_file: ",
+      config.policy_file().empty() ? std::string("none")
+                                   : FilesDigest({config.policy_file()}),
+      "; trust anchors: ", FilesDigest({config.trust().ca_file()}),
+      "; signing certificate sha256=",
+      HexEncode(certs::Sha256(signer.certificate_der())),
+      "; log certificate sha256=",
+      HexEncode(certs::Sha256(log_signer.certificate_der())));
   auto r = audit::AppendAndWait(
       log, audit::AdminRecord(absl::StrCat("gateway:", config.node_id()),
                               "gateway.start", detail));
@@ -160,7 +164,28 @@ absl::Status Run(const std::string& config_path) {
   checker_options.max_lifetime =
       absl::Seconds(config.max_request_lifetime_seconds());
   RequestChecker checker(checker_options, trust.get(), &replay, clock);
-  AllowListAuthorizer authorizer;
+  // The sharing policy: versioned in its own RocksDB, compiled into the
+  // snapshot the exchange path decides with (docs/POLICY.md).
+  DX_ASSIGN_OR_RETURN(auto policy_store,
+                      policy::PolicyStore::Open(config.data_dir() + "/policy"));
+  policy::PolicyAdmin::Deps policy_deps;
+  policy_deps.registry = &registry->proto();
+  policy_deps.store = policy_store.get();
+  policy_deps.clock = clock;
+  policy_deps.record = [log = audit_log.get()](const std::string& actor,
+                                               const std::string& action,
+                                               const std::string& detail) {
+    return audit::AppendAndWait(log, audit::AdminRecord(actor, action, detail))
+        .status();
+  };
+  DX_ASSIGN_OR_RETURN(auto policy_admin,
+                      policy::PolicyAdmin::Create(std::move(policy_deps),
+                                                  config.policy_file()));
+  Log(absl::StrCat("sharing policy: revision ", policy_store->head(),
+                   policy_store->head() == 0
+                       ? " (empty: owners and open data only; set policy_file "
+                         "or apply one with dxctl policy apply)"
+                       : ""));
 
   DX_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(config.trust().ca_file()));
   DX_ASSIGN_OR_RETURN(std::string tls_cert, ReadFile(config.tls().cert_file()));
@@ -169,7 +194,7 @@ absl::Status Run(const std::string& config_path) {
 
   ExchangeService::Deps deps;
   deps.registry = registry.get();
-  deps.authorizer = &authorizer;
+  deps.authorizer = policy_admin->authorizer();
   deps.checker = &checker;
   deps.audit = audit_log.get();
   deps.signer = signer.get();
@@ -201,6 +226,7 @@ absl::Status Run(const std::string& config_path) {
   audit_deps.clock = clock;
   audit_deps.node_id = config.node_id();
   audit::AuditService audit_service(std::move(audit_deps));
+  policy::PolicyAdminService policy_service(policy_admin.get(), trust.get());
 
   // The start is an admin record: which configuration, registry, keys and
   // trust anchors this node runs with, so changes show up in the log.
@@ -219,6 +245,7 @@ absl::Status Run(const std::string& config_path) {
                            grpc::SslServerCredentials(ssl), &port);
   builder.RegisterService(&service);
   builder.RegisterService(&audit_service);
+  builder.RegisterService(&policy_service);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(config.max_request_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_response_bytes()));

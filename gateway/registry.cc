@@ -60,23 +60,6 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::FromProto(
                    absl::StrCat("field '", f.name(), "' listed twice"));
       }
     }
-    for (int j = 0; j < d.access_size(); ++j) {
-      const v1::AccessRule& rule = d.access(j);
-      const std::string rw = absl::StrCat(where, ".access[", j, "]");
-      if (rule.id().empty()) return bad(rw + ".id", "must be set");
-      for (const auto& c : rule.consumers()) {
-        if (!r->agencies_.contains(c)) {
-          return bad(rw + ".consumers",
-                     absl::StrCat("agency '", c, "' is not in agencies"));
-        }
-      }
-      for (const auto& f : rule.fields()) {
-        if (!r->fields_.contains(absl::StrCat(d.id(), "/", f))) {
-          return bad(rw + ".fields",
-                     absl::StrCat("field '", f, "' is not in the dataset"));
-        }
-      }
-    }
   }
   return r;
 }

@@ -128,8 +128,15 @@ datasets:
                                 f"127.0.0.1:{self.adapter_ports.get(agency, port)}")
         return text + extra_datasets
 
-    def start_gateway(self, extra_datasets=""):
+    def policy_text(self, extra_policies=""):
+        """deploy/policy.yaml, plus dataset policies appended to its list."""
+        with open(os.path.join(REPO, "deploy", "policy.yaml"), encoding="utf-8") as f:
+            return f.read() + extra_policies
+
+    def start_gateway(self, extra_datasets="", extra_policies=""):
+        """Starts dxgate; the policy file seeds an empty policy store only."""
         self.write("registry.yaml", self.registry_text(extra_datasets))
+        self.write("policy.yaml", self.policy_text(extra_policies))
         port_file = os.path.join(self.root, "gateway.port")
         if os.path.exists(port_file):
             os.remove(port_file)
@@ -139,6 +146,7 @@ datasets:
             "port_file": "gateway.port",
             "data_dir": "gateway-data",
             "registry_file": "registry.yaml",
+            "policy_file": "policy.yaml",
             "adapter_timeout_ms": 3000,
         }
         settings.update(self.gateway_settings)
@@ -206,6 +214,11 @@ trust:
             # The certificates of one folder, the envelope of another agency.
             args += ["--envelope-agency", agency]
         return self.dxctl(*args)
+
+    def policy(self, *args, person="admin1", timeout=120):
+        """dxctl policy COMMAND ... through the gateway, as `person`."""
+        return self.dxctl("policy", *args, "--gateway", self.gateway, "--pki", self.pki,
+                          "--person", person, timeout=timeout)
 
     def auditor(self, *args, person="auditor1", timeout=120):
         """dxctl audit COMMAND ... through the gateway, as `person`."""

@@ -35,9 +35,12 @@ ROGUE_DATASET = """
     restriction_legal_basis: none
     adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: 500}}
     fields: [{{name: citizen_id}}, {{name: full_name}}, {{name: ethnicity}}]
-    access:
-      - {{id: rogue, consumers: [000.00.00.H30], purposes: [testing],
-          fields: [citizen_id, full_name]}}
+"""
+ROGUE_POLICY = """
+  - dataset: test.rogue
+    grants:
+      - {id: rogue, consumers: [000.00.00.H30], purposes: [testing],
+         fields: [citizen_id, full_name], legal_basis: tests}
 """
 
 
@@ -103,7 +106,7 @@ class AdapterFaultsTest(unittest.TestCase):
         cls.server.start()
         for agency in ("000.00.00.G01", "000.00.00.G12"):
             cls.env.start_adapter(agency)
-        cls.env.start_gateway(ROGUE_DATASET.format(port=port))
+        cls.env.start_gateway(ROGUE_DATASET.format(port=port), ROGUE_POLICY)
         cls.channel = grpc.secure_channel(cls.env.gateway, grpc.ssl_channel_credentials(
             read("root-ca.pem"), read(f"agencies/{H30}/tls.key"), read(f"agencies/{H30}/tls.pem")))
         cls.stub = exchange_pb2_grpc.ExchangeStub(cls.channel)

@@ -27,8 +27,11 @@ SLOW_DATASET = """
     restriction_legal_basis: none
     adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: 700}}
     fields: [{{name: x}}]
-    access:
-      - {{id: slow, consumers: [000.00.00.H30], purposes: [testing]}}
+"""
+SLOW_POLICY = """
+  - dataset: test.slow
+    grants:
+      - {id: slow, consumers: [000.00.00.H30], purposes: [testing], legal_basis: tests}
 """
 
 
@@ -49,7 +52,8 @@ class ExchangeEndToEndTest(unittest.TestCase):
         cls.env.setup()
         for agency in ("000.00.00.G01", "000.00.00.G12"):
             cls.env.start_adapter(agency)
-        cls.env.start_gateway(SLOW_DATASET.format(port=cls.black_hole.getsockname()[1]))
+        cls.env.start_gateway(SLOW_DATASET.format(port=cls.black_hole.getsockname()[1]),
+                              SLOW_POLICY)
 
     @classmethod
     def tearDownClass(cls):
@@ -125,7 +129,7 @@ class ExchangeEndToEndTest(unittest.TestCase):
             self.assertNotEqual(v.returncode, 0)
 
     def test_policy_refusal_cites_legal_basis_and_is_audited(self):
-        r = self.call("--field", "full_name", "--field", "ethnicity")
+        r = self.call("--field", "full_name", "--field", "address")
         self.assert_refused(r, "PERMISSION_DENIED", "REASON_POLICY_DENIED")
         self.assertIn("legal basis:  Law on Data 2024 Art. 18", r.stdout)
         self.assertIn("policy rule:  h30-civil-registration", r.stdout)
@@ -133,12 +137,14 @@ class ExchangeEndToEndTest(unittest.TestCase):
         self.assertEqual(len(recs), 1)
         self.assertEqual(recs[0]["decision"], "DECISION_DENY")
         self.assertEqual(recs[0]["reason"], "REASON_POLICY_DENIED")
-        self.assertEqual(recs[0]["requested_fields"], ["full_name", "ethnicity"])
+        self.assertEqual(recs[0]["requested_fields"], ["full_name", "address"])
 
     def test_agency_without_grant_is_refused(self):
-        r = self.call(agency=H29, system="motcua")
+        # The Ministry of Finance has no grant at all on the population data.
+        r = self.call(agency="000.00.00.G12", system="dkkd")
         self.assert_refused(r, "PERMISSION_DENIED", "REASON_POLICY_DENIED")
         self.assertIn("no sharing grant", r.stdout)
+        self.assertIn("policy rule:  default:deny", r.stdout)
 
     def test_unknown_dataset_field_and_system(self):
         r = self.call(dataset="bca.nothing")
@@ -282,7 +288,7 @@ class ExchangeEndToEndTest(unittest.TestCase):
                                  ("RECORD_KIND_STREAM_END", "100000")])
 
     def test_stream_refusal_is_a_status_not_a_partial_stream(self):
-        r = self.call("--stream", "--field", "ethnicity")
+        r = self.call("--stream", "--field", "address")
         self.assert_refused(r, "PERMISSION_DENIED", "REASON_POLICY_DENIED")
 
     def test_stream_honours_max_records(self):
@@ -316,7 +322,7 @@ class ExchangeEndToEndTest(unittest.TestCase):
             self.assertEqual(self.env.stop_gateway(signal.SIGTERM), 0)
             self.assertIn("stopped cleanly", self.env.log("gateway"))
             self.env.start_gateway(
-                SLOW_DATASET.format(port=self.black_hole.getsockname()[1]))
+                SLOW_DATASET.format(port=self.black_hole.getsockname()[1]), SLOW_POLICY)
             again = self.env.dxctl("call", "--gateway", self.env.gateway, "--pki",
                                    self.env.pki, "--agency", H30, "--resend",
                                    f"{d}/request.pb")

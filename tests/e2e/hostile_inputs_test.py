@@ -239,7 +239,7 @@ class HostileInputsTest(unittest.TestCase):
                      grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR", "salary")
 
     def test_27_ungranted_field(self):
-        err = self.refused(self.signed(self.envelope(fields=["ethnicity"])),
+        err = self.refused(self.signed(self.envelope(fields=["address"])),
                            grpc.StatusCode.PERMISSION_DENIED, "REASON_POLICY_DENIED")
         self.assertIn("Law on Data 2024", detail_of(err).legal_basis)
 
@@ -257,7 +257,7 @@ class HostileInputsTest(unittest.TestCase):
 
     def test_30_stream_request_refused_by_policy_ends_with_status_only(self):
         with self.assertRaises(grpc.RpcError) as ctx:
-            list(self.stub.Stream(self.signed(self.envelope(fields=["ethnicity"])), timeout=10))
+            list(self.stub.Stream(self.signed(self.envelope(fields=["address"])), timeout=10))
         self.assertEqual(ctx.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
 
     def test_31_unicode_in_legal_basis_and_subject_is_accepted_and_audited(self):

@@ -45,7 +45,7 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(out["receipt"]["nodeId"], "gw1")
 
     def test_refusal_detail_is_readable_from_python(self):
-        r = self.run_client("--field", "ethnicity")
+        r = self.run_client("--field", "address")
         self.assertEqual(r.returncode, 1, r.stderr)
         out = json.loads(r.stdout)
         self.assertEqual(out["status"], "PERMISSION_DENIED")

@@ -1,0 +1,38 @@
+#include "cli/channel.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/files.h"
+#include "common/status_macros.h"
+
+namespace dx::cli {
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenGatewayChannel(
+    const Flags& f, const std::string& default_person) {
+  if (!f.Has("gateway")) {
+    return absl::InvalidArgumentError(
+        "say which gateway: --gateway HOST:PORT (with --pki DIR --person "
+        "NAME, or --ca --cert --key)");
+  }
+  const std::string pki = f.Get("pki");
+  std::string ca = f.Get("ca"), cert = f.Get("cert"), key = f.Get("key");
+  if (!pki.empty()) {
+    const std::string who =
+        f.Has("agency") ? pki + "/agencies/" + f.Get("agency")
+                        : pki + "/people/" + f.Get("person", default_person);
+    if (ca.empty()) ca = pki + "/root-ca.pem";
+    if (cert.empty()) cert = who + "/tls.pem";
+    if (key.empty()) key = who + "/tls.key";
+  }
+  grpc::SslCredentialsOptions ssl;
+  DX_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(ca));
+  DX_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(cert));
+  DX_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(key));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(512 << 20);
+  args.SetMaxSendMessageSize(32 << 20);
+  return grpc::CreateCustomChannel(f.Get("gateway"), grpc::SslCredentials(ssl),
+                                   args);
+}
+
+}  // namespace dx::cli

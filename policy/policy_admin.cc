@@ -1,0 +1,537 @@
+#include "policy/policy_admin.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "certs/crypto.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "policy/row_filter.h"
+#include "policy/text_diff.h"
+
+namespace dx::policy {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+constexpr char kBootstrap[] = "bootstrap";
+constexpr char kDirectory[] = "directory";
+constexpr size_t kMaxErrorsShown = 20;
+
+const v1::DatasetPolicy* FindPolicy(const v1::PolicyDocument& doc,
+                                    const std::string& dataset) {
+  for (const auto& p : doc.datasets())
+    if (p.dataset() == dataset) return &p;
+  return nullptr;
+}
+
+const v1::Dataset* FindDataset(const v1::Registry& registry,
+                               const std::string& id) {
+  for (const auto& d : registry.datasets())
+    if (d.id() == id) return &d;
+  return nullptr;
+}
+
+std::string CategoryName(v1::DataCategory c) {
+  switch (c) {
+    case v1::DATA_CATEGORY_OPEN:
+      return "open";
+    case v1::DATA_CATEGORY_SHARED:
+      return "shared";
+    case v1::DATA_CATEGORY_PRIVATE:
+      return "private";
+    default:
+      return "unspecified";
+  }
+}
+
+std::string MaskName(const MaskSpec& m) {
+  switch (m.kind) {
+    case v1::MASK_KIND_PARTIAL:
+      return absl::StrCat(m.field, ":partial(keep_last=", m.keep_last, ")");
+    case v1::MASK_KIND_HASH:
+      return absl::StrCat(m.field, ":hash");
+    default:
+      return absl::StrCat(m.field, ":full");
+  }
+}
+
+// `doc` restricted to one dataset (or the directory); whole when empty.
+v1::PolicyDocument Only(const v1::PolicyDocument& doc,
+                        const std::string& dataset) {
+  if (dataset.empty()) return doc;
+  v1::PolicyDocument out;
+  if (dataset == kDirectory) {
+    *out.mutable_directory() = doc.directory();
+  } else if (const v1::DatasetPolicy* p = FindPolicy(doc, dataset)) {
+    *out.add_datasets() = *p;
+  }
+  return out;
+}
+
+}  // namespace
+
+struct PolicyAdmin::Prepared {
+  std::shared_ptr<const PolicySnapshot> snapshot;  // revision base + 1
+  v1::PolicyDocument changes;  // changed datasets, and the directory if so
+  bool directory_changed = false;
+  std::vector<std::string> changed;
+  std::vector<std::string> protected_datasets;
+  uint64_t base = 0;
+};
+
+PolicyAdmin::PolicyAdmin(Deps deps) : deps_(std::move(deps)) {}
+
+std::string PolicyAdmin::ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<PolicyAdmin>> PolicyAdmin::Create(
+    Deps deps, const std::string& bootstrap_file) {
+  std::unique_ptr<PolicyAdmin> admin(new PolicyAdmin(std::move(deps)));
+  PolicyStore* store = admin->deps_.store;
+  if (store->head() == 0 && !bootstrap_file.empty()) {
+    DX_ASSIGN_OR_RETURN(std::string text, ReadFile(bootstrap_file));
+    v1::PolicyDocument doc;
+    YamlLines lines;
+    DX_RETURN_IF_ERROR(YamlToProto(text, bootstrap_file, &doc, &lines));
+    absl::MutexLock lock(&admin->mu_);
+    DX_RETURN_IF_ERROR(admin
+                           ->Submit(kBootstrap, doc, &lines, bootstrap_file,
+                                    "the policy_file, at first start",
+                                    "bootstrap", 0, false)
+                           .status());
+  }
+  const uint64_t head = store->head();
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument active, store->StateAt(head));
+  std::vector<PolicyProblem> problems;
+  auto snapshot = PolicySnapshot::Compile(*admin->deps_.registry, active, head,
+                                          admin->deps_.clock->Now(), &problems);
+  if (!snapshot.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the active sharing policy (revision ", head,
+        ") does not fit the registry: ", snapshot.status().message(),
+        ". Restore the registry entries it refers to, then apply a corrected "
+        "policy"));
+  }
+  admin->authorizer_ =
+      std::make_unique<PolicyAuthorizer>(*snapshot, admin->deps_.clock);
+  absl::MutexLock lock(&admin->mu_);
+  admin->active_ = std::move(active);
+  return admin;
+}
+
+absl::StatusOr<PolicyAdmin::Prepared> PolicyAdmin::Prepare(
+    const v1::PolicyDocument& incoming, const YamlLines* lines,
+    const std::string& source, v1::ApplyPolicyResponse* response) {
+  Prepared out;
+  out.base = deps_.store->head();
+  // The whole policy as it would be: the incoming datasets first (so that
+  // problem paths match the file), then the active ones it leaves alone.
+  v1::PolicyDocument merged;
+  *merged.mutable_directory() =
+      incoming.has_directory() ? incoming.directory() : active_.directory();
+  absl::flat_hash_set<std::string> incoming_ids;
+  for (const auto& p : incoming.datasets()) {
+    *merged.add_datasets() = p;
+    incoming_ids.insert(p.dataset());
+  }
+  for (const auto& p : active_.datasets()) {
+    if (!incoming_ids.contains(p.dataset())) *merged.add_datasets() = p;
+  }
+  std::vector<PolicyProblem> problems;
+  auto snapshot = PolicySnapshot::Compile(*deps_.registry, merged, out.base + 1,
+                                          deps_.clock->Now(), &problems);
+  std::vector<std::string> errors;
+  for (const PolicyProblem& p : problems) {
+    std::string where = source;
+    size_t index = 0;
+    const bool in_dataset =
+        absl::StartsWith(p.path, "datasets[") &&
+        absl::SimpleAtoi(p.path.substr(9, p.path.find(']') - 9), &index);
+    if (in_dataset && index >= static_cast<size_t>(incoming.datasets_size())) {
+      where = absl::StrCat("the stored policy of ",
+                           merged.datasets(index).dataset());
+    } else if (!in_dataset && !incoming.has_directory()) {
+      where = "the stored directory";
+    } else if (lines != nullptr) {
+      if (int line = LineOf(*lines, p.path); line > 0)
+        absl::StrAppend(&where, ":", line);
+    }
+    std::string text =
+        absl::StrCat(where, ": field '", p.path, "': ", p.message);
+    v1::PolicyMessage* m = response->add_messages();
+    m->set_severity(p.error ? "error" : "warning");
+    m->set_text(text);
+    if (p.error) errors.push_back(std::move(text));
+  }
+  if (!snapshot.ok()) {
+    const size_t shown = std::min(errors.size(), kMaxErrorsShown);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the policy is refused whole (", errors.size(),
+        " error(s)); the active policy is unchanged:\n",
+        absl::StrJoin(errors.begin(), errors.begin() + shown, "\n"),
+        errors.size() > shown ? "\n..." : ""));
+  }
+  out.snapshot = *std::move(snapshot);
+
+  for (const auto& p : incoming.datasets()) {
+    const v1::DatasetPolicy* old = FindPolicy(active_, p.dataset());
+    v1::DatasetPolicy empty;
+    empty.set_dataset(p.dataset());
+    if (MessageDifferencer::Equals(old ? *old : empty, p)) continue;
+    out.changed.push_back(p.dataset());
+    *out.changes.add_datasets() = p;
+    const v1::Dataset* ds = FindDataset(*deps_.registry, p.dataset());
+    if (TwoPersonRule(*ds, old) || TwoPersonRule(*ds, &p)) {
+      out.protected_datasets.push_back(p.dataset());
+    }
+  }
+  if (incoming.has_directory() &&
+      !MessageDifferencer::Equals(incoming.directory(), active_.directory())) {
+    out.directory_changed = true;
+    out.changed.push_back(kDirectory);
+    *out.changes.mutable_directory() = incoming.directory();
+    // Groups and attributes decide who reads protected datasets too.
+    for (const auto& d : deps_.registry->datasets()) {
+      if (TwoPersonRule(d, FindPolicy(active_, d.id()))) {
+        out.protected_datasets.push_back(kDirectory);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Submit(
+    const std::string& actor, const v1::PolicyDocument& incoming,
+    const YamlLines* lines, const std::string& source,
+    const std::string& comment, const std::string& action,
+    uint64_t restored_revision, bool dry_run) {
+  v1::ApplyPolicyResponse response;
+  DX_ASSIGN_OR_RETURN(Prepared prepared,
+                      Prepare(incoming, lines, source, &response));
+  *response.mutable_changed() = {prepared.changed.begin(),
+                                 prepared.changed.end()};
+  *response.mutable_protected_datasets() = {prepared.protected_datasets.begin(),
+                                            prepared.protected_datasets.end()};
+  if (prepared.changed.empty()) {
+    response.set_revision(prepared.base);
+    return response;  // nothing to do
+  }
+  if (dry_run) return response;
+  if (!prepared.protected_datasets.empty() && actor != kBootstrap) {
+    v1::PendingChange pending;
+    pending.set_id(HexEncode(certs::RandomBytes(6)));
+    pending.set_proposer(actor);
+    pending.set_time_unix_micros(absl::ToUnixMicros(deps_.clock->Now()));
+    pending.set_comment(comment);
+    pending.set_action(action);
+    pending.set_restored_revision(restored_revision);
+    *pending.mutable_document() = prepared.changes;
+    *pending.mutable_protected_datasets() = response.protected_datasets();
+    pending.set_base_revision(prepared.base);
+    DX_RETURN_IF_ERROR(deps_.record(
+        actor, "policy.propose",
+        absl::StrCat("pending change ", pending.id(), " (", action,
+                     ") waits for a second administrator; changes: ",
+                     absl::StrJoin(prepared.changed, ", "),
+                     "; comment: ", comment)));
+    DX_RETURN_IF_ERROR(deps_.store->PutPending(pending));
+    response.set_pending_id(pending.id());
+    return response;
+  }
+  DX_ASSIGN_OR_RETURN(uint64_t revision,
+                      CommitLocked(actor, "", comment, action,
+                                   restored_revision, std::move(prepared)));
+  response.set_revision(revision);
+  return response;
+}
+
+absl::StatusOr<uint64_t> PolicyAdmin::CommitLocked(const std::string& author,
+                                                   const std::string& approver,
+                                                   const std::string& comment,
+                                                   const std::string& action,
+                                                   uint64_t restored_revision,
+                                                   Prepared prepared) {
+  v1::PolicyRevision meta;
+  meta.set_author(author);
+  meta.set_time_unix_micros(absl::ToUnixMicros(deps_.clock->Now()));
+  meta.set_comment(comment);
+  meta.set_action(action);
+  *meta.mutable_changed() = {prepared.changed.begin(), prepared.changed.end()};
+  meta.set_approved_by(approver);
+  meta.set_restored_revision(restored_revision);
+  meta.set_document_sha256(certs::Sha256(prepared.changes.SerializeAsString()));
+  const uint64_t revision = prepared.base + 1;
+  // The audit record comes first: a change that cannot be recorded is not
+  // made (fail closed).
+  std::string detail =
+      absl::StrCat("revision ", revision, " (", action,
+                   "): ", absl::StrJoin(prepared.changed, ", "),
+                   "; document sha256=", HexEncode(meta.document_sha256()));
+  if (!approver.empty()) absl::StrAppend(&detail, "; approved by ", approver);
+  if (restored_revision != 0)
+    absl::StrAppend(&detail, "; restores revision ", restored_revision);
+  if (!comment.empty()) absl::StrAppend(&detail, "; comment: ", comment);
+  DX_RETURN_IF_ERROR(deps_.record(
+      approver.empty() ? author : approver,
+      approver.empty() ? absl::StrCat("policy.", action) : "policy.approve",
+      detail));
+  DX_ASSIGN_OR_RETURN(
+      uint64_t committed,
+      deps_.store->Commit(meta, prepared.changes, prepared.directory_changed,
+                          prepared.base));
+  DX_ASSIGN_OR_RETURN(active_, deps_.store->StateAt(committed));
+  if (authorizer_ != nullptr) authorizer_->Install(prepared.snapshot);
+  return committed;
+}
+
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Apply(
+    const std::string& actor, const v1::ApplyPolicyRequest& request) {
+  const std::string source =
+      request.source_name().empty() ? "policy" : request.source_name();
+  v1::PolicyDocument doc;
+  YamlLines lines;
+  DX_RETURN_IF_ERROR(YamlToProto(request.yaml(), source, &doc, &lines));
+  absl::MutexLock lock(&mu_);
+  return Submit(actor, doc, &lines, source, request.comment(), "apply", 0,
+                request.dry_run());
+}
+
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Rollback(
+    const std::string& actor, const v1::RollbackPolicyRequest& request) {
+  if (request.dataset().empty() || request.to_revision() == 0) {
+    return absl::InvalidArgumentError(
+        "name the dataset (or 'directory') and the revision to restore");
+  }
+  absl::MutexLock lock(&mu_);
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument old,
+                      deps_.store->StateAt(request.to_revision()));
+  v1::PolicyDocument incoming;
+  if (request.dataset() == kDirectory) {
+    *incoming.mutable_directory() = old.directory();
+  } else {
+    if (FindDataset(*deps_.registry, request.dataset()) == nullptr) {
+      return absl::NotFoundError(absl::StrCat("dataset '", request.dataset(),
+                                              "' is not in the registry"));
+    }
+    const v1::DatasetPolicy* p = FindPolicy(old, request.dataset());
+    v1::DatasetPolicy* restored = incoming.add_datasets();
+    if (p != nullptr) *restored = *p;
+    restored->set_dataset(request.dataset());
+  }
+  return Submit(actor, incoming, nullptr,
+                absl::StrCat("revision ", request.to_revision()),
+                request.comment(), "rollback", request.to_revision(), false);
+}
+
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Approve(
+    const std::string& actor, const v1::ApprovePolicyRequest& request) {
+  absl::MutexLock lock(&mu_);
+  DX_ASSIGN_OR_RETURN(v1::PendingChange pending,
+                      deps_.store->GetPending(request.pending_id()));
+  if (pending.proposer() == actor) {
+    return absl::PermissionDeniedError(
+        "the two-person rule needs a second administrator: you proposed "
+        "this change");
+  }
+  // What changed since it was proposed must not overlap it.
+  absl::flat_hash_set<std::string> touched;
+  for (const auto& p : pending.document().datasets())
+    touched.insert(p.dataset());
+  if (pending.document().has_directory()) touched.insert(kDirectory);
+  DX_ASSIGN_OR_RETURN(auto history, deps_.store->History("", 0));
+  for (const v1::PolicyRevision& r : history) {
+    if (r.revision() <= pending.base_revision()) break;
+    for (const std::string& c : r.changed()) {
+      if (touched.contains(c)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            c, " changed in revision ", r.revision(),
+            " after this change was proposed; reject it and propose it "
+            "again on top of the current policy"));
+      }
+    }
+  }
+  v1::ApplyPolicyResponse response;
+  DX_ASSIGN_OR_RETURN(
+      Prepared prepared,
+      Prepare(pending.document(), nullptr,
+              absl::StrCat("pending change ", pending.id()), &response));
+  *response.mutable_changed() = {prepared.changed.begin(),
+                                 prepared.changed.end()};
+  if (prepared.changed.empty()) {
+    DX_RETURN_IF_ERROR(deps_.store->DeletePending(pending.id()));
+    response.set_revision(prepared.base);
+    return response;
+  }
+  DX_ASSIGN_OR_RETURN(
+      uint64_t revision,
+      CommitLocked(pending.proposer(), actor,
+                   absl::StrCat(pending.comment(),
+                                request.comment().empty() ? "" : " / ",
+                                request.comment()),
+                   pending.action(), pending.restored_revision(),
+                   std::move(prepared)));
+  DX_RETURN_IF_ERROR(deps_.store->DeletePending(pending.id()));
+  response.set_revision(revision);
+  return response;
+}
+
+absl::Status PolicyAdmin::Reject(const std::string& actor,
+                                 const v1::RejectPolicyRequest& request) {
+  absl::MutexLock lock(&mu_);
+  DX_ASSIGN_OR_RETURN(v1::PendingChange pending,
+                      deps_.store->GetPending(request.pending_id()));
+  DX_RETURN_IF_ERROR(deps_.record(
+      actor, "policy.reject",
+      absl::StrCat("pending change ", pending.id(), " by ", pending.proposer(),
+                   " rejected; comment: ", request.comment())));
+  return deps_.store->DeletePending(pending.id());
+}
+
+v1::ValidatePolicyResponse PolicyAdmin::Validate(
+    const v1::ValidatePolicyRequest& request) {
+  v1::ValidatePolicyResponse out;
+  const std::string source =
+      request.source_name().empty() ? "policy" : request.source_name();
+  v1::PolicyDocument doc;
+  YamlLines lines;
+  absl::Status parsed = YamlToProto(request.yaml(), source, &doc, &lines);
+  if (!parsed.ok()) {
+    v1::PolicyMessage* m = out.add_messages();
+    m->set_severity("error");
+    m->set_text(std::string(parsed.message()));
+    return out;
+  }
+  v1::ApplyPolicyResponse scratch;
+  absl::MutexLock lock(&mu_);
+  out.set_ok(Prepare(doc, &lines, source, &scratch).ok());
+  *out.mutable_messages() = scratch.messages();
+  return out;
+}
+
+v1::ExplainResponse PolicyAdmin::Explain(const v1::ExplainRequest& r) const {
+  AccessRequest req;
+  req.consumer_agency = r.consumer_agency();
+  req.dataset_id = r.dataset();
+  req.purpose_code = r.purpose_code();
+  req.operation = r.operation() == v1::OPERATION_UNSPECIFIED
+                      ? v1::OPERATION_READ
+                      : r.operation();
+  req.fields.assign(r.fields().begin(), r.fields().end());
+  req.has_data_subject_id = r.has_data_subject_id();
+  req.consent_reference = r.consent_reference();
+  const absl::Time at = r.at_unix_micros() != 0
+                            ? absl::FromUnixMicros(r.at_unix_micros())
+                            : deps_.clock->Now();
+  std::shared_ptr<const PolicySnapshot> snapshot = authorizer_->Current();
+  std::vector<std::string> trace;
+  AccessDecision d = snapshot->Decide(req, at, &trace);
+  v1::ExplainResponse out;
+  out.set_allowed(d.allowed);
+  *out.mutable_fields() = {d.fields.begin(), d.fields.end()};
+  for (const MaskSpec& m : d.masks) out.add_masks(MaskName(m));
+  if (d.row_filter) out.set_row_filter(d.row_filter->text());
+  out.set_rule_id(d.rule_id);
+  *out.mutable_matched_rule_ids() = {d.matched_rule_ids.begin(),
+                                     d.matched_rule_ids.end()};
+  out.set_revision(snapshot->revision());
+  if (!d.allowed) {
+    out.set_reason(d.reason);
+    out.set_message(d.message);
+  }
+  out.set_legal_basis(d.legal_basis);
+  *out.mutable_trace() = {trace.begin(), trace.end()};
+  out.mutable_quota()->set_requests_per_minute(d.quota_requests_per_minute);
+  out.mutable_quota()->set_records_per_day(d.quota_records_per_day);
+  return out;
+}
+
+absl::StatusOr<v1::GetPolicyResponse> PolicyAdmin::Get(
+    const v1::GetPolicyRequest& request) const {
+  const uint64_t revision =
+      request.revision() != 0 ? request.revision() : deps_.store->head();
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument doc, deps_.store->StateAt(revision));
+  v1::GetPolicyResponse out;
+  out.set_revision(revision);
+  *out.mutable_document() = Only(doc, request.dataset());
+  return out;
+}
+
+absl::StatusOr<v1::ListPoliciesResponse> PolicyAdmin::List() const {
+  v1::PolicyDocument active;
+  {
+    absl::MutexLock lock(&mu_);
+    active = active_;
+  }
+  DX_ASSIGN_OR_RETURN(auto history, deps_.store->History("", 0));
+  absl::flat_hash_map<std::string, uint64_t> last_changed;
+  for (const auto& r : history) {
+    for (const auto& c : r.changed()) last_changed.try_emplace(c, r.revision());
+  }
+  DX_ASSIGN_OR_RETURN(auto pending, deps_.store->ListPending());
+  v1::ListPoliciesResponse out;
+  out.set_revision(deps_.store->head());
+  out.set_pending_changes(pending.size());
+  for (const v1::Dataset& d : deps_.registry->datasets()) {
+    const v1::DatasetPolicy* p = FindPolicy(active, d.id());
+    v1::PolicySummary* s = out.add_datasets();
+    s->set_dataset(d.id());
+    s->set_provider_agency(d.provider_agency());
+    s->set_category(CategoryName(d.category()));
+    s->set_grants(p ? p->grants_size() : 0);
+    s->set_forbids(p ? p->forbids_size() : 0);
+    s->set_two_person_rule(TwoPersonRule(d, p));
+    if (auto it = last_changed.find(d.id()); it != last_changed.end())
+      s->set_last_changed(it->second);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::PolicyHistoryResponse> PolicyAdmin::History(
+    const v1::PolicyHistoryRequest& request) const {
+  DX_ASSIGN_OR_RETURN(auto revisions,
+                      deps_.store->History(request.dataset(), request.limit()));
+  v1::PolicyHistoryResponse out;
+  for (auto& r : revisions) *out.add_revisions() = std::move(r);
+  return out;
+}
+
+absl::StatusOr<v1::PolicyDiffResponse> PolicyAdmin::Diff(
+    const v1::PolicyDiffRequest& request) const {
+  const uint64_t to =
+      request.to_revision() != 0 ? request.to_revision() : deps_.store->head();
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument before,
+                      deps_.store->StateAt(request.from_revision()));
+  if (request.from_revision() == 0) before.Clear();  // "from nothing"
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument after, deps_.store->StateAt(to));
+  v1::PolicyDiffResponse out;
+  out.set_diff(UnifiedDiff(ToJson(Only(before, request.dataset())),
+                           ToJson(Only(after, request.dataset())),
+                           absl::StrCat("revision ", request.from_revision()),
+                           absl::StrCat("revision ", to)));
+  return out;
+}
+
+absl::StatusOr<v1::ListPendingResponse> PolicyAdmin::ListPending() const {
+  DX_ASSIGN_OR_RETURN(auto pending, deps_.store->ListPending());
+  v1::ListPendingResponse out;
+  for (auto& p : pending) *out.add_changes() = std::move(p);
+  return out;
+}
+
+}  // namespace dx::policy

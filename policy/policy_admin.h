@@ -1,0 +1,112 @@
+// PolicyAdmin: what administrators do to policies, apart from gRPC (the
+// service in admin_service.h checks roles and calls this). Applying a
+// document validates it against the registry and the rest of the active
+// policy, refuses it whole on any error (file, line and field named),
+// stores a new revision, records the change in the audit log, and swaps
+// the compiled snapshot into the gateway's authorizer. Changes to datasets
+// under the two-person rule wait for a second administrator.
+// Thread-safe: changes are serialized.
+#ifndef DX_POLICY_POLICY_ADMIN_H_
+#define DX_POLICY_POLICY_ADMIN_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/yaml_proto.h"
+#include "dx/v1/policy.pb.h"
+#include "dx/v1/registry.pb.h"
+#include "policy/policy_authorizer.h"
+#include "policy/policy_store.h"
+
+namespace dx::policy {
+
+class PolicyAdmin {
+ public:
+  // Appends an admin record to the audit log and waits until it is durable.
+  // A change whose record fails is not made.
+  using RecordFn = std::function<absl::Status(const std::string& actor,
+                                              const std::string& action,
+                                              const std::string& detail)>;
+
+  struct Deps {
+    const v1::Registry* registry = nullptr;
+    PolicyStore* store = nullptr;
+    const Clock* clock = nullptr;
+    RecordFn record;
+  };
+
+  // Compiles the store's head revision. When the store is empty and
+  // `bootstrap_file` is set, that file becomes revision 1 first (authored
+  // "bootstrap"); errors in it fail the start with file and line.
+  static absl::StatusOr<std::unique_ptr<PolicyAdmin>> Create(
+      Deps deps, const std::string& bootstrap_file);
+
+  // The authorizer the gateway decides with; lives as long as this object.
+  PolicyAuthorizer* authorizer() { return authorizer_.get(); }
+
+  // `actor` is "policy-admin:NAME" (certs::ActorName).
+  absl::StatusOr<v1::ApplyPolicyResponse> Apply(
+      const std::string& actor, const v1::ApplyPolicyRequest& request);
+  absl::StatusOr<v1::ApplyPolicyResponse> Rollback(
+      const std::string& actor, const v1::RollbackPolicyRequest& request);
+  absl::StatusOr<v1::ApplyPolicyResponse> Approve(
+      const std::string& actor, const v1::ApprovePolicyRequest& request);
+  absl::Status Reject(const std::string& actor,
+                      const v1::RejectPolicyRequest& request);
+
+  v1::ValidatePolicyResponse Validate(const v1::ValidatePolicyRequest& request);
+  v1::ExplainResponse Explain(const v1::ExplainRequest& request) const;
+  absl::StatusOr<v1::GetPolicyResponse> Get(
+      const v1::GetPolicyRequest& request) const;
+  absl::StatusOr<v1::ListPoliciesResponse> List() const;
+  absl::StatusOr<v1::PolicyHistoryResponse> History(
+      const v1::PolicyHistoryRequest& request) const;
+  absl::StatusOr<v1::PolicyDiffResponse> Diff(
+      const v1::PolicyDiffRequest& request) const;
+  absl::StatusOr<v1::ListPendingResponse> ListPending() const;
+
+  // A PolicyDocument as the JSON text `get` prints (YAML-compatible, so it
+  // can be edited and applied again).
+  static std::string ToJson(const google::protobuf::Message& message);
+
+  // A change, checked and ready to store.
+  struct Prepared;
+
+ private:
+  explicit PolicyAdmin(Deps deps);
+
+  // Parses, merges with the active policy and compiles. Errors refuse
+  // the change (INVALID_ARGUMENT naming file, line and field); warnings go
+  // to `response->messages`.
+  absl::StatusOr<Prepared> Prepare(const v1::PolicyDocument& incoming,
+                                   const YamlLines* lines,
+                                   const std::string& source,
+                                   v1::ApplyPolicyResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::ApplyPolicyResponse> Submit(
+      const std::string& actor, const v1::PolicyDocument& incoming,
+      const YamlLines* lines, const std::string& source,
+      const std::string& comment, const std::string& action,
+      uint64_t restored_revision, bool dry_run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<uint64_t> CommitLocked(const std::string& author,
+                                        const std::string& approver,
+                                        const std::string& comment,
+                                        const std::string& action,
+                                        uint64_t restored_revision,
+                                        Prepared prepared)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Deps deps_;
+  std::unique_ptr<PolicyAuthorizer> authorizer_;
+  mutable absl::Mutex mu_;
+  v1::PolicyDocument active_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace dx::policy
+
+#endif  // DX_POLICY_POLICY_ADMIN_H_
