@@ -41,7 +41,7 @@ constexpr char kHelp[] = R"(usage: dxctl policy SUBCOMMAND [flags]
   pending                changes waiting for a second administrator
   approve ID [--comment TEXT]
   reject ID [--comment TEXT]
-  explain --agency CODE --dataset ID --purpose P [--fields a,b] [--subject]
+  explain --consumer CODE --dataset ID --purpose P [--fields a,b] [--subject]
           [--consent REF] [--at RFC3339]
                          would this be allowed, and which rule decides?
   test CASES.yaml        run decision cases (dx.v1.PolicyTestSuite); exit 1
@@ -334,13 +334,13 @@ int RunPolicy(const std::vector<std::string>& args) {
     return args.empty() ? 2 : 0;
   }
   const std::string sub = args[0];
-  auto parsed =
-      Flags::Parse({args.begin() + 1, args.end()},
-                   {"gateway", "pki",     "person", "agency",   "ca",
-                    "cert",    "key",     "f",      "comment",  "revision",
-                    "limit",   "from",    "to",     "dataset",  "purpose",
-                    "fields",  "consent", "at",     "registry", "policy"},
-                   {"dry-run", "subject", "json", "trace", "help"});
+  auto parsed = Flags::Parse(
+      {args.begin() + 1, args.end()},
+      {"gateway",  "pki",     "person",  "agency",   "ca",      "cert",
+       "key",      "f",       "comment", "revision", "limit",   "from",
+       "to",       "dataset", "purpose", "fields",   "consent", "at",
+       "registry", "policy",  "consumer"},
+      {"dry-run", "subject", "json", "trace", "help"});
   if (!parsed.ok()) {
     std::cerr << "dxctl policy: " << parsed.status().message() << "\n" << kHelp;
     return 2;
@@ -517,8 +517,7 @@ int RunPolicy(const std::vector<std::string>& args) {
     auto at = ParseAt(f.Get("at"));
     if (!at.ok()) return Fail(std::string(at.status().message()));
     v1::ExplainRequest req;
-    // --agency names the certificate folder elsewhere; here the consumer.
-    req.set_consumer_agency(f.Get("agency"));
+    req.set_consumer_agency(f.Get("consumer"));
     req.set_dataset(f.Get("dataset"));
     req.set_purpose_code(f.Get("purpose"));
     for (absl::string_view field :

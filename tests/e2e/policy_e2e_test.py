@@ -1,0 +1,318 @@
+"""End to end: the sharing policy on a real gateway (real processes, mutual
+TLS, RocksDB). Masks, row filters and forbids on real exchanges; the
+PolicyAdmin service through dxctl with each role; apply, history, diff,
+rollback, the two-person rule, quotas, validate, explain and test; and a
+policy applied repeatedly while the gateway is under load, with zero failed
+exchanges."""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+from dxenv import DevEnv  # noqa: E402
+
+H30, H29, G12 = "000.00.00.H30", "000.00.00.H29", "000.00.00.G12"
+
+TAX_GRANT = """
+datasets:
+  - dataset: bca.population
+    grants:
+      - id: h30-civil-registration
+        consumers: [000.00.00.H30]
+        purposes: [civil-registration]
+        fields: [citizen_id, full_name, birth_date, sex, province_code, province]
+        legal_basis: Decree 194/2025/ND-CP Art. 16; Law on Civil Status 2014
+      - id: provinces-residence-check
+        consumers: [group:provinces]
+        purposes: [residence-verification]
+        fields: [citizen_id, full_name, birth_date, province_code, province]
+        masks:
+          - {field: citizen_id, kind: partial, keep_last: 4}
+        row_filter: province_code == consumer.province_code
+        legal_basis: Decree 194/2025/ND-CP Art. 16; Law on Residence 2020 Art. 37
+        quota: {requests_per_minute: 600, records_per_day: 1000000}
+      - id: mof-tax-check
+        consumers: [000.00.00.G12]
+        purposes: [tax-administration]
+        fields: [citizen_id, full_name]
+        masks: [{field: full_name, kind: hash}]
+        legal_basis: Law on Tax Administration 2019 Art. 98
+        quota: {requests_per_minute: 3}
+    forbids:
+      - id: no-ethnicity-to-provinces
+        consumers: [group:provinces]
+        fields: [ethnicity]
+        legal_basis: Decree 13/2023/ND-CP Art. 2(4) (sensitive personal data)
+        reason: ethnicity is sensitive personal data and no purpose of a province needs it
+"""
+
+
+class PolicyEndToEndTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dx-policy-e2e-")
+        cls.env = DevEnv(cls.tmp.name, BUILD, population=2000, business=200).setup().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+        cls.tmp.cleanup()
+
+    def file(self, name, text):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def policy(self, *args, person="admin1"):
+        return self.env.policy(*args, person=person)
+
+    def ok(self, result):
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        return result.stdout
+
+    def audit_for(self, stdout):
+        rid = re.search(r"^request (\S+):", stdout, re.M).group(1)
+        return [r for r in self.env.audit_records() if r.get("request_id") == rid]
+
+    @staticmethod
+    def records_of(stdout):
+        """The records of `dxctl call --json`, as dicts."""
+        line = next(x for x in stdout.splitlines() if x.startswith("{"))
+        batch = json.loads(line).get("records", {})
+        columns = batch.get("columns", [])
+        return [dict(zip(columns, r.get("values", []))) for r in batch.get("rows", [])]
+
+    # ---------------------------------------------------------- exchanges --
+    def test_mask_and_row_filter_on_a_real_exchange(self):
+        r = self.env.call(H30, "hotich", "bca.population", "residence-verification",
+                          "--field", "citizen_id", "--field", "full_name",
+                          "--max-records", "50", "--json")
+        out = self.ok(r)
+        records = self.records_of(out)
+        self.assertGreater(len(records), 0)
+        for rec in records:
+            # Only the two fields asked; the filter's column is not served.
+            self.assertEqual(sorted(rec), ["citizen_id", "full_name"])
+            # Masked: the last 4 characters only.
+            self.assertRegex(rec["citizen_id"], r"^\*{8}\d{4}$")
+        # H30's province is 031: every citizen id of the sample data starts
+        # with its province code, and the adapter holds 8 provinces.
+        audit = self.audit_for(out)[0]
+        self.assertEqual(audit["policy_rule_id"], "provinces-residence-check")
+        self.assertEqual(audit["masked_fields"], ["citizen_id"])
+        self.assertEqual(audit["row_filter"], "province_code == consumer.province_code")
+        self.assertEqual(audit["policy_version"], "r1")
+        self.assertIn("no-ethnicity-to-provinces", audit["matched_rule_ids"])
+        # Without the filter, the same agency sees every province.
+        r = self.env.call(H30, "hotich", "bca.population", "civil-registration",
+                          "--field", "province_code", "--max-records", "10000", "--json")
+        everyone = [x["province_code"] for x in self.records_of(self.ok(r))]
+        self.assertGreater(len(set(everyone)), 1)
+        r = self.env.call(H30, "hotich", "bca.population", "residence-verification",
+                          "--field", "full_name", "--max-records", "10000", "--json")
+        self.assertEqual(len(self.records_of(self.ok(r))), everyone.count("031"))
+
+    def test_forbid_refusal_cites_its_legal_basis(self):
+        r = self.env.call(H30, "hotich", "bca.population", "residence-verification",
+                          "--field", "ethnicity")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("REFUSED  PERMISSION_DENIED", r.stdout)
+        self.assertIn("reason:       REASON_POLICY_FORBIDDEN", r.stdout)
+        self.assertIn("legal basis:  Decree 13/2023/ND-CP Art. 2(4)", r.stdout)
+        self.assertIn("policy rule:  no-ethnicity-to-provinces", r.stdout)
+        self.assertEqual(self.audit_for(r.stdout)[0]["decision"], "DECISION_DENY")
+
+    # -------------------------------------------------------------- roles --
+    def test_roles(self):
+        # Agency systems cannot reach the service at all.
+        r = self.env.dxctl("policy", "list", "--gateway", self.env.gateway, "--pki",
+                           self.env.pki, "--agency", H30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("PERMISSION_DENIED", r.stderr)
+        # Auditors and operators read, but do not change.
+        for person in ("auditor1", "ops1"):
+            self.assertIn("bca.population", self.ok(self.policy("list", person=person)))
+            r = self.policy("apply", "-f", self.file("x.yaml", TAX_GRANT), person=person)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("PERMISSION_DENIED", r.stderr)
+            self.assertIn("policy-admin", r.stderr)
+
+    # ---------------------------------------------- apply, roll back, audit --
+    def test_zz_apply_takes_effect_then_rollback(self):
+        call = lambda: self.env.call(G12, "dkkd", "bca.population", "tax-administration",
+                                     "--query", "citizen_id=001000000000", "--json")
+        before = call()
+        self.assertIn("REASON_POLICY_DENIED", before.stdout)
+        out = self.ok(self.policy("apply", "-f", self.file("tax.yaml", TAX_GRANT),
+                                  "--comment", "tax office checks"))
+        m = re.search(r"revision (\d+): changed bca.population \(in effect now\)", out)
+        self.assertTrue(m, out)
+        revision = int(m.group(1))
+        after = call()
+        self.assertEqual(after.returncode, 0, after.stdout)
+        # The name is a keyed hash, the same for the same value.
+        token = re.search(r"h:[0-9a-f]{32}", after.stdout)
+        self.assertTrue(token, after.stdout)
+        self.assertEqual(re.search(r"h:[0-9a-f]{32}", call().stdout).group(0), token.group(0))
+        # The change is in the audit log, by its author.
+        admin = [x for x in self.env.audit_records()
+                 if x.get("admin_action") == "policy.apply"
+                 and x["message"].startswith(f"revision {revision} (apply): bca.population")]
+        self.assertEqual(len(admin), 1)
+        self.assertEqual(admin[0]["tls_agency"], "policy-admin:admin1")
+        self.assertIn("comment: tax office checks", admin[0]["message"])
+        history = self.ok(self.policy("history", "bca.population"))
+        self.assertIn(f"r{revision}", history)
+        self.assertIn("tax office checks", history)
+        diff = self.ok(self.policy("diff", "bca.population", "--from", str(revision - 1),
+                                   "--to", str(revision)))
+        self.assertRegex(diff, r'\n\+\s+"id": "mof-tax-check"')
+        self.assertIn(f"--- revision {revision - 1}", diff)
+        # The quota: 3 calls a minute (two used above).
+        r = call()
+        self.assertEqual(r.returncode, 0, r.stdout)
+        r = call()
+        self.assertIn("REFUSED  RESOURCE_EXHAUSTED", r.stdout)
+        self.assertIn("REASON_QUOTA_EXCEEDED", r.stdout)
+        # Roll back to the revision before: refused again.
+        out = self.ok(self.policy("rollback", "bca.population", "--to", str(revision - 1),
+                                  "--comment", "agreement withdrawn"))
+        self.assertIn(f"revision {revision + 1}", out)
+        again = call()
+        self.assertIn("REASON_POLICY_DENIED", again.stdout)
+        self.assertIn("restores r", self.ok(self.policy("history", "bca.population")))
+
+    def test_bad_policy_is_refused_whole_with_file_and_line(self):
+        head = self.ok(self.policy("list")).splitlines()[0]
+        bad = TAX_GRANT.replace("fields: [citizen_id, full_name]\n",
+                                "fields: [citizen_id, shoe_size]\n")
+        path = self.file("bad.yaml", bad)
+        r = self.policy("apply", "-f", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("INVALID_ARGUMENT", r.stderr)
+        line = bad.splitlines().index("        fields: [citizen_id, shoe_size]") + 1
+        self.assertIn(f"{path}:{line}: field 'datasets[0].grants[2].fields[1]'", r.stderr)
+        self.assertIn("no field 'shoe_size'", r.stderr)
+        self.assertEqual(self.ok(self.policy("list")).splitlines()[0], head)
+        # validate says the same, without applying; and offline too.
+        r = self.policy("validate", "-f", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("invalid", r.stdout)
+        r = self.env.dxctl("policy", "validate", "-f", path, "--registry",
+                           os.path.join(self.env.root, "registry.yaml"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"error: {path}:{line}:", r.stdout)
+
+    def test_two_person_rule(self):
+        doc = self.file("tp.yaml", """
+datasets:
+  - dataset: mof.business
+    two_person_rule: true
+    grants:
+      - id: provinces-business-lookup
+        consumers: [000.00.00.H30, 000.00.00.H29]
+        purposes: [business-licensing, tax-administration]
+        legal_basis: Decree 194/2025/ND-CP Art. 16; Law on Enterprises 2020
+      - id: h29-statistics
+        consumers: [000.00.00.H29]
+        purposes: [statistics]
+        fields: [province, status]
+        legal_basis: Law on Statistics 2015
+""")
+        out = self.ok(self.policy("apply", "-f", doc))
+        pending = re.search(r"pending (\w+):", out).group(1)
+        call = lambda: self.env.call(H29, "motcua", "mof.business", "statistics",
+                                     "--max-records", "1")
+        self.assertIn("REASON_POLICY_DENIED", call().stdout)  # not yet
+        self.assertIn(pending, self.ok(self.policy("pending", person="auditor1")))
+        r = self.policy("approve", pending)  # the proposer cannot approve
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("second administrator", r.stderr)
+        out = self.ok(self.policy("approve", pending, person="admin2"))
+        self.assertIn("in effect now", out)
+        self.assertEqual(call().returncode, 0)
+        history = self.ok(self.policy("history", "mof.business"))
+        self.assertIn("by policy-admin:admin1, approved by policy-admin:admin2", history)
+
+    # ------------------------------------------------------ explain, test --
+    def test_explain_answers_a_what_if(self):
+        out = self.ok(self.policy("explain", "--consumer", H30, "--dataset", "bca.population",
+                                  "--purpose", "residence-verification",
+                                  "--fields", "citizen_id,full_name", person="auditor1"))
+        self.assertIn("ALLOW by provinces-residence-check", out)
+        self.assertIn("masked:      citizen_id:partial(keep_last=4)", out)
+        self.assertIn("row filter:  province_code == consumer.province_code", out)
+        out = self.ok(self.policy("explain", "--consumer", H29, "--dataset", "bca.population",
+                                  "--purpose", "civil-registration"))
+        self.assertIn("DENY REASON_POLICY_DENIED", out)
+        self.assertIn("legal basis:", out)
+
+    def test_policy_test_cases_online_and_offline(self):
+        cases = self.file("cases.yaml", """
+cases:
+  - {name: civil registration reads ids, agency: 000.00.00.H30, dataset: bca.population,
+     purpose: civil-registration, expect: allow, rule: h30-civil-registration}
+  - {name: residence is masked, agency: 000.00.00.H30, dataset: bca.population,
+     purpose: residence-verification, fields: [citizen_id], expect: allow,
+     expect_masks: ["citizen_id:partial(keep_last=4)"]}
+  - {name: ethnicity is forbidden, agency: 000.00.00.H29, dataset: bca.population,
+     purpose: residence-verification, fields: [ethnicity], expect: deny,
+     expect_reason: policy_forbidden}
+""")
+        out = self.ok(self.policy("test", cases, person="auditor1"))
+        self.assertIn("3 passed, 0 failed", out)
+        offline = ["policy", "test", cases, "--policy", os.path.join(REPO, "deploy", "policy.yaml"),
+                   "--registry", os.path.join(REPO, "deploy", "registry.yaml")]
+        self.assertIn("3 passed, 0 failed", self.ok(self.env.dxctl(*offline)))
+        wrong = self.file("wrong.yaml", """
+cases:
+  - {name: a wrong expectation, agency: 000.00.00.H29, dataset: bca.population,
+     purpose: civil-registration, expect: allow}
+""")
+        r = self.env.dxctl("policy", "test", wrong, *offline[3:])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("FAIL a wrong expectation: expected allow, got deny", r.stdout)
+
+    # --------------------------------------------------- change under load --
+    def test_zz_applying_under_load_fails_no_exchange(self):
+        result = {}
+
+        def load():
+            out = subprocess.run(
+                [os.path.join(BUILD, "bench", "dxbench"), "--target", self.env.gateway,
+                 "--mode", "gateway", "--pki", self.env.pki, "--agency", H30,
+                 "--system", "hotich", "--dataset", "bca.population",
+                 "--purpose", "civil-registration", "--query", "citizen_id=001000000000",
+                 "--duration", "6", "--warmup", "0", "--concurrency", "16"],
+                capture_output=True, text=True, timeout=120)
+            result["rc"] = out.returncode
+            result["json"] = json.loads([x for x in out.stdout.splitlines()
+                                         if x.startswith("{")][-1])
+
+        t = threading.Thread(target=load)
+        t.start()
+        a = self.file("load-a.yaml", TAX_GRANT)
+        b = self.file("load-b.yaml", TAX_GRANT.replace("requests_per_minute: 3",
+                                                        "requests_per_minute: 4"))
+        applied = 0
+        while t.is_alive() and applied < 40:
+            self.ok(self.policy("apply", "-f", a if applied % 2 else b,
+                                "--comment", f"under load {applied}"))
+            applied += 1
+        t.join()
+        self.assertGreaterEqual(applied, 4)
+        self.assertEqual(result["rc"], 0, result)
+        self.assertEqual(result["json"]["errors"], {})
+        self.assertGreater(result["json"]["ok"], 100)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
