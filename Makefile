@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan fuzz demo pki clean format bench bench-audit
+.PHONY: all deps configure build test test-asan fuzz demo pki clean format bench bench-audit bench-policy
 
 all: build
 
@@ -71,6 +71,10 @@ bench: build
 AUDIT_BENCH_RECORDS ?= 10000000
 bench-audit: build
 	./$(BUILD_DIR)/bench/dx_audit_bench --records $(AUDIT_BENCH_RECORDS) --db $(CURDIR)/var/audit-bench
+
+# The policy decision with 10,000 datasets x 100 grants (docs/POLICY.md).
+bench-policy: build
+	./$(BUILD_DIR)/bench/dx_policy_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 
 # A development PKI in var/pki (see certs/README.md).
 pki: deps

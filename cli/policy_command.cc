@@ -190,8 +190,8 @@ absl::StatusOr<std::shared_ptr<const policy::PolicySnapshot>> CompileFiles(
   s = YamlToProto(text, policy_file, &doc, &lines);
   if (!s.ok()) return s;
   std::vector<policy::PolicyProblem> problems;
-  auto snap =
-      policy::PolicySnapshot::Compile(registry, doc, 0, absl::Now(), &problems);
+  auto snap = policy::PolicySnapshot::Compile(registry, doc, nullptr, 0,
+                                              absl::Now(), &problems);
   *had_errors = !snap.ok();
   if (print_problems) {
     for (const auto& p : problems) {

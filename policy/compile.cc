@@ -38,11 +38,16 @@ class Compiler {
 
   void Error(const std::string& path, std::string message) {
     ++errors_;
-    if (problems_) problems_->push_back({true, path, std::move(message)});
+    if (problems_ && !muted_)
+      problems_->push_back({true, path, std::move(message)});
   }
   void Warn(const std::string& path, std::string message) {
-    if (problems_) problems_->push_back({false, path, std::move(message)});
+    if (problems_ && !muted_)
+      problems_->push_back({false, path, std::move(message)});
   }
+  // While muted, problems are counted but not reported (a stored part that
+  // was reported when it was applied).
+  void Mute(bool muted) { muted_ = muted; }
 
   // Groups first: grants and forbids refer to them.
   void Directory(
@@ -69,6 +74,7 @@ class Compiler {
       }
       groups_[g.name()] = std::move(set);
     }
+    if (attributes == nullptr) return;  // kept from the base snapshot
     for (int i = 0; i < dir.agencies_size(); ++i) {
       const auto& a = dir.agencies(i);
       const std::string path = absl::StrCat("directory.agencies[", i, "]");
@@ -169,6 +175,12 @@ class Compiler {
              const std::string& path) {
     CompiledGrant c;
     c.proto = &g;
+    c.id = g.id();
+    c.legal_basis = g.legal_basis();
+    c.require_subject_id = g.require_subject_id();
+    c.require_consent = g.require_consent();
+    c.requests_per_minute = g.quota().requests_per_minute();
+    c.records_per_day = g.quota().records_per_day();
     if (g.consumers().empty()) {
       Error(path + ".consumers",
             "a grant must name its consumers (agency codes, patterns or "
@@ -369,6 +381,7 @@ class Compiler {
   const absl::Time now_;
   std::vector<PolicyProblem>* const problems_;
   int errors_ = 0;
+  bool muted_ = false;
   absl::flat_hash_set<std::string> agencies_;
   absl::flat_hash_map<std::string, ConsumerSet> groups_;
 };
@@ -389,89 +402,145 @@ bool TwoPersonRule(const v1::Dataset& dataset,
 
 PolicySnapshot::~PolicySnapshot() = default;
 
+const v1::DatasetPolicy* PolicySnapshot::PolicyOf(
+    const std::string& dataset) const {
+  auto it = datasets_.find(dataset);
+  if (it == datasets_.end() || !it->second->has_policy) return nullptr;
+  return &it->second->policy;
+}
+
+namespace {
+
+// Compiles one dataset's policy (null: none) into a new CompiledDataset.
+std::shared_ptr<PolicySnapshot::CompiledDataset> CompileDataset(
+    Compiler* compiler, const v1::Dataset& d, const v1::DatasetPolicy* policy,
+    const std::string& path) {
+  auto ds = std::make_shared<PolicySnapshot::CompiledDataset>();
+  ds->dataset = &d;
+  for (const auto& f : d.fields()) {
+    ds->field_index[f.name()] = ds->field_names.size();
+    ds->field_names.push_back(f.name());
+  }
+  ds->all = FieldSet::All(ds->field_names.size());
+  ds->personal = FieldSet(ds->field_names.size());
+  for (int i = 0; i < d.fields_size(); ++i) {
+    if (HasTag(d.fields(i), "personal") ||
+        HasTag(d.fields(i), "sensitive_personal")) {
+      ds->personal.Add(i);
+    }
+  }
+  if (policy == nullptr ||
+      (policy->grants().empty() && policy->forbids().empty() &&
+       !policy->has_two_person_rule())) {
+    return ds;  // category defaults only
+  }
+  ds->has_policy = true;
+  ds->policy = *policy;  // rules below point into this copy
+  const v1::DatasetPolicy& p = ds->policy;
+  absl::flat_hash_set<std::string> ids;
+  auto check_id = [&](const std::string& id, const std::string& rpath) {
+    if (id.empty()) {
+      compiler->Error(rpath + ".id",
+                      "every rule needs an id (cited in decisions and audit "
+                      "records)");
+    } else if (!ids.insert(id).second) {
+      compiler->Error(
+          rpath + ".id",
+          absl::StrCat("rule id '", id, "' is used twice in ", p.dataset()));
+    }
+  };
+  ds->grants.reserve(p.grants_size());
+  for (int g = 0; g < p.grants_size(); ++g) {
+    const std::string gpath = absl::StrCat(path, ".grants[", g, "]");
+    check_id(p.grants(g).id(), gpath);
+    compiler->Grant(ds.get(), p.grants(g), gpath);
+  }
+  for (int f = 0; f < p.forbids_size(); ++f) {
+    const std::string fpath = absl::StrCat(path, ".forbids[", f, "]");
+    check_id(p.forbids(f).id(), fpath);
+    compiler->Forbid(ds.get(), p.forbids(f), fpath);
+  }
+  compiler->Lint(*ds, path);
+  for (uint32_t g = 0; g < ds->grants.size(); ++g) {
+    const CompiledGrant& grant = ds->grants[g];
+    if (grant.consumers.everyone || !grant.consumers.prefixes.empty()) {
+      ds->pattern_grants.push_back(g);
+    }
+    for (const auto& code : grant.consumers.codes) {
+      ds->grants_by_code[code].push_back(g);
+    }
+  }
+  return ds;
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
-    const v1::Registry& registry, const v1::PolicyDocument& document,
-    uint64_t revision, absl::Time now, std::vector<PolicyProblem>* problems) {
+    const v1::Registry& registry, const v1::PolicyDocument& changes,
+    const PolicySnapshot* base, uint64_t revision, absl::Time now,
+    std::vector<PolicyProblem>* problems) {
   std::vector<PolicyProblem> local;
   if (problems == nullptr) problems = &local;
   const size_t first_problem = problems->size();
   auto snap = std::shared_ptr<PolicySnapshot>(new PolicySnapshot());
   snap->revision_ = revision;
   snap->version_ = absl::StrCat("r", revision);
-  snap->registry_ = registry;
-  snap->document_ = document;
-  Compiler compiler(snap->registry_, now, problems);
-  compiler.Directory(snap->document_.directory(), &snap->attributes_);
-
-  for (const v1::Dataset& d : snap->registry_.datasets()) {
-    auto ds = std::make_unique<CompiledDataset>();
-    ds->dataset = &d;
-    for (const auto& f : d.fields()) {
-      ds->field_index[f.name()] = ds->field_names.size();
-      ds->field_names.push_back(f.name());
-    }
-    ds->all = FieldSet::All(ds->field_names.size());
-    ds->personal = FieldSet(ds->field_names.size());
-    for (int i = 0; i < d.fields_size(); ++i) {
-      if (HasTag(d.fields(i), "personal") ||
-          HasTag(d.fields(i), "sensitive_personal")) {
-        ds->personal.Add(i);
-      }
-    }
-    snap->datasets_[d.id()] = std::move(ds);
+  snap->registry_ = base != nullptr
+                        ? base->registry_
+                        : std::make_shared<const v1::Registry>(registry);
+  const bool new_directory = base == nullptr || changes.has_directory();
+  snap->directory_ =
+      new_directory
+          ? std::make_shared<const v1::PolicyDirectory>(changes.directory())
+          : base->directory_;
+  Compiler compiler(*snap->registry_, now, problems);
+  compiler.Mute(!new_directory);
+  if (new_directory) {
+    auto attributes = std::make_shared<PolicySnapshot::AgencyAttributes>();
+    compiler.Directory(*snap->directory_, attributes.get());
+    snap->attributes_ = std::move(attributes);
+  } else {
+    compiler.Directory(*snap->directory_, nullptr);  // its groups only
+    snap->attributes_ = base->attributes_;
   }
+  compiler.Mute(false);
 
-  absl::flat_hash_set<std::string> seen;
-  for (int i = 0; i < snap->document_.datasets_size(); ++i) {
-    const v1::DatasetPolicy& p = snap->document_.datasets(i);
+  // Which policies change, by dataset id.
+  absl::flat_hash_set<std::string> registered;
+  for (const v1::Dataset& d : snap->registry_->datasets())
+    registered.insert(d.id());
+  absl::flat_hash_map<std::string, int> changed;
+  for (int i = 0; i < changes.datasets_size(); ++i) {
+    const v1::DatasetPolicy& p = changes.datasets(i);
     const std::string path = absl::StrCat("datasets[", i, "]");
-    auto it = snap->datasets_.find(p.dataset());
-    if (it == snap->datasets_.end()) {
+    if (!registered.contains(p.dataset())) {
       compiler.Error(path + ".dataset",
                      absl::StrCat("dataset '", p.dataset(),
                                   "' is not in the registry; check the id or "
                                   "add the dataset to the registry first"));
       continue;
     }
-    if (!seen.insert(p.dataset()).second) {
+    if (!changed.emplace(p.dataset(), i).second) {
       compiler.Error(path + ".dataset",
                      absl::StrCat("dataset ", p.dataset(),
                                   " has two policies in this document"));
+    }
+  }
+  snap->datasets_.reserve(snap->registry_->datasets_size());
+  for (const v1::Dataset& d : snap->registry_->datasets()) {
+    auto c = changed.find(d.id());
+    if (c != changed.end()) {
+      snap->datasets_[d.id()] =
+          CompileDataset(&compiler, d, &changes.datasets(c->second),
+                         absl::StrCat("datasets[", c->second, "]"));
       continue;
     }
-    CompiledDataset* ds = it->second.get();
-    absl::flat_hash_set<std::string> ids;
-    auto check_id = [&](const std::string& id, const std::string& rpath) {
-      if (id.empty()) {
-        compiler.Error(rpath + ".id",
-                       "every rule needs an id (cited in "
-                       "decisions and audit records)");
-      } else if (!ids.insert(id).second) {
-        compiler.Error(
-            rpath + ".id",
-            absl::StrCat("rule id '", id, "' is used twice in ", p.dataset()));
-      }
-    };
-    ds->grants.reserve(p.grants_size());
-    for (int g = 0; g < p.grants_size(); ++g) {
-      const std::string gpath = absl::StrCat(path, ".grants[", g, "]");
-      check_id(p.grants(g).id(), gpath);
-      compiler.Grant(ds, p.grants(g), gpath);
-    }
-    for (int f = 0; f < p.forbids_size(); ++f) {
-      const std::string fpath = absl::StrCat(path, ".forbids[", f, "]");
-      check_id(p.forbids(f).id(), fpath);
-      compiler.Forbid(ds, p.forbids(f), fpath);
-    }
-    compiler.Lint(*ds, path);
-    for (uint32_t g = 0; g < ds->grants.size(); ++g) {
-      const CompiledGrant& grant = ds->grants[g];
-      if (grant.consumers.everyone || !grant.consumers.prefixes.empty()) {
-        ds->pattern_grants.push_back(g);
-      }
-      for (const auto& code : grant.consumers.codes) {
-        ds->grants_by_code[code].push_back(g);
-      }
+    const v1::DatasetPolicy* stored = base ? base->PolicyOf(d.id()) : nullptr;
+    if (base != nullptr && !new_directory) {
+      snap->datasets_[d.id()] = base->datasets_.at(d.id());  // shared as is
+    } else {
+      snap->datasets_[d.id()] =
+          CompileDataset(&compiler, d, stored, "stored:" + d.id());
     }
   }
   if (compiler.failed()) {

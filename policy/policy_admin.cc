@@ -103,7 +103,21 @@ absl::StatusOr<std::unique_ptr<PolicyAdmin>> PolicyAdmin::Create(
     Deps deps, const std::string& bootstrap_file) {
   std::unique_ptr<PolicyAdmin> admin(new PolicyAdmin(std::move(deps)));
   PolicyStore* store = admin->deps_.store;
-  if (store->head() == 0 && !bootstrap_file.empty()) {
+  const uint64_t head = store->head();
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument active, store->StateAt(head));
+  auto snapshot =
+      PolicySnapshot::Compile(*admin->deps_.registry, active, nullptr, head,
+                              admin->deps_.clock->Now(), nullptr);
+  if (!snapshot.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the active sharing policy (revision ", head,
+        ") does not fit the registry: ", snapshot.status().message(),
+        ". Restore the registry entries it refers to, then apply a corrected "
+        "policy"));
+  }
+  admin->authorizer_ =
+      std::make_unique<PolicyAuthorizer>(*snapshot, admin->deps_.clock);
+  if (head == 0 && !bootstrap_file.empty()) {
     DX_ASSIGN_OR_RETURN(std::string text, ReadFile(bootstrap_file));
     v1::PolicyDocument doc;
     YamlLines lines;
@@ -115,22 +129,6 @@ absl::StatusOr<std::unique_ptr<PolicyAdmin>> PolicyAdmin::Create(
                                     "bootstrap", 0, false)
                            .status());
   }
-  const uint64_t head = store->head();
-  DX_ASSIGN_OR_RETURN(v1::PolicyDocument active, store->StateAt(head));
-  std::vector<PolicyProblem> problems;
-  auto snapshot = PolicySnapshot::Compile(*admin->deps_.registry, active, head,
-                                          admin->deps_.clock->Now(), &problems);
-  if (!snapshot.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the active sharing policy (revision ", head,
-        ") does not fit the registry: ", snapshot.status().message(),
-        ". Restore the registry entries it refers to, then apply a corrected "
-        "policy"));
-  }
-  admin->authorizer_ =
-      std::make_unique<PolicyAuthorizer>(*snapshot, admin->deps_.clock);
-  absl::MutexLock lock(&admin->mu_);
-  admin->active_ = std::move(active);
   return admin;
 }
 
@@ -138,34 +136,21 @@ absl::StatusOr<PolicyAdmin::Prepared> PolicyAdmin::Prepare(
     const v1::PolicyDocument& incoming, const YamlLines* lines,
     const std::string& source, v1::ApplyPolicyResponse* response) {
   Prepared out;
-  out.base = deps_.store->head();
-  // The whole policy as it would be: the incoming datasets first (so that
-  // problem paths match the file), then the active ones it leaves alone.
-  v1::PolicyDocument merged;
-  *merged.mutable_directory() =
-      incoming.has_directory() ? incoming.directory() : active_.directory();
-  absl::flat_hash_set<std::string> incoming_ids;
-  for (const auto& p : incoming.datasets()) {
-    *merged.add_datasets() = p;
-    incoming_ids.insert(p.dataset());
-  }
-  for (const auto& p : active_.datasets()) {
-    if (!incoming_ids.contains(p.dataset())) *merged.add_datasets() = p;
-  }
+  const std::shared_ptr<const PolicySnapshot> active = authorizer_->Current();
+  out.base = active->revision();
+  // Compiled on top of the active snapshot: only what changes is compiled.
   std::vector<PolicyProblem> problems;
-  auto snapshot = PolicySnapshot::Compile(*deps_.registry, merged, out.base + 1,
-                                          deps_.clock->Now(), &problems);
+  auto snapshot =
+      PolicySnapshot::Compile(*deps_.registry, incoming, active.get(),
+                              out.base + 1, deps_.clock->Now(), &problems);
   std::vector<std::string> errors;
   for (const PolicyProblem& p : problems) {
     std::string where = source;
-    size_t index = 0;
-    const bool in_dataset =
-        absl::StartsWith(p.path, "datasets[") &&
-        absl::SimpleAtoi(p.path.substr(9, p.path.find(']') - 9), &index);
-    if (in_dataset && index >= static_cast<size_t>(incoming.datasets_size())) {
+    if (absl::StartsWith(p.path, "stored:")) {
       where = absl::StrCat("the stored policy of ",
-                           merged.datasets(index).dataset());
-    } else if (!in_dataset && !incoming.has_directory()) {
+                           p.path.substr(7, p.path.find('.', 7) - 7));
+    } else if (absl::StartsWith(p.path, "directory") &&
+               !incoming.has_directory()) {
       where = "the stored directory";
     } else if (lines != nullptr) {
       if (int line = LineOf(*lines, p.path); line > 0)
@@ -189,7 +174,7 @@ absl::StatusOr<PolicyAdmin::Prepared> PolicyAdmin::Prepare(
   out.snapshot = *std::move(snapshot);
 
   for (const auto& p : incoming.datasets()) {
-    const v1::DatasetPolicy* old = FindPolicy(active_, p.dataset());
+    const v1::DatasetPolicy* old = active->PolicyOf(p.dataset());
     v1::DatasetPolicy empty;
     empty.set_dataset(p.dataset());
     if (MessageDifferencer::Equals(old ? *old : empty, p)) continue;
@@ -201,13 +186,13 @@ absl::StatusOr<PolicyAdmin::Prepared> PolicyAdmin::Prepare(
     }
   }
   if (incoming.has_directory() &&
-      !MessageDifferencer::Equals(incoming.directory(), active_.directory())) {
+      !MessageDifferencer::Equals(incoming.directory(), active->directory())) {
     out.directory_changed = true;
     out.changed.push_back(kDirectory);
     *out.changes.mutable_directory() = incoming.directory();
     // Groups and attributes decide who reads protected datasets too.
     for (const auto& d : deps_.registry->datasets()) {
-      if (TwoPersonRule(d, FindPolicy(active_, d.id()))) {
+      if (TwoPersonRule(d, active->PolicyOf(d.id()))) {
         out.protected_datasets.push_back(kDirectory);
         break;
       }
@@ -295,8 +280,7 @@ absl::StatusOr<uint64_t> PolicyAdmin::CommitLocked(const std::string& author,
       uint64_t committed,
       deps_.store->Commit(meta, prepared.changes, prepared.directory_changed,
                           prepared.base));
-  DX_ASSIGN_OR_RETURN(active_, deps_.store->StateAt(committed));
-  if (authorizer_ != nullptr) authorizer_->Install(prepared.snapshot);
+  authorizer_->Install(prepared.snapshot);
   return committed;
 }
 
@@ -319,8 +303,9 @@ absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Rollback(
         "name the dataset (or 'directory') and the revision to restore");
   }
   absl::MutexLock lock(&mu_);
-  DX_ASSIGN_OR_RETURN(v1::PolicyDocument old,
-                      deps_.store->StateAt(request.to_revision()));
+  DX_ASSIGN_OR_RETURN(
+      v1::PolicyDocument old,
+      deps_.store->StateAt(request.to_revision(), request.dataset()));
   v1::PolicyDocument incoming;
   if (request.dataset() == kDirectory) {
     *incoming.mutable_directory() = old.directory();
@@ -473,11 +458,7 @@ absl::StatusOr<v1::GetPolicyResponse> PolicyAdmin::Get(
 }
 
 absl::StatusOr<v1::ListPoliciesResponse> PolicyAdmin::List() const {
-  v1::PolicyDocument active;
-  {
-    absl::MutexLock lock(&mu_);
-    active = active_;
-  }
+  const std::shared_ptr<const PolicySnapshot> active = authorizer_->Current();
   DX_ASSIGN_OR_RETURN(auto history, deps_.store->History("", 0));
   absl::flat_hash_map<std::string, uint64_t> last_changed;
   for (const auto& r : history) {
@@ -485,10 +466,10 @@ absl::StatusOr<v1::ListPoliciesResponse> PolicyAdmin::List() const {
   }
   DX_ASSIGN_OR_RETURN(auto pending, deps_.store->ListPending());
   v1::ListPoliciesResponse out;
-  out.set_revision(deps_.store->head());
+  out.set_revision(active->revision());
   out.set_pending_changes(pending.size());
   for (const v1::Dataset& d : deps_.registry->datasets()) {
-    const v1::DatasetPolicy* p = FindPolicy(active, d.id());
+    const v1::DatasetPolicy* p = active->PolicyOf(d.id());
     v1::PolicySummary* s = out.add_datasets();
     s->set_dataset(d.id());
     s->set_provider_agency(d.provider_agency());
@@ -515,10 +496,12 @@ absl::StatusOr<v1::PolicyDiffResponse> PolicyAdmin::Diff(
     const v1::PolicyDiffRequest& request) const {
   const uint64_t to =
       request.to_revision() != 0 ? request.to_revision() : deps_.store->head();
-  DX_ASSIGN_OR_RETURN(v1::PolicyDocument before,
-                      deps_.store->StateAt(request.from_revision()));
+  DX_ASSIGN_OR_RETURN(
+      v1::PolicyDocument before,
+      deps_.store->StateAt(request.from_revision(), request.dataset()));
   if (request.from_revision() == 0) before.Clear();  // "from nothing"
-  DX_ASSIGN_OR_RETURN(v1::PolicyDocument after, deps_.store->StateAt(to));
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument after,
+                      deps_.store->StateAt(to, request.dataset()));
   v1::PolicyDiffResponse out;
   out.set_diff(UnifiedDiff(ToJson(Only(before, request.dataset())),
                            ToJson(Only(after, request.dataset())),

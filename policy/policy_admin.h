@@ -103,8 +103,8 @@ class PolicyAdmin {
 
   const Deps deps_;
   std::unique_ptr<PolicyAuthorizer> authorizer_;
+  // Serializes changes. The active policy is the authorizer's snapshot.
   mutable absl::Mutex mu_;
-  v1::PolicyDocument active_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace dx::policy

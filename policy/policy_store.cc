@@ -77,7 +77,7 @@ uint64_t PolicyStore::head() const {
 }
 
 absl::StatusOr<v1::PolicyDocument> PolicyStore::StateAt(
-    uint64_t revision) const {
+    uint64_t revision, const std::string& only) const {
   const uint64_t head_now = head();
   if (revision == 0) revision = head_now;
   if (revision > head_now) {
@@ -86,14 +86,17 @@ absl::StatusOr<v1::PolicyDocument> PolicyStore::StateAt(
   }
   v1::PolicyDocument doc;
   std::string value;
-  if (LatestAtOrBefore(db_.get(), "d/", revision, &value) &&
+  if ((only.empty() || only == "directory") &&
+      LatestAtOrBefore(db_.get(), "d/", revision, &value) &&
       !doc.mutable_directory()->ParseFromString(value)) {
     return absl::DataLossError("policy store: a directory does not parse");
   }
+  if (only == "directory") return doc;
   // Walk the datasets: for each, the newest version at or before revision.
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions()));
-  it->Seek("o/");
+  const std::string start = only.empty() ? "o/" : ObjectPrefix(only);
+  it->Seek(start);
   while (it->Valid() && it->key().starts_with("o/")) {
     const std::string key = it->key().ToString();
     const size_t zero = key.find('\0', 2);
@@ -101,6 +104,7 @@ absl::StatusOr<v1::PolicyDocument> PolicyStore::StateAt(
       return absl::DataLossError("policy store: a malformed object key");
     }
     const std::string dataset = key.substr(2, zero - 2);
+    if (!only.empty() && dataset != only) break;
     if (LatestAtOrBefore(db_.get(), ObjectPrefix(dataset), revision, &value)) {
       v1::DatasetPolicy p;
       if (!p.ParseFromString(value)) {
@@ -112,6 +116,7 @@ absl::StatusOr<v1::PolicyDocument> PolicyStore::StateAt(
         *doc.add_datasets() = std::move(p);
       }
     }
+    if (!only.empty()) break;
     // Skip to the next dataset.
     it->Seek(ObjectPrefix(dataset) + std::string(9, '\xff'));
   }

@@ -34,9 +34,11 @@ class PolicyStore {
   // The latest revision (0: nothing applied yet).
   uint64_t head() const;
 
-  // The full policy (directory and every dataset's policy) as of
-  // `revision` (0: head).
-  absl::StatusOr<v1::PolicyDocument> StateAt(uint64_t revision) const;
+  // The policy as of `revision` (0: head): the directory and every
+  // dataset's policy, or only the directory (`only` = "directory") or only
+  // one dataset's policy (`only` = its id).
+  absl::StatusOr<v1::PolicyDocument> StateAt(
+      uint64_t revision, const std::string& only = "") const;
 
   // Stores `changes` (the datasets it names replace theirs; its directory,
   // when `directory_changed`, replaces the directory) as revision head()+1.

@@ -58,7 +58,6 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
   }
   const CompiledDataset& ds = *it->second;
   const v1::Dataset& dataset = *ds.dataset;
-  d.legal_basis = dataset.restriction_legal_basis();
   auto note = [&](auto&&... parts) {
     if (trace) trace->push_back(absl::StrCat(parts...));
   };
@@ -96,8 +95,9 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
       d.reason = v1::REASON_POLICY_FORBIDDEN;
       d.rule_id = f.proto->id();
       d.matched_rule_ids = {f.proto->id()};
-      if (!f.proto->legal_basis().empty())
-        d.legal_basis = f.proto->legal_basis();
+      d.legal_basis = f.proto->legal_basis().empty()
+                          ? dataset.restriction_legal_basis()
+                          : f.proto->legal_basis();
       std::string what = "reading dataset " + dataset.id();
       if (!f.whole_dataset) {
         std::vector<std::string> names;
@@ -120,9 +120,12 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
   auto allow = [&](const FieldSet& readable, const std::string& rule) {
     d.allowed = true;
     d.rule_id = rule;
+    d.matched_rule_ids.reserve(1 + forbid_ids.size());
     d.matched_rule_ids.push_back(rule);
     d.matched_rule_ids.insert(d.matched_rule_ids.end(), forbid_ids.begin(),
                               forbid_ids.end());
+    d.fields.reserve(all_readable ? ds.field_names.size()
+                                  : requested_order.size());
     if (all_readable) {
       for (size_t i = 0; i < ds.field_names.size(); ++i)
         if (readable.Has(i)) d.fields.push_back(ds.field_names[i]);
@@ -163,7 +166,7 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
   miss.kind = Miss::kNoGrant;
   for (uint32_t gi : candidates) {
     const CompiledGrant& g = ds.grants[gi];
-    const std::string& id = g.proto->id();
+    const std::string& id = g.id;
     if (!g.purposes.Contains(req.purpose_code)) {
       note("grant ", id, ": purpose '", req.purpose_code, "' not granted");
       miss.Offer(Miss::kPurpose, &g, "");
@@ -205,12 +208,12 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
       continue;
     }
     if (served.Intersects(ds.personal)) {
-      if (g.proto->require_subject_id() && !req.has_data_subject_id) {
+      if (g.require_subject_id && !req.has_data_subject_id) {
         note("grant ", id, ": personal fields need a data subject id");
         miss.Offer(Miss::kSubject, &g, "");
         continue;
       }
-      if (g.proto->require_consent() && req.consent_reference.empty()) {
+      if (g.require_consent && req.consent_reference.empty()) {
         note("grant ", id, ": personal fields need a consent reference");
         miss.Offer(Miss::kConsent, &g, "");
         continue;
@@ -218,11 +221,11 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
     }
     std::vector<std::string> consumer_values;
     if (g.row_filter) {
-      auto attrs = attributes_.find(req.consumer_agency);
+      auto attrs = attributes_->find(req.consumer_agency);
       std::string missing_attr;
       for (const auto& a : g.row_filter->consumer_attributes()) {
         const std::string* v = nullptr;
-        if (attrs != attributes_.end()) {
+        if (attrs != attributes_->end()) {
           if (auto ai = attrs->second.find(a); ai != attrs->second.end())
             v = &ai->second;
         }
@@ -242,7 +245,7 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
     }
     note("grant ", id, ": allows");
     allow(served, id);
-    d.legal_basis = g.proto->legal_basis();
+    d.legal_basis = g.legal_basis;
     for (const MaskSpec& m : g.masks) {
       auto fi = ds.field_index.find(m.field);
       if (served.Has(fi->second)) d.masks.push_back(m);
@@ -255,10 +258,9 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
           d.adapter_fields.push_back(f);
       }
     }
-    const v1::Quota& q = g.proto->quota();
-    if (q.requests_per_minute() != 0 || q.records_per_day() != 0) {
-      d.quota_requests_per_minute = q.requests_per_minute();
-      d.quota_records_per_day = q.records_per_day();
+    if (g.requests_per_minute != 0 || g.records_per_day != 0) {
+      d.quota_requests_per_minute = g.requests_per_minute;
+      d.quota_records_per_day = g.records_per_day;
       d.quota_key =
           absl::StrCat(dataset.id(), "/", id, "/", req.consumer_agency);
     }
@@ -279,8 +281,9 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
   // 5. Deny, with the nearest miss.
   d.allowed = false;
   d.matched_rule_ids.clear();
+  d.legal_basis = dataset.restriction_legal_basis();
   const std::string who = absl::StrCat("agency ", req.consumer_agency);
-  if (miss.grant != nullptr) d.rule_id = miss.grant->proto->id();
+  if (miss.grant != nullptr) d.rule_id = miss.grant->id;
   switch (miss.kind) {
     case Miss::kNone:
     case Miss::kNoGrant:

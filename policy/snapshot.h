@@ -46,13 +46,24 @@ bool TwoPersonRule(const v1::Dataset& dataset, const v1::DatasetPolicy* policy);
 
 class PolicySnapshot {
  public:
-  // Compiles `document` (the directory and every dataset's policy) against
-  // `registry`. Appends every problem to `problems` (may be null); fails
-  // with INVALID_ARGUMENT when there is at least one error. `now` is only
-  // used to warn about agreements that have expired.
+  // Compiles a policy against `registry`. With `base` null, `changes` is the
+  // whole policy. Otherwise the result is `base` with the datasets named in
+  // `changes` replaced (an empty DatasetPolicy removes one) and, when
+  // `changes` has a directory, the directory replaced; unchanged datasets
+  // are shared with `base`, not compiled again (a directory change compiles
+  // everything again: groups are expanded at compile time), so a change to
+  // one dataset takes milliseconds whatever the size of the policy. `base`
+  // must have been compiled against the same registry.
+  //
+  // Appends every problem found to `problems` (may be null): paths are
+  // "datasets[i]..." and "directory..." inside `changes`, and
+  // "stored:<dataset>..." for stored policies compiled again. Fails with
+  // INVALID_ARGUMENT when there is at least one error. `now` is only used to
+  // warn about agreements that have expired.
   static absl::StatusOr<std::shared_ptr<const PolicySnapshot>> Compile(
-      const v1::Registry& registry, const v1::PolicyDocument& document,
-      uint64_t revision, absl::Time now, std::vector<PolicyProblem>* problems);
+      const v1::Registry& registry, const v1::PolicyDocument& changes,
+      const PolicySnapshot* base, uint64_t revision, absl::Time now,
+      std::vector<PolicyProblem>* problems);
   ~PolicySnapshot();
 
   // The decision for `request` at time `now`. Quotas are not counted here
@@ -62,22 +73,28 @@ class PolicySnapshot {
 
   uint64_t revision() const { return revision_; }
   const std::string& version() const { return version_; }
-  const v1::PolicyDocument& document() const { return document_; }
+  const v1::PolicyDirectory& directory() const { return *directory_; }
+  // The policy of `dataset`, or null when it has none (category defaults).
+  const v1::DatasetPolicy* PolicyOf(const std::string& dataset) const;
 
   struct CompiledDataset;
+  // Agency code -> attribute name -> value (PolicyDirectory).
+  using AgencyAttributes =
+      absl::flat_hash_map<std::string,
+                          absl::flat_hash_map<std::string, std::string>>;
 
  private:
   PolicySnapshot() = default;
 
   uint64_t revision_ = 0;
   std::string version_;
-  v1::Registry registry_;
-  v1::PolicyDocument document_;
-  absl::flat_hash_map<std::string, std::unique_ptr<CompiledDataset>> datasets_;
-  // Agency code -> attribute name -> value (PolicyDirectory).
-  absl::flat_hash_map<std::string,
-                      absl::flat_hash_map<std::string, std::string>>
-      attributes_;
+  std::shared_ptr<const v1::Registry> registry_;
+  std::shared_ptr<const v1::PolicyDirectory>
+      directory_;  // shared, as attributes_
+  absl::flat_hash_map<std::string, std::shared_ptr<const CompiledDataset>>
+      datasets_;
+  // Shared with the next snapshot when the directory does not change.
+  std::shared_ptr<const AgencyAttributes> attributes_;
 };
 
 }  // namespace dx::policy

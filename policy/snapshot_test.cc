@@ -69,8 +69,8 @@ datasets:
 class SnapshotTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = PolicySnapshot::Compile(TestRegistry(), Doc(kPolicy), 7, kNow,
-                                     &problems_);
+    auto s = PolicySnapshot::Compile(TestRegistry(), Doc(kPolicy), nullptr, 7,
+                                     kNow, &problems_);
     ASSERT_TRUE(s.ok()) << s.status();
     snap_ = *s;
   }
@@ -186,7 +186,8 @@ TEST_F(SnapshotTest, WholeDatasetForbidOverridesAGrant) {
   g->add_consumers("000.00.00.H29");
   g->add_purposes("civil-registration");
   g->set_legal_basis("x");
-  auto s = PolicySnapshot::Compile(TestRegistry(), doc, 8, kNow, nullptr);
+  auto s =
+      PolicySnapshot::Compile(TestRegistry(), doc, nullptr, 8, kNow, nullptr);
   ASSERT_TRUE(s.ok()) << s.status();
   AccessRequest r;
   r.consumer_agency = "000.00.00.H29";
@@ -263,7 +264,7 @@ datasets:
       - {id: d, consumers: [000.00.00.H30], purposes: [p], legal_basis: x}
   - dataset: nowhere
 )"),
-                                   1, kNow, &problems);
+                                   nullptr, 1, kNow, &problems);
   ASSERT_FALSE(s.ok());
   std::vector<std::string> paths;
   for (const auto& p : problems)
@@ -295,7 +296,7 @@ datasets:
       - {id: stop-29, consumers: [000.00.00.H29]}
       - {id: no-status, consumers: [000.00.00.H30], fields: [status]}
 )"),
-                                   1, kNow, &problems);
+                                   nullptr, 1, kNow, &problems);
   ASSERT_TRUE(s.ok()) << s.status();
   std::vector<std::string> warnings;
   for (const auto& p : problems) {
@@ -308,6 +309,62 @@ datasets:
                    HasSubstr("grants[2]: unreachable: forbid stop-29"),
                    HasSubstr("grants[3].valid_until: grant old expired"),
                    HasSubstr("grants[0]: conflict: forbid no-status")}));
+}
+
+TEST(IncrementalCompileTest, ChangesOnTopOfABase) {
+  auto base = PolicySnapshot::Compile(TestRegistry(), Doc(kPolicy), nullptr, 1,
+                                      kNow, nullptr);
+  ASSERT_TRUE(base.ok());
+  // Only open.stats changes: pop keeps its policy, compiled once.
+  auto next = PolicySnapshot::Compile(TestRegistry(), Doc(R"(
+datasets:
+  - dataset: open.stats
+    forbids: [{id: closed, legal_basis: x}]
+)"),
+                                      base->get(), 2, kNow, nullptr);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ((*next)->PolicyOf("pop"), (*base)->PolicyOf("pop"));  // shared
+  EXPECT_NE((*next)->PolicyOf("open.stats"), nullptr);
+  AccessRequest r = testing::Req("000.00.00.H30", "pop", "residence");
+  EXPECT_TRUE((*next)->Decide(r, kNow).allowed);
+  r = testing::Req("000.00.00.H29", "open.stats", "stats");
+  EXPECT_TRUE((*base)->Decide(r, kNow).allowed);
+  EXPECT_FALSE((*next)->Decide(r, kNow).allowed);
+  // An empty policy removes one.
+  auto removed = PolicySnapshot::Compile(
+      TestRegistry(), Doc("datasets: [{dataset: open.stats}]"), next->get(), 3,
+      kNow, nullptr);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ((*removed)->PolicyOf("open.stats"), nullptr);
+  EXPECT_TRUE((*removed)->Decide(r, kNow).allowed);
+}
+
+TEST(IncrementalCompileTest, ADirectoryChangeRecompilesStoredPolicies) {
+  auto base = PolicySnapshot::Compile(TestRegistry(), Doc(kPolicy), nullptr, 1,
+                                      kNow, nullptr);
+  ASSERT_TRUE(base.ok());
+  // provinces now holds H30 only: H29's forbid no longer applies... and the
+  // residents grant follows the group too.
+  auto next = PolicySnapshot::Compile(TestRegistry(), Doc(R"(
+directory:
+  groups: [{name: provinces, members: [000.00.00.H29]}]
+  agencies: [{agency: 000.00.00.H29, attributes: {province_code: "001"}}]
+)"),
+                                      base->get(), 2, kNow, nullptr);
+  ASSERT_TRUE(next.ok()) << next.status();
+  AccessRequest r = testing::Req("000.00.00.H30", "pop", "residence");
+  EXPECT_FALSE((*next)->Decide(r, kNow).allowed);
+  r.consumer_agency = "000.00.00.H29";
+  EXPECT_TRUE((*next)->Decide(r, kNow).allowed);
+  // Removing a group a stored policy uses is an error of the stored policy.
+  std::vector<PolicyProblem> problems;
+  auto broken =
+      PolicySnapshot::Compile(TestRegistry(), Doc("directory: {groups: []}"),
+                              base->get(), 2, kNow, &problems);
+  ASSERT_FALSE(broken.ok());
+  ASSERT_FALSE(problems.empty());
+  EXPECT_EQ(problems[0].path, "stored:pop.grants[1].consumers[0]");
+  EXPECT_THAT(problems[0].message, HasSubstr("unknown group 'provinces'"));
 }
 
 TEST(TwoPersonRuleTest, DefaultsByCategoryAndTagsAndCanBeSet) {
@@ -347,7 +404,7 @@ datasets:
       - {id: q, consumers: [000.00.00.H30], purposes: [p], legal_basis: x,
          fields: [status], quota: {requests_per_minute: 2, records_per_day: 10}}
 )"),
-                                      1, kNow, nullptr);
+                                      nullptr, 1, kNow, nullptr);
   ASSERT_TRUE(snap.ok());
   // 2025-11-24 10:00:30 +07: mid-minute, mid-day.
   FakeClock clock(absl::FromUnixSeconds(1763953230));
@@ -382,14 +439,14 @@ datasets:
 }
 
 TEST(PolicyAuthorizerTest, InstallSwapsTheSnapshot) {
-  auto v1 = PolicySnapshot::Compile(TestRegistry(), v1::PolicyDocument(), 1,
-                                    kNow, nullptr);
+  auto v1 = PolicySnapshot::Compile(TestRegistry(), v1::PolicyDocument(),
+                                    nullptr, 1, kNow, nullptr);
   auto v2 = PolicySnapshot::Compile(TestRegistry(), Doc(R"(
 datasets:
   - dataset: pop
     grants: [{id: g, consumers: [000.00.00.H30], purposes: [p], legal_basis: x}]
 )"),
-                                    2, kNow, nullptr);
+                                    nullptr, 2, kNow, nullptr);
   ASSERT_TRUE(v1.ok() && v2.ok());
   FakeClock clock(kNow);
   PolicyAuthorizer authz(*v1, &clock);

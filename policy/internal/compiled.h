@@ -45,6 +45,13 @@ struct PurposeSet {
 
 struct CompiledGrant {
   const v1::Grant* proto = nullptr;  // in the snapshot's document
+  // Copied from the proto: what every decision reads stays in one place.
+  std::string id;
+  std::string legal_basis;
+  bool require_subject_id = false;
+  bool require_consent = false;
+  uint32_t requests_per_minute = 0;
+  uint64_t records_per_day = 0;
   ConsumerSet consumers;
   PurposeSet purposes;
   uint32_t operations = 0;  // bit per v1::Operation
@@ -64,8 +71,12 @@ struct CompiledForbid {
   FieldSet fields;
 };
 
+// Owns its policy (rules point into it), so that snapshots can share it.
+// Immutable once compiled.
 struct PolicySnapshot::CompiledDataset {
-  const v1::Dataset* dataset = nullptr;
+  const v1::Dataset* dataset = nullptr;  // in the snapshot's registry
+  bool has_policy = false;
+  v1::DatasetPolicy policy;
   std::vector<std::string> field_names;  // schema order
   absl::flat_hash_map<std::string, uint32_t> field_index;
   FieldSet all;
