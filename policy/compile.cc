@@ -402,11 +402,22 @@ bool TwoPersonRule(const v1::Dataset& dataset,
 
 PolicySnapshot::~PolicySnapshot() = default;
 
+const std::shared_ptr<const PolicySnapshot::CompiledDataset>&
+PolicySnapshot::FindShared(const std::string& dataset) const {
+  static const std::shared_ptr<const CompiledDataset> kNone;
+  if (!overrides_.empty()) {
+    if (auto it = overrides_.find(dataset); it != overrides_.end())
+      return it->second;
+  }
+  auto it = datasets_->find(dataset);
+  return it == datasets_->end() ? kNone : it->second;
+}
+
 const v1::DatasetPolicy* PolicySnapshot::PolicyOf(
     const std::string& dataset) const {
-  auto it = datasets_.find(dataset);
-  if (it == datasets_.end() || !it->second->has_policy) return nullptr;
-  return &it->second->policy;
+  const CompiledDataset* ds = Find(dataset);
+  if (ds == nullptr || !ds->has_policy) return nullptr;
+  return &ds->policy;
 }
 
 namespace {
@@ -507,13 +518,19 @@ absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
 
   // Which policies change, by dataset id.
   absl::flat_hash_set<std::string> registered;
-  for (const v1::Dataset& d : snap->registry_->datasets())
-    registered.insert(d.id());
+  if (base == nullptr) {
+    for (const v1::Dataset& d : snap->registry_->datasets())
+      registered.insert(d.id());
+  }
+  auto is_registered = [&](const std::string& id) {
+    return base != nullptr ? base->Find(id) != nullptr
+                           : registered.contains(id);
+  };
   absl::flat_hash_map<std::string, int> changed;
   for (int i = 0; i < changes.datasets_size(); ++i) {
     const v1::DatasetPolicy& p = changes.datasets(i);
     const std::string path = absl::StrCat("datasets[", i, "]");
-    if (!registered.contains(p.dataset())) {
+    if (!is_registered(p.dataset())) {
       compiler.Error(path + ".dataset",
                      absl::StrCat("dataset '", p.dataset(),
                                   "' is not in the registry; check the id or "
@@ -526,22 +543,37 @@ absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
                                   " has two policies in this document"));
     }
   }
-  snap->datasets_.reserve(snap->registry_->datasets_size());
-  for (const v1::Dataset& d : snap->registry_->datasets()) {
-    auto c = changed.find(d.id());
-    if (c != changed.end()) {
-      snap->datasets_[d.id()] =
-          CompileDataset(&compiler, d, &changes.datasets(c->second),
-                         absl::StrCat("datasets[", c->second, "]"));
-      continue;
+  auto compile_changed = [&](const v1::Dataset& d, int index) {
+    return CompileDataset(&compiler, d, &changes.datasets(index),
+                          absl::StrCat("datasets[", index, "]"));
+  };
+  if (base != nullptr && !new_directory &&
+      base->overrides_.size() + changed.size() <= kMaxOverrides) {
+    // The common case: share base's map, note what changed on the side.
+    // (Building a new map of every dataset costs a large allocation per
+    // change, slow on a big, fragmented heap.)
+    snap->datasets_ = base->datasets_;
+    snap->overrides_ = base->overrides_;
+    for (const v1::Dataset& d : snap->registry_->datasets()) {
+      if (auto c = changed.find(d.id()); c != changed.end())
+        snap->overrides_[d.id()] = compile_changed(d, c->second);
     }
-    const v1::DatasetPolicy* stored = base ? base->PolicyOf(d.id()) : nullptr;
-    if (base != nullptr && !new_directory) {
-      snap->datasets_[d.id()] = base->datasets_.at(d.id());  // shared as is
-    } else {
-      snap->datasets_[d.id()] =
-          CompileDataset(&compiler, d, stored, "stored:" + d.id());
+  } else {
+    auto all = std::make_shared<DatasetMap>();
+    all->reserve(snap->registry_->datasets_size());
+    for (const v1::Dataset& d : snap->registry_->datasets()) {
+      if (auto c = changed.find(d.id()); c != changed.end()) {
+        (*all)[d.id()] = compile_changed(d, c->second);
+      } else if (base != nullptr && !new_directory) {
+        (*all)[d.id()] = base->FindShared(d.id());  // shared as is
+      } else {
+        const v1::DatasetPolicy* stored =
+            base ? base->PolicyOf(d.id()) : nullptr;
+        (*all)[d.id()] =
+            CompileDataset(&compiler, d, stored, "stored:" + d.id());
+      }
     }
+    snap->datasets_ = std::move(all);
   }
   if (compiler.failed()) {
     std::string first;

@@ -48,15 +48,15 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
                                       std::vector<std::string>* trace) const {
   AccessDecision d;
   d.policy_version = version_;
-  auto it = datasets_.find(req.dataset_id);
-  if (it == datasets_.end()) {
+  const CompiledDataset* found = Find(req.dataset_id);
+  if (found == nullptr) {
     d.reason = v1::REASON_UNKNOWN_DATASET;
     d.code = absl::StatusCode::kNotFound;
     d.message =
         absl::StrCat("dataset '", req.dataset_id, "' is not in the registry");
     return d;
   }
-  const CompiledDataset& ds = *it->second;
+  const CompiledDataset& ds = *found;
   const v1::Dataset& dataset = *ds.dataset;
   auto note = [&](auto&&... parts) {
     if (trace) trace->push_back(absl::StrCat(parts...));

@@ -91,8 +91,19 @@ class PolicySnapshot {
   std::shared_ptr<const v1::Registry> registry_;
   std::shared_ptr<const v1::PolicyDirectory>
       directory_;  // shared, as attributes_
-  absl::flat_hash_map<std::string, std::shared_ptr<const CompiledDataset>>
-      datasets_;
+  // Every registry dataset, compiled. Snapshots made by small changes share
+  // their base's map and keep the datasets they changed in overrides_
+  // (looked up first); past kMaxOverrides a new full map is built.
+  using DatasetMap =
+      absl::flat_hash_map<std::string, std::shared_ptr<const CompiledDataset>>;
+  static constexpr size_t kMaxOverrides = 64;
+  const std::shared_ptr<const CompiledDataset>& FindShared(
+      const std::string& dataset) const;
+  const CompiledDataset* Find(const std::string& dataset) const {
+    return FindShared(dataset).get();
+  }
+  std::shared_ptr<const DatasetMap> datasets_;
+  DatasetMap overrides_;
   // Shared with the next snapshot when the directory does not change.
   std::shared_ptr<const AgencyAttributes> attributes_;
 };

@@ -339,6 +339,28 @@ datasets:
   EXPECT_TRUE((*removed)->Decide(r, kNow).allowed);
 }
 
+TEST(IncrementalCompileTest, ManySmallChangesInARow) {
+  // Past the number of changes kept on the side, the map is rebuilt: the
+  // decisions must not tell the difference.
+  auto snap = PolicySnapshot::Compile(TestRegistry(), Doc(kPolicy), nullptr, 1,
+                                      kNow, nullptr);
+  ASSERT_TRUE(snap.ok());
+  for (int i = 0; i < 150; ++i) {
+    const bool closed = i % 2 == 0;
+    auto next = PolicySnapshot::Compile(
+        TestRegistry(),
+        Doc(closed ? "datasets: [{dataset: open.stats, forbids: [{id: f}]}]"
+                   : "datasets: [{dataset: open.stats}]"),
+        snap->get(), i + 2, kNow, nullptr);
+    ASSERT_TRUE(next.ok()) << next.status();
+    snap = next;
+    AccessRequest r = testing::Req("000.00.00.H29", "open.stats", "stats");
+    ASSERT_EQ((*snap)->Decide(r, kNow).allowed, !closed) << i;
+    r = testing::Req("000.00.00.H30", "pop", "civil-registration");
+    ASSERT_TRUE((*snap)->Decide(r, kNow).allowed) << i;
+  }
+}
+
 TEST(IncrementalCompileTest, ADirectoryChangeRecompilesStoredPolicies) {
   auto base = PolicySnapshot::Compile(TestRegistry(), Doc(kPolicy), nullptr, 1,
                                       kNow, nullptr);

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """make demo: a tour of dxgate on loopback. Starts the gateway (embedded
 RocksDB, dev PKI) and two provider adapters, then acts as a provincial
-agency: an allowed request, a refused one with its legal basis, a replay, a
-tampered signature, a streamed result, openssl checking the signatures, an
-auditor's search of the audit log, an inclusion proof of one answer, and a
-verification of the whole log. Everything it starts is stopped at the end."""
+agency: an allowed request, a refusal by a forbid rule citing its legal
+basis, a masked and row-filtered answer, a policy administrator's what-if
+(`dxctl policy explain`), a replay, a tampered signature, a streamed result,
+openssl checking the signatures, an auditor's search of the audit log, an
+inclusion proof of one answer, and a verification of the whole log. Everything it starts is stopped at the end."""
 import argparse
 import os
 import re
@@ -49,38 +50,60 @@ def main():
         h30 = "dxctl call --agency 000.00.00.H30 --system hotich --dataset bca.population --purpose civil-registration"
 
         step(1, "Allowed: province H30's civil-status system looks up one citizen",
-             "mutual TLS + signed envelope + freshness + replay check + allow-list; the answer is signed")
+             "mutual TLS + signed envelope + freshness + replay check + sharing policy "
+             "(deploy/policy.yaml); the answer is signed")
         saved = tempfile.mkdtemp(prefix="dx-demo-")
         first = env.call("000.00.00.H30", "hotich", "bca.population", "civil-registration",
                          "--query", "citizen_id=001000000000", "--save-dir", saved)
         show(h30 + " --query citizen_id=001000000000", first)
 
         step(2, "Refused: the same system asks for ethnicity (sensitive personal data)",
-             "Decree 194/2025 Art. 16: a refusal gives the reason and the legal basis")
+             "a forbid rule of the policy; Decree 194/2025 Art. 16: a refusal gives "
+             "the reason and the legal basis")
         r = env.call("000.00.00.H30", "hotich", "bca.population", "civil-registration",
                      "--field", "full_name", "--field", "ethnicity")
         show(h30 + " --field full_name --field ethnicity", r)
 
-        step(3, "Replay: the exact signed request of step 1 sent again",
+        step(3, "Masked and filtered: H30 checks residence (another purpose, another grant)",
+             "the grant shows only H30's own residents (row filter province_code == "
+             "consumer.province_code) and masks the id number but its last 4 digits")
+        r = env.call("000.00.00.H30", "hotich", "bca.population", "residence-verification",
+                     "--field", "citizen_id", "--field", "full_name", "--field", "province",
+                     "--max-records", "5")
+        show("dxctl call --agency 000.00.00.H30 --system hotich --dataset bca.population "
+             "--purpose residence-verification --field citizen_id --field full_name "
+             "--field province --max-records 5", r)
+
+        step(4, "What if? A policy administrator asks whether the Ministry of Finance may "
+             "read citizens' names for tax administration",
+             "dxctl policy explain: the decision, the rule that decides, its legal basis, "
+             "and how it was reached; nothing is sent to any adapter")
+        r = env.policy("explain", "--consumer", "000.00.00.G12", "--dataset", "bca.population",
+                       "--purpose", "tax-administration", "--fields", "citizen_id,full_name")
+        show("dxctl policy explain --person admin1 --consumer 000.00.00.G12 "
+             "--dataset bca.population --purpose tax-administration "
+             "--fields citizen_id,full_name", r)
+
+        step(5, "Replay: the exact signed request of step 1 sent again",
              "request ids and nonces are remembered (across restarts too)")
         r = env.dxctl("call", "--gateway", env.gateway, "--pki", env.pki, "--agency",
                       "000.00.00.H30", "--resend", os.path.join(saved, "request.pb"))
         show("dxctl call --agency 000.00.00.H30 --resend request.pb", r)
 
-        step(4, "Tampered: one byte of the signed envelope changed in transit",
+        step(6, "Tampered: one byte of the signed envelope changed in transit",
              "the signature covers exactly the bytes received")
         r = env.call("000.00.00.H30", "hotich", "bca.population", "civil-registration",
                      "--tamper", "envelope")
         show(h30 + " --tamper envelope", r)
 
-        step(5, "Streamed: province H29 reads the whole business registry",
+        step(7, "Streamed: province H29 reads the whole business registry",
              "record batches, then a signed final message covering a digest of every batch")
         r = env.call("000.00.00.H29", "motcua", "mof.business", "tax-administration",
                      "--stream", "--print-rows", "3")
         show("dxctl call --agency 000.00.00.H29 --system motcua --dataset mof.business "
              "--purpose tax-administration --stream", r)
 
-        step(6, "Anyone can check the signatures with the openssl CLI",
+        step(8, "Anyone can check the signatures with the openssl CLI",
              "ECDSA P-256 / SHA-256 over the exact envelope bytes, DER signatures")
         for side in ("request", "response"):
             cmd = ["openssl", "dgst", "-sha256", "-verify", f"{side}.pub.pem",
@@ -88,12 +111,12 @@ def main():
             v = subprocess.run(cmd, cwd=saved, capture_output=True, text=True)
             show(" ".join(cmd), v)
 
-        step(7, "An auditor searches the audit log: every attempt above, refusals included",
+        step(9, "An auditor searches the audit log: every attempt above, refusals included",
              "synced to disk before each answer left; the gateway's start is recorded too")
         r = env.auditor("query", "--since", "1h")
         show("dxctl audit query --person auditor1 --since 1h", r)
 
-        step(8, "Province H30 proves that its answer of step 1 is in the log",
+        step(10, "Province H30 proves that its answer of step 1 is in the log",
              "an RFC 9162 inclusion proof of the receipt's leaf, against a signed tree head")
         seq = re.search(r"audit record: #(\d+)", first.stdout).group(1)
         deadline = time.time() + 10
@@ -105,7 +128,7 @@ def main():
             time.sleep(0.3)
         show(f"dxctl audit proof {seq} --agency 000.00.00.H30", p)
 
-        step(9, "An auditor recomputes the whole tree from the records and checks every signed head",
+        step(11, "An auditor recomputes the whole tree from the records and checks every signed head",
              "a changed byte anywhere would be named here")
         r = env.auditor("verify")
         show("dxctl audit verify --person auditor1", r)
