@@ -43,7 +43,7 @@ test-asan: deps
 # the seeds in fuzz/corpus; new inputs go to var/fuzz/<target>.
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZERS = signed_request yaml_config csv_jsonl audit_bundle adapter_batch
+FUZZERS = signed_request yaml_config csv_jsonl audit_bundle adapter_batch policy_document
 fuzz:
 	@bash scripts/install-deps.sh fuzz
 	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja \

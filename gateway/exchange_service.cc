@@ -371,7 +371,10 @@ class ExchangeService::UnaryCall {
   void Forward() {
     max_records_ =
         static_cast<uint32_t>(a_.RecordLimit(deps_.max_records_unary));
-    adapter_request_ = a_.AdapterRequestFor(max_records_, 0);
+    // With a row filter, the adapter's rows are not all the consumer's: ask
+    // for as many as the gateway allows, and apply the limit after filtering.
+    adapter_request_ = a_.AdapterRequestFor(
+        a_.decision.row_filter ? deps_.max_records_unary : max_records_, 0);
     client_ctx_.set_deadline(
         absl::ToChronoTime(a_.AdapterDeadline(deps_, ctx_)));
     adapter_started_ = deps_.clock->Now();
@@ -570,8 +573,9 @@ class ExchangeService::StreamCall final
 
  private:
   void StartAdapter() {
-    adapter_request_ =
-        a_.AdapterRequestFor(max_records_, deps_.stream_batch_rows);
+    // With a row filter the limit applies after filtering (OnReadDone).
+    adapter_request_ = a_.AdapterRequestFor(
+        a_.decision.row_filter ? 0 : max_records_, deps_.stream_batch_rows);
     // A stream may run long: its deadline is the caller's, not the adapter
     // timeout (which bounds a single unary answer).
     client_ctx_.set_deadline(ctx_->deadline());

@@ -119,6 +119,15 @@ class PolicyEndToEndTest(unittest.TestCase):
         r = self.env.call(H30, "hotich", "bca.population", "residence-verification",
                           "--field", "full_name", "--max-records", "10000", "--json")
         self.assertEqual(len(self.records_of(self.ok(r))), everyone.count("031"))
+        # The caller's limit counts the rows it may see, not the adapter's.
+        r = self.env.call(H30, "hotich", "bca.population", "residence-verification",
+                          "--field", "full_name", "--max-records", "5", "--json")
+        self.assertEqual(len(self.records_of(self.ok(r))), 5)
+        r = self.env.call(H30, "hotich", "bca.population", "residence-verification",
+                          "--field", "citizen_id", "--stream", "--max-records", "7")
+        self.assertIn("ALLOWED  7 record(s)", self.ok(r))
+        self.assertNotRegex(r.stdout, r"\b\d{12}\b")  # no unmasked id leaves
+        self.assertRegex(r.stdout, r"\*{8}\d{4}")
 
     def test_forbid_refusal_cites_its_legal_basis(self):
         r = self.env.call(H30, "hotich", "bca.population", "residence-verification",
