@@ -27,11 +27,27 @@ grpc::Status Reply(absl::StatusOr<T> result, T* out) {
 }  // namespace
 
 absl::StatusOr<std::string> PolicyAdminService::Writer(
-    grpc::ServerContext* ctx) const {
+    grpc::ServerContext* ctx, const char* method) const {
   auto who = certs::AuthorizeCaller(
       *ctx, *trust_, {PrincipalKind::kPolicyAdmin}, "policy change");
-  if (!who.ok()) return who.status();
-  return certs::ActorName(*who);
+  if (who.ok()) return certs::ActorName(*who);
+  // Who tried, if the certificate says.
+  auto anyone = certs::AuthorizeCaller(
+      *ctx, *trust_,
+      {PrincipalKind::kAgency, PrincipalKind::kGateway, PrincipalKind::kAdapter,
+       PrincipalKind::kAuditor, PrincipalKind::kOperator},
+      "policy");
+  (void)Refused(anyone.ok() ? certs::ActorName(*anyone)
+                            : absl::StrCat("unauthenticated ", ctx->peer()),
+                method, who.status());
+  return who.status();
+}
+
+grpc::Status PolicyAdminService::Refused(const std::string& actor,
+                                         const char* method,
+                                         const absl::Status& why) const {
+  admin_->RecordRefusal(actor, method, why);
+  return ToGrpc(why);
 }
 
 absl::Status PolicyAdminService::Reader(grpc::ServerContext* ctx) const {
@@ -43,8 +59,8 @@ absl::Status PolicyAdminService::Reader(grpc::ServerContext* ctx) const {
       .status();
 }
 
-#define DX_WRITER_OR_RETURN(actor, ctx) \
-  auto actor = Writer(ctx);             \
+#define DX_WRITER_OR_RETURN(actor, ctx, method) \
+  auto actor = Writer(ctx, method);             \
   if (!actor.ok()) return ToGrpc(actor.status())
 #define DX_READER_OR_RETURN(ctx) \
   if (absl::Status s = Reader(ctx); !s.ok()) return ToGrpc(s)
@@ -52,13 +68,14 @@ absl::Status PolicyAdminService::Reader(grpc::ServerContext* ctx) const {
 grpc::Status PolicyAdminService::Apply(grpc::ServerContext* ctx,
                                        const v1::ApplyPolicyRequest* req,
                                        v1::ApplyPolicyResponse* out) {
-  DX_WRITER_OR_RETURN(actor, ctx);
+  DX_WRITER_OR_RETURN(actor, ctx, "Apply");
   if (req->yaml().size() > kMaxPolicyBytes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "policy documents are limited to 16 MiB; split it by "
-                        "dataset");
+    return Refused(*actor, "Apply",
+                   absl::InvalidArgumentError(
+                       "policy documents are limited to 16 MiB; split it by "
+                       "dataset"));
   }
-  return Reply(admin_->Apply(*actor, *req), out);
+  return ReplyChange(*actor, "Apply", admin_->Apply(*actor, *req), out);
 }
 
 grpc::Status PolicyAdminService::Validate(grpc::ServerContext* ctx,
@@ -100,8 +117,8 @@ grpc::Status PolicyAdminService::Diff(grpc::ServerContext* ctx,
 grpc::Status PolicyAdminService::Rollback(grpc::ServerContext* ctx,
                                           const v1::RollbackPolicyRequest* req,
                                           v1::ApplyPolicyResponse* out) {
-  DX_WRITER_OR_RETURN(actor, ctx);
-  return Reply(admin_->Rollback(*actor, *req), out);
+  DX_WRITER_OR_RETURN(actor, ctx, "Rollback");
+  return ReplyChange(*actor, "Rollback", admin_->Rollback(*actor, *req), out);
 }
 
 grpc::Status PolicyAdminService::ListPending(grpc::ServerContext* ctx,
@@ -114,15 +131,16 @@ grpc::Status PolicyAdminService::ListPending(grpc::ServerContext* ctx,
 grpc::Status PolicyAdminService::Approve(grpc::ServerContext* ctx,
                                          const v1::ApprovePolicyRequest* req,
                                          v1::ApplyPolicyResponse* out) {
-  DX_WRITER_OR_RETURN(actor, ctx);
-  return Reply(admin_->Approve(*actor, *req), out);
+  DX_WRITER_OR_RETURN(actor, ctx, "Approve");
+  return ReplyChange(*actor, "Approve", admin_->Approve(*actor, *req), out);
 }
 
 grpc::Status PolicyAdminService::Reject(grpc::ServerContext* ctx,
                                         const v1::RejectPolicyRequest* req,
                                         v1::RejectPolicyResponse*) {
-  DX_WRITER_OR_RETURN(actor, ctx);
-  return ToGrpc(admin_->Reject(*actor, *req));
+  DX_WRITER_OR_RETURN(actor, ctx, "Reject");
+  absl::Status s = admin_->Reject(*actor, *req);
+  return s.ok() ? grpc::Status::OK : Refused(*actor, "Reject", s);
 }
 
 grpc::Status PolicyAdminService::Explain(grpc::ServerContext* ctx,

@@ -49,8 +49,21 @@ class PolicyAdminService final : public v1::PolicyAdmin::Service {
                        v1::ExplainResponse* out) override;
 
  private:
-  // The caller's actor name when it may change policies.
-  absl::StatusOr<std::string> Writer(grpc::ServerContext* ctx) const;
+  // The caller's actor name when it may change policies; a refusal is
+  // recorded in the audit log with whoever the certificate names.
+  absl::StatusOr<std::string> Writer(grpc::ServerContext* ctx,
+                                     const char* method) const;
+  // Records a refused change by `actor`, then returns it as a gRPC status.
+  grpc::Status Refused(const std::string& actor, const char* method,
+                       const absl::Status& why) const;
+  // A change's answer; a refused change is recorded.
+  template <typename T>
+  grpc::Status ReplyChange(const std::string& actor, const char* method,
+                           absl::StatusOr<T> result, T* out) const {
+    if (!result.ok()) return Refused(actor, method, result.status());
+    *out = *std::move(result);
+    return grpc::Status::OK;
+  }
   absl::Status Reader(grpc::ServerContext* ctx) const;
 
   PolicyAdmin* const admin_;

@@ -388,6 +388,16 @@ absl::Status PolicyAdmin::Reject(const std::string& actor,
   return deps_.store->DeletePending(pending.id());
 }
 
+void PolicyAdmin::RecordRefusal(const std::string& actor,
+                                const std::string& method,
+                                const absl::Status& why) {
+  std::string message(why.message().substr(0, 1000));
+  (void)deps_.record(
+      actor, "policy.refused",
+      absl::StrCat(method, " refused: ", absl::StatusCodeToString(why.code()),
+                   ": ", message));
+}
+
 v1::ValidatePolicyResponse PolicyAdmin::Validate(
     const v1::ValidatePolicyRequest& request) {
   v1::ValidatePolicyResponse out;

@@ -58,6 +58,11 @@ class PolicyAdmin {
   absl::Status Reject(const std::string& actor,
                       const v1::RejectPolicyRequest& request);
 
+  // Records a refused change (bad document, wrong role, two-person rule):
+  // attempts are audited too. Best effort: the refusal stands either way.
+  void RecordRefusal(const std::string& actor, const std::string& method,
+                     const absl::Status& why);
+
   v1::ValidatePolicyResponse Validate(const v1::ValidatePolicyRequest& request);
   v1::ExplainResponse Explain(const v1::ExplainRequest& request) const;
   absl::StatusOr<v1::GetPolicyResponse> Get(

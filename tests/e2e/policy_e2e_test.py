@@ -153,6 +153,10 @@ class PolicyEndToEndTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
             self.assertIn("PERMISSION_DENIED", r.stderr)
             self.assertIn("policy-admin", r.stderr)
+        # The attempts are in the audit log, with who tried.
+        refused = {x["tls_agency"] for x in self.env.audit_records()
+                   if x.get("admin_action") == "policy.refused"}
+        self.assertLessEqual({"auditor:auditor1", "operator:ops1"}, refused)
 
     # ---------------------------------------------- apply, roll back, audit --
     def test_zz_apply_takes_effect_then_rollback(self):
@@ -211,6 +215,10 @@ class PolicyEndToEndTest(unittest.TestCase):
         self.assertIn(f"{path}:{line}: field 'datasets[0].grants[2].fields[1]'", r.stderr)
         self.assertIn("no field 'shoe_size'", r.stderr)
         self.assertEqual(self.ok(self.policy("list")).splitlines()[0], head)
+        refusals = [x for x in self.env.audit_records()
+                    if x.get("admin_action") == "policy.refused"
+                    and "shoe_size" in x["message"]]
+        self.assertEqual(refusals[-1]["tls_agency"], "policy-admin:admin1")
         # validate says the same, without applying; and offline too.
         r = self.policy("validate", "-f", path)
         self.assertEqual(r.returncode, 1)
