@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan fuzz demo pki clean format bench bench-audit bench-policy
+.PHONY: all deps configure build test test-asan fuzz fuzz-ci demo pki clean format bench bench-audit bench-policy soak
 
 all: build
 
@@ -54,7 +54,7 @@ fuzz:
 	  mkdir -p var/fuzz/$$f; \
 	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s"; \
 	  DX_PKI_SCRIPT=$(CURDIR)/certs/make-dev-pki.sh ./$(FUZZ_BUILD_DIR)/fuzz/fuzz_$$f \
-	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 $(FUZZ_ARGS) \
 	    var/fuzz/$$f fuzz/corpus/$$f 2>&1 | grep -E "stat::number_of_executed_units|stat::new_units_added|ERROR|SUMMARY|Done" || true; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
@@ -75,6 +75,15 @@ bench-audit: build
 # The policy decision with 10,000 datasets x 100 grants (docs/POLICY.md).
 bench-policy: build
 	./$(BUILD_DIR)/bench/dx_policy_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+
+# 30 minutes at 70% of the saturation rate (docs/RELIABILITY.md);
+# SOAK_MINUTES=2 for a quick look.
+soak: build
+	@/usr/bin/python3 bench/soak.py --build-dir $(BUILD_DIR)
+
+# What CI runs: each fuzzer for 30 s from the seeds, with a fixed seed.
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30 FUZZ_ARGS=-seed=1
 
 # A development PKI in var/pki (see certs/README.md).
 pki: deps

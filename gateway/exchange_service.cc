@@ -644,6 +644,8 @@ class ExchangeService::StreamCall final
 
   // After the adapter's stream ended and every batch was written.
   void CompleteStream() {
+    // Records that left count against the daily quota, however it ends.
+    deps_.authorizer->RecordsServed(a_.decision, record_count_);
     const grpc::Status s = end_status_;
     // Cancelled by us because max_records was reached counts as success.
     const bool limit_reached =
@@ -679,7 +681,6 @@ class ExchangeService::StreamCall final
   std::string BatchesDigest() const { return certs::Sha256(digest_); }
 
   void FinishSuccess() {
-    deps_.authorizer->RecordsServed(a_.decision, record_count_);
     a_.record.set_kind(v1::RECORD_KIND_STREAM_END);
     a_.record.set_stream_start_sequence(start_sequence_);
     a_.record.set_decision(v1::DECISION_ALLOW);

@@ -1,5 +1,8 @@
 #include "gateway/request_checker.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "certs/crypto.h"
 #include "certs/identity.h"
@@ -160,6 +163,21 @@ Refusal RequestChecker::CheckEnvelopeFields(
   }
   if (!env.has_issued_at() || !env.has_expires_at()) {
     return bad("issued_at and expires_at must be set");
+  }
+  // An identifier (citizen id, tax code, ...), not free text: it is hashed
+  // into the audit log's subject index and passed to the adapter.
+  if (env.data_subject_id().size() > 64 ||
+      !std::all_of(env.data_subject_id().begin(), env.data_subject_id().end(),
+                   [](char c) {
+                     return absl::ascii_isalnum(c) || c == '-' || c == '.' ||
+                            c == ':' || c == '_' || c == '/';
+                   })) {
+    return bad(
+        "data_subject_id must be at most 64 characters of A-Z, a-z, 0-9 and "
+        "- . : _ / (a citizen id, a tax code, ...)");
+  }
+  if (env.consent_reference().size() > 256) {
+    return bad("consent_reference must be at most 256 bytes");
   }
   return Refusal();
 }

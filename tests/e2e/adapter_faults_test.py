@@ -68,6 +68,14 @@ class RogueAdapter:
 
     def fetch_stream(self, request, context):
         mode = request.query.get("mode", "")
+        if mode == "endless":
+            # 100 kB batches for as long as the gateway keeps reading.
+            big = batch([(f"{i:012d}", "Nguyễn Văn An " * 4, "Kinh") for i in range(1000)])
+            for _ in range(100000):
+                if not context.is_active():
+                    return
+                yield big
+            return
         yield batch([("001", "An", "Kinh")])
         if mode == "broken_row":
             raw = records_pb2.RawRecordBatch(columns=["citizen_id", "full_name"])
@@ -76,6 +84,14 @@ class RogueAdapter:
         elif mode == "crash":
             context.abort(grpc.StatusCode.UNAVAILABLE, "adapter process died")
         yield batch([("002", "Binh", "Tay")])
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 class AdapterFaultsTest(unittest.TestCase):
@@ -107,8 +123,9 @@ class AdapterFaultsTest(unittest.TestCase):
         for agency in ("000.00.00.G01", "000.00.00.G12"):
             cls.env.start_adapter(agency)
         cls.env.start_gateway(ROGUE_DATASET.format(port=port), ROGUE_POLICY)
-        cls.channel = grpc.secure_channel(cls.env.gateway, grpc.ssl_channel_credentials(
+        cls.credentials = staticmethod(lambda: grpc.ssl_channel_credentials(
             read("root-ca.pem"), read(f"agencies/{H30}/tls.key"), read(f"agencies/{H30}/tls.pem")))
+        cls.channel = grpc.secure_channel(cls.env.gateway, cls.credentials())
         cls.stub = exchange_pb2_grpc.ExchangeStub(cls.channel)
         cls.key = serialization.load_pem_private_key(read(f"agencies/{H30}/sign.key"), None)
         cls.cert = x509.load_pem_x509_certificate(read(f"agencies/{H30}/sign.pem")) \
@@ -191,6 +208,39 @@ class AdapterFaultsTest(unittest.TestCase):
     def test_stream_with_an_undecodable_row_fails_cleanly(self):
         self.failed(lambda: list(self.stub.Stream(self.request("broken_row"), timeout=10)),
                     grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_ERROR")
+
+    def test_slow_consumers_holding_streams_open_are_bounded(self):
+        # Six consumers start an endless stream, read one batch and stop
+        # reading. Flow control holds the gateway at two batches in flight per
+        # stream: its memory stays bounded, and others are served meanwhile.
+        pid = self.env.procs["gateway"].pid
+        before = rss_mib(pid)
+        channels, streams = [], []
+        for _ in range(6):
+            ch = grpc.secure_channel(self.env.gateway, self.credentials())
+            channels.append(ch)
+            it = exchange_pb2_grpc.ExchangeStub(ch).Stream(self.request("endless"), timeout=120)
+            next(it)  # the first batch, then nothing more is read
+            streams.append(it)
+        time.sleep(2)  # let the adapter and the gateway fill what they can
+        grown = rss_mib(pid) - before
+        self.assertLess(grown, 150, f"gateway RSS grew {grown:.0f} MiB")
+        ok = self.stub.Call(self.request(""), timeout=10)
+        self.assertTrue(ok.signature)
+        for it in streams:
+            it.cancel()
+        for ch in channels:
+            ch.close()
+        # Each cancelled stream is audited as ended, with its record count.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            ends = [r for r in self.env.audit_records()
+                    if r.get("kind") == "RECORD_KIND_STREAM_END"
+                    and r.get("message") == "the consumer cancelled the stream"]
+            if len(ends) >= 6:
+                break
+            time.sleep(0.2)
+        self.assertGreaterEqual(len(ends), 6)
 
     def test_stream_cut_half_way(self):
         self.failed(lambda: list(self.stub.Stream(self.request("crash"), timeout=10)),

@@ -3,6 +3,7 @@ inputs). Each case asserts the exact gRPC status, that the message helps the
 caller, that the attempt is in the audit log when it reached the gateway's
 logic, and that the gateway still serves the next good request."""
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -284,6 +285,46 @@ class HostileInputsTest(unittest.TestCase):
                 self.stub.Call(self.signed(envelope_bytes=data), timeout=10)
             self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertLessEqual(utf8_lines() - before, 1)
+
+    def test_33_data_subject_id_in_the_wrong_format(self):
+        for subject in ("001000000000\n; DROP TABLE", "x" * 65, "Nguyễn Văn A"):
+            self.refused(self.signed(self.envelope(data_subject_id=subject)),
+                         grpc.StatusCode.INVALID_ARGUMENT, "REASON_MALFORMED_REQUEST",
+                         "data_subject_id must be")
+        self.refused(self.signed(self.envelope(consent_reference="c" * 300)),
+                     grpc.StatusCode.INVALID_ARGUMENT, "REASON_MALFORMED_REQUEST",
+                     "consent_reference")
+
+    def test_34_connection_flood_does_not_stop_service(self):
+        # 300 TCP connections that never finish a TLS handshake, and 20 TLS
+        # clients of a CA nobody trusts: good clients are still served.
+        host, port = self.env.gateway.rsplit(":", 1)
+        socks = []
+        try:
+            for _ in range(300):
+                socks.append(socket.create_connection((host, int(port)), timeout=5))
+            strangers = []
+            for _ in range(20):
+                s = socket.create_connection((host, int(port)), timeout=5)
+                s.sendall(b"\x16\x03\x01\x02\x00" + os.urandom(512))  # a bogus ClientHello
+                strangers.append(s)
+            socks.extend(strangers)
+            for _ in range(5):
+                ok = self.stub.Call(self.signed(self.envelope()), timeout=10)
+                self.assertTrue(ok.signature)
+            fresh = grpc.secure_channel(self.env.gateway, grpc.ssl_channel_credentials(
+                self.read("root-ca.pem"), self.read(f"agencies/{H30}/tls.key"),
+                self.read(f"agencies/{H30}/tls.pem")))
+            try:
+                ok = exchange_pb2_grpc.ExchangeStub(fresh).Call(
+                    self.signed(self.envelope()), timeout=10)
+                self.assertTrue(ok.signature)
+            finally:
+                fresh.close()
+        finally:
+            for s in socks:
+                s.close()
+        self.assertIsNone(self.env.procs["gateway"].poll())
 
 
 if __name__ == "__main__":
