@@ -1,6 +1,7 @@
 """End-to-end tests of the exchange path: dxgate, two dx-file-adapters and
 dxctl as real processes over loopback mutual TLS, with a dev PKI made at test
 time. Run by ctest (make test); DX_BUILD_DIR names the build folder."""
+import json
 import os
 import re
 import signal
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -241,6 +243,22 @@ class ExchangeEndToEndTest(unittest.TestCase):
         before = self.call(*own, "--quiet", agency=H29, system="motcua",
                            dataset="mof.business", purpose="tax-administration")
         self.assertEqual(before.returncode, 0, before.stdout)
+        # Another agency keeps calling at full speed meanwhile.
+        load = {}
+
+        def run_load():
+            out = subprocess.run(
+                [os.path.join(BUILD, "bench", "dxbench"), "--target", self.env.gateway,
+                 "--mode", "gateway", "--pki", self.env.pki, "--agency", H30,
+                 "--system", "hotich", "--dataset", "bca.population",
+                 "--purpose", "civil-registration", "--query", "citizen_id=001000000000",
+                 "--duration", "5", "--warmup", "0", "--concurrency", "8"],
+                capture_output=True, text=True, timeout=120)
+            load["json"] = json.loads([x for x in out.stdout.splitlines()
+                                       if x.startswith("{")][-1])
+
+        loader = threading.Thread(target=run_load)
+        loader.start()
         self.env.pki_cmd("revoke", f"{d}/sign.leaf.pem")
         deadline = time.time() + 15
         while time.time() < deadline:
@@ -251,7 +269,10 @@ class ExchangeEndToEndTest(unittest.TestCase):
             time.sleep(0.3)
         self.assert_refused(after, "UNAUTHENTICATED", "REASON_CERT_REVOKED")
         self.assertEqual(self.audit_for(after.stdout)[0]["reason"], "REASON_CERT_REVOKED")
-        self.assert_still_serving()  # other agencies are unaffected
+        loader.join()
+        self.assertEqual(load["json"]["errors"], {})  # others unaffected under load
+        self.assertGreater(load["json"]["ok"], 50)
+        self.assert_still_serving()
 
     def test_adapter_down_then_back(self):
         self.env.stop_adapter("000.00.00.G01")
