@@ -37,6 +37,7 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   }
   for (auto& crl : *c.mutable_trust()->mutable_crl_files()) resolve(&crl);
   if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:8443");
+  if (!c.has_max_in_flight()) c.set_max_in_flight(4096);
   if (c.trust().crl_reload_seconds() == 0)
     c.mutable_trust()->set_crl_reload_seconds(5);
   if (!c.trust().has_require_crl()) c.mutable_trust()->set_require_crl(true);

@@ -350,7 +350,8 @@ class ExchangeService::UnaryCall {
  public:
   UnaryCall(ExchangeService* service, grpc::CallbackServerContext* ctx,
             v1::SignedResponse* response)
-      : deps_(service->deps_),
+      : slot_(service),
+        deps_(service->deps_),
         ctx_(ctx),
         response_(response),
         reactor_(ctx->DefaultReactor()) {}
@@ -444,6 +445,7 @@ class ExchangeService::UnaryCall {
     delete this;
   }
 
+  InFlightSlot slot_;  // released when the call object goes
   const Deps& deps_;
   grpc::CallbackServerContext* const ctx_;
   v1::SignedResponse* const response_;
@@ -459,9 +461,32 @@ class ExchangeService::UnaryCall {
   v1::RecordBatch records_;
 };
 
+bool ExchangeService::TakeInFlightSlot() {
+  const int64_t now = in_flight_.fetch_add(1) + 1;
+  if (deps_.max_in_flight == 0 || now <= deps_.max_in_flight) return true;
+  in_flight_.fetch_sub(1);
+  overload_refusals_.fetch_add(1);
+  return false;
+}
+
+grpc::Status ExchangeService::OverloadStatus() const {
+  Refusal r;
+  r.code = absl::StatusCode::kResourceExhausted;
+  r.reason = v1::REASON_GATEWAY_UNAVAILABLE;
+  r.message = absl::StrCat(
+      "the gateway is at its limit of ", deps_.max_in_flight,
+      " exchanges in flight; retry in a moment with a new request");
+  return ErrorStatus(r, "", nullptr, deps_.node_id);
+}
+
 grpc::ServerUnaryReactor* ExchangeService::Call(
     grpc::CallbackServerContext* ctx, const v1::SignedRequest* request,
     v1::SignedResponse* response) {
+  if (!TakeInFlightSlot()) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(OverloadStatus());
+    return reactor;
+  }
   return (new UnaryCall(this, ctx, response))->Start(accepting_, *request);
 }
 
@@ -476,7 +501,7 @@ class ExchangeService::StreamCall final
  public:
   StreamCall(ExchangeService* service, grpc::CallbackServerContext* ctx,
              const v1::SignedRequest& request)
-      : deps_(service->deps_), ctx_(ctx) {
+      : slot_(service), deps_(service->deps_), ctx_(ctx) {
     a_.Run(deps_, service->accepting_, ctx, request,
            v1::RECORD_KIND_STREAM_START);
     if (a_.refusal.refused()) {
@@ -728,6 +753,7 @@ class ExchangeService::StreamCall final
     grpc::ServerWriteReactor<v1::StreamMessage>::Finish(std::move(status));
   }
 
+  InFlightSlot slot_;  // released when the call object goes
   const Deps& deps_;
   grpc::CallbackServerContext* const ctx_;
   Admission a_;
@@ -759,8 +785,20 @@ class ExchangeService::StreamCall final
   bool server_done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+namespace {
+
+// Answers a stream with a status and nothing else.
+class RefusedStream final : public grpc::ServerWriteReactor<v1::StreamMessage> {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
 grpc::ServerWriteReactor<v1::StreamMessage>* ExchangeService::Stream(
     grpc::CallbackServerContext* ctx, const v1::SignedRequest* request) {
+  if (!TakeInFlightSlot()) return new RefusedStream(OverloadStatus());
   return new StreamCall(this, ctx, *request);
 }
 

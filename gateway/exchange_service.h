@@ -40,6 +40,10 @@ class ExchangeService final : public v1::Exchange::CallbackService {
     absl::Duration adapter_timeout = absl::Seconds(5);
     uint32_t max_records_unary = 10000;
     uint32_t stream_batch_rows = 4096;
+    // Exchanges in flight at most (0: no cap). Beyond it calls are refused
+    // at once with RESOURCE_EXHAUSTED, before any work, so that memory and
+    // the audit writer's queue stay bounded under a flood.
+    uint32_t max_in_flight = 4096;
   };
   explicit ExchangeService(Deps deps) : deps_(std::move(deps)) {}
 
@@ -53,15 +57,33 @@ class ExchangeService final : public v1::Exchange::CallbackService {
   // After this, new calls are refused with UNAVAILABLE (graceful shutdown).
   void StopAccepting() { accepting_ = false; }
 
+  // How many calls were refused for max_in_flight since the last call
+  // (they are not audited one by one; main records the count).
+  uint64_t TakeOverloadRefusals() { return overload_refusals_.exchange(0); }
+
   // Shared by the unary and streaming paths (exchange_service.cc).
   struct Admission;
 
  private:
   class UnaryCall;
   class StreamCall;
+  // Holds one of the max_in_flight places for the life of a call.
+  class InFlightSlot {
+   public:
+    explicit InFlightSlot(ExchangeService* s) : service_(s) {}
+    ~InFlightSlot() { service_->in_flight_.fetch_sub(1); }
+
+   private:
+    ExchangeService* const service_;
+  };
+  // Takes a place, or counts a refusal and returns false.
+  bool TakeInFlightSlot();
+  grpc::Status OverloadStatus() const;
 
   const Deps deps_;
   std::atomic<bool> accepting_{true};
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<uint64_t> overload_refusals_{0};
 };
 
 }  // namespace dx::gateway

@@ -205,6 +205,7 @@ absl::Status Run(const std::string& config_path) {
   deps.adapter_timeout = absl::Milliseconds(config.adapter_timeout_ms());
   deps.max_records_unary = config.max_records_unary();
   deps.stream_batch_rows = config.stream_batch_rows();
+  deps.max_in_flight = config.max_in_flight();
   ExchangeService service(std::move(deps));
 
   // Export bundles carry the log key's issuers up to the root.
@@ -274,8 +275,26 @@ absl::Status Run(const std::string& config_path) {
   std::atomic<bool> stop{false};
   std::thread housekeeping([&] {
     absl::Time next_crl_check = absl::Now();
+    absl::Time next_overload_report = absl::Now() + absl::Seconds(10);
     bool serving = true;
     while (!stop.load()) {
+      // Calls refused for max_in_flight are not audited one by one (that
+      // would feed the flood): their count is, every 10 seconds.
+      if (absl::Now() >= next_overload_report) {
+        next_overload_report = absl::Now() + absl::Seconds(10);
+        if (const uint64_t n = service.TakeOverloadRefusals(); n > 0) {
+          const std::string what = absl::StrCat(
+              n,
+              " exchange(s) refused with RESOURCE_EXHAUSTED in the last "
+              "10 s: more than max_in_flight (",
+              config.max_in_flight(), ") in flight");
+          Log(what);
+          (void)audit::AppendAndWait(
+              audit_log.get(),
+              audit::AdminRecord(absl::StrCat("gateway:", config.node_id()),
+                                 "gateway.overload", what));
+        }
+      }
       if (absl::Now() >= next_crl_check) {
         bool reloaded = false;
         absl::Status s = trust->ReloadCrlsIfChanged(&reloaded);

@@ -86,6 +86,9 @@ class RogueAdapter:
         yield batch([("002", "Binh", "Tay")])
 
 
+MAX_IN_FLIGHT = 7  # the gateway's cap in these tests
+
+
 def rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -113,7 +116,7 @@ class AdapterFaultsTest(unittest.TestCase):
                 rogue.fetch_stream, request_deserializer=adapter_pb2.AdapterRequest.FromString,
                 response_serializer=lambda b: b),
         })
-        cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
         cls.server.add_generic_rpc_handlers((handler,))
         creds = grpc.ssl_server_credentials(
             [(read("adapters/000.00.00.G01/tls.key"), read("adapters/000.00.00.G01/tls.pem"))],
@@ -122,6 +125,7 @@ class AdapterFaultsTest(unittest.TestCase):
         cls.server.start()
         for agency in ("000.00.00.G01", "000.00.00.G12"):
             cls.env.start_adapter(agency)
+        cls.env.gateway_settings = {"max_in_flight": MAX_IN_FLIGHT}
         cls.env.start_gateway(ROGUE_DATASET.format(port=port), ROGUE_POLICY)
         cls.credentials = staticmethod(lambda: grpc.ssl_channel_credentials(
             read("root-ca.pem"), read(f"agencies/{H30}/tls.key"), read(f"agencies/{H30}/tls.pem")))
@@ -210,13 +214,13 @@ class AdapterFaultsTest(unittest.TestCase):
                     grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_ERROR")
 
     def test_slow_consumers_holding_streams_open_are_bounded(self):
-        # Six consumers start an endless stream, read one batch and stop
+        # Five consumers start an endless stream, read one batch and stop
         # reading. Flow control holds the gateway at two batches in flight per
         # stream: its memory stays bounded, and others are served meanwhile.
         pid = self.env.procs["gateway"].pid
         before = rss_mib(pid)
         channels, streams = [], []
-        for _ in range(6):
+        for _ in range(5):
             ch = grpc.secure_channel(self.env.gateway, self.credentials())
             channels.append(ch)
             it = exchange_pb2_grpc.ExchangeStub(ch).Stream(self.request("endless"), timeout=120)
@@ -237,10 +241,51 @@ class AdapterFaultsTest(unittest.TestCase):
             ends = [r for r in self.env.audit_records()
                     if r.get("kind") == "RECORD_KIND_STREAM_END"
                     and r.get("message") == "the consumer cancelled the stream"]
-            if len(ends) >= 6:
+            if len(ends) >= 5:
                 break
             time.sleep(0.2)
-        self.assertGreaterEqual(len(ends), 6)
+        self.assertGreaterEqual(len(ends), 5)
+
+    def test_exchanges_in_flight_are_capped(self):
+        # MAX_IN_FLIGHT streams held open fill the gateway: the next call is
+        # refused at once with RESOURCE_EXHAUSTED, and served again after.
+        channel = grpc.secure_channel(self.env.gateway, self.credentials())
+        held = []
+        try:
+            for _ in range(MAX_IN_FLIGHT):
+                it = exchange_pb2_grpc.ExchangeStub(channel).Stream(
+                    self.request("endless"), timeout=120)
+                next(it)
+                held.append(it)
+            with self.assertRaises(grpc.RpcError) as ctx:
+                self.stub.Call(self.request(""), timeout=10)
+            self.assertEqual(ctx.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("exchanges in flight", ctx.exception.details())
+            self.assertEqual(errors_pb2.ReasonCode.Name(detail_of(ctx.exception).reason),
+                             "REASON_GATEWAY_UNAVAILABLE")
+        finally:
+            for it in held:
+                it.cancel()
+            channel.close()
+        deadline = time.time() + 15
+        while True:
+            try:
+                self.assertTrue(self.stub.Call(self.request(""), timeout=10).signature)
+                break
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        # The refusals are counted in the audit log (every 10 s), not each.
+        deadline = time.time() + 25
+        while time.time() < deadline:
+            overload = [r for r in self.env.audit_records()
+                        if r.get("admin_action") == "gateway.overload"]
+            if overload:
+                break
+            time.sleep(0.5)
+        self.assertTrue(overload, "no gateway.overload record")
+        self.assertIn("more than max_in_flight (7)", overload[0]["message"])
 
     def test_stream_cut_half_way(self):
         self.failed(lambda: list(self.stub.Stream(self.request("crash"), timeout=10)),
