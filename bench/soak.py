@@ -11,9 +11,7 @@ log verifies. Targets (issue 6): zero errors, RSS growth under 10%. Prints
 figures; asserts nothing (exit 1 only when the run could not be made).
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -27,17 +25,6 @@ def rss_mib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def dxbench(env, build, *extra):
-    cmd = [os.path.join(build, "bench", "dxbench"), "--target", env.gateway,
-           "--mode", "gateway", "--pki", env.pki, "--query", "citizen_id=001000000000",
-           "--warmup", "0", *extra]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"dxbench failed: {out.stdout}\n{out.stderr}")
-    return json.loads(lines[-1])
 
 
 def main():
@@ -56,7 +43,7 @@ def main():
         pid = env.procs["gateway"].pid
         print(f"soak: dxgate pid {pid} on {env.gateway}; {args.minutes} minute(s) at "
               f"{args.load:.0%} of saturation", flush=True)
-        sat = dxbench(env, build, "--duration", "15", "--concurrency", "64")
+        sat = env.dxbench("--duration", "15", "--warmup", "0", "--concurrency", "64")
         rate = max(1, int(sat["throughput"] * args.load))
         print(f"saturation: {sat['throughput']:.0f} calls/s (closed loop, 64 in flight); "
               f"soak rate {rate} calls/s", flush=True)
@@ -65,7 +52,7 @@ def main():
         total_calls = total_errors = 0
         rss_after_first = None
         for minute in range(1, args.minutes + 1):
-            r = dxbench(env, build, "--rate", str(rate), "--duration", "60")
+            r = env.dxbench("--rate", str(rate), "--duration", "60", "--warmup", "0")
             errors = sum(r["errors"].values())
             total_calls += r["ok"] + errors
             total_errors += errors

@@ -18,8 +18,8 @@
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/policy.grpc.pb.h"
+#include "policy/explain.h"
 #include "policy/policy_admin.h"
-#include "policy/row_filter.h"
 #include "policy/snapshot.h"
 
 namespace dx::cli {
@@ -140,43 +140,6 @@ absl::StatusOr<int64_t> ParseAt(const std::string& text) {
   return absl::ToUnixMicros(t);
 }
 
-// Explains one request offline, with a snapshot compiled from files.
-v1::ExplainResponse ExplainOffline(const policy::PolicySnapshot& snap,
-                                   const v1::ExplainRequest& r) {
-  policy::AccessRequest req;
-  req.consumer_agency = r.consumer_agency();
-  req.dataset_id = r.dataset();
-  req.purpose_code = r.purpose_code();
-  req.fields.assign(r.fields().begin(), r.fields().end());
-  req.has_data_subject_id = r.has_data_subject_id();
-  req.consent_reference = r.consent_reference();
-  const absl::Time at = r.at_unix_micros() != 0
-                            ? absl::FromUnixMicros(r.at_unix_micros())
-                            : absl::Now();
-  std::vector<std::string> trace;
-  policy::AccessDecision d = snap.Decide(req, at, &trace);
-  v1::ExplainResponse e;
-  e.set_allowed(d.allowed);
-  *e.mutable_fields() = {d.fields.begin(), d.fields.end()};
-  for (const auto& m : d.masks) {
-    e.add_masks(
-        m.kind == v1::MASK_KIND_PARTIAL
-            ? absl::StrCat(m.field, ":partial(keep_last=", m.keep_last, ")")
-        : m.kind == v1::MASK_KIND_HASH ? m.field + ":hash"
-                                       : m.field + ":full");
-  }
-  if (d.row_filter) e.set_row_filter(d.row_filter->text());
-  e.set_rule_id(d.rule_id);
-  e.set_revision(snap.revision());
-  if (!d.allowed) {
-    e.set_reason(d.reason);
-    e.set_message(d.message);
-  }
-  e.set_legal_basis(d.legal_basis);
-  *e.mutable_trace() = {trace.begin(), trace.end()};
-  return e;
-}
-
 // Compiles --policy against --registry; prints problems with file:line.
 absl::StatusOr<std::shared_ptr<const policy::PolicySnapshot>> CompileFiles(
     const std::string& policy_file, const std::string& registry_file,
@@ -277,7 +240,7 @@ int RunTest(const Flags& f, const std::string& cases_file) {
     snap = *compiled;
     explain = [&](const v1::ExplainRequest& r)
         -> absl::StatusOr<v1::ExplainResponse> {
-      return ExplainOffline(*snap, r);
+      return policy::Explain(*snap, r, absl::Now());
     };
   } else {
     auto channel = OpenGatewayChannel(f, "admin1");

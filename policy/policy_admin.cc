@@ -14,7 +14,7 @@
 #include "certs/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
-#include "policy/row_filter.h"
+#include "policy/explain.h"
 #include "policy/text_diff.h"
 
 namespace dx::policy {
@@ -50,17 +50,6 @@ std::string CategoryName(v1::DataCategory c) {
       return "private";
     default:
       return "unspecified";
-  }
-}
-
-std::string MaskName(const MaskSpec& m) {
-  switch (m.kind) {
-    case v1::MASK_KIND_PARTIAL:
-      return absl::StrCat(m.field, ":partial(keep_last=", m.keep_last, ")");
-    case v1::MASK_KIND_HASH:
-      return absl::StrCat(m.field, ":hash");
-    default:
-      return absl::StrCat(m.field, ":full");
   }
 }
 
@@ -420,47 +409,15 @@ v1::ValidatePolicyResponse PolicyAdmin::Validate(
 }
 
 v1::ExplainResponse PolicyAdmin::Explain(const v1::ExplainRequest& r) const {
-  AccessRequest req;
-  req.consumer_agency = r.consumer_agency();
-  req.dataset_id = r.dataset();
-  req.purpose_code = r.purpose_code();
-  req.operation = r.operation() == v1::OPERATION_UNSPECIFIED
-                      ? v1::OPERATION_READ
-                      : r.operation();
-  req.fields.assign(r.fields().begin(), r.fields().end());
-  req.has_data_subject_id = r.has_data_subject_id();
-  req.consent_reference = r.consent_reference();
-  const absl::Time at = r.at_unix_micros() != 0
-                            ? absl::FromUnixMicros(r.at_unix_micros())
-                            : deps_.clock->Now();
-  std::shared_ptr<const PolicySnapshot> snapshot = authorizer_->Current();
-  std::vector<std::string> trace;
-  AccessDecision d = snapshot->Decide(req, at, &trace);
-  v1::ExplainResponse out;
-  out.set_allowed(d.allowed);
-  *out.mutable_fields() = {d.fields.begin(), d.fields.end()};
-  for (const MaskSpec& m : d.masks) out.add_masks(MaskName(m));
-  if (d.row_filter) out.set_row_filter(d.row_filter->text());
-  out.set_rule_id(d.rule_id);
-  *out.mutable_matched_rule_ids() = {d.matched_rule_ids.begin(),
-                                     d.matched_rule_ids.end()};
-  out.set_revision(snapshot->revision());
-  if (!d.allowed) {
-    out.set_reason(d.reason);
-    out.set_message(d.message);
-  }
-  out.set_legal_basis(d.legal_basis);
-  *out.mutable_trace() = {trace.begin(), trace.end()};
-  out.mutable_quota()->set_requests_per_minute(d.quota_requests_per_minute);
-  out.mutable_quota()->set_records_per_day(d.quota_records_per_day);
-  return out;
+  return policy::Explain(*authorizer_->Current(), r, deps_.clock->Now());
 }
 
 absl::StatusOr<v1::GetPolicyResponse> PolicyAdmin::Get(
     const v1::GetPolicyRequest& request) const {
   const uint64_t revision =
       request.revision() != 0 ? request.revision() : deps_.store->head();
-  DX_ASSIGN_OR_RETURN(v1::PolicyDocument doc, deps_.store->StateAt(revision));
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument doc,
+                      deps_.store->StateAt(revision, request.dataset()));
   v1::GetPolicyResponse out;
   out.set_revision(revision);
   *out.mutable_document() = Only(doc, request.dataset());
@@ -506,10 +463,11 @@ absl::StatusOr<v1::PolicyDiffResponse> PolicyAdmin::Diff(
     const v1::PolicyDiffRequest& request) const {
   const uint64_t to =
       request.to_revision() != 0 ? request.to_revision() : deps_.store->head();
-  DX_ASSIGN_OR_RETURN(
-      v1::PolicyDocument before,
-      deps_.store->StateAt(request.from_revision(), request.dataset()));
-  if (request.from_revision() == 0) before.Clear();  // "from nothing"
+  v1::PolicyDocument before;  // from_revision 0: from nothing
+  if (request.from_revision() != 0) {
+    DX_ASSIGN_OR_RETURN(before, deps_.store->StateAt(request.from_revision(),
+                                                     request.dataset()));
+  }
   DX_ASSIGN_OR_RETURN(v1::PolicyDocument after,
                       deps_.store->StateAt(to, request.dataset()));
   v1::PolicyDiffResponse out;

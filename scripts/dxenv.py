@@ -43,7 +43,8 @@ class DevEnv:
 
     # ------------------------------------------------------------- set-up --
     def bin(self, name):
-        subdir = {"dxgate": "gateway", "dxctl": "cli", "dx-file-adapter": "adapters"}[name]
+        subdir = {"dxgate": "gateway", "dxctl": "cli", "dx-file-adapter": "adapters",
+                  "dxbench": "bench"}[name]
         return os.path.join(self.build, subdir, name)
 
     def setup(self):
@@ -219,6 +220,18 @@ trust:
         """dxctl policy COMMAND ... through the gateway, as `person`."""
         return self.dxctl("policy", *args, "--gateway", self.gateway, "--pki", self.pki,
                           "--person", person, timeout=timeout)
+
+    def dxbench(self, *args, agency="000.00.00.H30", timeout=600):
+        """Runs dxbench against the gateway as `agency` (civil-registration
+        look-ups of one citizen unless args say otherwise); its JSON result."""
+        out = subprocess.run(
+            [self.bin("dxbench"), "--target", self.gateway, "--mode", "gateway",
+             "--pki", self.pki, "--agency", agency, "--query", "citizen_id=001000000000",
+             *args], capture_output=True, text=True, timeout=timeout)
+        lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+        if not lines:
+            raise RuntimeError(f"dxbench failed: {out.stdout}\n{out.stderr}")
+        return json.loads(lines[-1])
 
     def auditor(self, *args, person="auditor1", timeout=120):
         """dxctl audit COMMAND ... through the gateway, as `person`."""

@@ -1,7 +1,6 @@
 """End-to-end tests of the exchange path: dxgate, two dx-file-adapters and
 dxctl as real processes over loopback mutual TLS, with a dev PKI made at test
 time. Run by ctest (make test); DX_BUILD_DIR names the build folder."""
-import json
 import os
 import re
 import signal
@@ -247,15 +246,8 @@ class ExchangeEndToEndTest(unittest.TestCase):
         load = {}
 
         def run_load():
-            out = subprocess.run(
-                [os.path.join(BUILD, "bench", "dxbench"), "--target", self.env.gateway,
-                 "--mode", "gateway", "--pki", self.env.pki, "--agency", H30,
-                 "--system", "hotich", "--dataset", "bca.population",
-                 "--purpose", "civil-registration", "--query", "citizen_id=001000000000",
-                 "--duration", "5", "--warmup", "0", "--concurrency", "8"],
-                capture_output=True, text=True, timeout=120)
-            load["json"] = json.loads([x for x in out.stdout.splitlines()
-                                       if x.startswith("{")][-1])
+            load["json"] = self.env.dxbench("--duration", "5", "--warmup", "0",
+                                            "--concurrency", "8")
 
         loader = threading.Thread(target=run_load)
         loader.start()
