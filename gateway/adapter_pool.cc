@@ -22,6 +22,13 @@ std::shared_ptr<grpc::Channel> AdapterPool::ChannelFor(
       args.SetSslTargetNameOverride(endpoint.tls_server_name());
     }
     args.SetMaxReceiveMessageSize(options_.max_receive_bytes);
+    // A fixed 256 KiB receive window per stream. With gRPC's default
+    // bandwidth-delay probing the window grew on loopback until the
+    // transport buffered tens of MiB of an adapter's stream that a slow
+    // consumer was not reading (5 such streams: +44 to +193 MiB of RSS;
+    // now +8). The gateway reads a batch at a time anyway.
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 256 << 10);
     // Reconnect quickly once an adapter that was down comes back.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);

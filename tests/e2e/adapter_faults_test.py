@@ -228,7 +228,9 @@ class AdapterFaultsTest(unittest.TestCase):
             streams.append(it)
         time.sleep(2)  # let the adapter and the gateway fill what they can
         grown = rss_mib(pid) - before
-        self.assertLess(grown, 150, f"gateway RSS grew {grown:.0f} MiB")
+        # 8 MiB measured; 44-193 MiB when the adapter channel's receive
+        # window grew with gRPC's bandwidth probing (gateway/adapter_pool.cc).
+        self.assertLess(grown, 32, f"gateway RSS grew {grown:.0f} MiB")
         ok = self.stub.Call(self.request(""), timeout=10)
         self.assertTrue(ok.signature)
         for it in streams:
