@@ -55,6 +55,7 @@ fuzz:
 	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s"; \
 	  DX_PKI_SCRIPT=$(CURDIR)/certs/make-dev-pki.sh ./$(FUZZ_BUILD_DIR)/fuzz/fuzz_$$f \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 $(FUZZ_ARGS) \
+	    -artifact_prefix=var/fuzz/$$f-artifact- \
 	    var/fuzz/$$f fuzz/corpus/$$f 2>&1 | grep -E "stat::number_of_executed_units|stat::new_units_added|==[0-9]+== ?ERROR|SUMMARY|Done" || true; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
