@@ -116,17 +116,28 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   // climbing): one budget for every memtable, and the tables' index and
   // filter blocks kept in the block cache rather than beside it.
   db_options.db_write_buffer_size = options.write_buffer_bytes;
-  // Point look-ups (records, tree nodes) dominate reads: a bloom filter per
-  // table skips the tables that cannot hold the key, and one block cache
-  // shared by every column family keeps the hot blocks.
+  // One block cache shared by every column family keeps the hot blocks.
   rocksdb::BlockBasedTableOptions table;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  rocksdb::ColumnFamilyOptions replay_options = cf_options;
+  // Bloom filters only where point look-ups happen: records and tree nodes
+  // (queries and proofs) and the replay guard (two keys per exchange, almost
+  // never there). The indexes are only scanned: filters there would cost
+  // cache memory (about 10 bits per key, growing with the log) and CPU in
+  // every flush and compaction for nothing. Look-ups of records and tree
+  // nodes almost always hit, so the last level, most of the data, needs no
+  // filter (optimize_filters_for_hits).
+  rocksdb::BlockBasedTableOptions filtered_table = table;
+  filtered_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions lookup_options = cf_options;
+  lookup_options.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(filtered_table));
+  rocksdb::ColumnFamilyOptions hit_options = lookup_options;
+  hit_options.optimize_filters_for_hits = true;
+  rocksdb::ColumnFamilyOptions replay_options = lookup_options;
   replay_options.compaction_filter = &sdb->filters_->replay;
   static constexpr const char* kNames[] = {
       "records",      "tree",         "tree_heads",  "idx_time",
@@ -137,8 +148,10 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
       {rocksdb::kDefaultColumnFamilyName, cf_options}};
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
     const Cf cf = static_cast<Cf>(i);
-    rocksdb::ColumnFamilyOptions o =
-        cf == Cf::kReplay ? replay_options : cf_options;
+    rocksdb::ColumnFamilyOptions o = cf == Cf::kReplay ? replay_options
+                                     : cf == Cf::kRecords || cf == Cf::kTree
+                                         ? hit_options
+                                         : cf_options;
     o.memtable_insert_with_hint_prefix_extractor = HintFor(cf);
     cfs.push_back({kNames[i], o});
   }
