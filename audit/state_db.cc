@@ -1,7 +1,6 @@
 #include "audit/state_db.h"
 
 #include <rocksdb/cache.h>
-#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -18,23 +17,6 @@
 
 namespace dx::audit {
 namespace {
-
-// Replay entries hold their expiry (microseconds, 8 bytes big-endian); once
-// expired, freshness checks refuse the request anyway, so they can go.
-class ExpiredReplayFilter final : public rocksdb::CompactionFilter {
- public:
-  explicit ExpiredReplayFilter(const Clock* clock) : clock_(clock) {}
-  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value,
-              std::string*, bool*) const override {
-    if (value.size() != 8) return false;
-    const uint64_t expiry = DecodeBigEndian64(value.ToString());
-    return static_cast<int64_t>(expiry) < absl::ToUnixMicros(clock_->Now());
-  }
-  const char* Name() const override { return "dx.ExpiredReplayFilter"; }
-
- private:
-  const Clock* clock_;
-};
 
 // Appends to the audit column families arrive in key order within a prefix
 // (a consumer's keys in time order, the records in sequence order). With
@@ -83,14 +65,8 @@ std::shared_ptr<const rocksdb::SliceTransform> HintFor(Cf cf) {
 
 }  // namespace
 
-struct StateDb::Filters {
-  explicit Filters(const Clock* clock) : replay(clock) {}
-  ExpiredReplayFilter replay;
-};
-
 absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   std::unique_ptr<StateDb> sdb(new StateDb());
-  sdb->filters_ = std::make_unique<Filters>(options.clock);
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -124,10 +100,9 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   // Bloom filters only where point look-ups happen: records and tree nodes
-  // (queries and proofs) and the replay guard (two keys per exchange, almost
-  // never there). The indexes are only scanned: filters there would cost
-  // cache memory (about 10 bits per key, growing with the log) and CPU in
-  // every flush and compaction for nothing. Look-ups of records and tree
+  // (queries and proofs). The indexes are only scanned: filters there would
+  // cost cache memory (about 10 bits per key, growing with the log) and CPU
+  // in every flush and compaction for nothing. Look-ups of records and tree
   // nodes almost always hit, so the last level, most of the data, needs no
   // filter (optimize_filters_for_hits).
   rocksdb::BlockBasedTableOptions filtered_table = table;
@@ -135,10 +110,7 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   rocksdb::ColumnFamilyOptions lookup_options = cf_options;
   lookup_options.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(filtered_table));
-  rocksdb::ColumnFamilyOptions hit_options = lookup_options;
-  hit_options.optimize_filters_for_hits = true;
-  rocksdb::ColumnFamilyOptions replay_options = lookup_options;
-  replay_options.compaction_filter = &sdb->filters_->replay;
+  lookup_options.optimize_filters_for_hits = true;
   static constexpr const char* kNames[] = {
       "records",      "tree",         "tree_heads",  "idx_time",
       "idx_consumer", "idx_provider", "idx_dataset", "idx_subject",
@@ -148,10 +120,8 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
       {rocksdb::kDefaultColumnFamilyName, cf_options}};
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
     const Cf cf = static_cast<Cf>(i);
-    rocksdb::ColumnFamilyOptions o = cf == Cf::kReplay ? replay_options
-                                     : cf == Cf::kRecords || cf == Cf::kTree
-                                         ? hit_options
-                                         : cf_options;
+    rocksdb::ColumnFamilyOptions o =
+        cf == Cf::kRecords || cf == Cf::kTree ? lookup_options : cf_options;
     o.memtable_insert_with_hint_prefix_extractor = HintFor(cf);
     cfs.push_back({kNames[i], o});
   }

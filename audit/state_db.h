@@ -1,9 +1,6 @@
-// StateDb: a RocksDB database of the gateway, with a column family per kind
-// of state: audit records, the Merkle tree, signed tree heads, the audit
-// indexes, replay-guard entries. The gateway opens two: data_dir/state for
-// the audit log and data_dir/replay for the replay guard, so that the
-// guard's unsynced writes never wait behind the audit log's fsync.
-// docs/AUDIT.md lists every key layout.
+// StateDb: the audit log's RocksDB database (data_dir/state), with a column
+// family per kind of state: audit records, the Merkle tree, signed tree
+// heads, the audit indexes. docs/AUDIT.md lists every key layout.
 #ifndef DX_AUDIT_STATE_DB_H_
 #define DX_AUDIT_STATE_DB_H_
 
@@ -12,7 +9,6 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/clock.h"
 
 namespace rocksdb {
 class DB;
@@ -34,7 +30,8 @@ enum class Cf {
   kIdxSubject,   // hmac(32) be64(time) be64(seq)
   kIdxRequest,   // request_id 0x00 consumer 0x00 be64(seq)
   kIdxDecision,  // decision(1) be64(time) be64(seq)
-  kReplay,       // "id/" or "nonce/" consumer 0x00 value -> be64(expiry)
+  kReplay,       // unused since the replay guard moved to memory (2026-11);
+                 // kept so that data dirs made before still open
   kMeta,         // small state (e.g. the health probe)
   kCount,
 };
@@ -44,9 +41,6 @@ class StateDb {
   struct Options {
     std::string path;
     bool read_only = false;
-    // Used by the replay column family's compaction filter to drop expired
-    // entries.
-    const Clock* clock = SystemClock::Get();
     // Tests inject faults (e.g. a full disk) through their own Env.
     rocksdb::Env* env = nullptr;
     // The block cache shared by every column family.
@@ -65,12 +59,9 @@ class StateDb {
     return handles_[static_cast<int>(which)];
   }
   rocksdb::ColumnFamilyHandle* records() const { return cf(Cf::kRecords); }
-  rocksdb::ColumnFamilyHandle* replay() const { return cf(Cf::kReplay); }
 
  private:
   StateDb() = default;
-  struct Filters;
-  std::unique_ptr<Filters> filters_;
   std::string path_;
   rocksdb::DB* db_ = nullptr;
   rocksdb::ColumnFamilyHandle* default_ = nullptr;

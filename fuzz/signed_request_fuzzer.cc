@@ -11,7 +11,6 @@
 #include <memory>
 #include <string>
 
-#include "audit/state_db.h"
 #include "certs/crypto.h"
 #include "certs/trust_store.h"
 #include "common/protobuf_logs.h"
@@ -23,8 +22,7 @@ namespace {
 
 struct World {
   std::unique_ptr<dx::certs::TrustStore> trust;
-  std::unique_ptr<dx::audit::StateDb> db;
-  std::unique_ptr<dx::gateway::RocksDbReplayGuard> replay;
+  std::unique_ptr<dx::gateway::InMemoryReplayGuard> replay;
   std::unique_ptr<dx::gateway::RequestChecker> checker;
   std::unique_ptr<dx::certs::Signer> signer;
   std::string tls_pem;
@@ -43,10 +41,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   o.intermediates_file = pki + "/intermediate-ca.pem";
   o.crl_files = {pki + "/crl.pem"};
   world->trust = *dx::certs::TrustStore::Create(o);
-  world->db =
-      *dx::audit::StateDb::Open({dx::testing::MakeTempDir("fuzz") + "/db"});
-  world->replay = std::make_unique<dx::gateway::RocksDbReplayGuard>(
-      world->db.get(), dx::SystemClock::Get());
+  world->replay = std::make_unique<dx::gateway::InMemoryReplayGuard>(
+      dx::SystemClock::Get());
   world->checker = std::make_unique<dx::gateway::RequestChecker>(
       dx::gateway::RequestChecker::Options{}, world->trust.get(),
       world->replay.get(), dx::SystemClock::Get());

@@ -141,13 +141,9 @@ absl::Status Run(const std::string& config_path) {
   DX_ASSIGN_OR_RETURN(auto audit_log, audit::RocksDbAuditLog::Create(
                                           state_db.get(), audit_options));
   const Clock* clock = SystemClock::Get();
-  // The replay guard has a database of its own (see replay_guard.h), and is
-  // completed from the audit log in case the machine crashed.
-  audit::StateDb::Options replay_db_options;
-  replay_db_options.path = config.data_dir() + "/replay";
-  replay_db_options.block_cache_bytes = size_t{32} << 20;
-  DX_ASSIGN_OR_RETURN(auto replay_db, audit::StateDb::Open(replay_db_options));
-  RocksDbReplayGuard replay(replay_db.get(), clock);
+  // The replay guard lives in memory and is rebuilt from the audit log at
+  // every start (see replay_guard.h).
+  InMemoryReplayGuard replay(clock);
   {
     audit::AuditReader reader(state_db.get());
     DX_ASSIGN_OR_RETURN(

@@ -3,14 +3,17 @@
 #ifndef DX_GATEWAY_REPLAY_GUARD_H_
 #define DX_GATEWAY_REPLAY_GUARD_H_
 
-#include <memory>
+#include <array>
+#include <cstdint>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "audit/audit_reader.h"
-#include "audit/state_db.h"
+#include "common/clock.h"
 
 namespace dx::gateway {
 
@@ -26,37 +29,59 @@ class ReplayGuard {
                                                 absl::Time expires_at) = 0;
 };
 
-// Stored in the "replay" column family of a RocksDB of its own, written
-// without sync. Its own database, because a write to the audit log's
-// database would queue behind the audit log's fsync and block the exchange
-// threads for as long (measured: closed-loop throughput fell by a third).
-// Unsynced is enough: a killed process loses nothing (the write reached the
-// OS), and after a machine crash RebuildFromAuditLog restores every entry
-// from the audit records, which are synced before any answer leaves.
-// Thread-safe.
-class RocksDbReplayGuard final : public ReplayGuard {
+// In memory, rebuilt from the audit log at every start (RebuildFromAuditLog):
+// every request the gateway accepted has an audit record naming its id,
+// nonce and expiry, synced before any answer left, so nothing a client was
+// answered can be replayed after a restart or a crash. A request accepted
+// but never answered (the process died first) may be sent again, which is
+// what its client should do.
+//
+// Why not RocksDB (as before 2026-11-29): a soak run showed the guard's
+// look-ups reading filter blocks from disk under its lock, on the two
+// threads that run every exchange; the gateway fell behind within minutes.
+//
+// Keys are the first 16 bytes of SHA-256(kind, consumer, value): 24 bytes
+// an entry with its expiry, about 60 bytes with the table's slack for the
+// two keys of a request; memory grows with (accepted requests per second) x
+// (max_request_lifetime + clock_skew) and no further. Entries are swept
+// when they expire. Sharded so that concurrent exchanges rarely share a
+// lock. Thread-safe.
+class InMemoryReplayGuard final : public ReplayGuard {
  public:
-  explicit RocksDbReplayGuard(audit::StateDb* db, const Clock* clock)
-      : db_(db), clock_(clock) {}
+  explicit InMemoryReplayGuard(const Clock* clock) : clock_(clock) {}
   absl::StatusOr<bool> CheckAndRemember(const std::string& consumer,
                                         const std::string& request_id,
                                         const std::string& nonce,
                                         absl::Time expires_at) override;
   // Remembers both keys unconditionally (rebuilding from the audit log).
-  absl::Status Remember(const std::string& consumer,
-                        const std::string& request_id, const std::string& nonce,
-                        absl::Time expires_at);
+  void Remember(const std::string& consumer, const std::string& request_id,
+                const std::string& nonce, absl::Time expires_at);
+  // Keys held, expired or not (two per request).
+  size_t size() const;
 
  private:
-  audit::StateDb* const db_;
+  static constexpr int kShards = 16;
+  struct Shard {
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<absl::uint128, int64_t> expiry_micros
+        ABSL_GUARDED_BY(mu);
+    int64_t next_sweep_micros ABSL_GUARDED_BY(mu) = 0;
+  };
+  static absl::uint128 Key(char kind, const std::string& consumer,
+                           const std::string& value);
+  static Shard& ShardOf(std::array<Shard, kShards>& shards, absl::uint128 key);
+  // Drops expired entries, at most once a second per shard.
+  static void MaybeSweep(Shard& shard, int64_t now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
   const Clock* const clock_;
-  absl::Mutex mu_;  // makes check-then-remember atomic
+  std::array<Shard, kShards> shards_;
 };
 
 // Re-remembers the request ids and nonces of every exchange in the audit log
 // whose request has not expired; returns how many.
 absl::StatusOr<uint64_t> RebuildFromAuditLog(const audit::AuditReader& log,
-                                             RocksDbReplayGuard* guard,
+                                             InMemoryReplayGuard* guard,
                                              absl::Time now,
                                              absl::Duration window);
 

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "audit/admin.h"
 #include "audit/rocksdb_audit_log.h"
 #include "tests/testing/dev_pki.h"
@@ -15,8 +19,7 @@ std::unique_ptr<audit::StateDb> Open(const std::string& dir) {
 
 TEST(ReplayGuardTest, RemembersUntilExpiryPerConsumer) {
   FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
-  auto db = Open(testing::MakeTempDir("replay") + "/db");
-  RocksDbReplayGuard guard(db.get(), &clock);
+  InMemoryReplayGuard guard(&clock);
   const absl::Time expiry = clock.Now() + absl::Minutes(2);
   EXPECT_TRUE(*guard.CheckAndRemember("A", "id1", "nonce-1", expiry));
   EXPECT_FALSE(*guard.CheckAndRemember("A", "id1", "nonce-2", expiry));
@@ -27,7 +30,69 @@ TEST(ReplayGuardTest, RemembersUntilExpiryPerConsumer) {
                                       clock.Now() + absl::Minutes(2)));
 }
 
-TEST(ReplayGuardTest, RebuiltFromTheAuditLogAfterLosingItsOwnDatabase) {
+TEST(ReplayGuardTest, AnIdAndANonceWithTheSameValueAreDifferentKeys) {
+  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
+  InMemoryReplayGuard guard(&clock);
+  const absl::Time expiry = clock.Now() + absl::Minutes(2);
+  EXPECT_TRUE(*guard.CheckAndRemember("A", "x", "y", expiry));
+  // "y" was a nonce, not a request id; "x" a request id, not a nonce.
+  EXPECT_TRUE(*guard.CheckAndRemember("A", "y", "x", expiry));
+  // The separator keeps ("A", "Bz") apart from ("AB", "z").
+  EXPECT_TRUE(*guard.CheckAndRemember("A", "Bz", "n1", expiry));
+  EXPECT_TRUE(*guard.CheckAndRemember("AB", "z", "n2", expiry));
+}
+
+TEST(ReplayGuardTest, ARefusedRequestRemembersNothing) {
+  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
+  InMemoryReplayGuard guard(&clock);
+  const absl::Time expiry = clock.Now() + absl::Minutes(2);
+  ASSERT_TRUE(*guard.CheckAndRemember("A", "id1", "nonce-1", expiry));
+  // A replayed id with a fresh nonce is refused, and its nonce is not kept.
+  EXPECT_FALSE(*guard.CheckAndRemember("A", "id1", "nonce-2", expiry));
+  EXPECT_TRUE(*guard.CheckAndRemember("A", "id2", "nonce-2", expiry));
+}
+
+TEST(ReplayGuardTest, ExpiredEntriesAreSweptSoMemoryStaysBounded) {
+  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
+  InMemoryReplayGuard guard(&clock);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(*guard.CheckAndRemember("A", absl::StrCat("id", i),
+                                        absl::StrCat("n", i),
+                                        clock.Now() + absl::Seconds(30)));
+  }
+  EXPECT_EQ(guard.size(), 2000u);
+  clock.Advance(absl::Minutes(1));
+  // Requests arriving after the first ones expired sweep them away.
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(*guard.CheckAndRemember("A", absl::StrCat("later", i),
+                                        absl::StrCat("m", i),
+                                        clock.Now() + absl::Seconds(30)));
+  }
+  EXPECT_EQ(guard.size(), 2000u);
+}
+
+TEST(ReplayGuardTest, ConcurrentCallersAcceptEachRequestOnce) {
+  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
+  InMemoryReplayGuard guard(&clock);
+  const absl::Time expiry = clock.Now() + absl::Minutes(2);
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        // Every thread sends the same 500 requests; each is accepted once.
+        if (*guard.CheckAndRemember("A", absl::StrCat("id", i),
+                                    absl::StrCat("n", i), expiry)) {
+          ++accepted;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), 500);
+}
+
+TEST(ReplayGuardTest, RebuiltFromTheAuditLogAfterARestart) {
   FakeClock clock(absl::Now());
   auto state = Open(testing::MakeTempDir("replay") + "/state");
   {
@@ -43,9 +108,8 @@ TEST(ReplayGuardTest, RebuiltFromTheAuditLogAfterLosingItsOwnDatabase) {
       ASSERT_TRUE(audit::AppendAndWait(log.get(), r).ok());
     }
   }
-  // A fresh (empty) replay database, as after a crash that lost it.
-  auto replay_db = Open(testing::MakeTempDir("replay") + "/replay");
-  RocksDbReplayGuard guard(replay_db.get(), &clock);
+  // A fresh (empty) guard, as after a restart.
+  InMemoryReplayGuard guard(&clock);
   audit::AuditReader reader(state.get());
   auto restored =
       RebuildFromAuditLog(reader, &guard, clock.Now(), absl::Minutes(15));

@@ -4,7 +4,6 @@
 
 #include <fstream>
 
-#include "audit/state_db.h"
 #include "certs/crypto.h"
 #include "tests/testing/dev_pki.h"
 
@@ -29,10 +28,7 @@ class RequestCheckerTest : public ::testing::Test {
     o.crl_files = {DevPkiDir() + "/crl.pem"};
     o.clock = &clock_;
     trust_ = *certs::TrustStore::Create(o);
-    audit::StateDb::Options db;
-    db.path = testing::MakeTempDir("checker") + "/db";
-    db_ = *audit::StateDb::Open(db);
-    replay_ = std::make_unique<RocksDbReplayGuard>(db_.get(), &clock_);
+    replay_ = std::make_unique<InMemoryReplayGuard>(&clock_);
     checker_ = std::make_unique<RequestChecker>(
         RequestChecker::Options{}, trust_.get(), replay_.get(), &clock_);
   }
@@ -75,8 +71,7 @@ class RequestCheckerTest : public ::testing::Test {
 
   FakeClock clock_{absl::Now()};
   std::unique_ptr<certs::TrustStore> trust_;
-  std::unique_ptr<audit::StateDb> db_;
-  std::unique_ptr<RocksDbReplayGuard> replay_;
+  std::unique_ptr<InMemoryReplayGuard> replay_;
   std::unique_ptr<RequestChecker> checker_;
   int counter_ = 0;
 };
