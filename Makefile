@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan fuzz fuzz-ci demo pki clean format bench bench-audit bench-policy soak
+.PHONY: all deps configure build test test-asan fuzz fuzz-ci demo pki clean format bench bench-audit bench-policy soak crash-cycles
 
 all: build
 
@@ -81,6 +81,13 @@ bench-policy: build
 # SOAK_MINUTES=2 for a quick look.
 soak: build
 	@/usr/bin/python3 bench/soak.py --build-dir $(BUILD_DIR)
+
+# kill -9 of the gateway under load, CRASH_CYCLES times (CI runs 2 within
+# make test); every acknowledged record must survive each (docs/RELIABILITY.md).
+CRASH_CYCLES ?= 10
+crash-cycles: build
+	DX_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) DX_CRASH_CYCLES=$(CRASH_CYCLES) /usr/bin/python3 -m unittest -v \
+	  tests.e2e.audit_e2e_test.AuditFaultTest.test_kill_9_under_load_loses_no_acknowledged_record
 
 # What CI runs: each fuzzer for 30 s from the seeds, with a fixed seed.
 fuzz-ci:

@@ -259,8 +259,16 @@ class AuditFaultTest(unittest.TestCase):
 
     def test_kill_9_under_load_loses_no_acknowledged_record(self):
         self.env.start()
+        saved = tempfile.mkdtemp(prefix="dx-kill9-")
+        self.addCleanup(shutil.rmtree, saved, True)
         for cycle in range(CRASH_CYCLES):
             receipts, stop = [], threading.Event()
+            # One answered request kept aside: after the crash it must still
+            # be refused as a replay (the guard is rebuilt from the log).
+            first = self.env.call(H30, "hotich", "bca.population", "civil-registration",
+                                  "--quiet", "--query", f"citizen_id={CITIZEN}",
+                                  "--save-dir", saved)
+            self.assertEqual(first.returncode, 0, first.stdout + first.stderr)
 
             def load():
                 while not stop.is_set():
@@ -288,6 +296,11 @@ class AuditFaultTest(unittest.TestCase):
                                          timeout=5)
                     self.assertEqual(rec.leaf_hash.hex(), leaf_hex, f"record {seq}")
                     self.assertEqual(rfc6962.leaf_hash(rec.record_bytes).hex(), leaf_hex)
+            again = self.env.dxctl("call", "--gateway", self.env.gateway, "--pki",
+                                   self.env.pki, "--agency", H30, "--resend",
+                                   f"{saved}/request.pb")
+            self.assertEqual(again.returncode, 1, again.stdout + again.stderr)
+            self.assertIn("reason:       REASON_REPLAY", again.stdout)
             AuditEnv.wait_tree_head(self.env, max(s for s, _ in receipts) + 1)
             r = self.env.auditor("verify")
             self.assertEqual(r.returncode, 0, f"cycle {cycle}: " + r.stdout + r.stderr)
