@@ -1,8 +1,9 @@
 #include "gateway/replay_guard.h"
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
-#include "absl/base/internal/endian.h"
 #include "certs/crypto.h"
 
 namespace dx::gateway {
