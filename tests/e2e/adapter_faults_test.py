@@ -230,7 +230,10 @@ class AdapterFaultsTest(unittest.TestCase):
         grown = rss_mib(pid) - before
         # 8 MiB measured; 44-193 MiB when the adapter channel's receive
         # window grew with gRPC's bandwidth probing (gateway/adapter_pool.cc).
-        self.assertLess(grown, 32, f"gateway RSS grew {grown:.0f} MiB")
+        # Not under AddressSanitizer (make test-asan): its quarantine keeps
+        # up to 256 MiB of freed memory, so RSS there measures churn.
+        if "ASAN_OPTIONS" not in os.environ:
+            self.assertLess(grown, 32, f"gateway RSS grew {grown:.0f} MiB")
         ok = self.stub.Call(self.request(""), timeout=10)
         self.assertTrue(ok.signature)
         for it in streams:
