@@ -17,10 +17,15 @@ std::unique_ptr<audit::StateDb> Open(const std::string& dir) {
   return *audit::StateDb::Open({dir});
 }
 
-TEST(ReplayGuardTest, RemembersUntilExpiryPerConsumer) {
-  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
-  InMemoryReplayGuard guard(&clock);
+// A fresh guard on a fake clock; requests valid for two minutes.
+class ReplayGuardTest : public ::testing::Test {
+ protected:
+  FakeClock clock{absl::FromUnixSeconds(1'800'000'000)};
+  InMemoryReplayGuard guard{&clock};
   const absl::Time expiry = clock.Now() + absl::Minutes(2);
+};
+
+TEST_F(ReplayGuardTest, RemembersUntilExpiryPerConsumer) {
   EXPECT_TRUE(*guard.CheckAndRemember("A", "id1", "nonce-1", expiry));
   EXPECT_FALSE(*guard.CheckAndRemember("A", "id1", "nonce-2", expiry));
   EXPECT_FALSE(*guard.CheckAndRemember("A", "id2", "nonce-1", expiry));
@@ -30,10 +35,7 @@ TEST(ReplayGuardTest, RemembersUntilExpiryPerConsumer) {
                                       clock.Now() + absl::Minutes(2)));
 }
 
-TEST(ReplayGuardTest, AnIdAndANonceWithTheSameValueAreDifferentKeys) {
-  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
-  InMemoryReplayGuard guard(&clock);
-  const absl::Time expiry = clock.Now() + absl::Minutes(2);
+TEST_F(ReplayGuardTest, AnIdAndANonceWithTheSameValueAreDifferentKeys) {
   EXPECT_TRUE(*guard.CheckAndRemember("A", "x", "y", expiry));
   // "y" was a nonce, not a request id; "x" a request id, not a nonce.
   EXPECT_TRUE(*guard.CheckAndRemember("A", "y", "x", expiry));
@@ -42,19 +44,14 @@ TEST(ReplayGuardTest, AnIdAndANonceWithTheSameValueAreDifferentKeys) {
   EXPECT_TRUE(*guard.CheckAndRemember("AB", "z", "n2", expiry));
 }
 
-TEST(ReplayGuardTest, ARefusedRequestRemembersNothing) {
-  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
-  InMemoryReplayGuard guard(&clock);
-  const absl::Time expiry = clock.Now() + absl::Minutes(2);
+TEST_F(ReplayGuardTest, ARefusedRequestRemembersNothing) {
   ASSERT_TRUE(*guard.CheckAndRemember("A", "id1", "nonce-1", expiry));
   // A replayed id with a fresh nonce is refused, and its nonce is not kept.
   EXPECT_FALSE(*guard.CheckAndRemember("A", "id1", "nonce-2", expiry));
   EXPECT_TRUE(*guard.CheckAndRemember("A", "id2", "nonce-2", expiry));
 }
 
-TEST(ReplayGuardTest, ExpiredEntriesAreSweptSoMemoryStaysBounded) {
-  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
-  InMemoryReplayGuard guard(&clock);
+TEST_F(ReplayGuardTest, ExpiredEntriesAreSweptSoMemoryStaysBounded) {
   for (int i = 0; i < 1000; ++i) {
     ASSERT_TRUE(*guard.CheckAndRemember("A", absl::StrCat("id", i),
                                         absl::StrCat("n", i),
@@ -71,10 +68,7 @@ TEST(ReplayGuardTest, ExpiredEntriesAreSweptSoMemoryStaysBounded) {
   EXPECT_EQ(guard.size(), 2000u);
 }
 
-TEST(ReplayGuardTest, ConcurrentCallersAcceptEachRequestOnce) {
-  FakeClock clock(absl::FromUnixSeconds(1'800'000'000));
-  InMemoryReplayGuard guard(&clock);
-  const absl::Time expiry = clock.Now() + absl::Minutes(2);
+TEST_F(ReplayGuardTest, ConcurrentCallersAcceptEachRequestOnce) {
   std::atomic<int> accepted{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
@@ -92,7 +86,7 @@ TEST(ReplayGuardTest, ConcurrentCallersAcceptEachRequestOnce) {
   EXPECT_EQ(accepted.load(), 500);
 }
 
-TEST(ReplayGuardTest, RebuiltFromTheAuditLogAfterARestart) {
+TEST(ReplayGuardRebuildTest, RebuiltFromTheAuditLogAfterARestart) {
   FakeClock clock(absl::Now());
   auto state = Open(testing::MakeTempDir("replay") + "/state");
   {
