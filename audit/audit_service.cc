@@ -9,17 +9,12 @@
 #include "audit/bundle.h"
 #include "audit/keys.h"
 #include "certs/crypto.h"
-#include "certs/grpc_caller.h"
 #include "common/files.h"
 
 namespace dx::audit {
 namespace {
 
 using certs::PrincipalKind;
-
-constexpr std::initializer_list<PrincipalKind> kAnyone = {
-    PrincipalKind::kAgency, PrincipalKind::kAuditor, PrincipalKind::kOperator,
-    PrincipalKind::kPolicyAdmin, PrincipalKind::kGateway};
 
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
@@ -33,12 +28,6 @@ constexpr uint64_t kExportChunk = 1000;
 
 }  // namespace
 
-absl::StatusOr<certs::Principal> AuditService::Caller(
-    grpc::ServerContext* ctx,
-    std::initializer_list<PrincipalKind> allowed) const {
-  return certs::AuthorizeCaller(*ctx, *deps_.trust, allowed, "audit");
-}
-
 absl::Status AuditService::RecordAdminAction(const certs::Principal& who,
                                              const std::string& action,
                                              const std::string& detail) {
@@ -50,7 +39,7 @@ absl::Status AuditService::RecordAdminAction(const certs::Principal& who,
 grpc::Status AuditService::Query(
     grpc::ServerContext* ctx, const v1::AuditQuery* req,
     grpc::ServerWriter<v1::AuditQueryResponse>* out) {
-  auto who = Caller(ctx, {PrincipalKind::kAuditor});
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   AuditReader::Filter f;
   f.from_micros = req->from_unix_micros();
@@ -91,7 +80,7 @@ grpc::Status AuditService::Query(
 grpc::Status AuditService::GetRecord(grpc::ServerContext* ctx,
                                      const v1::GetRecordRequest* req,
                                      v1::StoredRecord* out) {
-  auto who = Caller(ctx, {PrincipalKind::kAuditor});
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   auto rec = reader_.Get(req->sequence_number());
   if (!rec.ok()) return ToGrpc(rec.status());
@@ -102,7 +91,7 @@ grpc::Status AuditService::GetRecord(grpc::ServerContext* ctx,
 grpc::Status AuditService::GetInclusionProof(
     grpc::ServerContext* ctx, const v1::GetInclusionProofRequest* req,
     v1::InclusionProof* out) {
-  auto who = Caller(ctx, {PrincipalKind::kAuditor, PrincipalKind::kAgency});
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   if (who->kind == PrincipalKind::kAgency) {
     // An agency may prove what it was sent, not browse others' exchanges.
@@ -122,7 +111,7 @@ grpc::Status AuditService::GetInclusionProof(
 grpc::Status AuditService::GetConsistencyProof(
     grpc::ServerContext* ctx, const v1::GetConsistencyProofRequest* req,
     v1::ConsistencyProof* out) {
-  auto who = Caller(ctx, kAnyone);
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   if (req->first_size() == 0) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -137,7 +126,7 @@ grpc::Status AuditService::GetConsistencyProof(
 grpc::Status AuditService::GetTreeHead(grpc::ServerContext* ctx,
                                        const v1::GetTreeHeadRequest* req,
                                        v1::SignedTreeHead* out) {
-  auto who = Caller(ctx, kAnyone);
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   auto sth = reader_.TreeHead(req->tree_size());
   if (!sth.ok()) return ToGrpc(sth.status());
@@ -148,7 +137,7 @@ grpc::Status AuditService::GetTreeHead(grpc::ServerContext* ctx,
 grpc::Status AuditService::ListTreeHeads(grpc::ServerContext* ctx,
                                          const v1::ListTreeHeadsRequest* req,
                                          v1::ListTreeHeadsResponse* out) {
-  auto who = Caller(ctx, kAnyone);
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   const uint32_t limit = req->limit() == 0 ? 100000 : req->limit();
   auto heads = reader_.ListTreeHeads(req->from_size(), limit);
@@ -161,7 +150,7 @@ grpc::Status AuditService::ReadRecords(
     grpc::ServerContext* ctx, const v1::ReadRecordsRequest* req,
     grpc::ServerWriter<v1::StoredRecord>* out) {
   // Operators read records to export them before a prune.
-  auto who = Caller(ctx, {PrincipalKind::kAuditor, PrincipalKind::kOperator});
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   return ToGrpc(reader_.ReadRange(
       req->from_sequence(), req->limit(),
@@ -171,7 +160,7 @@ grpc::Status AuditService::ReadRecords(
 grpc::Status AuditService::GetCompactRange(grpc::ServerContext* ctx,
                                            const v1::CompactRangeRequest* req,
                                            v1::CompactRangeResponse* out) {
-  auto who = Caller(ctx, kAnyone);
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   auto hashes = reader_.CompactRangeHashes(req->size());
   if (!hashes.ok()) return ToGrpc(hashes.status());
@@ -183,7 +172,7 @@ grpc::Status AuditService::GetCompactRange(grpc::ServerContext* ctx,
 grpc::Status AuditService::SubjectReport(
     grpc::ServerContext* ctx, const v1::SubjectReportRequest* req,
     grpc::ServerWriter<v1::StoredRecord>* out) {
-  auto who = Caller(ctx, {PrincipalKind::kAuditor});
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   if (req->data_subject_id().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -214,7 +203,7 @@ grpc::Status AuditService::SubjectReport(
 grpc::Status AuditService::Export(grpc::ServerContext* ctx,
                                   const v1::ExportRequest* req,
                                   grpc::ServerWriter<v1::AuditBundle>* out) {
-  auto who = Caller(ctx, {PrincipalKind::kAuditor, PrincipalKind::kOperator});
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   auto sth = reader_.TreeHead(0);
   if (!sth.ok()) return ToGrpc(sth.status());
@@ -252,7 +241,7 @@ grpc::Status AuditService::Export(grpc::ServerContext* ctx,
 grpc::Status AuditService::Prune(grpc::ServerContext* ctx,
                                  const v1::PruneRequest* req,
                                  v1::PruneResponse* out) {
-  auto who = Caller(ctx, {PrincipalKind::kOperator});
+  auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
   const absl::Time before = absl::FromUnixMicros(req->before_unix_micros());
   const absl::Time limit = deps_.clock->Now() - deps_.retention;

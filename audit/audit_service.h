@@ -2,12 +2,13 @@
 // which blocks, so they run on gRPC's sync thread pool, not on the callback
 // executor that serves exchanges).
 //
-// Roles come from the caller's TLS certificate (certs/identity.h):
-// auditors read everything; an agency may get inclusion proofs of its own
-// exchanges; anyone authenticated may read tree heads and consistency
-// proofs; operators prune records past the retention age. Reads of personal
-// data (subject reports, searches by subject, exports) and prunes are
-// recorded in the log as admin records.
+// Who may call what is authz/roles.h's table, enforced by its interceptor
+// before a handler runs: auditors read everything; an agency may get
+// inclusion proofs of its own exchanges (checked here, by the record);
+// anyone authenticated may read tree heads and consistency proofs;
+// operators prune records past the retention age. Reads of personal data
+// (subject reports, searches by subject, exports) and prunes are recorded
+// in the log as admin records.
 #ifndef DX_AUDIT_AUDIT_SERVICE_H_
 #define DX_AUDIT_AUDIT_SERVICE_H_
 
@@ -17,7 +18,7 @@
 #include "absl/time/time.h"
 #include "audit/audit_log.h"
 #include "audit/audit_reader.h"
-#include "certs/trust_store.h"
+#include "authz/call_gate.h"
 #include "common/clock.h"
 #include "dx/v1/audit.grpc.pb.h"
 
@@ -28,7 +29,8 @@ class AuditService final : public v1::Audit::Service {
   struct Deps {
     StateDb* db = nullptr;
     AuditLog* log = nullptr;
-    certs::TrustStore* trust = nullptr;
+    // Admits callers (authz/roles.h) and says who they are.
+    const authz::CallGate* gate = nullptr;
     std::string subject_hmac_key;
     // Issuers of the log signing certificate up to the root (DER), for
     // export bundles.
@@ -72,10 +74,6 @@ class AuditService final : public v1::Audit::Service {
                      v1::PruneResponse* out) override;
 
  private:
-  // The caller, if its certificate verifies and its role is in `allowed`.
-  absl::StatusOr<certs::Principal> Caller(
-      grpc::ServerContext* ctx,
-      std::initializer_list<certs::PrincipalKind> allowed) const;
   // Appends an admin record and waits until it is durable.
   absl::Status RecordAdminAction(const certs::Principal& who,
                                  const std::string& action,

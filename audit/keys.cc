@@ -6,23 +6,6 @@
 
 namespace dx::audit {
 
-std::string EncodeBigEndian64(uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  return out;
-}
-
-uint64_t DecodeBigEndian64(absl::string_view bytes) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < bytes.size(); ++i) {
-    v = (v << 8) | static_cast<unsigned char>(bytes[i]);
-  }
-  return v;
-}
-
 std::string TreeNodeKey(int level, uint64_t index) {
   return absl::StrCat(std::string(1, static_cast<char>(level)),
                       EncodeBigEndian64(index));

@@ -11,13 +11,13 @@
 
 #include "absl/strings/string_view.h"
 #include "audit/state_db.h"
+#include "common/bytes.h"
 #include "dx/v1/audit.pb.h"
 
 namespace dx::audit {
 
-// Big-endian fixed width, so keys sort by number.
-std::string EncodeBigEndian64(uint64_t v);
-uint64_t DecodeBigEndian64(absl::string_view bytes);
+using ::dx::DecodeBigEndian64;
+using ::dx::EncodeBigEndian64;
 
 std::string TreeNodeKey(int level, uint64_t index);
 

@@ -30,6 +30,12 @@ RocksDbAuditLog::RocksDbAuditLog(StateDb* db, Options options,
                                  CompactRange range)
     : db_(db),
       options_(std::move(options)),
+      own_completions_(options_.completions == nullptr
+                           ? std::make_unique<ThreadPoolExecutor>(
+                                 options_.completion_threads)
+                           : nullptr),
+      completions_(options_.completions != nullptr ? options_.completions
+                                                   : own_completions_.get()),
       next_sequence_(range.size()),
       range_(std::move(range)),
       tree_head_size_(range_.size()),
@@ -73,12 +79,17 @@ RocksDbAuditLog::~RocksDbAuditLog() {
 }
 
 void RocksDbAuditLog::Append(v1::AuditRecord record, Callback done) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) {
-    done(absl::UnavailableError("the audit log is closing"));
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(Pending{std::move(record), std::move(done)});
+      return;
+    }
   }
-  queue_.push_back(Pending{std::move(record), std::move(done)});
+  // Never under the lock, never on the caller's thread.
+  completions_->Run([done = std::move(done)] {
+    done(absl::UnavailableError("the audit log is closing"));
+  });
 }
 
 absl::Status RocksDbAuditLog::Health() const {
@@ -137,7 +148,9 @@ void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
     SetHealth(space);
   }
   if (!refused.ok()) {
-    for (auto& p : batch) p.done(refused);
+    for (auto& p : batch) {
+      completions_->Run([done = std::move(p.done), refused] { done(refused); });
+    }
     return;
   }
   const CompactRange before = range_;  // restored if the write fails
@@ -186,9 +199,13 @@ void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (status.ok()) {
-      batch[i].done(std::move(results[i]));
+      completions_->Run([done = std::move(batch[i].done),
+                         result = std::move(results[i])]() mutable {
+        done(std::move(result));
+      });
     } else {
-      batch[i].done(status);
+      completions_->Run(
+          [done = std::move(batch[i].done), status] { done(status); });
     }
   }
 }

@@ -13,7 +13,11 @@
 // the same (an I/O error), nothing of the batch is acknowledged and the log
 // stops writing for good: RocksDB's WAL writer must not be reused after an
 // error, so the gateway needs a restart, which recovers everything that was
-// acknowledged. Thread-safe.
+// acknowledged.
+//
+// Receipts are handed to an executor (a pool of its own by default): the
+// completions sign answers, which must neither wait behind the next group
+// commit on the writer thread nor run under the log's lock. Thread-safe.
 #ifndef DX_AUDIT_ROCKSDB_AUDIT_LOG_H_
 #define DX_AUDIT_ROCKSDB_AUDIT_LOG_H_
 
@@ -30,6 +34,7 @@
 #include "audit/state_db.h"
 #include "certs/crypto.h"
 #include "common/clock.h"
+#include "common/executor.h"
 
 namespace dx::audit {
 
@@ -50,6 +55,10 @@ class RocksDbAuditLog final : public AuditLog {
     uint64_t min_free_bytes = uint64_t{256} << 20;
     // Free bytes where the log lives; default: statvfs of the database path.
     std::function<absl::StatusOr<uint64_t>()> free_bytes;
+    // Where completions run; default: a pool of `completion_threads` owned
+    // by the log (drained before it is destroyed).
+    Executor* completions = nullptr;
+    int completion_threads = 2;
   };
   // `db` (and the signer) must outlive the log.
   static absl::StatusOr<std::unique_ptr<RocksDbAuditLog>> Create(
@@ -79,6 +88,8 @@ class RocksDbAuditLog final : public AuditLog {
 
   StateDb* const db_;
   const Options options_;
+  std::unique_ptr<ThreadPoolExecutor> own_completions_;
+  Executor* completions_;
 
   mutable absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);

@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "policy/policy_authorizer.h"
 #include "policy/snapshot.h"
+#include "registry/registry.h"
 
 namespace dx::policy {
 namespace {
@@ -54,7 +55,7 @@ long CurrentRssMiB() {
 }
 
 struct World {
-  v1::Registry registry;
+  std::shared_ptr<const registry::Registry> registry;
   std::shared_ptr<const PolicySnapshot> snapshot;
   std::vector<AccessRequest> allow_fields, allow_all, deny;
   double compile_seconds = 0;
@@ -66,7 +67,13 @@ World Build(int datasets) {
   std::mt19937 rng(42);
   auto pick = [&rng](int n) { return static_cast<int>(rng() % n); };
   World w;
-  v1::Registry& registry = w.registry;
+  v1::Registry registry;
+  // Every consumer and provider is registered (the registry checks it).
+  for (int a = 0; a < kAgencies; ++a)
+    registry.add_agencies()->set_code(Agency(a));
+  for (int p = 0; p < 30; ++p) {
+    registry.add_agencies()->set_code(absl::StrFormat("000.00.00.G%02d", p));
+  }
   auto doc = std::make_unique<v1::PolicyDocument>();
   auto* group = doc->mutable_directory()->add_groups();
   group->set_name("north");
@@ -83,6 +90,7 @@ World Build(int datasets) {
     ds->set_provider_agency(absl::StrFormat("000.00.00.G%02d", d % 30));
     ds->set_category(v1::DATA_CATEGORY_SHARED);
     ds->set_restriction_legal_basis("Law on Data 2024 Art. 18");
+    ds->mutable_adapter()->set_address("127.0.0.1:7001");
     for (int f = 0; f < kFieldsPerDataset; ++f) {
       v1::FieldSpec* spec = ds->add_fields();
       spec->set_name(Field(f));
@@ -140,9 +148,15 @@ World Build(int datasets) {
     whole->add_consumers(Agency(kAgencies - 1));
     whole->set_legal_basis("an inspection decision");
   }
+  auto reg = registry::Registry::FromProto(std::move(registry), "bench");
+  if (!reg.ok()) {
+    std::cerr << "registry: " << reg.status() << "\n";
+    std::exit(1);
+  }
+  w.registry = *std::move(reg);
   const auto start = std::chrono::steady_clock::now();
-  auto snap =
-      PolicySnapshot::Compile(registry, *doc, nullptr, 1, absl::Now(), nullptr);
+  auto snap = PolicySnapshot::Compile(w.registry, *doc, nullptr, 1, absl::Now(),
+                                      nullptr);
   w.compile_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -242,13 +256,18 @@ void BM_DecideDenied(benchmark::State& state) {
             [&](const AccessRequest& r) { return w.snapshot->Decide(r, now); });
 }
 
-// What the gateway calls: the atomic snapshot load, the clock, quotas.
+// What the gateway calls: the atomic snapshot load, the clock, quotas
+// (the local store, which answers inline).
 void BM_AuthorizerDecide(benchmark::State& state) {
   const World& w = TheWorld();
+  static LocalQuotaStore* quotas = new LocalQuotaStore();
   static PolicyAuthorizer* authz =
-      new PolicyAuthorizer(w.snapshot, SystemClock::Get());
-  TimedLoop(state, w.allow_fields,
-            [&](const AccessRequest& r) { return authz->Decide(r); });
+      new PolicyAuthorizer(w.snapshot, quotas, SystemClock::Get());
+  TimedLoop(state, w.allow_fields, [&](const AccessRequest& r) {
+    AccessDecision out;
+    authz->Decide(r, nullptr, [&out](AccessDecision d) { out = std::move(d); });
+    return out;
+  });
 }
 
 // The same, cycling over 64 requests: the caches hold what they touch, as
@@ -266,7 +285,7 @@ void BM_DecideNamedFieldsHot(benchmark::State& state) {
 // sharing every other dataset (what PolicyAdmin does on apply).
 void BM_CompileOneChangedDataset(benchmark::State& state) {
   const World& w = TheWorld();
-  const std::string id = w.registry.datasets(0).id();
+  const std::string id = w.registry->proto().datasets(0).id();
   v1::PolicyDocument change;
   *change.add_datasets() = *w.snapshot->PolicyOf(id);
   change.mutable_datasets(0)->mutable_grants(0)->set_description("changed");

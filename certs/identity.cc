@@ -119,4 +119,8 @@ absl::StatusOr<Principal> PrincipalOf(X509* cert) {
   return principal;
 }
 
+std::string ActorName(const Principal& who) {
+  return absl::StrCat(PrincipalKindName(who.kind), ":", who.id);
+}
+
 }  // namespace dx::certs

@@ -42,6 +42,9 @@ bool IsValidAgencyCode(absl::string_view code);
 // there is none, or more than one (a certificate speaks for one party).
 absl::StatusOr<Principal> PrincipalOf(X509* cert);
 
+// "policy-admin:alice": how audit records name a person or system.
+std::string ActorName(const Principal& who);
+
 }  // namespace dx::certs
 
 #endif  // DX_CERTS_IDENTITY_H_

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "tests/testing/dev_pki.h"
+#include "tests/testing/fake_clock.h"
 
 namespace dx::certs {
 namespace {

@@ -1,6 +1,4 @@
 // dxctl audit: search, prove and verify the audit log.
-#include <google/protobuf/util/json_util.h>
-
 #include <cstdio>
 #include <iostream>
 
@@ -14,73 +12,19 @@
 #include "audit/tree_head.h"
 #include "certs/crypto.h"
 #include "cli/audit_source.h"
+#include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/output.h"
+#include "cli/pki_layout.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
 namespace dx::cli {
 namespace {
 
-constexpr char kHelp[] = R"(usage: dxctl audit COMMAND [flags]
-
-Where the log is (one of):
-  --gateway HOST:PORT --pki DIR [--person NAME | --agency CODE]   (or --ca --cert --key)
-  --data-dir DIR        a gateway's data folder, opened read-only
-
-commands:
-  list [--from N] [--limit N] [--json]         records in order
-  query [filters] [--limit N] [--format table|jsonl|csv]
-        filters: --since TIME --until TIME (RFC 3339, a date, or an age like 2h)
-                 --consumer CODE --provider CODE --dataset ID --subject ID
-                 --decision allow|deny|error --request-id ID
-  get SEQ [--json]                             one record
-  proof SEQ [--tree-size N] [--json]           inclusion proof, checked here
-  consistency FIRST [SECOND] [--json]          consistency proof, checked here
-  sth [--size N] [--list] [--json] [--save-dir DIR]
-                                               signed tree heads (--save-dir writes
-                                               sth.bin, sth.sig.der, log.pub.pem for openssl)
-  verify [--from N] [--to N]                   recompute the tree from the records and
-                                               check every signed tree head
-  export --out FILE [--from N] [--to N]        a self-contained, verifiable bundle
-  verify-bundle FILE [--ca ROOT.pem]           check a bundle offline
-  subject-report --subject ID [--since T] [--until T] [--format ...]
-                                               every access to one person's data
-  prune --before TIME --out FILE               export, verify, then prune (operator)
-)";
-
-absl::StatusOr<int64_t> ParseWhen(const std::string& text) {
-  if (text.empty()) return 0;
-  absl::Duration age;
-  if (absl::ParseDuration(text, &age)) {
-    return absl::ToUnixMicros(absl::Now() - age);
-  }
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err) ||
-      absl::ParseTime("%Y-%m-%d", text, &t, &err)) {
-    return absl::ToUnixMicros(t);
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("cannot read time '", text,
-                   "' (use 2026-11-23T08:00:00Z, 2026-11-23, or 2h)"));
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
-
 std::string Short(const std::string& name) {
   return name.substr(name.rfind('_') + 1);
-}
-
-std::string FormatTime(int64_t micros) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(micros),
-                          absl::UTCTimeZone());
 }
 
 std::string CsvField(const std::string& s) {
@@ -155,10 +99,10 @@ class RecordPrinter {
 // --intermediates) when given, at the tree head's time.
 absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,
                                       const Flags& f, bool* chain_checked) {
-  const std::string pki = f.Get("pki");
-  const std::string ca = f.Get("ca", pki.empty() ? "" : pki + "/root-ca.pem");
+  const PkiLayout pki{f.Get("pki")};
+  const std::string ca = f.Get("ca", pki.dir.empty() ? "" : pki.root_ca());
   const std::string inter =
-      f.Get("intermediates", pki.empty() ? "" : pki + "/intermediate-ca.pem");
+      f.Get("intermediates", pki.dir.empty() ? "" : pki.intermediates());
   *chain_checked = !ca.empty();
   if (ca.empty()) {
     return certs::PublicKeyOfDer(sth.signer_certificate());
@@ -174,24 +118,12 @@ absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,
                               static_cast<int64_t>(sth.timestamp_ms() / 1000));
 }
 
-int Fail(const absl::Status& s) {
-  std::cerr << "dxctl audit: " << s.message() << "\n";
-  return absl::IsInvalidArgument(s) ? 2 : 1;
-}
-
-absl::StatusOr<uint64_t> Number(const std::vector<std::string>& pos, size_t i,
-                                const char* what) {
-  uint64_t v = 0;
-  if (pos.size() <= i || !absl::SimpleAtoi(pos[i], &v)) {
-    return absl::InvalidArgumentError(absl::StrCat("give ", what));
-  }
-  return v;
-}
+int Fail(const absl::Status& s) { return cli::Fail("audit", s); }
 
 absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f) {
   v1::AuditQuery q;
-  DX_ASSIGN_OR_RETURN(int64_t since, ParseWhen(f.Get("since")));
-  DX_ASSIGN_OR_RETURN(int64_t until, ParseWhen(f.Get("until")));
+  DX_ASSIGN_OR_RETURN(int64_t since, ParseWhen(f.Get("since"), "since"));
+  DX_ASSIGN_OR_RETURN(int64_t until, ParseWhen(f.Get("until"), "until"));
   q.set_from_unix_micros(since);
   q.set_to_unix_micros(until);
   q.set_consumer_agency(f.Get("consumer"));
@@ -212,9 +144,10 @@ absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f) {
 }
 
 int RunVerify(AuditSource& src, const Flags& f) {
-  uint64_t from = 0, to = 0;
-  (void)absl::SimpleAtoi(f.Get("from", "0"), &from);
-  (void)absl::SimpleAtoi(f.Get("to", "0"), &to);
+  auto from_flag = f.GetUint("from"), to_flag = f.GetUint("to");
+  if (!from_flag.ok()) return Fail(from_flag.status());
+  if (!to_flag.ok()) return Fail(to_flag.status());
+  const uint64_t from = *from_flag, to = *to_flag;
   auto heads = src.TreeHeads();
   if (!heads.ok()) return Fail(heads.status());
   if (heads->empty()) {
@@ -257,11 +190,11 @@ int RunVerify(AuditSource& src, const Flags& f) {
 }
 
 int RunProof(AuditSource& src, const Flags& f) {
-  auto seq = Number(f.positional(), 1, "the record's sequence number");
+  auto seq = f.PositionalUint(0, "the record's sequence number");
   if (!seq.ok()) return Fail(seq.status());
-  uint64_t size = 0;
-  (void)absl::SimpleAtoi(f.Get("tree-size", "0"), &size);
-  auto proof = src.Inclusion(*seq, size);
+  auto size = f.GetUint("tree-size");
+  if (!size.ok()) return Fail(size.status());
+  auto proof = src.Inclusion(*seq, *size);
   if (!proof.ok()) return Fail(proof.status());
   if (f.Has("json")) std::cout << Json(*proof) << "\n";
   bool chain_checked = false;
@@ -291,11 +224,14 @@ int RunProof(AuditSource& src, const Flags& f) {
 }
 
 int RunConsistency(AuditSource& src, const Flags& f) {
-  auto first = Number(f.positional(), 1, "the first tree size");
+  auto first = f.PositionalUint(0, "the first tree size");
   if (!first.ok()) return Fail(first.status());
   uint64_t second = 0;
-  if (f.positional().size() > 2)
-    (void)absl::SimpleAtoi(f.positional()[2], &second);
+  if (f.positional().size() > 1) {
+    auto given = f.PositionalUint(1, "the second tree size");
+    if (!given.ok()) return Fail(given.status());
+    second = *given;
+  }
   auto proof = src.Consistency(*first, second);
   if (!proof.ok()) return Fail(proof.status());
   if (f.Has("json")) std::cout << Json(*proof) << "\n";
@@ -334,9 +270,9 @@ int RunSth(AuditSource& src, const Flags& f) {
     }
     return 0;
   }
-  uint64_t size = 0;
-  (void)absl::SimpleAtoi(f.Get("size", "0"), &size);
-  auto sth = src.TreeHead(size);
+  auto size = f.GetUint("size");
+  if (!size.ok()) return Fail(size.status());
+  auto sth = src.TreeHead(*size);
   if (!sth.ok()) return Fail(sth.status());
   bool chain_checked = false;
   auto key = LogKey(*sth, f, &chain_checked);
@@ -385,9 +321,9 @@ int RunExport(AuditSource& src, const Flags& f, const std::string& out_path,
 }
 
 int RunVerifyBundle(const Flags& f) {
-  if (f.positional().size() < 2)
+  if (f.positional().empty())
     return Fail(absl::InvalidArgumentError("give the bundle file"));
-  auto bytes = ReadFile(f.positional()[1]);
+  auto bytes = ReadFile(f.positional()[0]);
   if (!bytes.ok()) return Fail(bytes.status());
   v1::AuditBundle bundle;
   if (!bundle.ParseFromString(*bytes)) {
@@ -415,9 +351,10 @@ int RunVerifyBundle(const Flags& f) {
 }
 
 int RunPrune(AuditSource& src, const Flags& f) {
-  auto before = ParseWhen(f.Get("before"));
+  auto before = ParseWhen(f.Get("before"), "before");
+  if (!before.ok()) return Fail(before.status());
   const std::string out = f.Get("out");
-  if (!before.ok() || *before == 0 || out.empty()) {
+  if (*before == 0 || out.empty()) {
     return Fail(
         absl::InvalidArgumentError("give --before TIME and --out FILE"));
   }
@@ -463,118 +400,215 @@ int RunPrune(AuditSource& src, const Flags& f) {
   return 0;
 }
 
+// Runs `run` on the log the connection flags name.
+std::function<int(const Flags&)> OnLog(
+    std::function<int(AuditSource&, const Flags&)> run) {
+  return [run = std::move(run)](const Flags& f) {
+    auto src = OpenAuditSource(f);
+    if (!src.ok()) return Fail(src.status());
+    return run(**src, f);
+  };
+}
+
+int RunList(AuditSource& s, const Flags& f) {
+  auto from = f.GetUint("from");
+  auto limit = f.GetUint("limit", 50);
+  if (!from.ok()) return Fail(from.status());
+  if (!limit.ok()) return Fail(limit.status());
+  RecordPrinter printer(f.Has("json") ? "jsonl" : "table");
+  absl::Status st =
+      s.ReadRecords(*from, *limit, [&](const v1::StoredRecord& r) {
+        printer.Print(r);
+        return true;
+      });
+  return st.ok() ? 0 : Fail(st);
+}
+
+int RunQuery(AuditSource& s, const Flags& f) {
+  RecordPrinter printer(f.Get("format", "table"));
+  auto limit = f.GetUint("limit", 100);
+  auto page_size = f.GetUint("page-size", 100);
+  if (!limit.ok()) return Fail(limit.status());
+  if (!page_size.ok()) return Fail(page_size.status());
+  auto q = QueryFromFlags(f);
+  if (!q.ok()) return Fail(q.status());
+  uint64_t printed = 0;
+  auto print = [&](const v1::StoredRecord& r) {
+    if (printed >= *limit) return false;
+    printer.Print(r);
+    ++printed;
+    return true;
+  };
+  q->set_page_size(static_cast<uint32_t>(std::min(*page_size, *limit)));
+  std::string token;
+  do {
+    q->set_page_token(token);
+    absl::Status st = s.QueryPage(*q, print, &token);
+    if (!st.ok()) return Fail(st);
+  } while (!token.empty() && printed < *limit);
+  return 0;
+}
+
+int RunSubjectReport(AuditSource& s, const Flags& f) {
+  v1::SubjectReportRequest req;
+  req.set_data_subject_id(f.Get("subject"));
+  if (req.data_subject_id().empty()) {
+    return Fail(absl::InvalidArgumentError("give --subject ID"));
+  }
+  auto since = ParseWhen(f.Get("since"), "since");
+  auto until = ParseWhen(f.Get("until"), "until");
+  if (!since.ok()) return Fail(since.status());
+  if (!until.ok()) return Fail(until.status());
+  req.set_from_unix_micros(*since);
+  req.set_to_unix_micros(*until);
+  RecordPrinter printer(f.Get("format", "table"));
+  uint64_t printed = 0;
+  absl::Status st = s.SubjectReport(req, [&](const v1::StoredRecord& r) {
+    printer.Print(r);
+    ++printed;
+    return true;
+  });
+  if (!st.ok()) return Fail(st);
+  if (f.Get("format", "table") == "table") {
+    std::cout << printed << " access(es) to data about this person\n";
+  }
+  return 0;
+}
+
+int RunGet(AuditSource& s, const Flags& f) {
+  auto seq = f.PositionalUint(0, "the record's sequence number");
+  if (!seq.ok()) return Fail(seq.status());
+  auto rec = s.Get(*seq);
+  if (!rec.ok()) return Fail(rec.status());
+  if (f.Has("json")) {
+    std::cout << Json(*rec) << "\n";
+  } else {
+    std::cout << "record #" << rec->sequence_number() << "  leaf "
+              << HexEncode(rec->leaf_hash()) << "\n"
+              << rec->record().DebugString();
+  }
+  return 0;
+}
+
+int RunExportCommand(AuditSource& s, const Flags& f) {
+  auto from = f.GetUint("from");
+  auto to = f.GetUint("to");
+  if (!from.ok()) return Fail(from.status());
+  if (!to.ok()) return Fail(to.status());
+  if (!f.Has("out")) return Fail(absl::InvalidArgumentError("give --out FILE"));
+  return RunExport(s, f, f.Get("out"), *from, *to);
+}
+
+const CommandTable& AuditTable() {
+  static const auto* table = new CommandTable{
+      "audit",
+      R"(usage: dxctl audit COMMAND [flags]
+
+Where the log is (one of):
+  --gateway HOST:PORT --pki DIR [--person NAME | --agency CODE]   (or --ca --cert --key)
+  --data-dir DIR        a gateway's data folder, opened read-only
+
+commands:
+)",
+      R"(
+Times: RFC 3339 (2026-11-23T08:00:00Z), a date (2026-11-23), or an age (2h).
+Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
+)",
+      {"gateway", "pki", "person", "agency", "ca", "intermediates", "cert",
+       "key", "data-dir"},
+      {},
+      {
+          {"list",
+           "list [--from N] [--limit N] [--json]",
+           "records in order",
+           {"from", "limit"},
+           {"json"},
+           {"from", "limit"},
+           OnLog(RunList)},
+          {"query",
+           "query [filters] [--limit N] [--page-size N] [--format "
+           "table|jsonl|csv]",
+           "search; filters: --since TIME --until TIME --consumer CODE\n"
+           "--provider CODE --dataset ID --subject ID --decision "
+           "allow|deny|error --request-id ID",
+           {"since", "until", "consumer", "provider", "dataset", "subject",
+            "decision", "request-id", "limit", "page-size", "format"},
+           {},
+           {"limit", "page-size"},
+           OnLog(RunQuery)},
+          {"get",
+           "get SEQ [--json]",
+           "one record",
+           {},
+           {"json"},
+           {},
+           OnLog(RunGet)},
+          {"proof",
+           "proof SEQ [--tree-size N] [--json]",
+           "inclusion proof, checked here",
+           {"tree-size"},
+           {"json"},
+           {"tree-size"},
+           OnLog(RunProof)},
+          {"consistency",
+           "consistency FIRST [SECOND] [--json]",
+           "consistency proof, checked here",
+           {},
+           {"json"},
+           {},
+           OnLog(RunConsistency)},
+          {"sth",
+           "sth [--size N] [--list] [--json] [--save-dir DIR]",
+           "signed tree heads (--save-dir writes sth.bin, sth.sig.der,\n"
+           "log.pub.pem for openssl)",
+           {"size", "save-dir"},
+           {"list", "json"},
+           {"size"},
+           OnLog(RunSth)},
+          {"verify",
+           "verify [--from N] [--to N]",
+           "recompute the tree from the records and check every signed tree "
+           "head",
+           {"from", "to"},
+           {},
+           {"from", "to"},
+           OnLog(RunVerify)},
+          {"export",
+           "export --out FILE [--from N] [--to N]",
+           "a self-contained, verifiable bundle",
+           {"out", "from", "to"},
+           {},
+           {"from", "to"},
+           OnLog(RunExportCommand)},
+          {"verify-bundle",
+           "verify-bundle FILE [--ca ROOT.pem]",
+           "check a bundle offline",
+           {},
+           {},
+           {},
+           RunVerifyBundle},
+          {"subject-report",
+           "subject-report --subject ID [--since T] [--until T] [--format ...]",
+           "every access to one person's data",
+           {"subject", "since", "until", "format"},
+           {},
+           {},
+           OnLog(RunSubjectReport)},
+          {"prune",
+           "prune --before TIME --out FILE",
+           "export, verify, then prune (operator)",
+           {"before", "out"},
+           {},
+           {},
+           OnLog(RunPrune)},
+      }};
+  return *table;
+}
+
 }  // namespace
 
 int RunAudit(const std::vector<std::string>& args) {
-  auto parsed =
-      Flags::Parse(args, {"gateway",  "pki",           "person",   "agency",
-                          "ca",       "intermediates", "cert",     "key",
-                          "data-dir", "from",          "to",       "limit",
-                          "since",    "until",         "consumer", "provider",
-                          "dataset",  "subject",       "decision", "request-id",
-                          "format",   "tree-size",     "size",     "save-dir",
-                          "out",      "before",        "page-size"},
-                   {"json", "list", "help"});
-  if (!parsed.ok()) {
-    std::cerr << "dxctl audit: " << parsed.status().message() << "\n" << kHelp;
-    return 2;
-  }
-  const Flags& f = *parsed;
-  if (f.Has("help") || f.positional().empty()) {
-    std::cout << kHelp;
-    return f.Has("help") ? 0 : 2;
-  }
-  const std::string cmd = f.positional()[0];
-  if (cmd == "verify-bundle") return RunVerifyBundle(f);
-  auto src = OpenAuditSource(f);
-  if (!src.ok()) return Fail(src.status());
-  AuditSource& s = **src;
-
-  if (cmd == "list") {
-    uint64_t from = 0, limit = 50;
-    (void)absl::SimpleAtoi(f.Get("from", "0"), &from);
-    (void)absl::SimpleAtoi(f.Get("limit", "50"), &limit);
-    RecordPrinter printer(f.Has("json") ? "jsonl" : "table");
-    absl::Status st =
-        s.ReadRecords(from, limit, [&](const v1::StoredRecord& r) {
-          printer.Print(r);
-          return true;
-        });
-    return st.ok() ? 0 : Fail(st);
-  }
-  if (cmd == "query" || cmd == "subject-report") {
-    RecordPrinter printer(f.Get("format", "table"));
-    uint64_t limit = 100;
-    (void)absl::SimpleAtoi(f.Get("limit", "100"), &limit);
-    uint64_t printed = 0;
-    auto print = [&](const v1::StoredRecord& r) {
-      if (printed >= limit) return false;
-      printer.Print(r);
-      ++printed;
-      return true;
-    };
-    if (cmd == "subject-report") {
-      v1::SubjectReportRequest req;
-      req.set_data_subject_id(f.Get("subject"));
-      auto since = ParseWhen(f.Get("since"));
-      auto until = ParseWhen(f.Get("until"));
-      if (!since.ok() || !until.ok())
-        return Fail(absl::InvalidArgumentError("bad time"));
-      req.set_from_unix_micros(*since);
-      req.set_to_unix_micros(*until);
-      if (req.data_subject_id().empty()) {
-        return Fail(absl::InvalidArgumentError("give --subject ID"));
-      }
-      limit = ~uint64_t{0};
-      absl::Status st = s.SubjectReport(req, print);
-      if (!st.ok()) return Fail(st);
-      if (f.Get("format", "table") == "table") {
-        std::cout << printed << " access(es) to data about this person\n";
-      }
-      return 0;
-    }
-    auto q = QueryFromFlags(f);
-    if (!q.ok()) return Fail(q.status());
-    uint64_t page_size = 100;
-    (void)absl::SimpleAtoi(f.Get("page-size", "100"), &page_size);
-    q->set_page_size(static_cast<uint32_t>(std::min(page_size, limit)));
-    std::string token;
-    do {
-      q->set_page_token(token);
-      absl::Status st = s.QueryPage(*q, print, &token);
-      if (!st.ok()) return Fail(st);
-    } while (!token.empty() && printed < limit);
-    return 0;
-  }
-  if (cmd == "get") {
-    auto seq = Number(f.positional(), 1, "the record's sequence number");
-    if (!seq.ok()) return Fail(seq.status());
-    auto rec = s.Get(*seq);
-    if (!rec.ok()) return Fail(rec.status());
-    if (f.Has("json")) {
-      std::cout << Json(*rec) << "\n";
-    } else {
-      std::cout << "record #" << rec->sequence_number() << "  leaf "
-                << HexEncode(rec->leaf_hash()) << "\n"
-                << rec->record().DebugString();
-    }
-    return 0;
-  }
-  if (cmd == "proof") return RunProof(s, f);
-  if (cmd == "consistency") return RunConsistency(s, f);
-  if (cmd == "sth") return RunSth(s, f);
-  if (cmd == "verify") return RunVerify(s, f);
-  if (cmd == "export") {
-    uint64_t from = 0, to = 0;
-    (void)absl::SimpleAtoi(f.Get("from", "0"), &from);
-    (void)absl::SimpleAtoi(f.Get("to", "0"), &to);
-    if (!f.Has("out"))
-      return Fail(absl::InvalidArgumentError("give --out FILE"));
-    return RunExport(s, f, f.Get("out"), from, to);
-  }
-  if (cmd == "prune") return RunPrune(s, f);
-  std::cerr << "dxctl audit: unknown command '" << cmd << "'\n" << kHelp;
-  return 2;
+  return Dispatch(AuditTable(), args);
 }
 
 }  // namespace dx::cli

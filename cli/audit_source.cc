@@ -10,6 +10,8 @@
 #include "audit/state_db.h"
 #include "certs/crypto.h"
 #include "cli/channel.h"
+#include "cli/pki_layout.h"
+#include "common/data_dir.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "dx/v1/audit.grpc.pb.h"
@@ -255,11 +257,11 @@ class RemoteSource final : public AuditSource {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(const Flags& f) {
-  const std::string pki = f.Get("pki");
+  const PkiLayout pki{f.Get("pki")};
   std::vector<std::string> chain_der;
   for (const std::string& file :
-       {f.Get("intermediates", pki.empty() ? "" : pki + "/intermediate-ca.pem"),
-        f.Get("ca", pki.empty() ? "" : pki + "/root-ca.pem")}) {
+       {f.Get("intermediates", pki.dir.empty() ? "" : pki.intermediates()),
+        f.Get("ca", pki.dir.empty() ? "" : pki.root_ca())}) {
     if (file.empty()) continue;
     DX_ASSIGN_OR_RETURN(std::string pem, ReadFile(file));
     DX_ASSIGN_OR_RETURN(auto ders, certs::PemBundleToDer(pem));
@@ -267,10 +269,10 @@ absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(const Flags& f) {
   }
   if (f.Has("data-dir")) {
     audit::StateDb::Options o;
-    o.path = f.Get("data-dir") + "/state";
+    o.path = DataDir(f.Get("data-dir")).state();
     o.read_only = true;
     DX_ASSIGN_OR_RETURN(auto db, audit::StateDb::Open(o));
-    auto key = ReadFile(f.Get("data-dir") + "/subject-hmac.key");
+    auto key = ReadFile(DataDir(f.Get("data-dir")).subject_key());
     return std::unique_ptr<AuditSource>(new LocalSource(
         std::move(db), key.ok() ? *key : "", std::move(chain_der)));
   }

@@ -16,6 +16,8 @@
 #include "cli/agency_client.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/output.h"
+#include "cli/pki_layout.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "dx/v1/exchange.grpc.pb.h"
@@ -69,10 +71,10 @@ absl::StatusOr<Identity> IdentityFromFlags(const Flags& f) {
     if (agency.empty()) {
       return absl::InvalidArgumentError("--pki needs --agency CODE");
     }
-    const std::string dir = absl::StrCat(pki, "/agencies/", agency);
-    id = {pki + "/root-ca.pem", pki + "/intermediate-ca.pem",
-          dir + "/tls.pem",     dir + "/tls.key",
-          dir + "/sign.pem",    dir + "/sign.key"};
+    const PkiLayout layout{pki};
+    const std::string dir = layout.agency(agency);
+    id = {layout.root_ca(), layout.intermediates(), dir + "/tls.pem",
+          dir + "/tls.key", dir + "/sign.pem",      dir + "/sign.key"};
   }
   auto pick = [&](const char* flag, std::string* field) {
     if (f.Has(flag)) *field = f.Get(flag);
@@ -205,8 +207,19 @@ int RunCall(const std::vector<std::string>& args) {
   }
   auto fail_usage = [](const absl::Status& s) {
     std::cerr << "dxctl call: " << s.message() << "\n";
-    return 2;
+    return kExitUsage;
   };
+  // Every number flag, read before anything is sent.
+  auto max_records = f.GetUint("max-records");
+  auto offset = f.GetInt("issued-offset-s");
+  auto lifetime = f.GetInt("lifetime-s", 120);
+  auto timeout_ms = f.GetInt("timeout-ms", 10000);
+  auto print_rows = f.GetInt("print-rows", 20);
+  for (const absl::Status& s :
+       {max_records.status(), offset.status(), lifetime.status(),
+        timeout_ms.status(), print_rows.status()}) {
+    if (!s.ok()) return fail_usage(s);
+  }
   auto id = IdentityFromFlags(f);
   if (!id.ok()) return fail_usage(id.status());
   auto gateway = f.Require("gateway");
@@ -237,13 +250,11 @@ int RunCall(const std::vector<std::string>& args) {
     p.request_id = f.Get("request-id");
     if (f.Has("nonce-hex"))
       p.nonce = absl::HexStringToBytes(f.Get("nonce-hex"));
-    int64_t n = 0;
-    if (absl::SimpleAtoi(f.Get("max-records", "0"), &n)) p.max_records = n;
-    if (absl::SimpleAtoi(f.Get("issued-offset-s", "0"), &n)) {
-      p.issued_at = absl::Now() + absl::Seconds(n);
+    p.max_records = static_cast<uint32_t>(*max_records);
+    if (f.Has("issued-offset-s")) {
+      p.issued_at = absl::Now() + absl::Seconds(*offset);
     }
-    if (absl::SimpleAtoi(f.Get("lifetime-s", "120"), &n))
-      p.lifetime = absl::Seconds(n);
+    p.lifetime = absl::Seconds(*lifetime);
     auto signer = certs::Signer::FromFiles(id->sign_key, id->sign_cert);
     if (!signer.ok()) return fail_usage(signer.status());
     auto signed_req = SignEnvelope(BuildEnvelope(p), **signer);
@@ -291,12 +302,8 @@ int RunCall(const std::vector<std::string>& args) {
                                            channel_args);
   auto stub = v1::Exchange::NewStub(channel);
   grpc::ClientContext ctx;
-  int64_t timeout_ms = 10000;
-  (void)absl::SimpleAtoi(f.Get("timeout-ms", "10000"), &timeout_ms);
   ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(timeout_ms));
-  int64_t print_rows = 20;
-  (void)absl::SimpleAtoi(f.Get("print-rows", "20"), &print_rows);
+                   std::chrono::milliseconds(*timeout_ms));
   const bool quiet = f.Has("quiet");
 
   v1::RequestEnvelope sent;
@@ -328,7 +335,7 @@ int RunCall(const std::vector<std::string>& args) {
       (void)google::protobuf::util::MessageToJsonString(*env, &json);
       std::cout << json << "\n";
     } else if (!quiet) {
-      PrintRecords(env->records(), print_rows);
+      PrintRecords(env->records(), static_cast<size_t>(*print_rows));
     }
     PrintReceipt(*env);
     return 0;
@@ -371,7 +378,8 @@ int RunCall(const std::vector<std::string>& args) {
   }
   std::cout << "ALLOWED  " << records << " record(s) in " << batches
             << " batch(es), digest verified\n";
-  if (!quiet && batches > 0) PrintRecords(first, print_rows);
+  if (!quiet && batches > 0)
+    PrintRecords(first, static_cast<size_t>(*print_rows));
   PrintReceipt(*env);
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "cli/pki_layout.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -14,13 +15,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenGatewayChannel(
         "say which gateway: --gateway HOST:PORT (with --pki DIR --person "
         "NAME, or --ca --cert --key)");
   }
-  const std::string pki = f.Get("pki");
+  const PkiLayout pki{f.Get("pki")};
   std::string ca = f.Get("ca"), cert = f.Get("cert"), key = f.Get("key");
-  if (!pki.empty()) {
-    const std::string who =
-        f.Has("agency") ? pki + "/agencies/" + f.Get("agency")
-                        : pki + "/people/" + f.Get("person", default_person);
-    if (ca.empty()) ca = pki + "/root-ca.pem";
+  if (!pki.dir.empty()) {
+    const std::string who = f.Has("agency")
+                                ? pki.agency(f.Get("agency"))
+                                : pki.person(f.Get("person", default_person));
+    if (ca.empty()) ca = pki.root_ca();
     if (cert.empty()) cert = who + "/tls.pem";
     if (key.empty()) key = who + "/tls.key";
   }

@@ -1,4 +1,4 @@
-// The dxctl commands; each returns the process exit code:
+// The dxctl commands; each returns the process exit code (cli/output.h):
 // 0 success, 1 refused or failed, 2 usage error, 3 verification failed.
 #ifndef DX_CLI_COMMANDS_H_
 #define DX_CLI_COMMANDS_H_

@@ -1,5 +1,6 @@
 #include "cli/flags.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace dx::cli {
@@ -64,6 +65,41 @@ absl::StatusOr<std::string> Flags::Require(const std::string& name) const {
         absl::StrCat("flag --", name, " is required"));
   }
   return it->second;
+}
+
+absl::StatusOr<uint64_t> Flags::GetUint(const std::string& name,
+                                        uint64_t def) const {
+  if (!Has(name)) return def;
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(Get(name), &v)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "flag --", name, " must be a whole number, not '", Get(name), "'"));
+  }
+  return v;
+}
+
+absl::StatusOr<int64_t> Flags::GetInt(const std::string& name,
+                                      int64_t def) const {
+  if (!Has(name)) return def;
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(Get(name), &v)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "flag --", name, " must be a whole number, not '", Get(name), "'"));
+  }
+  return v;
+}
+
+absl::StatusOr<uint64_t> Flags::PositionalUint(size_t i,
+                                               const char* what) const {
+  uint64_t v = 0;
+  if (positional_.size() <= i) {
+    return absl::InvalidArgumentError(absl::StrCat("give ", what));
+  }
+  if (!absl::SimpleAtoi(positional_[i], &v)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " must be a whole number, not '", positional_[i], "'"));
+  }
+  return v;
 }
 
 }  // namespace dx::cli

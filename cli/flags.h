@@ -4,6 +4,7 @@
 #ifndef DX_CLI_FLAGS_H_
 #define DX_CLI_FLAGS_H_
 
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -25,6 +26,14 @@ class Flags {
   // Every value given for a repeatable flag, in order.
   std::vector<std::string> GetAll(const std::string& name) const;
   absl::StatusOr<std::string> Require(const std::string& name) const;
+  // A number flag: `def` when absent; INVALID_ARGUMENT naming the flag when
+  // its value is not a number.
+  absl::StatusOr<uint64_t> GetUint(const std::string& name,
+                                   uint64_t def = 0) const;
+  absl::StatusOr<int64_t> GetInt(const std::string& name,
+                                 int64_t def = 0) const;
+  // The i-th positional argument, as a number; errors say what it is.
+  absl::StatusOr<uint64_t> PositionalUint(size_t i, const char* what) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

@@ -13,53 +13,30 @@
 #include "absl/time/time.h"
 #include "cli/agency_client.h"
 #include "cli/channel.h"
+#include "cli/command.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/policy.grpc.pb.h"
 #include "policy/explain.h"
-#include "policy/policy_admin.h"
 #include "policy/snapshot.h"
+#include "registry/registry.h"
 
 namespace dx::cli {
 namespace {
 
-constexpr char kHelp[] = R"(usage: dxctl policy SUBCOMMAND [flags]
-
-  apply -f FILE [--comment TEXT] [--dry-run]
-                         validate and apply a policy document (YAML); datasets
-                         under the two-person rule wait for 'approve'
-  validate -f FILE       check a document against the gateway's registry and
-                         active policy; offline with --registry REG.yaml
-  get [DATASET] [--revision N]
-                         print the policy (JSON, which 'apply' accepts)
-  list                   every dataset: category, grants, forbids, two-person
-  history [DATASET] [--limit N]
-  diff [DATASET] --from N [--to M]
-  rollback DATASET --to N [--comment TEXT]   (DATASET may be 'directory')
-  pending                changes waiting for a second administrator
-  approve ID [--comment TEXT]
-  reject ID [--comment TEXT]
-  explain --consumer CODE --dataset ID --purpose P [--fields a,b] [--subject]
-          [--consent REF] [--at RFC3339]
-                         would this be allowed, and which rule decides?
-  test CASES.yaml        run decision cases (dx.v1.PolicyTestSuite); exit 1
-                         when one fails. Offline: --policy FILE --registry REG
-
-connection: --gateway HOST:PORT --pki DIR [--person NAME] (default admin1),
-            or --ca F --cert F --key F
-)";
-
 int Fail(const std::string& what) {
-  std::cerr << "dxctl policy: " << what << "\n";
-  return 1;
+  return cli::Fail("policy", absl::FailedPreconditionError(what));
 }
+int Usage(const std::string& what) {
+  return cli::Fail("policy", absl::InvalidArgumentError(what));
+}
+int Fail(const absl::Status& s) { return cli::Fail("policy", s); }
 
 int FailRpc(const grpc::Status& s) {
-  std::cerr << "dxctl policy: " << GrpcCodeName(s.error_code()) << ": "
-            << s.error_message() << "\n";
-  return 1;
+  return cli::FailRpc("policy", s.error_code(), s.error_message());
 }
 
 void PrintMessages(
@@ -144,13 +121,12 @@ absl::StatusOr<int64_t> ParseAt(const std::string& text) {
 absl::StatusOr<std::shared_ptr<const policy::PolicySnapshot>> CompileFiles(
     const std::string& policy_file, const std::string& registry_file,
     bool print_problems, bool* had_errors) {
-  v1::Registry registry;
-  absl::Status s = LoadYamlFile(registry_file, &registry);
-  if (!s.ok()) return s;
+  DX_ASSIGN_OR_RETURN(std::shared_ptr<const registry::Registry> registry,
+                      registry::Registry::LoadFile(registry_file));
   DX_ASSIGN_OR_RETURN(std::string text, ReadFile(policy_file));
   v1::PolicyDocument doc;
   YamlLines lines;
-  s = YamlToProto(text, policy_file, &doc, &lines);
+  absl::Status s = YamlToProto(text, policy_file, &doc, &lines);
   if (!s.ok()) return s;
   std::vector<policy::PolicyProblem> problems;
   auto snap = policy::PolicySnapshot::Compile(registry, doc, nullptr, 0,
@@ -224,7 +200,7 @@ std::string CheckCase(const v1::PolicyTestCase& c,
 int RunTest(const Flags& f, const std::string& cases_file) {
   v1::PolicyTestSuite suite;
   if (absl::Status s = LoadYamlFile(cases_file, &suite); !s.ok()) {
-    return Fail(std::string(s.message()));
+    return Fail(s);
   }
   std::function<absl::StatusOr<v1::ExplainResponse>(const v1::ExplainRequest&)>
       explain;
@@ -236,7 +212,7 @@ int RunTest(const Flags& f, const std::string& cases_file) {
     bool errors = false;
     auto compiled =
         CompileFiles(f.Get("policy"), f.Get("registry"), true, &errors);
-    if (!compiled.ok()) return Fail(std::string(compiled.status().message()));
+    if (!compiled.ok()) return Fail(compiled.status());
     snap = *compiled;
     explain = [&](const v1::ExplainRequest& r)
         -> absl::StatusOr<v1::ExplainResponse> {
@@ -244,7 +220,7 @@ int RunTest(const Flags& f, const std::string& cases_file) {
     };
   } else {
     auto channel = OpenGatewayChannel(f, "admin1");
-    if (!channel.ok()) return Fail(std::string(channel.status().message()));
+    if (!channel.ok()) return Fail(channel.status());
     stub = v1::PolicyAdmin::NewStub(*channel);
     explain = [&](const v1::ExplainRequest& r)
         -> absl::StatusOr<v1::ExplainResponse> {
@@ -275,7 +251,7 @@ int RunTest(const Flags& f, const std::string& cases_file) {
       continue;
     }
     auto got = explain(ExplainRequestOf(c, *at));
-    if (!got.ok()) return Fail(std::string(got.status().message()));
+    if (!got.ok()) return Fail(got.status());
     const std::string wrong = CheckCase(c, *got);
     if (wrong.empty()) {
       std::cout << "ok   " << name << "\n";
@@ -289,219 +265,347 @@ int RunTest(const Flags& f, const std::string& cases_file) {
   return failed == 0 ? 0 : 1;
 }
 
+// A subcommand that talks to the gateway's PolicyAdmin service.
+using RemoteFn = std::function<int(const Flags&, v1::PolicyAdmin::Stub&,
+                                   grpc::ClientContext&)>;
+std::function<int(const Flags&)> Remote(RemoteFn run) {
+  return [run = std::move(run)](const Flags& f) {
+    auto channel = OpenGatewayChannel(f, "admin1");
+    if (!channel.ok()) return Fail(channel.status());
+    auto stub = v1::PolicyAdmin::NewStub(*channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(60));
+    return run(f, *stub, ctx);
+  };
+}
+
+std::string Arg(const Flags& f, size_t i) {
+  return i < f.positional().size() ? f.positional()[i] : std::string();
+}
+
+int RunTestCommand(const Flags& f) {
+  if (f.positional().empty()) {
+    return Usage("name the cases file: dxctl policy test CASES.yaml");
+  }
+  return RunTest(f, f.positional()[0]);
+}
+
+int RunValidate(const Flags& f) {
+  if (!f.Has("f")) return Usage("name the document: -f FILE");
+  if (f.Has("registry")) {  // offline
+    bool errors = false;
+    auto snap = CompileFiles(f.Get("f"), f.Get("registry"), true, &errors);
+    if (!snap.ok() && !errors) return Fail(snap.status());
+    std::cout << (errors ? "invalid" : "valid") << "\n";
+    return errors ? kExitFailed : kExitOk;
+  }
+  return Remote([](const Flags& f, v1::PolicyAdmin::Stub& stub,
+                   grpc::ClientContext& ctx) {
+    auto text = ReadFile(f.Get("f"));
+    if (!text.ok()) return Fail(text.status());
+    v1::ValidatePolicyRequest req;
+    req.set_yaml(*text);
+    req.set_source_name(f.Get("f"));
+    v1::ValidatePolicyResponse out;
+    grpc::Status s = stub.Validate(&ctx, req, &out);
+    if (!s.ok()) return FailRpc(s);
+    PrintMessages(out.messages());
+    std::cout << (out.ok() ? "valid" : "invalid") << "\n";
+    return out.ok() ? kExitOk : kExitFailed;
+  })(f);
+}
+
+int RunApply(const Flags& f, v1::PolicyAdmin::Stub& stub,
+             grpc::ClientContext& ctx) {
+  if (!f.Has("f")) return Usage("name the document: -f FILE");
+  auto text = ReadFile(f.Get("f"));
+  if (!text.ok()) return Fail(text.status());
+  v1::ApplyPolicyRequest req;
+  req.set_yaml(*text);
+  req.set_source_name(f.Get("f"));
+  req.set_comment(f.Get("comment"));
+  req.set_dry_run(f.Has("dry-run"));
+  v1::ApplyPolicyResponse out;
+  grpc::Status s = stub.Apply(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  PrintChange(out, f.Has("dry-run"));
+  return kExitOk;
+}
+
+int RunGet(const Flags& f, v1::PolicyAdmin::Stub& stub,
+           grpc::ClientContext& ctx) {
+  auto revision = f.GetUint("revision");
+  if (!revision.ok()) return Fail(revision.status());
+  v1::GetPolicyRequest req;
+  req.set_dataset(Arg(f, 0));
+  req.set_revision(*revision);
+  v1::GetPolicyResponse out;
+  grpc::Status s = stub.Get(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  std::cout << "# revision " << out.revision() << "\n"
+            << Json(out.document(), /*pretty=*/true) << "\n";
+  return kExitOk;
+}
+
+int RunList(const Flags&, v1::PolicyAdmin::Stub& stub,
+            grpc::ClientContext& ctx) {
+  v1::ListPoliciesResponse out;
+  grpc::Status s = stub.List(&ctx, v1::ListPoliciesRequest(), &out);
+  if (!s.ok()) return FailRpc(s);
+  std::cout << "policy revision " << out.revision() << ", "
+            << out.pending_changes() << " pending change(s)\n";
+  for (const auto& d : out.datasets()) {
+    std::cout << "  " << d.dataset() << "  owner " << d.provider_agency()
+              << "  " << d.category() << "  grants " << d.grants()
+              << "  forbids " << d.forbids()
+              << (d.two_person_rule() ? "  two-person" : "")
+              << "  last changed "
+              << (d.last_changed() ? absl::StrCat("r", d.last_changed())
+                                   : std::string("never"))
+              << "\n";
+  }
+  return kExitOk;
+}
+
+int RunHistory(const Flags& f, v1::PolicyAdmin::Stub& stub,
+               grpc::ClientContext& ctx) {
+  auto limit = f.GetUint("limit");
+  if (!limit.ok()) return Fail(limit.status());
+  v1::PolicyHistoryRequest req;
+  req.set_dataset(Arg(f, 0));
+  req.set_limit(static_cast<uint32_t>(*limit));
+  v1::PolicyHistoryResponse out;
+  grpc::Status s = stub.History(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  for (const auto& r : out.revisions()) {
+    std::cout << "r" << r.revision() << "  "
+              << FormatMicros(r.time_unix_micros()) << "  " << r.action()
+              << "  by " << r.author();
+    if (!r.approved_by().empty())
+      std::cout << ", approved by " << r.approved_by();
+    if (r.restored_revision())
+      std::cout << "  restores r" << r.restored_revision();
+    std::cout << "  changed " << absl::StrJoin(r.changed(), ", ");
+    if (!r.comment().empty()) std::cout << "  \"" << r.comment() << "\"";
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+int RunDiff(const Flags& f, v1::PolicyAdmin::Stub& stub,
+            grpc::ClientContext& ctx) {
+  auto from = f.GetUint("from");
+  auto to = f.GetUint("to");
+  if (!from.ok()) return Fail(from.status());
+  if (!to.ok()) return Fail(to.status());
+  v1::PolicyDiffRequest req;
+  req.set_dataset(Arg(f, 0));
+  req.set_from_revision(*from);
+  req.set_to_revision(*to);
+  v1::PolicyDiffResponse out;
+  grpc::Status s = stub.Diff(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  std::cout << (out.diff().empty() ? "no difference\n" : out.diff());
+  return kExitOk;
+}
+
+int RunRollback(const Flags& f, v1::PolicyAdmin::Stub& stub,
+                grpc::ClientContext& ctx) {
+  auto to = f.GetUint("to");
+  if (!to.ok()) return Fail(to.status());
+  v1::RollbackPolicyRequest req;
+  req.set_dataset(Arg(f, 0));
+  req.set_to_revision(*to);
+  req.set_comment(f.Get("comment"));
+  v1::ApplyPolicyResponse out;
+  grpc::Status s = stub.Rollback(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  PrintChange(out, false);
+  return kExitOk;
+}
+
+int RunPending(const Flags&, v1::PolicyAdmin::Stub& stub,
+               grpc::ClientContext& ctx) {
+  v1::ListPendingResponse out;
+  grpc::Status s = stub.ListPending(&ctx, v1::ListPendingRequest(), &out);
+  if (!s.ok()) return FailRpc(s);
+  if (out.changes().empty()) std::cout << "no pending changes\n";
+  for (const auto& c : out.changes()) {
+    std::vector<std::string> changed;
+    for (const auto& d : c.document().datasets())
+      changed.push_back(d.dataset());
+    if (c.document().has_directory()) changed.push_back("directory");
+    std::cout << c.id() << "  " << FormatMicros(c.time_unix_micros()) << "  "
+              << c.action() << " by " << c.proposer() << "  changes "
+              << absl::StrJoin(changed, ", ") << "  (on top of r"
+              << c.base_revision() << ")";
+    if (!c.comment().empty()) std::cout << "  \"" << c.comment() << "\"";
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+int RunApprove(const Flags& f, v1::PolicyAdmin::Stub& stub,
+               grpc::ClientContext& ctx) {
+  if (Arg(f, 0).empty()) return Usage("name the pending change: approve ID");
+  v1::ApprovePolicyRequest req;
+  req.set_pending_id(Arg(f, 0));
+  req.set_comment(f.Get("comment"));
+  v1::ApplyPolicyResponse out;
+  grpc::Status s = stub.Approve(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  PrintChange(out, false);
+  return kExitOk;
+}
+
+int RunReject(const Flags& f, v1::PolicyAdmin::Stub& stub,
+              grpc::ClientContext& ctx) {
+  if (Arg(f, 0).empty()) return Usage("name the pending change: reject ID");
+  v1::RejectPolicyRequest req;
+  req.set_pending_id(Arg(f, 0));
+  req.set_comment(f.Get("comment"));
+  v1::RejectPolicyResponse out;
+  grpc::Status s = stub.Reject(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  std::cout << "rejected " << Arg(f, 0) << "\n";
+  return kExitOk;
+}
+
+int RunExplain(const Flags& f, v1::PolicyAdmin::Stub& stub,
+               grpc::ClientContext& ctx) {
+  auto at = ParseAt(f.Get("at"));
+  if (!at.ok()) return Usage(std::string(at.status().message()));
+  v1::ExplainRequest req;
+  req.set_consumer_agency(f.Get("consumer"));
+  req.set_dataset(f.Get("dataset"));
+  req.set_purpose_code(f.Get("purpose"));
+  for (absl::string_view field :
+       absl::StrSplit(f.Get("fields"), ',', absl::SkipEmpty())) {
+    req.add_fields(std::string(field));
+  }
+  req.set_has_data_subject_id(f.Has("subject"));
+  req.set_consent_reference(f.Get("consent"));
+  req.set_at_unix_micros(*at);
+  v1::ExplainResponse out;
+  grpc::Status s = stub.Explain(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  if (f.Has("json")) {
+    std::cout << Json(out, /*pretty=*/true) << "\n";
+  } else {
+    PrintDecision(out, true);
+  }
+  return kExitOk;
+}
+
+const CommandTable& PolicyTable() {
+  static const auto* table = new CommandTable{
+      "policy",
+      "usage: dxctl policy SUBCOMMAND [flags]\n\n",
+      R"(
+connection: --gateway HOST:PORT --pki DIR [--person NAME] (default admin1),
+            or --ca F --cert F --key F
+Exit codes: 0 done, 1 refused or failed (or a test case failed), 2 usage error.
+)",
+      {"gateway", "pki", "person", "agency", "ca", "cert", "key"},
+      {},
+      {
+          {"apply",
+           "apply -f FILE [--comment TEXT] [--dry-run]",
+           "validate and apply a policy document (YAML); datasets under the\n"
+           "two-person rule wait for 'approve'",
+           {"f", "comment"},
+           {"dry-run"},
+           {},
+           Remote(RunApply)},
+          {"validate",
+           "validate -f FILE [--registry REG.yaml]",
+           "check a document against the gateway's registry and active\n"
+           "policy; offline against files with --registry",
+           {"f", "registry"},
+           {},
+           {},
+           RunValidate},
+          {"get",
+           "get [DATASET] [--revision N]",
+           "print the policy (JSON, which 'apply' accepts)",
+           {"revision"},
+           {},
+           {"revision"},
+           Remote(RunGet)},
+          {"list",
+           "list",
+           "every dataset: category, grants, forbids, two-person",
+           {},
+           {},
+           {},
+           Remote(RunList)},
+          {"history",
+           "history [DATASET] [--limit N]",
+           "revisions, newest first",
+           {"limit"},
+           {},
+           {"limit"},
+           Remote(RunHistory)},
+          {"diff",
+           "diff [DATASET] --from N [--to M]",
+           "what changed between two revisions",
+           {"from", "to"},
+           {},
+           {"from", "to"},
+           Remote(RunDiff)},
+          {"rollback",
+           "rollback DATASET --to N [--comment TEXT]",
+           "restore a dataset's policy (or 'directory') as of revision N",
+           {"to", "comment"},
+           {},
+           {"to"},
+           Remote(RunRollback)},
+          {"pending",
+           "pending",
+           "changes waiting for a second administrator",
+           {},
+           {},
+           {},
+           Remote(RunPending)},
+          {"approve",
+           "approve ID [--comment TEXT]",
+           "approve another administrator's pending change",
+           {"comment"},
+           {},
+           {},
+           Remote(RunApprove)},
+          {"reject",
+           "reject ID [--comment TEXT]",
+           "reject a pending change",
+           {"comment"},
+           {},
+           {},
+           Remote(RunReject)},
+          {"explain",
+           "explain --consumer CODE --dataset ID --purpose P [--fields a,b]\n"
+           "          [--subject] [--consent REF] [--at RFC3339] [--json]",
+           "would this be allowed, and which rule decides?",
+           {"consumer", "dataset", "purpose", "fields", "consent", "at"},
+           {"subject", "json"},
+           {},
+           Remote(RunExplain)},
+          {"test",
+           "test CASES.yaml [--policy FILE --registry REG.yaml]",
+           "run decision cases (dx.v1.PolicyTestSuite); exit 1 when one\n"
+           "fails; offline with --policy and --registry",
+           {"policy", "registry"},
+           {},
+           {},
+           RunTestCommand},
+      }};
+  return *table;
+}
+
 }  // namespace
 
 int RunPolicy(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "help") {
-    std::cout << kHelp;
-    return args.empty() ? 2 : 0;
-  }
-  const std::string sub = args[0];
-  auto parsed = Flags::Parse(
-      {args.begin() + 1, args.end()},
-      {"gateway",  "pki",     "person",  "agency",   "ca",      "cert",
-       "key",      "f",       "comment", "revision", "limit",   "from",
-       "to",       "dataset", "purpose", "fields",   "consent", "at",
-       "registry", "policy",  "consumer"},
-      {"dry-run", "subject", "json", "trace", "help"});
-  if (!parsed.ok()) {
-    std::cerr << "dxctl policy: " << parsed.status().message() << "\n" << kHelp;
-    return 2;
-  }
-  const Flags& f = *parsed;
-  const std::vector<std::string>& pos = f.positional();
-  auto arg = [&](size_t i) { return i < pos.size() ? pos[i] : std::string(); };
-  auto number = [&](const std::string& name) -> uint64_t {
-    uint64_t v = 0;
-    if (f.Has(name) && !absl::SimpleAtoi(f.Get(name), &v)) v = UINT64_MAX;
-    return v;
-  };
-
-  // Offline: no gateway needed.
-  if (sub == "test") {
-    if (pos.empty())
-      return Fail("name the cases file: dxctl policy test CASES.yaml");
-    return RunTest(f, pos[0]);
-  }
-  if (sub == "validate" && f.Has("registry")) {
-    if (!f.Has("f")) return Fail("name the document: -f FILE");
-    bool errors = false;
-    auto snap = CompileFiles(f.Get("f"), f.Get("registry"), true, &errors);
-    if (!snap.ok() && !errors)
-      return Fail(std::string(snap.status().message()));
-    std::cout << (errors ? "invalid" : "valid") << "\n";
-    return errors ? 1 : 0;
-  }
-
-  auto channel = OpenGatewayChannel(f, "admin1");
-  if (!channel.ok()) return Fail(std::string(channel.status().message()));
-  auto stub = v1::PolicyAdmin::NewStub(*channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-
-  if (sub == "apply" || sub == "validate") {
-    if (!f.Has("f")) return Fail("name the document: -f FILE");
-    auto text = ReadFile(f.Get("f"));
-    if (!text.ok()) return Fail(std::string(text.status().message()));
-    if (sub == "validate") {
-      v1::ValidatePolicyRequest req;
-      req.set_yaml(*text);
-      req.set_source_name(f.Get("f"));
-      v1::ValidatePolicyResponse out;
-      grpc::Status s = stub->Validate(&ctx, req, &out);
-      if (!s.ok()) return FailRpc(s);
-      PrintMessages(out.messages());
-      std::cout << (out.ok() ? "valid" : "invalid") << "\n";
-      return out.ok() ? 0 : 1;
-    }
-    v1::ApplyPolicyRequest req;
-    req.set_yaml(*text);
-    req.set_source_name(f.Get("f"));
-    req.set_comment(f.Get("comment"));
-    req.set_dry_run(f.Has("dry-run"));
-    v1::ApplyPolicyResponse out;
-    grpc::Status s = stub->Apply(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    PrintChange(out, f.Has("dry-run"));
-    return 0;
-  }
-  if (sub == "get") {
-    v1::GetPolicyRequest req;
-    req.set_dataset(arg(0));
-    req.set_revision(number("revision"));
-    v1::GetPolicyResponse out;
-    grpc::Status s = stub->Get(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    std::cout << "# revision " << out.revision() << "\n"
-              << policy::PolicyAdmin::ToJson(out.document()) << "\n";
-    return 0;
-  }
-  if (sub == "list") {
-    v1::ListPoliciesResponse out;
-    grpc::Status s = stub->List(&ctx, v1::ListPoliciesRequest(), &out);
-    if (!s.ok()) return FailRpc(s);
-    std::cout << "policy revision " << out.revision() << ", "
-              << out.pending_changes() << " pending change(s)\n";
-    for (const auto& d : out.datasets()) {
-      std::cout << "  " << d.dataset() << "  owner " << d.provider_agency()
-                << "  " << d.category() << "  grants " << d.grants()
-                << "  forbids " << d.forbids()
-                << (d.two_person_rule() ? "  two-person" : "")
-                << "  last changed "
-                << (d.last_changed() ? absl::StrCat("r", d.last_changed())
-                                     : std::string("never"))
-                << "\n";
-    }
-    return 0;
-  }
-  if (sub == "history") {
-    v1::PolicyHistoryRequest req;
-    req.set_dataset(arg(0));
-    req.set_limit(static_cast<uint32_t>(number("limit")));
-    v1::PolicyHistoryResponse out;
-    grpc::Status s = stub->History(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    for (const auto& r : out.revisions()) {
-      std::cout << "r" << r.revision() << "  "
-                << FormatMicros(r.time_unix_micros()) << "  " << r.action()
-                << "  by " << r.author();
-      if (!r.approved_by().empty())
-        std::cout << ", approved by " << r.approved_by();
-      if (r.restored_revision())
-        std::cout << "  restores r" << r.restored_revision();
-      std::cout << "  changed " << absl::StrJoin(r.changed(), ", ");
-      if (!r.comment().empty()) std::cout << "  \"" << r.comment() << "\"";
-      std::cout << "\n";
-    }
-    return 0;
-  }
-  if (sub == "diff") {
-    v1::PolicyDiffRequest req;
-    req.set_dataset(arg(0));
-    req.set_from_revision(number("from"));
-    req.set_to_revision(number("to"));
-    v1::PolicyDiffResponse out;
-    grpc::Status s = stub->Diff(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    std::cout << (out.diff().empty() ? "no difference\n" : out.diff());
-    return 0;
-  }
-  if (sub == "rollback") {
-    v1::RollbackPolicyRequest req;
-    req.set_dataset(arg(0));
-    req.set_to_revision(number("to"));
-    req.set_comment(f.Get("comment"));
-    v1::ApplyPolicyResponse out;
-    grpc::Status s = stub->Rollback(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    PrintChange(out, false);
-    return 0;
-  }
-  if (sub == "pending") {
-    v1::ListPendingResponse out;
-    grpc::Status s = stub->ListPending(&ctx, v1::ListPendingRequest(), &out);
-    if (!s.ok()) return FailRpc(s);
-    if (out.changes().empty()) std::cout << "no pending changes\n";
-    for (const auto& c : out.changes()) {
-      std::vector<std::string> changed;
-      for (const auto& d : c.document().datasets())
-        changed.push_back(d.dataset());
-      if (c.document().has_directory()) changed.push_back("directory");
-      std::cout << c.id() << "  " << FormatMicros(c.time_unix_micros()) << "  "
-                << c.action() << " by " << c.proposer() << "  changes "
-                << absl::StrJoin(changed, ", ") << "  (on top of r"
-                << c.base_revision() << ")";
-      if (!c.comment().empty()) std::cout << "  \"" << c.comment() << "\"";
-      std::cout << "\n";
-    }
-    return 0;
-  }
-  if (sub == "approve") {
-    v1::ApprovePolicyRequest req;
-    req.set_pending_id(arg(0));
-    req.set_comment(f.Get("comment"));
-    v1::ApplyPolicyResponse out;
-    grpc::Status s = stub->Approve(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    PrintChange(out, false);
-    return 0;
-  }
-  if (sub == "reject") {
-    v1::RejectPolicyRequest req;
-    req.set_pending_id(arg(0));
-    req.set_comment(f.Get("comment"));
-    v1::RejectPolicyResponse out;
-    grpc::Status s = stub->Reject(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    std::cout << "rejected " << arg(0) << "\n";
-    return 0;
-  }
-  if (sub == "explain") {
-    auto at = ParseAt(f.Get("at"));
-    if (!at.ok()) return Fail(std::string(at.status().message()));
-    v1::ExplainRequest req;
-    req.set_consumer_agency(f.Get("consumer"));
-    req.set_dataset(f.Get("dataset"));
-    req.set_purpose_code(f.Get("purpose"));
-    for (absl::string_view field :
-         absl::StrSplit(f.Get("fields"), ',', absl::SkipEmpty())) {
-      req.add_fields(std::string(field));
-    }
-    req.set_has_data_subject_id(f.Has("subject"));
-    req.set_consent_reference(f.Get("consent"));
-    req.set_at_unix_micros(*at);
-    v1::ExplainResponse out;
-    grpc::Status s = stub->Explain(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    if (f.Has("json")) {
-      std::cout << policy::PolicyAdmin::ToJson(out) << "\n";
-    } else {
-      PrintDecision(out, true);
-    }
-    return 0;
-  }
-  std::cerr << "dxctl policy: unknown subcommand '" << sub << "'\n" << kHelp;
-  return 2;
+  return Dispatch(PolicyTable(), args);
 }
 
 }  // namespace dx::cli

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/bytes.h"  // HexEncode, for the files that print digests
 
 namespace dx {
 
@@ -17,7 +18,6 @@ absl::Status WriteFileAtomically(const std::string& path,
 std::string ResolvePath(const std::string& base_dir, const std::string& path);
 // The folder part of `path` ("." when there is none).
 std::string DirName(const std::string& path);
-std::string HexEncode(absl::string_view bytes);
 
 }  // namespace dx
 

@@ -10,6 +10,7 @@
 #include "dx/v1/policy.pb.h"
 #include "dx/v1/registry.pb.h"
 #include "policy/snapshot.h"
+#include "registry/registry.h"
 
 namespace {
 
@@ -19,20 +20,19 @@ datasets:
   - id: pop
     provider_agency: 000.00.00.G01
     category: shared
+    adapter: {address: "127.0.0.1:1"}
     fields: [{name: citizen_id, tags: [personal]}, {name: province_code},
              {name: status}]
   - id: secret
     provider_agency: 000.00.00.G01
     category: private
+    adapter: {address: "127.0.0.1:1"}
     fields: [{name: a, tags: [important]}]
 )";
 
-const dx::v1::Registry& Registry() {
-  static const dx::v1::Registry* r = [] {
-    auto* reg = new dx::v1::Registry();
-    (void)dx::YamlToProto(kRegistry, "registry.yaml", reg);
-    return reg;
-  }();
+std::shared_ptr<const dx::registry::Registry> Registry() {
+  static const auto* r = new std::shared_ptr<const dx::registry::Registry>(
+      *dx::registry::Registry::FromYaml(kRegistry, "registry.yaml"));
   return *r;
 }
 

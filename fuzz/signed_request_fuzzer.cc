@@ -2,7 +2,7 @@
 // SignedRequest decoding, the signer certificate's parsing and chain
 // checks, and the envelope checks. Half of the inputs are used as envelope
 // bytes that the fuzzer signs with a real agency key, so that the checks
-// behind the signature (fields, freshness, replay) are reached too.
+// behind the signature (fields, freshness) are reached too.
 //
 // Needs a dev PKI: made once in a temporary folder with
 // $DX_PKI_SCRIPT (default certs/make-dev-pki.sh, run from the repo root).
@@ -14,7 +14,6 @@
 #include "certs/crypto.h"
 #include "certs/trust_store.h"
 #include "common/protobuf_logs.h"
-#include "gateway/replay_guard.h"
 #include "gateway/request_checker.h"
 #include "tests/testing/dev_pki.h"
 
@@ -22,7 +21,6 @@ namespace {
 
 struct World {
   std::unique_ptr<dx::certs::TrustStore> trust;
-  std::unique_ptr<dx::gateway::InMemoryReplayGuard> replay;
   std::unique_ptr<dx::gateway::RequestChecker> checker;
   std::unique_ptr<dx::certs::Signer> signer;
   std::string tls_pem;
@@ -41,11 +39,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   o.intermediates_file = pki + "/intermediate-ca.pem";
   o.crl_files = {pki + "/crl.pem"};
   world->trust = *dx::certs::TrustStore::Create(o);
-  world->replay = std::make_unique<dx::gateway::InMemoryReplayGuard>(
-      dx::SystemClock::Get());
   world->checker = std::make_unique<dx::gateway::RequestChecker>(
       dx::gateway::RequestChecker::Options{}, world->trust.get(),
-      world->replay.get(), dx::SystemClock::Get());
+      dx::SystemClock::Get());
   const std::string agency = pki + "/agencies/000.00.00.H30/";
   world->signer =
       *dx::certs::Signer::FromFiles(agency + "sign.key", agency + "sign.pem");

@@ -7,16 +7,12 @@
 
 #include "common/yaml_proto.h"
 #include "dx/v1/config.pb.h"
-#include "dx/v1/registry.pb.h"
-#include "gateway/registry.h"
+#include "registry/registry.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   dx::v1::GatewayConfig config;
   (void)dx::YamlToProto(text, "fuzz.yaml", &config);
-  dx::v1::Registry registry;
-  if (dx::YamlToProto(text, "fuzz.yaml", &registry).ok()) {
-    (void)dx::gateway::Registry::FromProto(registry, "fuzz.yaml");
-  }
+  (void)dx::registry::Registry::FromYaml(text, "fuzz.yaml");
   return 0;
 }

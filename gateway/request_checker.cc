@@ -12,11 +12,7 @@ namespace {
 
 Refusal Refuse(absl::StatusCode code, v1::ReasonCode reason,
                std::string message) {
-  Refusal r;
-  r.code = code;
-  r.reason = reason;
-  r.message = std::move(message);
-  return r;
+  return Refusal::Of(code, reason, std::move(message));
 }
 
 absl::Time ToTime(const google::protobuf::Timestamp& ts) {
@@ -117,23 +113,9 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
                   "the signer certificate's key (ECDSA P-256, SHA-256, DER)");
   }
 
-  // 4. Field checks, freshness, replay.
+  // 4. Field checks, freshness.
   if (Refusal r = CheckEnvelopeFields(env); r.refused()) return r;
-  if (Refusal r = CheckFreshness(env); r.refused()) return r;
-  auto fresh =
-      replay_->CheckAndRemember(env.consumer_agency(), env.request_id(),
-                                env.nonce(), ToTime(env.expires_at()));
-  if (!fresh.ok()) {
-    return Refuse(absl::StatusCode::kUnavailable, v1::REASON_AUDIT_UNAVAILABLE,
-                  std::string(fresh.status().message()));
-  }
-  if (!*fresh) {
-    return Refuse(absl::StatusCode::kFailedPrecondition, v1::REASON_REPLAY,
-                  absl::StrCat("request_id '", env.request_id(),
-                               "' or its nonce was already used; send a new "
-                               "request with a new id and nonce"));
-  }
-  return Refusal();
+  return CheckFreshness(env);
 }
 
 Refusal RequestChecker::CheckEnvelopeFields(

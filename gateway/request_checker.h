@@ -1,10 +1,12 @@
 // RequestChecker: everything that decides whether a signed request is
-// authentic, fresh and new, before any policy is asked:
+// authentic and fresh, before any policy is asked:
 //   envelope parses -> TLS client is an agency -> it is the envelope's
 //   consumer -> signer certificate verifies (chain, CRL, validity) and names
 //   the same agency -> signature verifies over the exact envelope bytes ->
-//   issued_at within the clock skew, expires_at not passed -> not a replay.
-// Independent of gRPC so each step is unit-tested. Thread-safe.
+//   issued_at within the clock skew, expires_at not passed.
+// Whether it is new is the replay store's (replay/), asked next by the
+// exchange pipeline. No I/O; independent of gRPC so each step is
+// unit-tested. Thread-safe.
 #ifndef DX_GATEWAY_REQUEST_CHECKER_H_
 #define DX_GATEWAY_REQUEST_CHECKER_H_
 
@@ -16,20 +18,9 @@
 #include "common/clock.h"
 #include "dx/v1/errors.pb.h"
 #include "dx/v1/exchange.pb.h"
-#include "gateway/replay_guard.h"
+#include "gateway/refusal.h"
 
 namespace dx::gateway {
-
-// Why a request is refused: the gRPC code (as absl's), the stable reason
-// code and a message that says what to do.
-struct Refusal {
-  absl::StatusCode code = absl::StatusCode::kOk;
-  v1::ReasonCode reason = v1::REASON_UNSPECIFIED;
-  std::string message;
-  std::string legal_basis;
-  std::string rule_id;
-  bool refused() const { return code != absl::StatusCode::kOk; }
-};
 
 // What the checker learned; filled as far as the checks got, so a refusal's
 // audit record says as much as is known.
@@ -48,9 +39,8 @@ class RequestChecker {
     absl::Duration max_lifetime = absl::Minutes(10);
     size_t max_fields = 1000;
   };
-  RequestChecker(Options options, certs::TrustStore* trust, ReplayGuard* replay,
-                 const Clock* clock)
-      : options_(options), trust_(trust), replay_(replay), clock_(clock) {}
+  RequestChecker(Options options, certs::TrustStore* trust, const Clock* clock)
+      : options_(options), trust_(trust), clock_(clock) {}
 
   // `tls_peer_pem` is the client's TLS certificate as gRPC reports it
   // (empty when there is none).
@@ -63,7 +53,6 @@ class RequestChecker {
 
   const Options options_;
   certs::TrustStore* const trust_;
-  ReplayGuard* const replay_;
   const Clock* const clock_;
 };
 

@@ -6,6 +6,7 @@
 
 #include "certs/crypto.h"
 #include "tests/testing/dev_pki.h"
+#include "tests/testing/fake_clock.h"
 
 namespace dx::gateway {
 namespace {
@@ -28,9 +29,8 @@ class RequestCheckerTest : public ::testing::Test {
     o.crl_files = {DevPkiDir() + "/crl.pem"};
     o.clock = &clock_;
     trust_ = *certs::TrustStore::Create(o);
-    replay_ = std::make_unique<InMemoryReplayGuard>(&clock_);
-    checker_ = std::make_unique<RequestChecker>(
-        RequestChecker::Options{}, trust_.get(), replay_.get(), &clock_);
+    checker_ = std::make_unique<RequestChecker>(RequestChecker::Options{},
+                                                trust_.get(), &clock_);
   }
 
   static std::string Agency(const std::string& code, const std::string& f) {
@@ -71,7 +71,6 @@ class RequestCheckerTest : public ::testing::Test {
 
   FakeClock clock_{absl::Now()};
   std::unique_ptr<certs::TrustStore> trust_;
-  std::unique_ptr<InMemoryReplayGuard> replay_;
   std::unique_ptr<RequestChecker> checker_;
   int counter_ = 0;
 };
@@ -161,25 +160,6 @@ TEST_F(RequestCheckerTest, FreshnessWindowEdges) {
   EXPECT_EQ(Check(Sign(e)).reason, v1::REASON_EXPIRED_REQUEST);
 }
 
-TEST_F(RequestCheckerTest, ReplayOfIdOrNonceIsRefused) {
-  v1::RequestEnvelope e = Envelope();
-  v1::SignedRequest r = Sign(e);
-  EXPECT_FALSE(Check(r).refused());
-  Refusal again = Check(r);
-  EXPECT_EQ(again.code, absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(again.reason, v1::REASON_REPLAY);
-  v1::RequestEnvelope same_nonce = Envelope();
-  same_nonce.set_nonce(e.nonce());
-  EXPECT_EQ(Check(Sign(same_nonce)).reason, v1::REASON_REPLAY);
-  v1::RequestEnvelope same_id = Envelope();
-  same_id.set_request_id(e.request_id());
-  EXPECT_EQ(Check(Sign(same_id)).reason, v1::REASON_REPLAY);
-  // Another agency may use the same id.
-  v1::RequestEnvelope other = Envelope("000.00.00.H29");
-  other.set_request_id(e.request_id());
-  EXPECT_FALSE(Check(Sign(other, "000.00.00.H29"), "000.00.00.H29").refused());
-}
-
 TEST_F(RequestCheckerTest, ExpiredSignerCertificate) {
   const std::string folder = DevPkiDir() + "/agencies/expired-H30";
   if (!std::ifstream(folder + "/sign.pem")) {
@@ -211,7 +191,7 @@ TEST_F(RequestCheckerTest, RevokedSignerCertificate) {
   o.intermediates_file = pki + "/intermediate-ca.pem";
   o.crl_files = {pki + "/crl.pem"};
   auto trust = *certs::TrustStore::Create(o);
-  RequestChecker checker({}, trust.get(), replay_.get(), &clock_);
+  RequestChecker checker({}, trust.get(), &clock_);
   auto s = certs::Signer::FromFiles(pki + "/agencies/000.00.00.H30/sign.key",
                                     pki + "/agencies/000.00.00.H30/sign.pem");
   v1::SignedRequest r;

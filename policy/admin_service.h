@@ -1,11 +1,11 @@
-// The PolicyAdmin gRPC service: checks the caller's role from its
-// certificate, then hands over to PolicyAdmin. Policy administrators change
-// policies; auditors, operators and policy administrators read them;
-// agency systems are refused.
+// The PolicyAdmin gRPC service: authz/ has admitted the caller by its role
+// (policy administrators change policies; auditors, operators and policy
+// administrators read them); this hands over to PolicyAdmin, which records
+// every change and every refused change.
 #ifndef DX_POLICY_ADMIN_SERVICE_H_
 #define DX_POLICY_ADMIN_SERVICE_H_
 
-#include "certs/trust_store.h"
+#include "authz/call_gate.h"
 #include "dx/v1/policy.grpc.pb.h"
 #include "policy/policy_admin.h"
 
@@ -14,8 +14,8 @@ namespace dx::policy {
 class PolicyAdminService final : public v1::PolicyAdmin::Service {
  public:
   // Both must outlive the service.
-  PolicyAdminService(PolicyAdmin* admin, certs::TrustStore* trust)
-      : admin_(admin), trust_(trust) {}
+  PolicyAdminService(PolicyAdmin* admin, const authz::CallGate* gate)
+      : admin_(admin), gate_(gate) {}
 
   grpc::Status Apply(grpc::ServerContext* ctx,
                      const v1::ApplyPolicyRequest* req,
@@ -49,25 +49,8 @@ class PolicyAdminService final : public v1::PolicyAdmin::Service {
                        v1::ExplainResponse* out) override;
 
  private:
-  // The caller's actor name when it may change policies; a refusal is
-  // recorded in the audit log with whoever the certificate names.
-  absl::StatusOr<std::string> Writer(grpc::ServerContext* ctx,
-                                     const char* method) const;
-  // Records a refused change by `actor`, then returns it as a gRPC status.
-  grpc::Status Refused(const std::string& actor, const char* method,
-                       const absl::Status& why) const;
-  // A change's answer; a refused change is recorded.
-  template <typename T>
-  grpc::Status ReplyChange(const std::string& actor, const char* method,
-                           absl::StatusOr<T> result, T* out) const {
-    if (!result.ok()) return Refused(actor, method, result.status());
-    *out = *std::move(result);
-    return grpc::Status::OK;
-  }
-  absl::Status Reader(grpc::ServerContext* ctx) const;
-
   PolicyAdmin* const admin_;
-  certs::TrustStore* const trust_;
+  const authz::CallGate* const gate_;
 };
 
 }  // namespace dx::policy

@@ -487,24 +487,28 @@ std::shared_ptr<PolicySnapshot::CompiledDataset> CompileDataset(
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
-    const v1::Registry& registry, const v1::PolicyDocument& changes,
-    const PolicySnapshot* base, uint64_t revision, absl::Time now,
-    std::vector<PolicyProblem>* problems) {
+    std::shared_ptr<const registry::Registry> registry,
+    const v1::PolicyDocument& changes, const PolicySnapshot* base,
+    uint64_t revision, absl::Time now, std::vector<PolicyProblem>* problems) {
   std::vector<PolicyProblem> local;
   if (problems == nullptr) problems = &local;
   const size_t first_problem = problems->size();
   auto snap = std::shared_ptr<PolicySnapshot>(new PolicySnapshot());
   snap->revision_ = revision;
   snap->version_ = absl::StrCat("r", revision);
-  snap->registry_ = base != nullptr
-                        ? base->registry_
-                        : std::make_shared<const v1::Registry>(registry);
-  const bool new_directory = base == nullptr || changes.has_directory();
+  snap->registry_ = std::move(registry);
+  // Against another registry, every stored policy is compiled again: a
+  // dataset's fields, or the agencies a grant names, may have changed.
+  const bool new_registry =
+      base != nullptr && base->registry_ != snap->registry_;
+  const bool new_directory =
+      base == nullptr || changes.has_directory() || new_registry;
   snap->directory_ =
-      new_directory
+      base == nullptr || changes.has_directory()
           ? std::make_shared<const v1::PolicyDirectory>(changes.directory())
           : base->directory_;
-  Compiler compiler(*snap->registry_, now, problems);
+  const v1::Registry& reg = snap->registry_->proto();
+  Compiler compiler(reg, now, problems);
   compiler.Mute(!new_directory);
   if (new_directory) {
     auto attributes = std::make_shared<PolicySnapshot::AgencyAttributes>();
@@ -517,14 +521,8 @@ absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
   compiler.Mute(false);
 
   // Which policies change, by dataset id.
-  absl::flat_hash_set<std::string> registered;
-  if (base == nullptr) {
-    for (const v1::Dataset& d : snap->registry_->datasets())
-      registered.insert(d.id());
-  }
   auto is_registered = [&](const std::string& id) {
-    return base != nullptr ? base->Find(id) != nullptr
-                           : registered.contains(id);
+    return snap->registry_->FindDataset(id) != nullptr;
   };
   absl::flat_hash_map<std::string, int> changed;
   for (int i = 0; i < changes.datasets_size(); ++i) {
@@ -554,14 +552,14 @@ absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
     // change, slow on a big, fragmented heap.)
     snap->datasets_ = base->datasets_;
     snap->overrides_ = base->overrides_;
-    for (const v1::Dataset& d : snap->registry_->datasets()) {
+    for (const v1::Dataset& d : reg.datasets()) {
       if (auto c = changed.find(d.id()); c != changed.end())
         snap->overrides_[d.id()] = compile_changed(d, c->second);
     }
   } else {
     auto all = std::make_shared<DatasetMap>();
-    all->reserve(snap->registry_->datasets_size());
-    for (const v1::Dataset& d : snap->registry_->datasets()) {
+    all->reserve(reg.datasets_size());
+    for (const v1::Dataset& d : reg.datasets()) {
       if (auto c = changed.find(d.id()); c != changed.end()) {
         (*all)[d.id()] = compile_changed(d, c->second);
       } else if (base != nullptr && !new_directory) {

@@ -1,18 +1,25 @@
 // The seam between the exchange path and the sharing policy: the gateway
 // asks an Authorizer once per request, after authentication, and applies
-// the AccessDecision (fields, masks, row filter, quota) to the answer.
+// the AccessDecision (fields, masks, row filter, quota) to the answer. The
+// decision also carries the registry it was made against, so that the
+// gateway forwards to the adapter of the very dataset that was decided on.
 #ifndef DX_POLICY_DECISION_H_
 #define DX_POLICY_DECISION_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/optional.h"
+#include "common/cancellation.h"
 #include "dx/v1/errors.pb.h"
 #include "dx/v1/exchange.pb.h"
 #include "dx/v1/policy.pb.h"
+#include "policy/quota_store.h"
+#include "registry/registry.h"
 
 namespace dx::policy {
 
@@ -20,6 +27,9 @@ class RowFilter;
 
 struct AccessRequest {
   std::string consumer_agency;
+  // The calling system, checked against the registry; unset for what-if
+  // questions (explain), which ask about an agency.
+  absl::optional<std::string> consumer_system;
   std::string dataset_id;
   std::string purpose_code;
   v1::Operation operation = v1::OPERATION_READ;
@@ -27,6 +37,9 @@ struct AccessRequest {
   std::vector<std::string> fields;
   bool has_data_subject_id = false;
   std::string consent_reference;
+  // The most records this call can return (0: no limit); a daily records
+  // quota is charged this much at most, and the rest given back.
+  uint64_t max_records = 0;
 };
 
 struct MaskSpec {
@@ -37,6 +50,10 @@ struct MaskSpec {
 
 struct AccessDecision {
   bool allowed = false;
+  // The registry the decision was made against, and the dataset in it (null
+  // when it is not registered). Kept alive by `registry`.
+  std::shared_ptr<const registry::Registry> registry;
+  const v1::Dataset* dataset = nullptr;
   // Allowed: the fields the consumer receives, in this order.
   std::vector<std::string> fields;
   // What the adapter is asked for: `fields` plus the columns the row filter
@@ -48,13 +65,16 @@ struct AccessDecision {
   // consumer_attributes() order.
   std::shared_ptr<const RowFilter> row_filter;
   std::vector<std::string> filter_consumer_values;
-  // Daily record quota left (0: no such quota); the gateway asks the
-  // adapter for no more. `quota_key` names the counters to charge.
-  uint64_t max_records = 0;
+  // The deciding grant's quotas (0: none) and the name of its counters.
   std::string quota_key;
-  // The deciding grant's quota limits (0: none).
   uint32_t quota_requests_per_minute = 0;
   uint64_t quota_records_per_day = 0;
+  // With a daily records quota: the records this exchange may return at
+  // most (its charge's tokens); 0 when there is no such quota. The gateway
+  // calls records_charge->Use(n) with what it served; the rest goes back
+  // when the last copy of the decision is gone.
+  uint64_t max_records = 0;
+  std::shared_ptr<QuotaCharge> records_charge;
 
   // The rule that decided (allow or deny), every rule that shaped the
   // decision, and the policy version ("r<revision>").
@@ -71,12 +91,14 @@ struct AccessDecision {
 
 class Authorizer {
  public:
+  using Callback = std::function<void(AccessDecision)>;
   virtual ~Authorizer() = default;
-  // Thread-safe; never blocks on I/O.
-  virtual AccessDecision Decide(const AccessRequest& request) const = 0;
-  // After an allowed exchange: how many records were served (daily quota).
-  virtual void RecordsServed(const AccessDecision& decision,
-                             uint64_t records) const = 0;
+  // Decides `request` with the registry and policy in force, then charges
+  // the deciding grant's quotas. `done` runs exactly once: inline when
+  // nothing waits on I/O, else on another thread; a quota store that cannot
+  // be reached gives a refusal (fail closed), as does `cancel`. Thread-safe.
+  virtual void Decide(const AccessRequest& request, Cancellation* cancel,
+                      Callback done) const = 0;
 };
 
 }  // namespace dx::policy

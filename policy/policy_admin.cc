@@ -4,6 +4,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <algorithm>
+#include <iostream>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -30,13 +31,6 @@ const v1::DatasetPolicy* FindPolicy(const v1::PolicyDocument& doc,
                                     const std::string& dataset) {
   for (const auto& p : doc.datasets())
     if (p.dataset() == dataset) return &p;
-  return nullptr;
-}
-
-const v1::Dataset* FindDataset(const v1::Registry& registry,
-                               const std::string& id) {
-  for (const auto& d : registry.datasets())
-    if (d.id() == id) return &d;
   return nullptr;
 }
 
@@ -91,32 +85,18 @@ std::string PolicyAdmin::ToJson(const google::protobuf::Message& message) {
 absl::StatusOr<std::unique_ptr<PolicyAdmin>> PolicyAdmin::Create(
     Deps deps, const std::string& bootstrap_file) {
   std::unique_ptr<PolicyAdmin> admin(new PolicyAdmin(std::move(deps)));
-  PolicyStore* store = admin->deps_.store;
-  const uint64_t head = store->head();
-  DX_ASSIGN_OR_RETURN(v1::PolicyDocument active, store->StateAt(head));
-  auto snapshot =
-      PolicySnapshot::Compile(*admin->deps_.registry, active, nullptr, head,
-                              admin->deps_.clock->Now(), nullptr);
-  if (!snapshot.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the active sharing policy (revision ", head,
-        ") does not fit the registry: ", snapshot.status().message(),
-        ". Restore the registry entries it refers to, then apply a corrected "
-        "policy"));
-  }
-  admin->authorizer_ =
-      std::make_unique<PolicyAuthorizer>(*snapshot, admin->deps_.clock);
+  DX_ASSIGN_OR_RETURN(uint64_t head, admin->deps_.store->Head());
   if (head == 0 && !bootstrap_file.empty()) {
     DX_ASSIGN_OR_RETURN(std::string text, ReadFile(bootstrap_file));
     v1::PolicyDocument doc;
     YamlLines lines;
     DX_RETURN_IF_ERROR(YamlToProto(text, bootstrap_file, &doc, &lines));
     absl::MutexLock lock(&admin->mu_);
-    DX_RETURN_IF_ERROR(admin
-                           ->Submit(kBootstrap, doc, &lines, bootstrap_file,
-                                    "the policy_file, at first start",
-                                    "bootstrap", 0, false)
-                           .status());
+    auto done =
+        admin->Submit(kBootstrap, doc, &lines, bootstrap_file,
+                      "the policy_file, at first start", "bootstrap", 0, false);
+    // Another node of the cluster bootstrapped first: its revision stands.
+    if (!done.ok() && !absl::IsAborted(done.status())) return done.status();
   }
   return admin;
 }
@@ -125,12 +105,13 @@ absl::StatusOr<PolicyAdmin::Prepared> PolicyAdmin::Prepare(
     const v1::PolicyDocument& incoming, const YamlLines* lines,
     const std::string& source, v1::ApplyPolicyResponse* response) {
   Prepared out;
-  const std::shared_ptr<const PolicySnapshot> active = authorizer_->Current();
+  const std::shared_ptr<const PolicySnapshot> active = deps_.sync->Current();
+  const registry::Registry& registry = *active->registry();
   out.base = active->revision();
   // Compiled on top of the active snapshot: only what changes is compiled.
   std::vector<PolicyProblem> problems;
   auto snapshot =
-      PolicySnapshot::Compile(*deps_.registry, incoming, active.get(),
+      PolicySnapshot::Compile(active->registry(), incoming, active.get(),
                               out.base + 1, deps_.clock->Now(), &problems);
   std::vector<std::string> errors;
   for (const PolicyProblem& p : problems) {
@@ -169,7 +150,7 @@ absl::StatusOr<PolicyAdmin::Prepared> PolicyAdmin::Prepare(
     if (MessageDifferencer::Equals(old ? *old : empty, p)) continue;
     out.changed.push_back(p.dataset());
     *out.changes.add_datasets() = p;
-    const v1::Dataset* ds = FindDataset(*deps_.registry, p.dataset());
+    const v1::Dataset* ds = registry.FindDataset(p.dataset());
     if (TwoPersonRule(*ds, old) || TwoPersonRule(*ds, &p)) {
       out.protected_datasets.push_back(p.dataset());
     }
@@ -180,7 +161,7 @@ absl::StatusOr<PolicyAdmin::Prepared> PolicyAdmin::Prepare(
     out.changed.push_back(kDirectory);
     *out.changes.mutable_directory() = incoming.directory();
     // Groups and attributes decide who reads protected datasets too.
-    for (const auto& d : deps_.registry->datasets()) {
+    for (const auto& d : registry.proto().datasets()) {
       if (TwoPersonRule(d, active->PolicyOf(d.id()))) {
         out.protected_datasets.push_back(kDirectory);
         break;
@@ -218,13 +199,13 @@ absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Submit(
     *pending.mutable_document() = prepared.changes;
     *pending.mutable_protected_datasets() = response.protected_datasets();
     pending.set_base_revision(prepared.base);
+    DX_RETURN_IF_ERROR(deps_.store->PutPending(pending));
     DX_RETURN_IF_ERROR(deps_.record(
         actor, "policy.propose",
         absl::StrCat("pending change ", pending.id(), " (", action,
                      ") waits for a second administrator; changes: ",
                      absl::StrJoin(prepared.changed, ", "),
                      "; comment: ", comment)));
-    DX_RETURN_IF_ERROR(deps_.store->PutPending(pending));
     response.set_pending_id(pending.id());
     return response;
   }
@@ -250,30 +231,86 @@ absl::StatusOr<uint64_t> PolicyAdmin::CommitLocked(const std::string& author,
   meta.set_approved_by(approver);
   meta.set_restored_revision(restored_revision);
   meta.set_document_sha256(certs::Sha256(prepared.changes.SerializeAsString()));
-  const uint64_t revision = prepared.base + 1;
-  // The audit record comes first: a change that cannot be recorded is not
-  // made (fail closed).
   std::string detail =
-      absl::StrCat("revision ", revision, " (", action,
-                   "): ", absl::StrJoin(prepared.changed, ", "),
+      absl::StrCat(" (", action, "): ", absl::StrJoin(prepared.changed, ", "),
                    "; document sha256=", HexEncode(meta.document_sha256()));
   if (!approver.empty()) absl::StrAppend(&detail, "; approved by ", approver);
   if (restored_revision != 0)
     absl::StrAppend(&detail, "; restores revision ", restored_revision);
   if (!comment.empty()) absl::StrAppend(&detail, "; comment: ", comment);
-  DX_RETURN_IF_ERROR(deps_.record(
+  return CommitAndRecord(
       approver.empty() ? author : approver,
       approver.empty() ? absl::StrCat("policy.", action) : "policy.approve",
-      detail));
-  DX_ASSIGN_OR_RETURN(
-      uint64_t committed,
-      deps_.store->Commit(meta, prepared.changes, prepared.directory_changed,
-                          prepared.base));
-  authorizer_->Install(prepared.snapshot);
+      detail, std::move(meta), std::move(prepared), "");
+}
+
+absl::StatusOr<uint64_t> PolicyAdmin::CommitAndRecord(
+    const std::string& actor, const std::string& action,
+    const std::string& detail, v1::PolicyRevision meta, Prepared prepared,
+    const std::string& resolves_pending) {
+  const std::string sha256 = meta.document_sha256();
+  deps_.sync->ExpectCommit(prepared.snapshot, sha256);
+  absl::StatusOr<uint64_t> committed = deps_.store->Commit(
+      std::move(meta), prepared.changes, prepared.directory_changed,
+      prepared.base, resolves_pending);
+  if (!committed.ok()) {
+    // Lost to a change made meanwhile, or the store failed: no revision
+    // was made (the public method records the refusal).
+    deps_.sync->ExpectCommit(nullptr, "");
+    return committed.status();
+  }
+  // The record follows the commit, so it never names a revision that does
+  // not exist. If it cannot be written, the revision stands (it is in the
+  // store, with its author) and the caller is told.
+  absl::Status recorded = deps_.record(
+      actor, action, absl::StrCat("revision ", *committed, detail));
+  if (!recorded.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "revision ", *committed,
+        " is committed, but its audit record could not be written (",
+        recorded.message(),
+        "); the gateway refuses exchanges until the audit log recovers"));
+  }
+  // In force on this node before the administrator is answered, so that
+  // the next exchange here is decided by it (other nodes follow their
+  // watches). A slow install is not a failure: the revision stands.
+  absl::Status in_force = deps_.sync->WaitFor(*committed, absl::Seconds(10));
+  if (!in_force.ok()) {
+    std::cerr << "policy: " << in_force.message() << "\n";
+  }
   return committed;
 }
 
 absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Apply(
+    const std::string& actor, const v1::ApplyPolicyRequest& request) {
+  return Recorded(actor, "Apply", ApplyChange(actor, request));
+}
+
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Rollback(
+    const std::string& actor, const v1::RollbackPolicyRequest& request) {
+  return Recorded(actor, "Rollback", RollbackChange(actor, request));
+}
+
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Approve(
+    const std::string& actor, const v1::ApprovePolicyRequest& request) {
+  return Recorded(actor, "Approve", ApproveChange(actor, request));
+}
+
+absl::Status PolicyAdmin::Reject(const std::string& actor,
+                                 const v1::RejectPolicyRequest& request) {
+  absl::Status s = RejectChange(actor, request);
+  if (!s.ok()) RecordRefusal(actor, "Reject", s);
+  return s;
+}
+
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Recorded(
+    const std::string& actor, const char* method,
+    absl::StatusOr<v1::ApplyPolicyResponse> result) {
+  if (!result.ok()) RecordRefusal(actor, method, result.status());
+  return result;
+}
+
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::ApplyChange(
     const std::string& actor, const v1::ApplyPolicyRequest& request) {
   const std::string source =
       request.source_name().empty() ? "policy" : request.source_name();
@@ -285,7 +322,7 @@ absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Apply(
                 request.dry_run());
 }
 
-absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Rollback(
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::RollbackChange(
     const std::string& actor, const v1::RollbackPolicyRequest& request) {
   if (request.dataset().empty() || request.to_revision() == 0) {
     return absl::InvalidArgumentError(
@@ -299,7 +336,8 @@ absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Rollback(
   if (request.dataset() == kDirectory) {
     *incoming.mutable_directory() = old.directory();
   } else {
-    if (FindDataset(*deps_.registry, request.dataset()) == nullptr) {
+    if (deps_.sync->Current()->registry()->FindDataset(request.dataset()) ==
+        nullptr) {
       return absl::NotFoundError(absl::StrCat("dataset '", request.dataset(),
                                               "' is not in the registry"));
     }
@@ -313,7 +351,7 @@ absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Rollback(
                 request.comment(), "rollback", request.to_revision(), false);
 }
 
-absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Approve(
+absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::ApproveChange(
     const std::string& actor, const v1::ApprovePolicyRequest& request) {
   absl::MutexLock lock(&mu_);
   DX_ASSIGN_OR_RETURN(v1::PendingChange pending,
@@ -352,29 +390,42 @@ absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Approve(
     response.set_revision(prepared.base);
     return response;
   }
+  v1::PolicyRevision meta;
+  meta.set_author(pending.proposer());
+  meta.set_time_unix_micros(absl::ToUnixMicros(deps_.clock->Now()));
+  meta.set_comment(absl::StrCat(pending.comment(),
+                                request.comment().empty() ? "" : " / ",
+                                request.comment()));
+  meta.set_action(pending.action());
+  *meta.mutable_changed() = {prepared.changed.begin(), prepared.changed.end()};
+  meta.set_approved_by(actor);
+  meta.set_restored_revision(pending.restored_revision());
+  meta.set_document_sha256(certs::Sha256(prepared.changes.SerializeAsString()));
+  const std::string detail = absl::StrCat(
+      " (", pending.action(), "): ", absl::StrJoin(prepared.changed, ", "),
+      "; document sha256=", HexEncode(meta.document_sha256()),
+      "; pending change ", pending.id(), " proposed by ", pending.proposer(),
+      "; comment: ", meta.comment());
+  // The pending change goes in the same commit: two approvals of it (on
+  // two nodes) cannot both succeed.
   DX_ASSIGN_OR_RETURN(
       uint64_t revision,
-      CommitLocked(pending.proposer(), actor,
-                   absl::StrCat(pending.comment(),
-                                request.comment().empty() ? "" : " / ",
-                                request.comment()),
-                   pending.action(), pending.restored_revision(),
-                   std::move(prepared)));
-  DX_RETURN_IF_ERROR(deps_.store->DeletePending(pending.id()));
+      CommitAndRecord(actor, "policy.approve", detail, std::move(meta),
+                      std::move(prepared), pending.id()));
   response.set_revision(revision);
   return response;
 }
 
-absl::Status PolicyAdmin::Reject(const std::string& actor,
-                                 const v1::RejectPolicyRequest& request) {
+absl::Status PolicyAdmin::RejectChange(const std::string& actor,
+                                       const v1::RejectPolicyRequest& request) {
   absl::MutexLock lock(&mu_);
   DX_ASSIGN_OR_RETURN(v1::PendingChange pending,
                       deps_.store->GetPending(request.pending_id()));
-  DX_RETURN_IF_ERROR(deps_.record(
+  DX_RETURN_IF_ERROR(deps_.store->DeletePending(pending.id()));
+  return deps_.record(
       actor, "policy.reject",
       absl::StrCat("pending change ", pending.id(), " by ", pending.proposer(),
-                   " rejected; comment: ", request.comment())));
-  return deps_.store->DeletePending(pending.id());
+                   " rejected; comment: ", request.comment()));
 }
 
 void PolicyAdmin::RecordRefusal(const std::string& actor,
@@ -409,13 +460,15 @@ v1::ValidatePolicyResponse PolicyAdmin::Validate(
 }
 
 v1::ExplainResponse PolicyAdmin::Explain(const v1::ExplainRequest& r) const {
-  return policy::Explain(*authorizer_->Current(), r, deps_.clock->Now());
+  return policy::Explain(*deps_.sync->Current(), r, deps_.clock->Now());
 }
 
 absl::StatusOr<v1::GetPolicyResponse> PolicyAdmin::Get(
     const v1::GetPolicyRequest& request) const {
-  const uint64_t revision =
-      request.revision() != 0 ? request.revision() : deps_.store->head();
+  uint64_t revision = request.revision();
+  if (revision == 0) {
+    DX_ASSIGN_OR_RETURN(revision, deps_.store->Head());
+  }
   DX_ASSIGN_OR_RETURN(v1::PolicyDocument doc,
                       deps_.store->StateAt(revision, request.dataset()));
   v1::GetPolicyResponse out;
@@ -425,7 +478,7 @@ absl::StatusOr<v1::GetPolicyResponse> PolicyAdmin::Get(
 }
 
 absl::StatusOr<v1::ListPoliciesResponse> PolicyAdmin::List() const {
-  const std::shared_ptr<const PolicySnapshot> active = authorizer_->Current();
+  const std::shared_ptr<const PolicySnapshot> active = deps_.sync->Current();
   DX_ASSIGN_OR_RETURN(auto history, deps_.store->History("", 0));
   absl::flat_hash_map<std::string, uint64_t> last_changed;
   for (const auto& r : history) {
@@ -435,7 +488,7 @@ absl::StatusOr<v1::ListPoliciesResponse> PolicyAdmin::List() const {
   v1::ListPoliciesResponse out;
   out.set_revision(active->revision());
   out.set_pending_changes(pending.size());
-  for (const v1::Dataset& d : deps_.registry->datasets()) {
+  for (const v1::Dataset& d : active->registry()->proto().datasets()) {
     const v1::DatasetPolicy* p = active->PolicyOf(d.id());
     v1::PolicySummary* s = out.add_datasets();
     s->set_dataset(d.id());
@@ -461,8 +514,10 @@ absl::StatusOr<v1::PolicyHistoryResponse> PolicyAdmin::History(
 
 absl::StatusOr<v1::PolicyDiffResponse> PolicyAdmin::Diff(
     const v1::PolicyDiffRequest& request) const {
-  const uint64_t to =
-      request.to_revision() != 0 ? request.to_revision() : deps_.store->head();
+  uint64_t to = request.to_revision();
+  if (to == 0) {
+    DX_ASSIGN_OR_RETURN(to, deps_.store->Head());
+  }
   v1::PolicyDocument before;  // from_revision 0: from nothing
   if (request.from_revision() != 0) {
     DX_ASSIGN_OR_RETURN(before, deps_.store->StateAt(request.from_revision(),

@@ -1,11 +1,14 @@
 // PolicyAdmin: what administrators do to policies, apart from gRPC (the
-// service in admin_service.h checks roles and calls this). Applying a
-// document validates it against the registry and the rest of the active
-// policy, refuses it whole on any error (file, line and field named),
-// stores a new revision, records the change in the audit log, and swaps
-// the compiled snapshot into the gateway's authorizer. Changes to datasets
-// under the two-person rule wait for a second administrator.
-// Thread-safe: changes are serialized.
+// service in admin_service.h calls this once authz/ has checked the
+// caller's role). Applying a document validates it against the registry
+// and the rest of the active policy, refuses it whole on any error (file,
+// line and field named), commits a new revision to the store (compare-and-
+// swap: a change made meanwhile, on any node, refuses it), records the
+// commit in the audit log, and returns once the revision is in force on
+// this node (PolicySync installs every revision, whoever committed it).
+// Changes to datasets under the two-person rule wait for a second
+// administrator. A commit that is refused or lost is recorded as such.
+// Thread-safe: this node's changes are serialized.
 #ifndef DX_POLICY_POLICY_ADMIN_H_
 #define DX_POLICY_POLICY_ADMIN_H_
 
@@ -21,34 +24,33 @@
 #include "dx/v1/registry.pb.h"
 #include "policy/policy_authorizer.h"
 #include "policy/policy_store.h"
+#include "policy/policy_sync.h"
 
 namespace dx::policy {
 
 class PolicyAdmin {
  public:
   // Appends an admin record to the audit log and waits until it is durable.
-  // A change whose record fails is not made.
   using RecordFn = std::function<absl::Status(const std::string& actor,
                                               const std::string& action,
                                               const std::string& detail)>;
 
   struct Deps {
-    const v1::Registry* registry = nullptr;
     PolicyStore* store = nullptr;
+    PolicySync* sync = nullptr;
     const Clock* clock = nullptr;
     RecordFn record;
   };
 
-  // Compiles the store's head revision. When the store is empty and
-  // `bootstrap_file` is set, that file becomes revision 1 first (authored
-  // "bootstrap"); errors in it fail the start with file and line.
+  // When the store is empty and `bootstrap_file` is set, that file becomes
+  // revision 1 (authored "bootstrap"; in a cluster, the first node to
+  // commit it wins); errors in it fail the start with file and line.
   static absl::StatusOr<std::unique_ptr<PolicyAdmin>> Create(
       Deps deps, const std::string& bootstrap_file);
 
-  // The authorizer the gateway decides with; lives as long as this object.
-  PolicyAuthorizer* authorizer() { return authorizer_.get(); }
-
-  // `actor` is "policy-admin:NAME" (certs::ActorName).
+  // `actor` is "policy-admin:NAME" (certs::ActorName). A refused change
+  // (bad document, two-person rule, lost race) is recorded as
+  // "policy.refused" before the error is returned.
   absl::StatusOr<v1::ApplyPolicyResponse> Apply(
       const std::string& actor, const v1::ApplyPolicyRequest& request);
   absl::StatusOr<v1::ApplyPolicyResponse> Rollback(
@@ -60,6 +62,8 @@ class PolicyAdmin {
 
   // Records a refused change (bad document, wrong role, two-person rule):
   // attempts are audited too. Best effort: the refusal stands either way.
+  // Public for refusals decided before this class is reached (a document
+  // too large for the service).
   void RecordRefusal(const std::string& actor, const std::string& method,
                      const absl::Status& why);
 
@@ -82,6 +86,17 @@ class PolicyAdmin {
   struct Prepared;
 
  private:
+  absl::StatusOr<v1::ApplyPolicyResponse> ApplyChange(
+      const std::string& actor, const v1::ApplyPolicyRequest& request);
+  absl::StatusOr<v1::ApplyPolicyResponse> RollbackChange(
+      const std::string& actor, const v1::RollbackPolicyRequest& request);
+  absl::StatusOr<v1::ApplyPolicyResponse> ApproveChange(
+      const std::string& actor, const v1::ApprovePolicyRequest& request);
+  absl::Status RejectChange(const std::string& actor,
+                            const v1::RejectPolicyRequest& request);
+  absl::StatusOr<v1::ApplyPolicyResponse> Recorded(
+      const std::string& actor, const char* method,
+      absl::StatusOr<v1::ApplyPolicyResponse> result);
   explicit PolicyAdmin(Deps deps);
 
   // Parses, merges with the active policy and compiles. Errors refuse
@@ -106,9 +121,14 @@ class PolicyAdmin {
                                         Prepared prepared)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Commits, records the outcome, and waits until the revision is in force.
+  absl::StatusOr<uint64_t> CommitAndRecord(
+      const std::string& actor, const std::string& action,
+      const std::string& detail, v1::PolicyRevision meta, Prepared prepared,
+      const std::string& resolves_pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const Deps deps_;
-  std::unique_ptr<PolicyAuthorizer> authorizer_;
-  // Serializes changes. The active policy is the authorizer's snapshot.
+  // Serializes this node's changes. The active policy is the sync's.
   mutable absl::Mutex mu_;
 };
 

@@ -5,7 +5,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "policy/internal/test_fixtures.h"
+#include "policy/rocksdb_policy_store.h"
 #include "tests/testing/dev_pki.h"
+#include "tests/testing/fake_clock.h"
 
 namespace dx::policy {
 namespace {
@@ -42,18 +44,22 @@ class PolicyAdminTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = dx::testing::MakeTempDir("policy-admin");
-    registry_ = testing::TestRegistry();
     Open();
   }
   void Open() {
     admin_.reset();
+    sync_.reset();
     store_.reset();
-    auto store = PolicyStore::Open(dir_ + "/policy");
+    auto store = RocksDbPolicyStore::Open(dir_ + "/policy");
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
+    auto sync =
+        PolicySync::Start({store_.get(), &registry_, &quotas_, &clock_}, {});
+    ASSERT_TRUE(sync.ok()) << sync.status();
+    sync_ = *std::move(sync);
     PolicyAdmin::Deps deps;
-    deps.registry = &registry_;
-    deps.store = store_.get();
+    deps.store = StoreForAdmin();
+    deps.sync = sync_.get();
     deps.clock = &clock_;
     deps.record = [this](const std::string& actor, const std::string& action,
                          const std::string& detail) {
@@ -79,16 +85,20 @@ class PolicyAdminTest : public ::testing::Test {
     AccessRequest r =
         testing::Req("000.00.00.H30", "pop", "civil-registration");
     r.fields = fields;
-    return admin_->authorizer()->Decide(r).allowed;
+    return testing::DecideNow(*sync_->authorizer(), r).allowed;
   }
+  uint64_t Head() { return *store_->Head(); }
+  virtual PolicyStore* StoreForAdmin() { return store_.get(); }
 
   std::string dir_;
   std::string bootstrap_;
-  v1::Registry registry_;
+  registry::FileRegistrySource registry_{testing::TestRegistry()};
   FakeClock clock_{absl::FromUnixSeconds(1764000000)};
+  LocalQuotaStore quotas_;
   absl::Status record_status_;
   std::vector<std::string> records_;
-  std::unique_ptr<PolicyStore> store_;
+  std::unique_ptr<RocksDbPolicyStore> store_;
+  std::unique_ptr<PolicySync> sync_;
   std::unique_ptr<PolicyAdmin> admin_;
 };
 
@@ -106,14 +116,14 @@ TEST_F(PolicyAdminTest, ApplyMakesARevisionThatTakesEffectAndIsAudited) {
   r = Apply(kAlice, kGrantH30);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->changed().empty());
-  EXPECT_EQ(store_->head(), 1u);
+  EXPECT_EQ(Head(), 1u);
 }
 
 TEST_F(PolicyAdminTest, DryRunStoresNothing) {
   auto r = Apply(kAlice, kGrantH30, /*dry_run=*/true);
   ASSERT_TRUE(r.ok());
   EXPECT_THAT(r->changed(), ElementsAre("pop"));
-  EXPECT_EQ(store_->head(), 0u);
+  EXPECT_EQ(Head(), 0u);
   EXPECT_FALSE(Allowed({"citizen_id"}));
 }
 
@@ -138,7 +148,7 @@ datasets:
               HasSubstr("p.yaml:8: field 'datasets[0].grants[0].fields[1]': "
                         "dataset pop has no field 'shoe_size'"));
   EXPECT_THAT(r.status().message(), HasSubstr("refused whole"));
-  EXPECT_EQ(store_->head(), 1u);  // the valid part was not applied either
+  EXPECT_EQ(Head(), 1u);  // the valid part was not applied either
   EXPECT_TRUE(Allowed({"citizen_id"}));
   // YAML-level errors name the line too.
   r = Apply(kAlice, "datasets:\n  - dataset: pop\n    grnts: []\n");
@@ -195,7 +205,7 @@ TEST_F(PolicyAdminTest, HistoryDiffAndRollback) {
 TEST_F(PolicyAdminTest, StateSurvivesARestart) {
   ASSERT_TRUE(Apply(kAlice, kGrantH30).ok());
   Open();
-  EXPECT_EQ(store_->head(), 1u);
+  EXPECT_EQ(Head(), 1u);
   EXPECT_TRUE(Allowed({"citizen_id"}));
 }
 
@@ -203,11 +213,11 @@ TEST_F(PolicyAdminTest, BootstrapFileBecomesRevisionOneOnlyOnce) {
   bootstrap_ = dir_ + "/boot.yaml";
   ASSERT_TRUE(WriteFileAtomically(bootstrap_, kGrantH30).ok());
   Open();
-  EXPECT_EQ(store_->head(), 1u);
+  EXPECT_EQ(Head(), 1u);
   EXPECT_TRUE(Allowed({"citizen_id"}));
   ASSERT_TRUE(WriteFileAtomically(bootstrap_, kWiderH30).ok());
   Open();  // the store has a revision: the file is not read again
-  EXPECT_EQ(store_->head(), 1u);
+  EXPECT_EQ(Head(), 1u);
   EXPECT_FALSE(Allowed({"province_code"}));
 }
 
@@ -224,9 +234,9 @@ datasets:
   EXPECT_EQ(r->revision(), 0u);
   ASSERT_FALSE(r->pending_id().empty());
   EXPECT_THAT(r->protected_datasets(), ElementsAre("secret"));
-  EXPECT_EQ(store_->head(), 0u);  // not in effect
+  EXPECT_EQ(Head(), 0u);  // not in effect
   AccessRequest req = testing::Req("000.00.00.H30", "secret", "p");
-  EXPECT_FALSE(admin_->authorizer()->Decide(req).allowed);
+  EXPECT_FALSE(testing::DecideNow(*sync_->authorizer(), req).allowed);
 
   v1::ApprovePolicyRequest approve;
   approve.set_pending_id(r->pending_id());
@@ -237,7 +247,7 @@ datasets:
   auto ok = admin_->Approve(kBob, approve);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->revision(), 1u);
-  EXPECT_TRUE(admin_->authorizer()->Decide(req).allowed);
+  EXPECT_TRUE(testing::DecideNow(*sync_->authorizer(), req).allowed);
   v1::PolicyHistoryRequest h;
   auto history = admin_->History(h);
   EXPECT_EQ(history->revisions(0).author(), kAlice);
@@ -294,12 +304,97 @@ datasets:
   EXPECT_TRUE(admin_->ListPending()->changes().empty());
 }
 
-TEST_F(PolicyAdminTest, AChangeThatCannotBeAuditedIsNotMade) {
+TEST_F(PolicyAdminTest, ACommitWhoseRecordFailsIsReportedNotHidden) {
+  // The record follows the commit (it must never name a revision that does
+  // not exist); when it cannot be written the administrator is told that
+  // the revision stands.
   record_status_ = absl::UnavailableError("disk full");
   auto r = Apply(kAlice, kGrantH30);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(store_->head(), 0u);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("revision 1 is committed, but its audit record could "
+                        "not be written (disk full)"));
+  EXPECT_EQ(Head(), 1u);
+}
+
+TEST_F(PolicyAdminTest, ARevisionCommittedElsewhereIsInForceHereAtOnce) {
+  // Another node (or writer) commits to the store: the watch brings it in.
+  v1::PolicyDocument doc = testing::Doc(kGrantH30);
+  v1::PolicyRevision meta;
+  meta.add_changed("pop");
+  ASSERT_TRUE(store_->Commit(meta, doc, false, 0, "").ok());
+  EXPECT_TRUE(Allowed({"citizen_id"}));
+  // A change prepared on the old revision would now be refused whole.
+  auto r = Apply(kAlice, kWiderH30);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->revision(), 2u);
+}
+
+// A store where another writer commits just before each of ours.
+class RacingStore final : public PolicyStore {
+ public:
+  explicit RacingStore(RocksDbPolicyStore* s) : s_(s) {}
+  absl::StatusOr<uint64_t> Head() const override { return s_->Head(); }
+  absl::StatusOr<v1::PolicyDocument> StateAt(
+      uint64_t r, const std::string& only) const override {
+    return s_->StateAt(r, only);
+  }
+  absl::StatusOr<uint64_t> Commit(v1::PolicyRevision m,
+                                  const v1::PolicyDocument& c, bool d,
+                                  uint64_t e, const std::string& p) override {
+    v1::PolicyRevision theirs;
+    theirs.add_changed("open.stats");
+    v1::PolicyDocument doc;
+    doc.add_datasets()->set_dataset("open.stats");
+    EXPECT_TRUE(s_->Commit(theirs, doc, false, e, "").ok());
+    return s_->Commit(std::move(m), c, d, e, p);  // loses
+  }
+  absl::StatusOr<std::vector<v1::PolicyRevision>> History(
+      const std::string& d, size_t l) const override {
+    return s_->History(d, l);
+  }
+  absl::Status PutPending(const v1::PendingChange& c) override {
+    return s_->PutPending(c);
+  }
+  absl::StatusOr<v1::PendingChange> GetPending(
+      const std::string& id) const override {
+    return s_->GetPending(id);
+  }
+  absl::Status DeletePending(const std::string& id) override {
+    return s_->DeletePending(id);
+  }
+  absl::StatusOr<std::vector<v1::PendingChange>> ListPending() const override {
+    return s_->ListPending();
+  }
+  absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(
+      uint64_t after, PolicyWatcher* w) override {
+    return s_->Watch(after, w);
+  }
+
+ private:
+  RocksDbPolicyStore* const s_;
+};
+
+class PolicyAdminRaceTest : public PolicyAdminTest {
+ protected:
+  PolicyStore* StoreForAdmin() override {
+    racing_ = std::make_unique<RacingStore>(store_.get());
+    return racing_.get();
+  }
+  std::unique_ptr<RacingStore> racing_;
+};
+
+TEST_F(PolicyAdminRaceTest, ALostCommitIsRecordedAsNotCommitted) {
+  auto r = Apply(kAlice, kGrantH30);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Head(), 1u);  // the other writer's revision, not ours
   EXPECT_FALSE(Allowed({"citizen_id"}));
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_THAT(records_[0], HasSubstr("policy-admin:alice policy.refused "
+                                     "Apply refused: ABORTED: the policy "
+                                     "changed meanwhile (now revision 1)"));
 }
 
 TEST_F(PolicyAdminTest, ExplainSaysWhichRuleDecides) {
@@ -340,7 +435,7 @@ datasets:
   v.set_yaml("datasets: [{dataset: nowhere}]");
   out = admin_->Validate(v);
   EXPECT_FALSE(out.ok());
-  EXPECT_EQ(store_->head(), 0u);
+  EXPECT_EQ(Head(), 0u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/quote.h"
 #include "policy/internal/compiled.h"
 
 namespace dx::policy {
@@ -48,16 +49,28 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
                                       std::vector<std::string>* trace) const {
   AccessDecision d;
   d.policy_version = version_;
+  d.registry = registry_;
+  // 0. The registry: the dataset, the calling system, the fields.
   const CompiledDataset* found = Find(req.dataset_id);
   if (found == nullptr) {
     d.reason = v1::REASON_UNKNOWN_DATASET;
     d.code = absl::StatusCode::kNotFound;
-    d.message =
-        absl::StrCat("dataset '", req.dataset_id, "' is not in the registry");
+    d.message = absl::StrCat("dataset ", Quote(req.dataset_id),
+                             " is not in the registry; check the dataset id");
     return d;
   }
   const CompiledDataset& ds = *found;
   const v1::Dataset& dataset = *ds.dataset;
+  d.dataset = &dataset;
+  if (req.consumer_system.has_value() &&
+      !registry_->HasSystem(req.consumer_agency, *req.consumer_system)) {
+    d.reason = v1::REASON_UNKNOWN_CONSUMER;
+    d.code = absl::StatusCode::kPermissionDenied;
+    d.message = absl::StrCat("system ", Quote(*req.consumer_system),
+                             " of agency ", req.consumer_agency,
+                             " is not registered with this gateway");
+    return d;
+  }
   auto note = [&](auto&&... parts) {
     if (trace) trace->push_back(absl::StrCat(parts...));
   };
@@ -70,7 +83,7 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
     if (fi == ds.field_index.end()) {
       d.reason = v1::REASON_UNKNOWN_FIELD;
       d.code = absl::StatusCode::kInvalidArgument;
-      d.message = absl::StrCat("field '", f, "' is not in dataset ",
+      d.message = absl::StrCat("field ", Quote(f), " is not in dataset ",
                                dataset.id(), "'s schema");
       return d;
     }

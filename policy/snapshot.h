@@ -5,6 +5,8 @@
 // slows an exchange in flight. Thread-safe (immutable).
 //
 // How a decision is reached (docs/POLICY.md):
+//   0. the dataset, the consumer's system and every field asked must be in
+//      the registry (NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT);
 //   1. forbid rules matching the consumer and purpose: a whole-dataset
 //      forbid refuses; field forbids refuse requests naming those fields
 //      and remove them from "all I may read";
@@ -27,6 +29,7 @@
 #include "dx/v1/policy.pb.h"
 #include "dx/v1/registry.pb.h"
 #include "policy/decision.h"
+#include "registry/registry.h"
 
 namespace dx::policy {
 
@@ -53,7 +56,8 @@ class PolicySnapshot {
   // are shared with `base`, not compiled again (a directory change compiles
   // everything again: groups are expanded at compile time), so a change to
   // one dataset takes milliseconds whatever the size of the policy. `base`
-  // must have been compiled against the same registry.
+  // may have been compiled against another registry: then every stored
+  // policy is compiled again against `registry` (a registry change).
   //
   // Appends every problem found to `problems` (may be null): paths are
   // "datasets[i]..." and "directory..." inside `changes`, and
@@ -61,9 +65,9 @@ class PolicySnapshot {
   // INVALID_ARGUMENT when there is at least one error. `now` is only used to
   // warn about agreements that have expired.
   static absl::StatusOr<std::shared_ptr<const PolicySnapshot>> Compile(
-      const v1::Registry& registry, const v1::PolicyDocument& changes,
-      const PolicySnapshot* base, uint64_t revision, absl::Time now,
-      std::vector<PolicyProblem>* problems);
+      std::shared_ptr<const registry::Registry> registry,
+      const v1::PolicyDocument& changes, const PolicySnapshot* base,
+      uint64_t revision, absl::Time now, std::vector<PolicyProblem>* problems);
   ~PolicySnapshot();
 
   // The decision for `request` at time `now`. Quotas are not counted here
@@ -72,6 +76,10 @@ class PolicySnapshot {
                         std::vector<std::string>* trace = nullptr) const;
 
   uint64_t revision() const { return revision_; }
+  // The registry this snapshot was compiled against; decisions carry it.
+  const std::shared_ptr<const registry::Registry>& registry() const {
+    return registry_;
+  }
   const std::string& version() const { return version_; }
   const v1::PolicyDirectory& directory() const { return *directory_; }
   // The policy of `dataset`, or null when it has none (category defaults).
@@ -88,7 +96,7 @@ class PolicySnapshot {
 
   uint64_t revision_ = 0;
   std::string version_;
-  std::shared_ptr<const v1::Registry> registry_;
+  std::shared_ptr<const registry::Registry> registry_;
   std::shared_ptr<const v1::PolicyDirectory>
       directory_;  // shared, as attributes_
   // Every registry dataset, compiled. Snapshots made by small changes share

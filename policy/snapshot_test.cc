@@ -7,6 +7,7 @@
 #include "policy/masking.h"
 #include "policy/policy_authorizer.h"
 #include "policy/row_filter.h"
+#include "tests/testing/fake_clock.h"
 
 namespace dx::policy {
 namespace {
@@ -390,7 +391,7 @@ directory:
 }
 
 TEST(TwoPersonRuleTest, DefaultsByCategoryAndTagsAndCanBeSet) {
-  v1::Registry r = TestRegistry();
+  const v1::Registry& r = TestRegistry()->proto();
   EXPECT_FALSE(TwoPersonRule(r.datasets(0), nullptr));  // shared
   EXPECT_TRUE(TwoPersonRule(r.datasets(2), nullptr));   // private, important
   v1::DatasetPolicy p;
@@ -418,48 +419,6 @@ TEST(MaskingTest, FullPartialAndKeyedHash) {
   EXPECT_NE(t, MaskValue(hash, "Nguyễn Văn B", k30));
 }
 
-TEST(PolicyAuthorizerTest, QuotaWindowsWithAnInjectedClock) {
-  auto snap = PolicySnapshot::Compile(TestRegistry(), Doc(R"(
-datasets:
-  - dataset: pop
-    grants:
-      - {id: q, consumers: [000.00.00.H30], purposes: [p], legal_basis: x,
-         fields: [status], quota: {requests_per_minute: 2, records_per_day: 10}}
-)"),
-                                      nullptr, 1, kNow, nullptr);
-  ASSERT_TRUE(snap.ok());
-  // 2025-11-24 10:00:30 +07: mid-minute, mid-day.
-  FakeClock clock(absl::FromUnixSeconds(1763953230));
-  PolicyAuthorizer authz(*snap, &clock);
-  AccessRequest r = testing::Req("000.00.00.H30", "pop", "p");
-  AccessDecision d = authz.Decide(r);
-  ASSERT_TRUE(d.allowed);
-  EXPECT_EQ(d.max_records, 10u);
-  authz.RecordsServed(d, 4);
-  d = authz.Decide(r);
-  ASSERT_TRUE(d.allowed);
-  EXPECT_EQ(d.max_records, 6u);
-  d = authz.Decide(r);  // third in the same minute
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.code, absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(d.reason, v1::REASON_QUOTA_EXCEEDED);
-  EXPECT_THAT(d.message, HasSubstr("retry in 30 s"));
-  clock.Advance(absl::Seconds(30));  // the next minute
-  d = authz.Decide(r);
-  ASSERT_TRUE(d.allowed);
-  authz.RecordsServed(d, 6);  // the day's 10 are used
-  d = authz.Decide(r);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_THAT(d.message, HasSubstr("records per day"));
-  // Midnight in Vietnam (17:00 UTC) renews the day.
-  clock.Set(absl::FromUnixSeconds(1764003600) - absl::Seconds(1));
-  EXPECT_FALSE(authz.Decide(r).allowed);         // 23:59:59 in Hanoi
-  clock.Set(absl::FromUnixSeconds(1764003600));  // 2025-11-24 17:00 UTC
-  d = authz.Decide(r);
-  ASSERT_TRUE(d.allowed) << d.message;
-  EXPECT_EQ(d.max_records, 10u);
-}
-
 TEST(PolicyAuthorizerTest, InstallSwapsTheSnapshot) {
   auto v1 = PolicySnapshot::Compile(TestRegistry(), v1::PolicyDocument(),
                                     nullptr, 1, kNow, nullptr);
@@ -471,11 +430,12 @@ datasets:
                                     nullptr, 2, kNow, nullptr);
   ASSERT_TRUE(v1.ok() && v2.ok());
   FakeClock clock(kNow);
-  PolicyAuthorizer authz(*v1, &clock);
+  LocalQuotaStore quotas;
+  PolicyAuthorizer authz(*v1, &quotas, &clock);
   AccessRequest r = testing::Req("000.00.00.H30", "pop", "p");
-  EXPECT_FALSE(authz.Decide(r).allowed);
+  EXPECT_FALSE(testing::DecideNow(authz, r).allowed);
   authz.Install(*v2);
-  AccessDecision d = authz.Decide(r);
+  AccessDecision d = testing::DecideNow(authz, r);
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(d.policy_version, "r2");
 }

@@ -109,6 +109,9 @@ tls:
   cert_file: pki/adapters/{agency}/tls.pem
   key_file: pki/adapters/{agency}/tls.key
 ca_file: pki/root-ca.pem
+intermediates_file: pki/intermediate-ca.pem
+crl_files: [pki/crl.pem]
+crl_reload_seconds: 1
 allowed_gateways: [gw1]
 datasets:
   - dataset_id: {dataset}

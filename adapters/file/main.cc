@@ -30,8 +30,16 @@ absl::Status Run(const std::string& config_path) {
   DX_ASSIGN_OR_RETURN(
       options.private_key_pem,
       dx::ReadFile(dx::ResolvePath(base, config.tls().key_file())));
-  DX_ASSIGN_OR_RETURN(options.ca_pem,
-                      dx::ReadFile(dx::ResolvePath(base, config.ca_file())));
+  options.ca_file = dx::ResolvePath(base, config.ca_file());
+  options.intermediates_file =
+      dx::ResolvePath(base, config.intermediates_file());
+  for (const auto& crl : config.crl_files()) {
+    options.crl_files.push_back(dx::ResolvePath(base, crl));
+  }
+  options.require_crl = !config.has_require_crl() || config.require_crl();
+  if (config.crl_reload_seconds() != 0) {
+    options.crl_reload_seconds = static_cast<int>(config.crl_reload_seconds());
+  }
   options.allowed_gateways.assign(config.allowed_gateways().begin(),
                                   config.allowed_gateways().end());
   dx::adapters::AdapterServer::Sources sources;

@@ -5,18 +5,24 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "certs/crypto.h"
 #include "certs/identity.h"
+#include "common/files.h"
+#include "common/status_macros.h"
 #include "dx/v1/adapter.grpc.pb.h"
 
 namespace dx::adapters {
 
 class AdapterServer::Service final : public v1::Adapter::Service {
  public:
-  Service(Sources sources, std::vector<std::string> allowed)
-      : sources_(std::move(sources)), allowed_(std::move(allowed)) {}
+  Service(Sources sources, std::vector<std::string> allowed,
+          certs::TrustStore* trust)
+      : sources_(std::move(sources)),
+        allowed_(std::move(allowed)),
+        trust_(trust) {}
 
   grpc::Status Fetch(grpc::ServerContext* ctx, const v1::AdapterRequest* req,
                      v1::AdapterResponse* resp) override {
@@ -59,14 +65,19 @@ class AdapterServer::Service final : public v1::Adapter::Service {
                           "no client certificate: only a dx gateway may call "
                           "this adapter");
     }
-    auto cert = certs::ParseCertificatePem(
-        std::string(pems.front().data(), pems.front().size()));
-    auto principal = cert.ok()
-                         ? certs::PrincipalOf(cert->get())
-                         : absl::StatusOr<certs::Principal>(cert.status());
-    if (!principal.ok() || principal->kind != certs::PrincipalKind::kGateway ||
+    // gRPC verified the chain, but checks no CRL: verify again as the
+    // gateway does (a revoked gateway certificate is refused).
+    certs::CertVerdict v = trust_->VerifyPem(
+        absl::string_view(pems.front().data(), pems.front().size()));
+    if (!v.ok()) {
+      return grpc::Status(
+          grpc::StatusCode::UNAUTHENTICATED,
+          absl::StrCat("the gateway's certificate is refused: ", v.message));
+    }
+    const certs::Principal& principal = v.cert->principal;
+    if (principal.kind != certs::PrincipalKind::kGateway ||
         (!allowed_.empty() && std::find(allowed_.begin(), allowed_.end(),
-                                        principal->id) == allowed_.end())) {
+                                        principal.id) == allowed_.end())) {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           "caller is not an allowed dx gateway (its "
                           "certificate must carry urn:dx:gateway:<node>)");
@@ -89,16 +100,24 @@ class AdapterServer::Service final : public v1::Adapter::Service {
 
   Sources sources_;
   std::vector<std::string> allowed_;
+  certs::TrustStore* const trust_;
 };
 
 absl::StatusOr<std::unique_ptr<AdapterServer>> AdapterServer::Start(
     Options options, Sources sources) {
   std::unique_ptr<AdapterServer> server(new AdapterServer());
-  server->service_ =
-      std::make_unique<Service>(std::move(sources), options.allowed_gateways);
+  certs::TrustStore::Options trust;
+  trust.ca_file = options.ca_file;
+  trust.intermediates_file = options.intermediates_file;
+  trust.crl_files = options.crl_files;
+  trust.require_crl = options.require_crl;
+  DX_ASSIGN_OR_RETURN(server->trust_, certs::TrustStore::Create(trust));
+  DX_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(options.ca_file));
+  server->service_ = std::make_unique<Service>(
+      std::move(sources), options.allowed_gateways, server->trust_.get());
   grpc::SslServerCredentialsOptions ssl(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ssl.pem_root_certs = options.ca_pem;
+  ssl.pem_root_certs = ca_pem;
   ssl.pem_key_cert_pairs.push_back(
       {options.private_key_pem, options.cert_chain_pem});
   grpc::EnableDefaultHealthCheckService(true);
@@ -113,11 +132,37 @@ absl::StatusOr<std::unique_ptr<AdapterServer>> AdapterServer::Start(
         "cannot listen on ", options.listen_address,
         " (address in use, or the TLS key and certificate do not match)"));
   }
+  if (!options.crl_files.empty()) {
+    server->crl_reloader_ =
+        std::thread([s = server.get(), every = options.crl_reload_seconds] {
+          s->ReloadCrls(every);
+        });
+  }
   return server;
+}
+
+void AdapterServer::ReloadCrls(int every_seconds) {
+  absl::MutexLock lock(&mu_);
+  auto stopping = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping),
+                               absl::Seconds(std::max(1, every_seconds)))) {
+    bool reloaded = false;
+    absl::Status s = trust_->ReloadCrlsIfChanged(&reloaded);
+    if (!s.ok()) {
+      std::cerr << "adapter: CRL reload failed, keeping the old: "
+                << s.message() << "\n";
+    }
+  }
 }
 
 AdapterServer::~AdapterServer() {
   if (server_) Shutdown(0);
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (crl_reloader_.joinable()) crl_reloader_.join();
 }
 
 void AdapterServer::Shutdown(int grace_seconds) {

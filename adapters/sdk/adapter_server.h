@@ -1,16 +1,21 @@
 // AdapterServer: the provider side of the Adapter service. Serves one or
 // more datasets over mutual TLS, admits only gateway certificates (URI
-// urn:dx:gateway:<node>), and maps each call to its dataset's DataSource.
+// urn:dx:gateway:<node>) that verify as the gateway verifies its own
+// callers (chain, validity, CRLs re-read when they change), and maps each
+// call to its dataset's DataSource.
 #ifndef DX_ADAPTERS_SDK_ADAPTER_SERVER_H_
 #define DX_ADAPTERS_SDK_ADAPTER_SERVER_H_
 
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "adapters/sdk/data_source.h"
+#include "certs/trust_store.h"
 
 namespace grpc {
 class Server;
@@ -24,7 +29,12 @@ class AdapterServer {
     std::string listen_address = "127.0.0.1:0";
     std::string cert_chain_pem;   // the adapter's TLS certificate chain
     std::string private_key_pem;  // and key
-    std::string ca_pem;           // trust anchors for the gateway's certificate
+    // Trust anchors, intermediates and CRLs for the gateway's certificate.
+    std::string ca_file;
+    std::string intermediates_file;
+    std::vector<std::string> crl_files;
+    bool require_crl = true;
+    int crl_reload_seconds = 5;
     // Gateway node ids allowed to call; empty allows any gateway.
     std::vector<std::string> allowed_gateways;
   };
@@ -42,9 +52,15 @@ class AdapterServer {
  private:
   class Service;
   AdapterServer() = default;
+  void ReloadCrls(int every_seconds);
+
+  std::unique_ptr<certs::TrustStore> trust_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread crl_reloader_;
 };
 
 }  // namespace dx::adapters

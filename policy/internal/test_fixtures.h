@@ -4,11 +4,13 @@
 
 #include <string>
 
+#include "absl/synchronization/notification.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/policy.pb.h"
 #include "dx/v1/registry.pb.h"
 #include "gtest/gtest.h"
 #include "policy/decision.h"
+#include "registry/registry.h"
 
 namespace dx::policy::testing {
 
@@ -23,6 +25,7 @@ datasets:
     provider_agency: 000.00.00.G01
     category: shared
     restriction_legal_basis: Law on Data 2024 Art. 18
+    adapter: {address: "127.0.0.1:1"}
     fields:
       - {name: citizen_id, tags: [personal]}
       - {name: full_name, tags: [personal]}
@@ -32,6 +35,7 @@ datasets:
   - id: open.stats
     provider_agency: 000.00.00.G12
     category: open
+    adapter: {address: "127.0.0.1:1"}
     fields:
       - {name: region}
       - {name: count}
@@ -39,16 +43,21 @@ datasets:
   - id: secret
     provider_agency: 000.00.00.G01
     category: private
+    adapter: {address: "127.0.0.1:1"}
     fields:
       - {name: a}
       - {name: b, tags: [important]}
 )";
 
-inline v1::Registry TestRegistry() {
-  v1::Registry r;
-  absl::Status s = YamlToProto(kRegistryYaml, "registry.yaml", &r);
-  EXPECT_TRUE(s.ok()) << s;
-  return r;
+// One registry snapshot for the whole test process: snapshots compiled
+// against the same object share their unchanged parts.
+inline std::shared_ptr<const registry::Registry> TestRegistry() {
+  static const auto* r = [] {
+    auto loaded = registry::Registry::FromYaml(kRegistryYaml, "registry.yaml");
+    EXPECT_TRUE(loaded.ok()) << loaded.status();
+    return new std::shared_ptr<const registry::Registry>(*loaded);
+  }();
+  return *r;
 }
 
 inline v1::PolicyDocument Doc(const std::string& yaml) {
@@ -56,6 +65,19 @@ inline v1::PolicyDocument Doc(const std::string& yaml) {
   absl::Status s = YamlToProto(yaml, "policy.yaml", &d);
   EXPECT_TRUE(s.ok()) << s;
   return d;
+}
+
+// Authorizer::Decide, waited for.
+inline AccessDecision DecideNow(const Authorizer& authorizer,
+                                const AccessRequest& request) {
+  absl::Notification done;
+  AccessDecision out;
+  authorizer.Decide(request, nullptr, [&](AccessDecision d) {
+    out = std::move(d);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return out;
 }
 
 inline AccessRequest Req(const std::string& agency, const std::string& dataset,

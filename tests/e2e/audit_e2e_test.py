@@ -194,6 +194,23 @@ class AuditEndToEndTest(unittest.TestCase):
                            self.env.pki, "--agency", H29)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("signature  OK", r.stdout)
+        # Refused callers are audited, naming who tried (authz/ gate).
+        refused = [x for x in self.env.audit_records()
+                   if x.get("admin_action") == "audit.refused"]
+        self.assertIn(f"agency:{H30}", {x["tls_agency"] for x in refused})
+        self.assertIn("operator:ops1", {x["tls_agency"] for x in refused})
+        self.assertTrue(any("Prune refused: PERMISSION_DENIED" in x.get("message", "")
+                            for x in refused))
+
+    def test_mistyped_numbers_are_usage_errors_naming_the_flag(self):
+        for args in (["list", "--limit", "ten"], ["proof", "x7"],
+                     ["verify", "--from", "-1"], ["sth", "--size", "1e3"]):
+            r = self.env.auditor(*args)
+            self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
+            self.assertRegex(r.stderr, r"(--limit|--from|--size|number)", args)
+        r = self.env.auditor("proof", "--limit", "3")  # a flag of another command
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown flag --limit", r.stderr)
 
     def test_export_bundle_verifies_offline_and_detects_tampering(self):
         AuditEnv.wait_tree_head(self.env, 4)

@@ -1,4 +1,4 @@
-#include "gateway/replay_guard.h"
+#include "replay/in_memory_replay_store.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,9 +6,9 @@
 
 #include "certs/crypto.h"
 
-namespace dx::gateway {
+namespace dx::replay {
 
-absl::uint128 InMemoryReplayGuard::Key(char kind, const std::string& consumer,
+absl::uint128 InMemoryReplayStore::Key(char kind, const std::string& consumer,
                                        const std::string& value) {
   // A 0 byte separates the parts: agency codes never hold one, and the
   // kind comes first, so no two (kind, consumer, value) share an input.
@@ -26,12 +26,12 @@ absl::uint128 InMemoryReplayGuard::Key(char kind, const std::string& consumer,
   return absl::MakeUint128(hi, lo);
 }
 
-InMemoryReplayGuard::Shard& InMemoryReplayGuard::ShardOf(
+InMemoryReplayStore::Shard& InMemoryReplayStore::ShardOf(
     std::array<Shard, kShards>& shards, absl::uint128 key) {
   return shards[absl::Uint128Low64(key) % kShards];
 }
 
-void InMemoryReplayGuard::MaybeSweep(Shard& shard, int64_t now) {
+void InMemoryReplayStore::MaybeSweep(Shard& shard, int64_t now) {
   if (now < shard.next_sweep_micros) return;
   shard.next_sweep_micros = now + 1'000'000;
   auto& map = shard.expiry_micros;
@@ -44,13 +44,16 @@ void InMemoryReplayGuard::MaybeSweep(Shard& shard, int64_t now) {
   }
 }
 
-absl::StatusOr<bool> InMemoryReplayGuard::CheckAndRemember(
-    const std::string& consumer, const std::string& request_id,
-    const std::string& nonce, absl::Time expires_at) {
-  const absl::uint128 id_key = Key('i', consumer, request_id);
-  const absl::uint128 nonce_key = Key('n', consumer, nonce);
+void InMemoryReplayStore::CheckAndRemember(const ReplayKey& key, Cancellation*,
+                                           Callback done) {
+  done(CheckAndRememberNow(key));
+}
+
+bool InMemoryReplayStore::CheckAndRememberNow(const ReplayKey& key) {
+  const absl::uint128 id_key = Key('i', key.consumer, key.request_id);
+  const absl::uint128 nonce_key = Key('n', key.consumer, key.nonce);
   const int64_t now = absl::ToUnixMicros(clock_->Now());
-  const int64_t expiry = absl::ToUnixMicros(expires_at);
+  const int64_t expiry = absl::ToUnixMicros(key.expires_at);
   Shard* first = &ShardOf(shards_, id_key);
   Shard* second = &ShardOf(shards_, nonce_key);
   // Both shards locked, always in address order, so that check-then-
@@ -58,36 +61,42 @@ absl::StatusOr<bool> InMemoryReplayGuard::CheckAndRemember(
   if (second < first) std::swap(first, second);
   absl::MutexLock lock_first(&first->mu);
   absl::MutexLockMaybe lock_second(second != first ? &second->mu : nullptr);
-  for (const absl::uint128 key : {id_key, nonce_key}) {
-    Shard& shard = ShardOf(shards_, key);
+  for (const absl::uint128 k : {id_key, nonce_key}) {
+    Shard& shard = ShardOf(shards_, k);
     shard.mu.AssertHeld();
-    auto it = shard.expiry_micros.find(key);
+    auto it = shard.expiry_micros.find(k);
     if (it != shard.expiry_micros.end() && it->second >= now) return false;
   }
-  for (const absl::uint128 key : {id_key, nonce_key}) {
-    Shard& shard = ShardOf(shards_, key);
+  for (const absl::uint128 k : {id_key, nonce_key}) {
+    Shard& shard = ShardOf(shards_, k);
     shard.mu.AssertHeld();
     MaybeSweep(shard, now);
-    shard.expiry_micros[key] = expiry;
+    shard.expiry_micros[k] = expiry;
   }
   return true;
 }
 
-void InMemoryReplayGuard::Remember(const std::string& consumer,
-                                   const std::string& request_id,
-                                   const std::string& nonce,
-                                   absl::Time expires_at) {
-  const int64_t expiry = absl::ToUnixMicros(expires_at);
-  for (const absl::uint128 key :
-       {Key('i', consumer, request_id), Key('n', consumer, nonce)}) {
-    Shard& shard = ShardOf(shards_, key);
+void InMemoryReplayStore::Forget(const ReplayKey& key) {
+  for (const absl::uint128 k : {Key('i', key.consumer, key.request_id),
+                                Key('n', key.consumer, key.nonce)}) {
+    Shard& shard = ShardOf(shards_, k);
     absl::MutexLock lock(&shard.mu);
-    int64_t& stored = shard.expiry_micros[key];
+    shard.expiry_micros.erase(k);
+  }
+}
+
+void InMemoryReplayStore::Remember(const ReplayKey& key) {
+  const int64_t expiry = absl::ToUnixMicros(key.expires_at);
+  for (const absl::uint128 k : {Key('i', key.consumer, key.request_id),
+                                Key('n', key.consumer, key.nonce)}) {
+    Shard& shard = ShardOf(shards_, k);
+    absl::MutexLock lock(&shard.mu);
+    int64_t& stored = shard.expiry_micros[k];
     stored = std::max(stored, expiry);
   }
 }
 
-size_t InMemoryReplayGuard::size() const {
+size_t InMemoryReplayStore::size() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
@@ -97,7 +106,7 @@ size_t InMemoryReplayGuard::size() const {
 }
 
 absl::StatusOr<uint64_t> RebuildFromAuditLog(const audit::AuditReader& log,
-                                             InMemoryReplayGuard* guard,
+                                             InMemoryReplayStore* store,
                                              absl::Time now,
                                              absl::Duration window) {
   audit::AuditReader::Filter f;
@@ -113,7 +122,8 @@ absl::StatusOr<uint64_t> RebuildFromAuditLog(const audit::AuditReader& log,
           absl::FromUnixMicros(r.request_expires_unix_micros());
       if (r.request_id().empty() || r.nonce().empty() || expires < now)
         continue;
-      guard->Remember(r.consumer_agency(), r.request_id(), r.nonce(), expires);
+      store->Remember(
+          {r.consumer_agency(), r.request_id(), r.nonce(), expires});
       ++restored;
     }
     token = page->next_page_token;
@@ -121,4 +131,4 @@ absl::StatusOr<uint64_t> RebuildFromAuditLog(const audit::AuditReader& log,
   return restored;
 }
 
-}  // namespace dx::gateway
+}  // namespace dx::replay

@@ -1,26 +1,41 @@
-#include "gateway/registry.h"
+#include "registry/registry.h"
 
 #include "absl/strings/str_cat.h"
+#include "certs/crypto.h"
 #include "certs/identity.h"
+#include "common/bytes.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
 
-namespace dx::gateway {
+namespace dx::registry {
 
-absl::StatusOr<std::unique_ptr<Registry>> Registry::LoadFile(
+absl::StatusOr<std::shared_ptr<const Registry>> Registry::LoadFile(
     const std::string& path) {
-  v1::Registry proto;
-  DX_RETURN_IF_ERROR(LoadYamlFile(path, &proto));
-  return FromProto(std::move(proto), path);
+  DX_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return FromYaml(text, path);
 }
 
-absl::StatusOr<std::unique_ptr<Registry>> Registry::FromProto(
-    v1::Registry proto, const std::string& source) {
-  std::unique_ptr<Registry> r(new Registry());
+absl::StatusOr<std::shared_ptr<const Registry>> Registry::FromYaml(
+    const std::string& yaml, const std::string& source, uint64_t revision) {
+  v1::Registry proto;
+  YamlLines lines;
+  DX_RETURN_IF_ERROR(YamlToProto(yaml, source, &proto, &lines));
+  return FromProto(std::move(proto), source, revision, &lines);
+}
+
+absl::StatusOr<std::shared_ptr<const Registry>> Registry::FromProto(
+    v1::Registry proto, const std::string& source, uint64_t revision,
+    const YamlLines* lines) {
+  std::shared_ptr<Registry> r(new Registry());
   r->proto_ = std::move(proto);
+  r->revision_ = revision;
+  r->digest_ = HexEncode(certs::Sha256(r->proto_.SerializeAsString()));
   auto bad = [&](const std::string& where, const std::string& what) {
+    const int line = lines != nullptr ? LineOf(*lines, where) : 0;
     return absl::InvalidArgumentError(
-        absl::StrCat(source, ": ", where, ": ", what));
+        absl::StrCat(source, line > 0 ? absl::StrCat(":", line) : "",
+                     ": field '", where, "': ", what));
   };
   for (int i = 0; i < r->proto_.agencies_size(); ++i) {
     const v1::Agency& a = r->proto_.agencies(i);
@@ -61,7 +76,7 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::FromProto(
       }
     }
   }
-  return r;
+  return std::shared_ptr<const Registry>(std::move(r));
 }
 
 const v1::Dataset* Registry::FindDataset(const std::string& id) const {
@@ -84,4 +99,4 @@ bool Registry::HasField(const v1::Dataset& dataset,
   return fields_.contains(absl::StrCat(dataset.id(), "/", field));
 }
 
-}  // namespace dx::gateway
+}  // namespace dx::registry

@@ -1,10 +1,10 @@
-#include "gateway/registry.h"
+#include "registry/registry.h"
 
 #include <gtest/gtest.h>
 
 #include "common/yaml_proto.h"
 
-namespace dx::gateway {
+namespace dx::registry {
 namespace {
 
 constexpr char kBase[] = R"(
@@ -19,7 +19,7 @@ datasets:
     fields: [{name: citizen_id}, {name: full_name}]
 )";
 
-absl::StatusOr<std::unique_ptr<Registry>> Load(const std::string& yaml) {
+absl::StatusOr<std::shared_ptr<const Registry>> Load(const std::string& yaml) {
   v1::Registry proto;
   absl::Status s = YamlToProto(yaml, "reg.yaml", &proto);
   if (!s.ok()) return s;
@@ -71,4 +71,4 @@ TEST(RegistryTest, RefusesInvalidRegistriesNamingTheField) {
 }
 
 }  // namespace
-}  // namespace dx::gateway
+}  // namespace dx::registry

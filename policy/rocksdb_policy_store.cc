@@ -1,16 +1,15 @@
-#include "policy/policy_store.h"
+#include "policy/rocksdb_policy_store.h"
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
-#include "audit/keys.h"
+#include "common/bytes.h"
 
 namespace dx::policy {
 namespace {
-
-using audit::DecodeBigEndian64;
-using audit::EncodeBigEndian64;
 
 constexpr char kHead[] = "h";
 
@@ -43,11 +42,23 @@ bool LatestAtOrBefore(rocksdb::DB* db, const std::string& prefix, uint64_t rev,
 
 }  // namespace
 
-PolicyStore::PolicyStore(std::unique_ptr<rocksdb::DB> db)
-    : db_(std::move(db)) {}
-PolicyStore::~PolicyStore() = default;
+// Stops a watch: no callback runs after the destructor returns.
+class RocksDbPolicyStore::Handle final : public PolicyStore::WatchHandle {
+ public:
+  Handle(RocksDbPolicyStore* store, PolicyWatcher* watcher)
+      : store_(store), watcher_(watcher) {}
+  ~Handle() override { store_->Unwatch(watcher_); }
 
-absl::StatusOr<std::unique_ptr<PolicyStore>> PolicyStore::Open(
+ private:
+  RocksDbPolicyStore* const store_;
+  PolicyWatcher* const watcher_;
+};
+
+RocksDbPolicyStore::RocksDbPolicyStore(std::unique_ptr<rocksdb::DB> db)
+    : db_(std::move(db)) {}
+RocksDbPolicyStore::~RocksDbPolicyStore() = default;
+
+absl::StatusOr<std::unique_ptr<RocksDbPolicyStore>> RocksDbPolicyStore::Open(
     const std::string& path) {
   rocksdb::Options options;
   options.create_if_missing = true;
@@ -58,8 +69,8 @@ absl::StatusOr<std::unique_ptr<PolicyStore>> PolicyStore::Open(
     return absl::UnavailableError(absl::StrCat(
         "cannot open the policy store at ", path, ": ", s.ToString()));
   }
-  std::unique_ptr<PolicyStore> store(
-      new PolicyStore(std::unique_ptr<rocksdb::DB>(raw)));
+  std::unique_ptr<RocksDbPolicyStore> store(
+      new RocksDbPolicyStore(std::unique_ptr<rocksdb::DB>(raw)));
   std::string head;
   s = raw->Get(rocksdb::ReadOptions(), kHead, &head);
   if (s.ok()) {
@@ -71,14 +82,18 @@ absl::StatusOr<std::unique_ptr<PolicyStore>> PolicyStore::Open(
   return store;
 }
 
-uint64_t PolicyStore::head() const {
+absl::StatusOr<uint64_t> RocksDbPolicyStore::Head() const {
   absl::MutexLock lock(&mu_);
   return head_;
 }
 
-absl::StatusOr<v1::PolicyDocument> PolicyStore::StateAt(
+absl::StatusOr<v1::PolicyDocument> RocksDbPolicyStore::StateAt(
     uint64_t revision, const std::string& only) const {
-  const uint64_t head_now = head();
+  uint64_t head_now;
+  {
+    absl::MutexLock lock(&mu_);
+    head_now = head_;
+  }
   if (revision == 0) revision = head_now;
   if (revision > head_now) {
     return absl::NotFoundError(absl::StrCat(
@@ -124,37 +139,112 @@ absl::StatusOr<v1::PolicyDocument> PolicyStore::StateAt(
   return doc;
 }
 
-absl::StatusOr<uint64_t> PolicyStore::Commit(v1::PolicyRevision meta,
-                                             const v1::PolicyDocument& changes,
-                                             bool directory_changed,
-                                             uint64_t expected_head) {
-  absl::MutexLock lock(&mu_);
-  if (head_ != expected_head) {
-    return absl::AbortedError(
-        absl::StrCat("the policy changed meanwhile (now revision ", head_,
-                     "); review the change again and retry"));
+absl::StatusOr<uint64_t> RocksDbPolicyStore::Commit(
+    v1::PolicyRevision meta, const v1::PolicyDocument& changes,
+    bool directory_changed, uint64_t expected_head,
+    const std::string& resolves_pending) {
+  absl::MutexLock commit_lock(&commit_mu_);
+  v1::PolicyCommit commit;
+  {
+    absl::MutexLock lock(&mu_);
+    if (head_ != expected_head) {
+      return absl::AbortedError(
+          absl::StrCat("the policy changed meanwhile (now revision ", head_,
+                       "); review the change again and retry"));
+    }
+    rocksdb::WriteBatch batch;
+    if (!resolves_pending.empty()) {
+      std::string ignored;
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), "p/" + resolves_pending, &ignored);
+      if (s.IsNotFound()) {
+        return absl::AbortedError(absl::StrCat(
+            "pending change ", resolves_pending,
+            " is no longer pending (approved or rejected meanwhile)"));
+      }
+      if (!s.ok()) return FromRocks(s, "reading a pending change");
+      batch.Delete("p/" + resolves_pending);
+    }
+    const uint64_t rev = head_ + 1;
+    meta.set_revision(rev);
+    for (const v1::DatasetPolicy& p : changes.datasets()) {
+      batch.Put(ObjectPrefix(p.dataset()) + EncodeBigEndian64(rev),
+                p.SerializeAsString());
+    }
+    if (directory_changed) {
+      batch.Put(DirectoryKey(rev), changes.directory().SerializeAsString());
+    }
+    batch.Put(RevisionKey(rev), meta.SerializeAsString());
+    batch.Put(kHead, EncodeBigEndian64(rev));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    absl::Status s = FromRocks(db_->Write(wo, &batch), "committing");
+    if (!s.ok()) return s;
+    head_ = rev;
   }
-  const uint64_t rev = head_ + 1;
-  meta.set_revision(rev);
-  rocksdb::WriteBatch batch;
-  for (const v1::DatasetPolicy& p : changes.datasets()) {
-    batch.Put(ObjectPrefix(p.dataset()) + EncodeBigEndian64(rev),
-              p.SerializeAsString());
-  }
-  if (directory_changed) {
-    batch.Put(DirectoryKey(rev), changes.directory().SerializeAsString());
-  }
-  batch.Put(RevisionKey(rev), meta.SerializeAsString());
-  batch.Put(kHead, EncodeBigEndian64(rev));
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  absl::Status s = FromRocks(db_->Write(wo, &batch), "committing");
-  if (!s.ok()) return s;
-  head_ = rev;
-  return rev;
+  *commit.mutable_meta() = meta;
+  *commit.mutable_changes() = changes;
+  commit.set_directory_changed(directory_changed);
+  for (PolicyWatcher* w : watchers_) w->OnCommit(commit);
+  return meta.revision();
 }
 
-absl::StatusOr<std::vector<v1::PolicyRevision>> PolicyStore::History(
+absl::StatusOr<v1::PolicyCommit> RocksDbPolicyStore::ReadCommit(
+    uint64_t rev) const {
+  v1::PolicyCommit commit;
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), RevisionKey(rev), &value);
+  if (!s.ok()) return FromRocks(s, "reading a revision");
+  if (!commit.mutable_meta()->ParseFromString(value)) {
+    return absl::DataLossError("policy store: a revision does not parse");
+  }
+  for (const std::string& changed : commit.meta().changed()) {
+    if (changed == "directory") {
+      s = db_->Get(rocksdb::ReadOptions(), DirectoryKey(rev), &value);
+      if (!s.ok()) return FromRocks(s, "reading a directory");
+      if (!commit.mutable_changes()->mutable_directory()->ParseFromString(
+              value)) {
+        return absl::DataLossError("policy store: a directory does not parse");
+      }
+      commit.set_directory_changed(true);
+      continue;
+    }
+    s = db_->Get(rocksdb::ReadOptions(),
+                 ObjectPrefix(changed) + EncodeBigEndian64(rev), &value);
+    if (!s.ok()) return FromRocks(s, "reading a dataset's policy");
+    if (!commit.mutable_changes()->add_datasets()->ParseFromString(value)) {
+      return absl::DataLossError("policy store: a policy does not parse");
+    }
+  }
+  return commit;
+}
+
+absl::StatusOr<std::unique_ptr<PolicyStore::WatchHandle>>
+RocksDbPolicyStore::Watch(uint64_t after, PolicyWatcher* watcher) {
+  absl::MutexLock commit_lock(&commit_mu_);
+  uint64_t head;
+  {
+    absl::MutexLock lock(&mu_);
+    head = head_;
+  }
+  // What was committed since `after` first; no commit runs meanwhile.
+  for (uint64_t rev = after + 1; rev <= head; ++rev) {
+    absl::StatusOr<v1::PolicyCommit> c = ReadCommit(rev);
+    if (!c.ok()) return c.status();
+    watcher->OnCommit(*c);
+  }
+  watchers_.push_back(watcher);
+  return std::unique_ptr<WatchHandle>(new Handle(this, watcher));
+}
+
+void RocksDbPolicyStore::Unwatch(PolicyWatcher* watcher) {
+  absl::MutexLock commit_lock(&commit_mu_);
+  watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher),
+                  watchers_.end());
+}
+
+absl::StatusOr<std::vector<v1::PolicyRevision>> RocksDbPolicyStore::History(
     const std::string& dataset, size_t limit) const {
   std::vector<v1::PolicyRevision> out;
   std::unique_ptr<rocksdb::Iterator> it(
@@ -176,14 +266,14 @@ absl::StatusOr<std::vector<v1::PolicyRevision>> PolicyStore::History(
   return out;
 }
 
-absl::Status PolicyStore::PutPending(const v1::PendingChange& change) {
+absl::Status RocksDbPolicyStore::PutPending(const v1::PendingChange& change) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(db_->Put(wo, "p/" + change.id(), change.SerializeAsString()),
                    "storing a pending change");
 }
 
-absl::StatusOr<v1::PendingChange> PolicyStore::GetPending(
+absl::StatusOr<v1::PendingChange> RocksDbPolicyStore::GetPending(
     const std::string& id) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "p/" + id, &value);
@@ -199,13 +289,23 @@ absl::StatusOr<v1::PendingChange> PolicyStore::GetPending(
   return c;
 }
 
-absl::Status PolicyStore::DeletePending(const std::string& id) {
+absl::Status RocksDbPolicyStore::DeletePending(const std::string& id) {
+  // Under the commit lock, so that an approval's commit and a rejection
+  // cannot both succeed.
+  absl::MutexLock commit_lock(&commit_mu_);
+  std::string ignored;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "p/" + id, &ignored);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(
+        absl::StrCat("pending change ", id, " is no longer pending"));
+  }
+  if (!s.ok()) return FromRocks(s, "reading a pending change");
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(db_->Delete(wo, "p/" + id), "deleting a pending change");
 }
 
-absl::StatusOr<std::vector<v1::PendingChange>> PolicyStore::ListPending()
+absl::StatusOr<std::vector<v1::PendingChange>> RocksDbPolicyStore::ListPending()
     const {
   std::vector<v1::PendingChange> out;
   std::unique_ptr<rocksdb::Iterator> it(

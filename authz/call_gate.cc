@@ -1,0 +1,134 @@
+#include "authz/call_gate.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
+
+#include "absl/strings/str_cat.h"
+#include "authz/roles.h"
+
+namespace dx::authz {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+std::string PeerPem(const grpc::ServerContextBase& ctx) {
+  auto auth = ctx.auth_context();
+  if (!auth) return "";
+  auto values = auth->FindPropertyValues("x509_pem_cert");
+  if (values.empty()) return "";
+  return std::string(values.front().data(), values.front().size());
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+}  // namespace
+
+// One per governed call: admits it at its start, enforces a refusal on
+// its status, and forgets it at the end.
+class CallGate::Interceptor final : public grpc::experimental::Interceptor {
+ public:
+  Interceptor(CallGate* gate, grpc::experimental::ServerRpcInfo* info)
+      : gate_(gate), ctx_(info->server_context()), method_(info->method()) {}
+  ~Interceptor() override { gate_->Forget(ctx_); }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      gate_->Admit(ctx_, method_);
+    }
+    if (m->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
+      absl::StatusOr<certs::Principal> who = gate_->Caller(ctx_);
+      if (!who.ok()) m->ModifySendStatus(ToGrpc(who.status()));
+    }
+    m->Proceed();
+  }
+
+ private:
+  CallGate* const gate_;
+  const grpc::ServerContextBase* const ctx_;
+  const std::string method_;
+};
+
+class CallGate::Factory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit Factory(CallGate* gate) : gate_(gate) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    // Exchanges and health checks carry no cost here.
+    if (info->method() == nullptr || !Governs(info->method())) return nullptr;
+    return new Interceptor(gate_, info);
+  }
+
+ private:
+  CallGate* const gate_;
+};
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+CallGate::NewInterceptorFactory() {
+  return std::make_unique<Factory>(this);
+}
+
+absl::StatusOr<certs::Principal> CallGate::Authorize(
+    absl::string_view peer_pem, absl::string_view method) const {
+  if (peer_pem.empty()) {
+    return absl::UnauthenticatedError("no TLS client certificate");
+  }
+  certs::CertVerdict v = trust_->VerifyPem(peer_pem);
+  if (!v.ok()) return absl::UnauthenticatedError(v.message);
+  absl::Status allowed = Allow(v.cert->principal, method);
+  if (!allowed.ok()) return allowed;
+  return v.cert->principal;
+}
+
+std::string CallGate::ActorOf(const absl::StatusOr<certs::Principal>& who,
+                              absl::string_view peer_pem,
+                              const std::string& peer_address) {
+  if (who.ok()) return certs::ActorName(*who);
+  // Refused: who the certificate claims to be, if it parses at all.
+  auto cert = certs::ParseCertificatePem(std::string(peer_pem));
+  if (cert.ok()) {
+    auto principal = certs::PrincipalOf(cert->get());
+    if (principal.ok()) return certs::ActorName(*principal);
+  }
+  return absl::StrCat("unauthenticated ", peer_address);
+}
+
+void CallGate::Admit(const grpc::ServerContextBase* ctx,
+                     const std::string& method) {
+  const std::string pem = PeerPem(*ctx);
+  absl::StatusOr<certs::Principal> who = Authorize(pem, method);
+  if (!who.ok()) {
+    // Attempts are audited too; the refusal stands whether or not the
+    // record can be written.
+    (void)record_(
+        ActorOf(who, pem, ctx->peer()), RefusalAction(method),
+        absl::StrCat(method.substr(method.rfind('/') + 1), " refused: ",
+                     absl::StatusCodeToString(who.status().code()), ": ",
+                     who.status().message()));
+  }
+  absl::MutexLock lock(&mu_);
+  verdicts_.insert_or_assign(ctx, std::move(who));
+}
+
+void CallGate::Forget(const grpc::ServerContextBase* ctx) {
+  absl::MutexLock lock(&mu_);
+  verdicts_.erase(ctx);
+}
+
+absl::StatusOr<certs::Principal> CallGate::Caller(
+    const grpc::ServerContextBase* ctx) const {
+  absl::MutexLock lock(&mu_);
+  auto it = verdicts_.find(ctx);
+  if (it == verdicts_.end()) {
+    return absl::PermissionDeniedError(
+        "this call was not admitted by the authorization gate");
+  }
+  return it->second;
+}
+
+}  // namespace dx::authz

@@ -1,0 +1,78 @@
+// CallGate: the gRPC server interceptor that admits calls to the Audit and
+// PolicyAdmin services by the table in authz/roles.h. For each such call
+// it verifies the TLS client certificate again (chain, CRL, identity; gRPC
+// checks no CRL), looks up the caller's role for the method, and records
+// every refusal in the audit log, naming who tried. Handlers then ask
+// Caller(ctx) for the principal it established; a refused call answers
+// with the refusal whatever its handler does (the interceptor replaces the
+// status). Other services (Exchange, health) pass untouched. Thread-safe.
+#ifndef DX_AUTHZ_CALL_GATE_H_
+#define DX_AUTHZ_CALL_GATE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "certs/identity.h"
+#include "certs/trust_store.h"
+
+namespace grpc {
+class ServerContextBase;
+namespace experimental {
+class ServerInterceptorFactoryInterface;
+}  // namespace experimental
+}  // namespace grpc
+
+namespace dx::authz {
+
+class CallGate {
+ public:
+  // Appends an admin record (actor, action, detail) and waits until durable.
+  using RecordFn = std::function<absl::Status(
+      const std::string&, const std::string&, const std::string&)>;
+  // `trust` must outlive the gate.
+  CallGate(certs::TrustStore* trust, RecordFn record)
+      : trust_(trust), record_(std::move(record)) {}
+
+  // For ServerBuilder::experimental().SetInterceptorCreators; the gate must
+  // outlive the server.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+  NewInterceptorFactory();
+
+  // The caller of a governed call in progress: its principal, or the
+  // refusal (UNAUTHENTICATED, PERMISSION_DENIED) the gate decided.
+  absl::StatusOr<certs::Principal> Caller(
+      const grpc::ServerContextBase* ctx) const;
+
+  // The decision for a certificate (PEM) calling `method`: who it is, or
+  // why not. Used by the interceptor, and by the console for its pages.
+  absl::StatusOr<certs::Principal> Authorize(absl::string_view peer_pem,
+                                             absl::string_view method) const;
+
+  // How audit records name a caller: "policy-admin:alice", or the peer
+  // address when the certificate says nothing usable.
+  static std::string ActorOf(const absl::StatusOr<certs::Principal>& who,
+                             absl::string_view peer_pem,
+                             const std::string& peer_address);
+
+ private:
+  class Interceptor;
+  class Factory;
+  // Called by the interceptor at the start and end of a governed call.
+  void Admit(const grpc::ServerContextBase* ctx, const std::string& method);
+  void Forget(const grpc::ServerContextBase* ctx);
+
+  certs::TrustStore* const trust_;
+  const RecordFn record_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<const grpc::ServerContextBase*,
+                      absl::StatusOr<certs::Principal>>
+      verdicts_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace dx::authz
+
+#endif  // DX_AUTHZ_CALL_GATE_H_

@@ -1,0 +1,57 @@
+#include "cli/output.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cli/agency_client.h"
+
+namespace dx::cli {
+
+int Fail(absl::string_view tool, const absl::Status& status) {
+  std::cerr << "dxctl " << tool << ": " << status.message() << "\n";
+  return absl::IsInvalidArgument(status) ? kExitUsage : kExitFailed;
+}
+
+int FailRpc(absl::string_view tool, int grpc_code, const std::string& message) {
+  std::cerr << "dxctl " << tool << ": " << GrpcCodeName(grpc_code) << ": "
+            << message << "\n";
+  return kExitFailed;
+}
+
+std::string Json(const google::protobuf::Message& message, bool pretty) {
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.add_whitespace = pretty;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, o);
+  return out;
+}
+
+std::string FormatTime(int64_t micros) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
+
+absl::StatusOr<int64_t> ParseWhen(const std::string& text,
+                                  absl::string_view flag) {
+  if (text.empty()) return 0;
+  absl::Duration age;
+  if (absl::ParseDuration(text, &age)) {
+    return absl::ToUnixMicros(absl::Now() - age);
+  }
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err) ||
+      absl::ParseTime("%Y-%m-%d", text, &t, &err)) {
+    return absl::ToUnixMicros(t);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": cannot read time '", text,
+                   "' (use 2026-11-23T08:00:00Z, 2026-11-23, or 2h)"));
+}
+
+}  // namespace dx::cli

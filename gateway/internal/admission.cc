@@ -1,0 +1,235 @@
+#include "gateway/internal/admission.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/policy_filter.h"
+#include "gateway/record_filter.h"
+#include "policy/masking.h"
+#include "policy/row_filter.h"
+
+namespace dx::gateway::internal {
+namespace {
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  ts->set_seconds(nanos / 1000000000);
+  ts->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+std::string PeerPem(const grpc::CallbackServerContext& ctx) {
+  auto auth = ctx.auth_context();
+  if (!auth) return "";
+  auto values = auth->FindPropertyValues("x509_pem_cert");
+  if (values.empty()) return "";
+  return std::string(values.front().data(), values.front().size());
+}
+
+}  // namespace
+
+Admission::Admission(const ExchangeDeps& deps,
+                     const grpc::CallbackServerContext* ctx,
+                     v1::RecordKind kind)
+    : deps_(deps), ctx_(ctx), received_(deps.clock->Now()) {
+  record_.set_kind(kind);
+  record_.set_node_id(deps.node_id);
+  record_.set_received_unix_micros(absl::ToUnixMicros(received_));
+  record_.set_peer(ctx->peer());
+}
+
+Refusal Admission::Authenticate(bool accepting,
+                                const v1::SignedRequest& request) {
+  Refusal refusal;
+  if (!accepting) {
+    refusal = ShuttingDown();
+  } else if (deps_.readiness) {
+    // Fail closed before any work: e.g. nothing can be served unaudited.
+    refusal = deps_.readiness();
+  }
+  if (!refusal.refused()) {
+    refusal = deps_.checker->Check(request, PeerPem(*ctx_), &checked_);
+  }
+  FillRecordFromRequest();
+  return refusal;
+}
+
+void Admission::CheckReplay(Cancellation* cancel,
+                            std::function<void(Refusal)> done) {
+  const replay::ReplayKey key{env().consumer_agency(), env().request_id(),
+                              env().nonce(), FromTimestamp(env().expires_at())};
+  deps_.replay->CheckAndRemember(
+      key, cancel, [this, done = std::move(done)](absl::StatusOr<bool> fresh) {
+        if (!fresh.ok()) {
+          done(ReplayStoreFailure(fresh.status()));
+        } else if (!*fresh) {
+          done(ReplayRefusal(request_id()));
+        } else {
+          done(Refusal());
+        }
+      });
+}
+
+void Admission::Decide(uint64_t max_records, Cancellation* cancel,
+                       std::function<void(Refusal)> done) {
+  const v1::RequestEnvelope& e = env();
+  policy::AccessRequest ar;
+  ar.consumer_agency = e.consumer_agency();
+  ar.consumer_system = e.consumer_system();
+  ar.dataset_id = e.dataset_id();
+  ar.purpose_code = e.purpose_code();
+  ar.operation = e.operation();
+  ar.fields.assign(e.fields().begin(), e.fields().end());
+  ar.has_data_subject_id = !e.data_subject_id().empty();
+  ar.consent_reference = e.consent_reference();
+  ar.max_records = max_records;
+  deps_.authorizer->Decide(
+      ar, cancel, [this, done = std::move(done)](policy::AccessDecision d) {
+        decision_ = std::move(d);
+        if (decision_.dataset != nullptr) {
+          record_.set_provider_agency(decision_.dataset->provider_agency());
+        }
+        record_.set_policy_version(decision_.policy_version);
+        record_.set_policy_rule_id(decision_.rule_id);
+        *record_.mutable_matched_rule_ids() = {
+            decision_.matched_rule_ids.begin(),
+            decision_.matched_rule_ids.end()};
+        if (!decision_.allowed) {
+          Refusal r =
+              Refusal::Of(decision_.code, decision_.reason, decision_.message);
+          r.legal_basis = decision_.legal_basis;
+          r.rule_id = decision_.rule_id;
+          done(std::move(r));
+          return;
+        }
+        for (const auto& m : decision_.masks) {
+          record_.add_masked_fields(m.field);
+        }
+        if (decision_.row_filter) {
+          record_.set_row_filter(decision_.row_filter->text());
+        }
+        if (std::any_of(decision_.masks.begin(), decision_.masks.end(),
+                        [](const policy::MaskSpec& m) {
+                          return m.kind == v1::MASK_KIND_HASH;
+                        })) {
+          mask_key_ = policy::MaskKeyFor(deps_.subject_hmac_key,
+                                         env().consumer_agency());
+        }
+        done(Refusal());
+      });
+}
+
+uint64_t Admission::RecordLimit(uint64_t gateway_limit) const {
+  uint64_t limit = gateway_limit;
+  auto lower = [&limit](uint64_t other) {
+    if (other != 0 && (limit == 0 || other < limit)) limit = other;
+  };
+  lower(env().max_records());
+  lower(decision_.max_records);
+  return limit;
+}
+
+uint64_t Admission::Filter(v1::RecordBatch* in, uint64_t max_rows,
+                           v1::RecordBatch* out) const {
+  if (NeedsRowWork(decision_)) {
+    return ApplyDecision(decision_, mask_key_, *in, max_rows, out);
+  }
+  return TakeProjected(in, decision_.fields, max_rows, out);
+}
+
+void Admission::SettleQuota(uint64_t n) {
+  if (decision_.records_charge == nullptr) return;
+  decision_.records_charge->Use(n);
+  decision_.records_charge.reset();
+}
+
+const v1::AdapterEndpoint& Admission::adapter() const {
+  return decision_.dataset->adapter();
+}
+
+v1::AdapterRequest Admission::AdapterRequestFor(uint32_t max_records,
+                                                uint32_t batch_rows) const {
+  v1::AdapterRequest req;
+  req.set_request_id(env().request_id());
+  req.set_dataset_id(decision_.dataset->id());
+  req.set_consumer_agency(env().consumer_agency());
+  req.set_purpose_code(env().purpose_code());
+  for (const auto& f : decision_.adapter_fields) req.add_fields(f);
+  *req.mutable_query() = env().query();
+  req.set_data_subject_id(env().data_subject_id());
+  req.set_max_records(max_records);
+  req.set_batch_rows(batch_rows);
+  return req;
+}
+
+absl::Duration Admission::AdapterTimeout() const {
+  return adapter().timeout_ms() != 0
+             ? absl::Milliseconds(adapter().timeout_ms())
+             : deps_.adapter_timeout;
+}
+
+absl::Time Admission::AdapterDeadline(bool stream) const {
+  const absl::Time callers = absl::FromChrono(ctx_->deadline());
+  if (stream) return callers;
+  return std::min({received_ + AdapterTimeout(),
+                   FromTimestamp(env().expires_at()), callers});
+}
+
+v1::ResponseEnvelope Admission::ResponseBase(
+    const audit::AppendResult& receipt) const {
+  v1::ResponseEnvelope r;
+  r.set_request_sha256(checked_.request_sha256);
+  r.set_request_id(env().request_id());
+  r.set_status(v1::RESPONSE_STATUS_OK);
+  r.set_gateway_node_id(deps_.node_id);
+  v1::AuditReceipt* out = r.mutable_receipt();
+  out->set_sequence_number(receipt.sequence_number);
+  out->set_record_hash(receipt.record_hash);
+  out->set_node_id(deps_.node_id);
+  SetTimestamp(deps_.clock->Now(), r.mutable_issued_at());
+  r.set_policy_version(decision_.policy_version);
+  return r;
+}
+
+void Admission::RecordOutcome(const Refusal& r, v1::Decision decision) {
+  record_.set_decision(decision);
+  record_.set_reason(r.reason);
+  record_.set_status_code(static_cast<int>(r.code));
+  record_.set_message(r.message);
+  if (!r.rule_id.empty()) record_.set_policy_rule_id(r.rule_id);
+}
+
+void Admission::StampTotal() {
+  const absl::Time now = deps_.clock->Now();
+  record_.set_time_unix_micros(absl::ToUnixMicros(now));
+  record_.set_total_micros(absl::ToInt64Microseconds(now - received_));
+}
+
+void Admission::FillRecordFromRequest() {
+  record_.set_tls_agency(checked_.tls_agency);
+  record_.set_request_sha256(checked_.request_sha256);
+  record_.set_signer_cert_sha256(checked_.signer_fingerprint);
+  if (!checked_.envelope_parsed) return;
+  const v1::RequestEnvelope& e = env();
+  record_.set_request_id(e.request_id());
+  record_.set_consumer_agency(e.consumer_agency());
+  record_.set_consumer_system(e.consumer_system());
+  record_.set_dataset_id(e.dataset_id());
+  record_.set_operation(e.operation());
+  *record_.mutable_requested_fields() = e.fields();
+  record_.set_purpose_code(e.purpose_code());
+  record_.set_legal_basis(e.legal_basis());
+  record_.set_consent_reference(e.consent_reference());
+  record_.set_nonce(e.nonce());
+  record_.set_request_expires_unix_micros(
+      absl::ToUnixMicros(FromTimestamp(e.expires_at())));
+  if (!e.data_subject_id().empty()) {
+    record_.set_data_subject_hmac(
+        certs::HmacSha256(deps_.subject_hmac_key, e.data_subject_id()));
+  }
+}
+
+}  // namespace dx::gateway::internal

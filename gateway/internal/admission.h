@@ -1,0 +1,84 @@
+// Admission: what one exchange learns before anything is forwarded, and
+// the audit record it fills as it goes. Three steps, in order:
+//   1. Authenticate (no I/O): the gateway is ready, the request is
+//      authentic and fresh (RequestChecker);
+//   2. the replay check (replay::ReplayStore, may complete later);
+//   3. Decide: the registry and the sharing policy, then quotas
+//      (policy::Authorizer, may complete later).
+// Then it serves the later stages: the adapter request and its deadline,
+// the filter, the answer's envelope. Private to gateway/. Not thread-safe:
+// one call's steps run one after another.
+#ifndef DX_GATEWAY_INTERNAL_ADMISSION_H_
+#define DX_GATEWAY_INTERNAL_ADMISSION_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <string>
+
+#include "dx/v1/adapter.pb.h"
+#include "dx/v1/audit.pb.h"
+#include "gateway/exchange_deps.h"
+
+namespace dx::gateway::internal {
+
+class Admission {
+ public:
+  Admission(const ExchangeDeps& deps, const grpc::CallbackServerContext* ctx,
+            v1::RecordKind kind);
+
+  // Step 1; also records what the request says, as far as it could be read.
+  Refusal Authenticate(bool accepting, const v1::SignedRequest& request);
+  // Step 2: `done` runs once, with the replay refusal or none.
+  void CheckReplay(Cancellation* cancel, std::function<void(Refusal)> done);
+  // Step 3, for a call that can return `max_records` (0: no limit): `done`
+  // runs once, with the decision's refusal or none.
+  void Decide(uint64_t max_records, Cancellation* cancel,
+              std::function<void(Refusal)> done);
+
+  const v1::RequestEnvelope& env() const { return checked_.envelope; }
+  const std::string& request_id() const {
+    return checked_.envelope.request_id();
+  }
+  const policy::AccessDecision& decision() const { return decision_; }
+  v1::AuditRecord& record() { return record_; }
+
+  // The record limit: the caller's, the gateway's and the daily quota's.
+  uint64_t RecordLimit(uint64_t gateway_limit) const;
+  // Filters, projects and masks `in` into `out` as the decision says.
+  uint64_t Filter(v1::RecordBatch* in, uint64_t max_rows,
+                  v1::RecordBatch* out) const;
+  // `n` records left for the consumer: they are charged to the daily
+  // quota, and what the call had reserved beyond them goes back now.
+  void SettleQuota(uint64_t n);
+
+  const v1::AdapterEndpoint& adapter() const;
+  v1::AdapterRequest AdapterRequestFor(uint32_t max_records,
+                                       uint32_t batch_rows) const;
+  // A unary call's adapter deadline: the adapter timeout, bounded by the
+  // request's expiry and the caller's deadline. A stream may run long: its
+  // deadline is the caller's alone.
+  absl::Time AdapterDeadline(bool stream) const;
+  absl::Duration AdapterTimeout() const;
+
+  // The envelope of an allowed answer, before records and signature.
+  v1::ResponseEnvelope ResponseBase(const audit::AppendResult& receipt) const;
+  // The record's outcome, and its time and duration.
+  void RecordOutcome(const Refusal& refusal, v1::Decision decision);
+  void StampTotal();
+
+ private:
+  void FillRecordFromRequest();
+
+  const ExchangeDeps& deps_;
+  const grpc::CallbackServerContext* const ctx_;
+  CheckedRequest checked_;
+  policy::AccessDecision decision_;
+  absl::Time received_;
+  v1::AuditRecord record_;
+  std::string mask_key_;  // for hash masks: per consumer (policy/masking.h)
+};
+
+}  // namespace dx::gateway::internal
+
+#endif  // DX_GATEWAY_INTERNAL_ADMISSION_H_

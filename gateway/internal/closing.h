@@ -1,0 +1,41 @@
+// The closing step every exchange ends with, unary or streamed, allowed
+// or refused: the audit record goes to the log; only once it is durable is
+// the answer signed and sent (so nothing leaves unrecorded), and if the
+// append fails the call fails closed with UNAVAILABLE. The completion runs
+// on the audit log's executor, never on its writer thread. This is where
+// per-stage timings and outcome metrics plug in.
+#ifndef DX_GATEWAY_INTERNAL_CLOSING_H_
+#define DX_GATEWAY_INTERNAL_CLOSING_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+
+#include "gateway/exchange_deps.h"
+#include "gateway/internal/admission.h"
+
+namespace dx::gateway::internal {
+
+using FinishFn = std::function<void(grpc::Status)>;
+
+// Records `refusal` as the outcome (`decision` DENY or ERROR), then
+// finishes with it, its receipt in the ErrorDetail.
+void CloseRefused(const ExchangeDeps& deps, Admission* admission,
+                  const Refusal& refusal, v1::Decision decision,
+                  FinishFn finish);
+
+// Records the allowed outcome; once durable, `answer(receipt)` fills and
+// signs what is sent (an error there answers INTERNAL); then finishes OK.
+void CloseAllowed(
+    const ExchangeDeps& deps, Admission* admission,
+    std::function<absl::Status(const audit::AppendResult&)> answer,
+    FinishFn finish);
+
+// Serializes `env` once and signs those bytes into `out`.
+absl::Status SignEnvelope(const certs::Signer& signer,
+                          const v1::ResponseEnvelope& env,
+                          v1::SignedResponse* out);
+
+}  // namespace dx::gateway::internal
+
+#endif  // DX_GATEWAY_INTERNAL_CLOSING_H_

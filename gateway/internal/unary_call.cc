@@ -1,0 +1,149 @@
+#include "gateway/internal/unary_call.h"
+
+#include "gateway/internal/closing.h"
+
+namespace dx::gateway::internal {
+
+UnaryCall::UnaryCall(const ExchangeDeps& deps, InFlightLimiter* limiter,
+                     grpc::CallbackServerContext* ctx,
+                     v1::SignedResponse* response)
+    : slot_(limiter),
+      deps_(deps),
+      response_(response),
+      a_(deps, ctx, v1::RECORD_KIND_EXCHANGE) {}
+
+void UnaryCall::Start(bool accepting, const v1::SignedRequest& request) {
+  Refusal refused = a_.Authenticate(accepting, request);
+  if (refused.refused()) {
+    CloseRefused(deps_, &a_, refused, v1::DECISION_DENY,
+                 [this](grpc::Status s) { Finish(std::move(s)); });
+    return;
+  }
+  a_.CheckReplay(&cancel_,
+                 [this](Refusal r) { OnReplayChecked(std::move(r)); });
+  bool replayed = false, last = false;
+  {
+    absl::MutexLock lock(&mu_);
+    // Known already to be a replay (the local store answers inline): no
+    // decision is asked, no quota charged, no adapter called.
+    if (replay_known_ && replay_refusal_.refused()) {
+      replayed = true;
+      last = --branches_ == 0;
+    }
+  }
+  if (replayed) {
+    if (last) Close();
+    return;
+  }
+  a_.Decide(a_.RecordLimit(deps_.max_records_unary), &cancel_,
+            [this](Refusal r) { OnDecided(std::move(r)); });
+}
+
+void UnaryCall::OnReplayChecked(Refusal refusal) {
+  const bool refused = refusal.refused();
+  bool last;
+  {
+    absl::MutexLock lock(&mu_);
+    replay_known_ = true;
+    replay_refusal_ = std::move(refusal);
+    last = --branches_ == 0;
+  }
+  // Learned while the adapter works: what it sends will be discarded.
+  if (!last && refused) client_ctx_.TryCancel();
+  if (last) Close();
+}
+
+void UnaryCall::OnDecided(Refusal refusal) {
+  if (refusal.refused()) {
+    MainBranchDone(std::move(refusal), v1::DECISION_DENY);
+    return;
+  }
+  max_records_ = static_cast<uint32_t>(a_.RecordLimit(deps_.max_records_unary));
+  // With a row filter, the adapter's rows are not all the consumer's: ask
+  // for as many as the gateway allows, and apply the limit after filtering.
+  adapter_request_ = a_.AdapterRequestFor(
+      a_.decision().row_filter ? deps_.max_records_unary : max_records_, 0);
+  client_ctx_.set_deadline(absl::ToChronoTime(a_.AdapterDeadline(false)));
+  adapter_started_ = deps_.clock->Now();
+  deps_.adapters->FetchRaw(
+      a_.adapter(), &client_ctx_, &adapter_request_, &adapter_bytes_,
+      [this](grpc::Status s) { OnAdapterDone(std::move(s)); });
+}
+
+void UnaryCall::OnAdapterDone(grpc::Status s) {
+  a_.record().set_adapter_micros(
+      absl::ToInt64Microseconds(deps_.clock->Now() - adapter_started_));
+  if (s.ok() && !grpc::SerializationTraits<v1::AdapterResponse>::Deserialize(
+                     &adapter_bytes_, &adapter_response_)
+                     .ok()) {
+    s = grpc::Status(grpc::StatusCode::INTERNAL,
+                     "its answer is not a dx.v1.AdapterResponse");
+  }
+  if (!s.ok()) {
+    MainBranchDone(
+        AdapterFailure(s.error_code(), s.error_message(), a_.AdapterTimeout()),
+        v1::DECISION_ERROR);
+    return;
+  }
+  record_count_ =
+      a_.Filter(adapter_response_.mutable_records(), max_records_, &records_);
+  MainBranchDone(Refusal(), v1::DECISION_ALLOW);
+}
+
+void UnaryCall::MainBranchDone(Refusal refusal, v1::Decision decision) {
+  bool last;
+  {
+    absl::MutexLock lock(&mu_);
+    main_refusal_ = std::move(refusal);
+    main_decision_ = decision;
+    last = --branches_ == 0;
+  }
+  if (last) Close();
+}
+
+void UnaryCall::Close() {
+  // Both branches are done: nothing else touches the members now.
+  Refusal replay, main;
+  v1::Decision decision;
+  {
+    absl::MutexLock lock(&mu_);
+    replay = replay_refusal_;
+    main = main_refusal_;
+    decision = main_decision_;
+  }
+  FinishFn finish = [this](grpc::Status s) { Finish(std::move(s)); };
+  const bool served = !replay.refused() && !main.refused();
+  a_.SettleQuota(served ? record_count_ : 0);
+  if (replay.refused()) {
+    // A replay is refused whatever the rest found; a store that could not
+    // tell is an error, not a decision.
+    CloseRefused(deps_, &a_, replay,
+                 replay.reason == v1::REASON_REPLAY ? v1::DECISION_DENY
+                                                    : v1::DECISION_ERROR,
+                 std::move(finish));
+    return;
+  }
+  if (main.refused()) {
+    CloseRefused(deps_, &a_, main, decision, std::move(finish));
+    return;
+  }
+  v1::AuditRecord& record = a_.record();
+  *record.mutable_returned_fields() = records_.columns();
+  record.set_record_count(record_count_);
+  record.set_response_sha256(certs::Sha256(records_.SerializeAsString()));
+  CloseAllowed(
+      deps_, &a_,
+      [this](const audit::AppendResult& receipt) {
+        v1::ResponseEnvelope env = a_.ResponseBase(receipt);
+        *env.mutable_records() = std::move(records_);
+        return SignEnvelope(*deps_.signer, env, response_);
+      },
+      std::move(finish));
+}
+
+void UnaryCall::OnCancel() {
+  cancel_.Cancel();
+  client_ctx_.TryCancel();
+}
+
+}  // namespace dx::gateway::internal

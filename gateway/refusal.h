@@ -1,0 +1,64 @@
+// Refusal: why an exchange is refused or failed, and how each kind of
+// failure maps to it (the gRPC code as absl's, the stable reason code,
+// and a message that says what to do). ErrorStatus() turns one into the
+// gRPC status the consumer gets, with a dx.v1.ErrorDetail in its details:
+// this is the one place where absl codes become gRPC codes.
+#ifndef DX_GATEWAY_REFUSAL_H_
+#define DX_GATEWAY_REFUSAL_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "audit/audit_log.h"
+#include "dx/v1/errors.pb.h"
+
+namespace grpc {
+class Status;
+}
+
+namespace dx::gateway {
+
+struct Refusal {
+  absl::StatusCode code = absl::StatusCode::kOk;
+  v1::ReasonCode reason = v1::REASON_UNSPECIFIED;
+  std::string message;
+  std::string legal_basis;
+  std::string rule_id;
+  bool refused() const { return code != absl::StatusCode::kOk; }
+
+  static Refusal Of(absl::StatusCode code, v1::ReasonCode reason,
+                    std::string message) {
+    Refusal r;
+    r.code = code;
+    r.reason = reason;
+    r.message = std::move(message);
+    return r;
+  }
+};
+
+// The gRPC status of a refusal: code, message, and an ErrorDetail with the
+// request id and, when the refusal reached the audit log, its receipt.
+grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
+                         const audit::AppendResult* receipt,
+                         const std::string& node_id);
+
+// The audit log could not record the exchange: nothing is served.
+Refusal AuditFailure(const absl::Status& s);
+// The replay store could not tell whether the request is new.
+Refusal ReplayStoreFailure(const absl::Status& s);
+// The request id or nonce was already used.
+Refusal ReplayRefusal(const std::string& request_id);
+// A bug or an environment failure inside the gateway.
+Refusal InternalFailure(const absl::Status& s);
+// The gateway is shutting down.
+Refusal ShuttingDown();
+// More than `max_in_flight` exchanges are in flight.
+Refusal Overloaded(uint32_t max_in_flight);
+// The adapter call failed with `code` and `message` (gRPC's).
+Refusal AdapterFailure(int grpc_code, const std::string& message,
+                       absl::Duration timeout);
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_REFUSAL_H_

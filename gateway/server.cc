@@ -1,0 +1,400 @@
+#include "gateway/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "audit/admin.h"
+#include "audit/audit_reader.h"
+#include "audit/audit_service.h"
+#include "audit/rocksdb_audit_log.h"
+#include "audit/state_db.h"
+#include "authz/call_gate.h"
+#include "certs/crypto.h"
+#include "certs/trust_store.h"
+#include "common/data_dir.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "gateway/adapter_pool.h"
+#include "gateway/exchange_service.h"
+#include "gateway/request_checker.h"
+#include "policy/admin_service.h"
+#include "policy/policy_admin.h"
+#include "policy/policy_sync.h"
+
+namespace dx::gateway {
+namespace {
+
+void Log(const std::string& line) { std::cerr << "dxgate: " << line << "\n"; }
+
+// The key of the keyed hash of data subject ids: from the config, or a random
+// key kept in the data folder (created on first start).
+absl::StatusOr<std::string> SubjectKey(const v1::GatewayConfig& config) {
+  if (!config.subject_hmac_key_hex().empty()) {
+    std::string key = absl::HexStringToBytes(config.subject_hmac_key_hex());
+    if (key.size() != 32) {
+      return absl::InvalidArgumentError(
+          "subject_hmac_key_hex must be 64 hex digits (32 bytes)");
+    }
+    return key;
+  }
+  const std::string path = DataDir(config.data_dir()).subject_key();
+  auto existing = ReadFile(path);
+  if (existing.ok() && existing->size() == 32) return *existing;
+  std::string key = certs::RandomBytes(32);
+  DX_RETURN_IF_ERROR(WriteFileAtomically(path, key));
+  chmod(path.c_str(), 0600);
+  return key;
+}
+
+// "path sha256=..." for each file, so the log shows exactly what was loaded.
+std::string FilesDigest(const std::vector<std::string>& paths) {
+  std::string out;
+  for (const auto& p : paths) {
+    auto contents = ReadFile(p);
+    absl::StrAppend(
+        &out, out.empty() ? "" : "; ", p, " sha256=",
+        contents.ok() ? HexEncode(certs::Sha256(*contents)) : "unreadable");
+  }
+  return out;
+}
+
+}  // namespace
+
+GatewayServer::GatewayServer(v1::GatewayConfig config, std::string config_path,
+                             Options options)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      options_(std::move(options)),
+      clock_(options_.clock) {}
+
+absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(
+    v1::GatewayConfig config, std::string config_path, Options options) {
+  std::unique_ptr<GatewayServer> s(new GatewayServer(
+      std::move(config), std::move(config_path), std::move(options)));
+  DX_RETURN_IF_ERROR(s->Open());
+  return s;
+}
+
+absl::Status GatewayServer::Open() {
+  DX_RETURN_IF_ERROR(OpenKeys());
+  DX_RETURN_IF_ERROR(OpenAuditLog());
+  DX_RETURN_IF_ERROR(OpenPolicy());
+  DX_RETURN_IF_ERROR(BuildServices());
+  // The start is an admin record: which configuration, registry, keys and
+  // trust anchors this node runs with, so changes show up in the log.
+  DX_RETURN_IF_ERROR(RecordStart());
+  DX_RETURN_IF_ERROR(Listen());
+  housekeeping_ = std::thread([this] { Housekeeping(); });
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::OpenKeys() {
+  certs::TrustStore::Options trust;
+  trust.ca_file = config_.trust().ca_file();
+  trust.intermediates_file = config_.trust().intermediates_file();
+  trust.crl_files.assign(config_.trust().crl_files().begin(),
+                         config_.trust().crl_files().end());
+  trust.require_crl = config_.trust().require_crl();
+  trust.clock = clock_;
+  DX_ASSIGN_OR_RETURN(trust_, certs::TrustStore::Create(trust));
+  DX_ASSIGN_OR_RETURN(signer_,
+                      certs::Signer::FromFiles(config_.signing().key_file(),
+                                               config_.signing().cert_file()));
+  // Tree heads are signed with the log key, by default the signing key.
+  log_signer_ = signer_.get();
+  const v1::KeyPair& log_keys = config_.audit().log_signing();
+  if (!log_keys.key_file().empty()) {
+    DX_ASSIGN_OR_RETURN(
+        separate_log_signer_,
+        certs::Signer::FromFiles(log_keys.key_file(), log_keys.cert_file()));
+    log_signer_ = separate_log_signer_.get();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::OpenAuditLog() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir(), ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create data_dir ", config_.data_dir(), ": ", ec.message()));
+  }
+  DX_ASSIGN_OR_RETURN(subject_key_, SubjectKey(config_));
+  audit::StateDb::Options db;
+  db.path = DataDir(config_.data_dir()).state();
+  DX_ASSIGN_OR_RETURN(state_db_, audit::StateDb::Open(db));
+  audit::RocksDbAuditLog::Options log;
+  log.sync = config_.audit().sync();
+  log.tree_head_signer = log_signer_;
+  log.node_id = config_.node_id();
+  log.tree_head_interval =
+      absl::Milliseconds(config_.audit().tree_head_interval_ms());
+  log.tree_head_every_records = config_.audit().tree_head_every_records();
+  log.min_free_bytes = uint64_t{config_.audit().min_free_mb()} << 20;
+  log.clock = clock_;
+  DX_ASSIGN_OR_RETURN(audit_log_,
+                      audit::RocksDbAuditLog::Create(state_db_.get(), log));
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::Record(const std::string& action,
+                                   const std::string& detail) {
+  return audit::AppendAndWait(
+             audit_log_.get(),
+             audit::AdminRecord(absl::StrCat("gateway:", config_.node_id()),
+                                action, detail))
+      .status();
+}
+
+absl::Status GatewayServer::OpenPolicy() {
+  {
+    audit::AuditReader reader(state_db_.get());
+    DX_ASSIGN_OR_RETURN(backends_,
+                        options_.make_backends(config_, reader, clock_));
+  }
+  Log(backends_.description);
+  RequestChecker::Options checker;
+  checker.clock_skew = absl::Seconds(config_.clock_skew_seconds());
+  checker.max_lifetime = absl::Seconds(config_.max_request_lifetime_seconds());
+  checker_ = std::make_unique<RequestChecker>(checker, trust_.get(), clock_);
+  // The sharing policy follows the store, compiled against the registry
+  // (docs/POLICY.md).
+  policy::PolicySync::Options sync;
+  sync.max_staleness = backends_.policy_max_staleness;
+  DX_ASSIGN_OR_RETURN(
+      sync_, policy::PolicySync::Start(
+                 {backends_.policy_store.get(), backends_.registry.get(),
+                  backends_.quotas.get(), clock_},
+                 sync));
+  policy::PolicyAdmin::Deps admin;
+  admin.store = backends_.policy_store.get();
+  admin.sync = sync_.get();
+  admin.clock = clock_;
+  admin.record = [log = audit_log_.get()](const std::string& actor,
+                                          const std::string& action,
+                                          const std::string& detail) {
+    return audit::AppendAndWait(log, audit::AdminRecord(actor, action, detail))
+        .status();
+  };
+  DX_ASSIGN_OR_RETURN(
+      policy_admin_,
+      policy::PolicyAdmin::Create(std::move(admin), config_.policy_file()));
+  const uint64_t revision = sync_->Current()->revision();
+  Log(absl::StrCat("sharing policy: revision ", revision,
+                   revision == 0
+                       ? " (empty: owners and open data only; set policy_file "
+                         "or apply one with dxctl policy apply)"
+                       : ""));
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::BuildServices() {
+  DX_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(config_.trust().ca_file()));
+  DX_ASSIGN_OR_RETURN(std::string tls_cert,
+                      ReadFile(config_.tls().cert_file()));
+  DX_ASSIGN_OR_RETURN(std::string tls_key, ReadFile(config_.tls().key_file()));
+  adapters_ = std::make_unique<AdapterPool>(
+      AdapterPool::Options{ca_pem, tls_cert, tls_key});
+
+  ExchangeDeps deps;
+  deps.checker = checker_.get();
+  deps.replay = backends_.replay.get();
+  deps.authorizer = sync_->authorizer();
+  deps.audit = audit_log_.get();
+  deps.signer = signer_.get();
+  deps.adapters = adapters_.get();
+  deps.clock = clock_;
+  deps.readiness = [log = audit_log_.get(), sync = sync_.get()]() -> Refusal {
+    if (absl::Status s = log->Health(); !s.ok()) return AuditFailure(s);
+    if (absl::Status s = sync->Health(); !s.ok()) {
+      return Refusal::Of(absl::StatusCode::kUnavailable,
+                         v1::REASON_POLICY_NOT_CURRENT,
+                         absl::StrCat(s.message(), "; retry later"));
+    }
+    return Refusal();
+  };
+  deps.node_id = config_.node_id();
+  deps.subject_hmac_key = subject_key_;
+  deps.adapter_timeout = absl::Milliseconds(config_.adapter_timeout_ms());
+  deps.max_records_unary = config_.max_records_unary();
+  deps.stream_batch_rows = config_.stream_batch_rows();
+  deps.max_in_flight = config_.max_in_flight();
+  exchange_ = std::make_unique<ExchangeService>(std::move(deps));
+
+  gate_ = std::make_unique<authz::CallGate>(
+      trust_.get(), [log = audit_log_.get()](const std::string& actor,
+                                             const std::string& action,
+                                             const std::string& detail) {
+        return audit::AppendAndWait(log,
+                                    audit::AdminRecord(actor, action, detail))
+            .status();
+      });
+  // Export bundles carry the log key's issuers up to the root.
+  std::vector<std::string> chain_der;
+  for (const std::string& file :
+       {config_.trust().intermediates_file(), config_.trust().ca_file()}) {
+    if (file.empty()) continue;
+    DX_ASSIGN_OR_RETURN(std::string pem, ReadFile(file));
+    DX_ASSIGN_OR_RETURN(auto ders, certs::PemBundleToDer(pem));
+    chain_der.insert(chain_der.end(), ders.begin(), ders.end());
+  }
+  audit::AuditService::Deps audit;
+  audit.db = state_db_.get();
+  audit.log = audit_log_.get();
+  audit.gate = gate_.get();
+  audit.subject_hmac_key = subject_key_;
+  audit.chain_der = chain_der;
+  audit.retention = absl::Hours(24) * config_.audit().retention_days();
+  audit.clock = clock_;
+  audit.node_id = config_.node_id();
+  audit_service_ = std::make_unique<audit::AuditService>(std::move(audit));
+  policy_service_ = std::make_unique<policy::PolicyAdminService>(
+      policy_admin_.get(), gate_.get());
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::RecordStart() {
+  const std::string detail = absl::StrCat(
+      "config: ", FilesDigest({config_path_}),
+      "; registry: ", FilesDigest({config_.registry_file()}), "; policy_file: ",
+      config_.policy_file().empty() ? std::string("none")
+                                    : FilesDigest({config_.policy_file()}),
+      "; trust anchors: ", FilesDigest({config_.trust().ca_file()}),
+      "; signing certificate sha256=",
+      HexEncode(certs::Sha256(signer_->certificate_der())),
+      "; log certificate sha256=",
+      HexEncode(certs::Sha256(log_signer_->certificate_der())));
+  return Record("gateway.start", detail);
+}
+
+absl::Status GatewayServer::Listen() {
+  DX_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(config_.trust().ca_file()));
+  DX_ASSIGN_OR_RETURN(std::string tls_cert,
+                      ReadFile(config_.tls().cert_file()));
+  DX_ASSIGN_OR_RETURN(std::string tls_key, ReadFile(config_.tls().key_file()));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::SslServerCredentialsOptions ssl(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = ca_pem;
+  ssl.pem_key_cert_pairs.push_back({tls_key, tls_cert});
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.listen_address(),
+                           grpc::SslServerCredentials(ssl), &port_);
+  builder.RegisterService(exchange_.get());
+  builder.RegisterService(audit_service_.get());
+  builder.RegisterService(policy_service_.get());
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(gate_->NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(config_.max_request_bytes()));
+  builder.SetMaxSendMessageSize(static_cast<int>(config_.max_response_bytes()));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 256);
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config_.listen_address(),
+                     " (address in use, or bad TLS key/certificate)"));
+  }
+  SetServing(true);
+  if (!config_.port_file().empty()) {
+    DX_RETURN_IF_ERROR(
+        WriteFileAtomically(config_.port_file(), absl::StrCat(port_, "\n")));
+  }
+  Log(absl::StrCat("node ", config_.node_id(), " serving on port ", port_,
+                   "; audit log at ", DataDir(config_.data_dir()).state(),
+                   ", next record ", audit_log_->next_sequence()));
+  return absl::OkStatus();
+}
+
+void GatewayServer::SetServing(bool serving) {
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus(serving);
+  health->SetServingStatus("dx.v1.Exchange", serving);
+}
+
+void GatewayServer::Housekeeping() {
+  absl::Time next_crl_check = clock_->Now();
+  absl::Time next_overload_report = clock_->Now() + absl::Seconds(10);
+  bool serving = true;
+  while (!stop_.load()) {
+    const absl::Time now = clock_->Now();
+    // Calls refused for max_in_flight are not audited one by one (that
+    // would feed the flood): their count is, every 10 seconds.
+    if (now >= next_overload_report) {
+      next_overload_report = now + absl::Seconds(10);
+      if (const uint64_t n = exchange_->TakeOverloadRefusals(); n > 0) {
+        const std::string what = absl::StrCat(
+            n,
+            " exchange(s) refused with RESOURCE_EXHAUSTED in the last "
+            "10 s: more than max_in_flight (",
+            config_.max_in_flight(), ") in flight");
+        Log(what);
+        (void)Record("gateway.overload", what);
+      }
+    }
+    if (now >= next_crl_check) {
+      bool reloaded = false;
+      absl::Status s = trust_->ReloadCrlsIfChanged(&reloaded);
+      if (!s.ok()) {
+        Log(absl::StrCat("CRL reload failed, keeping the old: ", s.message()));
+      }
+      if (reloaded) {
+        Log(absl::StrCat("CRLs reloaded (generation ", trust_->crl_generation(),
+                         ")"));
+      }
+      next_crl_check =
+          now + absl::Seconds(config_.trust().crl_reload_seconds());
+    }
+    // Health follows what may be served: the audit log and the policy.
+    absl::Status why = audit_log_->Health();
+    if (why.ok()) why = sync_->Health();
+    if (why.ok() != serving) {
+      serving = why.ok();
+      SetServing(serving);
+      Log(serving ? "SERVING again"
+                  : absl::StrCat("NOT_SERVING: ", why.message()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void GatewayServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_ != nullptr) {
+    Log(absl::StrCat("draining in-flight calls (up to ",
+                     config_.shutdown_grace_seconds(), " s)"));
+    exchange_->StopAccepting();
+    SetServing(false);
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(config_.shutdown_grace_seconds()));
+  }
+  stop_ = true;
+  if (housekeeping_.joinable()) housekeeping_.join();
+  server_.reset();
+  const uint64_t next = audit_log_ ? audit_log_->next_sequence() : 0;
+  policy_service_.reset();
+  audit_service_.reset();
+  exchange_.reset();
+  policy_admin_.reset();
+  sync_.reset();
+  audit_log_.reset();  // writes what is queued, signs a last tree head
+  state_db_.reset();   // flushes and closes
+  Log(absl::StrCat("stopped cleanly; audit log holds ", next, " records"));
+}
+
+GatewayServer::~GatewayServer() { Shutdown(); }
+
+}  // namespace dx::gateway

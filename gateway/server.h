@@ -1,0 +1,120 @@
+// GatewayServer: one gateway node, built from its configuration and its
+// backends, started and stopped as a unit. main.cc runs one per process;
+// tests start one in-process on a free port. It owns every part and wires
+// them: the trust store, the signing keys, the audit log (RocksDB), the
+// backends (local or the cluster's), the policy sync and admin, the
+// authorization gate, and the gRPC services (Exchange, Audit,
+// PolicyAdmin, health, reflection) on one mutual-TLS port. A housekeeping
+// thread reloads CRLs, keeps health in step with what may be served, and
+// records overload refusals, all on the injected clock.
+#ifndef DX_GATEWAY_SERVER_H_
+#define DX_GATEWAY_SERVER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "dx/v1/config.pb.h"
+#include "gateway/backends.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace dx::audit {
+class AuditService;
+class RocksDbAuditLog;
+class StateDb;
+}  // namespace dx::audit
+namespace dx::authz {
+class CallGate;
+}
+namespace dx::certs {
+class Signer;
+class TrustStore;
+}  // namespace dx::certs
+namespace dx::policy {
+class PolicyAdmin;
+class PolicyAdminService;
+class PolicySync;
+}  // namespace dx::policy
+
+namespace dx::gateway {
+
+class AdapterPool;
+class ExchangeService;
+class RequestChecker;
+
+class GatewayServer {
+ public:
+  using BackendsFactory = std::function<absl::StatusOr<Backends>(
+      const v1::GatewayConfig&, const audit::AuditReader&, const Clock*)>;
+  struct Options {
+    const Clock* clock = SystemClock::Get();
+    // Local state unless the configuration (or a test) says otherwise.
+    BackendsFactory make_backends = MakeLocalBackends;
+  };
+
+  // `config` as LoadGatewayConfig() returns it; `config_path` names the
+  // file in the start record.
+  static absl::StatusOr<std::unique_ptr<GatewayServer>> Start(
+      v1::GatewayConfig config, std::string config_path, Options options);
+  // Shuts down if that was not done.
+  ~GatewayServer();
+
+  int port() const { return port_; }
+  // Refuses new calls, drains those in flight (up to
+  // shutdown_grace_seconds), writes what the audit log has queued and a
+  // last tree head, and closes the databases.
+  void Shutdown();
+
+ private:
+  GatewayServer(v1::GatewayConfig config, std::string config_path,
+                Options options);
+  absl::Status Open();
+  absl::Status OpenKeys();
+  absl::Status OpenAuditLog();
+  absl::Status OpenPolicy();
+  absl::Status BuildServices();
+  absl::Status Listen();
+  absl::Status RecordStart();
+  absl::Status Record(const std::string& action, const std::string& detail);
+  void SetServing(bool serving);
+  void Housekeeping();
+
+  const v1::GatewayConfig config_;
+  const std::string config_path_;
+  const Options options_;
+  const Clock* const clock_;
+
+  std::unique_ptr<certs::TrustStore> trust_;
+  std::unique_ptr<certs::Signer> signer_;
+  std::unique_ptr<certs::Signer> separate_log_signer_;
+  const certs::Signer* log_signer_ = nullptr;
+  std::string subject_key_;
+  std::unique_ptr<audit::StateDb> state_db_;
+  std::unique_ptr<audit::RocksDbAuditLog> audit_log_;
+  Backends backends_;
+  std::unique_ptr<RequestChecker> checker_;
+  std::unique_ptr<policy::PolicySync> sync_;
+  std::unique_ptr<policy::PolicyAdmin> policy_admin_;
+  std::unique_ptr<AdapterPool> adapters_;
+  std::unique_ptr<authz::CallGate> gate_;
+  std::unique_ptr<ExchangeService> exchange_;
+  std::unique_ptr<audit::AuditService> audit_service_;
+  std::unique_ptr<policy::PolicyAdminService> policy_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+
+  std::atomic<bool> stop_{false};
+  bool shut_down_ = false;
+  std::thread housekeeping_;
+};
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_SERVER_H_

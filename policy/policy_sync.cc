@@ -1,0 +1,170 @@
+#include "policy/policy_sync.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace dx::policy {
+
+PolicySync::PolicySync(Deps deps, Options options)
+    : deps_(deps), options_(options) {}
+
+absl::StatusOr<std::unique_ptr<PolicySync>> PolicySync::Start(Deps deps,
+                                                              Options options) {
+  std::unique_ptr<PolicySync> sync(new PolicySync(deps, options));
+  DX_ASSIGN_OR_RETURN(uint64_t head, deps.store->Head());
+  DX_ASSIGN_OR_RETURN(auto snapshot,
+                      sync->Load(head, deps.registry->Current()));
+  sync->authorizer_ = std::make_unique<PolicyAuthorizer>(
+      std::move(snapshot), deps.quotas, deps.clock);
+  {
+    absl::MutexLock lock(&sync->mu_);
+    sync->heard_ = deps.clock->Now();
+    sync->store_head_ = head;
+  }
+  PolicySync* self = sync.get();
+  sync->registry_subscription_ = deps.registry->Subscribe(
+      [self](std::shared_ptr<const registry::Registry> r) {
+        self->OnRegistry(std::move(r));
+      });
+  DX_ASSIGN_OR_RETURN(sync->watch_, deps.store->Watch(head, self));
+  return sync;
+}
+
+PolicySync::~PolicySync() {
+  deps_.registry->Unsubscribe(registry_subscription_);
+  watch_.reset();  // no callback runs after this
+}
+
+absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySync::Load(
+    uint64_t head, std::shared_ptr<const registry::Registry> registry) const {
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument doc, deps_.store->StateAt(head));
+  auto snapshot = PolicySnapshot::Compile(std::move(registry), doc, nullptr,
+                                          head, deps_.clock->Now(), nullptr);
+  if (!snapshot.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the sharing policy at revision ", head,
+        " does not fit the registry: ", snapshot.status().message(),
+        ". Restore the registry entries it refers to, then apply a corrected "
+        "policy"));
+  }
+  return snapshot;
+}
+
+void PolicySync::Install(std::shared_ptr<const PolicySnapshot> s) {
+  authorizer_->Install(std::move(s));
+  problem_ = absl::OkStatus();
+}
+
+void PolicySync::OnCommit(const v1::PolicyCommit& commit) {
+  const uint64_t rev = commit.meta().revision();
+  absl::MutexLock lock(&mu_);
+  heard_ = deps_.clock->Now();
+  store_head_ = std::max(store_head_, rev);
+  std::shared_ptr<const PolicySnapshot> current = authorizer_->Current();
+  std::shared_ptr<const PolicySnapshot> expected = std::move(expected_);
+  expected_.reset();
+  if (rev <= current->revision()) return;  // already in force
+  absl::StatusOr<std::shared_ptr<const PolicySnapshot>> next;
+  if (rev != current->revision() + 1) {
+    // A revision did not compile earlier: read the whole policy again.
+    next = Load(rev, current->registry());
+  } else if (expected != nullptr && expected->revision() == rev &&
+             expected->registry() == current->registry() &&
+             expected_sha256_ == commit.meta().document_sha256()) {
+    next = std::move(expected);  // this node's own commit, compiled already
+  } else {
+    next = PolicySnapshot::Compile(current->registry(), commit.changes(),
+                                   current.get(), rev, deps_.clock->Now(),
+                                   nullptr);
+  }
+  if (!next.ok()) {
+    problem_ = absl::UnavailableError(absl::StrCat(
+        "policy revision ", rev, " could not be put in force here (",
+        next.status().message(), "); revision ", current->revision(),
+        " still decides"));
+    return;
+  }
+  Install(*std::move(next));
+}
+
+void PolicySync::OnReset(uint64_t head) {
+  absl::MutexLock lock(&mu_);
+  heard_ = deps_.clock->Now();
+  store_head_ = head;
+  expected_.reset();
+  std::shared_ptr<const PolicySnapshot> current = authorizer_->Current();
+  auto next = Load(head, current->registry());
+  if (!next.ok()) {
+    problem_ = absl::UnavailableError(
+        absl::StrCat("policy revision ", head, " could not be loaded (",
+                     next.status().message(), "); revision ",
+                     current->revision(), " still decides"));
+    return;
+  }
+  Install(*std::move(next));
+}
+
+void PolicySync::OnCurrent(uint64_t head, absl::Time) {
+  absl::MutexLock lock(&mu_);
+  heard_ = deps_.clock->Now();
+  store_head_ = std::max(store_head_, head);
+}
+
+void PolicySync::OnRegistry(std::shared_ptr<const registry::Registry> r) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<const PolicySnapshot> current = authorizer_->Current();
+  auto next =
+      PolicySnapshot::Compile(r, v1::PolicyDocument(), current.get(),
+                              current->revision(), deps_.clock->Now(), nullptr);
+  if (!next.ok()) {
+    problem_ = absl::UnavailableError(absl::StrCat(
+        "registry ", r->digest().substr(0, 12),
+        " does not fit the sharing policy in force (", next.status().message(),
+        "); the previous registry stays in force"));
+    return;
+  }
+  Install(*std::move(next));
+}
+
+void PolicySync::ExpectCommit(std::shared_ptr<const PolicySnapshot> snapshot,
+                              const std::string& document_sha256) {
+  absl::MutexLock lock(&mu_);
+  expected_ = std::move(snapshot);
+  expected_sha256_ = document_sha256;
+}
+
+absl::Status PolicySync::WaitFor(uint64_t revision,
+                                 absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto in_force = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return authorizer_->Current()->revision() >= revision;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&in_force), timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("policy revision ", revision,
+                     " is committed but not yet in force on this node after ",
+                     absl::FormatDuration(timeout)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PolicySync::Health() const {
+  absl::MutexLock lock(&mu_);
+  if (!problem_.ok()) return problem_;
+  if (options_.max_staleness > absl::ZeroDuration()) {
+    const absl::Duration silent = deps_.clock->Now() - heard_;
+    if (silent > options_.max_staleness) {
+      return absl::UnavailableError(absl::StrCat(
+          "this node has not heard from the policy store for ",
+          absl::FormatDuration(absl::Trunc(silent, absl::Seconds(1))),
+          " (more than ", absl::FormatDuration(options_.max_staleness),
+          "), so it cannot prove its sharing policy is current; it refuses "
+          "exchanges until the store is reachable again"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dx::policy

@@ -1,0 +1,171 @@
+#include "policy/policy_sync.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "policy/internal/test_fixtures.h"
+#include "policy/rocksdb_policy_store.h"
+#include "tests/testing/dev_pki.h"
+#include "tests/testing/fake_clock.h"
+
+namespace dx::policy {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kGrant[] = R"(
+datasets:
+  - dataset: pop
+    grants:
+      - {id: civil, consumers: [000.00.00.H30], purposes: [p], legal_basis: x,
+         fields: [citizen_id, province_code]}
+)";
+
+class PolicySyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store =
+        RocksDbPolicyStore::Open(dx::testing::MakeTempDir("sync") + "/p");
+    ASSERT_TRUE(store.ok());
+    store_ = *std::move(store);
+    source_ =
+        std::make_unique<registry::FileRegistrySource>(testing::TestRegistry());
+  }
+  void Start(PolicySync::Options options = {}) {
+    auto sync = PolicySync::Start(
+        {store_.get(), source_.get(), &quotas_, &clock_}, options);
+    ASSERT_TRUE(sync.ok()) << sync.status();
+    sync_ = *std::move(sync);
+  }
+  // A commit made by another writer (another node, or a restore).
+  uint64_t CommitElsewhere(const std::string& yaml) {
+    v1::PolicyDocument doc = testing::Doc(yaml);
+    v1::PolicyRevision meta;
+    for (const auto& p : doc.datasets()) meta.add_changed(p.dataset());
+    auto head = store_->Head();
+    auto rev = store_->Commit(meta, doc, doc.has_directory(), *head, "");
+    EXPECT_TRUE(rev.ok()) << rev.status();
+    return *rev;
+  }
+  AccessDecision Decide(const std::string& dataset,
+                        std::vector<std::string> fields) {
+    AccessRequest r = testing::Req("000.00.00.H30", dataset, "p");
+    r.fields = std::move(fields);
+    return testing::DecideNow(*sync_->authorizer(), r);
+  }
+
+  FakeClock clock_{absl::FromUnixSeconds(1764000000)};
+  LocalQuotaStore quotas_;
+  std::unique_ptr<RocksDbPolicyStore> store_;
+  std::unique_ptr<registry::FileRegistrySource> source_;
+  std::unique_ptr<PolicySync> sync_;
+};
+
+TEST_F(PolicySyncTest, RevisionsCommittedByAnyWriterComeIntoForce) {
+  Start();
+  EXPECT_FALSE(Decide("pop", {"citizen_id"}).allowed);
+  const uint64_t rev = CommitElsewhere(kGrant);
+  ASSERT_TRUE(sync_->WaitFor(rev, absl::Seconds(5)).ok());
+  AccessDecision d = Decide("pop", {"citizen_id"});
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.policy_version, "r1");
+  EXPECT_TRUE(sync_->Health().ok());
+}
+
+TEST_F(PolicySyncTest, StartsFromTheStoredHead) {
+  CommitElsewhere(kGrant);
+  Start();
+  EXPECT_EQ(sync_->Current()->revision(), 1u);
+  EXPECT_TRUE(Decide("pop", {"citizen_id"}).allowed);
+}
+
+TEST_F(PolicySyncTest, ANewRegistryRecompilesThePolicy) {
+  CommitElsewhere(kGrant);
+  Start();
+  // A registry with a new dataset: the policy is compiled against it, and
+  // decisions (and the dataset they name) come from it.
+  std::string yaml = std::string(testing::kRegistryYaml) + R"(
+  - id: new.set
+    provider_agency: 000.00.00.H30
+    adapter: {address: "127.0.0.1:2"}
+    fields: [{name: x}]
+)";
+  auto next = registry::Registry::FromYaml(yaml, "registry.yaml", 2);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(Decide("new.set", {}).reason, v1::REASON_UNKNOWN_DATASET);
+  source_->Replace(*next);
+  AccessDecision d = Decide("new.set", {});  // the owner reads its own
+  EXPECT_TRUE(d.allowed) << d.message;
+  ASSERT_NE(d.dataset, nullptr);
+  EXPECT_EQ(d.registry->revision(), 2u);
+  EXPECT_TRUE(Decide("pop", {"citizen_id"}).allowed);
+  EXPECT_EQ(sync_->Current()->revision(), 1u);
+}
+
+TEST_F(PolicySyncTest, ARegistryThatBreaksThePolicyIsNotInstalled) {
+  CommitElsewhere(kGrant);
+  Start();
+  // province_code is granted; a registry without it does not fit.
+  std::string yaml = testing::kRegistryYaml;
+  yaml.replace(yaml.find("      - {name: province_code}\n"),
+               sizeof("      - {name: province_code}\n") - 1, "");
+  auto broken = registry::Registry::FromYaml(yaml, "registry.yaml", 3);
+  ASSERT_TRUE(broken.ok()) << broken.status();
+  source_->Replace(*broken);
+  EXPECT_THAT(sync_->Health().message(), HasSubstr("does not fit"));
+  EXPECT_TRUE(Decide("pop", {"province_code"}).allowed);  // the old one
+  EXPECT_EQ(Decide("pop", {}).registry, testing::TestRegistry());
+}
+
+TEST_F(PolicySyncTest, TheWritersOwnSnapshotIsInstalledAsIs) {
+  Start();
+  std::vector<PolicyProblem> problems;
+  v1::PolicyDocument doc = testing::Doc(kGrant);
+  auto mine = PolicySnapshot::Compile(testing::TestRegistry(), doc,
+                                      sync_->Current().get(), 1, clock_.Now(),
+                                      &problems);
+  ASSERT_TRUE(mine.ok());
+  v1::PolicyRevision meta;
+  meta.add_changed("pop");
+  meta.set_document_sha256("digest-of-doc");
+  sync_->ExpectCommit(*mine, "digest-of-doc");
+  ASSERT_TRUE(store_->Commit(meta, doc, false, 0, "").ok());
+  EXPECT_EQ(sync_->Current(), *mine);
+}
+
+TEST_F(PolicySyncTest, AnotherWritersCommitIsNotMistakenForTheExpectedOne) {
+  Start();
+  auto mine =
+      PolicySnapshot::Compile(testing::TestRegistry(), testing::Doc(kGrant),
+                              sync_->Current().get(), 1, clock_.Now(), nullptr);
+  ASSERT_TRUE(mine.ok());
+  sync_->ExpectCommit(*mine, "digest-of-mine");
+  // Someone else's revision 1 arrives first: it is compiled, not replaced.
+  CommitElsewhere(R"(
+datasets:
+  - dataset: pop
+    grants:
+      - {id: other, consumers: [000.00.00.H30], purposes: [p], legal_basis: x,
+         fields: [status]}
+)");
+  EXPECT_NE(sync_->Current(), *mine);
+  EXPECT_EQ(Decide("pop", {"status"}).rule_id, "other");
+}
+
+TEST_F(PolicySyncTest, WithAStalenessBoundSilenceFailsClosed) {
+  Start({/*max_staleness=*/absl::Seconds(5)});
+  EXPECT_TRUE(sync_->Health().ok());
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_THAT(sync_->Health().message(),
+              HasSubstr("cannot prove its sharing policy is current"));
+  CommitElsewhere(kGrant);  // hearing from the store again
+  EXPECT_TRUE(sync_->Health().ok());
+}
+
+TEST_F(PolicySyncTest, WaitingForARevisionNeverMadeTimesOut) {
+  Start();
+  absl::Status s = sync_->WaitFor(7, absl::Milliseconds(50));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+}
+
+}  // namespace
+}  // namespace dx::policy

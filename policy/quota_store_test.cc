@@ -1,0 +1,157 @@
+#include "policy/quota_store.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "policy/internal/test_fixtures.h"
+#include "policy/policy_authorizer.h"
+#include "tests/testing/fake_clock.h"
+
+namespace dx::policy {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+QuotaTakeResult TakeNow(QuotaStore& store, std::vector<QuotaTake> takes) {
+  QuotaTakeResult out;
+  store.Take(std::move(takes), nullptr, [&](absl::StatusOr<QuotaTakeResult> r) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    out = *r;
+  });
+  return out;
+}
+
+TEST(LocalQuotaStoreTest, TakesFromEveryBucketOrFromNone) {
+  LocalQuotaStore store;
+  const QuotaBucket minute{"q/rpm", 100, 2};
+  const QuotaBucket day{"q/rpd", 7, 10};
+  QuotaTakeResult r = TakeNow(store, {{minute, 1, 1}, {day, 1, 4}});
+  ASSERT_TRUE(r.granted);
+  EXPECT_THAT(r.taken, ElementsAre(1, 4));
+  r = TakeNow(store, {{minute, 1, 1}, {day, 1, 100}});
+  ASSERT_TRUE(r.granted);
+  EXPECT_THAT(r.taken, ElementsAre(1, 6));  // what was left of the day
+  // The minute is used up: nothing is taken from the day either.
+  store.PutBack(day, 5);
+  r = TakeNow(store, {{minute, 1, 1}, {day, 1, 5}});
+  EXPECT_FALSE(r.granted);
+  EXPECT_EQ(r.short_bucket, 0u);
+  r = TakeNow(store, {{day, 5, 5}});
+  EXPECT_TRUE(r.granted);
+  EXPECT_FALSE(TakeNow(store, {{day, 1, 1}}).granted);
+}
+
+TEST(LocalQuotaStoreTest, AWindowStartsFullAndLatePutBacksAreIgnored) {
+  LocalQuotaStore store;
+  const QuotaBucket now{"q/rpm", 100, 1};
+  const QuotaBucket next{"q/rpm", 101, 1};
+  ASSERT_TRUE(TakeNow(store, {{now, 1, 1}}).granted);
+  EXPECT_FALSE(TakeNow(store, {{now, 1, 1}}).granted);
+  ASSERT_TRUE(TakeNow(store, {{next, 1, 1}}).granted);
+  store.PutBack(now, 1);  // minute 100 is over: changes nothing
+  EXPECT_FALSE(TakeNow(store, {{next, 1, 1}}).granted);
+}
+
+TEST(QuotaChargeTest, WhatWasNotUsedGoesBackWhenTheChargeGoes) {
+  LocalQuotaStore store;
+  const QuotaBucket day{"q/rpd", 7, 10};
+  {
+    QuotaCharge charge(&store, day, TakeNow(store, {{day, 1, 10}}).taken[0]);
+    EXPECT_EQ(charge.taken(), 10u);
+    EXPECT_FALSE(TakeNow(store, {{day, 1, 1}}).granted);
+    charge.Use(3);
+  }
+  // 3 were spent: 7 are back.
+  EXPECT_TRUE(TakeNow(store, {{day, 7, 7}}).granted);
+  EXPECT_FALSE(TakeNow(store, {{day, 1, 1}}).granted);
+}
+
+TEST(QuotaWindowsTest, MinutesAndVietnameseDays) {
+  // 2025-11-24 16:59:59 UTC is 23:59:59 in Hanoi; a second later, a new day.
+  const absl::Time before = absl::FromUnixSeconds(1764003599);
+  EXPECT_EQ(VietnamDayWindow(before) + 1,
+            VietnamDayWindow(before + absl::Seconds(1)));
+  EXPECT_EQ(MinuteWindow(before) + 1, MinuteWindow(before + absl::Seconds(1)));
+  EXPECT_EQ(SecondsToNextMinute(before), 1);
+}
+
+// The authorizer charges a grant's quotas in the store.
+TEST(PolicyAuthorizerQuotaTest, RequestsPerMinuteAndRecordsPerDay) {
+  auto snap = PolicySnapshot::Compile(testing::TestRegistry(), testing::Doc(R"(
+datasets:
+  - dataset: pop
+    grants:
+      - {id: q, consumers: [000.00.00.H30], purposes: [p], legal_basis: x,
+         fields: [status], quota: {requests_per_minute: 2, records_per_day: 10}}
+)"),
+                                      nullptr, 1, absl::Now(), nullptr);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  // 2025-11-24 10:00:30 +07: mid-minute, mid-day.
+  FakeClock clock(absl::FromUnixSeconds(1763953230));
+  LocalQuotaStore quotas;
+  PolicyAuthorizer authz(*snap, &quotas, &clock);
+  AccessRequest r = testing::Req("000.00.00.H30", "pop", "p");
+  r.max_records = 4;
+  AccessDecision d = testing::DecideNow(authz, r);
+  ASSERT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.max_records, 4u);
+  d.records_charge->Use(4);
+  r.max_records = 100;
+  d = testing::DecideNow(authz, r);
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.max_records, 6u);      // what is left today
+  d = testing::DecideNow(authz, r);  // third in the same minute
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.code, absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(d.reason, v1::REASON_QUOTA_EXCEEDED);
+  EXPECT_THAT(d.message, HasSubstr("2 requests per minute"));
+  EXPECT_THAT(d.message, HasSubstr("retry in 30 s"));
+  clock.Advance(absl::Seconds(30));  // the next minute; nothing was used
+  d = testing::DecideNow(authz, r);
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.max_records, 6u);
+  d.records_charge->Use(6);  // the day's 10 are used
+  d = testing::DecideNow(authz, r);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_THAT(d.message, HasSubstr("10 records per day"));
+  // Midnight in Vietnam (17:00 UTC) renews the day.
+  clock.Set(absl::FromUnixSeconds(1764003600) - absl::Seconds(1));
+  EXPECT_FALSE(testing::DecideNow(authz, r).allowed);  // 23:59:59 in Hanoi
+  clock.Set(absl::FromUnixSeconds(1764003600));
+  d = testing::DecideNow(authz, r);
+  ASSERT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.max_records, 10u);
+}
+
+// A store that cannot be reached: nothing is served (fail closed).
+class UnreachableQuotaStore final : public QuotaStore {
+ public:
+  void Take(std::vector<QuotaTake>, Cancellation*, TakeCallback done) override {
+    done(absl::UnavailableError("etcd: no quorum"));
+  }
+  void PutBack(const QuotaBucket&, uint64_t) override {}
+};
+
+TEST(PolicyAuthorizerQuotaTest, AnUnreachableStoreRefuses) {
+  auto snap = PolicySnapshot::Compile(testing::TestRegistry(), testing::Doc(R"(
+datasets:
+  - dataset: pop
+    grants:
+      - {id: q, consumers: [000.00.00.H30], purposes: [p], legal_basis: x,
+         fields: [status], quota: {requests_per_minute: 2}}
+)"),
+                                      nullptr, 1, absl::Now(), nullptr);
+  ASSERT_TRUE(snap.ok());
+  FakeClock clock(absl::Now());
+  UnreachableQuotaStore quotas;
+  PolicyAuthorizer authz(*snap, &quotas, &clock);
+  AccessDecision d =
+      testing::DecideNow(authz, testing::Req("000.00.00.H30", "pop", "p"));
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.code, absl::StatusCode::kUnavailable);
+  EXPECT_EQ(d.reason, v1::REASON_QUOTA_STORE_UNAVAILABLE);
+  EXPECT_THAT(d.message, HasSubstr("no quorum"));
+}
+
+}  // namespace
+}  // namespace dx::policy
