@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan fuzz fuzz-ci demo pki clean format bench bench-audit bench-policy soak crash-cycles
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo pki clean format bench bench-audit bench-policy soak crash-cycles
 
 all: build
 
@@ -38,6 +38,23 @@ test-asan: deps
 	  ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure --timeout 900
+
+# The unit tests built with clang, the thread-safety annotations checked at
+# compile time (-Wthread-safety -Werror), and run under ThreadSanitizer
+# against Debian's own Abseil rebuilt with TSan (scripts/build-absl-tsan.sh:
+# its mutexes must be visible to TSan). .ci/run runs it.
+TSAN_BUILD_DIR ?= build-tsan
+test-tsan: deps
+	@bash scripts/install-deps.sh tsan
+	@bash scripts/build-absl-tsan.sh var/absl-tsan
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+	  -DDX_SANITIZE=thread -DDX_THREAD_SAFETY=ON
+	cmake --build $(TSAN_BUILD_DIR) --target unit_tests
+	cd $(TSAN_BUILD_DIR) && \
+	  LD_LIBRARY_PATH=$(CURDIR)/var/absl-tsan/lib \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  ctest -L unit --output-on-failure --timeout 900
 
 # libFuzzer targets (clang-14, ASan+UBSan) run for FUZZ_SECONDS each from
 # the seeds in fuzz/corpus; new inputs go to var/fuzz/<target>.

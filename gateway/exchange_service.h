@@ -25,6 +25,9 @@ class ExchangeService final : public v1::Exchange::CallbackService {
   // `deps` and what it points to must outlive the service.
   explicit ExchangeService(ExchangeDeps deps)
       : deps_(std::move(deps)), in_flight_(deps_.max_in_flight) {}
+  // Waits for the last call to let go (its final callbacks run on gRPC's
+  // threads after it answered).
+  ~ExchangeService() override { in_flight_.WaitUntilIdle(); }
 
   grpc::ServerUnaryReactor* Call(grpc::CallbackServerContext* ctx,
                                  const v1::SignedRequest* request,

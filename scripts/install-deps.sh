@@ -19,6 +19,11 @@ fi
 if [ "${1:-}" = "fuzz" ]; then
   PACKAGES+=(clang-14 libclang-rt-14-dev)
 fi
+# `install-deps.sh tsan`: clang with TSan, and what rebuilding Debian's
+# Abseil from its source package takes (scripts/build-absl-tsan.sh).
+if [ "${1:-}" = "tsan" ]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev curl gpgv xz-utils patch debian-archive-keyring)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

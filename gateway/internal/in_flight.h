@@ -1,11 +1,15 @@
 // InFlightLimiter: the cap on exchanges in flight (max_in_flight), and the
 // count of calls refused for it (audited in aggregate, every 10 s, so that
-// a flood cannot feed the audit log). Thread-safe.
+// a flood cannot feed the audit log). The service waits on it before it is
+// destroyed: a call's last callbacks run on gRPC's threads after its
+// answer, and must not outlive the service. Thread-safe.
 #ifndef DX_GATEWAY_INTERNAL_IN_FLIGHT_H_
 #define DX_GATEWAY_INTERNAL_IN_FLIGHT_H_
 
 #include <atomic>
 #include <cstdint>
+
+#include "absl/synchronization/mutex.h"
 
 namespace dx::gateway::internal {
 
@@ -15,24 +19,47 @@ class InFlightLimiter {
 
   // Takes a place, or counts a refusal and returns false.
   bool TryTake() {
-    const int64_t now = in_flight_.fetch_add(1) + 1;
-    if (max_ == 0 || now <= max_) return true;
-    in_flight_.fetch_sub(1);
-    refusals_.fetch_add(1);
-    return false;
+    absl::MutexLock lock(&mu_);
+    if (max_ != 0 && in_flight_ >= max_) {
+      ++refusals_;
+      return false;
+    }
+    ++in_flight_;
+    return true;
   }
-  void Release() { in_flight_.fetch_sub(1); }
-  int64_t in_flight() const { return in_flight_.load(); }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  }
+  int64_t in_flight() const {
+    absl::MutexLock lock(&mu_);
+    return in_flight_;
+  }
   // Refusals since the last call.
-  uint64_t TakeRefusals() { return refusals_.exchange(0); }
+  uint64_t TakeRefusals() {
+    absl::MutexLock lock(&mu_);
+    const uint64_t n = refusals_;
+    refusals_ = 0;
+    return n;
+  }
+  // Blocks until no call holds a place.
+  void WaitUntilIdle() const {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return in_flight_ == 0;
+    };
+    mu_.Await(absl::Condition(&idle));
+  }
 
  private:
-  const uint32_t max_;
-  std::atomic<int64_t> in_flight_{0};
-  std::atomic<uint64_t> refusals_{0};
+  const int64_t max_;
+  mutable absl::Mutex mu_;
+  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t refusals_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// Holds one place for the life of a call.
+// Holds one place for the life of a call; declared first in a call object,
+// so that it is given back last.
 class InFlightSlot {
  public:
   explicit InFlightSlot(InFlightLimiter* limiter) : limiter_(limiter) {}
