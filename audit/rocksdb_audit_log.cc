@@ -30,10 +30,12 @@ RocksDbAuditLog::RocksDbAuditLog(StateDb* db, Options options,
                                  CompactRange range)
     : db_(db),
       options_(std::move(options)),
-      own_completions_(options_.completions == nullptr
-                           ? std::make_unique<ThreadPoolExecutor>(
-                                 options_.completion_threads)
-                           : nullptr),
+      own_completions_(
+          options_.completions != nullptr ? nullptr
+          : options_.completion_threads > 0
+              ? std::unique_ptr<Executor>(std::make_unique<ThreadPoolExecutor>(
+                    options_.completion_threads))
+              : std::make_unique<InlineExecutor>()),
       completions_(options_.completions != nullptr ? options_.completions
                                                    : own_completions_.get()),
       next_sequence_(range.size()),

@@ -56,7 +56,8 @@ class RocksDbAuditLog final : public AuditLog {
     // Free bytes where the log lives; default: statvfs of the database path.
     std::function<absl::StatusOr<uint64_t>()> free_bytes;
     // Where completions run; default: a pool of `completion_threads` owned
-    // by the log (drained before it is destroyed).
+    // by the log (drained before it is destroyed); with 0 threads, on the
+    // writer thread itself.
     Executor* completions = nullptr;
     int completion_threads = 2;
   };
@@ -88,7 +89,7 @@ class RocksDbAuditLog final : public AuditLog {
 
   StateDb* const db_;
   const Options options_;
-  std::unique_ptr<ThreadPoolExecutor> own_completions_;
+  std::unique_ptr<Executor> own_completions_;
   Executor* completions_;
 
   mutable absl::Mutex mu_;

@@ -10,6 +10,8 @@
 #                                            (START/END: YYYYMMDDHHMMSSZ, for tests)
 #   make-dev-pki.sh person OUT ROLE NAME     a person's TLS certificate (ROLE: auditor,
 #                                            operator, policy-admin) in OUT/people/NAME
+#   make-dev-pki.sh gateway OUT NODE         TLS + signing certificates for another gateway
+#                                            node of a cluster, in OUT/gateways/NODE
 #   make-dev-pki.sh revoke OUT CERT.pem      revoke CERT and rewrite OUT/crl.pem
 #   make-dev-pki.sh crl OUT                  rewrite OUT/crl.pem
 #
@@ -105,6 +107,14 @@ issue_agency() {
   issue "$dir/sign" signing "$code signing" "URI:urn:dx:agency:$code" "$@"
 }
 
+# issue_gateway DIR NODE: a gateway node's TLS (server and client) and
+# signing certificates.
+issue_gateway() {
+  issue "$1/tls" tls_client_server "dxgate $2" \
+    "DNS:localhost,IP:127.0.0.1,URI:urn:dx:gateway:$2"
+  issue "$1/sign" signing "dxgate $2 signing" "URI:urn:dx:gateway:$2"
+}
+
 # issue_person ROLE NAME: a TLS client certificate for a person in ROLE.
 issue_person() {
   issue "$out/people/$2/tls" tls_client_server "$2 ($1)" "URI:urn:dx:$1:$2"
@@ -132,9 +142,7 @@ case "$cmd" in
     for code in 000.00.00.G01 000.00.00.G12 000.00.00.H30 000.00.00.H29; do
       issue_agency "$code"
     done
-    issue "$out/gateway/tls" tls_client_server "dxgate gw1" \
-      "DNS:localhost,IP:127.0.0.1,URI:urn:dx:gateway:gw1"
-    issue "$out/gateway/sign" signing "dxgate gw1 signing" "URI:urn:dx:gateway:gw1"
+    issue_gateway "$out/gateway" gw1
     for code in 000.00.00.G01 000.00.00.G12; do
       issue "$out/adapters/$code/tls" tls_client_server "adapter $code" \
         "DNS:localhost,IP:127.0.0.1,URI:urn:dx:adapter:$code"
@@ -154,6 +162,10 @@ case "$cmd" in
   person)
     [ -n "${3:-}" ] && [ -n "${4:-}" ] || die "usage: $0 person OUT ROLE NAME"
     issue_person "$3" "$4"
+    ;;
+  gateway)
+    [ -n "${3:-}" ] || die "usage: $0 gateway OUT NODE"
+    issue_gateway "$out/gateways/$3" "$3"
     ;;
   revoke)
     cert=${3:-}; [ -f "$cert" ] || die "usage: $0 revoke OUT CERT.pem"

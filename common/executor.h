@@ -21,6 +21,12 @@ class Executor {
   virtual void Run(std::function<void()> task) = 0;
 };
 
+// Runs every task at once, on the caller's thread.
+class InlineExecutor final : public Executor {
+ public:
+  void Run(std::function<void()> task) override { task(); }
+};
+
 // A fixed number of threads taking tasks in order from one queue. The
 // destructor runs every task already queued, then joins. Thread-safe.
 class ThreadPoolExecutor final : public Executor {

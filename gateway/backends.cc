@@ -6,11 +6,39 @@
 #include "replay/in_memory_replay_store.h"
 
 namespace dx::gateway {
+namespace {
+
+class LocalRuntime final : public BackendsRuntime {
+ public:
+  explicit LocalRuntime(v1::ClusterNode self) : self_(std::move(self)) {}
+  absl::Status Health() const override { return absl::OkStatus(); }
+  absl::StatusOr<std::vector<v1::ClusterNode>> Members() const override {
+    return std::vector<v1::ClusterNode>{self_};
+  }
+
+ private:
+  const v1::ClusterNode self_;
+};
+
+}  // namespace
+
+absl::StatusOr<Backends> MakeBackends(const v1::GatewayConfig& config,
+                                      const audit::AuditReader& audit,
+                                      const Clock* clock) {
+  if (config.cluster().etcd_endpoints_size() > 0) {
+    return MakeEtcdBackends(config, audit, clock);
+  }
+  return MakeLocalBackends(config, audit, clock);
+}
 
 absl::StatusOr<Backends> MakeLocalBackends(const v1::GatewayConfig& config,
                                            const audit::AuditReader& audit,
                                            const Clock* clock) {
   Backends b;
+  v1::ClusterNode self;
+  self.set_node_id(config.node_id());
+  self.set_address(config.listen_address());
+  b.runtime = std::make_unique<LocalRuntime>(std::move(self));
   DX_ASSIGN_OR_RETURN(
       b.registry, registry::FileRegistrySource::Open(config.registry_file()));
   DX_ASSIGN_OR_RETURN(b.policy_store, policy::RocksDbPolicyStore::Open(

@@ -3,19 +3,22 @@
 // counters, the replay guard). MakeLocalBackends() gives the embedded
 // single-node default, which needs no outside server: the registry file,
 // a RocksDB policy store in data_dir, counters and the replay guard in
-// memory (rebuilt from the audit log at every start). The cluster's etcd
-// implementations are the other choice, selected by the config.
+// memory (rebuilt from the audit log at every start). MakeEtcdBackends()
+// gives the cluster's, in etcd (cluster/), when the config has a
+// `cluster:` section.
 #ifndef DX_GATEWAY_BACKENDS_H_
 #define DX_GATEWAY_BACKENDS_H_
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "audit/audit_reader.h"
 #include "common/clock.h"
 #include "common/data_dir.h"
+#include "dx/v1/cluster.pb.h"
 #include "dx/v1/config.pb.h"
 #include "policy/policy_store.h"
 #include "policy/quota_store.h"
@@ -24,8 +27,23 @@
 
 namespace dx::gateway {
 
+// What the backends share and must outlive them (the cluster's etcd
+// client, this node's membership), and what it says of their health.
+class BackendsRuntime {
+ public:
+  virtual ~BackendsRuntime() = default;
+  // OK while the shared state answers; UNAVAILABLE with why otherwise.
+  virtual absl::Status Health() const = 0;
+  // The nodes of the cluster that are alive (this one alone when local).
+  virtual absl::StatusOr<std::vector<v1::ClusterNode>> Members() const = 0;
+};
+
 struct Backends {
+  // First, so that it goes last.
+  std::unique_ptr<BackendsRuntime> runtime;
   std::unique_ptr<registry::RegistrySource> registry;
+  // The same object as `registry` when it takes changes (the cluster's).
+  registry::WritableRegistrySource* writable_registry = nullptr;
   std::unique_ptr<policy::PolicyStore> policy_store;
   std::unique_ptr<policy::QuotaStore> quotas;
   std::unique_ptr<replay::ReplayStore> replay;
@@ -41,6 +59,16 @@ struct Backends {
 absl::StatusOr<Backends> MakeLocalBackends(const v1::GatewayConfig& config,
                                            const audit::AuditReader& audit,
                                            const Clock* clock);
+
+// The cluster's, in etcd (config.cluster); joins the cluster.
+absl::StatusOr<Backends> MakeEtcdBackends(const v1::GatewayConfig& config,
+                                          const audit::AuditReader& audit,
+                                          const Clock* clock);
+
+// The etcd backends when the config has a cluster section, else local.
+absl::StatusOr<Backends> MakeBackends(const v1::GatewayConfig& config,
+                                      const audit::AuditReader& audit,
+                                      const Clock* clock);
 
 }  // namespace dx::gateway
 

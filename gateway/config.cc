@@ -57,9 +57,30 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
     audit->set_tree_head_every_records(10000);
   if (!audit->has_retention_days()) audit->set_retention_days(365);
   if (!audit->has_min_free_mb()) audit->set_min_free_mb(256);
+  if (!audit->has_completion_threads()) audit->set_completion_threads(2);
   resolve(audit->mutable_log_signing()->mutable_cert_file());
   resolve(audit->mutable_log_signing()->mutable_key_file());
   if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
+  v1::ClusterConfig* cluster = c.mutable_cluster();
+  if (cluster->etcd_endpoints_size() > 0) {
+    if (cluster->prefix().empty()) cluster->set_prefix("/dx/");
+    if (cluster->prefix().back() != '/')
+      cluster->set_prefix(cluster->prefix() + "/");
+    if (cluster->etcd_timeout_ms() == 0) cluster->set_etcd_timeout_ms(1000);
+    if (cluster->max_staleness_ms() == 0) cluster->set_max_staleness_ms(5000);
+    if (cluster->replay_batch() == 0) cluster->set_replay_batch(64);
+    if (cluster->quota_chunk() <= 0 || cluster->quota_chunk() > 1) {
+      cluster->set_quota_chunk(0.05f);
+    }
+    if (cluster->advertise_address().empty()) {
+      cluster->set_advertise_address(c.listen_address());
+    }
+    for (std::string* p :
+         {cluster->mutable_etcd_ca_file(), cluster->mutable_etcd_cert_file(),
+          cluster->mutable_etcd_key_file()}) {
+      resolve(p);
+    }
+  }
   return c;
 }
 

@@ -139,6 +139,8 @@ absl::Status GatewayServer::OpenAuditLog() {
       absl::Milliseconds(config_.audit().tree_head_interval_ms());
   log.tree_head_every_records = config_.audit().tree_head_every_records();
   log.min_free_bytes = uint64_t{config_.audit().min_free_mb()} << 20;
+  log.completion_threads =
+      static_cast<int>(config_.audit().completion_threads());
   log.clock = clock_;
   DX_ASSIGN_OR_RETURN(audit_log_,
                       audit::RocksDbAuditLog::Create(state_db_.get(), log));
@@ -212,8 +214,14 @@ absl::Status GatewayServer::BuildServices() {
   deps.signer = signer_.get();
   deps.adapters = adapters_.get();
   deps.clock = clock_;
-  deps.readiness = [log = audit_log_.get(), sync = sync_.get()]() -> Refusal {
+  deps.readiness = [log = audit_log_.get(), sync = sync_.get(),
+                    runtime = backends_.runtime.get()]() -> Refusal {
     if (absl::Status s = log->Health(); !s.ok()) return AuditFailure(s);
+    if (absl::Status s = runtime->Health(); !s.ok()) {
+      // Without the shared state no replay can be ruled out: refuse at
+      // once rather than after each check times out.
+      return ReplayStoreFailure(s);
+    }
     if (absl::Status s = sync->Health(); !s.ok()) {
       return Refusal::Of(absl::StatusCode::kUnavailable,
                          v1::REASON_POLICY_NOT_CURRENT,
@@ -359,6 +367,7 @@ void GatewayServer::Housekeeping() {
     }
     // Health follows what may be served: the audit log and the policy.
     absl::Status why = audit_log_->Health();
+    if (why.ok()) why = backends_.runtime->Health();
     if (why.ok()) why = sync_->Health();
     if (why.ok() != serving) {
       serving = why.ok();

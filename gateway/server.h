@@ -55,8 +55,8 @@ class GatewayServer {
       const v1::GatewayConfig&, const audit::AuditReader&, const Clock*)>;
   struct Options {
     const Clock* clock = SystemClock::Get();
-    // Local state unless the configuration (or a test) says otherwise.
-    BackendsFactory make_backends = MakeLocalBackends;
+    // Local state, or etcd's when the configuration has a cluster section.
+    BackendsFactory make_backends = MakeBackends;
   };
 
   // `config` as LoadGatewayConfig() returns it; `config_path` names the

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -28,6 +29,20 @@ class RegistrySource {
   // thread that made or learned of it, until Unsubscribe(returned id).
   virtual uint64_t Subscribe(Listener listener) = 0;
   virtual void Unsubscribe(uint64_t id) = 0;
+};
+
+// A source that takes changes (the cluster's, in etcd): what `dxctl
+// registry apply` commits to. Commits are compare-and-swap on the revision.
+class WritableRegistrySource : public RegistrySource {
+ public:
+  // Stores `yaml` as revision `expected_revision` + 1 and returns it (the
+  // caller has validated it). ABORTED when another change came first.
+  virtual absl::StatusOr<uint64_t> Commit(const std::string& yaml,
+                                          v1::RegistryRevision meta,
+                                          uint64_t expected_revision) = 0;
+  // Newest first, at most `limit` (0: all); the YAML left out.
+  virtual absl::StatusOr<std::vector<v1::RegistryRevision>> History(
+      size_t limit) const = 0;
 };
 
 // The registry file, read at start; Replace() swaps in a new version (a

@@ -40,6 +40,8 @@ class DevEnv:
         self.gateway_port = None
         self.pki = os.path.join(self.root, "pki")
         self.data_dir = os.path.join(self.root, "gateway-data")
+        # The gateway nodes the adapters admit.
+        self.gateway_ids = ["gw1"]
 
     # ------------------------------------------------------------- set-up --
     def bin(self, name):
@@ -112,7 +114,7 @@ ca_file: pki/root-ca.pem
 intermediates_file: pki/intermediate-ca.pem
 crl_files: [pki/crl.pem]
 crl_reload_seconds: 1
-allowed_gateways: [gw1]
+allowed_gateways: [{", ".join(self.gateway_ids)}]
 datasets:
   - dataset_id: {dataset}
     path: data/{data_file}
@@ -137,34 +139,40 @@ datasets:
         with open(os.path.join(REPO, "deploy", "policy.yaml"), encoding="utf-8") as f:
             return f.read() + extra_policies
 
-    def start_gateway(self, extra_datasets="", extra_policies=""):
-        """Starts dxgate; the policy file seeds an empty policy store only."""
-        self.write("registry.yaml", self.registry_text(extra_datasets))
-        self.write("policy.yaml", self.policy_text(extra_policies))
-        port_file = os.path.join(self.root, "gateway.port")
+    def gateway_config(self, name, node_id, port, data_dir, certs, settings):
+        """Writes NAME.yaml for a gateway node; returns (path, port file)."""
+        port_file = os.path.join(self.root, f"{name}.port")
         if os.path.exists(port_file):
             os.remove(port_file)
-        settings = {
-            "node_id": "gw1",
-            "listen_address": f"127.0.0.1:{self.gateway_port or 0}",
-            "port_file": "gateway.port",
-            "data_dir": "gateway-data",
+        values = {
+            "node_id": node_id,
+            "listen_address": f"127.0.0.1:{port or 0}",
+            "port_file": f"{name}.port",
+            "data_dir": data_dir,
             "registry_file": "registry.yaml",
             "policy_file": "policy.yaml",
             "adapter_timeout_ms": 3000,
         }
-        settings.update(self.gateway_settings)
-        lines = [f"{k}: {v}" for k, v in settings.items()]
-        lines.append("""\
-tls: {cert_file: pki/gateway/tls.pem, key_file: pki/gateway/tls.key}
-signing: {cert_file: pki/gateway/sign.pem, key_file: pki/gateway/sign.key}
+        values.update(settings)
+        lines = [f"{k}: {v}" for k, v in values.items()]
+        lines.append(f"""\
+tls: {{cert_file: {certs}/tls.pem, key_file: {certs}/tls.key}}
+signing: {{cert_file: {certs}/sign.pem, key_file: {certs}/sign.key}}
 trust:
   ca_file: pki/root-ca.pem
   intermediates_file: pki/intermediate-ca.pem
   crl_files: [pki/crl.pem]
   crl_reload_seconds: 1
 """)
-        config = self.write("gateway.yaml", "\n".join(lines))
+        return self.write(f"{name}.yaml", "\n".join(lines)), port_file
+
+    def start_gateway(self, extra_datasets="", extra_policies=""):
+        """Starts dxgate; the policy file seeds an empty policy store only."""
+        self.write("registry.yaml", self.registry_text(extra_datasets))
+        self.write("policy.yaml", self.policy_text(extra_policies))
+        config, port_file = self.gateway_config("gateway", "gw1", self.gateway_port,
+                                                "gateway-data", "pki/gateway",
+                                                self.gateway_settings)
         self._spawn("gateway", [self.bin("dxgate"), "--config", config])
         self.gateway_port = self._wait_port("gateway", port_file)
         return self.gateway_port
@@ -209,9 +217,10 @@ trust:
                               text=True, timeout=timeout)
 
     def call(self, agency="000.00.00.H30", system="hotich", dataset="bca.population",
-             purpose="civil-registration", *extra, pki_agency=None):
-        """dxctl call as `agency`; pki_agency picks another certificate folder."""
-        args = ["call", "--gateway", self.gateway, "--pki", self.pki,
+             purpose="civil-registration", *extra, pki_agency=None, gateway=None):
+        """dxctl call as `agency`; pki_agency picks another certificate folder;
+        gateway another address than the default node's."""
+        args = ["call", "--gateway", gateway or self.gateway, "--pki", self.pki,
                 "--agency", pki_agency or agency, "--system", system,
                 "--dataset", dataset, "--purpose", purpose, *extra]
         if pki_agency:
@@ -247,6 +256,168 @@ trust:
         if out.returncode != 0:
             raise RuntimeError(out.stderr)
         return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def free_ports(n):
+    """n distinct free TCP ports on loopback (all bound until chosen)."""
+    import socket
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class EtcdCluster:
+    """A real etcd cluster (Debian's /usr/bin/etcd) on loopback: members on
+    free ports, data under ROOT/etcd, stopped whatever happens (close)."""
+
+    def __init__(self, root, members=3):
+        self.root = os.path.join(root, "etcd")
+        os.makedirs(self.root, exist_ok=True)
+        ports = free_ports(2 * members)
+        self.members = [{"name": f"m{i + 1}", "client": ports[2 * i], "peer": ports[2 * i + 1],
+                         "proc": None} for i in range(members)]
+
+    @property
+    def endpoints(self):
+        return [f"127.0.0.1:{m['client']}" for m in self.members]
+
+    def _spawn(self, m, state):
+        cluster = ",".join(f"{x['name']}=http://127.0.0.1:{x['peer']}" for x in self.members)
+        client, peer = f"http://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
+        log = open(os.path.join(self.root, m["name"] + ".log"), "ab")
+        m["proc"] = subprocess.Popen(
+            ["/usr/bin/etcd", "--name", m["name"], "--data-dir",
+             os.path.join(self.root, m["name"]), "--listen-client-urls", client,
+             "--advertise-client-urls", client, "--listen-peer-urls", peer,
+             "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+             "--initial-cluster-state", state, "--heartbeat-interval", "100",
+             "--election-timeout", "1000", "--log-level", "error",
+             "--auto-compaction-retention", "1"], stdout=log, stderr=log)
+
+    def start(self):
+        for m in self.members:
+            self._spawn(m, "new")
+        self.wait_healthy()
+        return self
+
+    def healthy(self, i):
+        import urllib.request
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.members[i]['client']}/health", timeout=1) as r:
+                return b'"health":"true"' in r.read()
+        except OSError:
+            return False
+
+    def wait_healthy(self, timeout=30, members=None):
+        deadline = time.time() + timeout
+        for i in (members if members is not None else range(len(self.members))):
+            while not self.healthy(i):
+                if time.time() > deadline:
+                    raise RuntimeError(f"etcd member {i} not healthy; logs in {self.root}")
+                time.sleep(0.1)
+
+    def kill(self, i):
+        p = self.members[i]["proc"]
+        if p and p.poll() is None:
+            p.send_signal(signal.SIGCONT)
+            p.kill()
+            p.wait()
+
+    def freeze(self, i):
+        self.members[i]["proc"].send_signal(signal.SIGSTOP)
+
+    def resume(self, i):
+        self.members[i]["proc"].send_signal(signal.SIGCONT)
+
+    def restart(self, i):
+        self.kill(i)
+        self._spawn(self.members[i], "existing")
+
+    def leader(self):
+        """The index of the member that leads (etcdctl endpoint status)."""
+        out = subprocess.run(["etcdctl", "--endpoints", ",".join(self.endpoints),
+                              "endpoint", "status", "-w", "json"], capture_output=True,
+                             text=True, env=dict(os.environ, ETCDCTL_API="3"), timeout=10)
+        for i, st in enumerate(json.loads(out.stdout or "[]")):
+            if st["Status"]["leader"] == st["Status"]["header"]["member_id"]:
+                return self.endpoints.index(st["Endpoint"])
+        return None
+
+    def close(self):
+        for i in range(len(self.members)):
+            self.kill(i)
+
+
+class ClusterEnv(DevEnv):
+    """DevEnv with several gateway nodes sharing their state in a real etcd
+    cluster: gw1..gwN, each with its own certificates and data folder."""
+
+    def __init__(self, root, build_dir, nodes=3, etcd_members=3, **kw):
+        super().__init__(root, build_dir, **kw)
+        self.node_ids = [f"gw{i + 1}" for i in range(nodes)]
+        self.gateway_ids = list(self.node_ids)
+        self.etcd = EtcdCluster(self.root, etcd_members)
+        self.ports = {}
+
+    def setup(self):
+        super().setup()
+        for n in self.node_ids[1:]:
+            if not os.path.exists(os.path.join(self.pki, "gateways", n, "tls.pem")):
+                self.pki_cmd("gateway", n)
+        return self
+
+    def certs_of(self, node):
+        return "pki/gateway" if node == "gw1" else f"pki/gateways/{node}"
+
+    def start_node(self, node, settings=None):
+        endpoints = ", ".join(self.etcd.endpoints)
+        values = {"cluster": f"{{etcd_endpoints: [{endpoints}], max_staleness_ms: 3000, "
+                             f"etcd_timeout_ms: 800}}"}
+        values.update(self.gateway_settings)
+        values.update(settings or {})
+        config, port_file = self.gateway_config(f"gateway-{node}", node, self.ports.get(node),
+                                                f"data-{node}", self.certs_of(node), values)
+        self._spawn(f"gateway-{node}", [self.bin("dxgate"), "--config", config])
+        self.ports[node] = self._wait_port(f"gateway-{node}", port_file)
+        return self.ports[node]
+
+    def stop_node(self, node, sig=signal.SIGTERM):
+        return self._stop(f"gateway-{node}", sig)
+
+    def start(self):
+        self.etcd.start()
+        for agency in PROVIDERS:
+            self.start_adapter(agency)
+        self.write("registry.yaml", self.registry_text())
+        self.write("policy.yaml", self.policy_text())
+        for n in self.node_ids:
+            self.start_node(n)
+        return self
+
+    def address(self, node):
+        return f"127.0.0.1:{self.ports[node]}"
+
+    @property
+    def addresses(self):
+        return [self.address(n) for n in self.node_ids]
+
+    @property
+    def gateway(self):  # dxctl's default target: the first node
+        return self.address(self.node_ids[0])
+
+    def node_data_dir(self, node):
+        return os.path.join(self.root, f"data-{node}")
+
+    def close(self):
+        super().close()
+        self.etcd.close()
 
 
 def fresh_root(path):

@@ -1,0 +1,90 @@
+// The cluster's backends: one etcd client for the node, this node's
+// membership, and the etcd implementation of each shared seam (cluster/).
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "cluster/etcd_policy_store.h"
+#include "cluster/etcd_quota_store.h"
+#include "cluster/etcd_registry_source.h"
+#include "cluster/etcd_replay_store.h"
+#include "cluster/membership.h"
+#include "common/status_macros.h"
+#include "etcd/client.h"
+#include "gateway/backends.h"
+
+namespace dx::gateway {
+namespace {
+
+class EtcdRuntime final : public BackendsRuntime {
+ public:
+  absl::Status Health() const override { return membership->Health(); }
+  absl::StatusOr<std::vector<v1::ClusterNode>> Members() const override {
+    return membership->Members();
+  }
+  // The client first: everything else uses it, so it goes last.
+  std::unique_ptr<etcd::Client> client;
+  std::unique_ptr<cluster::Membership> membership;
+};
+
+}  // namespace
+
+absl::StatusOr<Backends> MakeEtcdBackends(const v1::GatewayConfig& config,
+                                          const audit::AuditReader&,
+                                          const Clock* clock) {
+  const v1::ClusterConfig& c = config.cluster();
+  auto runtime = std::make_unique<EtcdRuntime>();
+  etcd::Client::Options eo;
+  eo.endpoints.assign(c.etcd_endpoints().begin(), c.etcd_endpoints().end());
+  eo.ca_file = c.etcd_ca_file();
+  eo.cert_file = c.etcd_cert_file();
+  eo.key_file = c.etcd_key_file();
+  eo.attempt_timeout = absl::Milliseconds(c.etcd_timeout_ms());
+  DX_ASSIGN_OR_RETURN(runtime->client, etcd::Client::Create(eo));
+  etcd::Client* client = runtime->client.get();
+  const absl::Duration staleness = absl::Milliseconds(c.max_staleness_ms());
+
+  cluster::Membership::Options mo;
+  mo.prefix = c.prefix();
+  mo.self.set_node_id(config.node_id());
+  mo.self.set_address(c.advertise_address());
+  mo.self.set_started_unix_micros(absl::ToUnixMicros(clock->Now()));
+  mo.max_staleness = staleness;
+  auto membership = cluster::Membership::Join(client, clock, mo);
+  if (!membership.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot join the cluster through etcd (",
+        absl::StrJoin(c.etcd_endpoints(), ", "),
+        "): ", membership.status().message(),
+        ". Check that etcd runs and cluster.etcd_endpoints lists its members"));
+  }
+  runtime->membership = *std::move(membership);
+
+  Backends b;
+  DX_ASSIGN_OR_RETURN(
+      auto registry, cluster::EtcdRegistrySource::Open(client, c.prefix(),
+                                                       config.registry_file()));
+  b.writable_registry = registry.get();
+  b.registry = std::move(registry);
+  cluster::EtcdPolicyStore::Options po;
+  po.prefix = c.prefix();
+  po.confirm_interval = std::max(absl::Milliseconds(100), staleness / 5);
+  b.policy_store =
+      std::make_unique<cluster::EtcdPolicyStore>(client, clock, po);
+  b.quotas = std::make_unique<cluster::EtcdQuotaStore>(
+      client, clock,
+      cluster::EtcdQuotaStore::Options{c.prefix(), c.quota_chunk()});
+  cluster::EtcdReplayStore::Options ro;
+  ro.prefix = c.prefix();
+  ro.node_id = config.node_id();
+  ro.max_batch = c.replay_batch();
+  b.replay = std::make_unique<cluster::EtcdReplayStore>(client, clock, ro);
+  b.policy_max_staleness = staleness;
+  b.runtime = std::move(runtime);
+  b.description = absl::StrCat("cluster state in etcd (",
+                               absl::StrJoin(c.etcd_endpoints(), ", "),
+                               ", prefix ", c.prefix(), "); registry revision ",
+                               b.registry->Current()->revision());
+  return b;
+}
+
+}  // namespace dx::gateway
