@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo pki clean format bench bench-audit bench-policy soak crash-cycles
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo pki clean format bench bench-audit bench-policy soak crash-cycles cluster-crash-cycles
 
 all: build
 
@@ -109,6 +109,13 @@ crash-cycles: build
 # What CI runs: each fuzzer for 30 s from the seeds, with a fixed seed.
 fuzz-ci:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30 FUZZ_ARGS=-seed=1
+
+# kill -9 of one gateway node of three under load, CLUSTER_CRASH_CYCLES
+# times (CI runs 2 within make test; docs/CLUSTER.md).
+CLUSTER_CRASH_CYCLES ?= 10
+cluster-crash-cycles: build
+	DX_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) DX_CLUSTER_CRASH_CYCLES=$(CLUSTER_CRASH_CYCLES) /usr/bin/python3 -m unittest -v \
+	  tests.e2e.cluster_e2e_test.ClusterEndToEndTest.test_50_kill_9_of_a_node_under_load_loses_no_acknowledged_exchange
 
 # A development PKI in var/pki (see certs/README.md).
 pki: deps

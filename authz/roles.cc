@@ -12,6 +12,8 @@ using certs::PrincipalKind;
 
 constexpr absl::string_view kAudit = "/dx.v1.Audit/";
 constexpr absl::string_view kPolicy = "/dx.v1.PolicyAdmin/";
+constexpr absl::string_view kRegistry = "/dx.v1.RegistryAdmin/";
+constexpr absl::string_view kNode = "/dx.v1.Node/";
 
 std::vector<MethodRule> MakeTable() {
   const std::vector<PrincipalKind> auditor = {PrincipalKind::kAuditor};
@@ -29,6 +31,7 @@ std::vector<MethodRule> MakeTable() {
                                                     PrincipalKind::kOperator};
   auto audit = [](const char* m) { return absl::StrCat(kAudit, m); };
   auto policy = [](const char* m) { return absl::StrCat(kPolicy, m); };
+  auto registry = [](const char* m) { return absl::StrCat(kRegistry, m); };
   return {
       {audit("Query"), auditor, "audit search"},
       {audit("GetRecord"), auditor, "audit record"},
@@ -56,6 +59,12 @@ std::vector<MethodRule> MakeTable() {
       {policy("Diff"), policy_reader, "policy"},
       {policy("ListPending"), policy_reader, "policy"},
       {policy("Explain"), policy_reader, "policy"},
+      // Operators run the registry (agencies, datasets, adapters); who may
+      // read what stays the policy administrators'.
+      {registry("Apply"), {PrincipalKind::kOperator}, "registry change"},
+      {registry("Get"), policy_reader, "registry"},
+      {registry("History"), policy_reader, "registry"},
+      {absl::StrCat(kNode, "Status"), policy_reader, "node status"},
   };
 }
 
@@ -67,7 +76,9 @@ const std::vector<MethodRule>& AllRules() {
 }
 
 bool Governs(absl::string_view method) {
-  return absl::StartsWith(method, kAudit) || absl::StartsWith(method, kPolicy);
+  return absl::StartsWith(method, kAudit) ||
+         absl::StartsWith(method, kPolicy) ||
+         absl::StartsWith(method, kRegistry) || absl::StartsWith(method, kNode);
 }
 
 const MethodRule* RuleFor(absl::string_view method) {
@@ -99,7 +110,9 @@ absl::Status Allow(const certs::Principal& who, absl::string_view method) {
 }
 
 std::string RefusalAction(absl::string_view method) {
-  return absl::StartsWith(method, kPolicy) ? "policy.refused" : "audit.refused";
+  if (absl::StartsWith(method, kPolicy)) return "policy.refused";
+  if (absl::StartsWith(method, kRegistry)) return "registry.refused";
+  return "audit.refused";
 }
 
 }  // namespace dx::authz

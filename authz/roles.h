@@ -1,5 +1,5 @@
 // The one table of who may call what on dxgate's administrative services
-// (Audit, PolicyAdmin), by the role in the caller's certificate
+// (Audit, PolicyAdmin, RegistryAdmin), by the role in the caller's certificate
 // (certs/identity.h). The gRPC interceptor (authz/call_gate.h) and the web
 // console decide with this table and nothing else. A method of those
 // services that is missing here is refused to everyone (fail closed).
@@ -37,8 +37,8 @@ const std::vector<MethodRule>& AllRules();
 // may, and the caller's, otherwise.
 absl::Status Allow(const certs::Principal& who, absl::string_view method);
 
-// The audit action of a refusal on `method`'s service: "policy.refused"
-// or "audit.refused".
+// The audit action of a refusal on `method`'s service: "policy.refused",
+// "registry.refused" or "audit.refused".
 std::string RefusalAction(absl::string_view method);
 
 }  // namespace dx::authz

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "dx/v1/audit.pb.h"
+#include "dx/v1/cluster.pb.h"
 #include "dx/v1/policy.pb.h"
+#include "dx/v1/registry.pb.h"
 
 namespace dx::authz {
 namespace {
@@ -17,7 +19,9 @@ TEST(RolesTest, EveryAdministrativeMethodHasARule) {
   for (const auto* service :
        {v1::AuditRecord::descriptor()->file()->FindServiceByName("Audit"),
         v1::PolicyDocument::descriptor()->file()->FindServiceByName(
-            "PolicyAdmin")}) {
+            "PolicyAdmin"),
+        v1::Registry::descriptor()->file()->FindServiceByName("RegistryAdmin"),
+        v1::NodeStatus::descriptor()->file()->FindServiceByName("Node")}) {
     ASSERT_NE(service, nullptr);
     for (int i = 0; i < service->method_count(); ++i) {
       const std::string method =
@@ -44,6 +48,9 @@ TEST(RolesTest, EachRoleMayDoWhatItsJobNeedsAndNoMore) {
   EXPECT_TRUE(Allow(agency, "/dx.v1.Audit/GetTreeHead").ok());
   EXPECT_TRUE(Allow(agency, "/dx.v1.Audit/GetInclusionProof").ok());
   EXPECT_FALSE(Allow(agency, "/dx.v1.PolicyAdmin/Get").ok());
+  EXPECT_TRUE(Allow(ops, "/dx.v1.RegistryAdmin/Apply").ok());
+  EXPECT_FALSE(Allow(admin, "/dx.v1.RegistryAdmin/Apply").ok());
+  EXPECT_TRUE(Allow(admin, "/dx.v1.RegistryAdmin/Get").ok());
   absl::Status refused = Allow(agency, "/dx.v1.Audit/SubjectReport");
   EXPECT_EQ(refused.message(),
             "this subject report call is for: auditor; your certificate's "
@@ -61,6 +68,7 @@ TEST(RolesTest, AnUnknownMethodOfAGovernedServiceIsRefusedToEveryone) {
 TEST(RolesTest, RefusalsAreRecordedUnderTheirServicesAction) {
   EXPECT_EQ(RefusalAction("/dx.v1.PolicyAdmin/Apply"), "policy.refused");
   EXPECT_EQ(RefusalAction("/dx.v1.Audit/Query"), "audit.refused");
+  EXPECT_EQ(RefusalAction("/dx.v1.RegistryAdmin/Apply"), "registry.refused");
 }
 
 }  // namespace

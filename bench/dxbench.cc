@@ -32,6 +32,7 @@
 #include "certs/crypto.h"
 #include "cli/agency_client.h"
 #include "cli/flags.h"
+#include "cli/target.h"
 #include "common/files.h"
 #include "dx/v1/adapter.grpc.pb.h"
 #include "dx/v1/exchange.grpc.pb.h"
@@ -60,6 +61,12 @@ constexpr char kHelp[] = R"(usage: dxbench --target HOST:PORT [flags]
   --sign-live               sign each request when it is sent
   --tls-name NAME           TLS name to check (default localhost)
   --label TEXT              name of this run in the output
+  --retries N               retry a call refused with UNAVAILABLE up to N times,
+                            each with a new request (a cluster node went away)
+  --receipts FILE           write "node sequence request_id" for each answer
+
+--target takes one node, several (a:1,b:2,c:3: round robin over the healthy
+ones), or dns:///NAME:PORT.
 )";
 
 struct Options {
@@ -71,6 +78,8 @@ struct Options {
   int concurrency = 64, channels = 4;
   double rate = 0, duration = 10, warmup = 2;
   uint64_t requests = 0, max_records = 0;
+  int retries = 0;
+  std::string receipts;
   bool stream = false, sign_live = false;
 };
 
@@ -88,6 +97,12 @@ class Runner {
   explicit Runner(Options o) : o_(std::move(o)) {}
 
   absl::Status Setup() {
+    if (!o_.receipts.empty()) {
+      receipts_ = std::fopen(o_.receipts.c_str(), "w");
+      if (receipts_ == nullptr) {
+        return absl::NotFoundError("cannot write " + o_.receipts);
+      }
+    }
     grpc::SslCredentialsOptions ssl;
     auto ca = ReadFile(o_.ca);
     auto cert = ReadFile(o_.cert);
@@ -104,8 +119,9 @@ class Runner {
       args.SetMaxReceiveMessageSize(256 << 20);
       args.SetInt("dxbench.channel",
                   i);  // distinct channels, distinct connections
+      const std::string target = cli::GatewayTarget(o_.target, &args);
       auto ch =
-          grpc::CreateCustomChannel(o_.target, grpc::SslCredentials(ssl), args);
+          grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
       exchange_.push_back(v1::Exchange::NewStub(ch));
       adapter_.push_back(v1::Adapter::NewStub(ch));
     }
@@ -183,12 +199,14 @@ class Runner {
         "\"p90_us\":%lu,"
         "\"p99_us\":%lu,\"p999_us\":%lu,\"max_us\":%lu,\"ok\":%lu,\"errors\":{%"
         "s},"
-        "\"records\":%lu,\"bytes\":%lu,\"seconds\":%.3f}\n",
+        "\"records\":%lu,\"bytes\":%lu,\"seconds\":%.3f,\"retried\":%lu}\n",
         o_.label.c_str(), o_.mode.c_str(), tput, h.Percentile(0.5),
         h.Percentile(0.9), h.Percentile(0.99), h.Percentile(0.999), h.max(),
         static_cast<unsigned long>(results_.ok), err_json.c_str(),
         static_cast<unsigned long>(results_.records),
-        static_cast<unsigned long>(results_.bytes), secs);
+        static_cast<unsigned long>(results_.bytes), secs,
+        static_cast<unsigned long>(retried_.load()));
+    if (receipts_ != nullptr) std::fflush(receipts_);
     return errors == 0 && results_.ok > 0 ? 0 : 1;
   }
 
@@ -326,18 +344,7 @@ class Runner {
         delete req;  // the request is serialized when the call starts
         return;
       }
-      auto* ctx = new grpc::ClientContext();
-      ctx->set_deadline(deadline);
-      auto* resp = new v1::SignedResponse();
-      exchange_[ch]->async()->Call(
-          ctx, req, resp, [this, ctx, req, resp, scheduled](grpc::Status s) {
-            const uint64_t n = s.ok() ? 1 : 0;
-            const uint64_t bytes = resp->envelope().size();
-            delete ctx;
-            delete req;
-            delete resp;
-            Finish(scheduled, s, n, bytes);
-          });
+      CallGateway(ch, req, scheduled, 0);
       return;
     }
     auto* req = new v1::AdapterRequest(DirectRequest());
@@ -363,6 +370,45 @@ class Runner {
         });
   }
 
+  // One unary exchange; on UNAVAILABLE (a node went away) it is retried
+  // with a new request (the same one would be a replay) on the next
+  // channel, up to --retries times.
+  void CallGateway(size_t ch, v1::SignedRequest* req,
+                   SteadyClock::time_point scheduled, int attempt) {
+    auto* ctx = new grpc::ClientContext();
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(30));
+    auto* resp = new v1::SignedResponse();
+    exchange_[ch]->async()->Call(
+        ctx, req, resp,
+        [this, ch, ctx, req, resp, scheduled, attempt](grpc::Status s) {
+          delete ctx;
+          if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+              attempt < o_.retries && NextRequest(req)) {
+            delete resp;
+            retried_.fetch_add(1);
+            CallGateway((ch + 1) % exchange_.size(), req, scheduled,
+                        attempt + 1);
+            return;
+          }
+          const uint64_t n = s.ok() ? 1 : 0;
+          const uint64_t bytes = resp->envelope().size();
+          if (s.ok() && receipts_ != nullptr) {
+            v1::ResponseEnvelope env;
+            if (env.ParseFromString(resp->envelope())) {
+              std::lock_guard<std::mutex> lock(receipts_mu_);
+              std::fprintf(
+                  receipts_, "%s %lu %s\n", env.receipt().node_id().c_str(),
+                  static_cast<unsigned long>(env.receipt().sequence_number()),
+                  env.request_id().c_str());
+            }
+          }
+          delete req;
+          delete resp;
+          Finish(scheduled, s, n, bytes);
+        });
+  }
+
   void RunOpenLoop() {
     const auto interval = Seconds(1.0 / o_.rate);
     auto next = start_;
@@ -381,7 +427,9 @@ class Runner {
   std::vector<std::unique_ptr<v1::Adapter::Stub>> adapter_;
   std::unique_ptr<certs::Signer> signer_;
   std::vector<v1::SignedRequest> pool_;
-  std::atomic<uint64_t> next_{0}, launched_{0}, rr_{0};
+  std::atomic<uint64_t> next_{0}, launched_{0}, rr_{0}, retried_{0};
+  std::FILE* receipts_ = nullptr;  // --receipts: one line per answered call
+  std::mutex receipts_mu_;
   std::mutex sign_mu_;
   SteadyClock::time_point start_, warm_end_, end_, measured_end_;
   std::mutex done_mu_;
@@ -414,7 +462,7 @@ int Main(int argc, char** argv) {
              "key",         "sign-cert", "sign-key", "agency",   "system",
              "dataset",     "purpose",   "field",    "query",    "concurrency",
              "rate",        "duration",  "warmup",   "requests", "channels",
-             "max-records", "tls-name",  "label"},
+             "max-records", "tls-name",  "label",    "retries",  "receipts"},
       {"stream", "sign-live", "help"});
   if (!f.ok() || f->Has("help") || !f->Has("target")) {
     if (!f.ok()) std::cerr << "dxbench: " << f.status().message() << "\n";
@@ -457,6 +505,8 @@ int Main(int argc, char** argv) {
   (void)absl::SimpleAtod(f->Get("warmup", "2"), &o.warmup);
   (void)absl::SimpleAtoi(f->Get("requests", "0"), &o.requests);
   (void)absl::SimpleAtoi(f->Get("max-records", "0"), &o.max_records);
+  (void)absl::SimpleAtoi(f->Get("retries", "0"), &o.retries);
+  o.receipts = f->Get("receipts");
   o.tls_name = f->Get("tls-name", "localhost");
   o.stream = f->Has("stream");
   o.sign_live = f->Has("sign-live");

@@ -18,6 +18,7 @@
 #include "cli/flags.h"
 #include "cli/output.h"
 #include "cli/pki_layout.h"
+#include "cli/target.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "dx/v1/exchange.grpc.pb.h"
@@ -27,6 +28,9 @@ namespace {
 
 constexpr char kHelp[] =
     R"(usage: dxctl call --gateway HOST:PORT --dataset ID --purpose CODE [flags]
+
+--gateway takes one node, several (a:1,b:2,c:3: round robin over the healthy
+ones), or dns:///NAME:PORT.
 
 Identity (either --pki DIR with --agency CODE, or each file):
   --pki DIR             a dev PKI made by 'dxctl pki init' (sets the files below)
@@ -298,7 +302,8 @@ int RunCall(const std::vector<std::string>& args) {
   ssl.pem_private_key = *key;
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(256 << 20);
-  auto channel = grpc::CreateCustomChannel(*gateway, grpc::SslCredentials(ssl),
+  const std::string target = GatewayTarget(*gateway, &channel_args);
+  auto channel = grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl),
                                            channel_args);
   auto stub = v1::Exchange::NewStub(channel);
   grpc::ClientContext ctx;

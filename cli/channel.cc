@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "cli/pki_layout.h"
+#include "cli/target.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -32,8 +33,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenGatewayChannel(
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(512 << 20);
   args.SetMaxSendMessageSize(32 << 20);
-  return grpc::CreateCustomChannel(f.Get("gateway"), grpc::SslCredentials(ssl),
-                                   args);
+  const std::string target = GatewayTarget(f.Get("gateway"), &args);
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
 }
 
 }  // namespace dx::cli

@@ -12,6 +12,8 @@ int RunCall(const std::vector<std::string>& args);
 int RunPki(const std::vector<std::string>& args, const char* argv0);
 int RunAudit(const std::vector<std::string>& args);
 int RunPolicy(const std::vector<std::string>& args);
+int RunRegistry(const std::vector<std::string>& args);
+int RunNodeStatus(const std::vector<std::string>& args);
 
 }  // namespace dx::cli
 

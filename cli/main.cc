@@ -9,6 +9,8 @@
 //                         reports, prune (cli/audit_command.cc)
 //   dxctl policy ...      apply, review, test, explain and roll back sharing
 //                         policies (cli/policy_command.cc)
+//   dxctl registry ...    change and read a cluster's registry
+//   dxctl status          what each node says of itself
 //
 // Run a command with --help for its flags.
 #include <unistd.h>
@@ -33,6 +35,8 @@ commands:
   audit ...     search, prove and verify the audit log ('dxctl audit --help')
   policy ...    apply, review, explain, test and roll back sharing policies
                 ('dxctl policy --help')
+  registry ...  change and read a cluster's registry ('dxctl registry --help')
+  status        what each node says of itself ('dxctl status --help')
 
 Run 'dxctl COMMAND --help' for a command's flags.
 )";
@@ -51,6 +55,8 @@ int main(int argc, char** argv) {
   if (cmd == "pki") return dx::cli::RunPki(args, argv[0]);
   if (cmd == "audit") return dx::cli::RunAudit(args);
   if (cmd == "policy") return dx::cli::RunPolicy(args);
+  if (cmd == "registry") return dx::cli::RunRegistry(args);
+  if (cmd == "status") return dx::cli::RunNodeStatus(args);
   std::cerr << "dxctl: unknown command '" << cmd << "'\n" << kUsage;
   return 2;
 }

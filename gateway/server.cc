@@ -24,6 +24,9 @@
 #include "common/status_macros.h"
 #include "gateway/adapter_pool.h"
 #include "gateway/exchange_service.h"
+#include "gateway/node_service.h"
+#include "gateway/registry_admin.h"
+#include "gateway/registry_admin_service.h"
 #include "gateway/request_checker.h"
 #include "policy/admin_service.h"
 #include "policy/policy_admin.h"
@@ -84,6 +87,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(
 }
 
 absl::Status GatewayServer::Open() {
+  started_ = clock_->Now();
   DX_RETURN_IF_ERROR(OpenKeys());
   DX_RETURN_IF_ERROR(OpenAuditLog());
   DX_RETURN_IF_ERROR(OpenPolicy());
@@ -266,7 +270,50 @@ absl::Status GatewayServer::BuildServices() {
   audit_service_ = std::make_unique<audit::AuditService>(std::move(audit));
   policy_service_ = std::make_unique<policy::PolicyAdminService>(
       policy_admin_.get(), gate_.get());
+  RegistryAdmin::Deps registry;
+  registry.source = backends_.registry.get();
+  registry.writable = backends_.writable_registry;
+  registry.file = config_.registry_file();
+  registry.sync = sync_.get();
+  registry.clock = clock_;
+  registry.record = [log = audit_log_.get()](const std::string& actor,
+                                             const std::string& action,
+                                             const std::string& detail) {
+    return audit::AppendAndWait(log, audit::AdminRecord(actor, action, detail))
+        .status();
+  };
+  registry_admin_ = std::make_unique<RegistryAdmin>(std::move(registry));
+  registry_service_ = std::make_unique<RegistryAdminService>(
+      registry_admin_.get(), gate_.get());
+  node_service_ =
+      std::make_unique<NodeService>([this] { return Status(); }, gate_.get());
   return absl::OkStatus();
+}
+
+absl::Status GatewayServer::NotServingReason() const {
+  absl::Status why = audit_log_->Health();
+  if (why.ok()) why = backends_.runtime->Health();
+  if (why.ok()) why = sync_->Health();
+  return why;
+}
+
+v1::NodeStatus GatewayServer::Status() const {
+  v1::NodeStatus out;
+  out.set_node_id(config_.node_id());
+  const absl::Status why = NotServingReason();
+  out.set_serving(why.ok());
+  out.set_not_serving_reason(std::string(why.message()));
+  std::shared_ptr<const policy::PolicySnapshot> snap = sync_->Current();
+  out.set_policy_revision(snap->revision());
+  out.set_registry_revision(snap->registry()->revision());
+  out.set_state(backends_.writable_registry != nullptr ? "etcd" : "local");
+  out.set_audit_records(audit_log_->next_sequence());
+  out.set_started_unix_micros(absl::ToUnixMicros(started_));
+  auto members = backends_.runtime->Members();
+  if (members.ok()) {
+    for (auto& m : *members) *out.add_members() = std::move(m);
+  }
+  return out;
 }
 
 absl::Status GatewayServer::RecordStart() {
@@ -300,6 +347,8 @@ absl::Status GatewayServer::Listen() {
   builder.RegisterService(exchange_.get());
   builder.RegisterService(audit_service_.get());
   builder.RegisterService(policy_service_.get());
+  builder.RegisterService(registry_service_.get());
+  builder.RegisterService(node_service_.get());
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
@@ -365,10 +414,9 @@ void GatewayServer::Housekeeping() {
       next_crl_check =
           now + absl::Seconds(config_.trust().crl_reload_seconds());
     }
-    // Health follows what may be served: the audit log and the policy.
-    absl::Status why = audit_log_->Health();
-    if (why.ok()) why = backends_.runtime->Health();
-    if (why.ok()) why = sync_->Health();
+    // Health follows what may be served: the audit log, the shared state
+    // and the policy.
+    absl::Status why = NotServingReason();
     if (why.ok() != serving) {
       serving = why.ok();
       SetServing(serving);
@@ -394,6 +442,9 @@ void GatewayServer::Shutdown() {
   if (housekeeping_.joinable()) housekeeping_.join();
   server_.reset();
   const uint64_t next = audit_log_ ? audit_log_->next_sequence() : 0;
+  node_service_.reset();
+  registry_service_.reset();
+  registry_admin_.reset();
   policy_service_.reset();
   audit_service_.reset();
   exchange_.reset();

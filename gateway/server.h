@@ -4,9 +4,9 @@
 // them: the trust store, the signing keys, the audit log (RocksDB), the
 // backends (local or the cluster's), the policy sync and admin, the
 // authorization gate, and the gRPC services (Exchange, Audit,
-// PolicyAdmin, health, reflection) on one mutual-TLS port. A housekeeping
-// thread reloads CRLs, keeps health in step with what may be served, and
-// records overload refusals, all on the injected clock.
+// PolicyAdmin, RegistryAdmin, health, reflection) on one mutual-TLS port. A
+// housekeeping thread reloads CRLs, keeps health in step with what may be
+// served, and records overload refusals, all on the injected clock.
 #ifndef DX_GATEWAY_SERVER_H_
 #define DX_GATEWAY_SERVER_H_
 
@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "dx/v1/cluster.pb.h"
 #include "dx/v1/config.pb.h"
 #include "gateway/backends.h"
 
@@ -47,6 +48,9 @@ namespace dx::gateway {
 
 class AdapterPool;
 class ExchangeService;
+class NodeService;
+class RegistryAdmin;
+class RegistryAdminService;
 class RequestChecker;
 
 class GatewayServer {
@@ -84,6 +88,9 @@ class GatewayServer {
   absl::Status RecordStart();
   absl::Status Record(const std::string& action, const std::string& detail);
   void SetServing(bool serving);
+  // Why nothing can be served now (OK: it can).
+  absl::Status NotServingReason() const;
+  v1::NodeStatus Status() const;
   void Housekeeping();
 
   const v1::GatewayConfig config_;
@@ -107,6 +114,10 @@ class GatewayServer {
   std::unique_ptr<ExchangeService> exchange_;
   std::unique_ptr<audit::AuditService> audit_service_;
   std::unique_ptr<policy::PolicyAdminService> policy_service_;
+  std::unique_ptr<RegistryAdmin> registry_admin_;
+  std::unique_ptr<RegistryAdminService> registry_service_;
+  std::unique_ptr<NodeService> node_service_;
+  absl::Time started_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 

@@ -150,6 +150,55 @@ absl::Status PolicySync::WaitFor(uint64_t revision,
   return absl::OkStatus();
 }
 
+absl::Status PolicySync::CheckRegistry(
+    std::shared_ptr<const registry::Registry> candidate) const {
+  std::shared_ptr<const PolicySnapshot> current = authorizer_->Current();
+  // A dataset that goes would take its sharing policy with it, silently.
+  std::string orphans;
+  for (const v1::Dataset& d : current->registry()->proto().datasets()) {
+    if (current->PolicyOf(d.id()) != nullptr &&
+        candidate->FindDataset(d.id()) == nullptr) {
+      absl::StrAppend(&orphans, orphans.empty() ? "" : ", ", d.id());
+    }
+  }
+  if (!orphans.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "datasets ", orphans,
+        " have a sharing policy; remove their policies first (dxctl policy "
+        "apply with an empty entry), then the datasets"));
+  }
+  std::vector<PolicyProblem> problems;
+  auto compiled = PolicySnapshot::Compile(
+      std::move(candidate), v1::PolicyDocument(), current.get(),
+      current->revision(), deps_.clock->Now(), &problems);
+  if (compiled.ok()) return absl::OkStatus();
+  std::string errors;
+  for (const PolicyProblem& p : problems) {
+    if (!p.error) continue;
+    absl::StrAppend(&errors, "\n  the sharing policy's ", p.path, ": ",
+                    p.message);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the sharing policy in force (revision ", current->revision(),
+      ") does not fit this registry; change the policy first, or keep what "
+      "it refers to:",
+      errors));
+}
+
+absl::Status PolicySync::WaitForRegistry(uint64_t revision,
+                                         absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto in_force = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return authorizer_->Current()->registry()->revision() >= revision;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&in_force), timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("registry revision ", revision,
+                     " is committed but not yet in force on this node"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PolicySync::Health() const {
   absl::MutexLock lock(&mu_);
   if (!problem_.ok()) return problem_;

@@ -66,6 +66,14 @@ class PolicySync final : private PolicyWatcher {
   // not compile, or (with max_staleness) no word from the store.
   absl::Status Health() const;
 
+  // Whether the policy in force compiles against `candidate` (a registry
+  // about to be applied): INVALID_ARGUMENT with the problems if not.
+  absl::Status CheckRegistry(
+      std::shared_ptr<const registry::Registry> candidate) const;
+  // Waits until the policy in force is compiled against a registry of
+  // revision `revision` or later.
+  absl::Status WaitForRegistry(uint64_t revision, absl::Duration timeout) const;
+
  private:
   PolicySync(Deps deps, Options options);
   void OnCommit(const v1::PolicyCommit& commit) override;

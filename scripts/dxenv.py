@@ -233,12 +233,14 @@ trust:
         return self.dxctl("policy", *args, "--gateway", self.gateway, "--pki", self.pki,
                           "--person", person, timeout=timeout)
 
-    def dxbench(self, *args, agency="000.00.00.H30", timeout=600):
-        """Runs dxbench against the gateway as `agency` (civil-registration
-        look-ups of one citizen unless args say otherwise); its JSON result."""
+    def dxbench(self, *args, agency="000.00.00.H30", target=None,
+                query="citizen_id=001000000000", timeout=600):
+        """Runs dxbench against the gateway (or `target`, e.g. "a,b,c") as
+        `agency` (civil-registration look-ups of one citizen unless args say
+        otherwise; query=None asks for no key); its JSON result."""
         out = subprocess.run(
-            [self.bin("dxbench"), "--target", self.gateway, "--mode", "gateway",
-             "--pki", self.pki, "--agency", agency, "--query", "citizen_id=001000000000",
+            [self.bin("dxbench"), "--target", target or self.gateway, "--mode", "gateway",
+             "--pki", self.pki, "--agency", agency, *(["--query", query] if query else []),
              *args], capture_output=True, text=True, timeout=timeout)
         lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
         if not lines:
@@ -250,9 +252,9 @@ trust:
         return self.dxctl("audit", *args, "--gateway", self.gateway, "--pki", self.pki,
                           "--person", person, timeout=timeout)
 
-    def audit_records(self):
-        out = self.dxctl("audit", "list", "--data-dir", self.data_dir, "--limit", "100000",
-                         "--json")
+    def audit_records(self, data_dir=None):
+        out = self.dxctl("audit", "list", "--data-dir", data_dir or self.data_dir, "--limit",
+                         "1000000", "--json")
         if out.returncode != 0:
             raise RuntimeError(out.stderr)
         return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
@@ -290,15 +292,15 @@ class EtcdCluster:
     def _spawn(self, m, state):
         cluster = ",".join(f"{x['name']}=http://127.0.0.1:{x['peer']}" for x in self.members)
         client, peer = f"http://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
-        log = open(os.path.join(self.root, m["name"] + ".log"), "ab")
-        m["proc"] = subprocess.Popen(
-            ["/usr/bin/etcd", "--name", m["name"], "--data-dir",
-             os.path.join(self.root, m["name"]), "--listen-client-urls", client,
-             "--advertise-client-urls", client, "--listen-peer-urls", peer,
-             "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-             "--initial-cluster-state", state, "--heartbeat-interval", "100",
-             "--election-timeout", "1000", "--log-level", "error",
-             "--auto-compaction-retention", "1"], stdout=log, stderr=log)
+        argv = ["/usr/bin/etcd", "--name", m["name"], "--data-dir",
+                os.path.join(self.root, m["name"]), "--listen-client-urls", client,
+                "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                "--initial-cluster-state", state, "--heartbeat-interval", "100",
+                "--election-timeout", "1000", "--log-level", "error",
+                "--auto-compaction-retention", "1"]
+        with open(os.path.join(self.root, m["name"] + ".log"), "ab") as log:
+            m["proc"] = subprocess.Popen(argv, stdout=log, stderr=log)
 
     def start(self):
         for m in self.members:

@@ -298,6 +298,23 @@ cases:
         self.assertIn("FAIL a wrong expectation: expected allow, got deny", r.stdout)
 
     # --------------------------------------------------- change under load --
+    # ----------------------------------------------------------- registry --
+    def test_a_single_node_shows_its_registry_file_and_refuses_changes(self):
+        registry = os.path.join(self.env.root, "registry.yaml")
+        reg = lambda *a, person="ops1": self.env.dxctl(  # noqa: E731
+            "registry", *a, "--gateway", self.env.gateway, "--pki", self.env.pki,
+            "--person", person)
+        out = self.ok(reg("get", person="auditor1"))
+        self.assertIn(f"registry from file {registry}, sha256 ", out)
+        self.assertIn("dataset bca.population  owner 000.00.00.G01", out)
+        r = reg("apply", "-f", registry)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("FAILED_PRECONDITION", r.stderr)
+        self.assertIn("reads its registry from", r.stderr)
+        refused = [x for x in self.env.audit_records()
+                   if x.get("admin_action") == "registry.refused"]
+        self.assertTrue(refused)
+
     def test_zz_applying_under_load_fails_no_exchange(self):
         result = {}
 

@@ -1,0 +1,216 @@
+// dxctl registry: the registry of a cluster, changed while it serves
+// (operators), and read (operators, policy administrators, auditors); and
+// dxctl status: what each node says of itself.
+#include <grpcpp/grpcpp.h>
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "cli/channel.h"
+#include "cli/command.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/files.h"
+#include "dx/v1/cluster.grpc.pb.h"
+#include "dx/v1/registry.grpc.pb.h"
+
+namespace dx::cli {
+namespace {
+
+int Fail(const absl::Status& s) { return cli::Fail("registry", s); }
+int FailRpc(const grpc::Status& s) {
+  return cli::FailRpc("registry", s.error_code(), s.error_message());
+}
+
+using RemoteFn = std::function<int(const Flags&, v1::RegistryAdmin::Stub&,
+                                   grpc::ClientContext&)>;
+std::function<int(const Flags&)> Remote(RemoteFn run) {
+  return [run = std::move(run)](const Flags& f) {
+    auto channel = OpenGatewayChannel(f, "ops1");
+    if (!channel.ok()) return Fail(channel.status());
+    auto stub = v1::RegistryAdmin::NewStub(*channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(60));
+    return run(f, *stub, ctx);
+  };
+}
+
+int RunApply(const Flags& f, v1::RegistryAdmin::Stub& stub,
+             grpc::ClientContext& ctx) {
+  if (!f.Has("f"))
+    return Fail(absl::InvalidArgumentError("name the file: -f FILE"));
+  auto text = ReadFile(f.Get("f"));
+  if (!text.ok()) return Fail(text.status());
+  v1::ApplyRegistryRequest req;
+  req.set_yaml(*text);
+  req.set_source_name(f.Get("f"));
+  req.set_comment(f.Get("comment"));
+  req.set_dry_run(f.Has("dry-run"));
+  v1::ApplyRegistryResponse out;
+  grpc::Status s = stub.Apply(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  if (out.changes().empty()) {
+    std::cout << "no change: registry revision " << out.revision()
+              << " already says this\n";
+  } else {
+    std::cout << (req.dry_run()
+                      ? std::string("dry run: would make")
+                      : absl::StrCat("registry revision ", out.revision(),
+                                     " (in force on this node; every other "
+                                     "node follows it by its "
+                                     "watch within milliseconds):"))
+              << "\n";
+    for (const auto& c : out.changes()) std::cout << "  " << c << "\n";
+  }
+  return kExitOk;
+}
+
+int RunGet(const Flags& f, v1::RegistryAdmin::Stub& stub,
+           grpc::ClientContext& ctx) {
+  v1::GetRegistryResponse out;
+  grpc::Status s = stub.Get(&ctx, v1::GetRegistryRequest(), &out);
+  if (!s.ok()) return FailRpc(s);
+  if (f.Has("json")) {
+    std::cout << Json(out, /*pretty=*/true) << "\n";
+    return kExitOk;
+  }
+  // A file has no revisions; etcd numbers them.
+  std::cout << (out.revision() == 0
+                    ? std::string("registry")
+                    : absl::StrCat("registry revision ", out.revision()))
+            << " from " << out.source() << ", sha256 " << out.digest() << "\n";
+  for (const auto& a : out.registry().agencies()) {
+    std::vector<std::string> systems;
+    for (const auto& sys : a.systems()) systems.push_back(sys.id());
+    std::cout << "  agency " << a.code() << "  " << a.name()
+              << (systems.empty() ? "" : "  systems: ")
+              << absl::StrJoin(systems, ", ") << "\n";
+  }
+  for (const auto& d : out.registry().datasets()) {
+    std::cout << "  dataset " << d.id() << "  owner " << d.provider_agency()
+              << "  " << d.fields_size() << " fields  adapter "
+              << d.adapter().address() << "\n";
+  }
+  return kExitOk;
+}
+
+int RunHistory(const Flags& f, v1::RegistryAdmin::Stub& stub,
+               grpc::ClientContext& ctx) {
+  auto limit = f.GetUint("limit");
+  if (!limit.ok()) return Fail(limit.status());
+  v1::RegistryHistoryRequest req;
+  req.set_limit(static_cast<uint32_t>(*limit));
+  v1::RegistryHistoryResponse out;
+  grpc::Status s = stub.History(&ctx, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  for (const auto& r : out.revisions()) {
+    std::cout << "r" << r.revision() << "  " << FormatTime(r.time_unix_micros())
+              << "  by " << r.author();
+    if (!r.comment().empty()) std::cout << "  \"" << r.comment() << "\"";
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+const CommandTable& RegistryTable() {
+  static const auto* table = new CommandTable{
+      "registry",
+      "usage: dxctl registry SUBCOMMAND [flags]\n\n",
+      R"(
+connection: --gateway HOST:PORT --pki DIR [--person NAME] (default ops1),
+            or --ca F --cert F --key F
+A single node reads its registry file and refuses apply; a cluster keeps
+its registry in etcd, versioned, and every node follows it at once.
+)",
+      {"gateway", "pki", "person", "ca", "cert", "key"},
+      {},
+      {
+          {"apply",
+           "apply -f FILE [--comment TEXT] [--dry-run]",
+           "validate a registry (and that the sharing policy still fits it),\n"
+           "store it as the next revision, in force on every node",
+           {"f", "comment"},
+           {"dry-run"},
+           {},
+           Remote(RunApply)},
+          {"get",
+           "get [--json]",
+           "the registry in force on the node",
+           {},
+           {"json"},
+           {},
+           Remote(RunGet)},
+          {"history",
+           "history [--limit N]",
+           "revisions, newest first",
+           {"limit"},
+           {},
+           {"limit"},
+           Remote(RunHistory)},
+      }};
+  return *table;
+}
+
+// Each node of --gateway (a,b,c), asked on its own.
+int RunStatus(const std::vector<std::string>& args) {
+  auto f = Flags::Parse(args, {"gateway", "pki", "person", "ca", "cert", "key"},
+                        {"json", "help"});
+  if (!f.ok() || f->Has("help")) {
+    if (!f.ok()) std::cerr << "dxctl status: " << f.status().message() << "\n";
+    std::cout << "usage: dxctl status --gateway A[,B,...] --pki DIR "
+                 "[--person NAME] [--json]\n  what each node says of itself: "
+                 "serving or why not, revisions, audit log, cluster members\n";
+    return f.ok() ? kExitOk : kExitUsage;
+  }
+  int rc = kExitOk;
+  for (absl::string_view address :
+       absl::StrSplit(f->Get("gateway"), ',', absl::SkipEmpty())) {
+    std::vector<std::string> one = args;
+    for (size_t i = 0; i + 1 < one.size(); ++i) {
+      if (one[i] == "--gateway") one[i + 1] = std::string(address);
+    }
+    auto parsed =
+        Flags::Parse(one, {"gateway", "pki", "person", "ca", "cert", "key"},
+                     {"json", "help"});
+    auto channel = OpenGatewayChannel(*parsed, "ops1");
+    if (!channel.ok()) return cli::Fail("status", channel.status());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(5));
+    v1::NodeStatus st;
+    grpc::Status s = v1::Node::NewStub(*channel)->Status(&ctx, {}, &st);
+    if (!s.ok()) {
+      std::cout << address << "  UNREACHABLE  " << s.error_message() << "\n";
+      rc = kExitFailed;
+      continue;
+    }
+    if (f->Has("json")) {
+      std::cout << Json(st) << "\n";
+      continue;
+    }
+    std::cout << address << "  " << st.node_id() << "  "
+              << (st.serving() ? "SERVING" : "NOT_SERVING") << "  policy r"
+              << st.policy_revision() << "  registry r"
+              << st.registry_revision() << "  state " << st.state()
+              << "  audit records " << st.audit_records() << "  members "
+              << st.members_size() << "\n";
+    if (!st.serving()) std::cout << "    " << st.not_serving_reason() << "\n";
+    if (!st.serving()) rc = kExitFailed;
+  }
+  return rc;
+}
+
+}  // namespace
+
+int RunRegistry(const std::vector<std::string>& args) {
+  return Dispatch(RegistryTable(), args);
+}
+
+int RunNodeStatus(const std::vector<std::string>& args) {
+  return RunStatus(args);
+}
+
+}  // namespace dx::cli

@@ -1,0 +1,31 @@
+// The Node gRPC service: a node's own account of itself (serving or why
+// not, the revisions in force, its audit log's size) and the members of
+// its cluster, for operators (dxctl status) and the web console.
+#ifndef DX_GATEWAY_NODE_SERVICE_H_
+#define DX_GATEWAY_NODE_SERVICE_H_
+
+#include <functional>
+
+#include "authz/call_gate.h"
+#include "dx/v1/cluster.grpc.pb.h"
+
+namespace dx::gateway {
+
+class NodeService final : public v1::Node::Service {
+ public:
+  using StatusFn = std::function<v1::NodeStatus()>;
+  NodeService(StatusFn status, const authz::CallGate* gate)
+      : status_(std::move(status)), gate_(gate) {}
+
+  grpc::Status Status(grpc::ServerContext* ctx,
+                      const v1::NodeStatusRequest* req,
+                      v1::NodeStatus* out) override;
+
+ private:
+  const StatusFn status_;
+  const authz::CallGate* const gate_;
+};
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_NODE_SERVICE_H_

@@ -1,0 +1,63 @@
+// RegistryAdmin: what operators do to the registry, apart from gRPC (the
+// RegistryAdmin service calls this once authz/ has admitted the caller).
+// A new registry is validated whole (file, line and field named), checked
+// against the sharing policy in force (a registry the policy does not fit
+// is refused, naming what the policy still refers to), committed as the
+// next revision (compare-and-swap), recorded in the audit log, and in
+// force on this node before the operator is answered; every node of the
+// cluster follows its watch. A node that reads its registry from a file
+// refuses changes (there is no shared store to put them in). Thread-safe.
+#ifndef DX_GATEWAY_REGISTRY_ADMIN_H_
+#define DX_GATEWAY_REGISTRY_ADMIN_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "dx/v1/registry.pb.h"
+#include "policy/policy_sync.h"
+#include "registry/registry_source.h"
+
+namespace dx::gateway {
+
+class RegistryAdmin {
+ public:
+  using RecordFn = std::function<absl::Status(const std::string& actor,
+                                              const std::string& action,
+                                              const std::string& detail)>;
+  struct Deps {
+    registry::RegistrySource* source = nullptr;
+    // Null when the node reads its registry from `file`.
+    registry::WritableRegistrySource* writable = nullptr;
+    std::string file;
+    policy::PolicySync* sync = nullptr;
+    const Clock* clock = nullptr;
+    RecordFn record;
+  };
+  explicit RegistryAdmin(Deps deps) : deps_(std::move(deps)) {}
+
+  // `actor` is "operator:NAME". Refusals are recorded as registry.refused.
+  absl::StatusOr<v1::ApplyRegistryResponse> Apply(
+      const std::string& actor, const v1::ApplyRegistryRequest& request);
+  v1::GetRegistryResponse Get() const;
+  absl::StatusOr<v1::RegistryHistoryResponse> History(
+      const v1::RegistryHistoryRequest& request) const;
+
+ private:
+  absl::StatusOr<v1::ApplyRegistryResponse> ApplyUnrecorded(
+      const std::string& actor, const v1::ApplyRegistryRequest& request);
+
+  const Deps deps_;
+  absl::Mutex mu_;  // serializes this node's changes
+};
+
+// What changed between two registries, for people: "dataset x added",
+// "agency y removed", "dataset z changed".
+std::vector<std::string> RegistryChanges(const v1::Registry& before,
+                                         const v1::Registry& after);
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_REGISTRY_ADMIN_H_
