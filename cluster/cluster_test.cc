@@ -18,6 +18,8 @@
 #include "common/files.h"
 #include "etcd/testing/etcd_cluster.h"
 #include "policy/policy_store_conformance.h"
+#include "policy/quota_store_conformance.h"
+#include "registry/registry_source_conformance.h"
 #include "replay/replay_store_conformance.h"
 #include "tests/testing/dev_pki.h"
 #include "tests/testing/fake_clock.h"
@@ -68,7 +70,46 @@ INSTANTIATE_TEST_SUITE_P(
               cluster::Etcd(), SystemClock::Get(), o);
         }}),
     FactoryName);
+
+INSTANTIATE_TEST_SUITE_P(Etcd, QuotaStoreConformance,
+                         ::testing::Values(QuotaStoreFactory{
+                             "Etcd",
+                             []() -> std::unique_ptr<QuotaStore> {
+                               return std::make_unique<cluster::EtcdQuotaStore>(
+                                   cluster::Etcd(), SystemClock::Get(),
+                                   cluster::EtcdQuotaStore::Options{"/t/quota/",
+                                                                    0.05});
+                             },
+                             /*shared=*/true}),
+                         QuotaFactoryName);
 }  // namespace dx::policy
+
+namespace dx::registry {
+// A change is a commit on the revision in force, as dxctl registry apply's.
+INSTANTIATE_TEST_SUITE_P(
+    Etcd, RegistrySourceConformance,
+    ::testing::Values(RegistrySourceFactory{
+        "Etcd",
+        [](const std::string& ns,
+           const std::string& seed) -> std::unique_ptr<RegistrySource> {
+          const std::string file =
+              testing::MakeTempDir("registry-" + ns) + "/registry.yaml";
+          EXPECT_TRUE(WriteFileAtomically(file, seed).ok());
+          auto source = cluster::EtcdRegistrySource::Open(
+              cluster::Etcd(), absl::StrCat("/t/registry/", ns, "/"), file);
+          EXPECT_TRUE(source.ok()) << source.status();
+          return source.ok() ? *std::move(source) : nullptr;
+        },
+        [](RegistrySource& source, const std::string& yaml) -> absl::Status {
+          auto& writable = dynamic_cast<WritableRegistrySource&>(source);
+          v1::RegistryRevision meta;
+          meta.set_author("operator:test");
+          return writable.Commit(yaml, meta, source.Current()->revision())
+              .status();
+        },
+        /*shared=*/true}),
+    RegistryFactoryName);
+}  // namespace dx::registry
 
 namespace dx::replay {
 INSTANTIATE_TEST_SUITE_P(

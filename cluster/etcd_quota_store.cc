@@ -55,22 +55,39 @@ std::string EtcdQuotaStore::KeyOf(const policy::QuotaBucket& b) const {
   return absl::StrCat(options_.prefix, "quota/", b.name, "/", b.window);
 }
 
-bool EtcdQuotaStore::TakeLocal(const std::vector<policy::QuotaTake>& takes,
-                               policy::QuotaTakeResult* result) {
-  for (const policy::QuotaTake& t : takes) {
-    Local& l = local_[t.bucket.name];
-    if (l.window != t.bucket.window) l = {t.bucket.window, 0};
-    if (l.tokens < t.min) return false;
+EtcdQuotaStore::Local& EtcdQuotaStore::LocalOf(
+    const policy::QuotaBucket& bucket) {
+  Local& l = local_[bucket.name];
+  if (l.window != bucket.window) l = {bucket.window, 0, false};
+  return l;
+}
+
+EtcdQuotaStore::LocalVerdict EtcdQuotaStore::TakeLocal(
+    const std::vector<policy::QuotaTake>& takes, bool final,
+    policy::QuotaTakeResult* result) {
+  bool ask_etcd = false;
+  for (size_t i = 0; i < takes.size(); ++i) {
+    const policy::QuotaTake& t = takes[i];
+    const Local& l = LocalOf(t.bucket);
+    if (l.tokens >= t.max) continue;
+    if (!l.drained && !final) {
+      ask_etcd = true;
+    } else if (l.tokens < t.min) {
+      result->granted = false;
+      result->short_bucket = i;
+      return LocalVerdict::kRefused;
+    }
   }
+  if (ask_etcd) return LocalVerdict::kAskEtcd;
   result->granted = true;
   result->taken.clear();
   for (const policy::QuotaTake& t : takes) {
-    Local& l = local_[t.bucket.name];
+    Local& l = LocalOf(t.bucket);
     const uint64_t n = std::min(t.max, l.tokens);
     l.tokens -= n;
     result->taken.push_back(n);
   }
-  return true;
+  return LocalVerdict::kGranted;
 }
 
 void EtcdQuotaStore::Take(std::vector<policy::QuotaTake> takes, Cancellation*,
@@ -78,7 +95,7 @@ void EtcdQuotaStore::Take(std::vector<policy::QuotaTake> takes, Cancellation*,
   policy::QuotaTakeResult result;
   {
     absl::MutexLock lock(&mu_);
-    if (!TakeLocal(takes, &result)) {
+    if (TakeLocal(takes, /*final=*/false, &result) == LocalVerdict::kAskEtcd) {
       // The etcd round trip runs on the store's thread.
       jobs_.push_back({std::move(takes), std::move(done)});
       return;
@@ -147,30 +164,23 @@ absl::StatusOr<policy::QuotaTakeResult> EtcdQuotaStore::TakeWithRefill(
     uint64_t have;
     {
       absl::MutexLock lock(&mu_);
-      Local& l = local_[t.bucket.name];
-      if (l.window != t.bucket.window) l = {t.bucket.window, 0};
+      const Local& l = LocalOf(t.bucket);
+      if (l.tokens >= t.max || l.drained) continue;
       have = l.tokens;
     }
-    if (have >= t.min) continue;
-    // A chunk, or what this take needs if more.
-    const uint64_t want = std::max(ChunkFor(t.bucket.capacity), t.min - have);
+    // The most this take wants, or a chunk if more.
+    const uint64_t want = std::max(ChunkFor(t.bucket.capacity), t.max - have);
     absl::StatusOr<uint64_t> got = Refill(t.bucket, want);
     if (!got.ok()) return got.status();
     absl::MutexLock lock(&mu_);
     Local& l = local_[t.bucket.name];
-    if (l.window == t.bucket.window) l.tokens += *got;
+    if (l.window != t.bucket.window) continue;  // a later window came first
+    l.tokens += *got;
+    if (*got < want) l.drained = true;
   }
   policy::QuotaTakeResult result;
   absl::MutexLock lock(&mu_);
-  if (!TakeLocal(takes, &result)) {
-    result.granted = false;
-    for (size_t i = 0; i < takes.size(); ++i) {
-      if (local_[takes[i].bucket.name].tokens < takes[i].min) {
-        result.short_bucket = i;
-        break;
-      }
-    }
-  }
+  (void)TakeLocal(takes, /*final=*/true, &result);
   return result;
 }
 

@@ -7,8 +7,12 @@
 //   - a node may hold up to one chunk it has not spent while another node
 //     is refused: under-admission is at most (nodes x chunk) per window;
 //   - counters survive restarts (a node's unspent chunk is lost with it).
-// A take the local chunk covers completes inline; one that needs etcd
-// completes on the store's thread, never blocking the caller's. Keys live
+// A take gets as many tokens as are left up to its most (a reservation
+// of max_records against a daily quota), so a node asks etcd for the most
+// a take wants or a chunk, whichever is more. A take the local chunk covers
+// completes inline, and so does a refusal once etcd's counter is full; one
+// that needs etcd completes on the store's thread, never blocking the
+// caller's. Keys live
 // on shared leases until their window is over. Thread-safe.
 #ifndef DX_CLUSTER_ETCD_QUOTA_STORE_H_
 #define DX_CLUSTER_ETCD_QUOTA_STORE_H_
@@ -46,14 +50,22 @@ class EtcdQuotaStore final : public policy::QuotaStore {
   struct Local {
     int64_t window = 0;
     uint64_t tokens = 0;  // taken from etcd, not yet spent
+    // etcd gave less than asked: its counter is at the capacity for this
+    // window (counters only grow), so no later take need ask it again.
+    bool drained = false;
   };
+  enum class LocalVerdict { kGranted, kRefused, kAskEtcd };
   struct Job {
     std::vector<policy::QuotaTake> takes;
     TakeCallback done;
   };
-  // Takes from the local chunks only; false when one falls short.
-  bool TakeLocal(const std::vector<policy::QuotaTake>& takes,
-                 policy::QuotaTakeResult* result)
+  // Takes from the local chunks alone when they settle it: each bucket
+  // holds the most asked, or etcd has no more and it holds the least.
+  // kAskEtcd (nothing taken) when a chunk could grow and `final` is false.
+  LocalVerdict TakeLocal(const std::vector<policy::QuotaTake>& takes,
+                         bool final, policy::QuotaTakeResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Local& LocalOf(const policy::QuotaBucket& bucket)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fetches from etcd what the local chunks lack, then takes (store thread).
   absl::StatusOr<policy::QuotaTakeResult> TakeWithRefill(

@@ -4,67 +4,19 @@
 #include "gtest/gtest.h"
 #include "policy/internal/test_fixtures.h"
 #include "policy/policy_authorizer.h"
+#include "policy/quota_store_conformance.h"
 #include "tests/testing/fake_clock.h"
 
 namespace dx::policy {
 namespace {
 
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-QuotaTakeResult TakeNow(QuotaStore& store, std::vector<QuotaTake> takes) {
-  QuotaTakeResult out;
-  store.Take(std::move(takes), nullptr, [&](absl::StatusOr<QuotaTakeResult> r) {
-    ASSERT_TRUE(r.ok()) << r.status();
-    out = *r;
-  });
-  return out;
-}
-
-TEST(LocalQuotaStoreTest, TakesFromEveryBucketOrFromNone) {
-  LocalQuotaStore store;
-  const QuotaBucket minute{"q/rpm", 100, 2};
-  const QuotaBucket day{"q/rpd", 7, 10};
-  QuotaTakeResult r = TakeNow(store, {{minute, 1, 1}, {day, 1, 4}});
-  ASSERT_TRUE(r.granted);
-  EXPECT_THAT(r.taken, ElementsAre(1, 4));
-  r = TakeNow(store, {{minute, 1, 1}, {day, 1, 100}});
-  ASSERT_TRUE(r.granted);
-  EXPECT_THAT(r.taken, ElementsAre(1, 6));  // what was left of the day
-  // The minute is used up: nothing is taken from the day either.
-  store.PutBack(day, 5);
-  r = TakeNow(store, {{minute, 1, 1}, {day, 1, 5}});
-  EXPECT_FALSE(r.granted);
-  EXPECT_EQ(r.short_bucket, 0u);
-  r = TakeNow(store, {{day, 5, 5}});
-  EXPECT_TRUE(r.granted);
-  EXPECT_FALSE(TakeNow(store, {{day, 1, 1}}).granted);
-}
-
-TEST(LocalQuotaStoreTest, AWindowStartsFullAndLatePutBacksAreIgnored) {
-  LocalQuotaStore store;
-  const QuotaBucket now{"q/rpm", 100, 1};
-  const QuotaBucket next{"q/rpm", 101, 1};
-  ASSERT_TRUE(TakeNow(store, {{now, 1, 1}}).granted);
-  EXPECT_FALSE(TakeNow(store, {{now, 1, 1}}).granted);
-  ASSERT_TRUE(TakeNow(store, {{next, 1, 1}}).granted);
-  store.PutBack(now, 1);  // minute 100 is over: changes nothing
-  EXPECT_FALSE(TakeNow(store, {{next, 1, 1}}).granted);
-}
-
-TEST(QuotaChargeTest, WhatWasNotUsedGoesBackWhenTheChargeGoes) {
-  LocalQuotaStore store;
-  const QuotaBucket day{"q/rpd", 7, 10};
-  {
-    QuotaCharge charge(&store, day, TakeNow(store, {{day, 1, 10}}).taken[0]);
-    EXPECT_EQ(charge.taken(), 10u);
-    EXPECT_FALSE(TakeNow(store, {{day, 1, 1}}).granted);
-    charge.Use(3);
-  }
-  // 3 were spent: 7 are back.
-  EXPECT_TRUE(TakeNow(store, {{day, 7, 7}}).granted);
-  EXPECT_FALSE(TakeNow(store, {{day, 1, 1}}).granted);
-}
+INSTANTIATE_TEST_SUITE_P(
+    Local, QuotaStoreConformance,
+    ::testing::Values(QuotaStoreFactory{
+        "Local", [] { return std::make_unique<LocalQuotaStore>(); }}),
+    QuotaFactoryName);
 
 TEST(QuotaWindowsTest, MinutesAndVietnameseDays) {
   // 2025-11-24 16:59:59 UTC is 23:59:59 in Hanoi; a second later, a new day.

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "common/files.h"
 #include "common/yaml_proto.h"
+#include "registry/registry_source_conformance.h"
+#include "tests/testing/dev_pki.h"
 
 namespace dx::registry {
 namespace {
@@ -69,6 +72,28 @@ TEST(RegistryTest, RefusesInvalidRegistriesNamingTheField) {
                   "adapter: {address: x}, fields: [{name: a}]}\n",
               "listed twice");
 }
+
+// The file source: a change is a new version of the file, read again.
+INSTANTIATE_TEST_SUITE_P(
+    File, RegistrySourceConformance,
+    ::testing::Values(RegistrySourceFactory{
+        "File",
+        [](const std::string& ns,
+           const std::string& seed) -> std::unique_ptr<RegistrySource> {
+          const std::string file =
+              testing::MakeTempDir("registry-" + ns) + "/registry.yaml";
+          EXPECT_TRUE(WriteFileAtomically(file, seed).ok());
+          auto source = FileRegistrySource::Open(file);
+          EXPECT_TRUE(source.ok()) << source.status();
+          return source.ok() ? *std::move(source) : nullptr;
+        },
+        [](RegistrySource& source, const std::string& yaml) -> absl::Status {
+          auto next = Registry::FromYaml(yaml, "registry.yaml");
+          if (!next.ok()) return next.status();
+          dynamic_cast<FileRegistrySource&>(source).Replace(*next);
+          return absl::OkStatus();
+        }}),
+    RegistryFactoryName);
 
 }  // namespace
 }  // namespace dx::registry
