@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo pki clean format bench bench-audit bench-policy soak crash-cycles cluster-crash-cycles
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster pki clean format bench bench-audit bench-policy soak crash-cycles cluster-crash-cycles
 
 all: build
 
@@ -79,6 +79,10 @@ fuzz:
 
 demo: build
 	@/usr/bin/python3 scripts/demo.py --build-dir $(BUILD_DIR)
+
+# Three etcd members and three gateway nodes on loopback (docs/CLUSTER.md).
+demo-cluster: build
+	@/usr/bin/python3 scripts/demo_cluster.py --build-dir $(BUILD_DIR)
 
 # dxgate against its peers (docs/PERFORMANCE.md); BENCH_ARGS="--rounds 1 --duration 3" for a quick look.
 bench: build

@@ -14,6 +14,7 @@ int RunAudit(const std::vector<std::string>& args);
 int RunPolicy(const std::vector<std::string>& args);
 int RunRegistry(const std::vector<std::string>& args);
 int RunNodeStatus(const std::vector<std::string>& args);
+int RunHealth(const std::vector<std::string>& args);
 
 }  // namespace dx::cli
 

@@ -1,6 +1,7 @@
 #include "gateway/config.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/env_expand.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
@@ -9,7 +10,10 @@ namespace dx::gateway {
 
 absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   v1::GatewayConfig c;
-  DX_RETURN_IF_ERROR(LoadYamlFile(path, &c));
+  // ${NAME}: one file for every node, each with its own environment.
+  DX_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  DX_ASSIGN_OR_RETURN(text, ExpandEnvironment(text, path));
+  DX_RETURN_IF_ERROR(YamlToProto(text, path, &c));
   const std::string base = DirName(path);
   auto resolve = [&](std::string* p) { *p = ResolvePath(base, *p); };
   auto required = [&](const std::string& value, const char* field) {

@@ -414,6 +414,23 @@ class ClusterEnv(DevEnv):
     def gateway(self):  # dxctl's default target: the first node
         return self.address(self.node_ids[0])
 
+    def status_of(self, node):
+        """What `node` says of itself (dxctl status --json), or None."""
+        out = self.dxctl("status", "--gateway", self.address(node), "--pki", self.pki,
+                         "--json", timeout=30)
+        lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+        return json.loads(lines[0]) if lines else None
+
+    def wait_busy(self, node, records, timeout=60):
+        """Until `node` has written `records` more audit records (a load has
+        reached it)."""
+        start = int(self.status_of(node).get("audit_records", 0))
+        deadline = time.time() + timeout
+        while int((self.status_of(node) or {}).get("audit_records", 0)) < start + records:
+            if time.time() > deadline:
+                raise RuntimeError(f"{node} got no traffic")
+            time.sleep(0.1)
+
     def node_data_dir(self, node):
         return os.path.join(self.root, f"data-{node}")
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from dx.v1 import cluster_pb2, cluster_pb2_grpc, errors_pb2  # noqa: E402
 from dx.v1 import exchange_pb2, exchange_pb2_grpc  # noqa: E402
-from dxenv import ClusterEnv  # noqa: E402
+from dxenv import ClusterEnv, free_ports  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 
 H30, H29, G12 = "000.00.00.H30", "000.00.00.H29", "000.00.00.G12"
@@ -92,10 +93,10 @@ class ClusterEndToEndTest(unittest.TestCase):
         return result.stdout
 
     def call(self, node, *extra, agency=H30, system="hotich", dataset="bca.population",
-             purpose="civil-registration"):
+             purpose="civil-registration", gateway_address=None):
         query = ["--query", "citizen_id=001000000000"] if dataset == "bca.population" else []
         return self.env.call(agency, system, dataset, purpose, *query, *extra,
-                             gateway=self.env.address(node))
+                             gateway=gateway_address or self.env.address(node))
 
     def assert_refused(self, result, code, reason):
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
@@ -437,6 +438,61 @@ datasets:
             self.assertEqual(s["state"], "etcd")
             self.assertEqual(sorted(m["node_id"] for m in s["members"]), self.nodes)
 
+    # ------------------------------------------------------ load balancer --
+    def test_45_haproxy_in_front_sends_nothing_to_a_dead_node(self):
+        """deploy/cluster/haproxy.cfg as shipped, with loopback addresses."""
+        root = self.env.root
+        if not os.path.exists(os.path.join(self.env.pki, "people", "lb", "tls.pem")):
+            self.env.pki_cmd("person", "operator", "lb")
+        deploy = os.path.join(REPO, "deploy", "cluster")
+        with open(os.path.join(deploy, "dxgate-lb-check"), encoding="utf-8") as f:
+            check = f.read().replace("/usr/local/bin/dxctl", self.env.bin("dxctl")) \
+                .replace("/etc/dxgate/pki", self.env.pki)
+        check_path = self.file("dxgate-lb-check", check)
+        os.chmod(check_path, 0o755)
+        (lb_port,) = free_ports(1)
+        with open(os.path.join(deploy, "haproxy.cfg"), encoding="utf-8") as f:
+            cfg = f.read().replace("0.0.0.0:8443", f"127.0.0.1:{lb_port}") \
+                .replace("/usr/local/lib/dxgate/dxgate-lb-check", check_path)
+        for i, node in enumerate(self.nodes):
+            self.assertIn(f"10.0.0.2{i + 1}:8443", cfg)
+            cfg = cfg.replace(f"10.0.0.2{i + 1}:8443", self.env.address(node))
+        cfg_path = self.file("haproxy.cfg", cfg)
+        valid = subprocess.run(["haproxy", "-c", "-f", cfg_path], capture_output=True,
+                               text=True)
+        self.assertEqual(valid.returncode, 0, valid.stdout + valid.stderr)
+        log_path = os.path.join(root, "logs", "haproxy.log")
+        with open(log_path, "w") as log:
+            lb = subprocess.Popen(["haproxy", "-db", "-f", cfg_path], stdout=log, stderr=log)
+        self.addCleanup(lambda: (lb.kill(), lb.wait()))
+        target = f"127.0.0.1:{lb_port}"
+
+        def through_lb(tag):
+            receipts = os.path.join(self.tmp.name, f"receipts-lb-{tag}.txt")
+            r = self.env.dxbench("--requests", "300", "--channels", "12", "--receipts",
+                                 receipts, target=target)
+            with open(receipts, encoding="utf-8") as f:
+                return r, {line.split()[0] for line in f if line.strip()}
+
+        deadline = time.time() + 20
+        while self.call("gw1", "--quiet", gateway_address=target).returncode != 0:
+            self.assertLess(time.time(), deadline, "HAProxy never forwarded a call")
+            time.sleep(0.3)
+        r, served_by = through_lb("all")
+        self.assertEqual(r["errors"], {}, r)
+        self.assertEqual(served_by, set(self.nodes))  # new connections go to all three
+        self.env.stop_node("gw2", signal.SIGKILL)
+        deadline = time.time() + 20
+        while True:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                if "dxgate_nodes/gw2 is DOWN" in f.read():
+                    break
+            self.assertLess(time.time(), deadline, "HAProxy did not notice gw2 died")
+            time.sleep(0.2)
+        r, served_by = through_lb("down")
+        self.assertEqual(r["errors"], {}, r)
+        self.assertEqual(served_by, {"gw1", "gw3"})
+
     # ------------------------------------------------------------- faults --
     def test_50_kill_9_of_a_node_under_load_loses_no_acknowledged_exchange(self):
         for cycle in range(CRASH_CYCLES):
@@ -500,6 +556,11 @@ datasets:
                 self.assertIn("etcd", st.not_serving_reason)
                 r = self.call(node)
                 self.assertIn("REFUSED  UNAVAILABLE", r.stdout)
+            for node in self.nodes:  # what a load balancer's probe sees
+                h = self.env.dxctl("health", "--gateway", self.env.address(node), "--pki",
+                                   self.env.pki)
+                self.assertEqual(h.returncode, 1, h.stdout + h.stderr)
+                self.assertIn("NOT_SERVING", h.stdout)
             out = self.env.dxctl("status", "--gateway", ",".join(self.env.addresses),
                                  "--pki", self.env.pki)
             self.assertEqual(out.returncode, 1)
