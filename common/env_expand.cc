@@ -24,9 +24,20 @@ absl::StatusOr<std::string> ExpandEnvironment(const std::string& text,
   std::string out;
   out.reserve(text.size());
   int line = 1;
+  bool comment = false;  // a YAML comment: left as it is
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (c == '\n') ++line;
+    if (c == '\n') {
+      ++line;
+      comment = false;
+    } else if (c == '#' && (i == 0 || text[i - 1] == ' ' ||
+                            text[i - 1] == '\t' || text[i - 1] == '\n')) {
+      comment = true;
+    }
+    if (comment) {
+      out.push_back(c);
+      continue;
+    }
     if (c == '$' && text.compare(i, 3, "$${") == 0) {
       out += "${";
       i += 2;

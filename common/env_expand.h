@@ -1,8 +1,9 @@
 // ${NAME} in a configuration file, replaced by the environment variable
 // NAME: one file serves every node of a cluster, each started with its own
 // environment (a systemd instance, a Kubernetes pod's name). "$${" stands
-// for a literal "${". An unset variable is an error naming it and the line,
-// never an empty value.
+// for a literal "${"; comments (# to the end of the line) are left as they
+// are. An unset variable is an error naming it and the line, never an
+// empty value.
 #ifndef DX_COMMON_ENV_EXPAND_H_
 #define DX_COMMON_ENV_EXPAND_H_
 

@@ -24,6 +24,14 @@ TEST(ExpandEnvironmentTest, ReplacesVariablesAndKeepsTheRest) {
             "node_id: dxgate-1\ndata_dir: /var/lib/dxgate-1/x\ncost: $5\n");
 }
 
+TEST(ExpandEnvironmentTest, CommentsAreLeftAsTheyAre) {
+  auto out =
+      ExpandEnvironment("# uses ${UNSET}\na: ${A} # not ${B}\nb: x#${A}\n",
+                        "c.yaml", Env({{"A", "1"}}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "# uses ${UNSET}\na: 1 # not ${B}\nb: x#1\n");
+}
+
 TEST(ExpandEnvironmentTest, ADoubledDollarIsALiteral) {
   auto out = ExpandEnvironment("a: $${HOME}\n", "c.yaml", Env({}));
   ASSERT_TRUE(out.ok()) << out.status();
