@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster pki clean format bench bench-audit bench-policy soak crash-cycles cluster-crash-cycles
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster pki clean format bench bench-ab bench-cluster bench-audit bench-policy soak crash-cycles cluster-crash-cycles
 
 all: build
 
@@ -88,6 +88,18 @@ demo-cluster: build
 bench: build
 	@bash scripts/install-deps.sh bench
 	@/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) $(BENCH_ARGS)
+
+# Gateway builds or settings side by side in one run (bench/ab_gateway.py):
+#   make bench-ab AB_ARGS="--variant before=/tmp/old/build --variant after=build"
+AB_ARGS ?= --variant current=$(BUILD_DIR)
+bench-ab: build
+	@/usr/bin/python3 bench/ab_gateway.py --build-dir $(BUILD_DIR) $(AB_ARGS)
+
+# What sharing the state in etcd costs: one node local, one node on a
+# one-member etcd, three nodes on a three-member etcd (docs/CLUSTER.md);
+# CLUSTER_BENCH_ARGS="--rounds 1 --duration 3" for a quick look.
+bench-cluster: build
+	@/usr/bin/python3 bench/cluster_bench.py --build-dir $(BUILD_DIR) $(CLUSTER_BENCH_ARGS)
 
 # The audit log's figures (docs/AUDIT.md); AUDIT_BENCH_RECORDS=1000000 for a quick run.
 AUDIT_BENCH_RECORDS ?= 10000000

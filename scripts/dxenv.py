@@ -278,8 +278,11 @@ class EtcdCluster:
     """A real etcd cluster (Debian's /usr/bin/etcd) on loopback: members on
     free ports, data under ROOT/etcd, stopped whatever happens (close)."""
 
-    def __init__(self, root, members=3):
+    def __init__(self, root, members=3, tls=None):
+        """tls: {"ca": F, "cert": F, "key": F}: clients must present a
+        certificate of that CA, and the members' own is `cert`."""
         self.root = os.path.join(root, "etcd")
+        self.tls = tls
         os.makedirs(self.root, exist_ok=True)
         ports = free_ports(2 * members)
         self.members = [{"name": f"m{i + 1}", "client": ports[2 * i], "peer": ports[2 * i + 1],
@@ -291,7 +294,8 @@ class EtcdCluster:
 
     def _spawn(self, m, state):
         cluster = ",".join(f"{x['name']}=http://127.0.0.1:{x['peer']}" for x in self.members)
-        client, peer = f"http://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
+        scheme = "https" if self.tls else "http"
+        client, peer = f"{scheme}://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
         argv = ["/usr/bin/etcd", "--name", m["name"], "--data-dir",
                 os.path.join(self.root, m["name"]), "--listen-client-urls", client,
                 "--advertise-client-urls", client, "--listen-peer-urls", peer,
@@ -299,6 +303,9 @@ class EtcdCluster:
                 "--initial-cluster-state", state, "--heartbeat-interval", "100",
                 "--election-timeout", "1000", "--log-level", "error",
                 "--auto-compaction-retention", "1"]
+        if self.tls:
+            argv += ["--cert-file", self.tls["cert"], "--key-file", self.tls["key"],
+                     "--trusted-ca-file", self.tls["ca"], "--client-cert-auth"]
         with open(os.path.join(self.root, m["name"] + ".log"), "ab") as log:
             m["proc"] = subprocess.Popen(argv, stdout=log, stderr=log)
 
@@ -310,9 +317,16 @@ class EtcdCluster:
 
     def healthy(self, i):
         import urllib.request
+        context, scheme = None, "http"
+        if self.tls:
+            import ssl
+            context = ssl.create_default_context(cafile=self.tls["ca"])
+            context.load_cert_chain(self.tls["cert"], self.tls["key"])
+            scheme = "https"
         try:
             with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.members[i]['client']}/health", timeout=1) as r:
+                    f"{scheme}://127.0.0.1:{self.members[i]['client']}/health", timeout=1,
+                    context=context) as r:
                 return b'"health":"true"' in r.read()
         except OSError:
             return False
@@ -361,15 +375,23 @@ class ClusterEnv(DevEnv):
     """DevEnv with several gateway nodes sharing their state in a real etcd
     cluster: gw1..gwN, each with its own certificates and data folder."""
 
-    def __init__(self, root, build_dir, nodes=3, etcd_members=3, **kw):
+    def __init__(self, root, build_dir, nodes=3, etcd_members=3, etcd_tls=False, **kw):
+        """etcd_tls: etcd serves TLS and wants client certificates (each
+        node presents its own; the members use an adapter's certificate)."""
         super().__init__(root, build_dir, **kw)
         self.node_ids = [f"gw{i + 1}" for i in range(nodes)]
         self.gateway_ids = list(self.node_ids)
         self.etcd = EtcdCluster(self.root, etcd_members)
+        self.etcd_tls = etcd_tls
         self.ports = {}
 
     def setup(self):
         super().setup()
+        if self.etcd_tls:
+            member = os.path.join(self.pki, "adapters", "000.00.00.G01")
+            self.etcd.tls = {"ca": os.path.join(self.pki, "root-ca.pem"),
+                             "cert": os.path.join(member, "tls.pem"),
+                             "key": os.path.join(member, "tls.key")}
         for n in self.node_ids[1:]:
             if not os.path.exists(os.path.join(self.pki, "gateways", n, "tls.pem")):
                 self.pki_cmd("gateway", n)
@@ -380,8 +402,13 @@ class ClusterEnv(DevEnv):
 
     def start_node(self, node, settings=None):
         endpoints = ", ".join(self.etcd.endpoints)
+        tls = ""
+        if self.etcd_tls:
+            certs = self.certs_of(node)
+            tls = (f", etcd_ca_file: pki/root-ca.pem, etcd_cert_file: {certs}/tls.pem, "
+                   f"etcd_key_file: {certs}/tls.key")
         values = {"cluster": f"{{etcd_endpoints: [{endpoints}], max_staleness_ms: 3000, "
-                             f"etcd_timeout_ms: 800}}"}
+                             f"etcd_timeout_ms: 800{tls}}}"}
         values.update(self.gateway_settings)
         values.update(settings or {})
         config, port_file = self.gateway_config(f"gateway-{node}", node, self.ports.get(node),

@@ -617,5 +617,32 @@ datasets:
         self.wait_serving()
 
 
+class EtcdOverTlsTest(unittest.TestCase):
+    """etcd as production runs it: TLS, and a client certificate required."""
+
+    def test_a_node_speaks_tls_to_etcd_and_one_without_a_certificate_cannot(self):
+        with tempfile.TemporaryDirectory(prefix="dx-etcd-tls-") as root:
+            env = ClusterEnv(root, BUILD, nodes=1, etcd_members=1, etcd_tls=True,
+                             population=100, business=10).setup()
+            try:
+                env.start()
+                r = env.call("000.00.00.H30", "hotich", "bca.population", "civil-registration",
+                             "--query", "citizen_id=001000000000", gateway=env.address("gw1"))
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertEqual(env.status_of("gw1")["state"], "etcd")
+                # The same node without its client certificate is refused by
+                # etcd, and says so instead of serving on local state.
+                env.stop_node("gw1")
+                endpoint = env.etcd.endpoints[0]
+                with self.assertRaises(RuntimeError):
+                    env.start_node("gw1", {"cluster": f"{{etcd_endpoints: [{endpoint}], "
+                                                      f"etcd_ca_file: pki/root-ca.pem, "
+                                                      f"etcd_timeout_ms: 500}}"})
+                log = env.log("gateway-gw1")
+                self.assertIn("cannot join the cluster through etcd", log)
+            finally:
+                env.close()
+
+
 if __name__ == "__main__":
     unittest.main()
