@@ -89,6 +89,7 @@ struct Results {
   std::mutex mu;
   Histogram latency;
   std::map<std::string, uint64_t> errors;
+  std::map<std::string, std::string> first_message;  // per code, for people
   uint64_t ok = 0, records = 0, bytes = 0;
 };
 
@@ -175,6 +176,9 @@ class Runner {
     std::string err_json;
     for (const auto& [code, n] : results_.errors) {
       errors += n;
+      std::fprintf(stderr, "dxbench: %lu x %s, the first: %s\n",
+                   static_cast<unsigned long>(n), code.c_str(),
+                   results_.first_message[code].c_str());
       absl::StrAppend(&err_json, err_json.empty() ? "" : ",", "\"", code,
                       "\":", n);
     }
@@ -268,7 +272,10 @@ class Runner {
                                                                   scheduled)
                 .count()));
       } else {
-        ++results_.errors[cli::GrpcCodeName(s.error_code())];
+        const std::string code = cli::GrpcCodeName(s.error_code());
+        if (++results_.errors[code] == 1) {
+          results_.first_message[code] = s.error_message();
+        }
       }
     }
     // Closed loop: the next call starts before this one is counted out, so
@@ -378,6 +385,9 @@ class Runner {
     auto* ctx = new grpc::ClientContext();
     ctx->set_deadline(std::chrono::system_clock::now() +
                       std::chrono::seconds(30));
+    // A retry waits for a node that is up rather than failing at once on
+    // the one that just went (its channel may not have noticed yet).
+    ctx->set_wait_for_ready(attempt > 0);
     auto* resp = new v1::SignedResponse();
     exchange_[ch]->async()->Call(
         ctx, req, resp,

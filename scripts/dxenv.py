@@ -245,7 +245,10 @@ trust:
         lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
         if not lines:
             raise RuntimeError(f"dxbench failed: {out.stdout}\n{out.stderr}")
-        return json.loads(lines[-1])
+        result = json.loads(lines[-1])
+        # What it said of its errors (the first message of each code).
+        result["notes"] = [x for x in out.stderr.splitlines() if " x " in x][-5:]
+        return result
 
     def auditor(self, *args, person="auditor1", timeout=120):
         """dxctl audit COMMAND ... through the gateway, as `person`."""
