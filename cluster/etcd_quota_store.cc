@@ -31,7 +31,6 @@ absl::Time WindowEnd(const policy::QuotaBucket& b) {
 EtcdQuotaStore::EtcdQuotaStore(etcd::Client* client, const Clock* clock,
                                Options options)
     : client_(client),
-      clock_(clock),
       options_(std::move(options)),
       minute_leases_(client, clock, absl::Minutes(1), kMargin),
       day_leases_(client, clock, absl::Hours(24), kMargin) {

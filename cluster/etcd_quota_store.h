@@ -78,7 +78,6 @@ class EtcdQuotaStore final : public policy::QuotaStore {
   std::string KeyOf(const policy::QuotaBucket& b) const;
 
   etcd::Client* const client_;
-  const Clock* const clock_;
   const Options options_;
   LeaseCache minute_leases_;
   LeaseCache day_leases_;

@@ -18,7 +18,6 @@ constexpr absl::Duration kLeaseMargin = absl::Minutes(1);
 EtcdReplayStore::EtcdReplayStore(etcd::Client* client, const Clock* clock,
                                  Options options)
     : client_(client),
-      clock_(clock),
       options_(std::move(options)),
       memory_(clock),
       leases_(client, clock, kLeaseWindow, kLeaseMargin) {

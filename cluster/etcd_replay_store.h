@@ -61,7 +61,6 @@ class EtcdReplayStore final : public replay::ReplayStore {
                     const std::string& value) const;
 
   etcd::Client* const client_;
-  const Clock* const clock_;
   const Options options_;
   replay::InMemoryReplayStore memory_;
   LeaseCache leases_;
