@@ -16,6 +16,15 @@ namespace dx::audit {
 v1::AuditRecord AdminRecord(const std::string& actor, const std::string& action,
                             const std::string& detail);
 
+// A refused administrative call: DECISION_DENY with its gRPC status;
+// `identity_verified` false when `actor` is only what the caller's
+// certificate claims.
+v1::AuditRecord AdminRefusalRecord(const std::string& actor,
+                                   bool identity_verified,
+                                   const std::string& cert_sha256,
+                                   const std::string& action,
+                                   const std::string& detail, int status_code);
+
 // Appends and blocks until the record is durable (or failed). Not for the
 // exchange path, which never blocks.
 absl::StatusOr<AppendResult> AppendAndWait(AuditLog* log,

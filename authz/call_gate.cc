@@ -105,11 +105,22 @@ void CallGate::Admit(const grpc::ServerContextBase* ctx,
   if (!who.ok()) {
     // Attempts are audited too; the refusal stands whether or not the
     // record can be written.
-    (void)record_(
-        ActorOf(who, pem, ctx->peer()), RefusalAction(method),
-        absl::StrCat(method.substr(method.rfind('/') + 1), " refused: ",
-                     absl::StatusCodeToString(who.status().code()), ": ",
-                     who.status().message()));
+    RefusedCall refused;
+    refused.actor = ActorOf(who, pem, ctx->peer());
+    // A certificate that verified but lacks the role is a known caller.
+    refused.identity_verified =
+        who.status().code() == absl::StatusCode::kPermissionDenied &&
+        trust_->VerifyPem(pem).ok();
+    if (auto cert = certs::ParseCertificatePem(pem); cert.ok()) {
+      refused.cert_sha256 = certs::CertificateFingerprint(cert->get());
+    }
+    refused.action = RefusalAction(method);
+    refused.detail = absl::StrCat(
+        method.substr(method.rfind('/') + 1),
+        " refused: ", absl::StatusCodeToString(who.status().code()), ": ",
+        who.status().message());
+    refused.code = who.status().code();
+    (void)record_(refused);
   }
   absl::MutexLock lock(&mu_);
   verdicts_.insert_or_assign(ctx, std::move(who));

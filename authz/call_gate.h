@@ -30,9 +30,17 @@ namespace dx::authz {
 
 class CallGate {
  public:
-  // Appends an admin record (actor, action, detail) and waits until durable.
-  using RecordFn = std::function<absl::Status(
-      const std::string&, const std::string&, const std::string&)>;
+  // A refused call, as its audit record names it.
+  struct RefusedCall {
+    std::string actor;        // "auditor:bob", or "unauthenticated ADDR"
+    bool identity_verified;   // false: actor is what the certificate claims
+    std::string cert_sha256;  // the TLS client certificate's, if any
+    std::string action;       // "policy.refused", ...
+    std::string detail;       // the method and the reason
+    absl::StatusCode code;    // UNAUTHENTICATED or PERMISSION_DENIED
+  };
+  // Appends the refusal's audit record and waits until it is durable.
+  using RecordFn = std::function<absl::Status(const RefusedCall&)>;
   // `trust` must outlive the gate.
   CallGate(certs::TrustStore* trust, RecordFn record)
       : trust_(trust), record_(std::move(record)) {}

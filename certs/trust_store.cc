@@ -19,6 +19,19 @@ namespace {
 // Bounded so a flood of distinct valid certificates cannot grow memory.
 constexpr size_t kMaxCacheEntries = 10000;
 
+CertVerdict Refused(CertProblem problem, std::string message) {
+  CertVerdict v;
+  v.problem = problem;
+  v.message = std::move(message);
+  return v;
+}
+
+CertVerdict Accepted(std::shared_ptr<const VerifiedCert> cert) {
+  CertVerdict v;
+  v.cert = std::move(cert);
+  return v;
+}
+
 int64_t MtimeNanos(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return -1;
@@ -153,27 +166,38 @@ std::shared_ptr<const VerifiedCert> TrustStore::Cached(const std::string& key) {
 
 CertVerdict TrustStore::VerifyDer(absl::string_view der) {
   std::string key = Sha256(der);
-  if (auto hit = Cached(key)) return CertVerdict{CertProblem::kNone, "", hit};
+  if (auto hit = Cached(key)) return Accepted(hit);
   auto cert = ParseCertificateDer(der);
   if (!cert.ok()) {
-    return CertVerdict{CertProblem::kMalformed,
-                       std::string(cert.status().message()), nullptr};
+    return Refused(CertProblem::kMalformed,
+                   std::string(cert.status().message()));
   }
   return Verify(cert->get(), key);
 }
 
 CertVerdict TrustStore::VerifyPem(absl::string_view pem) {
   std::string key = "pem:" + Sha256(pem);
-  if (auto hit = Cached(key)) return CertVerdict{CertProblem::kNone, "", hit};
+  if (auto hit = Cached(key)) return Accepted(hit);
   auto cert = ParseCertificatePem(pem);
   if (!cert.ok()) {
-    return CertVerdict{CertProblem::kMalformed,
-                       std::string(cert.status().message()), nullptr};
+    return Refused(CertProblem::kMalformed,
+                   std::string(cert.status().message()));
   }
   return Verify(cert->get(), key);
 }
 
 CertVerdict TrustStore::Verify(X509* cert, const std::string& cache_key) {
+  CertVerdict verdict = VerifyChainAndIdentity(cert, cache_key);
+  if (!verdict.ok()) {
+    auto principal = PrincipalOf(cert);
+    if (principal.ok()) verdict.claimed = *std::move(principal);
+    verdict.claimed_fingerprint = CertificateFingerprint(cert);
+  }
+  return verdict;
+}
+
+CertVerdict TrustStore::VerifyChainAndIdentity(X509* cert,
+                                               const std::string& cache_key) {
   auto st = state();
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();
   X509_STORE_CTX_init(ctx, st->store, cert, st->intermediates);
@@ -188,40 +212,38 @@ CertVerdict TrustStore::Verify(X509* cert, const std::string& cache_key) {
     const std::string why = X509_verify_cert_error_string(err);
     switch (err) {
       case X509_V_ERR_CERT_REVOKED:
-        return {CertProblem::kRevoked,
-                "certificate is revoked by the CA's current CRL", nullptr};
+        return Refused(CertProblem::kRevoked,
+                       "certificate is revoked by the CA's current CRL");
       case X509_V_ERR_CERT_HAS_EXPIRED:
       case X509_V_ERR_CERT_NOT_YET_VALID:
-        return {CertProblem::kExpired,
-                absl::StrCat("certificate is outside its validity period (",
-                             why, "); renew it"),
-                nullptr};
+        return Refused(
+            CertProblem::kExpired,
+            absl::StrCat("certificate is outside its validity period (", why,
+                         "); renew it"));
       case X509_V_ERR_CRL_HAS_EXPIRED:
       case X509_V_ERR_CRL_NOT_YET_VALID:
       case X509_V_ERR_UNABLE_TO_GET_CRL:
         // Fail closed: without a current CRL nobody can be trusted.
-        return {CertProblem::kUntrusted,
-                absl::StrCat("the gateway has no current CRL for this "
-                             "certificate's CA (",
-                             why, "); the operator must publish a fresh CRL"),
-                nullptr};
+        return Refused(
+            CertProblem::kUntrusted,
+            absl::StrCat("the gateway has no current CRL for this "
+                         "certificate's CA (",
+                         why, "); the operator must publish a fresh CRL"));
       default:
-        return {CertProblem::kUntrusted,
-                absl::StrCat("certificate does not verify against the "
-                             "gateway's trust anchors: ",
-                             why),
-                nullptr};
+        return Refused(CertProblem::kUntrusted,
+                       absl::StrCat("certificate does not verify against the "
+                                    "gateway's trust anchors: ",
+                                    why));
     }
   }
   auto principal = PrincipalOf(cert);
   if (!principal.ok()) {
-    return {CertProblem::kNoIdentity, std::string(principal.status().message()),
-            nullptr};
+    return Refused(CertProblem::kNoIdentity,
+                   std::string(principal.status().message()));
   }
   if ((X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE) == 0) {
-    return {CertProblem::kNoIdentity,
-            "certificate's key usage does not allow digital signatures",
-            nullptr};
+    return Refused(CertProblem::kNoIdentity,
+                   "certificate's key usage does not allow digital signatures");
   }
   auto verified = std::make_shared<VerifiedCert>();
   verified->principal = *principal;
@@ -233,8 +255,8 @@ CertVerdict TrustStore::Verify(X509* cert, const std::string& cache_key) {
                       ? Verifier::Create(verified->public_key.get())
                       : absl::InvalidArgumentError("no key");
   if (!verifier.ok()) {
-    return {CertProblem::kNoIdentity, "certificate key is not ECDSA P-256",
-            nullptr};
+    return Refused(CertProblem::kNoIdentity,
+                   "certificate key is not ECDSA P-256");
   }
   verified->verifier = *std::move(verifier);
   absl::MutexLock lock(&mu_);
@@ -243,7 +265,7 @@ CertVerdict TrustStore::Verify(X509* cert, const std::string& cache_key) {
     if (cache_.size() >= kMaxCacheEntries) cache_.clear();
     cache_[cache_key] = verified;
   }
-  return {CertProblem::kNone, "", std::move(verified)};
+  return Accepted(std::move(verified));
 }
 
 }  // namespace dx::certs

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,10 @@ struct CertVerdict {
   CertProblem problem = CertProblem::kNone;
   std::string message;
   std::shared_ptr<const VerifiedCert> cert;  // set when problem == kNone
+  // When refused but parsed: what the certificate claims, unverified, so
+  // that the refusal's audit record can say who tried (never trust it).
+  std::optional<Principal> claimed;
+  std::string claimed_fingerprint;  // SHA-256 of the DER
   bool ok() const { return problem == CertProblem::kNone; }
 };
 
@@ -80,6 +85,7 @@ class TrustStore {
   explicit TrustStore(Options options);
   absl::StatusOr<std::shared_ptr<const State>> LoadState(uint64_t generation);
   CertVerdict Verify(X509* cert, const std::string& cache_key);
+  CertVerdict VerifyChainAndIdentity(X509* cert, const std::string& cache_key);
   // A cached verdict still within the certificate's validity, or null.
   std::shared_ptr<const VerifiedCert> Cached(const std::string& key);
   std::shared_ptr<const State> state() const;

@@ -37,6 +37,24 @@ std::string CsvField(const std::string& s) {
   return out + "\"";
 }
 
+// Who a record names; "(unverified)" when that is only what a refused
+// request claimed (AuditRecord.identity_verified).
+std::string Who(const v1::AuditRecord& r) {
+  std::string who;
+  if (r.kind() == v1::RECORD_KIND_ADMIN) {
+    who = r.tls_agency();
+  } else if (!r.consumer_agency().empty()) {
+    who = r.consumer_agency() + "/" + r.consumer_system();
+  } else if (!r.tls_agency().empty()) {
+    who = r.tls_agency();
+  }
+  if (!r.identity_verified() && r.decision() != v1::DECISION_ALLOW &&
+      !who.empty()) {
+    who += " (unverified)";
+  }
+  return who;
+}
+
 // Prints records as a table, JSON Lines or CSV.
 class RecordPrinter {
  public:
@@ -52,9 +70,7 @@ class RecordPrinter {
         FormatTime(r.time_unix_micros()),
         v1::RecordKind_Name(r.kind()).substr(sizeof("RECORD_KIND_") - 1),
         Short(v1::Decision_Name(r.decision())),
-        r.kind() == v1::RECORD_KIND_ADMIN
-            ? r.tls_agency()
-            : r.consumer_agency() + "/" + r.consumer_system(),
+        Who(r),
         r.kind() == v1::RECORD_KIND_ADMIN ? r.admin_action() : r.dataset_id(),
         r.purpose_code(),
         absl::StrJoin(r.returned_fields(), " "),

@@ -96,7 +96,10 @@ int RunPki(const std::vector<std::string>& args, const char* argv0) {
     }
     certs::CertVerdict v = (*trust)->VerifyPem(*pem);
     if (!v.ok()) {
-      std::cout << "INVALID  " << v.message << "\n";
+      std::cout << "INVALID  " << v.message;
+      if (v.claimed)
+        std::cout << " (it claims " << certs::ActorName(*v.claimed) << ")";
+      std::cout << "\n";
       return 3;
     }
     std::cout << "OK  " << certs::PrincipalKindName(v.cert->principal.kind)

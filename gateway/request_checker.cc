@@ -50,9 +50,37 @@ Refusal CertRefusal(const certs::CertVerdict& verdict, const char* which) {
                 absl::StrCat(which, ": ", verdict.message));
 }
 
+namespace {
+
+// Parses the envelope without trusting it: its claims go into the audit
+// record of a refusal even when the caller's certificates do not verify.
+void ReadEnvelope(const v1::SignedRequest& request, CheckedRequest* out) {
+  out->request_sha256 = certs::Sha256(request.envelope());
+  out->envelope_parsed = !request.envelope().empty() &&
+                         out->envelope.ParseFromString(request.envelope());
+}
+
+}  // namespace
+
+void RequestChecker::ReadUnverified(const v1::SignedRequest& request,
+                                    const std::string& tls_peer_pem,
+                                    CheckedRequest* out) {
+  ReadEnvelope(request, out);
+  if (tls_peer_pem.empty()) return;
+  auto cert = certs::ParseCertificatePem(tls_peer_pem);
+  if (!cert.ok()) return;
+  out->tls_cert_fingerprint = certs::CertificateFingerprint(cert->get());
+  auto principal = certs::PrincipalOf(cert->get());
+  if (principal.ok() && principal->kind == certs::PrincipalKind::kAgency) {
+    out->tls_agency = principal->id;
+  }
+}
+
 Refusal RequestChecker::Check(const v1::SignedRequest& request,
                               const std::string& tls_peer_pem,
                               CheckedRequest* out) const {
+  ReadEnvelope(request, out);
+
   // 1. The TLS client must be an agency (gRPC already verified the chain;
   // the trust store adds the CRL and the identity).
   if (tls_peer_pem.empty()) {
@@ -62,25 +90,31 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
                   "TLS certificate (mutual TLS)");
   }
   certs::CertVerdict tls = trust_->VerifyPem(tls_peer_pem);
-  if (!tls.ok()) return CertRefusal(tls, "TLS client certificate");
+  if (!tls.ok()) {
+    out->tls_cert_fingerprint = tls.claimed_fingerprint;
+    if (tls.claimed && tls.claimed->kind == certs::PrincipalKind::kAgency) {
+      out->tls_agency = tls.claimed->id;
+    }
+    return CertRefusal(tls, "TLS client certificate");
+  }
+  out->tls_cert_fingerprint = tls.cert->fingerprint;
   if (tls.cert->principal.kind != certs::PrincipalKind::kAgency) {
     return Refuse(absl::StatusCode::kUnauthenticated,
                   v1::REASON_TLS_IDENTITY_MISSING,
-                  "TLS client certificate is not an agency's (it must carry "
-                  "URI urn:dx:agency:<CODE>)");
+                  absl::StrCat("TLS client certificate names ",
+                               certs::ActorName(tls.cert->principal),
+                               ", not an agency (it must carry URI "
+                               "urn:dx:agency:<CODE>)"));
   }
   out->tls_agency = tls.cert->principal.id;
 
   // 2. The envelope, as the exact bytes that were signed.
-  out->request_sha256 = certs::Sha256(request.envelope());
-  if (request.envelope().empty() ||
-      !out->envelope.ParseFromString(request.envelope())) {
+  if (!out->envelope_parsed) {
     return Refuse(absl::StatusCode::kInvalidArgument,
                   v1::REASON_MALFORMED_REQUEST,
                   "SignedRequest.envelope is empty or not a serialized "
                   "dx.v1.RequestEnvelope");
   }
-  out->envelope_parsed = true;
   const v1::RequestEnvelope& env = out->envelope;
   if (env.consumer_agency() != out->tls_agency) {
     return Refuse(
@@ -97,7 +131,10 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
                   "(DER) set");
   }
   certs::CertVerdict signer = trust_->VerifyDer(request.signer_certificate());
-  if (!signer.ok()) return CertRefusal(signer, "signer certificate");
+  if (!signer.ok()) {
+    out->signer_fingerprint = signer.claimed_fingerprint;
+    return CertRefusal(signer, "signer certificate");
+  }
   out->signer_fingerprint = signer.cert->fingerprint;
   if (signer.cert->principal.kind != certs::PrincipalKind::kAgency ||
       signer.cert->principal.id != env.consumer_agency()) {
@@ -112,6 +149,7 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
                   "signature does not verify over the envelope bytes with "
                   "the signer certificate's key (ECDSA P-256, SHA-256, DER)");
   }
+  out->identity_verified = true;
 
   // 4. Field checks, freshness.
   if (Refusal r = CheckEnvelopeFields(env); r.refused()) return r;

@@ -24,12 +24,21 @@ namespace dx::gateway {
 
 // What the checker learned; filled as far as the checks got, so a refusal's
 // audit record says as much as is known.
+// Until `identity_verified`, the agency, fingerprints and envelope fields
+// are only what the request claims: recorded so that an auditor can see who
+// tried, never trusted.
 struct CheckedRequest {
   v1::RequestEnvelope envelope;
   bool envelope_parsed = false;
   std::string request_sha256;
+  // The agency the TLS client certificate names (verified once
+  // identity_verified), and that certificate's SHA-256.
   std::string tls_agency;
+  std::string tls_cert_fingerprint;
   std::string signer_fingerprint;
+  // The TLS certificate, the signer certificate and the signature verified,
+  // and all name the envelope's consumer agency.
+  bool identity_verified = false;
 };
 
 class RequestChecker {
@@ -46,6 +55,13 @@ class RequestChecker {
   // (empty when there is none).
   Refusal Check(const v1::SignedRequest& request,
                 const std::string& tls_peer_pem, CheckedRequest* out) const;
+
+  // Only reads what the request claims (envelope, TLS agency), verifying
+  // nothing: for a request refused before it is checked (shutting down,
+  // not ready), so that its audit record still says who tried.
+  static void ReadUnverified(const v1::SignedRequest& request,
+                             const std::string& tls_peer_pem,
+                             CheckedRequest* out);
 
  private:
   Refusal CheckEnvelopeFields(const v1::RequestEnvelope& env) const;

@@ -204,5 +204,81 @@ TEST_F(RequestCheckerTest, RevokedSignerCertificate) {
   EXPECT_EQ(ref.reason, v1::REASON_CERT_REVOKED) << ref.message;
 }
 
+// An auditor must see who tried, even when their certificate is refused:
+// what was read is kept, marked unverified.
+TEST_F(RequestCheckerTest, RevokedTlsCertificateStillNamesWhoTried) {
+  const std::string pki = testing::MakeTempDir("revoked-tls") + "/pki";
+  ASSERT_EQ(testing::RunPkiScript("init", pki, ""), 0);
+  const std::string dir = pki + "/agencies/000.00.00.H30";
+  ASSERT_EQ(testing::RunPkiScript("revoke", pki, "'" + dir + "/tls.leaf.pem'"),
+            0);
+  certs::TrustStore::Options o;
+  o.ca_file = pki + "/root-ca.pem";
+  o.intermediates_file = pki + "/intermediate-ca.pem";
+  o.crl_files = {pki + "/crl.pem"};
+  auto trust = *certs::TrustStore::Create(o);
+  RequestChecker checker({}, trust.get(), &clock_);
+  auto s = certs::Signer::FromFiles(dir + "/sign.key", dir + "/sign.pem");
+  const v1::RequestEnvelope e = Envelope();
+  v1::SignedRequest r;
+  e.SerializeToString(r.mutable_envelope());
+  r.set_signature(*(*s)->Sign(r.envelope()));
+  r.set_signer_certificate((*s)->certificate_der());
+  const std::string tls_pem = ReadOrDie(dir + "/tls.pem");
+  CheckedRequest out;
+  Refusal ref = checker.Check(r, tls_pem, &out);
+  EXPECT_EQ(ref.reason, v1::REASON_CERT_REVOKED) << ref.message;
+  EXPECT_EQ(out.tls_agency, "000.00.00.H30");
+  auto cert = certs::ParseCertificatePem(tls_pem);
+  ASSERT_TRUE(cert.ok());
+  EXPECT_EQ(out.tls_cert_fingerprint,
+            certs::CertificateFingerprint(cert->get()));
+  EXPECT_TRUE(out.envelope_parsed);
+  EXPECT_EQ(out.envelope.request_id(), e.request_id());
+  EXPECT_EQ(out.envelope.consumer_agency(), "000.00.00.H30");
+  EXPECT_EQ(out.request_sha256, certs::Sha256(r.envelope()));
+  EXPECT_FALSE(out.identity_verified);
+}
+
+TEST_F(RequestCheckerTest, IdentityIsVerifiedOnlyAfterTheSignature) {
+  CheckedRequest good;
+  const std::string tls = ReadOrDie(Agency("000.00.00.H30", "tls.pem"));
+  ASSERT_FALSE(checker_->Check(Sign(Envelope()), tls, &good).refused());
+  EXPECT_TRUE(good.identity_verified);
+  EXPECT_EQ(good.tls_cert_fingerprint.size(), 32u);
+
+  // A bad signature: the claims are read, not verified.
+  v1::SignedRequest bad = Sign(Envelope());
+  bad.set_signature(Sign(Envelope()).signature());
+  CheckedRequest out;
+  EXPECT_EQ(checker_->Check(bad, tls, &out).reason, v1::REASON_BAD_SIGNATURE);
+  EXPECT_FALSE(out.identity_verified);
+  EXPECT_EQ(out.tls_agency, "000.00.00.H30");
+  EXPECT_FALSE(out.envelope.request_id().empty());
+
+  // Stale, but signed by who it claims: verified, and refused.
+  v1::RequestEnvelope stale = Envelope();
+  SetTs(clock_.Now() - absl::Hours(1), stale.mutable_issued_at());
+  CheckedRequest late;
+  EXPECT_EQ(checker_->Check(Sign(stale), tls, &late).reason,
+            v1::REASON_STALE_REQUEST);
+  EXPECT_TRUE(late.identity_verified);
+}
+
+TEST_F(RequestCheckerTest, ReadUnverifiedReadsClaimsWithoutTrust) {
+  const v1::RequestEnvelope e = Envelope();
+  CheckedRequest out;
+  RequestChecker::ReadUnverified(
+      Sign(e), ReadOrDie(Agency("000.00.00.H29", "tls.pem")), &out);
+  EXPECT_EQ(out.tls_agency, "000.00.00.H29");
+  EXPECT_EQ(out.tls_cert_fingerprint.size(), 32u);
+  EXPECT_EQ(out.envelope.request_id(), e.request_id());
+  EXPECT_FALSE(out.identity_verified);
+  CheckedRequest none;
+  RequestChecker::ReadUnverified(v1::SignedRequest(), "not a pem", &none);
+  EXPECT_FALSE(none.envelope_parsed);
+  EXPECT_TRUE(none.tls_agency.empty());
+}
+
 }  // namespace
 }  // namespace dx::gateway

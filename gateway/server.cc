@@ -242,11 +242,13 @@ absl::Status GatewayServer::BuildServices() {
   exchange_ = std::make_unique<ExchangeService>(std::move(deps));
 
   gate_ = std::make_unique<authz::CallGate>(
-      trust_.get(), [log = audit_log_.get()](const std::string& actor,
-                                             const std::string& action,
-                                             const std::string& detail) {
-        return audit::AppendAndWait(log,
-                                    audit::AdminRecord(actor, action, detail))
+      trust_.get(),
+      [log = audit_log_.get()](const authz::CallGate::RefusedCall& call) {
+        return audit::AppendAndWait(
+                   log,
+                   audit::AdminRefusalRecord(
+                       call.actor, call.identity_verified, call.cert_sha256,
+                       call.action, call.detail, static_cast<int>(call.code)))
             .status();
       });
   // Export bundles carry the log key's issuers up to the root.

@@ -52,6 +52,8 @@ Refusal Admission::Authenticate(bool accepting,
   }
   if (!refusal.refused()) {
     refusal = deps_.checker->Check(request, PeerPem(*ctx_), &checked_);
+  } else {
+    RequestChecker::ReadUnverified(request, PeerPem(*ctx_), &checked_);
   }
   FillRecordFromRequest();
   return refusal;
@@ -212,6 +214,8 @@ void Admission::FillRecordFromRequest() {
   record_.set_tls_agency(checked_.tls_agency);
   record_.set_request_sha256(checked_.request_sha256);
   record_.set_signer_cert_sha256(checked_.signer_fingerprint);
+  record_.set_tls_cert_sha256(checked_.tls_cert_fingerprint);
+  record_.set_identity_verified(checked_.identity_verified);
   if (!checked_.envelope_parsed) return;
   const v1::RequestEnvelope& e = env();
   record_.set_request_id(e.request_id());

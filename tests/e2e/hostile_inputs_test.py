@@ -2,6 +2,8 @@
 inputs). Each case asserts the exact gRPC status, that the message helps the
 caller, that the attempt is in the audit log when it reached the gateway's
 logic, and that the gateway still serves the next good request."""
+import base64
+import hashlib
 import os
 import socket
 import sys
@@ -105,10 +107,33 @@ class HostileInputsTest(unittest.TestCase):
                         else "DECISION_DENY")
             self.assertEqual(records[-1]["decision"], expected)
             self.assertTrue(detail is None or detail.HasField("receipt"))
+            self.assert_names_who_tried(records[-1], request)
         # The gateway still serves a good request.
         ok = self.stub.Call(self.signed(self.envelope()), timeout=10)
         self.assertTrue(ok.envelope)
         return err
+
+    def assert_names_who_tried(self, rec, request, tls_agency=H30):
+        """Whatever the refusal, its record says what the gateway read: the
+        TLS agency, the envelope's hash and, when it parses, its claims."""
+        self.assertEqual(rec.get("tls_agency"), tls_agency, rec)
+        self.assertEqual(len(base64.b64decode(rec.get("tls_cert_sha256", ""))), 32, rec)
+        self.assertEqual(base64.b64decode(rec.get("request_sha256", "")),
+                         hashlib.sha256(request.envelope).digest(), rec)
+        try:
+            sent = exchange_pb2.RequestEnvelope.FromString(request.envelope)
+        except Exception:  # noqa: BLE001 - not an envelope: nothing more to name
+            return
+        if request.envelope:
+            self.assertEqual(rec.get("request_id", ""), sent.request_id, rec)
+            self.assertEqual(rec.get("consumer_agency", ""), sent.consumer_agency, rec)
+
+    def stub_as(self, tls_dir):
+        channel = grpc.secure_channel(self.env.gateway, grpc.ssl_channel_credentials(
+            self.read("root-ca.pem"), self.read(f"{tls_dir}/tls.key"),
+            self.read(f"{tls_dir}/tls.pem")))
+        self.addCleanup(channel.close)
+        return exchange_pb2_grpc.ExchangeStub(channel)
 
     # -------------------------------------------------------------- cases --
     def test_01_empty_request(self):
@@ -325,6 +350,61 @@ class HostileInputsTest(unittest.TestCase):
             for s in socks:
                 s.close()
         self.assertIsNone(self.env.procs["gateway"].poll())
+
+    def test_35_revoked_tls_certificate_is_audited_naming_who_tried(self):
+        folder = "revoked-tls-H30"
+        self.env.pki_cmd("agency", H30, env={"DX_PKI_FOLDER": folder})
+        d = f"agencies/{folder}"
+        stub = self.stub_as(d)
+        self.assertTrue(stub.Call(self.signed(self.envelope()), timeout=10).signature)
+        self.env.pki_cmd("revoke", os.path.join(self.env.pki, d, "tls.leaf.pem"))
+        deadline = time.time() + 20  # the CRL is re-read within 5 s
+        while True:
+            request = self.signed(self.envelope())
+            try:
+                stub.Call(request, timeout=10)
+            except grpc.RpcError as err:
+                self.assertEqual(err.code(), grpc.StatusCode.UNAUTHENTICATED, err.details())
+                self.assertEqual(detail_of(err).reason, errors_pb2.REASON_CERT_REVOKED)
+                break
+            self.assertLess(time.time(), deadline, "the revocation never took effect")
+            time.sleep(0.3)
+        rec = self.env.audit_records()[-1]
+        self.assertEqual(rec["reason"], "REASON_CERT_REVOKED")
+        self.assert_names_who_tried(rec, request)
+        revoked = x509.load_pem_x509_certificate(self.read(f"{d}/tls.pem"))
+        self.assertEqual(base64.b64decode(rec["tls_cert_sha256"]),
+                         revoked.fingerprint(hashes.SHA256()))
+        self.assertFalse(rec.get("identity_verified", False))  # claimed, not proven
+        listed = self.env.dxctl("audit", "list", "--data-dir", self.env.data_dir,
+                                "--from", str(rec["sequence_number"]), "--limit", "1").stdout
+        self.assertIn(f"{H30}/hotich (unverified)", listed)
+
+    def test_36_person_certificate_on_the_exchange_port(self):
+        request = self.signed(self.envelope())
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.stub_as("people/auditor1").Call(request, timeout=10)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertIn("names auditor:auditor1, not an agency", ctx.exception.details())
+        rec = self.env.audit_records()[-1]
+        self.assertEqual(rec["reason"], "REASON_TLS_IDENTITY_MISSING")
+        self.assertEqual(rec.get("request_id"), self.envelope_of(request).request_id)
+        self.assertEqual(len(base64.b64decode(rec["tls_cert_sha256"])), 32)
+        self.assertFalse(rec.get("identity_verified", False))
+
+    def test_37_verified_refusals_and_answers_say_so(self):
+        ok = self.stub.Call(self.signed(self.envelope()), timeout=10)
+        self.assertTrue(ok.signature)
+        self.assertTrue(self.env.audit_records()[-1]["identity_verified"])
+        self.refused(self.signed(self.envelope(dataset_id="no.such.dataset")),
+                     grpc.StatusCode.NOT_FOUND)
+        records = self.env.audit_records()
+        denied = [r for r in records if r.get("dataset_id") == "no.such.dataset"][-1]
+        self.assertTrue(denied["identity_verified"])  # who asked is proven
+
+    @staticmethod
+    def envelope_of(request):
+        return exchange_pb2.RequestEnvelope.FromString(request.envelope)
 
 
 if __name__ == "__main__":
