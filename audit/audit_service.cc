@@ -123,6 +123,25 @@ grpc::Status AuditService::GetConsistencyProof(
   return grpc::Status::OK;
 }
 
+grpc::Status AuditService::GetCheckpointProof(
+    grpc::ServerContext* ctx, const v1::GetCheckpointProofRequest* req,
+    v1::CheckpointProof* out) {
+  auto who = deps_.gate->Caller(ctx);
+  if (!who.ok()) return ToGrpc(who.status());
+  if (deps_.checkpoints == nullptr) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        "this gateway is a single node, with no cluster checkpoint log: its "
+        "own signed tree heads (GetTreeHead) are the root of trust");
+  }
+  const std::string node =
+      req->node_id().empty() ? deps_.node_id : req->node_id();
+  auto proof = deps_.checkpoints->ProofFor(node, req->min_tree_size());
+  if (!proof.ok()) return ToGrpc(proof.status());
+  *out = *std::move(proof);
+  return grpc::Status::OK;
+}
+
 grpc::Status AuditService::GetTreeHead(grpc::ServerContext* ctx,
                                        const v1::GetTreeHeadRequest* req,
                                        v1::SignedTreeHead* out) {

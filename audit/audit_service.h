@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "audit/audit_log.h"
 #include "audit/audit_reader.h"
+#include "audit/checkpoint_source.h"
 #include "authz/call_gate.h"
 #include "common/clock.h"
 #include "dx/v1/audit.grpc.pb.h"
@@ -38,6 +39,8 @@ class AuditService final : public v1::Audit::Service {
     absl::Duration retention = absl::Hours(24 * 365);
     const Clock* clock = SystemClock::Get();
     std::string node_id;
+    // The cluster checkpoint log; null on a single node.
+    CheckpointSource* checkpoints = nullptr;
   };
   explicit AuditService(Deps deps)
       : deps_(std::move(deps)), reader_(deps_.db) {}
@@ -72,6 +75,9 @@ class AuditService final : public v1::Audit::Service {
                       grpc::ServerWriter<v1::AuditBundle>* out) override;
   grpc::Status Prune(grpc::ServerContext* ctx, const v1::PruneRequest* req,
                      v1::PruneResponse* out) override;
+  grpc::Status GetCheckpointProof(grpc::ServerContext* ctx,
+                                  const v1::GetCheckpointProofRequest* req,
+                                  v1::CheckpointProof* out) override;
 
  private:
   // Appends an admin record and waits until it is durable.

@@ -17,16 +17,16 @@ std::string TreeHeadSignedBytes(uint64_t tree_size, uint64_t timestamp_ms,
   return out;
 }
 
-absl::StatusOr<v1::SignedTreeHead> SignTreeHead(const certs::Signer& signer,
-                                                const std::string& node_id,
-                                                uint64_t tree_size,
-                                                uint64_t timestamp_ms,
-                                                const std::string& root_hash) {
+namespace {
+
+absl::StatusOr<v1::SignedTreeHead> Sign(
+    const certs::Signer& signer, const std::string& node_id, uint64_t tree_size,
+    uint64_t timestamp_ms, const std::string& root_hash, std::string tbs) {
   v1::SignedTreeHead sth;
   sth.set_tree_size(tree_size);
   sth.set_root_hash(root_hash);
   sth.set_timestamp_ms(timestamp_ms);
-  sth.set_signed_bytes(TreeHeadSignedBytes(tree_size, timestamp_ms, root_hash));
+  sth.set_signed_bytes(std::move(tbs));
   DX_ASSIGN_OR_RETURN(*sth.mutable_signature(),
                       signer.Sign(sth.signed_bytes()));
   sth.set_node_id(node_id);
@@ -34,12 +34,50 @@ absl::StatusOr<v1::SignedTreeHead> SignTreeHead(const certs::Signer& signer,
   return sth;
 }
 
-bool VerifyTreeHead(const v1::SignedTreeHead& sth, EVP_PKEY* key) {
-  const std::string tbs =
-      TreeHeadSignedBytes(sth.tree_size(), sth.timestamp_ms(), sth.root_hash());
+bool Verify(const v1::SignedTreeHead& sth, const std::string& tbs,
+            EVP_PKEY* key) {
   if (!sth.signed_bytes().empty() && sth.signed_bytes() != tbs) return false;
   return sth.root_hash().size() == 32 &&
          certs::VerifySignature(key, tbs, sth.signature());
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SignedTreeHead> SignTreeHead(const certs::Signer& signer,
+                                                const std::string& node_id,
+                                                uint64_t tree_size,
+                                                uint64_t timestamp_ms,
+                                                const std::string& root_hash) {
+  return Sign(signer, node_id, tree_size, timestamp_ms, root_hash,
+              TreeHeadSignedBytes(tree_size, timestamp_ms, root_hash));
+}
+
+bool VerifyTreeHead(const v1::SignedTreeHead& sth, EVP_PKEY* key) {
+  return Verify(
+      sth,
+      TreeHeadSignedBytes(sth.tree_size(), sth.timestamp_ms(), sth.root_hash()),
+      key);
+}
+
+std::string ClusterTreeHeadSignedBytes(uint64_t tree_size,
+                                       uint64_t timestamp_ms,
+                                       const std::string& root_hash) {
+  return std::string(kClusterTreeHeadPrefix) +
+         TreeHeadSignedBytes(tree_size, timestamp_ms, root_hash);
+}
+
+absl::StatusOr<v1::SignedTreeHead> SignClusterTreeHead(
+    const certs::Signer& signer, const std::string& node_id, uint64_t tree_size,
+    uint64_t timestamp_ms, const std::string& root_hash) {
+  return Sign(signer, node_id, tree_size, timestamp_ms, root_hash,
+              ClusterTreeHeadSignedBytes(tree_size, timestamp_ms, root_hash));
+}
+
+bool VerifyClusterTreeHead(const v1::SignedTreeHead& sth, EVP_PKEY* key) {
+  return Verify(sth,
+                ClusterTreeHeadSignedBytes(sth.tree_size(), sth.timestamp_ms(),
+                                           sth.root_hash()),
+                key);
 }
 
 }  // namespace dx::audit

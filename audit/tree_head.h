@@ -28,6 +28,19 @@ absl::StatusOr<v1::SignedTreeHead> SignTreeHead(const certs::Signer& signer,
 // the fields).
 bool VerifyTreeHead(const v1::SignedTreeHead& sth, EVP_PKEY* key);
 
+// The cluster checkpoint log's tree heads sign the same 50 bytes behind a
+// prefix, so that no node's tree head can pass for the cluster's (the same
+// key may sign both): "dxgate cluster checkpoint log\n" || TreeHeadSignature.
+inline constexpr char kClusterTreeHeadPrefix[] =
+    "dxgate cluster checkpoint log\n";
+std::string ClusterTreeHeadSignedBytes(uint64_t tree_size,
+                                       uint64_t timestamp_ms,
+                                       const std::string& root_hash);
+absl::StatusOr<v1::SignedTreeHead> SignClusterTreeHead(
+    const certs::Signer& signer, const std::string& node_id, uint64_t tree_size,
+    uint64_t timestamp_ms, const std::string& root_hash);
+bool VerifyClusterTreeHead(const v1::SignedTreeHead& sth, EVP_PKEY* key);
+
 }  // namespace dx::audit
 
 #endif  // DX_AUDIT_TREE_HEAD_H_

@@ -44,6 +44,7 @@ std::vector<MethodRule> MakeTable() {
       {audit("GetTreeHead"), anyone, "tree head"},
       {audit("ListTreeHeads"), anyone, "tree head"},
       {audit("GetCompactRange"), anyone, "compact range"},
+      {audit("GetCheckpointProof"), anyone, "checkpoint proof"},
       {audit("ReadRecords"), auditor_or_operator, "audit records"},
       {audit("SubjectReport"), auditor, "subject report"},
       {audit("Export"), auditor_or_operator, "audit export"},

@@ -2,13 +2,20 @@
 // cluster of three members on loopback: each seam's conformance suite (the
 // same the local implementations pass), and what is particular to etcd.
 #include <gtest/gtest.h>
+#include <openssl/x509.h>
 
+#include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "audit/merkle.h"
+#include "audit/tree_head.h"
 #include "certs/crypto.h"
+#include "cluster/checkpoint_log.h"
+#include "cluster/checkpointer.h"
 #include "cluster/etcd_policy_store.h"
 #include "cluster/etcd_quota_store.h"
 #include "cluster/etcd_registry_source.h"
@@ -367,6 +374,285 @@ TEST(MembershipTest, NodesAreListedWhileAliveAndGoWhenTheyLeave) {
   EXPECT_TRUE((*gw1)->Health().ok());
   gw2->reset();
   EXPECT_EQ((*gw1)->Members()->size(), 1u);
+}
+
+// ------------------------------------------------ cluster audit trail --
+
+// A node's log, as far as the checkpointer can see: leaf hashes, tree heads
+// signed with that node's dev gateway key, and consistency proofs.
+class FakeNodeLog {
+ public:
+  FakeNodeLog(std::string node, std::string salt)
+      : node_(std::move(node)), salt_(std::move(salt)) {
+    const std::string dir = node_ == "gw1"
+                                ? testing::DevPkiDir() + "/gateway"
+                                : testing::DevPkiDir() + "/gateways/" + node_;
+    if (!std::ifstream(dir + "/sign.pem")) {
+      EXPECT_EQ(testing::RunPkiScript("gateway", testing::DevPkiDir(), node_),
+                0);
+    }
+    signer_ = *certs::Signer::FromFiles(dir + "/sign.key", dir + "/sign.pem");
+  }
+  void Grow(size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      leaves_.push_back(audit::HashLeaf(
+          absl::StrCat(node_, salt_, "-record-", leaves_.size())));
+    }
+  }
+  v1::SignedTreeHead Head() const {
+    return *audit::SignTreeHead(*signer_, node_, leaves_.size(),
+                                absl::ToUnixMillis(absl::Now()),
+                                Hash(0, leaves_.size()));
+  }
+  v1::NodeTreeHead Offer(uint64_t from) const {
+    v1::NodeTreeHead out;
+    *out.mutable_tree_head() = Head();
+    out.set_proof_from_size(from);
+    if (from > 0 && from < leaves_.size()) {
+      auto source = [this](int level,
+                           uint64_t i) -> absl::StatusOr<std::string> {
+        return Hash(i << level, (i + 1) << level);
+      };
+      auto proof = audit::ConsistencyProof(source, from, leaves_.size());
+      EXPECT_TRUE(proof.ok());
+      if (proof.ok()) {
+        for (const std::string& p : *proof) out.add_consistency_proof(p);
+      }
+    }
+    return out;
+  }
+  const certs::Signer& signer() const { return *signer_; }
+
+ private:
+  std::string Hash(uint64_t begin, uint64_t end) const {
+    if (end - begin == 1) return leaves_[begin];
+    uint64_t k = 1;
+    while (k * 2 < end - begin) k *= 2;
+    return audit::HashChildren(Hash(begin, begin + k), Hash(begin + k, end));
+  }
+  const std::string node_;
+  const std::string salt_;
+  std::unique_ptr<certs::Signer> signer_;
+  std::vector<std::string> leaves_;
+};
+
+class CheckpointerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::DevPkiDir();
+    certs::TrustStore::Options o;
+    o.ca_file = testing::DevPkiDir() + "/root-ca.pem";
+    o.intermediates_file = testing::DevPkiDir() + "/intermediate-ca.pem";
+    o.crl_files = {testing::DevPkiDir() + "/crl.pem"};
+    trust_ = *certs::TrustStore::Create(o);
+    log_ = std::make_unique<CheckpointLog>(Etcd(), prefix_);
+  }
+  std::unique_ptr<Checkpointer> Make(const FakeNodeLog& self,
+                                     const std::string& node) {
+    Checkpointer::Deps d;
+    d.client = Etcd();
+    d.log = log_.get();
+    d.trust = trust_.get();
+    d.signer = &self.signer();
+    d.clock = SystemClock::Get();
+    d.record = [this, node](const std::string& action, const std::string&) {
+      absl::MutexLock lock(&mu_);
+      records_.push_back(node + " " + action);
+    };
+    Checkpointer::Options o;
+    o.node_id = node;
+    o.every = absl::Hours(1);  // rounds run by the test
+    return Checkpointer::Start(std::move(d), o);
+  }
+  void Publish(const std::string& node, const v1::NodeTreeHead& head) {
+    etcdserverpb::PutRequest put;
+    put.set_key(log_->keys().Heads() + node);
+    put.set_value(head.SerializeAsString());
+    ASSERT_TRUE(Etcd()->PutNow(put).ok());
+  }
+  uint64_t AcceptedSize(const std::string& node) {
+    etcdserverpb::RangeRequest r;
+    r.set_key(log_->keys().Accepted() + node);
+    auto got = Etcd()->RangeNow(r);
+    v1::AcceptedNodeHead a;
+    if (!got.ok() || got->kvs_size() == 0 ||
+        !a.ParseFromString(got->kvs(0).value())) {
+      return 0;
+    }
+    return a.tree_head().tree_size();
+  }
+  // Checks a proof as an outsider would, with nothing but the proof.
+  static void ExpectProofVerifies(const v1::CheckpointProof& p) {
+    std::vector<std::string> path(p.path().begin(), p.path().end());
+    EXPECT_TRUE(audit::VerifyInclusion(p.leaf_index(),
+                                       p.cluster_tree_head().tree_size(),
+                                       audit::HashLeaf(p.leaf_bytes()), path,
+                                       p.cluster_tree_head().root_hash()));
+    auto cert =
+        certs::ParseCertificateDer(p.cluster_tree_head().signer_certificate());
+    ASSERT_TRUE(cert.ok());
+    certs::PkeyPtr key(X509_get_pubkey(cert->get()));
+    EXPECT_TRUE(audit::VerifyClusterTreeHead(p.cluster_tree_head(), key.get()));
+    // The same key's node tree head signature is no cluster head.
+    EXPECT_FALSE(audit::VerifyTreeHead(p.cluster_tree_head(), key.get()));
+  }
+  std::vector<std::string> Records() {
+    absl::MutexLock lock(&mu_);
+    return records_;
+  }
+
+  const std::string prefix_ = FreshPrefix();
+  std::unique_ptr<certs::TrustStore> trust_;
+  std::unique_ptr<CheckpointLog> log_;
+  absl::Mutex mu_;
+  std::vector<std::string> records_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(CheckpointerTest, ConsistentHeadsAreCheckpointedAndProven) {
+  FakeNodeLog gw1("gw1", "a"), gw2("gw2", "a");
+  auto c = Make(gw1, "gw1");
+  gw1.Grow(5);
+  gw2.Grow(3);
+  Publish("gw1", gw1.Offer(0));
+  Publish("gw2", gw2.Offer(0));
+  ASSERT_TRUE(c->RunOnce().ok());
+  EXPECT_TRUE(c->elected());
+  EXPECT_EQ(AcceptedSize("gw1"), 5u);
+  EXPECT_EQ(AcceptedSize("gw2"), 3u);
+  EXPECT_EQ(Records(),
+            std::vector<std::string>{"gw1 audit.checkpointer-elected"});
+
+  gw1.Grow(4);
+  Publish("gw1", gw1.Offer(5));
+  ASSERT_TRUE(c->RunOnce().ok());
+  EXPECT_EQ(AcceptedSize("gw1"), 9u);
+  // Nothing new: nothing appended.
+  ASSERT_TRUE(c->RunOnce().ok());
+  auto head = log_->ReadHead();
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->head.tree_size(), 3u);
+
+  auto record6 = log_->ProofFor("gw1", 7);  // record 6 is in trees > 6
+  ASSERT_TRUE(record6.ok()) << record6.status();
+  EXPECT_EQ(record6->leaf().node_tree_head().tree_size(), 9u);
+  EXPECT_EQ(record6->leaf_index(), 2u);
+  ExpectProofVerifies(*record6);
+  auto early = log_->ProofFor("gw1", 5);
+  ASSERT_TRUE(early.ok());
+  EXPECT_EQ(early->leaf_index(), 0u);
+  ExpectProofVerifies(*early);
+  auto of2 = log_->ProofFor("gw2", 0);
+  ASSERT_TRUE(of2.ok());
+  ExpectProofVerifies(*of2);
+  // The leaf holds the node's head as it signed it.
+  auto cert = certs::ParseCertificatePem(
+      testing::ReadOrDie(testing::DevPkiDir() + "/gateway/sign.pem"));
+  certs::PkeyPtr key(X509_get_pubkey(cert->get()));
+  EXPECT_TRUE(
+      audit::VerifyTreeHead(record6->leaf().node_tree_head(), key.get()));
+  EXPECT_TRUE(absl::IsNotFound(log_->ProofFor("gw1", 10).status()));
+}
+
+TEST_F(CheckpointerTest, ALogResetOrRewrittenIsRefusedAndRaisedOnce) {
+  FakeNodeLog gw1("gw1", "a"), gw2("gw2", "a");
+  auto c = Make(gw1, "gw1");
+  gw2.Grow(6);
+  Publish("gw2", gw2.Offer(0));
+  ASSERT_TRUE(c->RunOnce().ok());
+  ASSERT_EQ(AcceptedSize("gw2"), 6u);
+
+  // gw2's data dir wiped: a new log, grown past the old size, proving
+  // consistency with its own (different) past.
+  FakeNodeLog wiped("gw2", "b");
+  wiped.Grow(10);
+  Publish("gw2", wiped.Offer(6));
+  ASSERT_TRUE(c->RunOnce().ok());
+  EXPECT_EQ(AcceptedSize("gw2"), 6u);  // not accepted as a continuation
+  auto alarms = log_->Alarms();
+  ASSERT_TRUE(alarms.ok());
+  ASSERT_EQ(alarms->size(), 1u);
+  EXPECT_EQ((*alarms)[0].node_id(), "gw2");
+  EXPECT_NE((*alarms)[0].reason().find("does not extend"), std::string::npos)
+      << (*alarms)[0].reason();
+  EXPECT_EQ((*alarms)[0].accepted().tree_size(), 6u);
+  EXPECT_EQ((*alarms)[0].offered().tree_size(), 10u);
+  // Smaller still, and again: raised once, never accepted.
+  FakeNodeLog small("gw2", "c");
+  small.Grow(2);
+  Publish("gw2", small.Offer(6));
+  ASSERT_TRUE(c->RunOnce().ok());
+  EXPECT_EQ(AcceptedSize("gw2"), 6u);
+  auto records = Records();
+  EXPECT_EQ(std::count(records.begin(), records.end(),
+                       "gw1 audit.node-log-inconsistent"),
+            1);
+  // The real log, restored and grown, extends what was accepted: cleared.
+  gw2.Grow(3);
+  Publish("gw2", gw2.Offer(6));
+  ASSERT_TRUE(c->RunOnce().ok());
+  EXPECT_EQ(AcceptedSize("gw2"), 9u);
+  EXPECT_TRUE(log_->Alarms()->empty());
+  records = Records();
+  EXPECT_EQ(records.back(), "gw1 audit.node-log-alarm-cleared");
+}
+
+TEST_F(CheckpointerTest, AHeadSignedByAnotherNodeIsRefused) {
+  FakeNodeLog gw1("gw1", "a"), gw3("gw3", "a");
+  auto c = Make(gw1, "gw1");
+  gw1.Grow(4);
+  // gw1's head, published as gw3's.
+  v1::NodeTreeHead forged = gw1.Offer(0);
+  forged.mutable_tree_head()->set_node_id("gw3");
+  Publish("gw3", forged);
+  ASSERT_TRUE(c->RunOnce().ok());
+  EXPECT_EQ(AcceptedSize("gw3"), 0u);
+  auto alarms = log_->Alarms();
+  ASSERT_EQ(alarms->size(), 1u);
+  EXPECT_NE((*alarms)[0].reason().find("signed by gateway:gw1"),
+            std::string::npos)
+      << (*alarms)[0].reason();
+}
+
+TEST_F(CheckpointerTest, OneIsElectedAnotherTakesOverAndAStaleOneCannotSign) {
+  FakeNodeLog gw1("gw1", "a"), gw2("gw2", "a");
+  auto c1 = Make(gw1, "gw1");
+  auto c2 = Make(gw2, "gw2");
+  gw1.Grow(2);
+  Publish("gw1", gw1.Offer(0));
+  ASSERT_TRUE(c1->RunOnce().ok());
+  ASSERT_TRUE(c2->RunOnce().ok());
+  EXPECT_TRUE(c1->elected());
+  EXPECT_FALSE(c2->elected());
+
+  // The election key lost (as when c1's lease expires while it is frozen):
+  // c2 takes over while c1 still believes it leads.
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key(log_->keys().Leader());
+  ASSERT_TRUE(Etcd()->DeleteRangeNow(del).ok());
+  ASSERT_TRUE(c2->RunOnce().ok());
+  EXPECT_TRUE(c2->elected());
+  gw1.Grow(3);
+  Publish("gw1", gw1.Offer(2));
+  ASSERT_TRUE(c1->RunOnce().ok());  // fenced: its commit is refused
+  EXPECT_FALSE(c1->elected());
+  auto head = log_->ReadHead();
+  EXPECT_EQ(head->head.tree_size(), 1u);
+  ASSERT_TRUE(c2->RunOnce().ok());
+  head = log_->ReadHead();
+  EXPECT_EQ(head->head.tree_size(), 2u);
+  EXPECT_EQ(head->head.node_id(), "gw2");  // signed by the elected one
+
+  // c2 stops (resigns): c1 takes over at its next round.
+  c2.reset();
+  ASSERT_TRUE(c1->RunOnce().ok());
+  EXPECT_TRUE(c1->elected());
+  // Every size was signed once: one stored head per size, 1 and 2.
+  etcdserverpb::RangeRequest r;
+  r.set_key(prefix_ + "audit/log/heads/");
+  r.set_range_end(etcd::PrefixEnd(prefix_ + "audit/log/heads/"));
+  auto heads = Etcd()->RangeNow(r);
+  ASSERT_TRUE(heads.ok());
+  EXPECT_EQ(heads->kvs_size(), 2);
 }
 
 }  // namespace

@@ -25,6 +25,10 @@
 #include "registry/registry_source.h"
 #include "replay/replay_store.h"
 
+namespace dx::etcd {
+class Client;
+}  // namespace dx::etcd
+
 namespace dx::gateway {
 
 // What the backends share and must outlive them (the cluster's etcd
@@ -36,6 +40,8 @@ class BackendsRuntime {
   virtual absl::Status Health() const = 0;
   // The nodes of the cluster that are alive (this one alone when local).
   virtual absl::StatusOr<std::vector<v1::ClusterNode>> Members() const = 0;
+  // The cluster's etcd client (null when local).
+  virtual etcd::Client* etcd() const { return nullptr; }
 };
 
 struct Backends {

@@ -73,6 +73,12 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
     if (cluster->etcd_timeout_ms() == 0) cluster->set_etcd_timeout_ms(1000);
     if (cluster->max_staleness_ms() == 0) cluster->set_max_staleness_ms(5000);
     if (cluster->replay_batch() == 0) cluster->set_replay_batch(64);
+    if (cluster->tree_head_publish_ms() == 0) {
+      cluster->set_tree_head_publish_ms(5000);
+    }
+    if (cluster->checkpoint_interval_ms() == 0) {
+      cluster->set_checkpoint_interval_ms(60000);
+    }
     if (cluster->quota_chunk() <= 0 || cluster->quota_chunk() > 1) {
       cluster->set_quota_chunk(0.05f);
     }

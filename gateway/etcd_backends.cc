@@ -21,6 +21,7 @@ class EtcdRuntime final : public BackendsRuntime {
   absl::StatusOr<std::vector<v1::ClusterNode>> Members() const override {
     return membership->Members();
   }
+  etcd::Client* etcd() const override { return client.get(); }
   // The client first: everything else uses it, so it goes last.
   std::unique_ptr<etcd::Client> client;
   std::unique_ptr<cluster::Membership> membership;

@@ -19,9 +19,13 @@
 #include "authz/call_gate.h"
 #include "certs/crypto.h"
 #include "certs/trust_store.h"
+#include "cluster/checkpoint_log.h"
+#include "cluster/checkpointer.h"
+#include "cluster/tree_head_publisher.h"
 #include "common/data_dir.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "etcd/client.h"
 #include "gateway/adapter_pool.h"
 #include "gateway/exchange_service.h"
 #include "gateway/node_service.h"
@@ -96,8 +100,35 @@ absl::Status GatewayServer::Open() {
   // trust anchors this node runs with, so changes show up in the log.
   DX_RETURN_IF_ERROR(RecordStart());
   DX_RETURN_IF_ERROR(Listen());
+  StartClusterAudit();
   housekeeping_ = std::thread([this] { Housekeeping(); });
   return absl::OkStatus();
+}
+
+void GatewayServer::StartClusterAudit() {
+  etcd::Client* etcd = backends_.runtime->etcd();
+  if (etcd == nullptr) return;
+  const v1::ClusterConfig& c = config_.cluster();
+  cluster_reader_ = std::make_unique<audit::AuditReader>(state_db_.get());
+  publisher_ = cluster::TreeHeadPublisher::Start(
+      etcd, cluster_reader_.get(),
+      {c.prefix(), config_.node_id(),
+       absl::Milliseconds(c.tree_head_publish_ms())});
+  cluster::Checkpointer::Deps deps;
+  deps.client = etcd;
+  deps.log = checkpoint_log_.get();
+  deps.trust = trust_.get();
+  deps.signer = log_signer_;
+  deps.clock = clock_;
+  deps.record = [this](const std::string& action, const std::string& detail) {
+    if (absl::Status s = Record(action, detail); !s.ok()) {
+      Log(absl::StrCat("cannot record ", action, ": ", s.message()));
+    }
+  };
+  cluster::Checkpointer::Options options;
+  options.node_id = config_.node_id();
+  options.every = absl::Milliseconds(c.checkpoint_interval_ms());
+  checkpointer_ = cluster::Checkpointer::Start(std::move(deps), options);
 }
 
 absl::Status GatewayServer::OpenKeys() {
@@ -269,6 +300,11 @@ absl::Status GatewayServer::BuildServices() {
   audit.retention = absl::Hours(24) * config_.audit().retention_days();
   audit.clock = clock_;
   audit.node_id = config_.node_id();
+  if (etcd::Client* etcd = backends_.runtime->etcd()) {
+    checkpoint_log_ = std::make_unique<cluster::CheckpointLog>(
+        etcd, config_.cluster().prefix());
+    audit.checkpoints = checkpoint_log_.get();
+  }
   audit_service_ = std::make_unique<audit::AuditService>(std::move(audit));
   policy_service_ = std::make_unique<policy::PolicyAdminService>(
       policy_admin_.get(), gate_.get());
@@ -443,6 +479,7 @@ void GatewayServer::Shutdown() {
   stop_ = true;
   if (housekeeping_.joinable()) housekeeping_.join();
   server_.reset();
+  checkpointer_.reset();  // resigns: another node takes over at once
   const uint64_t next = audit_log_ ? audit_log_->next_sequence() : 0;
   node_service_.reset();
   registry_service_.reset();
@@ -453,7 +490,13 @@ void GatewayServer::Shutdown() {
   policy_admin_.reset();
   sync_.reset();
   audit_log_.reset();  // writes what is queued, signs a last tree head
-  state_db_.reset();   // flushes and closes
+  if (publisher_ != nullptr) {
+    (void)publisher_->PublishOnce();  // that last tree head, for the cluster
+    publisher_.reset();
+  }
+  cluster_reader_.reset();
+  checkpoint_log_.reset();
+  state_db_.reset();  // flushes and closes
   Log(absl::StrCat("stopped cleanly; audit log holds ", next, " records"));
 }
 

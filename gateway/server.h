@@ -44,6 +44,12 @@ class PolicyAdminService;
 class PolicySync;
 }  // namespace dx::policy
 
+namespace dx::cluster {
+class CheckpointLog;
+class Checkpointer;
+class TreeHeadPublisher;
+}  // namespace dx::cluster
+
 namespace dx::gateway {
 
 class AdapterPool;
@@ -86,6 +92,8 @@ class GatewayServer {
   absl::Status BuildServices();
   absl::Status Listen();
   absl::Status RecordStart();
+  // In a cluster: publish this node's tree heads, stand for checkpointer.
+  void StartClusterAudit();
   absl::Status Record(const std::string& action, const std::string& detail);
   void SetServing(bool serving);
   // Why nothing can be served now (OK: it can).
@@ -117,6 +125,11 @@ class GatewayServer {
   std::unique_ptr<RegistryAdmin> registry_admin_;
   std::unique_ptr<RegistryAdminService> registry_service_;
   std::unique_ptr<NodeService> node_service_;
+  // A cluster's audit trail (null on a single node).
+  std::unique_ptr<cluster::CheckpointLog> checkpoint_log_;
+  std::unique_ptr<audit::AuditReader> cluster_reader_;
+  std::unique_ptr<cluster::TreeHeadPublisher> publisher_;
+  std::unique_ptr<cluster::Checkpointer> checkpointer_;
   absl::Time started_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -411,6 +411,7 @@ class ClusterEnv(DevEnv):
             tls = (f", etcd_ca_file: pki/root-ca.pem, etcd_cert_file: {certs}/tls.pem, "
                    f"etcd_key_file: {certs}/tls.key")
         values = {"cluster": f"{{etcd_endpoints: [{endpoints}], max_staleness_ms: 3000, "
+                             "tree_head_publish_ms: 300, checkpoint_interval_ms: 300, "
                              f"etcd_timeout_ms: 800{tls}}}"}
         values.update(self.gateway_settings)
         values.update(settings or {})

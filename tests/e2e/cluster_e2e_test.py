@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,10 +32,12 @@ import grpc  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from dx.v1 import audit_pb2, audit_pb2_grpc  # noqa: E402
 from dx.v1 import cluster_pb2, cluster_pb2_grpc, errors_pb2  # noqa: E402
 from dx.v1 import exchange_pb2, exchange_pb2_grpc  # noqa: E402
 from dxenv import ClusterEnv, free_ports  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
+import rfc6962  # noqa: E402
 
 H30, H29, G12 = "000.00.00.H30", "000.00.00.H29", "000.00.00.G12"
 CRASH_CYCLES = int(os.environ.get("DX_CLUSTER_CRASH_CYCLES", "2"))
@@ -618,6 +621,143 @@ datasets:
         self.assert_receipts_in_audit_logs(receipts)
         self.env.etcd.wait_healthy()
         self.wait_serving()
+
+    # ----------------------------------------------- one audit trail (15) --
+    def checkpoint(self, node, of, min_tree_size=0):
+        """Audit.GetCheckpointProof through `node` for `of`'s log, as auditor1."""
+        with self.channel(node, "people/auditor1") as ch:
+            return audit_pb2_grpc.AuditStub(ch).GetCheckpointProof(
+                audit_pb2.GetCheckpointProofRequest(node_id=of, min_tree_size=min_tree_size),
+                timeout=10)
+
+    def wait_checkpoint(self, node, of, min_tree_size=0, timeout=30, until=None):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                p = self.checkpoint(node, of, min_tree_size)
+                if until is None or until(p):
+                    return p
+            except grpc.RpcError as e:
+                if e.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
+                    raise
+            if time.time() > deadline:
+                self.fail(f"no checkpoint of {of} (>= {min_tree_size}) via {node}")
+            time.sleep(0.2)
+
+    def exchange_receipt(self, node):
+        with self.channel(node, f"agencies/{H30}") as ch:
+            answer = exchange_pb2_grpc.ExchangeStub(ch).Call(self.signed_request(), timeout=10)
+        return exchange_pb2.ResponseEnvelope.FromString(answer.envelope).receipt
+
+    def sign_cert_of(self, node):
+        folder = "gateway" if node == "gw1" else f"gateways/{node}"
+        return x509.load_pem_x509_certificate(self.read_pki(f"{folder}/sign.pem"))
+
+    def assert_cluster_proof(self, proof, receipt, node_inclusion):
+        """Checks record -> node tree -> cluster tree -> signed cluster head with
+        tests/e2e/rfc6962.py and the cryptography package: no dxgate code."""
+        leaf = audit_pb2.CheckpointLeaf.FromString(proof.leaf_bytes)
+        node_head = leaf.node_tree_head
+        # 1. The record is in the node's tree that the checkpoint holds.
+        self.assertEqual(node_inclusion.tree_size, node_head.tree_size)
+        self.assertEqual(node_inclusion.leaf_hash, receipt.record_hash)
+        self.assertTrue(rfc6962.verify_inclusion(
+            receipt.sequence_number, node_head.tree_size, receipt.record_hash,
+            list(node_inclusion.path), node_head.root_hash))
+        # 2. That tree head is the node's, signed by its key.
+        cert = self.sign_cert_of(leaf.node_id)
+        self.assertEqual(leaf.node_signer_cert_sha256, cert.fingerprint(hashes.SHA256()))
+        cert.public_key().verify(node_head.signature, rfc6962.tree_head_signed_bytes(
+            node_head.timestamp_ms, node_head.tree_size, node_head.root_hash),
+            ec.ECDSA(hashes.SHA256()))
+        # 3. The checkpoint is in the cluster tree, whose head a gateway signed
+        # over the prefixed TreeHeadSignature.
+        head = proof.cluster_tree_head
+        self.assertTrue(rfc6962.verify_inclusion(
+            proof.leaf_index, head.tree_size, rfc6962.leaf_hash(proof.leaf_bytes),
+            list(proof.path), head.root_hash))
+        signer = x509.load_der_x509_certificate(head.signer_certificate)
+        self.assertEqual(signer.fingerprint(hashes.SHA256()),
+                         self.sign_cert_of(head.node_id).fingerprint(hashes.SHA256()))
+        signer.public_key().verify(
+            head.signature, b"dxgate cluster checkpoint log\n" + rfc6962.tree_head_signed_bytes(
+                head.timestamp_ms, head.tree_size, head.root_hash), ec.ECDSA(hashes.SHA256()))
+
+    def test_70_a_record_of_node_3_is_proven_into_the_cluster_checkpoint(self):
+        receipt = self.exchange_receipt("gw3")
+        start = time.time()
+        proof = self.wait_checkpoint("gw1", "gw3", receipt.sequence_number + 1)
+        print(f"\ngw3's record {receipt.sequence_number} checkpointed after "
+              f"{time.time() - start:.2f} s (cluster log of {proof.cluster_tree_head.tree_size})",
+              file=sys.stderr)
+        leaf = audit_pb2.CheckpointLeaf.FromString(proof.leaf_bytes)
+        with self.channel("gw3", "people/auditor1") as ch:
+            inclusion = audit_pb2_grpc.AuditStub(ch).GetInclusionProof(
+                audit_pb2.GetInclusionProofRequest(sequence_number=receipt.sequence_number,
+                                                   tree_size=leaf.node_tree_head.tree_size),
+                timeout=10)
+        self.assert_cluster_proof(proof, receipt, inclusion)
+        # One changed byte anywhere, and the independent check fails.
+        bad = audit_pb2.CheckpointProof()
+        bad.CopyFrom(proof)
+        bad.leaf_bytes = proof.leaf_bytes[:-1] + bytes([proof.leaf_bytes[-1] ^ 1])
+        with self.assertRaises(Exception):
+            self.assert_cluster_proof(bad, receipt, inclusion)
+        self.__class__.proven = (receipt, proof)
+
+    def test_71_the_elected_checkpointer_killed_another_takes_over(self):
+        receipt, before = getattr(self.__class__, "proven", (None, None))
+        if before is None:
+            receipt = self.exchange_receipt("gw3")
+            before = self.wait_checkpoint("gw1", "gw3", receipt.sequence_number + 1)
+        elected = before.cluster_tree_head.node_id
+        survivor = next(n for n in self.nodes if n != elected)
+        self.env.stop_node(elected, signal.SIGKILL)
+        killed_at = time.time()
+        fresh = self.exchange_receipt(survivor)
+        after = self.wait_checkpoint(survivor, survivor, fresh.sequence_number + 1, timeout=30)
+        took = time.time() - killed_at
+        print(f"\ncheckpointer {elected} killed: {after.cluster_tree_head.node_id} signed the "
+              f"next checkpoint after {took:.1f} s", file=sys.stderr)
+        self.assertNotEqual(after.cluster_tree_head.node_id, elected)
+        self.assertLess(took, 20)
+        # The new one extended the log: the old checkpoint is the same leaf,
+        # at the same index, under the new root.
+        again = self.checkpoint(survivor, "gw3", receipt.sequence_number + 1)
+        self.assertEqual(again.leaf_index, before.leaf_index)
+        self.assertEqual(again.leaf_bytes, before.leaf_bytes)
+        self.assertGreater(again.cluster_tree_head.tree_size, before.cluster_tree_head.tree_size)
+        self.assertTrue(rfc6962.verify_inclusion(
+            again.leaf_index, again.cluster_tree_head.tree_size,
+            rfc6962.leaf_hash(again.leaf_bytes), list(again.path),
+            again.cluster_tree_head.root_hash))
+        self.env.start_node(elected)
+        self.wait_serving([elected])
+
+    def test_72_a_node_restarted_on_an_empty_data_dir_is_not_accepted(self):
+        victim = "gw2"
+        accepted = self.wait_checkpoint("gw1", victim).leaf.node_tree_head.tree_size
+        self.env.stop_node(victim)
+        shutil.rmtree(self.env.node_data_dir(victim))
+        self.env.start_node(victim)
+        self.wait_serving([victim])
+        for _ in range(accepted + 5):  # smaller or larger, its new log is refused
+            self.exchange_receipt(victim)
+        proof = self.wait_checkpoint(
+            "gw1", victim, until=lambda p: any(a.node_id == victim for a in p.alarms))
+        alarm = next(a for a in proof.alarms if a.node_id == victim)
+        print(f"\n{victim} wiped: alarm raised by {alarm.raised_by}: {alarm.reason}",
+              file=sys.stderr)
+        self.assertRegex(alarm.reason, "does not extend|shrank")
+        # Its last tree head before the stop may have been checkpointed since.
+        self.assertGreaterEqual(alarm.accepted.tree_size, accepted)
+        # Not accepted as a continuation: its newest checkpoint is the old tree.
+        self.assertEqual(proof.leaf.node_tree_head.tree_size, alarm.accepted.tree_size)
+        self.assertEqual(proof.leaf.node_tree_head.root_hash, alarm.accepted.root_hash)
+        # And audited by the checkpointer.
+        logged = [r for recs in self.all_records().values() for r in recs
+                  if r.get("admin_action") == "audit.node-log-inconsistent"]
+        self.assertTrue(any(victim in r.get("message", "") for r in logged), logged)
 
 
 class EtcdOverTlsTest(unittest.TestCase):
