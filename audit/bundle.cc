@@ -10,8 +10,9 @@ namespace dx::audit {
 
 absl::StatusOr<v1::AuditBundle> BuildBundle(
     const AuditReader& reader, uint64_t from, uint64_t to,
-    const std::vector<std::string>& chain_der, const std::string& node_id) {
-  DX_ASSIGN_OR_RETURN(v1::SignedTreeHead sth, reader.TreeHead(0));
+    const std::vector<std::string>& chain_der, const std::string& node_id,
+    uint64_t tree_size) {
+  DX_ASSIGN_OR_RETURN(v1::SignedTreeHead sth, reader.TreeHead(tree_size));
   if (to == 0) to = sth.tree_size();
   if (to > sth.tree_size()) {
     return absl::FailedPreconditionError(

@@ -15,11 +15,13 @@
 namespace dx::audit {
 
 // Records [from, to) (to = 0: up to the latest tree head) with proofs
-// against the latest tree head. `chain_der`: the log signing certificate's
-// issuers, up to the root. Pruned records are left out.
+// against the tree head of `tree_size` leaves (0: the latest). `chain_der`: the
+// log signing certificate's issuers, up to the root. Pruned records are left
+// out.
 absl::StatusOr<v1::AuditBundle> BuildBundle(
     const AuditReader& reader, uint64_t from, uint64_t to,
-    const std::vector<std::string>& chain_der, const std::string& node_id);
+    const std::vector<std::string>& chain_der, const std::string& node_id,
+    uint64_t tree_size = 0);
 
 // Checks a bundle: the tree head's certificate chains to one of
 // `roots_der` (when empty: to the bundle's own last certificate, which only

@@ -7,11 +7,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "audit/bundle.h"
+#include "audit/cluster_bundle.h"
 #include "audit/log_verifier.h"
 #include "audit/merkle.h"
 #include "audit/tree_head.h"
 #include "certs/crypto.h"
+#include "cli/audit_output.h"
 #include "cli/audit_source.h"
+#include "cli/cluster_audit.h"
 #include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -22,117 +25,6 @@
 
 namespace dx::cli {
 namespace {
-
-std::string Short(const std::string& name) {
-  return name.substr(name.rfind('_') + 1);
-}
-
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-// Who a record names; "(unverified)" when that is only what a refused
-// request claimed (AuditRecord.identity_verified).
-std::string Who(const v1::AuditRecord& r) {
-  std::string who;
-  if (r.kind() == v1::RECORD_KIND_ADMIN) {
-    who = r.tls_agency();
-  } else if (!r.consumer_agency().empty()) {
-    who = r.consumer_agency() + "/" + r.consumer_system();
-  } else if (!r.tls_agency().empty()) {
-    who = r.tls_agency();
-  }
-  if (!r.identity_verified() && r.decision() != v1::DECISION_ALLOW &&
-      !who.empty()) {
-    who += " (unverified)";
-  }
-  return who;
-}
-
-// Prints records as a table, JSON Lines or CSV.
-class RecordPrinter {
- public:
-  explicit RecordPrinter(std::string format) : format_(std::move(format)) {}
-  void Print(const v1::StoredRecord& s) {
-    const v1::AuditRecord& r = s.record();
-    if (format_ == "jsonl") {
-      std::cout << Json(s.record()) << "\n";
-      return;
-    }
-    std::vector<std::string> cols = {
-        absl::StrCat(s.sequence_number()),
-        FormatTime(r.time_unix_micros()),
-        v1::RecordKind_Name(r.kind()).substr(sizeof("RECORD_KIND_") - 1),
-        Short(v1::Decision_Name(r.decision())),
-        Who(r),
-        r.kind() == v1::RECORD_KIND_ADMIN ? r.admin_action() : r.dataset_id(),
-        r.purpose_code(),
-        absl::StrJoin(r.returned_fields(), " "),
-        absl::StrCat(r.record_count()),
-        r.decision() == v1::DECISION_ALLOW ? ""
-                                           : v1::ReasonCode_Name(r.reason()),
-        r.request_id()};
-    if (format_ == "csv") {
-      if (!header_done_) {
-        std::cout
-            << "seq,time_utc,kind,decision,who,what,purpose,fields,records,"
-               "reason,request_id\n";
-        header_done_ = true;
-      }
-      std::vector<std::string> quoted;
-      for (const auto& c : cols) quoted.push_back(CsvField(c));
-      std::cout << absl::StrJoin(quoted, ",") << "\n";
-      return;
-    }
-    std::cout << "#" << cols[0] << "  " << cols[1] << "  " << cols[2] << "  "
-              << cols[3] << "  " << cols[4] << " -> " << cols[5];
-    if (!cols[6].empty()) std::cout << "  purpose=" << cols[6];
-    if (r.kind() != v1::RECORD_KIND_ADMIN) std::cout << "  records=" << cols[8];
-    if (!cols[9].empty() && r.kind() != v1::RECORD_KIND_ADMIN) {
-      std::cout << "  " << cols[9];
-    }
-    std::cout << "\n";
-    if (r.kind() == v1::RECORD_KIND_ADMIN) {
-      std::cout << "      " << r.message() << "\n";
-    } else {
-      std::cout << "      leaf " << HexEncode(s.leaf_hash()).substr(0, 16)
-                << "...  request " << r.request_id() << "\n";
-    }
-  }
-
- private:
-  std::string format_;
-  bool header_done_ = false;
-};
-
-// The key that signed `sth`: its certificate checked against --ca (and
-// --intermediates) when given, at the tree head's time.
-absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,
-                                      const Flags& f, bool* chain_checked) {
-  const PkiLayout pki{f.Get("pki")};
-  const std::string ca = f.Get("ca", pki.dir.empty() ? "" : pki.root_ca());
-  const std::string inter =
-      f.Get("intermediates", pki.dir.empty() ? "" : pki.intermediates());
-  *chain_checked = !ca.empty();
-  if (ca.empty()) {
-    return certs::PublicKeyOfDer(sth.signer_certificate());
-  }
-  DX_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(ca));
-  DX_ASSIGN_OR_RETURN(auto roots, certs::PemBundleToDer(ca_pem));
-  std::vector<std::string> intermediates;
-  if (!inter.empty()) {
-    DX_ASSIGN_OR_RETURN(std::string pem, ReadFile(inter));
-    DX_ASSIGN_OR_RETURN(intermediates, certs::PemBundleToDer(pem));
-  }
-  return certs::VerifyChainAt(sth.signer_certificate(), intermediates, roots,
-                              static_cast<int64_t>(sth.timestamp_ms() / 1000));
-}
 
 int Fail(const absl::Status& s) { return cli::Fail("audit", s); }
 
@@ -321,7 +213,7 @@ int RunSth(AuditSource& src, const Flags& f) {
 
 int RunExport(AuditSource& src, const Flags& f, const std::string& out_path,
               uint64_t from, uint64_t to, std::string* sha256 = nullptr) {
-  auto bundle = src.Export(from, to);
+  auto bundle = src.Export(from, to, 0);
   if (!bundle.ok()) return Fail(bundle.status());
   const std::string bytes = bundle->SerializeAsString();
   absl::Status s = WriteFileAtomically(out_path, bytes);
@@ -341,11 +233,6 @@ int RunVerifyBundle(const Flags& f) {
     return Fail(absl::InvalidArgumentError("give the bundle file"));
   auto bytes = ReadFile(f.positional()[0]);
   if (!bytes.ok()) return Fail(bytes.status());
-  v1::AuditBundle bundle;
-  if (!bundle.ParseFromString(*bytes)) {
-    std::cout << "FAILED  not an audit bundle\n";
-    return 3;
-  }
   std::vector<std::string> roots;
   const std::string ca = f.Get("ca");
   if (!ca.empty()) {
@@ -355,13 +242,29 @@ int RunVerifyBundle(const Flags& f) {
     if (!ders.ok()) return Fail(ders.status());
     roots = *ders;
   }
+  const char* trust = roots.empty()
+                          ? " (no --ca: the bundle's own root was trusted)"
+                          : " (certificates chain to the given root)";
+  v1::ClusterAuditBundle cluster;
+  if (audit::IsClusterBundle(*bytes, &cluster)) {
+    audit::VerifyReport r = audit::VerifyClusterBundle(cluster, roots);
+    std::cout << (r.ok ? "VERIFIED  " : "FAILED  ") << r.records_checked
+              << " records of " << cluster.node_bundles_size()
+              << " node(s), each node's tree head in the cluster tree head of "
+              << cluster.checkpoints(0).cluster_tree_head().tree_size()
+              << " checkpoints" << trust << "\n";
+    if (!r.ok) std::cout << "  first problem: " << r.problem << "\n";
+    return r.ok ? 0 : 3;
+  }
+  v1::AuditBundle bundle;
+  if (!bundle.ParseFromString(*bytes)) {
+    std::cout << "FAILED  not an audit bundle\n";
+    return 3;
+  }
   audit::VerifyReport r = audit::VerifyBundle(bundle, roots);
   std::cout << (r.ok ? "VERIFIED  " : "FAILED  ") << r.records_checked
             << " records against the signed tree head of size "
-            << bundle.tree_head().tree_size()
-            << (roots.empty() ? " (no --ca: the bundle's own root was trusted)"
-                              : " (certificate chains to the given root)")
-            << "\n";
+            << bundle.tree_head().tree_size() << trust << "\n";
   if (!r.ok) std::cout << "  first problem: " << r.problem << "\n";
   return r.ok ? 0 : 3;
 }
@@ -420,9 +323,31 @@ int RunPrune(AuditSource& src, const Flags& f) {
 std::function<int(const Flags&)> OnLog(
     std::function<int(AuditSource&, const Flags&)> run) {
   return [run = std::move(run)](const Flags& f) {
+    if (IsClusterAudit(f)) {
+      return Fail(absl::InvalidArgumentError(
+          "this command reads one node's log: give one address in --gateway "
+          "(query, subject-report, get, proof and verify take a cluster)"));
+    }
     auto src = OpenAuditSource(f);
     if (!src.ok()) return Fail(src.status());
     return run(**src, f);
+  };
+}
+
+// One node's log, or every node's of a cluster (cli/cluster_audit.h).
+std::function<int(const Flags&)> OnLogOrCluster(
+    std::function<int(AuditSource&, const Flags&)> one,
+    std::function<int(const Flags&)> cluster) {
+  auto single = OnLog(std::move(one));
+  return [single = std::move(single),
+          cluster = std::move(cluster)](const Flags& f) {
+    if (IsClusterAudit(f) && !f.Has("data-dir")) return cluster(f);
+    if (f.Has("node") || f.Has("cursor") || f.Has("allow-partial")) {
+      return Fail(absl::InvalidArgumentError(
+          "--node, --cursor and --allow-partial are for a cluster: give "
+          "--gateway a,b,c or --cluster"));
+    }
+    return single(f);
   };
 }
 
@@ -523,6 +448,12 @@ const CommandTable& AuditTable() {
 Where the log is (one of):
   --gateway HOST:PORT --pki DIR [--person NAME | --agency CODE]   (or --ca --cert --key)
   --data-dir DIR        a gateway's data folder, opened read-only
+A cluster (query, subject-report, get, proof, verify ask every node):
+  --gateway A,B,C       these nodes; or --gateway A --cluster: every node A
+                        knows of through etcd, alive or not
+  --node ID             whose record (get, proof: sequence numbers are per node)
+  --cursor C            the next page of a query (printed when there is one)
+  --allow-partial       answer even when a node cannot be asked (it is named)
 
 commands:
 )",
@@ -531,8 +462,8 @@ Times: RFC 3339 (2026-11-23T08:00:00Z), a date (2026-11-23), or an age (2h).
 Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
 )",
       {"gateway", "pki", "person", "agency", "ca", "intermediates", "cert",
-       "key", "data-dir"},
-      {},
+       "key", "data-dir", "node", "cursor"},
+      {"cluster", "allow-partial"},
       {
           {"list",
            "list [--from N] [--limit N] [--json]",
@@ -551,21 +482,21 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
             "decision", "request-id", "limit", "page-size", "format"},
            {},
            {"limit", "page-size"},
-           OnLog(RunQuery)},
+           OnLogOrCluster(RunQuery, RunClusterQuery)},
           {"get",
            "get SEQ [--json]",
            "one record",
            {},
            {"json"},
            {},
-           OnLog(RunGet)},
+           OnLogOrCluster(RunGet, RunClusterGet)},
           {"proof",
            "proof SEQ [--tree-size N] [--json]",
            "inclusion proof, checked here",
            {"tree-size"},
            {"json"},
            {"tree-size"},
-           OnLog(RunProof)},
+           OnLogOrCluster(RunProof, RunClusterProof)},
           {"consistency",
            "consistency FIRST [SECOND] [--json]",
            "consistency proof, checked here",
@@ -588,14 +519,16 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
            {"from", "to"},
            {},
            {"from", "to"},
-           OnLog(RunVerify)},
+           OnLogOrCluster(RunVerify, RunClusterVerify)},
           {"export",
-           "export --out FILE [--from N] [--to N]",
-           "a self-contained, verifiable bundle",
-           {"out", "from", "to"},
+           "export --out FILE [--from N] [--to N]   (a cluster: [--since T] "
+           "[--until T])",
+           "a self-contained, verifiable bundle; of a cluster, every node's\n"
+           "records with the checkpoints that cover them",
+           {"out", "from", "to", "since", "until"},
            {},
            {"from", "to"},
-           OnLog(RunExportCommand)},
+           OnLogOrCluster(RunExportCommand, RunClusterExport)},
           {"verify-bundle",
            "verify-bundle FILE [--ca ROOT.pem]",
            "check a bundle offline",
@@ -609,7 +542,7 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
            {"subject", "since", "until", "format"},
            {},
            {},
-           OnLog(RunSubjectReport)},
+           OnLogOrCluster(RunSubjectReport, RunClusterSubjectReport)},
           {"prune",
            "prune --before TIME --out FILE",
            "export, verify, then prune (operator)",
@@ -622,6 +555,10 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
 }
 
 }  // namespace
+
+int RunNodeGet(AuditSource& s, const Flags& f) { return RunGet(s, f); }
+int RunNodeProof(AuditSource& s, const Flags& f) { return RunProof(s, f); }
+int RunNodeVerify(AuditSource& s, const Flags& f) { return RunVerify(s, f); }
 
 int RunAudit(const std::vector<std::string>& args) {
   return Dispatch(AuditTable(), args);

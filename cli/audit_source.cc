@@ -5,6 +5,8 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "audit/audit_reader.h"
 #include "audit/bundle.h"
 #include "audit/state_db.h"
@@ -97,12 +99,18 @@ class LocalSource final : public AuditSource {
     } while (!token.empty());
     return absl::OkStatus();
   }
-  absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to) override {
-    return audit::BuildBundle(reader_, from, to, chain_der_, "");
+  absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to,
+                                         uint64_t tree_size) override {
+    return audit::BuildBundle(reader_, from, to, chain_der_, "", tree_size);
   }
   absl::StatusOr<v1::PruneResponse> Prune(const v1::PruneRequest&) override {
     return absl::FailedPreconditionError(
         "prune goes through the running gateway (--gateway), as an operator");
+  }
+  absl::StatusOr<v1::CheckpointProof> Checkpoint(const std::string&,
+                                                 uint64_t) override {
+    return absl::FailedPreconditionError(
+        "the cluster checkpoint log is in etcd: ask a gateway (--gateway)");
   }
 
  private:
@@ -130,6 +138,7 @@ class RemoteSource final : public AuditSource {
   absl::Status QueryPage(const v1::AuditQuery& q, const RecordFn& emit,
                          std::string* next_token) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx);
     auto reader = stub_->Query(&ctx, q);
     v1::AuditQueryResponse msg;
     next_token->clear();
@@ -142,6 +151,7 @@ class RemoteSource final : public AuditSource {
   }
   absl::StatusOr<v1::StoredRecord> Get(uint64_t seq) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx);
     v1::GetRecordRequest req;
     req.set_sequence_number(seq);
     v1::StoredRecord out;
@@ -151,6 +161,7 @@ class RemoteSource final : public AuditSource {
   absl::StatusOr<v1::InclusionProof> Inclusion(uint64_t seq,
                                                uint64_t size) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx);
     v1::GetInclusionProofRequest req;
     req.set_sequence_number(seq);
     req.set_tree_size(size);
@@ -161,6 +172,7 @@ class RemoteSource final : public AuditSource {
   absl::StatusOr<v1::ConsistencyProof> Consistency(uint64_t a,
                                                    uint64_t b) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx);
     v1::GetConsistencyProofRequest req;
     req.set_first_size(a);
     req.set_second_size(b);
@@ -170,6 +182,7 @@ class RemoteSource final : public AuditSource {
   }
   absl::StatusOr<v1::SignedTreeHead> TreeHead(uint64_t size) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx);
     v1::GetTreeHeadRequest req;
     req.set_tree_size(size);
     v1::SignedTreeHead out;
@@ -178,6 +191,7 @@ class RemoteSource final : public AuditSource {
   }
   absl::StatusOr<std::vector<v1::SignedTreeHead>> TreeHeads() override {
     grpc::ClientContext ctx;
+    Deadline(&ctx);
     v1::ListTreeHeadsResponse out;
     DX_RETURN_IF_ERROR(FromGrpc(stub_->ListTreeHeads(&ctx, {}, &out)));
     return std::vector<v1::SignedTreeHead>(out.tree_heads().begin(),
@@ -186,6 +200,7 @@ class RemoteSource final : public AuditSource {
   absl::Status ReadRecords(uint64_t from, uint64_t limit,
                            const RecordFn& emit) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx, kStreamTimeout);
     v1::ReadRecordsRequest req;
     req.set_from_sequence(from);
     req.set_limit(limit);
@@ -204,6 +219,7 @@ class RemoteSource final : public AuditSource {
   absl::StatusOr<std::vector<std::string>> CompactRange(
       uint64_t size) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx);
     v1::CompactRangeRequest req;
     req.set_size(size);
     v1::CompactRangeResponse out;
@@ -213,6 +229,7 @@ class RemoteSource final : public AuditSource {
   absl::Status SubjectReport(const v1::SubjectReportRequest& req,
                              const RecordFn& emit) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx, kStreamTimeout);
     auto reader = stub_->SubjectReport(&ctx, req);
     v1::StoredRecord rec;
     bool want = true;
@@ -221,11 +238,14 @@ class RemoteSource final : public AuditSource {
     }
     return FromGrpc(reader->Finish());
   }
-  absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to) override {
+  absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to,
+                                         uint64_t tree_size) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx, kStreamTimeout);
     v1::ExportRequest req;
     req.set_from_sequence(from);
     req.set_to_sequence(to);
+    req.set_tree_size(tree_size);
     auto reader = stub_->Export(&ctx, req);
     v1::AuditBundle merged, chunk;
     while (reader->Read(&chunk)) {
@@ -245,12 +265,32 @@ class RemoteSource final : public AuditSource {
   absl::StatusOr<v1::PruneResponse> Prune(
       const v1::PruneRequest& req) override {
     grpc::ClientContext ctx;
+    Deadline(&ctx);
     v1::PruneResponse out;
     DX_RETURN_IF_ERROR(FromGrpc(stub_->Prune(&ctx, req, &out)));
     return out;
   }
 
+  absl::StatusOr<v1::CheckpointProof> Checkpoint(
+      const std::string& node, uint64_t min_tree_size) override {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    v1::GetCheckpointProofRequest req;
+    req.set_node_id(node);
+    req.set_min_tree_size(min_tree_size);
+    v1::CheckpointProof out;
+    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetCheckpointProof(&ctx, req, &out)));
+    return out;
+  }
+
  private:
+  // A call never hangs on a node that does not answer.
+  static constexpr absl::Duration kCallTimeout = absl::Seconds(30);
+  static constexpr absl::Duration kStreamTimeout = absl::Minutes(30);
+  static void Deadline(grpc::ClientContext* ctx,
+                       absl::Duration timeout = kCallTimeout) {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
   std::unique_ptr<v1::Audit::Stub> stub_;
 };
 
@@ -282,6 +322,13 @@ absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(const Flags& f) {
         "NAME, or --ca --cert --key) or --data-dir DIR");
   }
   DX_ASSIGN_OR_RETURN(auto channel, OpenGatewayChannel(f, "auditor1"));
+  return std::unique_ptr<AuditSource>(new RemoteSource(std::move(channel)));
+}
+
+absl::StatusOr<std::unique_ptr<AuditSource>> OpenRemoteAuditSource(
+    const Flags& f, const std::string& address) {
+  DX_ASSIGN_OR_RETURN(auto channel,
+                      OpenGatewayChannelTo(f, address, "auditor1"));
   return std::unique_ptr<AuditSource>(new RemoteSource(std::move(channel)));
 }
 

@@ -37,17 +37,26 @@ class AuditSource {
       uint64_t size) = 0;
   virtual absl::Status SubjectReport(const v1::SubjectReportRequest& request,
                                      const RecordFn& emit) = 0;
-  // One bundle for [from, to) (to = 0: up to the latest tree head).
-  virtual absl::StatusOr<v1::AuditBundle> Export(uint64_t from,
-                                                 uint64_t to) = 0;
+  // One bundle for [from, to) proven against the tree head of `tree_size`
+  // records (0: the latest; to = 0: up to that tree head).
+  virtual absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to,
+                                                 uint64_t tree_size) = 0;
   virtual absl::StatusOr<v1::PruneResponse> Prune(
       const v1::PruneRequest& request) = 0;
+  // Where `node`'s tree head is in the cluster checkpoint log (a cluster's
+  // gateways only).
+  virtual absl::StatusOr<v1::CheckpointProof> Checkpoint(
+      const std::string& node, uint64_t min_tree_size) = 0;
 };
 
 // From --gateway (with --pki and --person/--agency, or --ca --cert --key) or
 // --data-dir.
 absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(
     const Flags& flags);
+
+// The gateway at `address` (one node), with the credentials of `flags`.
+absl::StatusOr<std::unique_ptr<AuditSource>> OpenRemoteAuditSource(
+    const Flags& flags, const std::string& address);
 
 }  // namespace dx::cli
 

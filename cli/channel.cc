@@ -16,6 +16,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenGatewayChannel(
         "say which gateway: --gateway HOST:PORT (with --pki DIR --person "
         "NAME, or --ca --cert --key)");
   }
+  return OpenGatewayChannelTo(f, f.Get("gateway"), default_person);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenGatewayChannelTo(
+    const Flags& f, const std::string& address,
+    const std::string& default_person) {
   const PkiLayout pki{f.Get("pki")};
   std::string ca = f.Get("ca"), cert = f.Get("cert"), key = f.Get("key");
   if (!pki.dir.empty()) {
@@ -33,7 +39,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenGatewayChannel(
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(512 << 20);
   args.SetMaxSendMessageSize(32 << 20);
-  const std::string target = GatewayTarget(f.Get("gateway"), &args);
+  const std::string target = GatewayTarget(address, &args);
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
 }
 

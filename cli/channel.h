@@ -21,6 +21,11 @@ namespace dx::cli {
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenGatewayChannel(
     const Flags& flags, const std::string& default_person);
 
+// The same credentials, to one node at `address` (host:port).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenGatewayChannelTo(
+    const Flags& flags, const std::string& address,
+    const std::string& default_person);
+
 }  // namespace dx::cli
 
 #endif  // DX_CLI_CHANNEL_H_

@@ -143,4 +143,21 @@ absl::StatusOr<std::vector<v1::CheckpointAlarm>> CheckpointLog::Alarms() const {
   return out;
 }
 
+absl::StatusOr<std::vector<v1::ClusterNode>> CheckpointLog::KnownNodes() const {
+  etcdserverpb::RangeRequest r;
+  r.set_key(keys_.Heads());
+  r.set_range_end(etcd::PrefixEnd(keys_.Heads()));
+  DX_ASSIGN_OR_RETURN(etcdserverpb::RangeResponse got, client_->RangeNow(r));
+  std::vector<v1::ClusterNode> out;
+  for (const auto& kv : got.kvs()) {
+    v1::NodeTreeHead head;
+    if (!head.ParseFromString(kv.value())) continue;
+    v1::ClusterNode n;
+    n.set_node_id(kv.key().substr(keys_.Heads().size()));
+    n.set_address(head.address());
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
 }  // namespace dx::cluster

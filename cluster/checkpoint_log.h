@@ -16,6 +16,7 @@
 #include "audit/merkle.h"
 #include "cluster/checkpoint_keys.h"
 #include "dx/v1/audit.pb.h"
+#include "dx/v1/cluster.pb.h"
 #include "etcd/client.h"
 
 namespace dx::cluster {
@@ -43,6 +44,8 @@ class CheckpointLog final : public audit::CheckpointSource {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::StatusOr<std::vector<v1::CheckpointAlarm>> Alarms() const;
+  // Every node that ever published a tree head, with its last address.
+  absl::StatusOr<std::vector<v1::ClusterNode>> KnownNodes() const;
 
   const CheckpointKeys& keys() const { return keys_; }
 

@@ -53,12 +53,15 @@ std::unique_ptr<Checkpointer> Checkpointer::Start(Deps deps, Options options) {
   // checkpoints follow the interval.
   const absl::Duration tick =
       std::min(c->options_.every, c->options_.lease_ttl / 3);
-  c->periodic_ = std::make_unique<Periodic>(tick, [raw = c.get()] {
-    absl::Status s = raw->Tick();
-    if (!s.ok()) {
-      std::cerr << "dxgate: cluster checkpoint: " << s.message() << "\n";
-    }
-  });
+  c->periodic_ = std::make_unique<Periodic>(
+      tick,
+      [raw = c.get()] {
+        absl::Status s = raw->Tick();
+        if (!s.ok()) {
+          std::cerr << "dxgate: cluster checkpoint: " << s.message() << "\n";
+        }
+      },
+      "dx-checkpoint");
   return c;
 }
 

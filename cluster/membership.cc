@@ -7,7 +7,18 @@ namespace dx::cluster {
 
 Membership::Membership(etcd::Client* client, const Clock* clock,
                        Options options)
-    : client_(client), clock_(clock), options_(std::move(options)) {}
+    : client_(client), clock_(clock), options_(std::move(options)) {
+  absl::MutexLock lock(&mu_);
+  self_ = options_.self;
+}
+
+absl::Status Membership::SetAddress(const std::string& address) {
+  {
+    absl::MutexLock lock(&mu_);
+    self_.set_address(address);
+  }
+  return Register();
+}
 
 absl::StatusOr<std::unique_ptr<Membership>> Membership::Join(
     etcd::Client* client, const Clock* clock, Options options) {
@@ -31,10 +42,17 @@ Membership::~Membership() {
 absl::Status Membership::Register() {
   DX_ASSIGN_OR_RETURN(int64_t lease, client_->GrantLease(options_.lease_ttl));
   etcdserverpb::PutRequest put;
-  put.set_key(absl::StrCat(options_.prefix, "nodes/", options_.self.node_id()));
-  put.set_value(options_.self.SerializeAsString());
+  int64_t previous;
+  {
+    absl::MutexLock lock(&mu_);
+    put.set_key(absl::StrCat(options_.prefix, "nodes/", self_.node_id()));
+    put.set_value(self_.SerializeAsString());
+    previous = lease_;
+  }
   put.set_lease(lease);
   DX_RETURN_IF_ERROR(client_->PutNow(put).status());
+  // The entry moved to the new lease; the old one has nothing left.
+  if (previous != 0 && previous != lease) (void)client_->RevokeLease(previous);
   absl::MutexLock lock(&mu_);
   lease_ = lease;
   last_ok_ = clock_->Now();

@@ -36,6 +36,10 @@ class Membership {
   // Leaves: revokes the lease (the entry goes at once).
   ~Membership();
 
+  // Publishes a new address for this node (e.g. the port bound once the
+  // server listens, when the configuration said port 0).
+  absl::Status SetAddress(const std::string& address);
+
   absl::Status Health() const;
   absl::StatusOr<std::vector<v1::ClusterNode>> Members() const;
 
@@ -49,6 +53,7 @@ class Membership {
   const Options options_;
   mutable absl::Mutex mu_;
   int64_t lease_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::ClusterNode self_ ABSL_GUARDED_BY(mu_);
   absl::Time last_ok_ ABSL_GUARDED_BY(mu_);
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -11,14 +11,18 @@ std::unique_ptr<TreeHeadPublisher> TreeHeadPublisher::Start(
     etcd::Client* client, const audit::AuditReader* reader, Options options) {
   std::unique_ptr<TreeHeadPublisher> p(
       new TreeHeadPublisher(client, reader, std::move(options)));
-  p->periodic_ = std::make_unique<Periodic>(p->options_.every, [raw = p.get()] {
-    absl::Status s = raw->PublishOnce();
-    // Transient (etcd away): the next round tries again; the checkpointer
-    // simply sees an older head meanwhile.
-    if (!s.ok()) {
-      std::cerr << "dxgate: publishing the tree head: " << s.message() << "\n";
-    }
-  });
+  p->periodic_ = std::make_unique<Periodic>(
+      p->options_.every,
+      [raw = p.get()] {
+        absl::Status s = raw->PublishOnce();
+        // Transient (etcd away): the next round tries again; the checkpointer
+        // simply sees an older head meanwhile.
+        if (!s.ok()) {
+          std::cerr << "dxgate: publishing the tree head: " << s.message()
+                    << "\n";
+        }
+      },
+      "dx-publish");
   return p;
 }
 
@@ -46,6 +50,7 @@ absl::Status TreeHeadPublisher::PublishOnce() {
   v1::NodeTreeHead out;
   *out.mutable_tree_head() = *latest;
   out.set_proof_from_size(from);
+  out.set_address(options_.address);
   if (from > 0 && from < latest->tree_size()) {
     // A log that was reset or rewritten cannot prove it extends `from`: it
     // publishes what it has, and the checkpointer raises the alarm.

@@ -23,6 +23,8 @@ class TreeHeadPublisher {
   struct Options {
     std::string prefix = "/dx/";
     std::string node_id;
+    // Where other nodes and clients reach this one.
+    std::string address;
     absl::Duration every = absl::Seconds(1);
   };
   // `reader` (the node's own log) and `client` must outlive it.

@@ -5,6 +5,8 @@
 #ifndef DX_COMMON_PERIODIC_H_
 #define DX_COMMON_PERIODIC_H_
 
+#include <pthread.h>
+
 #include <functional>
 #include <thread>
 
@@ -15,8 +17,13 @@ namespace dx {
 
 class Periodic {
  public:
-  Periodic(absl::Duration every, std::function<void()> run)
-      : every_(every), run_(std::move(run)), thread_([this] { Loop(); }) {}
+  // `name` (at most 15 characters) names the thread for top -H and /proc.
+  Periodic(absl::Duration every, std::function<void()> run,
+           const char* name = "dx-periodic")
+      : every_(every), run_(std::move(run)), thread_([this, name] {
+          pthread_setname_np(pthread_self(), name);
+          Loop();
+        }) {}
   ~Periodic() {
     {
       absl::MutexLock lock(&mu_);

@@ -42,6 +42,8 @@ class BackendsRuntime {
   virtual absl::StatusOr<std::vector<v1::ClusterNode>> Members() const = 0;
   // The cluster's etcd client (null when local).
   virtual etcd::Client* etcd() const { return nullptr; }
+  // Where this node is reached, once it listens (a cluster publishes it).
+  virtual void Advertise(const std::string& /*address*/) {}
 };
 
 struct Backends {

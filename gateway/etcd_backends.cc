@@ -22,6 +22,9 @@ class EtcdRuntime final : public BackendsRuntime {
     return membership->Members();
   }
   etcd::Client* etcd() const override { return client.get(); }
+  void Advertise(const std::string& address) override {
+    (void)membership->SetAddress(address);
+  }
   // The client first: everything else uses it, so it goes last.
   std::unique_ptr<etcd::Client> client;
   std::unique_ptr<cluster::Membership> membership;

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "audit/admin.h"
 #include "audit/audit_reader.h"
@@ -105,14 +106,27 @@ absl::Status GatewayServer::Open() {
   return absl::OkStatus();
 }
 
+// The address other nodes and clients reach this one at: the configured
+// one, with the port actually bound when it said 0.
+std::string GatewayServer::AdvertisedAddress() const {
+  std::string address = config_.cluster().advertise_address();
+  if (absl::EndsWith(address, ":0")) {
+    address = absl::StrCat(address.substr(0, address.size() - 1), port_);
+  }
+  return address;
+}
+
 void GatewayServer::StartClusterAudit() {
   etcd::Client* etcd = backends_.runtime->etcd();
   if (etcd == nullptr) return;
   const v1::ClusterConfig& c = config_.cluster();
+  if (c.advertise_address() != AdvertisedAddress()) {
+    backends_.runtime->Advertise(AdvertisedAddress());
+  }
   cluster_reader_ = std::make_unique<audit::AuditReader>(state_db_.get());
   publisher_ = cluster::TreeHeadPublisher::Start(
       etcd, cluster_reader_.get(),
-      {c.prefix(), config_.node_id(),
+      {c.prefix(), config_.node_id(), AdvertisedAddress(),
        absl::Milliseconds(c.tree_head_publish_ms())});
   cluster::Checkpointer::Deps deps;
   deps.client = etcd;
@@ -347,6 +361,12 @@ v1::NodeStatus GatewayServer::Status() const {
   out.set_state(backends_.writable_registry != nullptr ? "etcd" : "local");
   out.set_audit_records(audit_log_->next_sequence());
   out.set_started_unix_micros(absl::ToUnixMicros(started_));
+  if (checkpoint_log_ != nullptr) {
+    auto known = checkpoint_log_->KnownNodes();
+    if (known.ok()) {
+      for (auto& n : *known) *out.add_known_nodes() = std::move(n);
+    }
+  }
   auto members = backends_.runtime->Members();
   if (members.ok()) {
     for (auto& m : *members) *out.add_members() = std::move(m);

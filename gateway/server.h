@@ -94,6 +94,7 @@ class GatewayServer {
   absl::Status RecordStart();
   // In a cluster: publish this node's tree heads, stand for checkpointer.
   void StartClusterAudit();
+  std::string AdvertisedAddress() const;
   absl::Status Record(const std::string& action, const std::string& detail);
   void SetServing(bool serving);
   // Why nothing can be served now (OK: it can).

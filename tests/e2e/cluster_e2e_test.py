@@ -739,6 +739,7 @@ datasets:
         accepted = self.wait_checkpoint("gw1", victim).leaf.node_tree_head.tree_size
         self.env.stop_node(victim)
         shutil.rmtree(self.env.node_data_dir(victim))
+        self.__class__.wiped = victim
         self.env.start_node(victim)
         self.wait_serving([victim])
         for _ in range(accepted + 5):  # smaller or larger, its new log is refused
@@ -758,6 +759,184 @@ datasets:
         logged = [r for recs in self.all_records().values() for r in recs
                   if r.get("admin_action") == "audit.node-log-inconsistent"]
         self.assertTrue(any(victim in r.get("message", "") for r in logged), logged)
+
+    def cluster_audit(self, *args, nodes=None):
+        """dxctl audit over the cluster (every node's address), as auditor1."""
+        targets = ",".join(self.env.address(n) for n in (nodes or self.nodes))
+        return self.env.dxctl("audit", *args, "--gateway", targets, "--pki", self.env.pki,
+                              "--person", "auditor1", timeout=120)
+
+    def test_73_one_search_over_three_nodes_merges_by_time_and_pages_each_record_once(self):
+        for node in self.nodes:
+            self.exchange_receipt(node)
+        # One consumer's records, from every node, in time order.
+        r = self.cluster_audit("query", "--consumer", H30, "--limit", "100000",
+                               "--format", "jsonl")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+        self.assertEqual({g["node_id"] for g in got}, set(self.nodes))
+        times = [int(g["time_unix_micros"]) for g in got]
+        self.assertEqual(times, sorted(times))
+        self.assertTrue(all(g["consumer_agency"] == H30 for g in got))
+        # Paging over at least 10,000 records of three nodes: each once.
+        local = {(n, int(x.get("sequence_number", 0)))
+                 for n in self.nodes for x in self.records(n)}
+        for _ in range(10):
+            if len(local) >= 10000:
+                break
+            self.env.dxbench("--duration", "5", "--warmup", "0", "--concurrency", "16",
+                             target=",".join(self.env.addresses))
+            local = {(n, int(x.get("sequence_number", 0)))
+                     for n in self.nodes for x in self.records(n)}
+        self.assertGreaterEqual(len(local), 10000)
+        seen, cursor, pages = [], None, 0
+        while True:
+            args = ["query", "--limit", "1500", "--page-size", "500", "--format", "jsonl"]
+            r = self.cluster_audit(*args, *(["--cursor", cursor] if cursor else []))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            seen += [(g["node_id"], int(g.get("sequence_number", 0)))
+                     for g in map(json.loads, filter(str.strip, r.stdout.splitlines()))]
+            pages += 1
+            m = re.search(r"--cursor (\S+)", r.stderr)
+            if not m:
+                break
+            cursor = m.group(1)
+        print(f"\ncluster search: {len(seen)} records in {pages} pages of 1,500", file=sys.stderr)
+        self.assertEqual(len(seen), len(set(seen)), "a record was shown twice")
+        self.assertEqual(set(seen), local)
+
+    def test_74_a_node_down_is_named_and_the_answer_refused_unless_partial(self):
+        self.env.stop_node("gw3")
+        try:
+            r = self.cluster_audit("query", "--limit", "5")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(f"{self.env.address('gw3')}", r.stderr)
+            self.assertIn("NOT searched", r.stderr)
+            r = self.cluster_audit("query", "--limit", "5", "--allow-partial", "--format",
+                                   "jsonl")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("NOT searched", r.stderr)
+            self.assertTrue(r.stdout.strip())
+            # Through one node, --cluster knows every node that kept a log,
+            # the dead one too: it is named, not skipped.
+            r = self.env.dxctl("audit", "subject-report", "--subject", "001000000000",
+                               "--gateway", self.env.address("gw1"), "--cluster",
+                               "--pki", self.env.pki, "--person", "auditor1", timeout=120)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(f"node gw3 ({self.env.address('gw3')}) NOT searched", r.stderr)
+            self.assertNotIn("node gw1", r.stderr)  # the others were searched
+            self.assertNotIn("node gw2", r.stderr)
+            self.assertIn("on 2 of 3 node(s)", r.stdout)
+        finally:
+            self.env.start_node("gw3")
+            self.wait_serving(["gw3"])
+
+    def test_75_proof_and_verify_over_the_cluster(self):
+        receipt = self.exchange_receipt("gw3")
+        self.wait_checkpoint("gw1", "gw3", receipt.sequence_number + 1)
+        r = self.cluster_audit("proof", str(receipt.sequence_number), "--node", "gw3")
+        self.assertIn(f"PROVEN  record gw3#{receipt.sequence_number}", r.stdout)
+        self.assertIn("of the cluster checkpoint log", r.stdout)
+        # Without --node a sequence number means nothing in a cluster.
+        r = self.cluster_audit("get", "1")
+        self.assertEqual(r.returncode, 2)  # a usage error
+        self.assertIn("--node", r.stderr)
+        # Every node's log verifies and extends its checkpoint; gw2's reset
+        # (test 72) is named as an alarm, and the exit code says so.
+        r = self.cluster_audit("verify")
+        print("\n" + r.stdout, file=sys.stderr)
+        for node in ("gw1", "gw3"):
+            self.assertIn(f"CHECKPOINTED  {node}'s tree", r.stdout)
+        if getattr(self.__class__, "wiped", None) == "gw2":
+            self.assertIn("ALARM  node gw2", r.stdout)
+            self.assertIn("FAILED  gw2", r.stdout)
+            self.assertEqual(r.returncode, 3)
+        else:
+            self.assertIn("CHECKPOINTED  gw2's tree", r.stdout)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def verify_with_script(self, path):
+        """docs/verify_bundle.py: hashlib and the openssl CLI, no dxgate code."""
+        return subprocess.run([sys.executable, os.path.join(REPO, "docs", "verify_bundle.py"),
+                               path, "--ca", os.path.join(self.env.pki, "root-ca.pem")],
+                              capture_output=True, text=True, timeout=300)
+
+    def test_76_a_cluster_bundle_is_verified_offline_and_a_changed_byte_is_named(self):
+        for node in self.nodes:
+            self.exchange_receipt(node)
+        receipt = self.exchange_receipt("gw3")
+        self.wait_checkpoint("gw1", "gw3", receipt.sequence_number + 1)
+        out = os.path.join(self.tmp.name, "cluster-bundle.pb")
+        export = ["audit", "export", "--out", out, "--since", "1h", "--gateway",
+                  self.env.address("gw1"), "--cluster", "--pki", self.env.pki,
+                  "--person", "auditor1"]
+        # A node whose log was reset (test 72) cannot prove what the cluster
+        # checkpointed of it: named, and left out only with --allow-partial.
+        wiped = getattr(self.__class__, "wiped", None)
+        r = self.env.dxctl(*export, timeout=300)
+        if wiped:
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(f"node {wiped}", r.stderr)
+            r = self.env.dxctl(*export, "--allow-partial", timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        exported = 2 if wiped else 3
+        ok = self.env.dxctl("audit", "verify-bundle", out, "--ca",
+                            os.path.join(self.env.pki, "root-ca.pem"))
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        self.assertIn("VERIFIED", ok.stdout)
+        self.assertIn(f"of {exported} node(s)", ok.stdout)
+        script = self.verify_with_script(out)
+        self.assertEqual(script.returncode, 0, script.stdout + script.stderr)
+        self.assertIn(f"of {exported} node(s)", script.stdout)
+        # gw3's receipted record is in it.
+        with open(out, "rb") as f:
+            bundle = audit_pb2.ClusterAuditBundle.FromString(f.read())
+        gw3 = next(b for b in bundle.node_bundles if b.tree_head.node_id == "gw3")
+        self.assertIn(receipt.sequence_number,
+                      [e.record.sequence_number for e in gw3.entries])
+        # One byte of one of gw3's records changed: both checkers name it.
+        entry = gw3.entries[len(gw3.entries) // 2]
+        data = bytearray(entry.record.record_bytes)
+        data[len(data) // 2] ^= 0x01
+        entry.record.record_bytes = bytes(data)
+        bad = os.path.join(self.tmp.name, "cluster-bundle-bad.pb")
+        with open(bad, "wb") as f:
+            f.write(bundle.SerializeToString())
+        named = f"node gw3: record {entry.record.sequence_number}"
+        r = self.env.dxctl("audit", "verify-bundle", bad, "--ca",
+                           os.path.join(self.env.pki, "root-ca.pem"))
+        self.assertEqual(r.returncode, 3, r.stdout)
+        self.assertIn(named, r.stdout)
+        script = self.verify_with_script(bad)
+        self.assertEqual(script.returncode, 3, script.stdout + script.stderr)
+        self.assertIn(named, script.stdout)
+
+    def test_77_an_export_stream_assembled_as_audit_md_says_verifies(self):
+        """docs/AUDIT.md: the bundle is the first chunk with the entries of the
+        following chunks appended in order."""
+        node = "gw1"
+        with self.channel(node, "people/auditor1") as ch:
+            stub = audit_pb2_grpc.AuditStub(ch)
+            size = stub.GetTreeHead(audit_pb2.GetTreeHeadRequest(), timeout=10).tree_size
+            if size < 2500:  # at least three chunks of 1,000
+                self.env.dxbench("--duration", "4", "--warmup", "0", "--concurrency", "12",
+                                 target=self.env.address(node))
+                time.sleep(1.5)  # a tree head covers them
+            chunks = list(stub.Export(audit_pb2.ExportRequest(), timeout=300))
+        self.assertGreaterEqual(len(chunks), 3)
+        bundle = audit_pb2.AuditBundle()
+        bundle.CopyFrom(chunks[0])
+        for c in chunks[1:]:
+            self.assertEqual(c.tree_head, chunks[0].tree_head)
+            bundle.entries.extend(c.entries)
+        path = os.path.join(self.tmp.name, "assembled.pb")
+        with open(path, "wb") as f:
+            f.write(bundle.SerializeToString())
+        r = self.verify_with_script(path)
+        print(f"\nexport of {node}: {len(chunks)} chunks, {len(bundle.entries)} records: "
+              f"{r.stdout.strip()}", file=sys.stderr)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"VERIFIED  {len(bundle.entries)} records of {node}", r.stdout)
 
 
 class EtcdOverTlsTest(unittest.TestCase):
