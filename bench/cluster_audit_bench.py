@@ -163,12 +163,12 @@ def main():
         time.sleep(2)
         watch = subprocess.Popen(["etcdctl", "--endpoints", endpoints.replace(" ", ""),
                                   "watch", "--prefix", "/dx/audit/"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         puts = []
 
         def count():
-            for line in watch.stdout:
-                if line.strip() == "PUT":
+            for line in watch.stdout:  # values are binary: bytes, not text
+                if line.strip() == b"PUT":
                     puts.append(time.time())
         threading.Thread(target=count, daemon=True).start()
         pids = [env.procs[f"gateway-{n}"].pid for n in env.node_ids]
@@ -182,11 +182,12 @@ def main():
         watch.terminate()
         writes = len([t for t in puts if start <= t <= start + took])
         ok = result.get("ok", 0)
+        rate = ok / max(result.get("seconds", took), 1e-9)
         cpu_ms = sum(b - c for b, c in zip(cpu1, cpu0)) * 1000
         print(f"\n2. checkpointer and publishers at full load ({a.load_seconds} s, "
-              f"{ok / took:,.0f} exchanges/s over 3 nodes; publish 1 s, checkpoint 5 s):")
+              f"{rate:,.0f} exchanges/s over 3 nodes; publish 1 s, checkpoint 5 s):")
         print(f"   etcd writes under audit/: {writes / took:.2f}/s "
-              f"({writes} in {took:.0f} s; {writes / max(ok, 1) * 1e6:.0f} per million exchanges)")
+              f"({writes} in {took:.0f} s; {writes / took / rate * 1e6:.0f} per million exchanges)")
         print(f"   CPU of the publisher and checkpointer threads, 3 nodes: "
               f"{cpu_ms / took:.2f} ms/s ({cpu_ms / took / 10:.3f}% of one core); "
               f"/proc counts in {1000 // TICKS} ms ticks")

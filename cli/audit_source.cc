@@ -325,11 +325,9 @@ absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(const Flags& f) {
   return std::unique_ptr<AuditSource>(new RemoteSource(std::move(channel)));
 }
 
-absl::StatusOr<std::unique_ptr<AuditSource>> OpenRemoteAuditSource(
-    const Flags& f, const std::string& address) {
-  DX_ASSIGN_OR_RETURN(auto channel,
-                      OpenGatewayChannelTo(f, address, "auditor1"));
-  return std::unique_ptr<AuditSource>(new RemoteSource(std::move(channel)));
+std::unique_ptr<AuditSource> RemoteAuditSource(
+    std::shared_ptr<grpc::Channel> channel) {
+  return std::make_unique<RemoteSource>(std::move(channel));
 }
 
 }  // namespace dx::cli

@@ -13,6 +13,10 @@
 #include "cli/flags.h"
 #include "dx/v1/audit.pb.h"
 
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
 namespace dx::cli {
 
 class AuditSource {
@@ -54,9 +58,9 @@ class AuditSource {
 absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(
     const Flags& flags);
 
-// The gateway at `address` (one node), with the credentials of `flags`.
-absl::StatusOr<std::unique_ptr<AuditSource>> OpenRemoteAuditSource(
-    const Flags& flags, const std::string& address);
+// A gateway through `channel` (one node's).
+std::unique_ptr<AuditSource> RemoteAuditSource(
+    std::shared_ptr<grpc::Channel> channel);
 
 }  // namespace dx::cli
 

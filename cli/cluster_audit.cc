@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <deque>
 #include <iostream>
+#include <map>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -31,10 +33,8 @@ struct Node {
   absl::Status problem;  // why it could not be asked
 };
 
-absl::StatusOr<v1::NodeStatus> StatusOf(const Flags& f,
-                                        const std::string& address) {
-  DX_ASSIGN_OR_RETURN(auto channel,
-                      OpenGatewayChannelTo(f, address, "auditor1"));
+absl::StatusOr<v1::NodeStatus> StatusOf(
+    const std::shared_ptr<grpc::Channel>& channel) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   v1::NodeStatus out;
@@ -59,7 +59,9 @@ absl::StatusOr<std::vector<Node>> Nodes(const Flags& f) {
   if (f.Has("cluster")) {
     absl::Status last;
     for (const std::string& address : given) {
-      auto status = StatusOf(f, address);
+      auto channel = OpenGatewayChannelTo(f, address, "auditor1");
+      if (!channel.ok()) return channel.status();
+      auto status = StatusOf(*channel);
       if (!status.ok()) {
         last = status.status();
         continue;
@@ -85,22 +87,29 @@ absl::StatusOr<std::vector<Node>> Nodes(const Flags& f) {
       nodes.push_back(Node{"", address, nullptr, absl::OkStatus()});
     }
   }
+  // Each node at once: a slow or dead one costs its own timeout, not the
+  // sum of all.
+  std::vector<std::thread> askers;
   for (Node& n : nodes) {
-    if (n.id.empty()) {
-      auto status = StatusOf(f, n.address);
-      if (!status.ok()) {
-        n.problem = status.status();
-        continue;
+    askers.emplace_back([&f, &n] {
+      // One channel (one TLS handshake) per node, for its status and its log.
+      auto channel = OpenGatewayChannelTo(f, n.address, "auditor1");
+      if (!channel.ok()) {
+        n.problem = channel.status();
+        return;
       }
-      n.id = status->node_id();
-    }
-    auto source = OpenRemoteAuditSource(f, n.address);
-    if (source.ok()) {
-      n.source = *std::move(source);
-    } else {
-      n.problem = source.status();
-    }
+      if (n.id.empty()) {
+        auto status = StatusOf(*channel);
+        if (!status.ok()) {
+          n.problem = status.status();
+          return;
+        }
+        n.id = status->node_id();
+      }
+      n.source = RemoteAuditSource(*std::move(channel));
+    });
   }
+  for (auto& t : askers) t.join();
   return nodes;
 }
 
@@ -223,6 +232,7 @@ int RunClusterQuery(const Flags& f) {
     }
   }
   std::vector<Stream> streams;
+  std::vector<uint32_t> skips;
   std::vector<const Node*> missed;
   for (Node& n : *nodes) {
     if (!n.problem.ok()) {
@@ -238,14 +248,25 @@ int RunClusterQuery(const Flags& f) {
       skip = c.skip();
       s.done = c.done();
     }
-    if (!s.done) {
-      if (absl::Status st = Fetch(s, *q, skip); !st.ok()) {
-        n.problem = st;
-        missed.push_back(&n);
-        continue;
-      }
-    }
     streams.push_back(std::move(s));
+    skips.push_back(skip);
+  }
+  // The first page of every node at once.
+  std::vector<absl::Status> fetched(streams.size());
+  {
+    std::vector<std::thread> fetchers;
+    for (size_t i = 0; i < streams.size(); ++i) {
+      if (streams[i].done) continue;
+      fetchers.emplace_back(
+          [&, i] { fetched[i] = Fetch(streams[i], *q, skips[i]); });
+    }
+    for (auto& t : fetchers) t.join();
+  }
+  for (size_t i = streams.size(); i-- > 0;) {
+    if (fetched[i].ok()) continue;
+    streams[i].node->problem = fetched[i];
+    missed.push_back(streams[i].node);
+    streams.erase(streams.begin() + static_cast<std::ptrdiff_t>(i));
   }
 
   RecordPrinter printer(f.Get("format", "table"), /*show_node=*/true);
