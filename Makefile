@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster up down pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles
 
 all: build
 
@@ -79,6 +79,14 @@ fuzz:
 
 demo: build
 	@/usr/bin/python3 scripts/demo.py --build-dir $(BUILD_DIR)
+
+# The demo's deployment (dev PKI, adapters, one gateway), left running for
+# an integrator to try calls; make down stops it (docs/INTEGRATION.md).
+up: build
+	@/usr/bin/python3 scripts/up.py up --build-dir $(BUILD_DIR)
+
+down:
+	@/usr/bin/python3 scripts/up.py down
 
 # Three etcd members and three gateway nodes on loopback (docs/CLUSTER.md).
 demo-cluster: build

@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "cli/channel.h"
 #include "cli/command.h"
 #include "cli/commands.h"
@@ -162,7 +164,9 @@ int RunStatus(const std::vector<std::string>& args) {
     if (!f.ok()) std::cerr << "dxctl status: " << f.status().message() << "\n";
     std::cout << "usage: dxctl status --gateway A[,B,...] --pki DIR "
                  "[--person NAME] [--json]\n  what each node says of itself: "
-                 "serving or why not, revisions, audit log, cluster members\n";
+                 "serving or why not, revisions, audit log and its last tree\n"
+                 "  head, cluster members, and when its certificates and CRLs "
+                 "run out\n";
     return f.ok() ? kExitOk : kExitUsage;
   }
   int rc = kExitOk;
@@ -199,6 +203,25 @@ int RunStatus(const std::vector<std::string>& args) {
               << st.members_size() << "\n";
     if (!st.serving()) std::cout << "    " << st.not_serving_reason() << "\n";
     if (!st.serving()) rc = kExitFailed;
+    const absl::Time now = absl::Now();
+    if (st.tree_head_size() > 0) {
+      const absl::Duration age =
+          now - absl::FromUnixMillis(st.tree_head_unix_millis());
+      std::cout << "    last signed tree head: " << st.tree_head_size()
+                << " records, "
+                << absl::FormatDuration(absl::Trunc(age, absl::Seconds(1)))
+                << " ago\n";
+    }
+    for (const auto& e : st.expiries()) {
+      const absl::Time end = absl::FromUnixSeconds(e.not_after_unix());
+      const int64_t days = (end - now) / absl::Hours(24);
+      std::cout << "    "
+                << (e.what() == "CRL" ? "next CRL due  " : "expires  ")
+                << absl::FormatTime("%Y-%m-%d", end, absl::UTCTimeZone())
+                << "  (" << (end < now ? "EXPIRED " : "") << days << " days)  "
+                << e.what() << "  " << e.subject()
+                << (end < now || days < 14 ? "  <- renew now" : "") << "\n";
+    }
   }
   return rc;
 }

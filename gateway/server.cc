@@ -19,6 +19,7 @@
 #include "audit/state_db.h"
 #include "authz/call_gate.h"
 #include "certs/crypto.h"
+#include "certs/expiry.h"
 #include "certs/trust_store.h"
 #include "cluster/checkpoint_log.h"
 #include "cluster/checkpointer.h"
@@ -370,6 +371,42 @@ v1::NodeStatus GatewayServer::Status() const {
   auto members = backends_.runtime->Members();
   if (members.ok()) {
     for (auto& m : *members) *out.add_members() = std::move(m);
+  }
+  audit::AuditReader reader(state_db_.get());
+  if (auto head = reader.TreeHead(0); head.ok()) {
+    out.set_tree_head_size(head->tree_size());
+    out.set_tree_head_unix_millis(static_cast<int64_t>(head->timestamp_ms()));
+  }
+  for (const certs::Expiry& e : Expiries()) {
+    v1::CertificateExpiry* x = out.add_expiries();
+    x->set_what(e.what);
+    x->set_subject(e.subject);
+    x->set_not_after_unix(absl::ToUnixSeconds(e.not_after));
+  }
+  return out;
+}
+
+std::vector<certs::Expiry> GatewayServer::Expiries() const {
+  std::vector<std::pair<std::string, std::string>> files = {
+      {config_.tls().cert_file(), "gateway TLS"},
+      {config_.signing().cert_file(), "signing"},
+      {config_.audit().log_signing().cert_file(), "log signing"},
+      {config_.trust().ca_file(), "trust anchor"},
+      {config_.trust().intermediates_file(), "intermediate"}};
+  std::vector<certs::Expiry> out;
+  for (const auto& [file, what] : files) {
+    if (file.empty()) continue;
+    auto found = certs::CertificateExpiries(file, what);
+    if (!found.ok()) continue;
+    // A leaf's chain repeats its issuers: only the leaf is "what".
+    out.push_back(found->front());
+    if (what == "trust anchor" || what == "intermediate") {
+      out.insert(out.end(), found->begin() + 1, found->end());
+    }
+  }
+  for (const std::string& file : config_.trust().crl_files()) {
+    auto found = certs::CrlNextUpdates(file);
+    if (found.ok()) out.insert(out.end(), found->begin(), found->end());
   }
   return out;
 }

@@ -15,8 +15,10 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "certs/expiry.h"
 #include "common/clock.h"
 #include "dx/v1/cluster.pb.h"
 #include "dx/v1/config.pb.h"
@@ -100,6 +102,8 @@ class GatewayServer {
   // Why nothing can be served now (OK: it can).
   absl::Status NotServingReason() const;
   v1::NodeStatus Status() const;
+  // The certificates and CRLs this node relies on, and when they run out.
+  std::vector<certs::Expiry> Expiries() const;
   void Housekeeping();
 
   const v1::GatewayConfig config_;

@@ -1,0 +1,140 @@
+"""What an operator expects of the binaries (issue: operations, item 7):
+`dxgate --version`, `dxgate --check-config FILE` (exit 0, or every problem
+with where it is), and `dxctl status` saying how the node is: its last
+signed tree head and when its certificates and CRL run out."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+from dxenv import DevEnv  # noqa: E402
+
+
+class OperationsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dx-ops-")
+        cls.env = DevEnv(cls.tmp.name, BUILD, population=50, business=10).setup().start()
+        cls.config = os.path.join(cls.env.root, "gateway.yaml")
+        with open(cls.config, encoding="utf-8") as f:
+            cls.config_text = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+        cls.tmp.cleanup()
+
+    def dxgate(self, *args):
+        return subprocess.run([self.env.bin("dxgate"), *args], capture_output=True, text=True,
+                              timeout=60)
+
+    def variant(self, name, old, new, file="gateway.yaml"):
+        """A copy of a file of the running deployment with one change."""
+        with open(os.path.join(self.env.root, file), encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn(old, text)
+        path = os.path.join(self.env.root, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text.replace(old, new, 1))
+        return path
+
+    def test_version(self):
+        r = self.dxgate("--version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^dxgate \d+\.\d+\.\d+ \(\S+\)\n$")
+
+    def test_check_config_accepts_what_runs(self):
+        r = self.dxgate("--check-config", self.config)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(": OK (", r.stdout)
+
+    def test_check_config_names_a_misspelt_field_with_its_line(self):
+        path = self.variant("typo.yaml", "adapter_timeout_ms:", "adaptor_timeout_ms:")
+        line = next(i + 1 for i, x in enumerate(open(path, encoding="utf-8"))
+                    if x.startswith("adaptor_timeout_ms"))
+        r = self.dxgate("--check-config", path)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn(f"typo.yaml:{line}", r.stdout)
+        self.assertIn("adaptor_timeout_ms", r.stdout)
+
+    def test_check_config_finds_a_key_that_is_not_the_certificates(self):
+        path = self.variant("swapped.yaml", "key_file: pki/gateway/tls.key",
+                            "key_file: pki/gateway/sign.key")
+        r = self.dxgate("--check-config", path)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertRegex(r.stdout, r"error: tls: .*")
+        self.assertIn("would not start", r.stdout)
+
+    def test_check_config_finds_a_missing_crl_and_a_broken_policy(self):
+        bad_policy = self.variant("policy-bad.yaml", "fields: [citizen_id, full_name, birth_date, sex,",
+                                  "fields: [citizen_id, no_such_field, birth_date, sex,",
+                                  file="policy.yaml")
+        line = next(i + 1 for i, x in enumerate(open(bad_policy, encoding="utf-8"))
+                    if "no_such_field" in x)
+        path = self.variant("two-problems.yaml", "crl_files: [pki/crl.pem]",
+                            "crl_files: [pki/no-such-crl.pem]")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text.replace("policy_file: policy.yaml", f"policy_file: {bad_policy}"))
+        r = self.dxgate("--check-config", path)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("error: trust:", r.stdout)
+        self.assertIn("no-such-crl.pem", r.stdout)
+        self.assertRegex(r.stdout, rf"error: .*policy-bad\.yaml:{line}: .*no_such_field")
+
+    def test_status_says_the_last_tree_head_and_when_certificates_run_out(self):
+        deadline = time.time() + 10  # a tree head is signed within a second
+        while True:
+            r = self.env.dxctl("status", "--gateway", self.env.gateway, "--pki", self.env.pki)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            if "last signed tree head" in r.stdout or time.time() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertRegex(r.stdout, r"last signed tree head: \d+ records, .* ago")
+        self.assertRegex(r.stdout, r"expires  \d{4}-\d\d-\d\d  \(\d+ days\)  gateway TLS  "
+                                   r"gateway:gw1")
+        self.assertRegex(r.stdout, r"expires  .*  signing  gateway:gw1")
+        self.assertRegex(r.stdout, r"expires  .*  trust anchor  .*Root")
+        self.assertRegex(r.stdout, r"next CRL due  \d{4}-\d\d-\d\d  \(\d+ days\)  CRL")
+        self.assertNotIn("renew now", r.stdout)
+
+    def test_make_up_leaves_a_deployment_running_and_make_down_stops_it(self):
+        root = os.path.join(self.tmp.name, "up")
+        script = [sys.executable, os.path.join(REPO, "scripts", "up.py")]
+        r = subprocess.run([*script, "up", "--root", root, "--build-dir", BUILD, "--port", "0"],
+                           capture_output=True, text=True, timeout=300)
+        try:
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            address = re.search(r"node gw1 on (\S+)", r.stdout).group(1)
+            pids = [int(x.split()[1]) for x in open(os.path.join(root, "pids"))]
+            self.assertEqual(len(pids), 3)  # two adapters and the gateway
+            # The script has exited; what it started still serves.
+            call = self.env.dxctl("call", "--gateway", address, "--pki",
+                                  os.path.join(root, "pki"), "--agency", "000.00.00.H30",
+                                  "--system", "hotich", "--dataset", "bca.population",
+                                  "--purpose", "civil-registration", "--query",
+                                  "citizen_id=001000000000")
+            self.assertEqual(call.returncode, 0, call.stdout + call.stderr)
+            self.assertIn("ALLOWED", call.stdout)
+            again = subprocess.run([*script, "up", "--root", root, "--build-dir", BUILD],
+                                   capture_output=True, text=True, timeout=60)
+            self.assertEqual(again.returncode, 1)
+            self.assertIn("already running", again.stdout)
+        finally:
+            d = subprocess.run([*script, "down", "--root", root], capture_output=True,
+                               text=True, timeout=60)
+        self.assertIn("stopped 3 process(es)", d.stdout)
+        sys.path.insert(0, os.path.join(REPO, "scripts"))
+        from up import alive_pid
+        self.assertEqual([p for p in pids if alive_pid(p)], [])
+
+
+if __name__ == "__main__":
+    unittest.main()
