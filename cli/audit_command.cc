@@ -28,29 +28,6 @@ namespace {
 
 int Fail(const absl::Status& s) { return cli::Fail("audit", s); }
 
-absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f) {
-  v1::AuditQuery q;
-  DX_ASSIGN_OR_RETURN(int64_t since, ParseWhen(f.Get("since"), "since"));
-  DX_ASSIGN_OR_RETURN(int64_t until, ParseWhen(f.Get("until"), "until"));
-  q.set_from_unix_micros(since);
-  q.set_to_unix_micros(until);
-  q.set_consumer_agency(f.Get("consumer"));
-  q.set_provider_agency(f.Get("provider"));
-  q.set_dataset_id(f.Get("dataset"));
-  q.set_data_subject_id(f.Get("subject"));
-  q.set_request_id(f.Get("request-id"));
-  const std::string d = f.Get("decision");
-  if (d == "allow")
-    q.set_decision(v1::DECISION_ALLOW);
-  else if (d == "deny")
-    q.set_decision(v1::DECISION_DENY);
-  else if (d == "error")
-    q.set_decision(v1::DECISION_ERROR);
-  else if (!d.empty())
-    return absl::InvalidArgumentError("--decision is allow, deny or error");
-  return q;
-}
-
 int RunVerify(AuditSource& src, const Flags& f) {
   auto from_flag = f.GetUint("from"), to_flag = f.GetUint("to");
   if (!from_flag.ok()) return Fail(from_flag.status());

@@ -85,6 +85,10 @@ class RecordPrinter {
   bool header_done_ = false;
 };
 
+// The search the flags describe (--since --until --consumer --provider
+// --dataset --subject --request-id --decision).
+absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f);
+
 // The key that signed `sth`: its certificate checked against --ca (and
 // --intermediates) when given, at the tree head's time.
 absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,

@@ -145,30 +145,6 @@ bool Before(const v1::StoredRecord& a, const v1::StoredRecord& b) {
   return a.sequence_number() < b.sequence_number();
 }
 
-absl::StatusOr<v1::AuditQuery> Query(const Flags& f) {
-  v1::AuditQuery q;
-  DX_ASSIGN_OR_RETURN(int64_t since, ParseWhen(f.Get("since"), "since"));
-  DX_ASSIGN_OR_RETURN(int64_t until, ParseWhen(f.Get("until"), "until"));
-  q.set_from_unix_micros(since);
-  q.set_to_unix_micros(until);
-  q.set_consumer_agency(f.Get("consumer"));
-  q.set_provider_agency(f.Get("provider"));
-  q.set_dataset_id(f.Get("dataset"));
-  q.set_data_subject_id(f.Get("subject"));
-  q.set_request_id(f.Get("request-id"));
-  const std::string d = f.Get("decision");
-  if (d == "allow") {
-    q.set_decision(v1::DECISION_ALLOW);
-  } else if (d == "deny") {
-    q.set_decision(v1::DECISION_DENY);
-  } else if (d == "error") {
-    q.set_decision(v1::DECISION_ERROR);
-  } else if (!d.empty()) {
-    return absl::InvalidArgumentError("--decision is allow, deny or error");
-  }
-  return q;
-}
-
 // One node's place in a merged search.
 struct Stream {
   Node* node = nullptr;
@@ -215,7 +191,7 @@ int RunClusterQuery(const Flags& f) {
   auto page_size = f.GetUint("page-size", 100);
   if (!limit.ok()) return Fail(limit.status());
   if (!page_size.ok()) return Fail(page_size.status());
-  auto q = Query(f);
+  auto q = QueryFromFlags(f);
   if (!q.ok()) return Fail(q.status());
   q->set_page_size(static_cast<uint32_t>(std::min(*page_size, *limit)));
   auto nodes = Nodes(f);

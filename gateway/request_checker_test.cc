@@ -181,16 +181,29 @@ TEST_F(RequestCheckerTest, ExpiredSignerCertificate) {
   EXPECT_NE(ref.message.find("signer certificate"), std::string::npos);
 }
 
-TEST_F(RequestCheckerTest, RevokedSignerCertificate) {
-  const std::string pki = testing::MakeTempDir("revoked") + "/pki";
-  ASSERT_EQ(testing::RunPkiScript("init", pki, ""), 0);
-  const std::string sign = pki + "/agencies/000.00.00.H30/sign.leaf.pem";
-  ASSERT_EQ(testing::RunPkiScript("revoke", pki, "'" + sign + "'"), 0);
+// A PKI of its own in which H30's certificate `leaf` ("sign" or "tls") is
+// revoked; its folder.
+std::string PkiWithRevoked(const std::string& leaf) {
+  const std::string pki = testing::MakeTempDir("revoked-" + leaf) + "/pki";
+  EXPECT_EQ(testing::RunPkiScript("init", pki, ""), 0);
+  EXPECT_EQ(testing::RunPkiScript(
+                "revoke", pki,
+                "'" + pki + "/agencies/000.00.00.H30/" + leaf + ".leaf.pem'"),
+            0);
+  return pki;
+}
+
+std::unique_ptr<certs::TrustStore> TrustOf(const std::string& pki) {
   certs::TrustStore::Options o;
   o.ca_file = pki + "/root-ca.pem";
   o.intermediates_file = pki + "/intermediate-ca.pem";
   o.crl_files = {pki + "/crl.pem"};
-  auto trust = *certs::TrustStore::Create(o);
+  return *certs::TrustStore::Create(o);
+}
+
+TEST_F(RequestCheckerTest, RevokedSignerCertificate) {
+  const std::string pki = PkiWithRevoked("sign");
+  auto trust = TrustOf(pki);
   RequestChecker checker({}, trust.get(), &clock_);
   auto s = certs::Signer::FromFiles(pki + "/agencies/000.00.00.H30/sign.key",
                                     pki + "/agencies/000.00.00.H30/sign.pem");
@@ -207,16 +220,9 @@ TEST_F(RequestCheckerTest, RevokedSignerCertificate) {
 // An auditor must see who tried, even when their certificate is refused:
 // what was read is kept, marked unverified.
 TEST_F(RequestCheckerTest, RevokedTlsCertificateStillNamesWhoTried) {
-  const std::string pki = testing::MakeTempDir("revoked-tls") + "/pki";
-  ASSERT_EQ(testing::RunPkiScript("init", pki, ""), 0);
+  const std::string pki = PkiWithRevoked("tls");
   const std::string dir = pki + "/agencies/000.00.00.H30";
-  ASSERT_EQ(testing::RunPkiScript("revoke", pki, "'" + dir + "/tls.leaf.pem'"),
-            0);
-  certs::TrustStore::Options o;
-  o.ca_file = pki + "/root-ca.pem";
-  o.intermediates_file = pki + "/intermediate-ca.pem";
-  o.crl_files = {pki + "/crl.pem"};
-  auto trust = *certs::TrustStore::Create(o);
+  auto trust = TrustOf(pki);
   RequestChecker checker({}, trust.get(), &clock_);
   auto s = certs::Signer::FromFiles(dir + "/sign.key", dir + "/sign.pem");
   const v1::RequestEnvelope e = Envelope();
