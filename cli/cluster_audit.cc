@@ -154,6 +154,7 @@ struct Stream {
   std::string next_token;
   bool fetched = false;
   bool done = false;
+  bool failed = false;  // could not be read: resume here next time
 };
 
 absl::Status Fetch(Stream& s, v1::AuditQuery q, uint32_t skip) {
@@ -260,6 +261,7 @@ int RunClusterQuery(const Flags& f) {
           s.node->problem = st;
           missed.push_back(s.node);
           s.done = true;
+          s.failed = true;
         }
       }
       if (s.buffer.empty()) continue;
@@ -279,7 +281,11 @@ int RunClusterQuery(const Flags& f) {
   for (const Stream& s : streams) {
     auto* c = out.add_nodes();
     c->set_node_id(s.node->id);
-    if (!s.buffer.empty()) {
+    if (s.failed) {
+      // Not read past the page that failed: the next page starts there.
+      c->set_page_token(s.page_token);
+      more = true;
+    } else if (!s.buffer.empty()) {
       c->set_page_token(s.page_token);
       c->set_skip(s.consumed);
       more = true;
@@ -289,6 +295,19 @@ int RunClusterQuery(const Flags& f) {
     } else {
       c->set_done(true);
     }
+  }
+  // A node that could not be asked at all keeps its place from --cursor (or
+  // starts from the beginning): it is never skipped by a later page.
+  for (const Node* n : missed) {
+    bool listed = false;
+    for (const auto& c : out.nodes()) listed = listed || c.node_id() == n->id;
+    if (listed || n->id.empty()) continue;
+    auto* c = out.add_nodes();
+    c->set_node_id(n->id);
+    for (const auto& was : cursor.nodes()) {
+      if (was.node_id() == n->id) *c = was;
+    }
+    more = more || !c->done();
   }
   if (more) {
     std::string token;
