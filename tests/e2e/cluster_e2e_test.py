@@ -9,6 +9,7 @@ kill -9 of a node under load (DX_CLUSTER_CRASH_CYCLES cycles, 2 by default,
 `make cluster-crash-cycles` runs 10), an etcd member lost, quorum lost and
 regained, and the etcd leader frozen for 10 s. The tests run in the order
 of their names; each fault test leaves the cluster whole again."""
+import base64
 import concurrent.futures
 import json
 import os
@@ -817,6 +818,13 @@ datasets:
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("NOT searched", r.stderr)
             self.assertTrue(r.stdout.strip())
+            # The next page will ask gw3 again, from where it was: not skipped.
+            token = re.search(r"--cursor (\S+)", r.stderr).group(1)
+            cursor = audit_pb2.ClusterQueryCursor.FromString(
+                base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            gw3 = [c for c in cursor.nodes if c.node_id == "gw3"]
+            self.assertEqual(len(gw3), 1, cursor)
+            self.assertFalse(gw3[0].done)
             # Through one node, --cluster knows every node that kept a log,
             # the dead one too: it is named, not skipped.
             r = self.env.dxctl("audit", "subject-report", "--subject", "001000000000",
