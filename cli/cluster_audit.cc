@@ -299,13 +299,15 @@ int RunClusterQuery(const Flags& f) {
   // A node that could not be asked at all keeps its place from --cursor (or
   // starts from the beginning): it is never skipped by a later page.
   for (const Node* n : missed) {
+    // Named by its address when it could not even say who it is.
+    const std::string key = n->id.empty() ? n->address : n->id;
     bool listed = false;
-    for (const auto& c : out.nodes()) listed = listed || c.node_id() == n->id;
-    if (listed || n->id.empty()) continue;
+    for (const auto& c : out.nodes()) listed = listed || c.node_id() == key;
+    if (listed) continue;
     auto* c = out.add_nodes();
-    c->set_node_id(n->id);
+    c->set_node_id(key);
     for (const auto& was : cursor.nodes()) {
-      if (was.node_id() == n->id) *c = was;
+      if (was.node_id() == key) *c = was;
     }
     more = more || !c->done();
   }
