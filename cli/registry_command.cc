@@ -203,6 +203,12 @@ int RunStatus(const std::vector<std::string>& args) {
               << st.members_size() << "\n";
     if (!st.serving()) std::cout << "    " << st.not_serving_reason() << "\n";
     if (!st.serving()) rc = kExitFailed;
+    for (const auto& a : st.audit_alarms()) {
+      std::cout << "    ALARM  node " << a.node_id()
+                << "'s audit log was not accepted into the cluster log: "
+                << a.reason() << "\n";
+      rc = kExitFailed;
+    }
     const absl::Time now = absl::Now();
     if (st.tree_head_size() > 0) {
       const absl::Duration age =

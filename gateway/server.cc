@@ -367,6 +367,10 @@ v1::NodeStatus GatewayServer::Status() const {
     if (known.ok()) {
       for (auto& n : *known) *out.add_known_nodes() = std::move(n);
     }
+    auto alarms = checkpoint_log_->Alarms();
+    if (alarms.ok()) {
+      for (auto& a : *alarms) *out.add_audit_alarms() = std::move(a);
+    }
   }
   auto members = backends_.runtime->Members();
   if (members.ok()) {

@@ -756,6 +756,13 @@ datasets:
         # Not accepted as a continuation: its newest checkpoint is the old tree.
         self.assertEqual(proof.leaf.node_tree_head.tree_size, alarm.accepted.tree_size)
         self.assertEqual(proof.leaf.node_tree_head.root_hash, alarm.accepted.root_hash)
+        # Every node's status shows it, and dxctl status exits 1.
+        st = self.status("gw1")
+        self.assertIn(victim, [a.node_id for a in st.audit_alarms])
+        out = self.env.dxctl("status", "--gateway", self.env.address("gw3"), "--pki",
+                             self.env.pki)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn(f"ALARM  node {victim}'s audit log was not accepted", out.stdout)
         # And audited by the checkpointer.
         logged = [r for recs in self.all_records().values() for r in recs
                   if r.get("admin_action") == "audit.node-log-inconsistent"]
