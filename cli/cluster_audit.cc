@@ -642,6 +642,18 @@ int RunClusterExport(const Flags& f) {
       missed.push_back(asked[i]);
       continue;
     }
+    // A log reset since may even hold a tree head of that size, of other
+    // records: only the checkpointed one proves anything.
+    const v1::SignedTreeHead& held = checkpoints[i].leaf().node_tree_head();
+    if (nb->tree_head().root_hash() != held.root_hash() ||
+        nb->tree_head().signature() != held.signature()) {
+      asked[i]->problem = absl::DataLossError(absl::StrCat(
+          "its tree head of ", size,
+          " records is not the one the cluster checkpointed: its log was "
+          "reset or rewritten (see its alarm)"));
+      missed.push_back(asked[i]);
+      continue;
+    }
     if (bundle.certificates().empty()) {
       for (int c = 1; c < nb->certificates_size(); ++c) {
         bundle.add_certificates(nb->certificates(c));
