@@ -11,6 +11,7 @@
 #include "audit/keys.h"
 #include "audit/slice.h"
 #include "audit/tree_head.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace dx::audit {
@@ -197,7 +198,7 @@ void RocksDbAuditLog::WriteBatch(std::vector<Pending> batch) {
         "refused; fix the cause (disk, data_dir) and restart dxgate, which "
         "recovers every acknowledged record"));
     SetHealth(status);
-    std::cerr << "audit: " << status.message() << "\n";
+    LogEvent("audit", "error", status.message());
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (status.ok()) {
@@ -235,7 +236,8 @@ void RocksDbAuditLog::MaybeSignTreeHead(bool force) {
                           static_cast<uint64_t>(absl::ToUnixMillis(now)),
                           range_.Root());
   if (!sth.ok()) {
-    std::cerr << "audit: cannot sign a tree head: " << sth.status() << "\n";
+    LogEvent("audit", "error",
+             absl::StrCat("cannot sign a tree head: ", sth.status().message()));
     return;
   }
   rocksdb::WriteOptions wo;

@@ -10,8 +10,9 @@
 #                                            (START/END: YYYYMMDDHHMMSSZ, for tests)
 #   make-dev-pki.sh person OUT ROLE NAME     a person's TLS certificate (ROLE: auditor,
 #                                            operator, policy-admin) in OUT/people/NAME
-#   make-dev-pki.sh gateway OUT NODE         TLS + signing certificates for another gateway
-#                                            node of a cluster, in OUT/gateways/NODE
+#   make-dev-pki.sh gateway OUT NODE [DAYS]  TLS + signing certificates for another gateway
+#                                            node of a cluster (or new ones for a node, to
+#                                            rotate them), in OUT/gateways/NODE
 #   make-dev-pki.sh revoke OUT CERT.pem      revoke CERT and rewrite OUT/crl.pem
 #   make-dev-pki.sh crl OUT                  rewrite OUT/crl.pem
 #
@@ -110,9 +111,10 @@ issue_agency() {
 # issue_gateway DIR NODE: a gateway node's TLS (server and client) and
 # signing certificates.
 issue_gateway() {
+  local days=${3:-825}
   issue "$1/tls" tls_client_server "dxgate $2" \
-    "DNS:localhost,IP:127.0.0.1,URI:urn:dx:gateway:$2"
-  issue "$1/sign" signing "dxgate $2 signing" "URI:urn:dx:gateway:$2"
+    "DNS:localhost,IP:127.0.0.1,URI:urn:dx:gateway:$2" "$days"
+  issue "$1/sign" signing "dxgate $2 signing" "URI:urn:dx:gateway:$2" "$days"
 }
 
 # issue_person ROLE NAME: a TLS client certificate for a person in ROLE.
@@ -164,8 +166,8 @@ case "$cmd" in
     issue_person "$3" "$4"
     ;;
   gateway)
-    [ -n "${3:-}" ] || die "usage: $0 gateway OUT NODE"
-    issue_gateway "$out/gateways/$3" "$3"
+    [ -n "${3:-}" ] || die "usage: $0 gateway OUT NODE [DAYS]"
+    issue_gateway "$out/gateways/$3" "$3" "${4:-825}"
     ;;
   revoke)
     cert=${3:-}; [ -f "$cert" ] || die "usage: $0 revoke OUT CERT.pem"

@@ -9,6 +9,7 @@
 #include "audit/tree_head.h"
 #include "certs/identity.h"
 #include "common/bytes.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace dx::cluster {
@@ -58,7 +59,8 @@ std::unique_ptr<Checkpointer> Checkpointer::Start(Deps deps, Options options) {
       [raw = c.get()] {
         absl::Status s = raw->Tick();
         if (!s.ok()) {
-          std::cerr << "dxgate: cluster checkpoint: " << s.message() << "\n";
+          LogEvent("dxgate", "warning",
+                   absl::StrCat("cluster checkpoint: ", s.message()));
         }
       },
       "dx-checkpoint");
@@ -272,9 +274,11 @@ absl::Status Checkpointer::Checkpoint() {
     return absl::OkStatus();
   }
   for (const v1::CheckpointAlarm& a : raised) {
-    std::cerr << "dxgate: ALARM: node " << a.node_id()
-              << "'s audit log was not accepted into the cluster log: "
-              << a.reason() << "\n";
+    LogEvent("dxgate", "error",
+             absl::StrCat("ALARM: node ", a.node_id(),
+                          "'s audit log was not accepted into the cluster "
+                          "log: ",
+                          a.reason()));
     deps_.record("audit.node-log-inconsistent",
                  absl::StrCat("node ", a.node_id(), ": ", a.reason(),
                               "; its new tree heads are not checkpointed "

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "certs/crypto.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace dx::cluster {
@@ -103,8 +104,9 @@ void EtcdRegistrySource::OnRevision(const v1::RegistryRevision& r) {
   auto next = registry::Registry::FromYaml(
       r.yaml(), absl::StrCat("registry revision ", r.revision()), r.revision());
   if (!next.ok()) {
-    std::cerr << "dxgate: registry revision " << r.revision()
-              << " is not installed: " << next.status().message() << "\n";
+    LogEvent("dxgate", "error",
+             absl::StrCat("registry revision ", r.revision(),
+                          " is not installed: ", next.status().message()));
     return;
   }
   std::map<uint64_t, Listener> listeners;

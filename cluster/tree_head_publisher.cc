@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace dx::cluster {
@@ -18,8 +19,8 @@ std::unique_ptr<TreeHeadPublisher> TreeHeadPublisher::Start(
         // Transient (etcd away): the next round tries again; the checkpointer
         // simply sees an older head meanwhile.
         if (!s.ok()) {
-          std::cerr << "dxgate: publishing the tree head: " << s.message()
-                    << "\n";
+          LogEvent("dxgate", "warning",
+                   absl::StrCat("publishing the tree head: ", s.message()));
         }
       },
       "dx-publish");

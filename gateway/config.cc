@@ -29,18 +29,25 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(required(c.trust().ca_file(), "trust.ca_file"));
   DX_RETURN_IF_ERROR(required(c.data_dir(), "data_dir"));
   DX_RETURN_IF_ERROR(required(c.registry_file(), "registry_file"));
-  for (std::string* p : {c.mutable_tls()->mutable_cert_file(),
-                         c.mutable_tls()->mutable_key_file(),
-                         c.mutable_signing()->mutable_cert_file(),
-                         c.mutable_signing()->mutable_key_file(),
-                         c.mutable_trust()->mutable_ca_file(),
-                         c.mutable_trust()->mutable_intermediates_file(),
-                         c.mutable_data_dir(), c.mutable_registry_file(),
-                         c.mutable_port_file(), c.mutable_policy_file()}) {
+  for (std::string* p :
+       {c.mutable_tls()->mutable_cert_file(),
+        c.mutable_tls()->mutable_key_file(),
+        c.mutable_signing()->mutable_cert_file(),
+        c.mutable_signing()->mutable_key_file(),
+        c.mutable_trust()->mutable_ca_file(),
+        c.mutable_trust()->mutable_intermediates_file(), c.mutable_data_dir(),
+        c.mutable_registry_file(), c.mutable_port_file(),
+        c.mutable_policy_file(), c.mutable_metrics()->mutable_port_file()}) {
     resolve(p);
   }
   for (auto& crl : *c.mutable_trust()->mutable_crl_files()) resolve(&crl);
   if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:8443");
+  if (c.log_format().empty()) c.set_log_format("text");
+  if (c.log_format() != "text" && c.log_format() != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": log_format must be \"text\" or \"json\", not \"",
+                     c.log_format(), "\""));
+  }
   if (!c.has_max_in_flight()) c.set_max_in_flight(4096);
   if (c.trust().crl_reload_seconds() == 0)
     c.mutable_trust()->set_crl_reload_seconds(5);

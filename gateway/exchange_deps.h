@@ -12,6 +12,7 @@
 #include "certs/crypto.h"
 #include "common/clock.h"
 #include "gateway/adapter_pool.h"
+#include "gateway/exchange_observer.h"
 #include "gateway/refusal.h"
 #include "gateway/request_checker.h"
 #include "policy/decision.h"
@@ -38,6 +39,8 @@ struct ExchangeDeps {
   absl::Duration adapter_timeout = absl::Seconds(5);
   uint32_t max_records_unary = 10000;
   uint32_t stream_batch_rows = 4096;
+  // Told of every exchange's outcome and stage timings; null: none.
+  ExchangeObserver* observer = nullptr;
   // Exchanges in flight at most (0: no cap). Beyond it calls are refused
   // at once with RESOURCE_EXHAUSTED, before any work, so that memory and
   // the audit writer's queue stay bounded under a flood.

@@ -42,6 +42,10 @@ class ExchangeService final : public v1::Exchange::CallbackService {
   // How many calls were refused for max_in_flight since the last call
   // (they are not audited one by one; the server records the count).
   uint64_t TakeOverloadRefusals() { return in_flight_.TakeRefusals(); }
+  // For the metrics.
+  uint64_t overload_refusals_total() const {
+    return in_flight_.refusals_total();
+  }
   int64_t in_flight() const { return in_flight_.in_flight(); }
 
  private:

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/log.h"
 #include "common/protobuf_logs.h"
 #include "common/signals.h"
 #include "common/status_macros.h"
@@ -22,10 +23,12 @@ namespace {
 
 absl::Status Run(const std::string& config_path) {
   DX_ASSIGN_OR_RETURN(v1::GatewayConfig config, LoadGatewayConfig(config_path));
+  SetLogFormat(config.log_format() == "json" ? LogFormat::kJson
+                                             : LogFormat::kText);
   DX_ASSIGN_OR_RETURN(std::unique_ptr<GatewayServer> server,
                       GatewayServer::Start(std::move(config), config_path, {}));
   const int sig = WaitForTerminationSignal();
-  std::cerr << "dxgate: signal " << sig << "\n";
+  LogEvent("dxgate", "info", "shutting down", {{"signal", sig}});
   server->Shutdown();
   return absl::OkStatus();
 }
@@ -66,7 +69,7 @@ int main(int argc, char** argv) {
   }
   absl::Status s = dx::gateway::Run(argv[2]);
   if (!s.ok()) {
-    std::cerr << "dxgate: " << s.message() << "\n";
+    dx::LogEvent("dxgate", "error", s.message());
     return 1;
   }
   return 0;

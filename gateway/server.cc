@@ -26,14 +26,21 @@
 #include "cluster/tree_head_publisher.h"
 #include "common/data_dir.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "etcd/client.h"
 #include "gateway/adapter_pool.h"
+#include "gateway/exchange_log.h"
 #include "gateway/exchange_service.h"
+#include "gateway/node_metrics.h"
 #include "gateway/node_service.h"
+#include "gateway/prometheus_exchange_metrics.h"
 #include "gateway/registry_admin.h"
 #include "gateway/registry_admin_service.h"
 #include "gateway/request_checker.h"
+#include "metrics/grpc_server_metrics.h"
+#include "metrics/http_endpoint.h"
+#include "metrics/metrics.h"
 #include "policy/admin_service.h"
 #include "policy/policy_admin.h"
 #include "policy/policy_sync.h"
@@ -41,7 +48,7 @@
 namespace dx::gateway {
 namespace {
 
-void Log(const std::string& line) { std::cerr << "dxgate: " << line << "\n"; }
+void Log(const std::string& line) { LogEvent("dxgate", "info", line); }
 
 // The key of the keyed hash of data subject ids: from the config, or a random
 // key kept in the data folder (created on first start).
@@ -102,6 +109,7 @@ absl::Status GatewayServer::Open() {
   // trust anchors this node runs with, so changes show up in the log.
   DX_RETURN_IF_ERROR(RecordStart());
   DX_RETURN_IF_ERROR(Listen());
+  DX_RETURN_IF_ERROR(StartMetricsEndpoint());
   StartClusterAudit();
   housekeeping_ = std::thread([this] { Housekeeping(); });
   return absl::OkStatus();
@@ -285,6 +293,17 @@ absl::Status GatewayServer::BuildServices() {
   deps.max_records_unary = config_.max_records_unary();
   deps.stream_batch_rows = config_.stream_batch_rows();
   deps.max_in_flight = config_.max_in_flight();
+  observers_ = std::make_unique<ExchangeObservers>();
+  exchange_log_ = std::make_unique<ExchangeLog>(clock_, 50);
+  observers_->Add(exchange_log_.get());
+  if (!config_.metrics().listen_address().empty()) {
+    metrics_ = std::make_unique<metrics::Metrics>();
+    exchange_metrics_ = std::make_unique<PrometheusExchangeMetrics>(
+        &metrics_->registry(),
+        PrometheusExchangeMetrics::Options{config_.metrics().agency_labels()});
+    observers_->Add(exchange_metrics_.get());
+  }
+  deps.observer = observers_.get();
   exchange_ = std::make_unique<ExchangeService>(std::move(deps));
 
   gate_ = std::make_unique<authz::CallGate>(
@@ -451,6 +470,13 @@ absl::Status GatewayServer::Listen() {
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
+  if (metrics_ != nullptr) {
+    // First, so that calls the gate refuses are counted too.
+    interceptors.push_back(metrics::NewGrpcServerMetrics(
+        &metrics_->registry(),
+        {"dx.v1.Exchange", "dx.v1.Audit", "dx.v1.PolicyAdmin",
+         "dx.v1.RegistryAdmin", "dx.v1.Node"}));
+  }
   interceptors.push_back(gate_->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.SetMaxReceiveMessageSize(
@@ -471,6 +497,37 @@ absl::Status GatewayServer::Listen() {
   Log(absl::StrCat("node ", config_.node_id(), " serving on port ", port_,
                    "; audit log at ", DataDir(config_.data_dir()).state(),
                    ", next record ", audit_log_->next_sequence()));
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::StartMetricsEndpoint() {
+  if (metrics_ == nullptr) return absl::OkStatus();
+  NodeMetricsSources sources;
+  sources.node_id = config_.node_id();
+  sources.clock = clock_;
+  sources.not_serving = [this] { return NotServingReason(); };
+  sources.expiries = [this] { return Expiries(); };
+  sources.exchange = exchange_.get();
+  sources.replay = backends_.replay.get();
+  sources.audit_log = audit_log_.get();
+  sources.state_db = state_db_.get();
+  sources.data_dir = config_.data_dir();
+  sources.min_free_bytes = uint64_t{config_.audit().min_free_mb()} << 20;
+  sources.policy = sync_.get();
+  metrics_->AddScrape(NodeMetrics(std::move(sources)));
+  DX_ASSIGN_OR_RETURN(metrics_endpoint_,
+                      metrics::HttpEndpoint::Start(
+                          {config_.metrics().listen_address(),
+                           [m = metrics_.get()] { return m->Exposition(); },
+                           [this] { return NotServingReason(); }}));
+  if (!config_.metrics().port_file().empty()) {
+    DX_RETURN_IF_ERROR(
+        WriteFileAtomically(config_.metrics().port_file(),
+                            absl::StrCat(metrics_endpoint_->port(), "\n")));
+  }
+  Log(absl::StrCat("metrics on http://", config_.metrics().listen_address(),
+                   " (port ", metrics_endpoint_->port(),
+                   "): /metrics, /healthz"));
   return absl::OkStatus();
 }
 
@@ -539,6 +596,7 @@ void GatewayServer::Shutdown() {
   }
   stop_ = true;
   if (housekeeping_.joinable()) housekeeping_.join();
+  metrics_endpoint_.reset();  // its scrapes read what follows
   server_.reset();
   checkpointer_.reset();  // resigns: another node takes over at once
   const uint64_t next = audit_log_ ? audit_log_->next_sequence() : 0;

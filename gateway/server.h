@@ -46,6 +46,11 @@ class PolicyAdminService;
 class PolicySync;
 }  // namespace dx::policy
 
+namespace dx::metrics {
+class HttpEndpoint;
+class Metrics;
+}  // namespace dx::metrics
+
 namespace dx::cluster {
 class CheckpointLog;
 class Checkpointer;
@@ -55,7 +60,10 @@ class TreeHeadPublisher;
 namespace dx::gateway {
 
 class AdapterPool;
+class ExchangeLog;
+class ExchangeObservers;
 class ExchangeService;
+class PrometheusExchangeMetrics;
 class NodeService;
 class RegistryAdmin;
 class RegistryAdminService;
@@ -98,6 +106,8 @@ class GatewayServer {
   void StartClusterAudit();
   std::string AdvertisedAddress() const;
   absl::Status Record(const std::string& action, const std::string& detail);
+  // The /metrics and /healthz port, when the config has one.
+  absl::Status StartMetricsEndpoint();
   void SetServing(bool serving);
   // Why nothing can be served now (OK: it can).
   absl::Status NotServingReason() const;
@@ -123,6 +133,12 @@ class GatewayServer {
   std::unique_ptr<policy::PolicySync> sync_;
   std::unique_ptr<policy::PolicyAdmin> policy_admin_;
   std::unique_ptr<AdapterPool> adapters_;
+  // Null when metrics are off.
+  std::unique_ptr<metrics::Metrics> metrics_;
+  std::unique_ptr<PrometheusExchangeMetrics> exchange_metrics_;
+  std::unique_ptr<ExchangeLog> exchange_log_;
+  std::unique_ptr<ExchangeObservers> observers_;
+  std::unique_ptr<metrics::HttpEndpoint> metrics_endpoint_;
   std::unique_ptr<authz::CallGate> gate_;
   std::unique_ptr<ExchangeService> exchange_;
   std::unique_ptr<audit::AuditService> audit_service_;

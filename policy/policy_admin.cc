@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "certs/crypto.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "policy/explain.h"
 #include "policy/text_diff.h"
@@ -276,7 +277,7 @@ absl::StatusOr<uint64_t> PolicyAdmin::CommitAndRecord(
   // watches). A slow install is not a failure: the revision stands.
   absl::Status in_force = deps_.sync->WaitFor(*committed, absl::Seconds(10));
   if (!in_force.ok()) {
-    std::cerr << "policy: " << in_force.message() << "\n";
+    LogEvent("policy", "warning", in_force.message());
   }
   return committed;
 }

@@ -28,12 +28,14 @@ PROVIDERS = {
 
 class DevEnv:
     def __init__(self, root, build_dir, population=1000, business=1000,
-                 gateway_settings=None, quiet=True):
+                 gateway_settings=None, quiet=True, adapter_settings=""):
         self.root = os.path.abspath(root)
         self.build = os.path.abspath(build_dir)
         self.population = population
         self.business = business
         self.gateway_settings = gateway_settings or {}
+        # YAML lines added to each adapter's config; {name} is its name.
+        self.adapter_settings = adapter_settings
         self.quiet = quiet
         self.procs = {}
         self.adapter_ports = {}
@@ -118,7 +120,7 @@ allowed_gateways: [{", ".join(self.gateway_ids)}]
 datasets:
   - dataset_id: {dataset}
     path: data/{data_file}
-""")
+""" + self.adapter_settings.replace("{name}", name))
         self._spawn("adapter-" + name, [self.bin("dx-file-adapter"), "--config", config])
         self.adapter_ports[agency] = self._wait_port("adapter-" + name, port_file)
         return self.adapter_ports[agency]

@@ -42,6 +42,8 @@ absl::Status Run(const std::string& config_path) {
   }
   options.allowed_gateways.assign(config.allowed_gateways().begin(),
                                   config.allowed_gateways().end());
+  options.metrics_address = config.metrics().listen_address();
+  options.cert_file = dx::ResolvePath(base, config.tls().cert_file());
   dx::adapters::AdapterServer::Sources sources;
   for (const auto& ds : config.datasets()) {
     DX_ASSIGN_OR_RETURN(auto source,
@@ -54,6 +56,15 @@ absl::Status Run(const std::string& config_path) {
   DX_ASSIGN_OR_RETURN(auto server, dx::adapters::AdapterServer::Start(
                                        std::move(options), std::move(sources)));
   std::cerr << "dx-file-adapter: serving on port " << server->port() << "\n";
+  if (server->metrics_port() != 0) {
+    std::cerr << "dx-file-adapter: metrics on port " << server->metrics_port()
+              << "\n";
+    if (!config.metrics().port_file().empty()) {
+      DX_RETURN_IF_ERROR(dx::WriteFileAtomically(
+          dx::ResolvePath(base, config.metrics().port_file()),
+          absl::StrCat(server->metrics_port(), "\n")));
+    }
+  }
   if (!config.port_file().empty()) {
     DX_RETURN_IF_ERROR(
         dx::WriteFileAtomically(dx::ResolvePath(base, config.port_file()),

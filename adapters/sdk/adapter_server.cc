@@ -9,25 +9,83 @@
 
 #include "absl/strings/str_cat.h"
 #include "certs/crypto.h"
+#include "certs/expiry.h"
 #include "certs/identity.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "dx/v1/adapter.grpc.pb.h"
+#include "metrics/grpc_server_metrics.h"
+#include "metrics/http_endpoint.h"
+#include "metrics/metrics.h"
+#include "prometheus/counter.h"
 
 namespace dx::adapters {
+namespace {
+
+// The adapter's certificate, trust anchors and CRLs, and time left on each.
+std::vector<metrics::ScrapedFamily> ExpiryFamilies(
+    const AdapterServer::Options& o) {
+  metrics::ScrapedFamily certs, crls;
+  certs.name = "dx_certificate_expiry_seconds";
+  certs.help = "Seconds until a certificate this adapter uses expires.";
+  crls.name = "dx_crl_next_update_seconds";
+  crls.help = "Seconds until a CRL's nextUpdate.";
+  const absl::Time now = absl::Now();
+  for (const auto& [file, what] :
+       {std::pair<std::string, std::string>{o.cert_file, "adapter TLS"},
+        {o.ca_file, "trust anchor"},
+        {o.intermediates_file, "intermediate"}}) {
+    if (file.empty()) continue;
+    auto found = certs::CertificateExpiries(file, what);
+    if (!found.ok()) continue;
+    for (const certs::Expiry& e : *found) {
+      certs.samples.push_back({{{"what", e.what}, {"subject", e.subject}},
+                               absl::ToDoubleSeconds(e.not_after - now)});
+      if (what == "adapter TLS") break;  // the leaf; its issuers follow
+    }
+  }
+  for (const std::string& file : o.crl_files) {
+    auto found = certs::CrlNextUpdates(file);
+    if (!found.ok()) continue;
+    for (const certs::Expiry& e : *found) {
+      crls.samples.push_back(
+          {{{"issuer", e.subject}}, absl::ToDoubleSeconds(e.not_after - now)});
+    }
+  }
+  return {certs, crls};
+}
+
+}  // namespace
 
 class AdapterServer::Service final : public v1::Adapter::Service {
  public:
   Service(Sources sources, std::vector<std::string> allowed,
-          certs::TrustStore* trust)
+          certs::TrustStore* trust, metrics::Metrics* metrics)
       : sources_(std::move(sources)),
         allowed_(std::move(allowed)),
-        trust_(trust) {}
+        trust_(trust) {
+    if (metrics == nullptr) return;
+    auto& requests = prometheus::BuildCounter()
+                         .Name("dx_adapter_requests_total")
+                         .Help("Requests served, by dataset and gRPC status.")
+                         .Register(metrics->registry());
+    auto& records = prometheus::BuildCounter()
+                        .Name("dx_adapter_records_total")
+                        .Help("Records sent to the gateway, by dataset.")
+                        .Register(metrics->registry());
+    requests_ = &requests;
+    for (const auto& [id, source] : sources_) {
+      records_[id] = &records.Add({{"dataset", id}});
+    }
+  }
 
   grpc::Status Fetch(grpc::ServerContext* ctx, const v1::AdapterRequest* req,
                      v1::AdapterResponse* resp) override {
     const DataSource* source = nullptr;
-    if (grpc::Status s = Admit(ctx, *req, &source); !s.ok()) return s;
+    if (grpc::Status s = Admit(ctx, *req, &source); !s.ok()) {
+      return Counted(*req, s, 0);
+    }
     v1::RecordBatch* out = resp->mutable_records();
     const uint32_t limit = req->max_records();
     absl::Status st = source->Fetch(*req, [&](v1::RecordBatch&& batch) {
@@ -41,21 +99,42 @@ class AdapterServer::Service final : public v1::Adapter::Service {
       }
       return !ctx->IsCancelled();
     });
-    return ToGrpc(st);
+    return Counted(*req, ToGrpc(st), out->rows_size());
   }
 
   grpc::Status FetchStream(
       grpc::ServerContext* ctx, const v1::AdapterRequest* req,
       grpc::ServerWriter<v1::RecordBatch>* writer) override {
     const DataSource* source = nullptr;
-    if (grpc::Status s = Admit(ctx, *req, &source); !s.ok()) return s;
+    if (grpc::Status s = Admit(ctx, *req, &source); !s.ok()) {
+      return Counted(*req, s, 0);
+    }
+    uint64_t sent = 0;
     absl::Status st = source->Fetch(*req, [&](v1::RecordBatch&& batch) {
-      return !ctx->IsCancelled() && writer->Write(batch);
+      if (ctx->IsCancelled() || !writer->Write(batch)) return false;
+      sent += batch.rows_size();
+      return true;
     });
-    return ToGrpc(st);
+    return Counted(*req, ToGrpc(st), sent);
   }
 
  private:
+  // Counts a request and its records (datasets not served count as
+  // "unknown": a caller cannot add label values).
+  grpc::Status Counted(const v1::AdapterRequest& req, grpc::Status s,
+                       uint64_t records) {
+    if (requests_ == nullptr) return s;
+    auto it = records_.find(req.dataset_id());
+    const bool known = it != records_.end();
+    requests_
+        ->Add({{"dataset", known ? req.dataset_id() : "unknown"},
+               {"outcome", metrics::GrpcCodeName(s.error_code())}})
+        .Increment();
+    if (known && records > 0)
+      it->second->Increment(static_cast<double>(records));
+    return s;
+  }
+
   // Only a gateway may call; the dataset must be one this adapter serves.
   grpc::Status Admit(grpc::ServerContext* ctx, const v1::AdapterRequest& req,
                      const DataSource** source) {
@@ -101,6 +180,8 @@ class AdapterServer::Service final : public v1::Adapter::Service {
   Sources sources_;
   std::vector<std::string> allowed_;
   certs::TrustStore* const trust_;
+  prometheus::Family<prometheus::Counter>* requests_ = nullptr;
+  std::map<std::string, prometheus::Counter*> records_;
 };
 
 absl::StatusOr<std::unique_ptr<AdapterServer>> AdapterServer::Start(
@@ -113,8 +194,13 @@ absl::StatusOr<std::unique_ptr<AdapterServer>> AdapterServer::Start(
   trust.require_crl = options.require_crl;
   DX_ASSIGN_OR_RETURN(server->trust_, certs::TrustStore::Create(trust));
   DX_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(options.ca_file));
-  server->service_ = std::make_unique<Service>(
-      std::move(sources), options.allowed_gateways, server->trust_.get());
+  if (!options.metrics_address.empty()) {
+    server->metrics_ = std::make_unique<metrics::Metrics>();
+    server->metrics_->AddScrape([options] { return ExpiryFamilies(options); });
+  }
+  server->service_ =
+      std::make_unique<Service>(std::move(sources), options.allowed_gateways,
+                                server->trust_.get(), server->metrics_.get());
   grpc::SslServerCredentialsOptions ssl(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   ssl.pem_root_certs = ca_pem;
@@ -126,11 +212,27 @@ absl::StatusOr<std::unique_ptr<AdapterServer>> AdapterServer::Start(
                            grpc::SslServerCredentials(ssl), &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxSendMessageSize(256 << 20);
+  if (server->metrics_ != nullptr) {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(metrics::NewGrpcServerMetrics(
+        &server->metrics_->registry(), {"dx.v1.Adapter"}));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", options.listen_address,
         " (address in use, or the TLS key and certificate do not match)"));
+  }
+  if (server->metrics_ != nullptr) {
+    DX_ASSIGN_OR_RETURN(
+        server->metrics_endpoint_,
+        metrics::HttpEndpoint::Start(
+            {options.metrics_address,
+             [m = server->metrics_.get()] { return m->Exposition(); },
+             nullptr}));
   }
   if (!options.crl_files.empty()) {
     server->crl_reloader_ =
@@ -150,13 +252,19 @@ void AdapterServer::ReloadCrls(int every_seconds) {
     bool reloaded = false;
     absl::Status s = trust_->ReloadCrlsIfChanged(&reloaded);
     if (!s.ok()) {
-      std::cerr << "adapter: CRL reload failed, keeping the old: "
-                << s.message() << "\n";
+      LogEvent(
+          "adapter", "warning",
+          absl::StrCat("CRL reload failed, keeping the old: ", s.message()));
     }
   }
 }
 
+int AdapterServer::metrics_port() const {
+  return metrics_endpoint_ ? metrics_endpoint_->port() : 0;
+}
+
 AdapterServer::~AdapterServer() {
+  metrics_endpoint_.reset();
   if (server_) Shutdown(0);
   {
     absl::MutexLock lock(&mu_);

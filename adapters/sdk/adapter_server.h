@@ -20,6 +20,10 @@
 namespace grpc {
 class Server;
 }
+namespace dx::metrics {
+class HttpEndpoint;
+class Metrics;
+}  // namespace dx::metrics
 
 namespace dx::adapters {
 
@@ -37,6 +41,10 @@ class AdapterServer {
     int crl_reload_seconds = 5;
     // Gateway node ids allowed to call; empty allows any gateway.
     std::vector<std::string> allowed_gateways;
+    // host:port of /metrics and /healthz (docs/OPERATIONS.md); empty: off.
+    std::string metrics_address;
+    // The TLS certificate's file, for its expiry metric.
+    std::string cert_file;
   };
   using Sources = std::map<std::string, std::unique_ptr<DataSource>>;
 
@@ -45,6 +53,8 @@ class AdapterServer {
   ~AdapterServer();
 
   int port() const { return port_; }
+  // The metrics port, 0 when metrics are off.
+  int metrics_port() const;
   // Stops accepting calls and waits up to `grace_seconds` for those running.
   void Shutdown(int grace_seconds);
   void Wait();
@@ -55,7 +65,9 @@ class AdapterServer {
   void ReloadCrls(int every_seconds);
 
   std::unique_ptr<certs::TrustStore> trust_;
+  std::unique_ptr<metrics::Metrics> metrics_;  // null: off
   std::unique_ptr<Service> service_;
+  std::unique_ptr<metrics::HttpEndpoint> metrics_endpoint_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Mutex mu_;

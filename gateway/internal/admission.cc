@@ -34,7 +34,10 @@ std::string PeerPem(const grpc::CallbackServerContext& ctx) {
 Admission::Admission(const ExchangeDeps& deps,
                      const grpc::CallbackServerContext* ctx,
                      v1::RecordKind kind)
-    : deps_(deps), ctx_(ctx), received_(deps.clock->Now()) {
+    : deps_(deps),
+      ctx_(ctx),
+      received_(deps.clock->Now()),
+      stream_(kind == v1::RECORD_KIND_STREAM_START) {
   record_.set_kind(kind);
   record_.set_node_id(deps.node_id);
   record_.set_received_unix_micros(absl::ToUnixMicros(received_));
@@ -51,7 +54,9 @@ Refusal Admission::Authenticate(bool accepting,
     refusal = deps_.readiness();
   }
   if (!refusal.refused()) {
+    const absl::Time start = deps_.clock->Now();
     refusal = deps_.checker->Check(request, PeerPem(*ctx_), &checked_);
+    stages_.Set(Stage::kVerify, deps_.clock->Now() - start);
   } else {
     RequestChecker::ReadUnverified(request, PeerPem(*ctx_), &checked_);
   }
@@ -64,7 +69,10 @@ void Admission::CheckReplay(Cancellation* cancel,
   const replay::ReplayKey key{env().consumer_agency(), env().request_id(),
                               env().nonce(), FromTimestamp(env().expires_at())};
   deps_.replay->CheckAndRemember(
-      key, cancel, [this, done = std::move(done)](absl::StatusOr<bool> fresh) {
+      key, cancel,
+      [this, start = deps_.clock->Now(),
+       done = std::move(done)](absl::StatusOr<bool> fresh) {
+        stages_.Set(Stage::kReplay, deps_.clock->Now() - start);
         if (!fresh.ok()) {
           done(ReplayStoreFailure(fresh.status()));
         } else if (!*fresh) {
@@ -89,7 +97,10 @@ void Admission::Decide(uint64_t max_records, Cancellation* cancel,
   ar.consent_reference = e.consent_reference();
   ar.max_records = max_records;
   deps_.authorizer->Decide(
-      ar, cancel, [this, done = std::move(done)](policy::AccessDecision d) {
+      ar, cancel,
+      [this, start = deps_.clock->Now(),
+       done = std::move(done)](policy::AccessDecision d) {
+        stages_.Set(Stage::kPolicy, deps_.clock->Now() - start);
         decision_ = std::move(d);
         if (decision_.dataset != nullptr) {
           record_.set_provider_agency(decision_.dataset->provider_agency());
@@ -208,6 +219,34 @@ void Admission::StampTotal() {
   const absl::Time now = deps_.clock->Now();
   record_.set_time_unix_micros(absl::ToUnixMicros(now));
   record_.set_total_micros(absl::ToInt64Microseconds(now - received_));
+}
+
+void Admission::AdapterStarting() { adapter_started_ = deps_.clock->Now(); }
+
+void Admission::AdapterDone(int grpc_code) {
+  const absl::Duration took = deps_.clock->Now() - adapter_started_;
+  record_.set_adapter_micros(absl::ToInt64Microseconds(took));
+  stages_.Set(Stage::kAdapter, took);
+  if (deps_.observer != nullptr) {
+    deps_.observer->AdapterCalled(decision_.dataset->id(), grpc_code);
+  }
+}
+
+void Admission::ReportClosed(int64_t audit_sequence, int grpc_code) {
+  if (deps_.observer == nullptr) return;
+  ExchangeOutcome o;
+  o.request_id = record_.request_id();
+  o.audit_sequence = audit_sequence;
+  o.grpc_code = grpc_code;
+  o.total = absl::Microseconds(record_.total_micros());
+  if (decision_.dataset != nullptr) o.dataset = decision_.dataset->id();
+  if (record_.identity_verified()) o.consumer = record_.consumer_agency();
+  o.decision = record_.decision();
+  o.reason = record_.reason();
+  o.stream = stream_;
+  o.records = record_.record_count();
+  o.stages = stages_;
+  deps_.observer->ExchangeClosed(o);
 }
 
 void Admission::FillRecordFromRequest() {

@@ -67,6 +67,15 @@ class Admission {
   void RecordOutcome(const Refusal& refusal, v1::Decision decision);
   void StampTotal();
 
+  // The adapter call's start, and its end with the adapter's status: its
+  // duration goes to the record and the metrics.
+  void AdapterStarting();
+  void AdapterDone(int grpc_code);
+  StageTimes& stages() { return stages_; }
+  // Tells the observer (if any) how the exchange ended, with its record's
+  // sequence number (-1: not recorded) and status; once, at its close.
+  void ReportClosed(int64_t audit_sequence, int grpc_code);
+
  private:
   void FillRecordFromRequest();
 
@@ -75,8 +84,12 @@ class Admission {
   CheckedRequest checked_;
   policy::AccessDecision decision_;
   absl::Time received_;
+  const bool stream_;
   v1::AuditRecord record_;
   std::string mask_key_;  // for hash masks: per consumer (policy/masking.h)
+  absl::Time adapter_started_;
+  // Each slot written by one step; read at the close, after every step.
+  StageTimes stages_;
 };
 
 }  // namespace dx::gateway::internal

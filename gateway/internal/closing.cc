@@ -1,19 +1,38 @@
 #include "gateway/internal/closing.h"
 
 namespace dx::gateway::internal {
+namespace {
+
+// The record could not be appended: the exchange ends in that error, and
+// the observer hears of it as such.
+grpc::Status NotRecorded(const ExchangeDeps& deps, Admission* a,
+                         const absl::Status& why) {
+  const Refusal failure = AuditFailure(why);
+  a->RecordOutcome(failure, v1::DECISION_ERROR);
+  grpc::Status s = ErrorStatus(failure, a->request_id(), nullptr, deps.node_id);
+  a->ReportClosed(-1, s.error_code());
+  return s;
+}
+
+}  // namespace
 
 void CloseRefused(const ExchangeDeps& deps, Admission* a,
                   const Refusal& refusal, v1::Decision decision,
                   FinishFn finish) {
   a->RecordOutcome(refusal, decision);
   a->StampTotal();
-  deps.audit->Append(
-      a->record(), [&deps, a, refusal, finish = std::move(finish)](
-                       absl::StatusOr<audit::AppendResult> r) {
-        finish(r.ok() ? ErrorStatus(refusal, a->request_id(), &*r, deps.node_id)
-                      : ErrorStatus(AuditFailure(r.status()), a->request_id(),
-                                    nullptr, deps.node_id));
-      });
+  deps.audit->Append(a->record(), [&deps, a, refusal, start = deps.clock->Now(),
+                                   finish = std::move(finish)](
+                                      absl::StatusOr<audit::AppendResult> r) {
+    a->stages().Set(Stage::kAuditCommit, deps.clock->Now() - start);
+    if (!r.ok()) {
+      finish(NotRecorded(deps, a, r.status()));
+      return;
+    }
+    grpc::Status s = ErrorStatus(refusal, a->request_id(), &*r, deps.node_id);
+    a->ReportClosed(static_cast<int64_t>(r->sequence_number), s.error_code());
+    finish(std::move(s));
+  });
 }
 
 void CloseAllowed(
@@ -23,20 +42,23 @@ void CloseAllowed(
   a->record().set_decision(v1::DECISION_ALLOW);
   a->StampTotal();
   deps.audit->Append(a->record(), [&deps, a, answer = std::move(answer),
+                                   start = deps.clock->Now(),
                                    finish = std::move(finish)](
                                       absl::StatusOr<audit::AppendResult> r) {
+    const absl::Time committed = deps.clock->Now();
+    a->stages().Set(Stage::kAuditCommit, committed - start);
     if (!r.ok()) {
-      finish(ErrorStatus(AuditFailure(r.status()), a->request_id(), nullptr,
-                         deps.node_id));
+      finish(NotRecorded(deps, a, r.status()));
       return;
     }
     absl::Status answered = answer(*r);
-    if (!answered.ok()) {
-      finish(ErrorStatus(InternalFailure(answered), a->request_id(), &*r,
-                         deps.node_id));
-      return;
-    }
-    finish(grpc::Status::OK);
+    a->stages().Set(Stage::kSign, deps.clock->Now() - committed);
+    grpc::Status s = answered.ok()
+                         ? grpc::Status::OK
+                         : ErrorStatus(InternalFailure(answered),
+                                       a->request_id(), &*r, deps.node_id);
+    a->ReportClosed(static_cast<int64_t>(r->sequence_number), s.error_code());
+    finish(std::move(s));
   });
 }
 

@@ -22,6 +22,7 @@ class InFlightLimiter {
     absl::MutexLock lock(&mu_);
     if (max_ != 0 && in_flight_ >= max_) {
       ++refusals_;
+      ++refusals_total_;
       return false;
     }
     ++in_flight_;
@@ -34,6 +35,11 @@ class InFlightLimiter {
   int64_t in_flight() const {
     absl::MutexLock lock(&mu_);
     return in_flight_;
+  }
+  // Refusals since the start (for the metrics).
+  uint64_t refusals_total() const {
+    absl::MutexLock lock(&mu_);
+    return refusals_total_;
   }
   // Refusals since the last call.
   uint64_t TakeRefusals() {
@@ -56,6 +62,7 @@ class InFlightLimiter {
   mutable absl::Mutex mu_;
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t refusals_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t refusals_total_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Holds one place for the life of a call; declared first in a call object,

@@ -112,8 +112,7 @@ void StreamCall::OnReadDone(bool ok) {
 }
 
 void StreamCall::OnDone(const grpc::Status& s) {
-  a_.record().set_adapter_micros(
-      absl::ToInt64Microseconds(deps_.clock->Now() - adapter_start_time_));
+  a_.AdapterDone(s.error_code());
   bool complete, remove;
   {
     absl::MutexLock lock(&mu_);
@@ -136,7 +135,7 @@ void StreamCall::StartAdapter() {
   adapter_request_ = a_.AdapterRequestFor(
       a_.decision().row_filter ? 0 : max_records_, deps_.stream_batch_rows);
   client_ctx_.set_deadline(absl::ToChronoTime(a_.AdapterDeadline(true)));
-  adapter_start_time_ = deps_.clock->Now();
+  a_.AdapterStarting();
   {
     absl::MutexLock lock(&mu_);
     adapter_started_ = true;

@@ -65,7 +65,6 @@ class StreamCall final : public grpc::ServerWriteReactor<v1::StreamMessage>,
   std::string digest_;  // concatenated SHA-256 of each batch sent
   v1::RecordBatch returned_fields_;
   std::atomic<bool> finishing_{false};
-  absl::Time adapter_start_time_;
   grpc::ClientContext client_ctx_;
   v1::AdapterRequest adapter_request_;
   grpc::ByteBuffer batch_bytes_;  // decoded by us (see AdapterPool)

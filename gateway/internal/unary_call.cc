@@ -64,15 +64,14 @@ void UnaryCall::OnDecided(Refusal refusal) {
   adapter_request_ = a_.AdapterRequestFor(
       a_.decision().row_filter ? deps_.max_records_unary : max_records_, 0);
   client_ctx_.set_deadline(absl::ToChronoTime(a_.AdapterDeadline(false)));
-  adapter_started_ = deps_.clock->Now();
+  a_.AdapterStarting();
   deps_.adapters->FetchRaw(
       a_.adapter(), &client_ctx_, &adapter_request_, &adapter_bytes_,
       [this](grpc::Status s) { OnAdapterDone(std::move(s)); });
 }
 
 void UnaryCall::OnAdapterDone(grpc::Status s) {
-  a_.record().set_adapter_micros(
-      absl::ToInt64Microseconds(deps_.clock->Now() - adapter_started_));
+  a_.AdapterDone(s.error_code());
   if (s.ok() && !grpc::SerializationTraits<v1::AdapterResponse>::Deserialize(
                      &adapter_bytes_, &adapter_response_)
                      .ok()) {

@@ -43,7 +43,6 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   Admission a_;
   Cancellation cancel_;
   uint32_t max_records_ = 0;
-  absl::Time adapter_started_;
   grpc::ClientContext client_ctx_;
   v1::AdapterRequest adapter_request_;
   grpc::ByteBuffer adapter_bytes_;  // decoded by us (see AdapterPool)
