@@ -59,6 +59,10 @@ class StateDb {
     return handles_[static_cast<int>(which)];
   }
   rocksdb::ColumnFamilyHandle* records() const { return cf(Cf::kRecords); }
+  // A consistent copy of the database in `dir` (which must not exist),
+  // taken while it is written: a RocksDB checkpoint (hard links on the
+  // same file system, copies otherwise) after a flush of the WAL.
+  absl::Status Checkpoint(const std::string& dir) const;
 
  private:
   StateDb() = default;

@@ -66,6 +66,7 @@ std::vector<MethodRule> MakeTable() {
       {registry("Get"), policy_reader, "registry"},
       {registry("History"), policy_reader, "registry"},
       {absl::StrCat(kNode, "Status"), policy_reader, "node status"},
+      {absl::StrCat(kNode, "Backup"), {PrincipalKind::kOperator}, "backup"},
   };
 }
 

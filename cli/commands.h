@@ -15,6 +15,7 @@ int RunPolicy(const std::vector<std::string>& args);
 int RunRegistry(const std::vector<std::string>& args);
 int RunNodeStatus(const std::vector<std::string>& args);
 int RunHealth(const std::vector<std::string>& args);
+int RunAdmin(const std::vector<std::string>& args);
 
 }  // namespace dx::cli
 

@@ -37,6 +37,7 @@ commands:
                 ('dxctl policy --help')
   registry ...  change and read a cluster's registry ('dxctl registry --help')
   status        what each node says of itself ('dxctl status --help')
+  admin         an operator's maintenance: backup ('dxctl admin --help')
   health        a node's gRPC health check, for load balancers ('dxctl health --help')
 
 Run 'dxctl COMMAND --help' for a command's flags.
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   if (cmd == "policy") return dx::cli::RunPolicy(args);
   if (cmd == "registry") return dx::cli::RunRegistry(args);
   if (cmd == "status") return dx::cli::RunNodeStatus(args);
+  if (cmd == "admin") return dx::cli::RunAdmin(args);
   if (cmd == "health") return dx::cli::RunHealth(args);
   std::cerr << "dxctl: unknown command '" << cmd << "'\n" << kUsage;
   return 2;

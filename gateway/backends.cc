@@ -41,8 +41,13 @@ absl::StatusOr<Backends> MakeLocalBackends(const v1::GatewayConfig& config,
   b.runtime = std::make_unique<LocalRuntime>(std::move(self));
   DX_ASSIGN_OR_RETURN(
       b.registry, registry::FileRegistrySource::Open(config.registry_file()));
-  DX_ASSIGN_OR_RETURN(b.policy_store, policy::RocksDbPolicyStore::Open(
-                                          DataDir(config.data_dir()).policy()));
+  DX_ASSIGN_OR_RETURN(
+      auto policy_store,
+      policy::RocksDbPolicyStore::Open(DataDir(config.data_dir()).policy()));
+  b.checkpoint_policy = [store = policy_store.get()](const std::string& dir) {
+    return store->Checkpoint(dir);
+  };
+  b.policy_store = std::move(policy_store);
   b.quotas = std::make_unique<policy::LocalQuotaStore>();
   // Every request that got an answer had its record synced first: the
   // records of the last request lifetime (plus the clock skew) hold every

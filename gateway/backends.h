@@ -58,6 +58,9 @@ struct Backends {
   // How long the node may go without word from the policy store before it
   // refuses exchanges (0: the store is local, and always current).
   absl::Duration policy_max_staleness = absl::ZeroDuration();
+  // Copies the policy store into a backup folder; null when the policy
+  // lives elsewhere (etcd: backed up with etcdctl snapshot save).
+  std::function<absl::Status(const std::string& dir)> checkpoint_policy;
   // A line for the start-up log: what was chosen, and what it restored.
   std::string description;
 };

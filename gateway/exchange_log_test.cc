@@ -32,12 +32,12 @@ ExchangeOutcome Refused(const std::string& id, int64_t seq) {
 TEST(ExchangeLogTest, LogsRefusalsWithRequestIdAndSequenceNotAllowedOnes) {
   FakeClock clock(absl::FromUnixSeconds(1000));
   std::vector<Line> lines;
-  ExchangeLog log(&clock, 10,
-                  [&](absl::string_view level, absl::string_view message,
-                      const std::vector<LogField>& fields) {
-                    lines.push_back({std::string(level), std::string(message),
-                                     fields});
-                  });
+  ExchangeLog log(
+      &clock, 10,
+      [&](absl::string_view level, absl::string_view message,
+          const std::vector<LogField>& fields) {
+        lines.push_back({std::string(level), std::string(message), fields});
+      });
   ExchangeOutcome allowed = Refused("ok-1", 1);
   allowed.decision = v1::DECISION_ALLOW;
   allowed.reason = v1::REASON_UNSPECIFIED;

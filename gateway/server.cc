@@ -30,6 +30,7 @@
 #include "common/status_macros.h"
 #include "etcd/client.h"
 #include "gateway/adapter_pool.h"
+#include "gateway/backup.h"
 #include "gateway/exchange_log.h"
 #include "gateway/exchange_service.h"
 #include "gateway/node_metrics.h"
@@ -357,9 +358,42 @@ absl::Status GatewayServer::BuildServices() {
   registry_admin_ = std::make_unique<RegistryAdmin>(std::move(registry));
   registry_service_ = std::make_unique<RegistryAdminService>(
       registry_admin_.get(), gate_.get());
-  node_service_ =
-      std::make_unique<NodeService>([this] { return Status(); }, gate_.get());
+  node_service_ = std::make_unique<NodeService>(
+      [this] { return Status(); },
+      [this](const std::string& actor, const std::string& out_dir) {
+        return Backup(actor, out_dir);
+      },
+      gate_.get());
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::BackupManifest> GatewayServer::Backup(
+    const std::string& actor, const std::string& out_dir) {
+  BackupSources src;
+  src.node_id = config_.node_id();
+  src.clock = clock_;
+  src.state_db = state_db_.get();
+  src.checkpoint_policy = backends_.checkpoint_policy;
+  src.policy_revision = [this] { return sync_->Current()->revision(); };
+  src.subject_key_file = DataDir(config_.data_dir()).subject_key();
+  auto m = TakeBackup(src, out_dir);
+  const std::string detail =
+      m.ok()
+          ? absl::StrCat(
+                "into ", out_dir, ": ", m->audit_records(),
+                " records, tree head of size ", m->tree_head().tree_size(),
+                " root ", HexEncode(m->tree_head().root_hash()),
+                m->policy_included()
+                    ? absl::StrCat(", policy revision ", m->policy_revision())
+                    : std::string(", policy in etcd (not included)"))
+          : absl::StrCat("into ", out_dir, " failed: ", m.status().message());
+  // The record names who took it; a failed backup is recorded as such.
+  (void)audit::AppendAndWait(
+      audit_log_.get(),
+      audit::AdminRecord(
+          actor, m.ok() ? "gateway.backup" : "gateway.backup-failed", detail));
+  Log(absl::StrCat("backup by ", actor, " ", detail));
+  return m;
 }
 
 absl::Status GatewayServer::NotServingReason() const {

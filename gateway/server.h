@@ -112,6 +112,8 @@ class GatewayServer {
   // Why nothing can be served now (OK: it can).
   absl::Status NotServingReason() const;
   v1::NodeStatus Status() const;
+  absl::StatusOr<v1::BackupManifest> Backup(const std::string& actor,
+                                            const std::string& out_dir);
   // The certificates and CRLs this node relies on, and when they run out.
   std::vector<certs::Expiry> Expiries() const;
   void Housekeeping();

@@ -1,9 +1,11 @@
 #include "policy/rocksdb_policy_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "common/bytes.h"
@@ -319,6 +321,17 @@ absl::StatusOr<std::vector<v1::PendingChange>> RocksDbPolicyStore::ListPending()
     out.push_back(std::move(c));
   }
   return out;
+}
+
+absl::Status RocksDbPolicyStore::Checkpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // As the audit log's (audit/state_db.cc): the WAL is copied, no flush.
+  if (s.ok()) {
+    s = checkpoint->CreateCheckpoint(dir, std::numeric_limits<uint64_t>::max());
+  }
+  return FromRocks(s, "checkpointing the policy store");
 }
 
 }  // namespace dx::policy

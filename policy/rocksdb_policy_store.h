@@ -48,6 +48,9 @@ class RocksDbPolicyStore final : public PolicyStore {
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(
       uint64_t after, PolicyWatcher* watcher) override;
 
+  // A consistent copy in `dir` (which must not exist), for backups.
+  absl::Status Checkpoint(const std::string& dir) const;
+
  private:
   class Handle;
   explicit RocksDbPolicyStore(std::unique_ptr<rocksdb::DB> db);
