@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "dx/v1/cluster.grpc.pb.h"
 #include "metrics/grpc_server_metrics.h"
@@ -44,10 +45,14 @@ TEST(MetricsTest, ExpositionHoldsRegisteredAndScrapedFamilies) {
 }
 
 TEST(HttpEndpointTest, ServesMetricsAndHealth) {
+  absl::Mutex mu;  // the handler runs on the server's threads
   absl::Status health = absl::OkStatus();
   auto e = HttpEndpoint::Start({"127.0.0.1:0",
                                 [] { return std::string("dx_up 1\n"); },
-                                [&health] { return health; }});
+                                [&] {
+                                  absl::MutexLock lock(&mu);
+                                  return health;
+                                }});
   ASSERT_TRUE(e.ok()) << e.status();
   httplib::Client client("127.0.0.1", (*e)->port());
   auto r = client.Get("/metrics");
@@ -59,7 +64,10 @@ TEST(HttpEndpointTest, ServesMetricsAndHealth) {
   r = client.Get("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  health = absl::UnavailableError("the audit log cannot record");
+  {
+    absl::MutexLock lock(&mu);
+    health = absl::UnavailableError("the audit log cannot record");
+  }
   r = client.Get("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
