@@ -368,17 +368,9 @@ int RunQuery(AuditSource& s, const Flags& f) {
 }
 
 int RunSubjectReport(AuditSource& s, const Flags& f) {
-  v1::SubjectReportRequest req;
-  req.set_data_subject_id(f.Get("subject"));
-  if (req.data_subject_id().empty()) {
-    return Fail(absl::InvalidArgumentError("give --subject ID"));
-  }
-  auto since = ParseWhen(f.Get("since"), "since");
-  auto until = ParseWhen(f.Get("until"), "until");
-  if (!since.ok()) return Fail(since.status());
-  if (!until.ok()) return Fail(until.status());
-  req.set_from_unix_micros(*since);
-  req.set_to_unix_micros(*until);
+  auto request = SubjectReportFromFlags(f);
+  if (!request.ok()) return Fail(request.status());
+  const v1::SubjectReportRequest& req = *request;
   RecordPrinter printer(f.Get("format", "table"));
   uint64_t printed = 0;
   absl::Status st = s.SubjectReport(req, [&](const v1::StoredRecord& r) {

@@ -59,6 +59,20 @@ absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,
                               static_cast<int64_t>(sth.timestamp_ms() / 1000));
 }
 
+absl::StatusOr<v1::SubjectReportRequest> SubjectReportFromFlags(
+    const Flags& f) {
+  v1::SubjectReportRequest req;
+  req.set_data_subject_id(f.Get("subject"));
+  if (req.data_subject_id().empty()) {
+    return absl::InvalidArgumentError("give --subject ID");
+  }
+  DX_ASSIGN_OR_RETURN(int64_t since, ParseWhen(f.Get("since"), "since"));
+  DX_ASSIGN_OR_RETURN(int64_t until, ParseWhen(f.Get("until"), "until"));
+  req.set_from_unix_micros(since);
+  req.set_to_unix_micros(until);
+  return req;
+}
+
 absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f) {
   v1::AuditQuery q;
   DX_ASSIGN_OR_RETURN(int64_t since, ParseWhen(f.Get("since"), "since"));

@@ -88,6 +88,8 @@ class RecordPrinter {
 // The search the flags describe (--since --until --consumer --provider
 // --dataset --subject --request-id --decision).
 absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f);
+// The subject report the flags ask for (--subject, required; --since --until).
+absl::StatusOr<v1::SubjectReportRequest> SubjectReportFromFlags(const Flags& f);
 
 // The key that signed `sth`: its certificate checked against --ca (and
 // --intermediates) when given, at the tree head's time.
