@@ -2,12 +2,12 @@
 
 #include <grpcpp/grpcpp.h>
 #include <rocksdb/db.h>
-#include <rocksdb/write_batch.h>
 
 #include "absl/strings/str_cat.h"
 #include "audit/admin.h"
 #include "audit/bundle.h"
 #include "audit/keys.h"
+#include "audit/pruner.h"
 #include "certs/crypto.h"
 #include "common/files.h"
 
@@ -274,44 +274,13 @@ grpc::Status AuditService::Prune(grpc::ServerContext* ctx,
                         "export the records first and give the bundle's "
                         "SHA-256 (dxctl audit prune does both)");
   }
-  // Records are appended in time order (within a group commit), so the
-  // prunable ones are a prefix. The tree and tree heads stay: proofs of the
+  // In bounded chunks, between an intent and a result record
+  // (audit/pruner.h). The tree and tree heads stay: proofs of the
   // remaining records, and consistency proofs, still work.
-  rocksdb::WriteBatch wb;
-  uint64_t pruned = 0, first_kept = 0;
-  bool stopped = false;
-  absl::Status s = reader_.ReadRange(0, 0, [&](v1::StoredRecord&& rec) {
-    first_kept = rec.sequence_number();
-    if (rec.record().time_unix_micros() >= req->before_unix_micros()) {
-      stopped = true;
-      return false;
-    }
-    wb.Delete(deps_.db->records(), EncodeBigEndian64(rec.sequence_number()));
-    for (const auto& [cf, key] :
-         IndexEntries(rec.record(), rec.sequence_number())) {
-      wb.Delete(deps_.db->cf(cf), key);
-    }
-    ++pruned;
-    return true;
-  });
-  if (!s.ok()) return ToGrpc(s);
-  if (!stopped) first_kept += pruned == 0 ? 0 : 1;
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  rocksdb::Status ws = deps_.db->db()->Write(wo, &wb);
-  if (!ws.ok()) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, ws.ToString());
-  }
-  if (auto st = RecordAdminAction(
-          *who, "audit.prune",
-          absl::StrCat("pruned ", pruned, " records before ",
-                       absl::FormatTime(before), "; export sha256 ",
-                       HexEncode(req->export_sha256())));
-      !st.ok()) {
-    return ToGrpc(st);
-  }
-  out->set_pruned_records(pruned);
-  out->set_first_kept_sequence(first_kept);
+  auto result =
+      deps_.pruner->Prune(certs::ActorName(*who), before, req->export_sha256());
+  if (!result.ok()) return ToGrpc(result.status());
+  *out = *std::move(result);
   return grpc::Status::OK;
 }
 

@@ -25,6 +25,8 @@
 
 namespace dx::audit {
 
+class Pruner;
+
 class AuditService final : public v1::Audit::Service {
  public:
   struct Deps {
@@ -41,6 +43,7 @@ class AuditService final : public v1::Audit::Service {
     std::string node_id;
     // The cluster checkpoint log; null on a single node.
     CheckpointSource* checkpoints = nullptr;
+    Pruner* pruner = nullptr;
   };
   explicit AuditService(Deps deps)
       : deps_(std::move(deps)), reader_(deps_.db) {}

@@ -32,7 +32,23 @@ int RunVerify(AuditSource& src, const Flags& f) {
   auto from_flag = f.GetUint("from"), to_flag = f.GetUint("to");
   if (!from_flag.ok()) return Fail(from_flag.status());
   if (!to_flag.ok()) return Fail(to_flag.status());
-  const uint64_t from = *from_flag, to = *to_flag;
+  uint64_t from = *from_flag;
+  const uint64_t to = *to_flag;
+  if (!f.Has("from")) {
+    // A pruned log starts later: from its first record, which the kept
+    // tree summarises everything before.
+    absl::Status first = src.ReadRecords(0, 1, [&](const v1::StoredRecord& r) {
+      from = r.sequence_number();
+      return false;
+    });
+    if (!first.ok()) return Fail(first);
+    if (from > 0) {
+      std::cout << "records before #" << from
+                << " were pruned (see the audit.prune records); verifying "
+                   "from #"
+                << from << "\n";
+    }
+  }
   auto heads = src.TreeHeads();
   if (!heads.ok()) return Fail(heads.status());
   if (heads->empty()) {

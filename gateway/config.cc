@@ -69,6 +69,7 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   if (!audit->has_retention_days()) audit->set_retention_days(365);
   if (!audit->has_min_free_mb()) audit->set_min_free_mb(256);
   if (!audit->has_completion_threads()) audit->set_completion_threads(2);
+  if (audit->prune_chunk_records() == 0) audit->set_prune_chunk_records(10000);
   resolve(audit->mutable_log_signing()->mutable_cert_file());
   resolve(audit->mutable_log_signing()->mutable_key_file());
   if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);

@@ -15,6 +15,7 @@
 #include "audit/admin.h"
 #include "audit/audit_reader.h"
 #include "audit/audit_service.h"
+#include "audit/pruner.h"
 #include "audit/rocksdb_audit_log.h"
 #include "audit/state_db.h"
 #include "authz/call_gate.h"
@@ -109,6 +110,7 @@ absl::Status GatewayServer::Open() {
   // The start is an admin record: which configuration, registry, keys and
   // trust anchors this node runs with, so changes show up in the log.
   DX_RETURN_IF_ERROR(RecordStart());
+  DX_RETURN_IF_ERROR(ResumePrune());
   DX_RETURN_IF_ERROR(Listen());
   DX_RETURN_IF_ERROR(StartMetricsEndpoint());
   StartClusterAudit();
@@ -203,6 +205,28 @@ absl::Status GatewayServer::OpenAuditLog() {
   log.clock = clock_;
   DX_ASSIGN_OR_RETURN(audit_log_,
                       audit::RocksDbAuditLog::Create(state_db_.get(), log));
+  audit::Pruner::Options prune;
+  prune.chunk_records = config_.audit().prune_chunk_records();
+  prune.pause = absl::Milliseconds(config_.audit().prune_pause_ms());
+  pruner_ =
+      std::make_unique<audit::Pruner>(state_db_.get(), audit_log_.get(), prune);
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::ResumePrune() {
+  auto resumed = pruner_->Resume();
+  if (!resumed.ok()) {
+    return absl::Status(resumed.status().code(),
+                        absl::StrCat("cannot finish an interrupted prune: ",
+                                     resumed.status().message()));
+  }
+  if (resumed->resumed()) {
+    Log(absl::StrCat(
+        "finished an interrupted prune: ", resumed->pruned_records(),
+        " more records pruned, first "
+        "kept ",
+        resumed->first_kept_sequence()));
+  }
   return absl::OkStatus();
 }
 
@@ -335,6 +359,7 @@ absl::Status GatewayServer::BuildServices() {
   audit.retention = absl::Hours(24) * config_.audit().retention_days();
   audit.clock = clock_;
   audit.node_id = config_.node_id();
+  audit.pruner = pruner_.get();
   if (etcd::Client* etcd = backends_.runtime->etcd()) {
     checkpoint_log_ = std::make_unique<cluster::CheckpointLog>(
         etcd, config_.cluster().prefix());
@@ -642,6 +667,7 @@ void GatewayServer::Shutdown() {
   exchange_.reset();
   policy_admin_.reset();
   sync_.reset();
+  pruner_.reset();
   audit_log_.reset();  // writes what is queued, signs a last tree head
   if (publisher_ != nullptr) {
     (void)publisher_->PublishOnce();  // that last tree head, for the cluster

@@ -30,6 +30,7 @@ class Server;
 
 namespace dx::audit {
 class AuditService;
+class Pruner;
 class RocksDbAuditLog;
 class StateDb;
 }  // namespace dx::audit
@@ -102,6 +103,8 @@ class GatewayServer {
   absl::Status BuildServices();
   absl::Status Listen();
   absl::Status RecordStart();
+  // Finishes a prune that a crash interrupted (audit/pruner.h).
+  absl::Status ResumePrune();
   // In a cluster: publish this node's tree heads, stand for checkpointer.
   void StartClusterAudit();
   std::string AdvertisedAddress() const;
@@ -130,6 +133,7 @@ class GatewayServer {
   std::string subject_key_;
   std::unique_ptr<audit::StateDb> state_db_;
   std::unique_ptr<audit::RocksDbAuditLog> audit_log_;
+  std::unique_ptr<audit::Pruner> pruner_;
   Backends backends_;
   std::unique_ptr<RequestChecker> checker_;
   std::unique_ptr<policy::PolicySync> sync_;
