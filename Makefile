@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster up down pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster up down pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles prune-soak
 
 all: build
 
@@ -111,6 +111,13 @@ bench-cluster: build
 
 # A cluster's one audit trail: a search over 3 nodes of 3 M records, and the
 # checkpointer's cost (docs/AUDIT.md#a-cluster).
+# A prune of PRUNE_SOAK_RECORDS (3 M) records with the gateway's RSS
+# sampled, and with a kill -9 halfway (docs/AUDIT.md). Not in CI.
+PRUNE_SOAK_RECORDS ?= 3000000
+prune-soak: build
+	@/usr/bin/python3 bench/prune_soak.py --build-dir $(BUILD_DIR) --records $(PRUNE_SOAK_RECORDS)
+	@/usr/bin/python3 bench/prune_soak.py --build-dir $(BUILD_DIR) --records $(PRUNE_SOAK_RECORDS) --kill
+
 bench-cluster-audit: build
 	@/usr/bin/python3 bench/cluster_audit_bench.py --build-dir $(BUILD_DIR) $(CLUSTER_AUDIT_BENCH_ARGS)
 

@@ -10,9 +10,20 @@ namespace dx::audit {
 LogVerifier::LogVerifier(CompactRange start,
                          std::vector<v1::SignedTreeHead> tree_heads,
                          EVP_PKEY* log_key)
+    : LogVerifier(std::move(start), std::move(tree_heads),
+                  [log_key](const v1::SignedTreeHead&) { return log_key; }) {}
+
+bool LogVerifier::VerifyHead(const v1::SignedTreeHead& h) {
+  EVP_PKEY* key = key_for_(h);
+  return key != nullptr && VerifyTreeHead(h, key);
+}
+
+LogVerifier::LogVerifier(CompactRange start,
+                         std::vector<v1::SignedTreeHead> tree_heads,
+                         KeyFor key_for)
     : range_(std::move(start)),
       heads_(std::move(tree_heads)),
-      key_(log_key),
+      key_for_(std::move(key_for)),
       last_checked_size_(range_.size()) {
   std::sort(heads_.begin(), heads_.end(), [](const auto& a, const auto& b) {
     return a.tree_size() < b.tree_size();
@@ -21,7 +32,7 @@ LogVerifier::LogVerifier(CompactRange start,
   while (next_head_ < heads_.size() &&
          heads_[next_head_].tree_size() <= range_.size()) {
     const auto& h = heads_[next_head_];
-    if (!VerifyTreeHead(h, key_)) {
+    if (!VerifyHead(h)) {
       Fail(-1, absl::StrCat("tree head of size ", h.tree_size(),
                             ": signature does not verify"));
       return;
@@ -68,7 +79,7 @@ bool LogVerifier::Add(const v1::StoredRecord& record) {
 bool LogVerifier::CheckHeadsUpTo(uint64_t size) {
   while (next_head_ < heads_.size() && heads_[next_head_].tree_size() == size) {
     const auto& h = heads_[next_head_];
-    if (!VerifyTreeHead(h, key_)) {
+    if (!VerifyHead(h)) {
       Fail(-1, absl::StrCat("tree head of size ", size,
                             ": signature does not verify"));
       return false;

@@ -9,6 +9,7 @@
 #include <openssl/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,12 @@ class LogVerifier {
   // signed them.
   LogVerifier(CompactRange start, std::vector<v1::SignedTreeHead> tree_heads,
               EVP_PKEY* log_key);
+  // The key of each tree head found by `key_for` (null: its certificate is
+  // refused), so that heads signed before and after a rotation of the log
+  // key each verify with their own certificate.
+  using KeyFor = std::function<EVP_PKEY*(const v1::SignedTreeHead&)>;
+  LogVerifier(CompactRange start, std::vector<v1::SignedTreeHead> tree_heads,
+              KeyFor key_for);
 
   // Feeds the next record; false once a problem was found.
   bool Add(const v1::StoredRecord& record);
@@ -49,7 +56,9 @@ class LogVerifier {
   CompactRange range_;
   std::vector<v1::SignedTreeHead> heads_;  // by size, ascending
   size_t next_head_ = 0;
-  EVP_PKEY* key_;
+  bool VerifyHead(const v1::SignedTreeHead& h);
+
+  KeyFor key_for_;
   uint64_t last_checked_size_;
   VerifyReport report_;
 };

@@ -156,6 +156,10 @@ absl::StatusOr<v1::PruneResponse> Pruner::Run(const v1::PendingPrune& pending,
         ++chunks == options_.stop_after_chunks) {
       return absl::AbortedError("stopped for a test, as a crash would");
     }
+    if (!done && stopping_.load()) {
+      return absl::UnavailableError(
+          "the node is stopping; the prune finishes when it starts again");
+    }
     if (!done && options_.pause > absl::ZeroDuration()) {
       std::this_thread::sleep_for(absl::ToChronoNanoseconds(options_.pause));
     }

@@ -8,14 +8,16 @@
 //      mark, so a crash loses nothing that should stay and repeats nothing;
 //   3. a result record (audit.prune: how many, the first kept), and the
 //      intent removed.
-// After a crash between 1 and 3, Resume() (at the node's start) finishes
-// the prune and says so in its result record. The Merkle tree and the
+// After a crash between 1 and 3, Resume() (run by the node in the
+// background once it serves) finishes the prune and says so in its result
+// record. The Merkle tree and the
 // tree heads stay: the remaining records' proofs still verify. Memory is
 // one chunk's batch, whatever the log's size. Thread-safe; one prune at a
 // time.
 #ifndef DX_AUDIT_PRUNER_H_
 #define DX_AUDIT_PRUNER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -49,6 +51,10 @@ class Pruner {
   // Finishes a prune a crash interrupted; OK and nothing done if none was.
   absl::StatusOr<v1::PruneResponse> Resume();
 
+  // Makes a prune under way stop after its current chunk (the node is
+  // stopping); it is finished by Resume() at the next start.
+  void Stop() { stopping_.store(true); }
+
   // The first sequence number not pruned (0 before any prune).
   absl::StatusOr<uint64_t> PrunedBelow() const;
 
@@ -61,6 +67,7 @@ class Pruner {
   AuditLog* const log_;
   const Options options_;
   absl::Mutex mu_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace dx::audit

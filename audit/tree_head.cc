@@ -27,10 +27,12 @@ absl::StatusOr<v1::SignedTreeHead> Sign(
   sth.set_root_hash(root_hash);
   sth.set_timestamp_ms(timestamp_ms);
   sth.set_signed_bytes(std::move(tbs));
-  DX_ASSIGN_OR_RETURN(*sth.mutable_signature(),
-                      signer.Sign(sth.signed_bytes()));
+  DX_ASSIGN_OR_RETURN(certs::Signer::Signature sig,
+                      signer.SignWithCertificate(sth.signed_bytes()));
+  sth.set_signature(std::move(sig.der));
   sth.set_node_id(node_id);
-  sth.set_signer_certificate(signer.certificate_der());
+  // The certificate of the key that signed, across a rotation.
+  sth.set_signer_certificate(std::move(sig.certificate_der));
   return sth;
 }
 

@@ -155,6 +155,17 @@ absl::Status CheckP256(EVP_PKEY* key) {
   return absl::OkStatus();
 }
 
+struct Signer::Key {
+  Key(PkeyPtr k, std::string der, EVP_MD_CTX* t)
+      : pkey(std::move(k)), cert_der(std::move(der)), tmpl(t) {}
+  ~Key() { EVP_MD_CTX_free(tmpl); }
+  Key(const Key&) = delete;
+  Key& operator=(const Key&) = delete;
+  PkeyPtr pkey;
+  std::string cert_der;
+  EVP_MD_CTX* tmpl;
+};
+
 absl::StatusOr<std::unique_ptr<Signer>> Signer::FromPem(
     absl::string_view key_pem, absl::string_view cert_pem) {
   BioPtr bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
@@ -171,11 +182,24 @@ absl::StatusOr<std::unique_ptr<Signer>> Signer::FromPem(
     EVP_MD_CTX_free(tmpl);
     return absl::InternalError("cannot set up ECDSA signing");
   }
-  return std::unique_ptr<Signer>(
-      new Signer(std::move(key), CertificateToDer(cert.get()), tmpl));
+  return std::unique_ptr<Signer>(new Signer(std::make_shared<const Key>(
+      std::move(key), CertificateToDer(cert.get()), tmpl)));
 }
 
-Signer::~Signer() { EVP_MD_CTX_free(template_); }
+Signer::~Signer() = default;
+
+std::shared_ptr<const Signer::Key> Signer::current() const {
+  absl::MutexLock lock(&mu_);
+  return key_;
+}
+
+std::string Signer::certificate_der() const { return current()->cert_der; }
+
+void Signer::Replace(Signer&& next) {
+  std::shared_ptr<const Key> key = next.current();
+  absl::MutexLock lock(&mu_);
+  key_ = std::move(key);
+}
 
 absl::StatusOr<std::unique_ptr<Verifier>> Verifier::Create(EVP_PKEY* key) {
   DX_RETURN_IF_ERROR(CheckP256(key));
@@ -216,11 +240,23 @@ absl::StatusOr<std::unique_ptr<Signer>> Signer::FromFiles(
 }
 
 absl::StatusOr<std::string> Signer::Sign(absl::string_view data) const {
+  return SignWith(*current(), data);
+}
+
+absl::StatusOr<Signer::Signature> Signer::SignWithCertificate(
+    absl::string_view data) const {
+  std::shared_ptr<const Key> key = current();
+  DX_ASSIGN_OR_RETURN(std::string der, SignWith(*key, data));
+  return Signature{std::move(der), key->cert_der};
+}
+
+absl::StatusOr<std::string> Signer::SignWith(const Key& key,
+                                             absl::string_view data) {
   EVP_MD_CTX* ctx = ThreadSignCtx();
   size_t len = 0;
   std::string sig(80, '\0');  // a P-256 DER signature is at most 72 bytes
   len = sig.size();
-  if (EVP_MD_CTX_copy_ex(ctx, template_) != 1 ||
+  if (EVP_MD_CTX_copy_ex(ctx, key.tmpl) != 1 ||
       EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(&sig[0]), &len,
                      reinterpret_cast<const unsigned char*>(data.data()),
                      data.size()) != 1) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace dx::certs {
 
@@ -68,8 +69,11 @@ class Verifier {
   EVP_MD_CTX* template_;
 };
 
-// Signs with one private key (the same template trick as Verifier).
-// Thread-safe.
+// Signs with the node's private key (the same template trick as
+// Verifier). The key can be replaced while it is used (a rotation,
+// docs/OPERATIONS.md): each signature is made with one key, and
+// SignWithCertificate() names the certificate of that very key, so that a
+// verifier picks the right one across a rotation. Thread-safe.
 class Signer {
  public:
   // Loads a PEM private key (ECDSA P-256) and its PEM certificate (the first
@@ -78,23 +82,31 @@ class Signer {
       absl::string_view key_pem, absl::string_view cert_pem);
   static absl::StatusOr<std::unique_ptr<Signer>> FromFiles(
       const std::string& key_file, const std::string& cert_file);
-
-  // DER-encoded ECDSA signature over SHA-256(data).
-  absl::StatusOr<std::string> Sign(absl::string_view data) const;
-  // The signer's certificate, DER.
-  const std::string& certificate_der() const { return cert_der_; }
-
- private:
-  Signer(PkeyPtr key, std::string cert_der, EVP_MD_CTX* tmpl)
-      : key_(std::move(key)), cert_der_(std::move(cert_der)), template_(tmpl) {}
-
- public:
   ~Signer();
 
+  struct Signature {
+    std::string der;              // ECDSA over SHA-256(data), DER
+    std::string certificate_der;  // of the key that made it
+  };
+  // DER-encoded ECDSA signature over SHA-256(data).
+  absl::StatusOr<std::string> Sign(absl::string_view data) const;
+  absl::StatusOr<Signature> SignWithCertificate(absl::string_view data) const;
+  // The current key's certificate, DER.
+  std::string certificate_der() const;
+
+  // Signs with `next`'s key and certificate from now on (`next` is left
+  // empty). Signatures under way finish with the old key.
+  void Replace(Signer&& next);
+
  private:
-  PkeyPtr key_;
-  std::string cert_der_;
-  EVP_MD_CTX* template_;
+  struct Key;
+  explicit Signer(std::shared_ptr<const Key> key) : key_(std::move(key)) {}
+  std::shared_ptr<const Key> current() const;
+  static absl::StatusOr<std::string> SignWith(const Key& key,
+                                              absl::string_view data);
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Key> key_ ABSL_GUARDED_BY(mu_);
 };
 
 // Verifies that the DER certificate `leaf_der` chains through

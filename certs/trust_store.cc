@@ -152,6 +152,14 @@ absl::Status TrustStore::ReloadCrlsIfChanged(bool* reloaded) {
   return absl::OkStatus();
 }
 
+absl::Status TrustStore::Reload() {
+  DX_ASSIGN_OR_RETURN(auto next, LoadState(state()->generation + 1));
+  absl::MutexLock lock(&mu_);
+  state_ = std::move(next);
+  cache_.clear();  // verdicts were made under the old anchors
+  return absl::OkStatus();
+}
+
 std::shared_ptr<const VerifiedCert> TrustStore::Cached(const std::string& key) {
   absl::MutexLock lock(&mu_);
   auto it = cache_.find(key);

@@ -77,6 +77,10 @@ class TrustStore {
   // Re-reads the CRL files if any changed since the last load. On a parse
   // error the previous CRLs stay in force and the error is returned.
   absl::Status ReloadCrlsIfChanged(bool* reloaded = nullptr);
+  // Re-reads every file: trust anchors, intermediates and CRLs (a rotation
+  // of the CA or its intermediates). On any error the old ones stay in
+  // force and the error is returned.
+  absl::Status Reload();
   // Increases each time new CRLs take effect.
   uint64_t crl_generation() const;
 

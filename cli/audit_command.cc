@@ -1,6 +1,7 @@
 // dxctl audit: search, prove and verify the audit log.
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -55,9 +56,25 @@ int RunVerify(AuditSource& src, const Flags& f) {
     std::cout << "no signed tree head yet; nothing to verify against\n";
     return 1;
   }
+  // Each tree head with the key of its own certificate (a rotated log key
+  // leaves heads signed by each), every certificate checked against --ca.
   bool chain_checked = false;
-  auto key = LogKey(heads->back(), f, &chain_checked);
-  if (!key.ok()) return Fail(key.status());
+  std::map<std::string, certs::PkeyPtr> keys;  // by certificate DER
+  std::vector<std::string> refused;
+  auto key_for = [&](const v1::SignedTreeHead& h) -> EVP_PKEY* {
+    auto it = keys.find(h.signer_certificate());
+    if (it == keys.end()) {
+      auto key = LogKey(h, f, &chain_checked);
+      if (!key.ok()) {
+        refused.push_back(absl::StrCat("tree head of size ", h.tree_size(),
+                                       ": ", key.status().message()));
+      }
+      it = keys.emplace(h.signer_certificate(),
+                        key.ok() ? *std::move(key) : nullptr)
+               .first;
+    }
+    return it->second.get();
+  };
   std::vector<v1::SignedTreeHead> relevant;
   for (auto& h : *heads) {
     if (to == 0 || h.tree_size() <= to) relevant.push_back(h);
@@ -66,8 +83,7 @@ int RunVerify(AuditSource& src, const Flags& f) {
   if (!prefix.ok()) return Fail(prefix.status());
   auto start = audit::CompactRange::FromHashes(from, *prefix);
   if (!start.ok()) return Fail(start.status());
-  audit::LogVerifier verifier(*std::move(start), std::move(relevant),
-                              key->get());
+  audit::LogVerifier verifier(*std::move(start), std::move(relevant), key_for);
   absl::Status s = src.ReadRecords(
       from, to == 0 ? 0 : to - from,
       [&](const v1::StoredRecord& r) { return verifier.Add(r); });
@@ -81,7 +97,12 @@ int RunVerify(AuditSource& src, const Flags& f) {
             << "\n";
   if (!report.ok) {
     std::cout << "  first problem: " << report.problem << "\n";
+    if (!refused.empty()) std::cout << "  " << refused.front() << "\n";
     return 3;
+  }
+  if (keys.size() > 1) {
+    std::cout << "  tree heads signed by " << keys.size()
+              << " log certificates (a key rotation)\n";
   }
   if (report.uncovered_records > 0) {
     std::cout << "  " << report.uncovered_records

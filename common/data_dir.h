@@ -20,6 +20,10 @@ class DataDir {
   // The key of the keyed hash of data-subject ids, when the config has
   // none (32 random bytes, made at first start).
   std::string subject_key() const { return root_ + "/subject-hmac.key"; }
+  // The TLS key, certificate and trust anchors the gRPC port serves with:
+  // copies of the configured files, written only once they are checked,
+  // and watched by gRPC (a rotation without a restart).
+  std::string tls() const { return root_ + "/tls"; }
 
  private:
   std::string root_;

@@ -1,5 +1,6 @@
-// Blocks SIGTERM and SIGINT in every thread and waits for one of them on a
-// dedicated thread, so servers shut down gracefully instead of dying.
+// Blocks SIGTERM, SIGINT and SIGHUP in every thread and waits for them on
+// one, so servers shut down gracefully instead of dying, and reload on
+// SIGHUP (a process that does not wait for SIGHUP ignores it).
 #ifndef DX_COMMON_SIGNALS_H_
 #define DX_COMMON_SIGNALS_H_
 
@@ -9,6 +10,8 @@ namespace dx {
 void BlockTerminationSignals();
 // Blocks until SIGTERM or SIGINT arrives; returns the signal number.
 int WaitForTerminationSignal();
+// Blocks until SIGTERM, SIGINT or SIGHUP arrives; returns the signal number.
+int WaitForSignal();
 
 }  // namespace dx
 

@@ -6,6 +6,13 @@
 
 namespace dx::gateway {
 
+void AdapterPool::SetIdentity(Options options) {
+  absl::MutexLock lock(&mu_);
+  options_ = std::move(options);
+  for (auto& [key, channel] : channels_) retired_.push_back(std::move(channel));
+  channels_.clear();
+}
+
 std::shared_ptr<grpc::Channel> AdapterPool::ChannelFor(
     const v1::AdapterEndpoint& endpoint) {
   const std::string key =

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -30,6 +31,10 @@ class AdapterPool {
   };
   explicit AdapterPool(Options options) : options_(std::move(options)) {}
 
+  // New client identity and trust anchors (a rotation): new channels use
+  // them; calls under way finish on the old ones.
+  void SetIdentity(Options options);
+
   // Adapter.Fetch and Adapter.FetchStream on the callback API, with the
   // answers as raw bytes: the caller decodes them, and so sees an answer
   // that does not decode. (With a typed message, gRPC 1.51's callback
@@ -47,8 +52,10 @@ class AdapterPool {
   std::shared_ptr<grpc::Channel> ChannelFor(
       const v1::AdapterEndpoint& endpoint);
 
-  const Options options_;
   absl::Mutex mu_;
+  Options options_ ABSL_GUARDED_BY(mu_);
+  // Channels replaced by a rotation, kept for the calls still on them.
+  std::vector<std::shared_ptr<grpc::Channel>> retired_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels_
       ABSL_GUARDED_BY(mu_);
 };

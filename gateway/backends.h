@@ -52,6 +52,8 @@ struct Backends {
   std::unique_ptr<registry::RegistrySource> registry;
   // The same object as `registry` when it takes changes (the cluster's).
   registry::WritableRegistrySource* writable_registry = nullptr;
+  // The same object as `registry` when it is the registry file (local).
+  registry::FileRegistrySource* file_registry = nullptr;
   std::unique_ptr<policy::PolicyStore> policy_store;
   std::unique_ptr<policy::QuotaStore> quotas;
   std::unique_ptr<replay::ReplayStore> replay;

@@ -3,6 +3,7 @@
 //   dxgate --config deploy/dxgate.yaml
 //   dxgate --check-config deploy/dxgate.yaml   checks it all, starts nothing
 //   dxgate --version
+#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -27,7 +28,8 @@ absl::Status Run(const std::string& config_path) {
                                              : LogFormat::kText);
   DX_ASSIGN_OR_RETURN(std::unique_ptr<GatewayServer> server,
                       GatewayServer::Start(std::move(config), config_path, {}));
-  const int sig = WaitForTerminationSignal();
+  int sig;
+  while ((sig = WaitForSignal()) == SIGHUP) server->Reload("SIGHUP");
   LogEvent("dxgate", "info", "shutting down", {{"signal", sig}});
   server->Shutdown();
   return absl::OkStatus();

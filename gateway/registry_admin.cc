@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "certs/crypto.h"
 #include "common/bytes.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace dx::gateway {
@@ -117,6 +118,47 @@ absl::StatusOr<v1::ApplyRegistryResponse> RegistryAdmin::ApplyUnrecorded(
         absl::StrCat(in_force.message(), ": ", deps_.sync->Health().message()));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<std::string>> RegistryAdmin::ReloadFile(
+    const std::string& actor, const std::string& trigger) {
+  auto r = ReloadFileUnrecorded(actor, trigger);
+  if (!r.ok()) {
+    (void)deps_.record(actor, "registry.reload-refused",
+                       absl::StrCat(deps_.file, " (", trigger,
+                                    ") refused, the registry in "
+                                    "force stays: ",
+                                    r.status().message().substr(0, 1000)));
+  }
+  return r;
+}
+
+absl::StatusOr<std::vector<std::string>> RegistryAdmin::ReloadFileUnrecorded(
+    const std::string& actor, const std::string& trigger) {
+  if (deps_.file_source == nullptr) {
+    return absl::FailedPreconditionError(
+        "this node's registry lives in etcd: change it with dxctl registry "
+        "apply");
+  }
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<const registry::Registry> current = deps_.source->Current();
+  DX_ASSIGN_OR_RETURN(std::string yaml, ReadFile(deps_.file));
+  DX_ASSIGN_OR_RETURN(
+      std::shared_ptr<const registry::Registry> candidate,
+      registry::Registry::FromYaml(yaml, deps_.file, current->revision() + 1));
+  DX_RETURN_IF_ERROR(deps_.sync->CheckRegistry(candidate));
+  std::vector<std::string> changes =
+      RegistryChanges(current->proto(), candidate->proto());
+  if (changes.empty()) return changes;
+  const uint64_t revision = candidate->revision();
+  deps_.file_source->Replace(std::move(candidate));
+  DX_RETURN_IF_ERROR(deps_.record(
+      actor, "registry.reload",
+      absl::StrCat("registry revision ", revision, " from ", deps_.file, " (",
+                   trigger, "): ", absl::StrJoin(changes, ", "),
+                   "; yaml sha256=", HexEncode(certs::Sha256(yaml)))));
+  DX_RETURN_IF_ERROR(deps_.sync->WaitForRegistry(revision, absl::Seconds(10)));
+  return changes;
 }
 
 v1::GetRegistryResponse RegistryAdmin::Get() const {

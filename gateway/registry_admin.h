@@ -32,6 +32,8 @@ class RegistryAdmin {
     // Null when the node reads its registry from `file`.
     registry::WritableRegistrySource* writable = nullptr;
     std::string file;
+    // The source of `file` (null in a cluster, whose registry is etcd's).
+    registry::FileRegistrySource* file_source = nullptr;
     policy::PolicySync* sync = nullptr;
     const Clock* clock = nullptr;
     RecordFn record;
@@ -41,11 +43,21 @@ class RegistryAdmin {
   // `actor` is "operator:NAME". Refusals are recorded as registry.refused.
   absl::StatusOr<v1::ApplyRegistryResponse> Apply(
       const std::string& actor, const v1::ApplyRegistryRequest& request);
+  // Reads the registry file again (a node with a file registry; SIGHUP or
+  // a change to the file): validated whole and against the policy, then in
+  // force and recorded as registry.reload with what changed; a file that
+  // does not validate is refused (the registry in force stays) and
+  // recorded as registry.reload-refused. Returns the changes (none: the
+  // file is unchanged, nothing is recorded).
+  absl::StatusOr<std::vector<std::string>> ReloadFile(
+      const std::string& actor, const std::string& trigger);
   v1::GetRegistryResponse Get() const;
   absl::StatusOr<v1::RegistryHistoryResponse> History(
       const v1::RegistryHistoryRequest& request) const;
 
  private:
+  absl::StatusOr<std::vector<std::string>> ReloadFileUnrecorded(
+      const std::string& actor, const std::string& trigger);
   absl::StatusOr<v1::ApplyRegistryResponse> ApplyUnrecorded(
       const std::string& actor, const v1::ApplyRegistryRequest& request);
 

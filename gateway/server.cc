@@ -3,6 +3,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -110,11 +113,12 @@ absl::Status GatewayServer::Open() {
   // The start is an admin record: which configuration, registry, keys and
   // trust anchors this node runs with, so changes show up in the log.
   DX_RETURN_IF_ERROR(RecordStart());
-  DX_RETURN_IF_ERROR(ResumePrune());
   DX_RETURN_IF_ERROR(Listen());
   DX_RETURN_IF_ERROR(StartMetricsEndpoint());
   StartClusterAudit();
+  StartWatching();
   housekeeping_ = std::thread([this] { Housekeeping(); });
+  prune_resumer_ = std::thread([this] { ResumePrune(); });
   return absl::OkStatus();
 }
 
@@ -213,21 +217,16 @@ absl::Status GatewayServer::OpenAuditLog() {
   return absl::OkStatus();
 }
 
-absl::Status GatewayServer::ResumePrune() {
+void GatewayServer::ResumePrune() {
   auto resumed = pruner_->Resume();
   if (!resumed.ok()) {
-    return absl::Status(resumed.status().code(),
-                        absl::StrCat("cannot finish an interrupted prune: ",
-                                     resumed.status().message()));
-  }
-  if (resumed->resumed()) {
+    Log(absl::StrCat("the interrupted prune is not finished: ",
+                     resumed.status().message()));
+  } else if (resumed->resumed()) {
     Log(absl::StrCat(
         "finished an interrupted prune: ", resumed->pruned_records(),
-        " more records pruned, first "
-        "kept ",
-        resumed->first_kept_sequence()));
+        " more records pruned, first kept ", resumed->first_kept_sequence()));
   }
-  return absl::OkStatus();
 }
 
 absl::Status GatewayServer::Record(const std::string& action,
@@ -372,6 +371,7 @@ absl::Status GatewayServer::BuildServices() {
   registry.source = backends_.registry.get();
   registry.writable = backends_.writable_registry;
   registry.file = config_.registry_file();
+  registry.file_source = backends_.file_registry;
   registry.sync = sync_.get();
   registry.clock = clock_;
   registry.record = [log = audit_log_.get()](const std::string& actor,
@@ -508,19 +508,25 @@ absl::Status GatewayServer::RecordStart() {
 }
 
 absl::Status GatewayServer::Listen() {
-  DX_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(config_.trust().ca_file()));
-  DX_ASSIGN_OR_RETURN(std::string tls_cert,
-                      ReadFile(config_.tls().cert_file()));
-  DX_ASSIGN_OR_RETURN(std::string tls_key, ReadFile(config_.tls().key_file()));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::SslServerCredentialsOptions ssl(
+  // Served from checked copies that gRPC re-reads every second, so that a
+  // rotated certificate takes effect without a restart (server_reload.cc).
+  DX_ASSIGN_OR_RETURN(std::string installed, InstallTls());
+  const std::string live = DataDir(config_.data_dir()).tls();
+  auto provider =
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          live + "/key.pem", live + "/cert.pem", live + "/ca.pem",
+          /*refresh_interval_sec=*/1);
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_root_certs();
+  tls.watch_identity_key_cert_pairs();
+  tls.set_cert_request_type(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ssl.pem_root_certs = ca_pem;
-  ssl.pem_key_cert_pairs.push_back({tls_key, tls_cert});
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.listen_address(),
-                           grpc::SslServerCredentials(ssl), &port_);
+                           grpc::experimental::TlsServerCredentials(tls),
+                           &port_);
   builder.RegisterService(exchange_.get());
   builder.RegisterService(audit_service_.get());
   builder.RegisterService(policy_service_.get());
@@ -599,6 +605,7 @@ void GatewayServer::SetServing(bool serving) {
 void GatewayServer::Housekeeping() {
   absl::Time next_crl_check = clock_->Now();
   absl::Time next_overload_report = clock_->Now() + absl::Seconds(10);
+  auto next_watch = std::chrono::steady_clock::now();
   bool serving = true;
   while (!stop_.load()) {
     const absl::Time now = clock_->Now();
@@ -629,6 +636,11 @@ void GatewayServer::Housekeeping() {
       next_crl_check =
           now + absl::Seconds(config_.trust().crl_reload_seconds());
     }
+    // Watched files, every second (real time: a file changes in it).
+    if (std::chrono::steady_clock::now() >= next_watch) {
+      next_watch = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      Reload("");
+    }
     // Health follows what may be served: the audit log, the shared state
     // and the policy.
     absl::Status why = NotServingReason();
@@ -655,6 +667,8 @@ void GatewayServer::Shutdown() {
   }
   stop_ = true;
   if (housekeeping_.joinable()) housekeeping_.join();
+  if (pruner_ != nullptr) pruner_->Stop();
+  if (prune_resumer_.joinable()) prune_resumer_.join();
   metrics_endpoint_.reset();  // its scrapes read what follows
   server_.reset();
   checkpointer_.reset();  // resigns: another node takes over at once

@@ -12,12 +12,14 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "certs/expiry.h"
 #include "common/clock.h"
 #include "dx/v1/cluster.pb.h"
@@ -88,6 +90,11 @@ class GatewayServer {
   ~GatewayServer();
 
   int port() const { return port_; }
+  // Reads again what changed of the registry file, TLS certificate and
+  // key, signing keys and trust anchors; checks each whole, then puts it in
+  // force or refuses it (the old stays), and records either. `trigger`:
+  // e.g. "SIGHUP"; empty for the housekeeping's watch of the files.
+  void Reload(const std::string& trigger);
   // Refuses new calls, drains those in flight (up to
   // shutdown_grace_seconds), writes what the audit log has queued and a
   // last tree head, and closes the databases.
@@ -103,8 +110,9 @@ class GatewayServer {
   absl::Status BuildServices();
   absl::Status Listen();
   absl::Status RecordStart();
-  // Finishes a prune that a crash interrupted (audit/pruner.h).
-  absl::Status ResumePrune();
+  // Finishes a prune that a crash interrupted (audit/pruner.h), on its own
+  // thread while the node serves.
+  void ResumePrune();
   // In a cluster: publish this node's tree heads, stand for checkpointer.
   void StartClusterAudit();
   std::string AdvertisedAddress() const;
@@ -120,6 +128,24 @@ class GatewayServer {
   // The certificates and CRLs this node relies on, and when they run out.
   std::vector<certs::Expiry> Expiries() const;
   void Housekeeping();
+
+  // server_reload.cc
+  struct Reloadable {
+    std::string name;
+    std::vector<std::string> files;
+    std::function<absl::StatusOr<std::string>(const std::string& trigger)>
+        apply;
+  };
+  std::vector<Reloadable> Reloadables();
+  void StartWatching();
+  absl::StatusOr<std::string> ReloadRegistry(const std::string& trigger);
+  absl::StatusOr<std::string> ReloadSigner(const v1::KeyPair& files,
+                                           certs::Signer* signer);
+  // Checks the TLS pair and writes the copies gRPC serves with.
+  absl::StatusOr<std::string> InstallTls();
+  absl::StatusOr<std::string> ReloadTrust();
+  absl::Status CheckOwnCertificate(const std::string& what,
+                                   const std::string& der);
 
   const v1::GatewayConfig config_;
   const std::string config_path_;
@@ -161,9 +187,15 @@ class GatewayServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 
+  absl::Mutex reload_mu_;
+  std::map<std::string, std::string> seen_digests_ ABSL_GUARDED_BY(reload_mu_);
+  std::map<std::string, std::string> settling_digests_
+      ABSL_GUARDED_BY(reload_mu_);
+
   std::atomic<bool> stop_{false};
   bool shut_down_ = false;
   std::thread housekeeping_;
+  std::thread prune_resumer_;
 };
 
 }  // namespace dx::gateway

@@ -67,11 +67,13 @@ absl::Status SignEnvelope(const certs::Signer& signer,
                           v1::SignedResponse* out) {
   std::string bytes;
   env.SerializeToString(&bytes);
-  auto sig = signer.Sign(bytes);
+  // The signature and the certificate of the key that made it, even
+  // across a rotation.
+  auto sig = signer.SignWithCertificate(bytes);
   if (!sig.ok()) return sig.status();
   out->set_envelope(std::move(bytes));
-  out->set_signature(*std::move(sig));
-  out->set_signer_certificate(signer.certificate_der());
+  out->set_signature(std::move(sig->der));
+  out->set_signer_certificate(std::move(sig->certificate_der));
   return absl::OkStatus();
 }
 
