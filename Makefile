@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster up down pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles prune-soak
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster up down pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
 
 all: build
 
@@ -73,7 +73,7 @@ fuzz:
 	  DX_PKI_SCRIPT=$(CURDIR)/certs/make-dev-pki.sh ./$(FUZZ_BUILD_DIR)/fuzz/fuzz_$$f \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 $(FUZZ_ARGS) \
 	    -artifact_prefix=var/fuzz/$$f-artifact- \
-	    var/fuzz/$$f fuzz/corpus/$$f 2>&1 | grep -E "stat::number_of_executed_units|stat::new_units_added|==[0-9]+== ?ERROR|SUMMARY|Done" || true; \
+	    var/fuzz/$$f fuzz/corpus/$$f 2>&1 | grep -E "stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb|cov: .*(DONE|Done)|==[0-9]+== ?ERROR|SUMMARY|Done" || true; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
@@ -141,6 +141,14 @@ CRASH_CYCLES ?= 10
 crash-cycles: build
 	DX_BUILD_DIR=$(CURDIR)/$(BUILD_DIR) DX_CRASH_CYCLES=$(CRASH_CYCLES) /usr/bin/python3 -m unittest -v \
 	  tests.e2e.audit_e2e_test.AuditFaultTest.test_kill_9_under_load_loses_no_acknowledged_record
+
+# Each fuzzer to FUZZ_LONG_RUNS executions (10 M; hours on 2 cores: run it
+# in the background, not in CI), corpus kept in var/fuzz; the figures go in
+# docs/RELIABILITY.md. FUZZ_LONG_RUNS=1000000 for a shorter pass.
+FUZZ_LONG_RUNS ?= 10000000
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=0 \
+	  FUZZ_ARGS="-runs=$(FUZZ_LONG_RUNS) $(FUZZ_ARGS)"
 
 # What CI runs: each fuzzer for 30 s from the seeds, with a fixed seed.
 fuzz-ci:
