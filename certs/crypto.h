@@ -94,8 +94,8 @@ class Signer {
   // The current key's certificate, DER.
   std::string certificate_der() const;
 
-  // Signs with `next`'s key and certificate from now on (`next` is left
-  // empty). Signatures under way finish with the old key.
+  // Signs with `next`'s key and certificate from now on (they are shared
+  // with `next`). Signatures under way finish with the old key.
   void Replace(Signer&& next);
 
  private:

@@ -161,7 +161,7 @@ void GatewayServer::StartClusterAudit() {
   checkpointer_ = cluster::Checkpointer::Start(std::move(deps), options);
 }
 
-absl::Status GatewayServer::OpenKeys() {
+certs::TrustStore::Options GatewayServer::TrustOptions() const {
   certs::TrustStore::Options trust;
   trust.ca_file = config_.trust().ca_file();
   trust.intermediates_file = config_.trust().intermediates_file();
@@ -169,7 +169,11 @@ absl::Status GatewayServer::OpenKeys() {
                          config_.trust().crl_files().end());
   trust.require_crl = config_.trust().require_crl();
   trust.clock = clock_;
-  DX_ASSIGN_OR_RETURN(trust_, certs::TrustStore::Create(trust));
+  return trust;
+}
+
+absl::Status GatewayServer::OpenKeys() {
+  DX_ASSIGN_OR_RETURN(trust_, certs::TrustStore::Create(TrustOptions()));
   DX_ASSIGN_OR_RETURN(signer_,
                       certs::Signer::FromFiles(config_.signing().key_file(),
                                                config_.signing().cert_file()));

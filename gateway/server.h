@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "certs/expiry.h"
+#include "certs/trust_store.h"
 #include "common/clock.h"
 #include "dx/v1/cluster.pb.h"
 #include "dx/v1/config.pb.h"
@@ -104,6 +105,8 @@ class GatewayServer {
   GatewayServer(v1::GatewayConfig config, std::string config_path,
                 Options options);
   absl::Status Open();
+  // The trust store's options from the configuration.
+  certs::TrustStore::Options TrustOptions() const;
   absl::Status OpenKeys();
   absl::Status OpenAuditLog();
   absl::Status OpenPolicy();

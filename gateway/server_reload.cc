@@ -205,17 +205,18 @@ absl::StatusOr<std::string> GatewayServer::InstallTls() {
 absl::StatusOr<std::string> GatewayServer::ReloadTrust() {
   // Checked on a new store first: the node's own certificates must still
   // verify under the new anchors, or it could serve no one.
-  certs::TrustStore::Options o;
-  o.ca_file = config_.trust().ca_file();
-  o.intermediates_file = config_.trust().intermediates_file();
-  o.crl_files.assign(config_.trust().crl_files().begin(),
-                     config_.trust().crl_files().end());
-  o.require_crl = config_.trust().require_crl();
-  o.clock = clock_;
-  DX_ASSIGN_OR_RETURN(auto candidate, certs::TrustStore::Create(o));
+  DX_ASSIGN_OR_RETURN(auto candidate,
+                      certs::TrustStore::Create(TrustOptions()));
+  DX_ASSIGN_OR_RETURN(std::string tls_pem, ReadFile(config_.tls().cert_file()));
+  DX_ASSIGN_OR_RETURN(std::vector<std::string> tls_der,
+                      certs::PemBundleToDer(tls_pem));
+  if (tls_der.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config_.tls().cert_file(), " holds no certificate"));
+  }
   for (const auto& [what, der] :
-       {std::pair<std::string, std::string>{"signing",
-                                            signer_->certificate_der()},
+       {std::pair<std::string, std::string>{"TLS", tls_der.front()},
+        {"signing", signer_->certificate_der()},
         {"log signing", log_signer_->certificate_der()}}) {
     certs::CertVerdict v = candidate->VerifyDer(der);
     if (!v.ok()) {
@@ -228,7 +229,7 @@ absl::StatusOr<std::string> GatewayServer::ReloadTrust() {
   DX_RETURN_IF_ERROR(trust_->Reload());
   // The TLS port's and the adapters' anchors follow.
   DX_ASSIGN_OR_RETURN(std::string installed, InstallTls());
-  DX_ASSIGN_OR_RETURN(std::string anchors, ReadFile(o.ca_file));
+  DX_ASSIGN_OR_RETURN(std::string anchors, ReadFile(config_.trust().ca_file()));
   return absl::StrCat("anchors sha256 ", HexEncode(certs::Sha256(anchors)),
                       "; TLS ", installed);
 }
