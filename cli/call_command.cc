@@ -20,6 +20,7 @@
 #include "cli/pki_layout.h"
 #include "cli/target.h"
 #include "common/files.h"
+#include "common/records.h"
 #include "common/status_macros.h"
 #include "dx/v1/exchange.grpc.pb.h"
 
@@ -43,7 +44,7 @@ Request:
   --system ID           the consumer system registered under the agency
   --legal-basis TEXT    legal basis relied on
   --field NAME          a field wanted (repeatable; default: all granted)
-  --query KEY=VALUE     an equality filter (repeatable)
+  --query KEY=VALUE     a query key the dataset documents (repeatable)
   --subject ID          data subject id;   --consent REF  consent reference
   --max-records N       at most N records
   --request-id ID       (default: random)  --nonce-hex HEX (default: random)
@@ -139,7 +140,10 @@ void PrintRecords(const v1::RecordBatch& batch, size_t max_rows) {
   cells.emplace_back(batch.columns().begin(), batch.columns().end());
   for (size_t r = 0; r < rows; ++r) {
     std::vector<std::string> line;
-    for (const auto& v : batch.rows(r).values()) line.push_back(Clip(v, 32));
+    const v1::Row& row = batch.rows(r);
+    for (int c = 0; c < row.values_size(); ++c) {
+      line.push_back(IsNull(row, c) ? "(null)" : Clip(row.values(c), 32));
+    }
     cells.push_back(std::move(line));
   }
   std::vector<size_t> width(batch.columns_size(), 0);

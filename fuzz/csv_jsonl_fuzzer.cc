@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     req.set_batch_rows(3);
     req.set_max_records(50);
     (*req.mutable_query())[(*source)->columns()[0]] = text.substr(0, 8);
-    (void)(*source)->Fetch(req, [](dx::v1::RecordBatch&&) { return true; });
+    (void)(*source)->Fetch(req, {}, [](dx::v1::RecordBatch&&) { return true; });
   }
   return 0;
 }

@@ -230,6 +230,7 @@ class FakeAuditLog final : public audit::AuditLog {
 class ScriptedSource final : public adapters::DataSource {
  public:
   absl::Status Fetch(const v1::AdapterRequest& request,
+                     const adapters::FetchContext&,
                      const Emit& emit) const override {
     ++calls_;
     if (!fail_.ok()) return fail_;

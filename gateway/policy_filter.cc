@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/records.h"
 #include "policy/masking.h"
 #include "policy/row_filter.h"
 
@@ -46,6 +47,14 @@ uint64_t ApplyDecision(const policy::AccessDecision& d,
     auto value = [&row](int c) -> const std::string& {
       return c < row.values_size() ? row.values(c) : kEmpty;
     };
+    auto missing = [&row](int c) {
+      return c >= row.values_size() || IsNull(row, c);
+    };
+    // A row filter over a missing value does not match: the record is
+    // withheld (fail closed, as SQL's unknown).
+    bool filter_value_missing = false;
+    for (int c : filter_columns) filter_value_missing |= missing(c);
+    if (filter_value_missing) continue;
     if (d.row_filter && !d.row_filter->Matches(
                             [&](size_t i) -> absl::string_view {
                               return value(filter_columns[i]);
@@ -55,6 +64,10 @@ uint64_t ApplyDecision(const policy::AccessDecision& d,
     }
     v1::Row* o = out->add_rows();
     for (size_t i = 0; i < source.size(); ++i) {
+      if (missing(source[i])) {  // nothing to mask: stays missing
+        AddNull(o);
+        continue;
+      }
       const std::string& v = value(source[i]);
       o->add_values(masks[i] ? policy::MaskValue(*masks[i], v, mask_key) : v);
     }

@@ -1,5 +1,6 @@
 #include "gateway/policy_filter.h"
 
+#include "common/records.h"
 #include "gtest/gtest.h"
 #include "policy/masking.h"
 #include "policy/row_filter.h"
@@ -52,6 +53,28 @@ TEST(PolicyFilterTest, MissingFilterColumnShowsNothing) {
   v1::RecordBatch out;
   EXPECT_EQ(ApplyDecision(d, "", Batch(), 0, &out), 0u);
   EXPECT_EQ(out.rows_size(), 0);
+}
+
+TEST(PolicyFilterTest, MissingValuesAreNotMaskedAndFailFilters) {
+  v1::RecordBatch in = Batch();
+  in.mutable_rows(0)->set_values(0, "");
+  in.mutable_rows(0)->add_nulls(0);  // An's id is missing
+  in.mutable_rows(2)->set_values(2, "");
+  in.mutable_rows(2)->add_nulls(2);  // Chi's province is missing
+  policy::AccessDecision d;
+  d.fields = {"citizen_id", "name"};
+  d.masks = {{"citizen_id", v1::MASK_KIND_PARTIAL, 4}};
+  v1::RecordBatch out;
+  EXPECT_EQ(ApplyDecision(d, "", in, 0, &out), 3u);
+  EXPECT_TRUE(IsNull(out.rows(0), 0));  // still missing, not "****"
+  EXPECT_EQ(out.rows(0).values(0), "");
+  EXPECT_EQ(out.rows(1).values(0), "********0002");
+  // A filter over a missing value withholds the row, whatever the operator.
+  d.row_filter = *policy::RowFilter::Parse("province_code != 'none'");
+  EXPECT_EQ(ApplyDecision(d, "", in, 0, &out), 2u);
+  EXPECT_EQ(out.rows(1).values(1), "Bình");
+  d.row_filter = *policy::RowFilter::Parse("!(province_code == '031')");
+  EXPECT_EQ(ApplyDecision(d, "", in, 0, &out), 1u);
 }
 
 TEST(PolicyFilterTest, HashMaskUsesTheConsumersKey) {

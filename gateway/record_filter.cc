@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include "common/records.h"
+#include "common/utf8.h"
+
 namespace dx::gateway {
 
 bool IsIdentity(const v1::RecordBatch& in,
@@ -15,6 +18,9 @@ bool IsIdentity(const v1::RecordBatch& in,
   }
   for (const v1::Row& row : in.rows()) {
     if (static_cast<size_t>(row.values_size()) != allowed.size()) return false;
+    for (uint32_t n : row.nulls()) {  // a null names a value, and it is empty
+      if (n >= allowed.size() || !row.values(n).empty()) return false;
+    }
   }
   return true;
 }
@@ -48,7 +54,11 @@ uint64_t ProjectBatch(const v1::RecordBatch& in,
     if (max_rows != 0 && copied >= max_rows) break;
     v1::Row* dst = out->add_rows();
     for (int i : source_index) {
-      dst->add_values(i < row.values_size() ? row.values(i) : std::string());
+      if (i >= row.values_size() || IsNull(row, i)) {
+        AddNull(dst);  // a value the adapter did not send is missing
+      } else {
+        dst->add_values(row.values(i));
+      }
     }
     ++copied;
   }
@@ -70,71 +80,49 @@ bool ReadVarint(const char*& p, const char* end, uint64_t* v) {
   return false;
 }
 
-// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF),
-// with a fast path for ASCII.
-bool IsValidUtf8(const unsigned char* s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    if (i + 8 <= n) {  // eight ASCII bytes at a time
-      uint64_t word;
-      std::memcpy(&word, s + i, 8);
-      if ((word & 0x8080808080808080ULL) == 0) {
-        i += 8;
-        continue;
-      }
-    }
-    if (s[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    int len;
-    uint32_t cp;
-    if ((s[i] & 0xE0) == 0xC0) {
-      len = 2;
-      cp = s[i] & 0x1F;
-    } else if ((s[i] & 0xF0) == 0xE0) {
-      len = 3;
-      cp = s[i] & 0x0F;
-    } else if ((s[i] & 0xF8) == 0xF0) {
-      len = 4;
-      cp = s[i] & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (int k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
 // True when `row` encodes exactly `values` strings in field 1, valid UTF-8,
-// and nothing else.
+// and in field 2 (packed or not) only indexes of empty values among the
+// first 64 (wider rows with nulls take the slow path), and nothing else.
 bool IsPlainRow(const std::string& row, size_t values) {
   const char* p = row.data();
   const char* end = p + row.size();
   size_t count = 0;
+  uint64_t empty = 0, nulls = 0;  // bit i: value i is empty / is null
+  auto null_at = [&nulls](uint64_t index) {
+    if (index >= 64) return false;
+    nulls |= uint64_t{1} << index;
+    return true;
+  };
   while (p < end) {
     uint64_t tag, len;
-    if (!ReadVarint(p, end, &tag) || tag != 0x0A) return false;  // field 1, LEN
+    if (!ReadVarint(p, end, &tag)) return false;
+    if (tag == 0x10) {  // field 2, one varint
+      uint64_t index;
+      if (!ReadVarint(p, end, &index) || !null_at(index)) return false;
+      continue;
+    }
+    if (tag != 0x0A && tag != 0x12) return false;  // field 1 or 2, LEN
     if (!ReadVarint(p, end, &len) || len > static_cast<uint64_t>(end - p)) {
       return false;
+    }
+    if (tag == 0x12) {  // field 2, packed
+      const char* packed_end = p + len;
+      while (p < packed_end) {
+        uint64_t index;
+        if (!ReadVarint(p, packed_end, &index) || !null_at(index)) {
+          return false;
+        }
+      }
+      continue;
     }
     if (!IsValidUtf8(reinterpret_cast<const unsigned char*>(p), len)) {
       return false;
     }
+    if (len == 0 && count < 64) empty |= uint64_t{1} << count;
     p += len;
     ++count;
   }
-  return count == values;
+  return count == values && (nulls & ~empty) == 0;
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/records.h"
+
 namespace dx::gateway {
 namespace {
 
@@ -35,13 +37,53 @@ TEST(RecordFilterTest, MissingColumnsAreLeftOutAndRowsLimited) {
   EXPECT_EQ(out.rows_size(), 2);
 }
 
-TEST(RecordFilterTest, ShortRowsArePadded) {
+TEST(RecordFilterTest, ShortRowsArePaddedWithMissingValues) {
   v1::RecordBatch in = Batch();
   in.mutable_rows(0)->mutable_values()->RemoveLast();
   v1::RecordBatch out;
   ProjectBatch(in, {"secret", "id"}, 0, &out);
   EXPECT_EQ(out.rows(0).values(0), "");
+  EXPECT_TRUE(IsNull(out.rows(0), 0));
   EXPECT_EQ(out.rows(0).values(1), "id0");
+  EXPECT_FALSE(IsNull(out.rows(0), 1));
+}
+
+TEST(RecordFilterTest, MissingValuesFollowTheirColumns) {
+  v1::RecordBatch in = Batch();
+  v1::Row* r = in.mutable_rows(1);
+  r->set_values(1, "");
+  r->add_nulls(1);                        // name1 is missing
+  in.mutable_rows(2)->set_values(0, "");  // an empty id, not a missing one
+  v1::RecordBatch out;
+  ProjectBatch(in, {"secret", "name", "id"}, 0, &out);
+  EXPECT_FALSE(IsNull(out.rows(1), 0));
+  EXPECT_TRUE(IsNull(out.rows(1), 1));
+  EXPECT_FALSE(IsNull(out.rows(1), 2));
+  EXPECT_EQ(out.rows(2).values(2), "");
+  EXPECT_FALSE(IsNull(out.rows(2), 2));
+  EXPECT_EQ(out.rows(0).nulls_size(), 0);
+  // Projected away with its column, the null goes too.
+  ProjectBatch(in, {"id"}, 0, &out);
+  EXPECT_EQ(out.rows(1).nulls_size(), 0);
+}
+
+TEST(RecordFilterTest, ExactBatchWithNullsMovesOnlyWhenTheyAreWellFormed) {
+  v1::RecordBatch good = Batch();
+  good.mutable_rows(0)->set_values(2, "");
+  good.mutable_rows(0)->add_nulls(2);
+  v1::RecordBatch out;
+  TakeProjected(&good, {"id", "name", "secret"}, 0, &out);
+  EXPECT_EQ(good.rows_size(), 0);  // moved
+  EXPECT_TRUE(IsNull(out.rows(0), 2));
+  // A null index past the row, or on a non-empty value: rebuilt, not moved.
+  v1::RecordBatch bad = Batch();
+  bad.mutable_rows(0)->add_nulls(9);
+  bad.mutable_rows(1)->add_nulls(0);
+  TakeProjected(&bad, {"id", "name", "secret"}, 0, &out);
+  EXPECT_EQ(bad.rows_size(), 3);  // copied
+  EXPECT_EQ(out.rows(0).nulls_size(), 0);
+  EXPECT_TRUE(IsNull(out.rows(1), 0));
+  EXPECT_EQ(out.rows(1).values(0), "");  // the value said missing is not sent
 }
 
 }  // namespace
@@ -110,6 +152,28 @@ TEST(RecordFilterTest, RawBatchesPassOnlyWhenExact) {
   ASSERT_TRUE(TakeProjectedRaw(&in, {"id", "name", "secret"}, 0, &out).ok());
   ASSERT_TRUE(back.ParseFromString(out.SerializeAsString()));
   EXPECT_EQ(back.rows(0).values_size(), 3);
+  // Nulls on empty values pass as they are, packed or one by one.
+  v1::RecordBatch with_nulls = Batch();
+  with_nulls.mutable_rows(0)->set_values(1, "");
+  with_nulls.mutable_rows(0)->add_nulls(1);  // packed
+  in = Raw(with_nulls);
+  v1::Row one_by_one;
+  for (const char* v : {"id1", "", "s1"}) one_by_one.add_values(v);
+  in.set_rows(1, one_by_one.SerializeAsString() + "\x10\x01");  // null 1
+  out.Clear();
+  ASSERT_TRUE(TakeProjectedRaw(&in, {"id", "name", "secret"}, 0, &out).ok());
+  EXPECT_EQ(in.rows_size(), 0);  // moved
+  ASSERT_TRUE(back.ParseFromString(out.SerializeAsString()));
+  EXPECT_TRUE(IsNull(back.rows(0), 1));
+  EXPECT_TRUE(IsNull(back.rows(1), 1));
+  EXPECT_FALSE(IsNull(back.rows(2), 1));
+  // A null on a non-empty value is rebuilt: the value is not sent.
+  in = Raw(Batch());
+  in.mutable_rows(2)->append("\x10\x01");
+  out.Clear();
+  ASSERT_TRUE(TakeProjectedRaw(&in, {"id", "name", "secret"}, 0, &out).ok());
+  EXPECT_EQ(in.rows_size(), 3);  // not moved
+  EXPECT_EQ(out.SerializeAsString().find("name2"), std::string::npos);
   // The row limit applies.
   in = Raw(Batch());
   EXPECT_EQ(*TakeProjectedRaw(&in, {"id", "name", "secret"}, 1, &out), 1u);

@@ -24,7 +24,7 @@ std::string Pki(const std::string& path) { return DevPkiDir() + "/" + path; }
 
 class OneRowSource final : public adapters::DataSource {
  public:
-  absl::Status Fetch(const v1::AdapterRequest&,
+  absl::Status Fetch(const v1::AdapterRequest&, const adapters::FetchContext&,
                      const Emit& emit) const override {
     v1::RecordBatch b;
     b.add_columns("citizen_id");

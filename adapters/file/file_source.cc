@@ -1,5 +1,6 @@
 #include "adapters/file/file_source.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -7,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
+#include "common/records.h"
 #include "common/status_macros.h"
 
 namespace dx::adapters {
@@ -109,6 +111,9 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Parse(
     }
   } else if (format == "jsonl") {
     absl::flat_hash_map<std::string, size_t> column_of;
+    // present[r][c]: row r has a non-null value for column c. A key a line
+    // lacks, or a JSON null, is a missing value, not an empty one.
+    std::vector<std::vector<bool>> present;
     size_t line_no = 0;
     for (absl::string_view line : absl::StrSplit(text, '\n')) {
       ++line_no;
@@ -122,18 +127,29 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Parse(
             name, ":", line_no, ": not a JSON object on one line"));
       }
       std::vector<std::string> row(src->columns_.size());
+      std::vector<bool> has(src->columns_.size(), false);
       for (auto& [key, value] : obj.items()) {
         auto [it, added] = column_of.emplace(key, src->columns_.size());
         if (added) {
           src->columns_.push_back(key);
           for (auto& r : src->rows_) r.emplace_back();
+          for (auto& p : present) p.push_back(false);
           row.emplace_back();
+          has.push_back(false);
         }
-        row[it->second] = value.is_string()
-                              ? value.get<std::string>()
-                              : (value.is_null() ? "" : value.dump());
+        if (value.is_null()) continue;
+        row[it->second] =
+            value.is_string() ? value.get<std::string>() : value.dump();
+        has[it->second] = true;
       }
       src->rows_.push_back(std::move(row));
+      present.push_back(std::move(has));
+    }
+    src->nulls_.resize(src->rows_.size());
+    for (size_t r = 0; r < present.size(); ++r) {
+      for (size_t c = 0; c < present[r].size(); ++c) {
+        if (!present[r][c]) src->nulls_[r].push_back(static_cast<uint32_t>(c));
+      }
     }
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -150,6 +166,7 @@ void FileSource::BuildIndex() {
 }
 
 absl::Status FileSource::Fetch(const v1::AdapterRequest& request,
+                               const FetchContext& /*context*/,
                                const Emit& emit) const {
   auto column_index = [&](const std::string& name) -> int {
     for (size_t i = 0; i < columns_.size(); ++i) {
@@ -197,10 +214,17 @@ absl::Status FileSource::Fetch(const v1::AdapterRequest& request,
   uint64_t sent = 0;
   v1::RecordBatch batch = header;
   for (size_t n = 0; n < total; ++n) {
-    const auto& row = rows_[candidates ? (*candidates)[n] : n];
+    const size_t r = candidates ? (*candidates)[n] : n;
+    const auto& row = rows_[r];
+    auto missing = [&](int c) {
+      if (nulls_.empty()) return false;
+      const auto& cols = nulls_[r];
+      return std::find(cols.begin(), cols.end(), static_cast<uint32_t>(c)) !=
+             cols.end();
+    };
     bool match = true;
     for (const auto& [idx, value] : filters) {
-      if (row[idx] != value) {
+      if (missing(idx) || row[idx] != value) {  // a missing value equals none
         match = false;
         break;
       }
@@ -208,7 +232,7 @@ absl::Status FileSource::Fetch(const v1::AdapterRequest& request,
     if (!match) continue;
     if (limit != 0 && sent >= limit) break;
     auto* out = batch.add_rows();
-    for (int c : out_cols) out->add_values(row[c]);
+    for (int c : out_cols) AddValue(out, row[c], missing(c));
     ++sent;
     if (static_cast<uint32_t>(batch.rows_size()) >= batch_rows) {
       if (!emit(std::move(batch))) return absl::OkStatus();

@@ -26,6 +26,7 @@ class FileSource final : public DataSource {
       const std::string& name);
 
   absl::Status Fetch(const v1::AdapterRequest& request,
+                     const FetchContext& context,
                      const Emit& emit) const override;
 
   size_t row_count() const { return rows_.size(); }
@@ -37,6 +38,9 @@ class FileSource final : public DataSource {
 
   std::vector<std::string> columns_;
   std::vector<std::vector<std::string>> rows_;
+  // Per row, the columns whose value is missing (JSON Lines only; empty for
+  // CSV, which has no way to say "missing").
+  std::vector<std::vector<uint32_t>> nulls_;
   // Value of the first column -> row numbers.
   absl::flat_hash_map<std::string, std::vector<size_t>> key_index_;
 };

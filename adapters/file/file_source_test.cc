@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/records.h"
+
 namespace dx::adapters {
 namespace {
 
@@ -15,7 +17,7 @@ std::vector<v1::RecordBatch> FetchAll(const FileSource& src,
                                       const v1::AdapterRequest& req,
                                       absl::Status* status = nullptr) {
   std::vector<v1::RecordBatch> out;
-  absl::Status s = src.Fetch(req, [&](v1::RecordBatch&& b) {
+  absl::Status s = src.Fetch(req, {}, [&](v1::RecordBatch&& b) {
     out.push_back(std::move(b));
     return true;
   });
@@ -101,7 +103,7 @@ TEST(FileSourceTest, EmitReturningFalseStopsEarly) {
   req.set_batch_rows(1);
   int calls = 0;
   ASSERT_TRUE((*src)
-                  ->Fetch(req,
+                  ->Fetch(req, {},
                           [&](v1::RecordBatch&&) {
                             ++calls;
                             return false;
@@ -121,9 +123,33 @@ TEST(FileSourceTest, JsonLinesWithMixedTypesAndMissingKeys) {
   (*req.mutable_query())["code"] = "B2";
   auto batches = FetchAll(**src, req);
   ASSERT_EQ(batches[0].rows_size(), 1);
-  // columns: code, capital, active
+  // columns: code, capital, active; B2 has no capital: missing, not empty
   EXPECT_EQ(batches[0].rows(0).values(1), "");
+  EXPECT_TRUE(IsNull(batches[0].rows(0), 1));
   EXPECT_EQ(batches[0].rows(0).values(2), "true");
+  EXPECT_FALSE(IsNull(batches[0].rows(0), 2));
+}
+
+TEST(FileSourceTest, JsonNullIsMissingAndAnEmptyStringIsNot) {
+  auto src = FileSource::Parse(
+      "{\"code\": \"A1\", \"note\": null}\n{\"code\": \"B2\", \"note\": "
+      "\"\"}\n",
+      "jsonl", "n.jsonl");
+  ASSERT_TRUE(src.ok()) << src.status();
+  auto batches = FetchAll(**src, v1::AdapterRequest());
+  ASSERT_EQ(batches[0].rows_size(), 2);
+  EXPECT_TRUE(IsNull(batches[0].rows(0), 1));
+  EXPECT_FALSE(IsNull(batches[0].rows(1), 1));
+  // Equality never matches a missing value, not even "".
+  v1::AdapterRequest req;
+  (*req.mutable_query())["note"] = "";
+  batches = FetchAll(**src, req);
+  ASSERT_EQ(batches[0].rows_size(), 1);
+  EXPECT_EQ(batches[0].rows(0).values(0), "B2");
+  // CSV has no way to say missing: empty cells are empty values.
+  auto csv = FileSource::Parse("code,note\nA1,\n", "csv", "n.csv");
+  batches = FetchAll(**csv, v1::AdapterRequest());
+  EXPECT_EQ(batches[0].rows(0).nulls_size(), 0);
 }
 
 TEST(FileSourceTest, BadJsonLineNamesTheLine) {

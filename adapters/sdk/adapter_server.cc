@@ -88,17 +88,20 @@ class AdapterServer::Service final : public v1::Adapter::Service {
     }
     v1::RecordBatch* out = resp->mutable_records();
     const uint32_t limit = req->max_records();
-    absl::Status st = source->Fetch(*req, [&](v1::RecordBatch&& batch) {
-      if (out->columns_size() == 0) *out->mutable_columns() = batch.columns();
-      for (auto& row : *batch.mutable_rows()) {
-        if (limit != 0 && static_cast<uint32_t>(out->rows_size()) >= limit) {
-          resp->set_truncated(true);
-          return false;
-        }
-        *out->add_rows() = std::move(row);
-      }
-      return !ctx->IsCancelled();
-    });
+    absl::Status st =
+        source->Fetch(*req, ContextOf(ctx), [&](v1::RecordBatch&& batch) {
+          if (out->columns_size() == 0)
+            *out->mutable_columns() = batch.columns();
+          for (auto& row : *batch.mutable_rows()) {
+            if (limit != 0 &&
+                static_cast<uint32_t>(out->rows_size()) >= limit) {
+              resp->set_truncated(true);
+              return false;
+            }
+            *out->add_rows() = std::move(row);
+          }
+          return !ctx->IsCancelled();
+        });
     return Counted(*req, ToGrpc(st), out->rows_size());
   }
 
@@ -110,15 +113,23 @@ class AdapterServer::Service final : public v1::Adapter::Service {
       return Counted(*req, s, 0);
     }
     uint64_t sent = 0;
-    absl::Status st = source->Fetch(*req, [&](v1::RecordBatch&& batch) {
-      if (ctx->IsCancelled() || !writer->Write(batch)) return false;
-      sent += batch.rows_size();
-      return true;
-    });
+    absl::Status st =
+        source->Fetch(*req, ContextOf(ctx), [&](v1::RecordBatch&& batch) {
+          if (ctx->IsCancelled() || !writer->Write(batch)) return false;
+          sent += batch.rows_size();
+          return true;
+        });
     return Counted(*req, ToGrpc(st), sent);
   }
 
  private:
+  static FetchContext ContextOf(grpc::ServerContext* ctx) {
+    FetchContext context;
+    context.deadline = absl::FromChrono(ctx->deadline());
+    context.cancelled = [ctx] { return ctx->IsCancelled(); };
+    return context;
+  }
+
   // Counts a request and its records (datasets not served count as
   // "unknown": a caller cannot add label values).
   grpc::Status Counted(const v1::AdapterRequest& req, grpc::Status s,

@@ -6,9 +6,20 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "dx/v1/adapter.pb.h"
 
 namespace dx::adapters {
+
+// What a DataSource knows of the call it serves.
+struct FetchContext {
+  // The gateway's deadline: a source that queries another system passes
+  // what is left of it on (a statement timeout, a request timeout).
+  absl::Time deadline = absl::InfiniteFuture();
+  // True once the gateway went away or the deadline passed; a source that
+  // waits on another system polls it and abandons (cancels) the work.
+  std::function<bool()> cancelled = [] { return false; };
+};
 
 class DataSource {
  public:
@@ -21,6 +32,7 @@ class DataSource {
   // max_records) and emits them in batches of about request.batch_rows rows.
   // INVALID_ARGUMENT for an unknown field or query key. Thread-safe.
   virtual absl::Status Fetch(const v1::AdapterRequest& request,
+                             const FetchContext& context,
                              const Emit& emit) const = 0;
 };
 

@@ -1,0 +1,36 @@
+#include "adapters/sdk/adapter_main.h"
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "common/signals.h"
+
+namespace dx::adapters {
+
+absl::Status ServeUntilSignal(const std::string& program,
+                              AdapterServer::Options options,
+                              AdapterServer::Sources sources,
+                              const std::string& port_file,
+                              const std::string& metrics_port_file) {
+  DX_ASSIGN_OR_RETURN(auto server, AdapterServer::Start(std::move(options),
+                                                        std::move(sources)));
+  std::cerr << program << ": serving on port " << server->port() << "\n";
+  if (server->metrics_port() != 0) {
+    std::cerr << program << ": metrics on port " << server->metrics_port()
+              << "\n";
+    if (!metrics_port_file.empty()) {
+      DX_RETURN_IF_ERROR(WriteFileAtomically(
+          metrics_port_file, absl::StrCat(server->metrics_port(), "\n")));
+    }
+  }
+  if (!port_file.empty()) {
+    DX_RETURN_IF_ERROR(
+        WriteFileAtomically(port_file, absl::StrCat(server->port(), "\n")));
+  }
+  const int sig = WaitForTerminationSignal();
+  std::cerr << program << ": signal " << sig << ", shutting down\n";
+  server->Shutdown(5);
+  return absl::OkStatus();
+}
+
+}  // namespace dx::adapters

@@ -1,0 +1,106 @@
+// dx-sql-adapter: serves datasets from PostgreSQL tables or views to
+// dxgate, one parameterised SELECT per request (docs/ADAPTERS.md).
+//
+//   dx-sql-adapter --config deploy/sql-adapter.yaml
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "adapters/sdk/adapter_main.h"
+#include "adapters/sql/pg_pool.h"
+#include "adapters/sql/sql_source.h"
+#include "common/protobuf_logs.h"
+#include "common/signals.h"
+#include "common/yaml_proto.h"
+#include "dx/v1/sql_adapter.pb.h"
+
+namespace {
+
+// The password from its file or variable, never from the YAML.
+absl::StatusOr<std::string> Password(const dx::v1::PostgresConfig& db,
+                                     const std::string& base) {
+  if (!db.password_file().empty()) {
+    DX_ASSIGN_OR_RETURN(std::string text, dx::ReadFile(dx::ResolvePath(
+                                              base, db.password_file())));
+    return std::string(absl::StripTrailingAsciiWhitespace(text));
+  }
+  if (!db.password_env().empty()) {
+    const char* value = std::getenv(db.password_env().c_str());
+    if (value == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("database.password_env names ", db.password_env(),
+                       ", which is not set"));
+    }
+    return std::string(value);
+  }
+  return std::string();  // peer, certificate or .pgpass authentication
+}
+
+absl::Status Run(const std::string& config_path) {
+  dx::v1::SqlAdapterConfig config;
+  DX_RETURN_IF_ERROR(dx::LoadYamlFile(config_path, &config));
+  const std::string base = dx::DirName(config_path);
+  if (config.database().conninfo().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config_path, ": database.conninfo is required"));
+  }
+  if (absl::StrContains(config.database().conninfo(), "password")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config_path,
+                     ": database.conninfo must not hold the password; use "
+                     "database.password_file or database.password_env"));
+  }
+  DX_ASSIGN_OR_RETURN(auto options, dx::adapters::ServingOptions(config, base));
+  dx::adapters::PgPool::Options pool_options;
+  const auto& db = config.database();
+  pool_options.conninfo = db.conninfo();
+  DX_ASSIGN_OR_RETURN(pool_options.password, Password(db, base));
+  if (db.pool_size() != 0) pool_options.size = static_cast<int>(db.pool_size());
+  if (db.acquire_timeout_ms() != 0) {
+    pool_options.acquire_timeout = absl::Milliseconds(db.acquire_timeout_ms());
+  }
+  if (db.connect_timeout_s() != 0) {
+    pool_options.connect_timeout_s = static_cast<int>(db.connect_timeout_s());
+  }
+  const absl::Duration max_statement = absl::Milliseconds(
+      db.max_statement_ms() != 0 ? db.max_statement_ms() : 30000);
+  auto pool = std::make_unique<dx::adapters::PgPool>(std::move(pool_options));
+  dx::adapters::AdapterServer::Sources sources;
+  for (const auto& ds : config.datasets()) {
+    auto plan = dx::adapters::SqlQueryPlan::Compile(ds);
+    if (!plan.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_path, ": ", plan.status().message()));
+    }
+    std::cerr << "dx-sql-adapter: dataset " << ds.dataset_id() << " from "
+              << ds.table() << "\n";
+    sources[ds.dataset_id()] = std::make_unique<dx::adapters::SqlSource>(
+        *std::move(plan), pool.get(), max_statement);
+  }
+  // The database may be down now: the pool connects on the first request,
+  // so the adapter starts and answers UNAVAILABLE until it is back.
+  return dx::adapters::ServeUntilSignal(
+      "dx-sql-adapter", std::move(options), std::move(sources),
+      dx::ResolvePath(base, config.port_file()),
+      dx::ResolvePath(base, config.metrics().port_file()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dx::BlockTerminationSignals();
+  dx::QuietProtobufLogs();
+  if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
+    std::cerr << "usage: dx-sql-adapter --config FILE.yaml\n";
+    return 2;
+  }
+  absl::Status s = Run(argv[2]);
+  if (!s.ok()) {
+    std::cerr << "dx-sql-adapter: " << s.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

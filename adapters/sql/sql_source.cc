@@ -1,0 +1,162 @@
+#include "adapters/sql/sql_source.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "common/records.h"
+#include "common/status_macros.h"
+
+namespace dx::adapters {
+namespace {
+
+// PostgreSQL's type OIDs (pg_type.dat) whose text output is reformatted.
+constexpr Oid kBoolOid = 16;
+constexpr Oid kTimestampOid = 1114;
+constexpr Oid kTimestampTzOid = 1184;
+
+// How often a query waiting on the server checks the gateway is still there.
+constexpr int kPollMs = 50;
+
+// Asks the server to stop the running statement (its own connection).
+void CancelOnServer(PGconn* conn) {
+  PGcancel* cancel = PQgetCancel(conn);
+  if (cancel == nullptr) return;
+  char error[256];
+  (void)PQcancel(cancel, error, sizeof error);
+  PQfreeCancel(cancel);
+}
+
+}  // namespace
+
+std::string FormatPgValue(unsigned int type_oid, const char* text, int len) {
+  std::string v(text, static_cast<size_t>(len));
+  switch (type_oid) {
+    case kBoolOid:
+      return v == "t" ? "true" : (v == "f" ? "false" : v);
+    case kTimestampOid:
+    case kTimestampTzOid:
+      // "2025-07-01 08:30:00+00" (DateStyle ISO, TimeZone UTC) ->
+      // "2025-07-01T08:30:00Z"
+      if (v.size() > 10 && v[10] == ' ') v[10] = 'T';
+      if (type_oid == kTimestampTzOid && absl::EndsWith(v, "+00")) {
+        v.resize(v.size() - 3);
+        v.push_back('Z');
+      }
+      return v;
+    default:
+      return v;
+  }
+}
+
+absl::Status SqlSource::Fetch(const v1::AdapterRequest& request,
+                              const FetchContext& context,
+                              const Emit& emit) const {
+  DX_ASSIGN_OR_RETURN(SqlStatement st, plan_.Build(request));
+  const uint32_t batch_rows =
+      request.batch_rows() != 0 ? request.batch_rows() : plan_.batch_rows();
+  for (int attempt = 0;; ++attempt) {
+    DX_ASSIGN_OR_RETURN(PgPool::Lease lease, pool_->Acquire(context.deadline));
+    bool emitted = false;
+    absl::Status s = Run(st, *lease, batch_rows, context, emit, &emitted);
+    // A connection that broke before any row went out (the server
+    // restarted since it was last used) is retried once on a new one.
+    if (s.ok() || emitted || attempt > 0 ||
+        PQstatus(lease->get()) != CONNECTION_BAD) {
+      return s;
+    }
+  }
+}
+
+absl::Status SqlSource::Run(const SqlStatement& st, PgConnection& conn,
+                            uint32_t batch_rows, const FetchContext& context,
+                            const Emit& emit, bool* emitted) const {
+  PGconn* c = conn.get();
+  const int n = static_cast<int>(st.params.size());
+  DX_ASSIGN_OR_RETURN(std::string name, conn.Prepare(st.text, n));
+  const absl::Duration left = context.deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) {
+    return absl::DeadlineExceededError("the gateway's deadline has passed");
+  }
+  DX_RETURN_IF_ERROR(conn.SetStatementTimeout(std::min(left, max_statement_)));
+  std::vector<const char*> values;
+  for (const std::string& p : st.params) values.push_back(p.c_str());
+  if (!PQsendQueryPrepared(c, name.c_str(), n, values.data(), nullptr, nullptr,
+                           0)) {
+    return PgError(c, nullptr);
+  }
+  PQsetSingleRowMode(c);
+
+  v1::RecordBatch header;
+  for (const std::string& f : st.fields) header.add_columns(f);
+  v1::RecordBatch batch = header;
+  std::vector<Oid> types;
+  bool enough = false, consumer_gone = false, cancel_sent = false,
+       deadline_passed = false;
+  absl::Status failure;
+  for (;;) {
+    // Wait for the next row (or the end) without blocking in libpq, so a
+    // gateway that goes away or a deadline that passes cancels the query.
+    while (PQisBusy(c)) {
+      if (!cancel_sent) {
+        deadline_passed = absl::Now() >= context.deadline;
+        if (deadline_passed || context.cancelled()) {
+          consumer_gone = !deadline_passed;
+          CancelOnServer(c);
+          cancel_sent = true;
+        }
+      }
+      pollfd fd{PQsocket(c), POLLIN, 0};
+      (void)poll(&fd, 1, kPollMs);
+      if (!PQconsumeInput(c)) return PgError(c, nullptr);
+    }
+    PGresult* r = PQgetResult(c);
+    if (r == nullptr) break;
+    const ExecStatusType status = PQresultStatus(r);
+    if (status == PGRES_SINGLE_TUPLE && !cancel_sent) {
+      if (types.empty()) {
+        for (int i = 0; i < PQnfields(r); ++i) types.push_back(PQftype(r, i));
+      }
+      v1::Row* row = batch.add_rows();
+      for (int i = 0; i < PQnfields(r); ++i) {
+        if (PQgetisnull(r, 0, i)) {
+          AddNull(row);
+        } else {
+          row->add_values(FormatPgValue(types[i], PQgetvalue(r, 0, i),
+                                        PQgetlength(r, 0, i)));
+        }
+      }
+      if (batch.rows_size() >= static_cast<int>(batch_rows)) {
+        *emitted = true;
+        if (!emit(std::move(batch))) {  // the caller has enough
+          enough = true;
+          CancelOnServer(c);
+          cancel_sent = true;
+        }
+        batch = header;
+      }
+    } else if (status != PGRES_SINGLE_TUPLE && status != PGRES_TUPLES_OK &&
+               failure.ok() && !cancel_sent) {
+      failure = PgError(c, r);
+    }
+    PQclear(r);
+  }
+  if (enough) return absl::OkStatus();
+  if (consumer_gone) return absl::CancelledError("the gateway cancelled");
+  if (deadline_passed) {
+    return absl::DeadlineExceededError(
+        "the query was cancelled on the provider's database at the gateway's "
+        "deadline");
+  }
+  if (!failure.ok()) return failure;
+  if (batch.rows_size() > 0 || !*emitted) {
+    *emitted = true;
+    emit(std::move(batch));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dx::adapters

@@ -1,0 +1,464 @@
+"""dx-sql-adapter against a real PostgreSQL 15 server the test starts itself
+(issue: adapters for the providers' real systems). bca.population is served
+from a table through the adapter and the gateway, both real processes over
+loopback mutual TLS; the server's own statement log, pg_stat_activity and a
+checksum of the table show what reached the database and what it ran."""
+import os
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, os.path.join(BUILD, "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grpc  # noqa: E402
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from dx.v1 import (errors_pb2, exchange_pb2, exchange_pb2_grpc,  # noqa: E402
+                   records_pb2)
+from dxenv import DevEnv, PostgresServer  # noqa: E402
+from grpc_status import detail_of  # noqa: E402
+
+H30 = "000.00.00.H30"
+G01 = "000.00.00.G01"
+READER_PASSWORD = "reader-secret-ü"
+
+SCHEMA = """
+CREATE ROLE dx_reader LOGIN PASSWORD '{password}';
+CREATE SCHEMA registry;
+GRANT USAGE ON SCHEMA registry TO dx_reader;
+CREATE TABLE registry.citizens (
+  citizen_id text PRIMARY KEY, ho_ten text NOT NULL, birth_date date,
+  sex text, province_code text, province text, address text, ethnicity text);
+CREATE TABLE registry.typed (
+  id integer PRIMARY KEY, amount numeric(40,12), paid boolean,
+  recorded timestamptz, note text, due date);
+INSERT INTO registry.typed VALUES
+  (1, 12345678901234567890.123456789012, true, '2025-07-01 08:30:00+07',
+   'Nguyễn Thị Ánh: ghi chú đầy đủ', '2025-12-31'),
+  (2, NULL, NULL, NULL, NULL, NULL),
+  (3, -0.5, false, '2024-02-29 23:59:59.123456+00', '', '2024-02-29');
+CREATE TABLE registry.big AS
+  SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 1000000) g;
+CREATE FUNCTION registry.nap(seconds float) RETURNS text
+  LANGUAGE sql AS $$ SELECT pg_sleep(seconds); SELECT 'awake'::text $$;
+CREATE VIEW registry.nap2 AS SELECT 1 AS id, registry.nap(2) AS state;
+CREATE VIEW registry.nap8 AS SELECT 1 AS id, registry.nap(8) AS state;
+GRANT SELECT ON ALL TABLES IN SCHEMA registry TO dx_reader;
+"""
+
+DATASETS = """
+  - dataset_id: bca.population
+    table: registry.citizens
+    fields:
+      - {name: citizen_id}
+      - {name: full_name, column: ho_ten}
+      - {name: birth_date}
+      - {name: sex}
+      - {name: province_code}
+      - {name: province}
+      - {name: address}
+      - {name: ethnicity}
+    query_keys:
+      - {field: citizen_id}
+      - {field: full_name, prefix: true}
+      - {field: birth_date, type: date, range: true}
+      - {field: province_code}
+    order_by: [citizen_id]
+  - dataset_id: test.typed
+    table: registry.typed
+    fields: [{name: id}, {name: amount}, {name: paid}, {name: recorded},
+             {name: note}, {name: due}]
+    query_keys:
+      - {field: id, type: integer, required: true}
+  - dataset_id: test.big
+    table: registry.big
+    fields: [{name: id}, {name: payload}]
+    query_keys: [{field: id, type: integer, range: true}]
+  - dataset_id: test.nap
+    table: registry.nap2
+    fields: [{name: id}, {name: state}]
+  - dataset_id: test.napshort
+    table: registry.nap8
+    fields: [{name: id}, {name: state}]
+"""
+
+
+def registry_entry(dataset, fields, timeout_ms, port):
+    spec = ", ".join(f"{{name: {f}}}" for f in fields)
+    return f"""
+  - id: {dataset}
+    name: {dataset} (tests)
+    provider_agency: {G01}
+    category: shared
+    restriction_legal_basis: none
+    adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: {timeout_ms}}}
+    fields: [{spec}]
+"""
+
+
+def policy_entry(dataset):
+    return f"""
+  - dataset: {dataset}
+    grants:
+      - {{id: {dataset.replace('.', '-')}, consumers: [{H30}], purposes: [testing],
+         legal_basis: tests}}
+"""
+
+
+TEST_DATASETS = {
+    "test.typed": (["id", "amount", "paid", "recorded", "note", "due"], 3000),
+    "test.big": (["id", "payload"], 300000),
+    "test.nap": (["id", "state"], 5000),
+    "test.napshort": (["id", "state"], 700),
+}
+
+
+class SqlAdapterTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dx-sql-")
+        root = cls.tmp.name
+        cls.pg = PostgresServer(os.path.join(root, "pg")).start()
+        cls.env = DevEnv(os.path.join(root, "env"), BUILD, population=2000, business=20)
+        try:
+            cls.env.setup()
+            cls.pg.psql("CREATE DATABASE population")
+            cls.pg.psql(SCHEMA.format(password=READER_PASSWORD), db="population")
+            with open(os.path.join(cls.env.root, "data", "population.csv"), encoding="utf-8") as f:
+                csv = f.read()
+            cls.pg.psql("COPY registry.citizens FROM STDIN WITH (FORMAT csv, HEADER true);\n"
+                        + csv + "\\.\n", db="population")
+            cls.start_sql_adapter()
+            cls.env.start_adapter("000.00.00.G12")
+            extra = "".join(registry_entry(d, f, t, cls.sql_port)
+                            for d, (f, t) in TEST_DATASETS.items())
+            cls.env.start_gateway(extra_datasets=extra,
+                                  extra_policies="".join(policy_entry(d) for d in TEST_DATASETS))
+        except Exception:
+            cls.env.close()
+            cls.pg.close()
+            cls.tmp.cleanup()
+            raise
+
+        def read(p):
+            with open(os.path.join(cls.env.pki, p), "rb") as f:
+                return f.read()
+
+        cls.channel = grpc.secure_channel(cls.env.gateway, grpc.ssl_channel_credentials(
+            read("root-ca.pem"), read(f"agencies/{H30}/tls.key"), read(f"agencies/{H30}/tls.pem")))
+        cls.stub = exchange_pb2_grpc.ExchangeStub(cls.channel)
+        cls.key = serialization.load_pem_private_key(read(f"agencies/{H30}/sign.key"), None)
+        cls.cert_der = x509.load_pem_x509_certificate(read(f"agencies/{H30}/sign.pem")) \
+            .public_bytes(serialization.Encoding.DER)
+
+    @classmethod
+    def start_sql_adapter(cls, pool_size=2):
+        env = cls.env
+        env.write("db-password", READER_PASSWORD + "\n")
+        port_file = os.path.join(env.root, "adapter-sql.port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        config = env.write("adapter-sql.yaml", f"""\
+listen_address: 127.0.0.1:0
+port_file: {port_file}
+tls:
+  cert_file: pki/adapters/{G01}/tls.pem
+  key_file: pki/adapters/{G01}/tls.key
+ca_file: pki/root-ca.pem
+intermediates_file: pki/intermediate-ca.pem
+crl_files: [pki/crl.pem]
+allowed_gateways: [gw1]
+database:
+  conninfo: host=127.0.0.1 port={cls.pg.port} dbname=population user=dx_reader
+  password_file: db-password
+  pool_size: {pool_size}
+  acquire_timeout_ms: 300
+  connect_timeout_s: 2
+datasets:{DATASETS}""")
+        env._spawn("adapter-sql", [env.bin("dx-sql-adapter"), "--config", config])
+        cls.sql_port = env._wait_port("adapter-sql", port_file)
+        env.adapter_ports[G01] = cls.sql_port  # bca.population's address
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.env.close()
+        cls.pg.close()
+        cls.tmp.cleanup()
+
+    # ------------------------------------------------------------ helpers --
+    def signed(self, dataset="bca.population", purpose="civil-registration", query=None,
+               fields=(), lifetime=60):
+        now = time.time()
+        env = exchange_pb2.RequestEnvelope(
+            request_id=str(uuid.uuid4()), consumer_agency=H30, consumer_system="hotich",
+            dataset_id=dataset, operation=exchange_pb2.OPERATION_READ,
+            purpose_code=purpose, nonce=os.urandom(16), fields=list(fields))
+        env.query.update(query or {})
+        env.issued_at.FromNanoseconds(int(now * 1e9))
+        env.expires_at.FromNanoseconds(int((now + lifetime) * 1e9))
+        data = env.SerializeToString()
+        return exchange_pb2.SignedRequest(
+            envelope=data, signature=self.key.sign(data, ec.ECDSA(hashes.SHA256())),
+            signer_certificate=self.cert_der)
+
+    def call(self, timeout=20, **kw):
+        """The records of an allowed answer: (columns, [row, ...]); a row is
+        a list of values with None for a missing one."""
+        resp = self.stub.Call(self.signed(**kw), timeout=timeout)
+        env = exchange_pb2.ResponseEnvelope.FromString(resp.envelope)
+        return list(env.records.columns), [self.values(r) for r in env.records.rows]
+
+    @staticmethod
+    def values(row):
+        nulls = set(row.nulls)
+        return [None if i in nulls else v for i, v in enumerate(row.values)]
+
+    def refused(self, code, reason=None, **kw):
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.stub.Call(self.signed(**kw), timeout=20)
+        err = ctx.exception
+        self.assertEqual(err.code(), code, err.details())
+        if reason:
+            self.assertEqual(errors_pb2.ReasonCode.Name(detail_of(err).reason), reason,
+                             err.details())
+        return err.details()
+
+    def population(self, sql):
+        return self.pg.psql(sql, db="population")
+
+    def adapter_statements(self):
+        """Statements the adapter's connections ran, from the server's log."""
+        return [line.split("|", 1)[1] for line in self.pg.log().splitlines()
+                if line.startswith("dx-sql-adapter|") and
+                ("LOG:  execute" in line or "LOG:  statement:" in line)]
+
+    def active_queries(self, like):
+        return self.population(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dx-sql-adapter' "
+            f"AND state = 'active' AND query LIKE '%{like}%'")
+
+    def wait_until(self, predicate, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.1)
+        return predicate()
+
+    # -------------------------------------------------------------- cases --
+    def test_lookup_by_each_key_type(self):
+        cid = self.population("SELECT citizen_id FROM registry.citizens ORDER BY citizen_id "
+                              "OFFSET 7 LIMIT 1")
+        cols, rows = self.call(query={"citizen_id": cid})
+        self.assertEqual(cols, ["citizen_id", "full_name", "birth_date", "sex",
+                                "province_code", "province"])
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0][0], cid)
+        self.assertEqual(rows[0][1], self.population(
+            f"SELECT ho_ten FROM registry.citizens WHERE citizen_id = '{cid}'"))
+        # A prefix of a Vietnamese name: exactly the rows the server counts.
+        surname = self.population("SELECT split_part(ho_ten, ' ', 1) FROM registry.citizens "
+                                  "ORDER BY citizen_id LIMIT 1")
+        expected = int(self.population(
+            f"SELECT count(*) FROM registry.citizens WHERE ho_ten LIKE '{surname} %'"))
+        _, rows = self.call(query={"full_name.prefix": surname + " "})
+        self.assertEqual(len(rows), expected)
+        self.assertGreater(expected, 0)
+        self.assertTrue(all(r[1].startswith(surname + " ") for r in rows))
+        # A date range, bounds inclusive.
+        expected = int(self.population(
+            "SELECT count(*) FROM registry.citizens "
+            "WHERE birth_date BETWEEN '1980-01-01' AND '1989-12-31'"))
+        _, rows = self.call(query={"birth_date.from": "1980-01-01",
+                                   "birth_date.to": "1989-12-31"})
+        self.assertEqual(len(rows), expected)
+        self.assertTrue(all("1980-01-01" <= r[2] <= "1989-12-31" for r in rows))
+        # Integer keys, with the ordering the config names.
+        _, rows = self.call(dataset="test.big", purpose="testing",
+                            query={"id.from": "10", "id.to": "14"})
+        self.assertEqual([r[0] for r in rows], ["10", "11", "12", "13", "14"])
+
+    def test_only_the_asked_columns_reach_the_server(self):
+        cid = self.population("SELECT citizen_id FROM registry.citizens LIMIT 1")
+        before = len(self.adapter_statements())
+        cols, rows = self.call(query={"citizen_id": cid}, fields=["full_name"])
+        self.assertEqual(cols, ["full_name"])
+        new = [s for s in self.adapter_statements()[before:] if "SELECT" in s]
+        self.assertTrue(new, self.pg.log()[-2000:])
+        # The statement selects one column (full_name is column ho_ten); the
+        # value went as a parameter, not in the text.
+        select = new[-1]
+        self.assertIn('SELECT "ho_ten" FROM "registry"."citizens" WHERE "citizen_id" = $1',
+                      select)
+        self.assertNotIn(cid, select)
+
+    def test_nulls_numerics_dates_times_and_vietnamese_text(self):
+        cols, rows = self.call(dataset="test.typed", purpose="testing", query={"id": "1"})
+        self.assertEqual(cols, ["id", "amount", "paid", "recorded", "note", "due"])
+        self.assertEqual(rows, [["1", "12345678901234567890.123456789012", "true",
+                                 "2025-07-01T01:30:00Z", "Nguyễn Thị Ánh: ghi chú đầy đủ",
+                                 "2025-12-31"]])
+        _, rows = self.call(dataset="test.typed", purpose="testing", query={"id": "2"})
+        self.assertEqual(rows, [["2", None, None, None, None, None]])
+        # An empty string is a value, not a missing one.
+        _, rows = self.call(dataset="test.typed", purpose="testing", query={"id": "3"})
+        self.assertEqual(rows, [["3", "-0.500000000000", "false",
+                                 "2024-02-29T23:59:59.123456Z", "", "2024-02-29"]])
+        # A reader that predates Row.nulls sees empty strings.
+        resp = self.stub.Call(self.signed(dataset="test.typed", purpose="testing",
+                                          query={"id": "2"}), timeout=20)
+        row = exchange_pb2.ResponseEnvelope.FromString(resp.envelope).records.rows[0]
+        self.assertEqual(list(row.values), ["2", "", "", "", "", ""])
+        self.assertEqual(list(row.nulls), [1, 2, 3, 4, 5])
+
+    def test_missing_required_key_and_unknown_key_are_named(self):
+        details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR",
+                               dataset="test.typed", purpose="testing", query={})
+        self.assertIn("'id' is required", details)
+        details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR",
+                               query={"salary": "1"})
+        self.assertIn("unknown query key 'salary'", details)
+        self.assertIn("full_name.prefix", details)  # what it accepts instead
+        details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR",
+                               query={"birth_date.from": "01/02/1990"})
+        self.assertIn("YYYY-MM-DD", details)
+        details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR",
+                               query={"birth_date.from": "1990-02-31"})
+        self.assertIn("refused a query value", details)  # the server's calendar
+
+    def test_hostile_values_return_nothing_and_change_nothing(self):
+        checksum = "SELECT md5(string_agg(t::text, ',' ORDER BY citizen_id)) FROM registry.citizens t"
+        before_sum = self.population(checksum)
+        before_count = self.population("SELECT count(*) FROM registry.citizens")
+        hostile = ["' OR '1'='1", "'; DROP TABLE registry.citizens; --",
+                   "001' --", "/* */ OR 1=1", "1; SELECT pg_sleep(5)", "%", "_", "%%",
+                   "\\", "\\'; DELETE FROM registry.citizens; --", "\"", "$1",
+                   "Nguyễn'); DROP SCHEMA registry CASCADE; --", "\u202e\u0000x",
+                   "🙂' OR ''='", "\u00a0", "x" * 1000]
+        statements_before = len(self.adapter_statements())
+        for value in hostile:
+            for key in ("citizen_id", "full_name.prefix"):
+                try:
+                    _, rows = self.call(query={key: value})
+                except grpc.RpcError as e:  # a value refused as invalid is fine
+                    self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT,
+                                     (value, e.details()))
+                    continue
+                # Taken literally: no id is that text, no name starts with it.
+                self.assertEqual(rows, [], (key, value))
+        self.assertEqual(self.population(checksum), before_sum)
+        self.assertEqual(self.population("SELECT count(*) FROM registry.citizens"),
+                         before_count)
+        # Each request ran only statements of the adapter's own text.
+        ran = self.adapter_statements()[statements_before:]
+        self.assertGreater(len(ran), 0)
+        for s in ran:
+            self.assertRegex(s, r'LOG:  (execute \S+: SELECT "|statement: SET statement_timeout = \d+$)')
+        # The NUL went nowhere near the server (refused first).
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.call(query={"citizen_id": "001\u0000' OR 1=1"})
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("NUL", ctx.exception.details())
+
+    def test_a_million_rows_stream_in_bounded_memory(self):
+        pid = self.env.procs["adapter-sql"].pid
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")  # resets the peak RSS (VmHWM) to the current one
+
+        def status(field):
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        return int(line.split()[1]) // 1024  # MiB
+        rss_before = status("VmRSS")
+        r = self.env.call(H30, "hotich", "test.big", "testing", "--stream", "--quiet",
+                          "--timeout-ms", "300000")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("ALLOWED  1000000 record(s)", r.stdout)
+        self.assertIn("digest verified", r.stdout)
+        growth = status("VmHWM") - rss_before
+        print(f"\n  1,000,000 rows: adapter RSS {rss_before} MiB, peak +{growth} MiB",
+              file=sys.stderr)
+        if not os.environ.get("ASAN_OPTIONS"):  # ASan's quarantine holds freed memory
+            self.assertLess(growth, 50)
+
+    def test_a_consumer_that_cancels_halfway_cancels_the_query_on_the_server(self):
+        stream = self.stub.Stream(self.signed(dataset="test.big", purpose="testing",
+                                              lifetime=120), timeout=120)
+        got = 0
+        for msg in stream:
+            if msg.HasField("batch"):
+                got += len(records_pb2.RecordBatch.FromString(msg.batch).rows)
+            if got >= 20000:
+                break
+        # Flow control holds the adapter's stream: the query is still running.
+        self.assertEqual(self.active_queries('"big"'), "1")
+        stream.cancel()
+        self.assertTrue(self.wait_until(lambda: self.active_queries('"big"') == "0"),
+                        "the query kept running on the server after the consumer left")
+        self.assert_serves()
+
+    def test_a_query_past_its_deadline_is_cancelled_on_the_server(self):
+        t0 = time.time()
+        self.refused(grpc.StatusCode.DEADLINE_EXCEEDED, "REASON_ADAPTER_TIMEOUT",
+                     dataset="test.napshort", purpose="testing")
+        # The 8 s statement stops at the gateway's 700 ms deadline, on the
+        # server (not left to run).
+        self.assertTrue(self.wait_until(lambda: self.active_queries("nap8") == "0", timeout=3),
+                        "the statement kept running after the deadline")
+        self.assertLess(time.time() - t0, 7)
+        self.assert_serves()
+
+    def test_pool_exhausted_is_a_clear_refusal_not_a_hang(self):
+        results = []
+
+        def slow():
+            try:
+                results.append(self.call(dataset="test.nap", purpose="testing")[1])
+            except grpc.RpcError as e:
+                results.append(e)
+        threads = [threading.Thread(target=slow) for _ in range(2)]  # pool_size 2
+        for t in threads:
+            t.start()
+        self.assertTrue(self.wait_until(lambda: self.active_queries("nap2") == "2"))
+        details = self.refused(grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_UNAVAILABLE",
+                               query={"citizen_id": "001000000000"})
+        self.assertIn("database connections of the adapter are busy", details)
+        for t in threads:
+            t.join(30)
+        self.assertEqual(results, [[["1", "awake"]], [["1", "awake"]]])
+        self.assert_serves()
+
+    def test_zz_database_stopped_then_started_is_served_again_without_restart(self):
+        self.pg.stop()
+        try:
+            for _ in range(2):  # an idle connection is found broken, then a new one fails
+                details = self.refused(grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_UNAVAILABLE",
+                                       query={"citizen_id": "001000000000"})
+                self.assertIn("database", details)
+        finally:
+            self.pg.start()
+        self.assert_serves()
+        self.assertIsNone(self.env.procs["adapter-sql"].poll())  # the same process
+
+    def assert_serves(self):
+        cid = self.population("SELECT citizen_id FROM registry.citizens LIMIT 1")
+        self.assertTrue(self.wait_until(lambda: self._serves(cid), timeout=10))
+
+    def _serves(self, cid):
+        try:
+            return len(self.call(query={"citizen_id": cid})[1]) == 1
+        except grpc.RpcError:
+            return False
+
+
+if __name__ == "__main__":
+    unittest.main()
