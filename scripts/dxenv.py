@@ -48,7 +48,8 @@ class DevEnv:
     # ------------------------------------------------------------- set-up --
     def bin(self, name):
         subdir = {"dxgate": "gateway", "dxctl": "cli", "dx-file-adapter": "adapters",
-                  "dx-sql-adapter": "adapters", "dxbench": "bench"}[name]
+                  "dx-sql-adapter": "adapters", "dx-rest-adapter": "adapters",
+                  "dxbench": "bench"}[name]
         return os.path.join(self.build, subdir, name)
 
     def setup(self):
@@ -263,6 +264,32 @@ trust:
         if out.returncode != 0:
             raise RuntimeError(out.stderr)
         return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_dataset_entry(dataset, fields, timeout_ms, port, provider):
+    """A registry entry (YAML list item) for a test dataset on an adapter
+    at 127.0.0.1:port, to append with start_gateway(extra_datasets=...)."""
+    spec = ", ".join(f"{{name: {f}}}" for f in fields)
+    return f"""
+  - id: {dataset}
+    name: {dataset} (tests)
+    provider_agency: {provider}
+    category: shared
+    restriction_legal_basis: none
+    adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: {timeout_ms}}}
+    fields: [{spec}]
+"""
+
+
+def test_policy_entry(dataset, consumer):
+    """A policy granting `consumer` every field of `dataset` for the purpose
+    "testing" (start_gateway(extra_policies=...))."""
+    return f"""
+  - dataset: {dataset}
+    grants:
+      - {{id: {dataset.replace('.', '-')}, consumers: [{consumer}], purposes: [testing],
+         legal_basis: tests}}
+"""
 
 
 def free_ports(n):

@@ -9,7 +9,6 @@ import tempfile
 import threading
 import time
 import unittest
-import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
@@ -17,12 +16,9 @@ sys.path.insert(0, os.path.join(REPO, "scripts"))
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from dx.v1 import (errors_pb2, exchange_pb2, exchange_pb2_grpc,  # noqa: E402
-                   records_pb2)
-from dxenv import DevEnv, PostgresServer  # noqa: E402
+from consumer import Consumer  # noqa: E402
+from dx.v1 import errors_pb2, exchange_pb2, records_pb2  # noqa: E402
+from dxenv import DevEnv, PostgresServer, test_dataset_entry, test_policy_entry  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 
 H30 = "000.00.00.H30"
@@ -90,28 +86,6 @@ DATASETS = """
 """
 
 
-def registry_entry(dataset, fields, timeout_ms, port):
-    spec = ", ".join(f"{{name: {f}}}" for f in fields)
-    return f"""
-  - id: {dataset}
-    name: {dataset} (tests)
-    provider_agency: {G01}
-    category: shared
-    restriction_legal_basis: none
-    adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: {timeout_ms}}}
-    fields: [{spec}]
-"""
-
-
-def policy_entry(dataset):
-    return f"""
-  - dataset: {dataset}
-    grants:
-      - {{id: {dataset.replace('.', '-')}, consumers: [{H30}], purposes: [testing],
-         legal_basis: tests}}
-"""
-
-
 TEST_DATASETS = {
     "test.typed": (["id", "amount", "paid", "recorded", "note", "due"], 3000),
     "test.big": (["id", "payload"], 300000),
@@ -137,26 +111,18 @@ class SqlAdapterTest(unittest.TestCase):
                         + csv + "\\.\n", db="population")
             cls.start_sql_adapter()
             cls.env.start_adapter("000.00.00.G12")
-            extra = "".join(registry_entry(d, f, t, cls.sql_port)
+            extra = "".join(test_dataset_entry(d, f, t, cls.sql_port, G01)
                             for d, (f, t) in TEST_DATASETS.items())
             cls.env.start_gateway(extra_datasets=extra,
-                                  extra_policies="".join(policy_entry(d) for d in TEST_DATASETS))
+                                  extra_policies="".join(test_policy_entry(d, H30) for d in TEST_DATASETS))
         except Exception:
             cls.env.close()
             cls.pg.close()
             cls.tmp.cleanup()
             raise
 
-        def read(p):
-            with open(os.path.join(cls.env.pki, p), "rb") as f:
-                return f.read()
-
-        cls.channel = grpc.secure_channel(cls.env.gateway, grpc.ssl_channel_credentials(
-            read("root-ca.pem"), read(f"agencies/{H30}/tls.key"), read(f"agencies/{H30}/tls.pem")))
-        cls.stub = exchange_pb2_grpc.ExchangeStub(cls.channel)
-        cls.key = serialization.load_pem_private_key(read(f"agencies/{H30}/sign.key"), None)
-        cls.cert_der = x509.load_pem_x509_certificate(read(f"agencies/{H30}/sign.pem")) \
-            .public_bytes(serialization.Encoding.DER)
+        cls.consumer = Consumer(cls.env)
+        cls.stub = cls.consumer.stub
 
     @classmethod
     def start_sql_adapter(cls, pool_size=2):
@@ -188,38 +154,17 @@ datasets:{DATASETS}""")
 
     @classmethod
     def tearDownClass(cls):
-        cls.channel.close()
+        cls.consumer.close()
         cls.env.close()
         cls.pg.close()
         cls.tmp.cleanup()
 
     # ------------------------------------------------------------ helpers --
-    def signed(self, dataset="bca.population", purpose="civil-registration", query=None,
-               fields=(), lifetime=60):
-        now = time.time()
-        env = exchange_pb2.RequestEnvelope(
-            request_id=str(uuid.uuid4()), consumer_agency=H30, consumer_system="hotich",
-            dataset_id=dataset, operation=exchange_pb2.OPERATION_READ,
-            purpose_code=purpose, nonce=os.urandom(16), fields=list(fields))
-        env.query.update(query or {})
-        env.issued_at.FromNanoseconds(int(now * 1e9))
-        env.expires_at.FromNanoseconds(int((now + lifetime) * 1e9))
-        data = env.SerializeToString()
-        return exchange_pb2.SignedRequest(
-            envelope=data, signature=self.key.sign(data, ec.ECDSA(hashes.SHA256())),
-            signer_certificate=self.cert_der)
+    def signed(self, **kw):
+        return self.consumer.signed(**kw)
 
-    def call(self, timeout=20, **kw):
-        """The records of an allowed answer: (columns, [row, ...]); a row is
-        a list of values with None for a missing one."""
-        resp = self.stub.Call(self.signed(**kw), timeout=timeout)
-        env = exchange_pb2.ResponseEnvelope.FromString(resp.envelope)
-        return list(env.records.columns), [self.values(r) for r in env.records.rows]
-
-    @staticmethod
-    def values(row):
-        nulls = set(row.nulls)
-        return [None if i in nulls else v for i, v in enumerate(row.values)]
+    def call(self, **kw):
+        return self.consumer.call(**kw)
 
     def refused(self, code, reason=None, **kw):
         with self.assertRaises(grpc.RpcError) as ctx:

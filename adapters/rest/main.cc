@@ -1,0 +1,83 @@
+// dx-rest-adapter: serves datasets from providers' HTTP(S)/JSON services
+// to dxgate (docs/ADAPTERS.md).
+//
+//   dx-rest-adapter --config deploy/rest-adapter.yaml
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "adapters/rest/http_client.h"
+#include "adapters/rest/rest_source.h"
+#include "adapters/sdk/adapter_main.h"
+#include "common/protobuf_logs.h"
+#include "common/signals.h"
+#include "common/yaml_proto.h"
+#include "dx/v1/rest_adapter.pb.h"
+
+namespace {
+
+// The fixed headers, then those whose value comes from the environment.
+absl::StatusOr<std::vector<std::string>> Headers(
+    const dx::v1::RestDataset& ds) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : ds.headers())
+    out.push_back(absl::StrCat(name, ": ", value));
+  for (const auto& [name, variable] : ds.header_env()) {
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dataset '", ds.dataset_id(), "': header ", name,
+                       " comes from ", variable, ", which is not set"));
+    }
+    out.push_back(absl::StrCat(name, ": ", value));
+  }
+  return out;
+}
+
+absl::Status Run(const std::string& config_path) {
+  dx::v1::RestAdapterConfig config;
+  DX_RETURN_IF_ERROR(dx::LoadYamlFile(config_path, &config));
+  const std::string base = dx::DirName(config_path);
+  DX_ASSIGN_OR_RETURN(auto options, dx::adapters::ServingOptions(config, base));
+  dx::adapters::HttpClient::Options upstream;
+  upstream.ca_file = dx::ResolvePath(base, config.upstream().ca_file());
+  upstream.cert_file = dx::ResolvePath(base, config.upstream().cert_file());
+  upstream.key_file = dx::ResolvePath(base, config.upstream().key_file());
+  auto client = std::make_unique<dx::adapters::HttpClient>(upstream);
+  dx::adapters::AdapterServer::Sources sources;
+  for (const auto& ds : config.datasets()) {
+    auto plan = dx::adapters::RestPlan::Compile(ds);
+    if (!plan.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_path, ": ", plan.status().message()));
+    }
+    DX_ASSIGN_OR_RETURN(auto headers, Headers(ds));
+    std::cerr << "dx-rest-adapter: dataset " << ds.dataset_id() << " from "
+              << dx::adapters::OriginOf(ds.url()) << "\n";
+    sources[ds.dataset_id()] = std::make_unique<dx::adapters::RestSource>(
+        *std::move(plan), client.get(), std::move(headers));
+  }
+  return dx::adapters::ServeUntilSignal(
+      "dx-rest-adapter", std::move(options), std::move(sources),
+      dx::ResolvePath(base, config.port_file()),
+      dx::ResolvePath(base, config.metrics().port_file()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dx::BlockTerminationSignals();
+  dx::QuietProtobufLogs();
+  dx::adapters::InitHttpClientLibrary();
+  if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
+    std::cerr << "usage: dx-rest-adapter --config FILE.yaml\n";
+    return 2;
+  }
+  absl::Status s = Run(argv[2]);
+  if (!s.ok()) {
+    std::cerr << "dx-rest-adapter: " << s.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

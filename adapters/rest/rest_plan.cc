@@ -1,0 +1,220 @@
+#include "adapters/rest/rest_plan.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "common/utf8.h"
+
+namespace dx::adapters {
+namespace {
+
+constexpr size_t kMaxValueBytes = 1024;
+
+// The {key} placeholders of a URL template, in order.
+std::vector<std::string> Placeholders(absl::string_view url) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while ((at = url.find('{', at)) != absl::string_view::npos) {
+    const size_t end = url.find('}', at);
+    if (end == absl::string_view::npos) break;
+    out.emplace_back(url.substr(at + 1, end - at - 1));
+    at = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PercentEncode(absl::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string OriginOf(absl::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) return "";
+  const std::string scheme = absl::AsciiStrToLower(url.substr(0, scheme_end));
+  if (scheme != "http" && scheme != "https") return "";
+  absl::string_view rest = url.substr(scheme_end + 3);
+  const size_t end = rest.find_first_of("/?#");
+  const absl::string_view authority = rest.substr(0, end);
+  if (authority.empty() || absl::StrContains(authority, '@') ||
+      absl::StrContains(authority, '{') || absl::StrContains(authority, '\\')) {
+    return "";  // no user info, no placeholder in the host
+  }
+  return absl::StrCat(scheme, "://", absl::AsciiStrToLower(authority));
+}
+
+absl::StatusOr<RestPlan> RestPlan::Compile(const v1::RestDataset& dataset) {
+  RestPlan plan;
+  plan.config_ = dataset;
+  auto bad = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset '", dataset.dataset_id(), "': ", what));
+  };
+  if (dataset.dataset_id().empty()) {
+    return absl::InvalidArgumentError("a dataset without dataset_id");
+  }
+  plan.origin_ = OriginOf(dataset.url());
+  if (plan.origin_.empty()) {
+    return bad(absl::StrCat("url '", dataset.url(),
+                            "' is not an http or https URL with a fixed host"));
+  }
+  const std::string& method = dataset.method();
+  if (!method.empty() && method != "GET" && method != "POST") {
+    return bad(absl::StrCat("method '", method, "': use GET or POST"));
+  }
+  for (const std::string& p : Placeholders(dataset.url())) {
+    auto it = std::find_if(
+        dataset.query_keys().begin(), dataset.query_keys().end(),
+        [&p](const v1::RestDataset::QueryKey& k) { return k.key() == p; });
+    if (it == dataset.query_keys().end()) {
+      return bad(absl::StrCat("url placeholder {", p,
+                              "} is not one of the query_keys"));
+    }
+    if (!it->required()) {
+      return bad(absl::StrCat("query key '", p,
+                              "' fills the URL, so it must be required"));
+    }
+  }
+  if (dataset.fields().empty()) return bad("no fields");
+  for (const auto& f : dataset.fields()) {
+    if (f.name().empty()) return bad("a field without a name");
+    if (!f.pointer().empty() && f.pointer()[0] != '/') {
+      return bad(absl::StrCat("field '", f.name(), "': pointer '", f.pointer(),
+                              "' must start with /"));
+    }
+  }
+  if (!dataset.records_pointer().empty() &&
+      dataset.records_pointer()[0] != '/') {
+    return bad("records_pointer must be empty or start with /");
+  }
+  if (!dataset.paging().next_pointer().empty() &&
+      !dataset.paging().page_param().empty()) {
+    return bad("paging: next_pointer or page_param, not both");
+  }
+  return plan;
+}
+
+absl::StatusOr<RestCall> RestPlan::Build(
+    const v1::AdapterRequest& request) const {
+  RestCall call;
+  call.method = config_.method().empty() ? "GET" : config_.method();
+  auto pointer_of = [](const v1::RestDataset::Field& f) {
+    return f.pointer().empty() ? absl::StrCat("/", f.name()) : f.pointer();
+  };
+  if (request.fields().empty()) {
+    for (const auto& f : config_.fields()) {
+      call.fields.push_back(f.name());
+      call.pointers.push_back(pointer_of(f));
+    }
+  } else {
+    for (const std::string& name : request.fields()) {
+      auto it = std::find_if(config_.fields().begin(), config_.fields().end(),
+                             [&name](const v1::RestDataset::Field& f) {
+                               return f.name() == name;
+                             });
+      if (it == config_.fields().end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unknown field '", name, "' in dataset ", config_.dataset_id()));
+      }
+      call.fields.push_back(name);
+      call.pointers.push_back(pointer_of(*it));
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> query(
+      request.query().begin(), request.query().end());
+  std::sort(query.begin(), query.end());
+  const std::vector<std::string> placeholders = Placeholders(config_.url());
+  std::vector<std::pair<std::string, std::string>> replacements;
+  std::vector<std::string> params;
+  nlohmann::json body = nlohmann::json::object();
+  for (const auto& [key, value] : query) {
+    auto it =
+        std::find_if(config_.query_keys().begin(), config_.query_keys().end(),
+                     [&key = key](const v1::RestDataset::QueryKey& k) {
+                       return k.key() == key;
+                     });
+    if (it == config_.query_keys().end()) {
+      std::vector<std::string> accepted;
+      for (const auto& k : config_.query_keys()) accepted.push_back(k.key());
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown query key '", key, "' for dataset ", config_.dataset_id(),
+          "; it accepts: ",
+          accepted.empty() ? "none" : absl::StrJoin(accepted, ", ")));
+    }
+    if (value.size() > kMaxValueBytes || absl::StrContains(value, '\0') ||
+        !IsValidUtf8(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "query key '", key, "': the value must be UTF-8 text of at most ",
+          kMaxValueBytes, " bytes with no NUL character"));
+    }
+    if (std::find(placeholders.begin(), placeholders.end(), key) !=
+        placeholders.end()) {
+      replacements.emplace_back(absl::StrCat("{", key, "}"),
+                                PercentEncode(value));
+      continue;
+    }
+    const std::string& param = it->param().empty() ? key : it->param();
+    if (call.method == "POST") {
+      body[param] = value;
+    } else {
+      params.push_back(
+          absl::StrCat(PercentEncode(param), "=", PercentEncode(value)));
+    }
+  }
+  for (const auto& k : config_.query_keys()) {
+    if (k.required() &&
+        request.query().find(k.key()) == request.query().end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("query key '", k.key(), "' is required for dataset ",
+                       config_.dataset_id()));
+    }
+  }
+  // Each placeholder is replaced in one pass, so a value holding "{x}" (it
+  // is encoded anyway) cannot be expanded again.
+  call.url = absl::StrReplaceAll(config_.url(), replacements);
+  if (!params.empty()) {
+    absl::StrAppend(&call.url, absl::StrContains(call.url, '?') ? "&" : "?",
+                    absl::StrJoin(params, "&"));
+  }
+  if (call.method == "POST") call.body = body.dump();
+  return call;
+}
+
+std::string RestPlan::PageUrl(const RestCall& call, uint32_t page) const {
+  return absl::StrCat(call.url, absl::StrContains(call.url, '?') ? "&" : "?",
+                      PercentEncode(config_.paging().page_param()), "=", page);
+}
+
+absl::StatusOr<std::string> RestPlan::NextUrl(const RestCall& call,
+                                              absl::string_view next) const {
+  (void)call;
+  std::string url = absl::StartsWith(next, "/") && !absl::StartsWith(next, "//")
+                        ? absl::StrCat(origin_, next)
+                        : std::string(next);
+  if (OriginOf(url) != origin_ || absl::StrContains(url, '\0')) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the provider's next-page link leaves ", origin_,
+                     " (it is not followed): ", next.substr(0, 200)));
+  }
+  return url;
+}
+
+}  // namespace dx::adapters
