@@ -347,12 +347,24 @@ class PostgresServer:
                   f"--pwfile={pwfile}")
         return self
 
+    def use_tls(self, cert_chain_file, key_file):
+        """Serves TLS with this certificate chain and key (copied beside
+        the data dir, the key readable only by the server)."""
+        self.tls = (os.path.join(self.root, "server.pem"), os.path.join(self.root, "server.key"))
+        os.makedirs(self.root, exist_ok=True)
+        for src, dst in zip((cert_chain_file, key_file), self.tls):
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o600)
+        return self
+
     def start(self):
         if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
             self.init()
         options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
                    "-c log_statement=all -c log_line_prefix='%a|' "
                    "-c fsync=off -c shared_buffers=64MB")
+        if getattr(self, "tls", None):
+            options += f" -c ssl=on -c ssl_cert_file={self.tls[0]} -c ssl_key_file={self.tls[1]}"
         self._run(f"{self.BIN}/pg_ctl", "-D", self.data, "-l", self.logfile, "-o", options,
                   "-w", "-t", "60", "start")
         return self

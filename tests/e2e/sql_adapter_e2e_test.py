@@ -4,6 +4,7 @@ from a table through the adapter and the gateway, both real processes over
 loopback mutual TLS; the server's own statement log, pg_stat_activity and a
 checksum of the table show what reached the database and what it ran."""
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -99,10 +100,14 @@ class SqlAdapterTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-sql-")
         root = cls.tmp.name
-        cls.pg = PostgresServer(os.path.join(root, "pg")).start()
+        cls.pg = PostgresServer(os.path.join(root, "pg"))
         cls.env = DevEnv(os.path.join(root, "env"), BUILD, population=2000, business=20)
         try:
             cls.env.setup()
+            # The server speaks TLS with a certificate of the dev PKI; the
+            # adapter checks it and its name (sslmode=verify-full).
+            pki = os.path.join(cls.env.pki, "adapters", G01)
+            cls.pg.use_tls(os.path.join(pki, "tls.pem"), os.path.join(pki, "tls.key")).start()
             cls.pg.psql("CREATE DATABASE population")
             cls.pg.psql(SCHEMA.format(password=READER_PASSWORD), db="population")
             with open(os.path.join(cls.env.root, "data", "population.csv"), encoding="utf-8") as f:
@@ -142,7 +147,9 @@ intermediates_file: pki/intermediate-ca.pem
 crl_files: [pki/crl.pem]
 allowed_gateways: [gw1]
 database:
-  conninfo: host=127.0.0.1 port={cls.pg.port} dbname=population user=dx_reader
+  conninfo: >-
+    host=localhost port={cls.pg.port} dbname=population user=dx_reader
+    sslmode=verify-full sslrootcert={env.pki}/root-ca.pem
   password_file: db-password
   pool_size: {pool_size}
   acquire_timeout_ms: 300
@@ -230,6 +237,25 @@ datasets:{DATASETS}""")
         _, rows = self.call(dataset="test.big", purpose="testing",
                             query={"id.from": "10", "id.to": "14"})
         self.assertEqual([r[0] for r in rows], ["10", "11", "12", "13", "14"])
+
+    def test_connections_are_tls_verified(self):
+        self.assert_serves()
+        self.assertEqual(self.population(
+            "SELECT DISTINCT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+            "WHERE a.application_name = 'dx-sql-adapter'"), "t")
+        # The same server checked against another trust anchor: refused.
+        other_ca = os.path.join(self.env.root, "other-ca.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", other_ca + ".key",
+                        "-out", other_ca, "-subj", "/CN=other", "-days", "1"],
+                       check=True, capture_output=True)
+        r = subprocess.run(
+            ["psql", f"host=localhost port={self.pg.port} dbname=population user=dx_reader "
+             f"sslmode=verify-full sslrootcert={other_ca}", "-c", "SELECT 1"],
+            capture_output=True, text=True,
+            env={**os.environ, "PGPASSWORD": READER_PASSWORD}, timeout=30)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("certificate verify failed", r.stderr)
 
     def test_only_the_asked_columns_reach_the_server(self):
         cid = self.population("SELECT citizen_id FROM registry.citizens LIMIT 1")
