@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-cluster up down pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
 
 all: build
 
@@ -89,6 +89,11 @@ down:
 	@/usr/bin/python3 scripts/up.py down
 
 # Three etcd members and three gateway nodes on loopback (docs/CLUSTER.md).
+# The providers' real systems: PostgreSQL (started under var/) behind
+# dx-sql-adapter and a local REST service behind dx-rest-adapter.
+demo-providers: build
+	@/usr/bin/python3 scripts/demo_providers.py --build-dir $(BUILD_DIR)
+
 demo-cluster: build
 	@/usr/bin/python3 scripts/demo_cluster.py --build-dir $(BUILD_DIR)
 

@@ -126,6 +126,27 @@ datasets:
         self.adapter_ports[agency] = self._wait_port("adapter-" + name, port_file)
         return self.adapter_ports[agency]
 
+    def start_custom_adapter(self, name, binary, agency, body):
+        """Starts `binary` (dx-sql-adapter, dx-rest-adapter) as `name`,
+        serving with `agency`'s adapter certificate; `body` is the rest of
+        its YAML config (database:, upstream:, datasets:). Returns its port."""
+        port_file = os.path.join(self.root, f"adapter-{name}.port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        config = self.write(f"adapter-{name}.yaml", f"""\
+listen_address: 127.0.0.1:0
+port_file: {port_file}
+tls:
+  cert_file: pki/adapters/{agency}/tls.pem
+  key_file: pki/adapters/{agency}/tls.key
+ca_file: pki/root-ca.pem
+intermediates_file: pki/intermediate-ca.pem
+crl_files: [pki/crl.pem]
+allowed_gateways: [{", ".join(self.gateway_ids)}]
+""" + body)
+        self._spawn("adapter-" + name, [self.bin(binary), "--config", config])
+        return self._wait_port("adapter-" + name, port_file)
+
     def stop_adapter(self, agency):
         self._stop("adapter-" + PROVIDERS[agency][0])
 
@@ -330,10 +351,17 @@ class PostgresServer:
         os.makedirs(self.sockets, exist_ok=True)
         if self.as_user:
             # The postgres user must reach its folders through ours.
-            path = self.root
+            path, opened = self.root, []
             while path not in ("/", ""):
-                os.chmod(path, os.stat(path).st_mode | 0o011)
+                mode = os.stat(path).st_mode
+                if mode & 0o001 == 0:
+                    os.chmod(path, mode | 0o011)
+                    opened.append(path)
                 path = os.path.dirname(path)
+            outside = [p for p in opened if not p.startswith(self.root)]
+            if outside:
+                print(f"note: gave others search permission (x) on {', '.join(outside)} so "
+                      "the postgres user can reach its data dir", file=sys.stderr)
             subprocess.run(["chown", "-R", "postgres:postgres", self.root], check=True)
         pwfile = os.path.join(self.root, "superuser-password")
         with open(pwfile, "w") as f:

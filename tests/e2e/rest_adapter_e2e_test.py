@@ -161,20 +161,8 @@ class RestAdapterTest(unittest.TestCase):
     fields: [{{name: tax_code, pointer: /mst}}, {{name: name, pointer: /ten_nnt}}]
     paging: {{next_pointer: /next}}
 """
-        port_file = os.path.join(env.root, "adapter-rest.port")
-        config = env.write("adapter-rest.yaml", f"""\
-listen_address: 127.0.0.1:0
-port_file: {port_file}
-tls:
-  cert_file: pki/adapters/{G01}/tls.pem
-  key_file: pki/adapters/{G01}/tls.key
-ca_file: pki/root-ca.pem
-intermediates_file: pki/intermediate-ca.pem
-crl_files: [pki/crl.pem]
-allowed_gateways: [gw1]
-datasets:{datasets}""")
-        env._spawn("adapter-rest", [env.bin("dx-rest-adapter"), "--config", config])
-        cls.port = env._wait_port("adapter-rest", port_file)
+        cls.port = env.start_custom_adapter("rest", "dx-rest-adapter", G01,
+                                            "datasets:" + datasets)
 
     @classmethod
     def tearDownClass(cls):

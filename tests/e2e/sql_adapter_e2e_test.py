@@ -133,19 +133,7 @@ class SqlAdapterTest(unittest.TestCase):
     def start_sql_adapter(cls, pool_size=2):
         env = cls.env
         env.write("db-password", READER_PASSWORD + "\n")
-        port_file = os.path.join(env.root, "adapter-sql.port")
-        if os.path.exists(port_file):
-            os.remove(port_file)
-        config = env.write("adapter-sql.yaml", f"""\
-listen_address: 127.0.0.1:0
-port_file: {port_file}
-tls:
-  cert_file: pki/adapters/{G01}/tls.pem
-  key_file: pki/adapters/{G01}/tls.key
-ca_file: pki/root-ca.pem
-intermediates_file: pki/intermediate-ca.pem
-crl_files: [pki/crl.pem]
-allowed_gateways: [gw1]
+        cls.sql_port = env.start_custom_adapter("sql", "dx-sql-adapter", G01, f"""\
 database:
   conninfo: >-
     host=localhost port={cls.pg.port} dbname=population user=dx_reader
@@ -155,8 +143,6 @@ database:
   acquire_timeout_ms: 300
   connect_timeout_s: 2
 datasets:{DATASETS}""")
-        env._spawn("adapter-sql", [env.bin("dx-sql-adapter"), "--config", config])
-        cls.sql_port = env._wait_port("adapter-sql", port_file)
         env.adapter_ports[G01] = cls.sql_port  # bca.population's address
 
     @classmethod
