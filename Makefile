@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
 
 all: build
 
@@ -101,6 +101,11 @@ demo-cluster: build
 bench: build
 	@bash scripts/install-deps.sh bench
 	@/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) $(BENCH_ARGS)
+	@/usr/bin/python3 bench/sql_adapter_bench.py --build-dir $(BUILD_DIR) $(SQL_BENCH_ARGS)
+
+# dx-sql-adapter's figures alone (docs/ADAPTERS.md).
+bench-sql: build
+	@/usr/bin/python3 bench/sql_adapter_bench.py --build-dir $(BUILD_DIR) $(SQL_BENCH_ARGS)
 
 # Gateway builds or settings side by side in one run (bench/ab_gateway.py):
 #   make bench-ab AB_ARGS="--variant before=/tmp/old/build --variant after=build"

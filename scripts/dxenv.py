@@ -358,7 +358,8 @@ class PostgresServer:
                     os.chmod(path, mode | 0o011)
                     opened.append(path)
                 path = os.path.dirname(path)
-            outside = [p for p in opened if not p.startswith(self.root)]
+            import tempfile
+            outside = [p for p in opened if not p.startswith(tempfile.gettempdir())]
             if outside:
                 print(f"note: gave others search permission (x) on {', '.join(outside)} so "
                       "the postgres user can reach its data dir", file=sys.stderr)

@@ -113,8 +113,8 @@ class AdapterServer::Service final : public v1::Adapter::Service {
       return Counted(*req, s, 0);
     }
     uint64_t sent = 0;
-    absl::Status st =
-        source->Fetch(*req, ContextOf(ctx), [&](v1::RecordBatch&& batch) {
+    absl::Status st = source->Fetch(
+        *req, ContextOf(ctx, /*streaming=*/true), [&](v1::RecordBatch&& batch) {
           if (ctx->IsCancelled() || !writer->Write(batch)) return false;
           sent += batch.rows_size();
           return true;
@@ -123,8 +123,10 @@ class AdapterServer::Service final : public v1::Adapter::Service {
   }
 
  private:
-  static FetchContext ContextOf(grpc::ServerContext* ctx) {
+  static FetchContext ContextOf(grpc::ServerContext* ctx,
+                                bool streaming = false) {
     FetchContext context;
+    context.streaming = streaming;
     context.deadline = absl::FromChrono(ctx->deadline());
     context.cancelled = [ctx] { return ctx->IsCancelled(); };
     return context;

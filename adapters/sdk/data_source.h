@@ -19,6 +19,9 @@ struct FetchContext {
   // True once the gateway went away or the deadline passed; a source that
   // waits on another system polls it and abandons (cancels) the work.
   std::function<bool()> cancelled = [] { return false; };
+  // The gateway asked for a stream (FetchStream): the result may be large
+  // and read over a long time. False for a unary Fetch.
+  bool streaming = false;
 };
 
 class DataSource {

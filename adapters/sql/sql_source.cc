@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/records.h"
 #include "common/status_macros.h"
 
@@ -71,17 +72,91 @@ absl::Status SqlSource::Fetch(const v1::AdapterRequest& request,
   }
 }
 
+// One command in flight on a connection: waits for its results without
+// blocking in libpq, so that a gateway that goes away or a deadline that
+// passes cancels the statement on the server.
+class SqlSource::Waiter {
+ public:
+  Waiter(PGconn* conn, const FetchContext& context)
+      : conn_(conn), context_(context) {}
+
+  // The next result of the command (nullptr after the last), or the
+  // connection's failure. The caller PQclears it.
+  absl::StatusOr<PGresult*> Next() {
+    while (PQisBusy(conn_)) {
+      if (!cancel_sent_) {
+        deadline_passed_ = absl::Now() >= context_.deadline;
+        if (deadline_passed_ || context_.cancelled()) {
+          Cancel();
+          gone_ = !deadline_passed_;
+        }
+      }
+      pollfd fd{PQsocket(conn_), POLLIN, 0};
+      (void)poll(&fd, 1, kPollMs);
+      if (!PQconsumeInput(conn_)) return PgError(conn_, nullptr);
+    }
+    return PQgetResult(conn_);
+  }
+  // Stops the running statement on the server (it then fails with 57014).
+  void Cancel() {
+    if (cancel_sent_) return;
+    CancelOnServer(conn_);
+    cancel_sent_ = true;
+  }
+  // Why a statement this waiter cancelled ended, or OK when not cancelled.
+  absl::Status CancelReason() const {
+    if (gone_) return absl::CancelledError("the gateway cancelled");
+    if (deadline_passed_) {
+      return absl::DeadlineExceededError(
+          "the query was cancelled on the provider's database at the "
+          "gateway's deadline");
+    }
+    return absl::OkStatus();
+  }
+  bool cancel_sent() const { return cancel_sent_; }
+
+ private:
+  PGconn* const conn_;
+  const FetchContext& context_;
+  bool cancel_sent_ = false, gone_ = false, deadline_passed_ = false;
+};
+
+void SqlSource::AppendRows(const PGresult* r, v1::RecordBatch* batch) {
+  const int fields = PQnfields(r);
+  std::vector<Oid> types(fields);
+  for (int i = 0; i < fields; ++i) types[i] = PQftype(r, i);
+  for (int t = 0; t < PQntuples(r); ++t) {
+    v1::Row* row = batch->add_rows();
+    for (int i = 0; i < fields; ++i) {
+      if (PQgetisnull(r, t, i)) {
+        AddNull(row);
+      } else {
+        row->add_values(
+            FormatPgValue(types[i], PQgetvalue(r, t, i), PQgetlength(r, t, i)));
+      }
+    }
+  }
+}
+
+absl::Status SqlSource::SetTimeout(PgConnection& conn,
+                                   const FetchContext& context) const {
+  const absl::Duration left = context.deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) {
+    return absl::DeadlineExceededError("the gateway's deadline has passed");
+  }
+  // A stream may run as long as the gateway lets it (a slow consumer holds
+  // the statement open); a unary call at most max_statement_.
+  return conn.SetStatementTimeout(
+      context.streaming ? left : std::min(left, max_statement_));
+}
+
 absl::Status SqlSource::Run(const SqlStatement& st, PgConnection& conn,
                             uint32_t batch_rows, const FetchContext& context,
                             const Emit& emit, bool* emitted) const {
   PGconn* c = conn.get();
   const int n = static_cast<int>(st.params.size());
   DX_ASSIGN_OR_RETURN(std::string name, conn.Prepare(st.text, n));
-  const absl::Duration left = context.deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) {
-    return absl::DeadlineExceededError("the gateway's deadline has passed");
-  }
-  DX_RETURN_IF_ERROR(conn.SetStatementTimeout(std::min(left, max_statement_)));
+  DX_RETURN_IF_ERROR(SetTimeout(conn, context));
   std::vector<const char*> values;
   for (const std::string& p : st.params) values.push_back(p.c_str());
   if (!PQsendQueryPrepared(c, name.c_str(), n, values.data(), nullptr, nullptr,
@@ -93,64 +168,31 @@ absl::Status SqlSource::Run(const SqlStatement& st, PgConnection& conn,
   v1::RecordBatch header;
   for (const std::string& f : st.fields) header.add_columns(f);
   v1::RecordBatch batch = header;
-  std::vector<Oid> types;
-  bool enough = false, consumer_gone = false, cancel_sent = false,
-       deadline_passed = false;
+  Waiter waiter(c, context);
+  bool enough = false;
   absl::Status failure;
   for (;;) {
-    // Wait for the next row (or the end) without blocking in libpq, so a
-    // gateway that goes away or a deadline that passes cancels the query.
-    while (PQisBusy(c)) {
-      if (!cancel_sent) {
-        deadline_passed = absl::Now() >= context.deadline;
-        if (deadline_passed || context.cancelled()) {
-          consumer_gone = !deadline_passed;
-          CancelOnServer(c);
-          cancel_sent = true;
-        }
-      }
-      pollfd fd{PQsocket(c), POLLIN, 0};
-      (void)poll(&fd, 1, kPollMs);
-      if (!PQconsumeInput(c)) return PgError(c, nullptr);
-    }
-    PGresult* r = PQgetResult(c);
+    DX_ASSIGN_OR_RETURN(PGresult * r, waiter.Next());
     if (r == nullptr) break;
     const ExecStatusType status = PQresultStatus(r);
-    if (status == PGRES_SINGLE_TUPLE && !cancel_sent) {
-      if (types.empty()) {
-        for (int i = 0; i < PQnfields(r); ++i) types.push_back(PQftype(r, i));
-      }
-      v1::Row* row = batch.add_rows();
-      for (int i = 0; i < PQnfields(r); ++i) {
-        if (PQgetisnull(r, 0, i)) {
-          AddNull(row);
-        } else {
-          row->add_values(FormatPgValue(types[i], PQgetvalue(r, 0, i),
-                                        PQgetlength(r, 0, i)));
-        }
-      }
+    if (status == PGRES_SINGLE_TUPLE && !waiter.cancel_sent()) {
+      AppendRows(r, &batch);
       if (batch.rows_size() >= static_cast<int>(batch_rows)) {
         *emitted = true;
         if (!emit(std::move(batch))) {  // the caller has enough
           enough = true;
-          CancelOnServer(c);
-          cancel_sent = true;
+          waiter.Cancel();
         }
         batch = header;
       }
     } else if (status != PGRES_SINGLE_TUPLE && status != PGRES_TUPLES_OK &&
-               failure.ok() && !cancel_sent) {
+               failure.ok() && !waiter.cancel_sent()) {
       failure = PgError(c, r);
     }
     PQclear(r);
   }
   if (enough) return absl::OkStatus();
-  if (consumer_gone) return absl::CancelledError("the gateway cancelled");
-  if (deadline_passed) {
-    return absl::DeadlineExceededError(
-        "the query was cancelled on the provider's database at the gateway's "
-        "deadline");
-  }
+  DX_RETURN_IF_ERROR(waiter.CancelReason());
   if (!failure.ok()) return failure;
   if (batch.rows_size() > 0 || !*emitted) {
     *emitted = true;

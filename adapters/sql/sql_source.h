@@ -1,9 +1,9 @@
 // SqlSource: a DataSource over one PostgreSQL table or view. Each request
 // becomes one prepared, parameterised SELECT (SqlQueryPlan) run in
 // single-row mode, so rows are read and emitted in batches in bounded
-// memory whatever the result's size. The source waits on the server's
-// socket itself: when the gateway goes away or its deadline passes, the
-// query is cancelled on the server. Thread-safe.
+// memory whatever the result's size. The
+// source waits on the server's socket itself: when the gateway goes away or its
+// deadline passes, the query is cancelled on the server. Thread-safe.
 #ifndef DX_ADAPTERS_SQL_SQL_SOURCE_H_
 #define DX_ADAPTERS_SQL_SQL_SOURCE_H_
 
@@ -26,11 +26,18 @@ class SqlSource final : public DataSource {
                      const Emit& emit) const override;
 
  private:
+  class Waiter;
+
   // One attempt on one connection; `*emitted` tells whether any row went
-  // out (a failed attempt that sent nothing may be retried).
+  // out (a failed attempt that sent nothing may be retried). The prepared
+  // statement runs in single-row mode: the server streams rows while the
+  // gateway takes them (a cursor's FETCH round trips measured slower).
   absl::Status Run(const SqlStatement& st, PgConnection& conn,
                    uint32_t batch_rows, const FetchContext& context,
                    const Emit& emit, bool* emitted) const;
+  absl::Status SetTimeout(PgConnection& conn,
+                          const FetchContext& context) const;
+  static void AppendRows(const pg_result* r, v1::RecordBatch* batch);
 
   const SqlQueryPlan plan_;
   PgPool* const pool_;

@@ -45,7 +45,7 @@ CREATE TABLE registry.big AS
   SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 1000000) g;
 CREATE FUNCTION registry.nap(seconds float) RETURNS text
   LANGUAGE sql AS $$ SELECT pg_sleep(seconds); SELECT 'awake'::text $$;
-CREATE VIEW registry.nap2 AS SELECT 1 AS id, registry.nap(2) AS state;
+CREATE VIEW registry.nap AS SELECT 1 AS id, registry.nap(1.2) AS state;
 CREATE VIEW registry.nap8 AS SELECT 1 AS id, registry.nap(8) AS state;
 GRANT SELECT ON ALL TABLES IN SCHEMA registry TO dx_reader;
 """
@@ -79,7 +79,7 @@ DATASETS = """
     fields: [{name: id}, {name: payload}]
     query_keys: [{field: id, type: integer, range: true}]
   - dataset_id: test.nap
-    table: registry.nap2
+    table: registry.nap
     fields: [{name: id}, {name: state}]
   - dataset_id: test.napshort
     table: registry.nap8
@@ -142,6 +142,7 @@ database:
   pool_size: {pool_size}
   acquire_timeout_ms: 300
   connect_timeout_s: 2
+  max_statement_ms: 1500  # shorter than the million-row stream, which is not bound by it
 datasets:{DATASETS}""")
         env.adapter_ports[G01] = cls.sql_port  # bca.population's address
 
@@ -182,6 +183,12 @@ datasets:{DATASETS}""")
         return self.population(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dx-sql-adapter' "
             f"AND state = 'active' AND query LIKE '%{like}%'")
+
+    def open_streams(self):
+        """The adapter's sessions running the million-row statement."""
+        return self.population(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dx-sql-adapter' "
+            "AND state <> 'idle' AND query LIKE '%\"big\"%'")
 
     def wait_until(self, predicate, timeout=10):
         deadline = time.time() + timeout
@@ -356,11 +363,11 @@ datasets:{DATASETS}""")
                 got += len(records_pb2.RecordBatch.FromString(msg.batch).rows)
             if got >= 20000:
                 break
-        # Flow control holds the adapter's stream: the query is still running.
-        self.assertEqual(self.active_queries('"big"'), "1")
+        # Flow control holds the adapter's stream: its statement still runs.
+        self.assertEqual(self.open_streams(), "1")
         stream.cancel()
-        self.assertTrue(self.wait_until(lambda: self.active_queries('"big"') == "0"),
-                        "the query kept running on the server after the consumer left")
+        self.assertTrue(self.wait_until(lambda: self.open_streams() == "0"),
+                        "the statement kept running on the server after the consumer left")
         self.assert_serves()
 
     def test_a_query_past_its_deadline_is_cancelled_on_the_server(self):
@@ -385,7 +392,7 @@ datasets:{DATASETS}""")
         threads = [threading.Thread(target=slow) for _ in range(2)]  # pool_size 2
         for t in threads:
             t.start()
-        self.assertTrue(self.wait_until(lambda: self.active_queries("nap2") == "2"))
+        self.assertTrue(self.wait_until(lambda: self.active_queries('"nap"') == "2"))
         details = self.refused(grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_UNAVAILABLE",
                                query={"citizen_id": "001000000000"})
         self.assertIn("database connections of the adapter are busy", details)
