@@ -60,7 +60,7 @@ test-tsan: deps
 # the seeds in fuzz/corpus; new inputs go to var/fuzz/<target>.
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZERS = signed_request yaml_config csv_jsonl audit_bundle adapter_batch policy_document
+FUZZERS = signed_request yaml_config csv_jsonl audit_bundle adapter_batch policy_document rest_answer
 fuzz:
 	@bash scripts/install-deps.sh fuzz
 	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja \

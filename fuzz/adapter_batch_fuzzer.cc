@@ -25,6 +25,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       for (const auto& row : check.rows()) {
         if (row.values_size() > check.columns_size()) std::abort();
+        // A missing value names a value that is there, and empty.
+        for (uint32_t n : row.nulls()) {
+          if (static_cast<int>(n) >= row.values_size() ||
+              !row.values(n).empty()) {
+            std::abort();
+          }
+        }
       }
     }
   }

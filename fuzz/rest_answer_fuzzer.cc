@@ -1,0 +1,71 @@
+// Fuzzes what dx-rest-adapter does with outside input: a provider's JSON
+// answer (ParseJsonRecords) and a consumer's query value placed in a URL
+// (RestPlan::Build). Rows always have one value per field, nulls name real
+// values, and no value can move the URL to another host or add a path
+// segment or parameter.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/str_split.h"
+#include "adapters/rest/json_records.h"
+#include "adapters/rest/rest_plan.h"
+
+namespace {
+
+const dx::adapters::RestPlan& Plan() {
+  static const dx::adapters::RestPlan plan = [] {
+    dx::v1::RestDataset ds;
+    ds.set_dataset_id("fuzz.rest");
+    ds.set_url("https://api.example.vn/v1/records/{id}?v=1");
+    auto* id = ds.add_query_keys();
+    id->set_key("id");
+    id->set_required(true);
+    ds.add_query_keys()->set_key("q");
+    ds.add_fields()->set_name("id");
+    return *dx::adapters::RestPlan::Compile(ds);
+  }();
+  return plan;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (data[0] & 1) {
+    dx::v1::AdapterRequest req;
+    const std::pair<std::string, std::string> parts =
+        absl::StrSplit(input, absl::MaxSplits('\n', 1));
+    (*req.mutable_query())["id"] = parts.first;
+    if (!parts.second.empty()) (*req.mutable_query())["q"] = parts.second;
+    auto call = Plan().Build(req);
+    if (call.ok()) {
+      if (dx::adapters::OriginOf(call->url) != "https://api.example.vn") {
+        std::abort();
+      }
+      const std::string path = call->url.substr(0, call->url.find('?'));
+      if (std::count(path.begin(), path.end(), '/') != 5) std::abort();
+      if (std::count(call->url.begin(), call->url.end(), '?') != 1 ||
+          std::count(call->url.begin(), call->url.end(), '#') != 0 ||
+          std::count(call->url.begin(), call->url.end(), '&') >
+              (parts.second.empty() ? 0 : 1)) {
+        std::abort();
+      }
+    }
+    return 0;
+  }
+  auto page = dx::adapters::ParseJsonRecords(input, "/data",
+                                             {"/id", "/a/b", "/n/0"}, "/next");
+  if (page.ok()) {
+    for (const auto& row : page->rows) {
+      if (row.values_size() != 3) std::abort();
+      for (uint32_t n : row.nulls()) {
+        if (n >= 3 || !row.values(n).empty()) std::abort();
+      }
+    }
+  }
+  return 0;
+}
