@@ -21,43 +21,20 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from dxenv import DevEnv, PostgresServer, REPO, fresh_root  # noqa: E402
+from dxenv import POPULATION_SQL_DATASET, REPO, DevEnv, PostgresServer, fresh_root  # noqa: E402
 
 G01, H30 = "000.00.00.G01", "000.00.00.H30"
 CITIZEN = "000000123456"
 COLUMNS = "citizen_id, ho_ten, birth_date, sex, province_code, province"
 
-SCHEMA = f"""
-CREATE ROLE dx_reader LOGIN PASSWORD 'bench-reader';
-CREATE SCHEMA registry;
-GRANT USAGE ON SCHEMA registry TO dx_reader;
-CREATE TABLE registry.citizens (
-  citizen_id text PRIMARY KEY, ho_ten text NOT NULL, birth_date date,
-  sex text, province_code text, province text, address text, ethnicity text);
+# The benchmark's registry: ROWS generated rows (no CSV needed).
+FILL = """
 INSERT INTO registry.citizens
   SELECT lpad(g::text, 12, '0'), 'Nguyễn Văn ' || g, date '1950-01-01' + g % 25000,
          CASE WHEN g % 2 = 0 THEN 'M' ELSE 'F' END, lpad((g % 63 + 1)::text, 3, '0'),
          'Tỉnh ' || (g % 63 + 1), g || ' Lê Lợi, Hà Nội', 'Kinh'
-  FROM generate_series(1, {{rows}}) g;
+  FROM generate_series(1, ROWS) g;
 ANALYZE registry.citizens;
-GRANT SELECT ON ALL TABLES IN SCHEMA registry TO dx_reader;
-"""
-
-DATASETS = """
-datasets:
-  - dataset_id: bca.population
-    table: registry.citizens
-    fields:
-      - {name: citizen_id}
-      - {name: full_name, column: ho_ten}
-      - {name: birth_date}
-      - {name: sex}
-      - {name: province_code}
-      - {name: province}
-      - {name: address}
-      - {name: ethnicity}
-    query_keys: [{field: citizen_id}]
-    batch_rows: 4096
 """
 
 
@@ -72,9 +49,9 @@ class Bench:
     def start(self):
         self.env.setup()
         self.pg.start()
-        self.pg.psql("CREATE DATABASE population")
         t0 = time.time()
-        self.pg.psql(SCHEMA.replace("{rows}", str(self.args.rows)), db="population")
+        self.pg.create_population("bench-reader",
+                                  extra_sql=FILL.replace("ROWS", str(self.args.rows)))
         print(f"   {self.args.rows:,} rows loaded in {time.time() - t0:.0f} s", flush=True)
         # The benchmark server logs no statements (the tests' does).
         self.pg.psql("ALTER SYSTEM SET log_statement = 'none'; SELECT pg_reload_conf()")
@@ -87,7 +64,7 @@ database:
   conninfo: {self.conninfo}
   password_file: db-password
   pool_size: {self.args.concurrency}
-""" + DATASETS)
+datasets:""" + POPULATION_SQL_DATASET)
         self.env.start_gateway()
 
     def dxbench(self, target, mode, label, extra=()):

@@ -16,40 +16,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dxenv import DevEnv, PostgresServer, REPO, fresh_root  # noqa: E402
+from dxenv import POPULATION_SQL_DATASET, REPO, DevEnv, PostgresServer, fresh_root  # noqa: E402
 
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 G01, G12, H30 = "000.00.00.G01", "000.00.00.G12", "000.00.00.H30"
-
-POPULATION_SQL = """
-CREATE ROLE dx_reader LOGIN PASSWORD 'demo-reader';
-CREATE SCHEMA registry;
-GRANT USAGE ON SCHEMA registry TO dx_reader;
-CREATE TABLE registry.citizens (
-  citizen_id text PRIMARY KEY, ho_ten text NOT NULL, birth_date date,
-  sex text, province_code text, province text, address text, ethnicity text);
-"""
-
-SQL_DATASETS = """
-datasets:
-  - dataset_id: bca.population
-    table: registry.citizens
-    fields:
-      - {name: citizen_id}
-      - {name: full_name, column: ho_ten}
-      - {name: birth_date}
-      - {name: sex}
-      - {name: province_code}
-      - {name: province}
-      - {name: address}
-      - {name: ethnicity}
-    query_keys:
-      - {field: citizen_id}
-      - {field: full_name, prefix: true}
-      - {field: birth_date, type: date, range: true}
-      - {field: province_code}
-    order_by: [citizen_id]
-"""
 
 TAX_DATASET = f"""
   - id: mof.tax_status
@@ -126,14 +96,10 @@ def main():
     service = None
     try:
         pg.start()
-        pg.psql("CREATE DATABASE population")
-        pg.psql(POPULATION_SQL, db="population")
-        with open(os.path.join(env.root, "data", "population.csv"), encoding="utf-8") as f:
-            pg.psql("COPY registry.citizens FROM STDIN WITH (FORMAT csv, HEADER true);\n"
-                    + f.read() + "\\.\n", db="population")
+        pg.create_population("demo-reader", os.path.join(env.root, "data", "population.csv"))
         # Some records have no known date of birth: NULL, not an empty string.
-        pg.psql("UPDATE registry.citizens SET birth_date = NULL WHERE citizen_id LIKE '%7';"
-                "GRANT SELECT ON ALL TABLES IN SCHEMA registry TO dx_reader", db="population")
+        pg.psql("UPDATE registry.citizens SET birth_date = NULL WHERE citizen_id LIKE '%7'",
+                db="population")
         print(f"   PostgreSQL 15 on 127.0.0.1:{pg.port} (data in {pg.data}): "
               "10,000 citizens in registry.citizens")
 
@@ -143,7 +109,7 @@ database:
   conninfo: host=127.0.0.1 port={pg.port} dbname=population user=dx_reader
   password_file: db-password
   pool_size: 4
-""" + SQL_DATASETS)
+datasets:""" + POPULATION_SQL_DATASET)
         print(f"   dx-sql-adapter for bca.population on port {env.adapter_ports[G01]}")
         service = tax_service(os.path.join(env.root, "data", "business.jsonl"))
         service_url = f"http://127.0.0.1:{service.server_address[1]}"
@@ -201,7 +167,7 @@ datasets:
 
         step(5, "The tax authority's REST service through dx-rest-adapter",
              "the URL is the configured template; the service's internal note never leaves")
-        show(f"dxctl call ... --dataset mof.tax_status --purpose business-licensing "
+        show("dxctl call ... --dataset mof.tax_status --purpose business-licensing "
              "--query tax_code=0100000001",
              call("--query", "tax_code=0100000001", dataset="mof.tax_status",
                   purpose="business-licensing"))

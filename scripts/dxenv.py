@@ -327,6 +327,37 @@ def free_ports(n):
     return ports
 
 
+# The population registry as a provider's PostgreSQL would hold it, for
+# the demo, the SQL adapter's tests and its benchmark: the dataset's
+# full_name is the column ho_ten; dx_reader may only read.
+POPULATION_SCHEMA = """
+CREATE ROLE dx_reader LOGIN PASSWORD '{password}';
+CREATE SCHEMA registry;
+GRANT USAGE ON SCHEMA registry TO dx_reader;
+CREATE TABLE registry.citizens (
+  citizen_id text PRIMARY KEY, ho_ten text NOT NULL, birth_date date,
+  sex text, province_code text, province text, address text, ethnicity text);
+"""
+POPULATION_SQL_DATASET = """
+  - dataset_id: bca.population
+    table: registry.citizens
+    fields:
+      - {name: citizen_id}
+      - {name: full_name, column: ho_ten}
+      - {name: birth_date}
+      - {name: sex}
+      - {name: province_code}
+      - {name: province}
+      - {name: address}
+      - {name: ethnicity}
+    query_keys:
+      - {field: citizen_id}
+      - {field: full_name, prefix: true}
+      - {field: birth_date, type: date, range: true}
+      - {field: province_code}
+"""
+
+
 class PostgresServer:
     """A PostgreSQL 15 server of its own: a data dir under `root`, loopback
     on a free port, a socket dir beside it. initdb and postgres refuse to
@@ -410,6 +441,18 @@ class PostgresServer:
         if r.returncode != 0:
             raise RuntimeError(f"psql failed: {r.stderr}")
         return r.stdout.strip()
+
+    def create_population(self, password, csv_path=None, extra_sql=""):
+        """Database `population` with POPULATION_SCHEMA, the rows of a
+        gen-sample-data CSV when given, then `extra_sql`; dx_reader may read
+        every table of schema registry."""
+        self.psql("CREATE DATABASE population")
+        self.psql(POPULATION_SCHEMA.format(password=password) + extra_sql, db="population")
+        if csv_path:
+            with open(csv_path, encoding="utf-8") as f:
+                self.psql("COPY registry.citizens FROM STDIN WITH (FORMAT csv, HEADER true);\n"
+                          + f.read() + "\\.\n", db="population")
+        self.psql("GRANT SELECT ON ALL TABLES IN SCHEMA registry TO dx_reader", db="population")
 
     def log(self):
         with open(self.logfile, encoding="utf-8", errors="replace") as f:

@@ -1,13 +1,10 @@
 // dx-file-adapter: serves datasets from CSV or JSON Lines files to dxgate.
 //
 //   dx-file-adapter --config deploy/file-adapter.yaml
-#include <cstring>
 #include <iostream>
 
 #include "adapters/file/file_source.h"
 #include "adapters/sdk/adapter_main.h"
-#include "common/protobuf_logs.h"
-#include "common/signals.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/config.pb.h"
 
@@ -36,16 +33,5 @@ absl::Status Run(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  dx::BlockTerminationSignals();
-  dx::QuietProtobufLogs();
-  if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
-    std::cerr << "usage: dx-file-adapter --config FILE.yaml\n";
-    return 2;
-  }
-  absl::Status s = Run(argv[2]);
-  if (!s.ok()) {
-    std::cerr << "dx-file-adapter: " << s.message() << "\n";
-    return 1;
-  }
-  return 0;
+  return dx::adapters::AdapterMain(argc, argv, "dx-file-adapter", &Run);
 }

@@ -3,15 +3,12 @@
 //
 //   dx-rest-adapter --config deploy/rest-adapter.yaml
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "adapters/rest/http_client.h"
 #include "adapters/rest/rest_source.h"
 #include "adapters/sdk/adapter_main.h"
-#include "common/protobuf_logs.h"
-#include "common/signals.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/rest_adapter.pb.h"
 
@@ -67,17 +64,6 @@ absl::Status Run(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  dx::BlockTerminationSignals();
-  dx::QuietProtobufLogs();
   dx::adapters::InitHttpClientLibrary();
-  if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
-    std::cerr << "usage: dx-rest-adapter --config FILE.yaml\n";
-    return 2;
-  }
-  absl::Status s = Run(argv[2]);
-  if (!s.ok()) {
-    std::cerr << "dx-rest-adapter: " << s.message() << "\n";
-    return 1;
-  }
-  return 0;
+  return dx::adapters::AdapterMain(argc, argv, "dx-rest-adapter", &Run);
 }

@@ -1,8 +1,10 @@
 #include "adapters/sdk/adapter_main.h"
 
+#include <cstring>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "common/protobuf_logs.h"
 #include "common/signals.h"
 
 namespace dx::adapters {
@@ -31,6 +33,22 @@ absl::Status ServeUntilSignal(const std::string& program,
   std::cerr << program << ": signal " << sig << ", shutting down\n";
   server->Shutdown(5);
   return absl::OkStatus();
+}
+
+int AdapterMain(int argc, char** argv, const char* program,
+                absl::Status (*run)(const std::string& config_path)) {
+  BlockTerminationSignals();  // before any thread starts
+  QuietProtobufLogs();
+  if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
+    std::cerr << "usage: " << program << " --config FILE.yaml\n";
+    return 2;
+  }
+  absl::Status s = run(argv[2]);
+  if (!s.ok()) {
+    std::cerr << program << ": " << s.message() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace dx::adapters

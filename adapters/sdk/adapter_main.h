@@ -48,6 +48,12 @@ absl::Status ServeUntilSignal(const std::string& program,
                               const std::string& port_file,
                               const std::string& metrics_port_file);
 
+// The whole of an adapter's main: blocks the termination signals, checks
+// the command line (`PROGRAM --config FILE.yaml`), calls `run` with the
+// config's path, and prints its error. Returns the process's exit code.
+int AdapterMain(int argc, char** argv, const char* program,
+                absl::Status (*run)(const std::string& config_path));
+
 }  // namespace dx::adapters
 
 #endif  // DX_ADAPTERS_SDK_ADAPTER_MAIN_H_

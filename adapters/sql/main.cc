@@ -3,7 +3,6 @@
 //
 //   dx-sql-adapter --config deploy/sql-adapter.yaml
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 
 #include "absl/strings/ascii.h"
@@ -12,8 +11,6 @@
 #include "adapters/sdk/adapter_main.h"
 #include "adapters/sql/pg_pool.h"
 #include "adapters/sql/sql_source.h"
-#include "common/protobuf_logs.h"
-#include "common/signals.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/sql_adapter.pb.h"
 
@@ -91,16 +88,5 @@ absl::Status Run(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  dx::BlockTerminationSignals();
-  dx::QuietProtobufLogs();
-  if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
-    std::cerr << "usage: dx-sql-adapter --config FILE.yaml\n";
-    return 2;
-  }
-  absl::Status s = Run(argv[2]);
-  if (!s.ok()) {
-    std::cerr << "dx-sql-adapter: " << s.message() << "\n";
-    return 1;
-  }
-  return 0;
+  return dx::adapters::AdapterMain(argc, argv, "dx-sql-adapter", &Run);
 }

@@ -19,20 +19,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 from consumer import Consumer  # noqa: E402
 from dx.v1 import errors_pb2, exchange_pb2, records_pb2  # noqa: E402
-from dxenv import DevEnv, PostgresServer, test_dataset_entry, test_policy_entry  # noqa: E402
+from dxenv import (POPULATION_SQL_DATASET, DevEnv, PostgresServer,  # noqa: E402
+                   test_dataset_entry, test_policy_entry)
 from grpc_status import detail_of  # noqa: E402
 
 H30 = "000.00.00.H30"
 G01 = "000.00.00.G01"
 READER_PASSWORD = "reader-secret-ü"
 
-SCHEMA = """
-CREATE ROLE dx_reader LOGIN PASSWORD '{password}';
-CREATE SCHEMA registry;
-GRANT USAGE ON SCHEMA registry TO dx_reader;
-CREATE TABLE registry.citizens (
-  citizen_id text PRIMARY KEY, ho_ten text NOT NULL, birth_date date,
-  sex text, province_code text, province text, address text, ethnicity text);
+EXTRA_TABLES = """
 CREATE TABLE registry.typed (
   id integer PRIMARY KEY, amount numeric(40,12), paid boolean,
   recorded timestamptz, note text, due date);
@@ -47,27 +42,9 @@ CREATE FUNCTION registry.nap(seconds float) RETURNS text
   LANGUAGE sql AS $$ SELECT pg_sleep(seconds); SELECT 'awake'::text $$;
 CREATE VIEW registry.nap AS SELECT 1 AS id, registry.nap(1.2) AS state;
 CREATE VIEW registry.nap8 AS SELECT 1 AS id, registry.nap(8) AS state;
-GRANT SELECT ON ALL TABLES IN SCHEMA registry TO dx_reader;
 """
 
-DATASETS = """
-  - dataset_id: bca.population
-    table: registry.citizens
-    fields:
-      - {name: citizen_id}
-      - {name: full_name, column: ho_ten}
-      - {name: birth_date}
-      - {name: sex}
-      - {name: province_code}
-      - {name: province}
-      - {name: address}
-      - {name: ethnicity}
-    query_keys:
-      - {field: citizen_id}
-      - {field: full_name, prefix: true}
-      - {field: birth_date, type: date, range: true}
-      - {field: province_code}
-    order_by: [citizen_id]
+DATASETS = POPULATION_SQL_DATASET + """
   - dataset_id: test.typed
     table: registry.typed
     fields: [{name: id}, {name: amount}, {name: paid}, {name: recorded},
@@ -108,12 +85,9 @@ class SqlAdapterTest(unittest.TestCase):
             # adapter checks it and its name (sslmode=verify-full).
             pki = os.path.join(cls.env.pki, "adapters", G01)
             cls.pg.use_tls(os.path.join(pki, "tls.pem"), os.path.join(pki, "tls.key")).start()
-            cls.pg.psql("CREATE DATABASE population")
-            cls.pg.psql(SCHEMA.format(password=READER_PASSWORD), db="population")
-            with open(os.path.join(cls.env.root, "data", "population.csv"), encoding="utf-8") as f:
-                csv = f.read()
-            cls.pg.psql("COPY registry.citizens FROM STDIN WITH (FORMAT csv, HEADER true);\n"
-                        + csv + "\\.\n", db="population")
+            cls.pg.create_population(READER_PASSWORD,
+                                     os.path.join(cls.env.root, "data", "population.csv"),
+                                     EXTRA_TABLES)
             cls.start_sql_adapter()
             cls.env.start_adapter("000.00.00.G12")
             extra = "".join(test_dataset_entry(d, f, t, cls.sql_port, G01)
@@ -226,10 +200,10 @@ datasets:{DATASETS}""")
                                    "birth_date.to": "1989-12-31"})
         self.assertEqual(len(rows), expected)
         self.assertTrue(all("1980-01-01" <= r[2] <= "1989-12-31" for r in rows))
-        # Integer keys, with the ordering the config names.
+        # Integer keys, compared as integers (not as text: "100" > "14").
         _, rows = self.call(dataset="test.big", purpose="testing",
                             query={"id.from": "10", "id.to": "14"})
-        self.assertEqual([r[0] for r in rows], ["10", "11", "12", "13", "14"])
+        self.assertEqual(sorted(int(r[0]) for r in rows), [10, 11, 12, 13, 14])
 
     def test_connections_are_tls_verified(self):
         self.assert_serves()
