@@ -6,6 +6,8 @@ stands for "another host" and counts every request it gets. The adapter
 and the gateway are real processes over mutual TLS."""
 import json
 import os
+import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +26,7 @@ from consumer import H30, Consumer  # noqa: E402
 from dx.v1 import exchange_pb2  # noqa: E402
 from dxenv import DevEnv, test_dataset_entry, test_policy_entry  # noqa: E402
 
-G01 = "000.00.00.G01"
+G01, G12 = "000.00.00.G01", "000.00.00.G12"
 TAXPAYER = {"mst": "0101234567", "ten_nnt": "Công ty TNHH Ánh Dương", "trang_thai": None,
             "von": 12345678901234567890.10, "noi_bo": "internal only"}
 
@@ -51,6 +53,9 @@ class Service(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - http.server's name
         self.server.paths.append(self.path)
+        if isinstance(self.connection, ssl.SSLSocket):
+            peer = self.connection.getpeercert() or {}
+            self.server.peers.append([v for _, v in peer.get("subjectAltName", ())])
         url = urlsplit(self.path)
         parts = url.path.split("/")
         q = parse_qs(url.query)
@@ -90,9 +95,19 @@ class Service(BaseHTTPRequestHandler):
         return self.send(404, {})
 
 
-def serve():
+def serve(tls=None):
+    """An HTTP service on loopback; `tls` = (cert chain, key, client CA or
+    None) makes it HTTPS, asking for a client certificate when a CA is given."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Service)
     server.paths = []
+    server.peers = []  # the client certificates' SANs, per request
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
+        if tls[2]:
+            ctx.load_verify_locations(tls[2])
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.handle_error = lambda request, address: None  # resets by the adapter are expected
     server.address = f"127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -117,6 +132,20 @@ class RestAdapterTest(unittest.TestCase):
         cls.env = DevEnv(cls.tmp.name, BUILD, population=20, business=20)
         try:
             cls.env.setup()
+            pki = cls.env.pki
+            # HTTPS with a certificate of the dev PKI that wants the adapter's
+            # client certificate; and one with a certificate nobody trusts.
+            cls.https = serve((f"{pki}/adapters/{G12}/tls.pem", f"{pki}/adapters/{G12}/tls.key",
+                               f"{pki}/root-ca.pem"))
+            cls.https.other = cls.other.address
+            rogue = os.path.join(cls.tmp.name, "rogue")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", rogue + ".key",
+                            "-out", rogue + ".pem", "-subj", "/CN=localhost", "-addext",
+                            "subjectAltName=DNS:localhost", "-days", "1"],
+                           check=True, capture_output=True)
+            cls.untrusted = serve((rogue + ".pem", rogue + ".key", None))
+            cls.untrusted.other = cls.other.address
             cls.start_rest_adapter()
             extra = "".join(
                 test_dataset_entry(f"test.rest_{m}", ["tax_code", "name", "status", "capital"],
@@ -124,7 +153,11 @@ class RestAdapterTest(unittest.TestCase):
             extra += "".join(test_dataset_entry(f"test.rest_{m}", ["tax_code", "name"], 3000,
                                                 cls.port, G01)
                              for m in ("pages", "chain", "escape"))
-            datasets = [f"test.rest_{m}" for m in LOOKUPS + ["pages", "chain", "escape"]]
+            extra += "".join(test_dataset_entry(f"test.rest_{m}", ["tax_code", "name"], 3000,
+                                                cls.port, G01)
+                             for m in ("https", "untrusted"))
+            datasets = [f"test.rest_{m}" for m in
+                        LOOKUPS + ["pages", "chain", "escape", "https", "untrusted"]]
             cls.env.start_gateway(extra_datasets=extra, extra_policies="".join(
                 test_policy_entry(d, H30) for d in datasets))
             cls.consumer = Consumer(cls.env)
@@ -161,15 +194,27 @@ class RestAdapterTest(unittest.TestCase):
     fields: [{{name: tax_code, pointer: /mst}}, {{name: name, pointer: /ten_nnt}}]
     paging: {{next_pointer: /next}}
 """
-        cls.port = env.start_custom_adapter("rest", "dx-rest-adapter", G01,
-                                            "datasets:" + datasets)
+        for name, server in (("https", cls.https), ("untrusted", cls.untrusted)):
+            datasets += f"""
+  - dataset_id: test.rest_{name}
+    url: https://localhost:{server.server_address[1]}/taxpayers/{{tax_code}}
+    query_keys: [{{key: tax_code, required: true}}]
+    records_pointer: /data
+    fields: [{{name: tax_code, pointer: /mst}}, {{name: name, pointer: /ten_nnt}}]
+"""
+        cls.port = env.start_custom_adapter("rest", "dx-rest-adapter", G01, f"""\
+upstream:
+  ca_file: pki/root-ca.pem
+  cert_file: pki/adapters/{G01}/tls.pem
+  key_file: pki/adapters/{G01}/tls.key
+datasets:""" + datasets)
 
     @classmethod
     def tearDownClass(cls):
         cls.consumer.close()
         cls.env.close()
-        cls.service.shutdown()
-        cls.other.shutdown()
+        for server in (cls.service, cls.other, cls.https, cls.untrusted):
+            server.shutdown()
         cls.tmp.cleanup()
 
     def lookup(self, mode, code=TAXPAYER["mst"], **kw):
@@ -194,6 +239,21 @@ class RestAdapterTest(unittest.TestCase):
         # Projection: only the asked field comes back.
         cols, rows = self.lookup("taxpayers", fields=["name"])
         self.assertEqual((cols, rows), (["name"], [["Công ty TNHH Ánh Dương"]]))
+
+    def test_https_with_a_client_certificate(self):
+        _, rows = self.consumer.call(dataset="test.rest_https", purpose="testing",
+                                     query={"tax_code": TAXPAYER["mst"]})
+        self.assertEqual(rows, [[TAXPAYER["mst"], TAXPAYER["ten_nnt"]]])
+        self.assertIn(f"urn:dx:adapter:{G01}", self.https.peers[-1])  # ours, verified
+
+    def test_a_service_whose_certificate_does_not_verify_gets_no_request(self):
+        code, reason, details = self.consumer.refusal(
+            dataset="test.rest_untrusted", purpose="testing",
+            query={"tax_code": TAXPAYER["mst"]})
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_UNAVAILABLE"))
+        self.assertIn("certificate", details)
+        self.assertEqual(self.untrusted.paths, [])
 
     def test_404_is_no_record(self):
         self.assertEqual(self.lookup("taxpayers", code="0000000000")[1], [])
