@@ -51,6 +51,14 @@ DATASETS = POPULATION_SQL_DATASET + """
              {name: note}, {name: due}]
     query_keys:
       - {field: id, type: integer, required: true}
+  - dataset_id: test.typedkeys
+    table: registry.typed
+    fields: [{name: id}, {name: amount}, {name: paid}, {name: recorded}, {name: due}]
+    query_keys:
+      - {field: amount, type: numeric}
+      - {field: paid, type: boolean}
+      - {field: recorded, type: timestamp, range: true}
+      - {field: due, type: date}
   - dataset_id: test.big
     table: registry.big
     fields: [{name: id}, {name: payload}]
@@ -66,6 +74,7 @@ DATASETS = POPULATION_SQL_DATASET + """
 
 TEST_DATASETS = {
     "test.typed": (["id", "amount", "paid", "recorded", "note", "due"], 3000),
+    "test.typedkeys": (["id", "amount", "paid", "recorded", "due"], 3000),
     "test.big": (["id", "payload"], 300000),
     "test.nap": (["id", "state"], 5000),
     "test.napshort": (["id", "state"], 700),
@@ -223,6 +232,20 @@ datasets:{DATASETS}""")
             env={**os.environ, "PGPASSWORD": READER_PASSWORD}, timeout=30)
         self.assertNotEqual(r.returncode, 0, r.stdout)
         self.assertIn("certificate verify failed", r.stderr)
+
+    def test_numeric_boolean_and_timestamp_keys_compare_as_their_types(self):
+        def ids(query):
+            _, rows = self.call(dataset="test.typedkeys", purpose="testing", query=query)
+            return sorted(r[0] for r in rows)
+        self.assertEqual(ids({"amount": "-0.50"}), ["3"])  # numerically, not as text
+        self.assertEqual(ids({"paid": "false"}), ["3"])
+        self.assertEqual(ids({"recorded.from": "2025-07-01T01:00:00Z"}), ["1"])
+        self.assertEqual(ids({"recorded.to": "2025-07-01T08:30:00+07:00"}), ["1", "3"])
+        self.assertEqual(ids({"due": "2024-02-29"}), ["3"])
+        code, _, details = self.consumer.refusal(dataset="test.typedkeys", purpose="testing",
+                                                 query={"paid": "yes"})
+        self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("true or false", details)
 
     def test_only_the_asked_columns_reach_the_server(self):
         cid = self.population("SELECT citizen_id FROM registry.citizens LIMIT 1")
