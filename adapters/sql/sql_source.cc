@@ -31,6 +31,11 @@ void CancelOnServer(PGconn* conn) {
   PQfreeCancel(cancel);
 }
 
+bool NeedsFormatting(unsigned type_oid) {
+  return type_oid == kBoolOid || type_oid == kTimestampOid ||
+         type_oid == kTimestampTzOid;
+}
+
 }  // namespace
 
 std::string FormatPgValue(unsigned int type_oid, const char* text, int len) {
@@ -121,18 +126,23 @@ class SqlSource::Waiter {
   bool cancel_sent_ = false, gone_ = false, deadline_passed_ = false;
 };
 
-void SqlSource::AppendRows(const PGresult* r, v1::RecordBatch* batch) {
+void SqlSource::AppendRows(const PGresult* r, std::vector<unsigned>* types,
+                           v1::RecordBatch* batch) {
   const int fields = PQnfields(r);
-  std::vector<Oid> types(fields);
-  for (int i = 0; i < fields; ++i) types[i] = PQftype(r, i);
+  if (types->empty()) {  // the same for every row of a statement
+    for (int i = 0; i < fields; ++i) types->push_back(PQftype(r, i));
+  }
   for (int t = 0; t < PQntuples(r); ++t) {
     v1::Row* row = batch->add_rows();
     for (int i = 0; i < fields; ++i) {
       if (PQgetisnull(r, t, i)) {
         AddNull(row);
-      } else {
-        row->add_values(
-            FormatPgValue(types[i], PQgetvalue(r, t, i), PQgetlength(r, t, i)));
+      } else if (NeedsFormatting((*types)[i])) {
+        row->add_values(FormatPgValue((*types)[i], PQgetvalue(r, t, i),
+                                      PQgetlength(r, t, i)));
+      } else {  // text, numbers, dates: as the server wrote them
+        row->add_values(PQgetvalue(r, t, i),
+                        static_cast<size_t>(PQgetlength(r, t, i)));
       }
     }
   }
@@ -169,6 +179,7 @@ absl::Status SqlSource::Run(const SqlStatement& st, PgConnection& conn,
   for (const std::string& f : st.fields) header.add_columns(f);
   v1::RecordBatch batch = header;
   Waiter waiter(c, context);
+  std::vector<unsigned> types;  // of the result's columns
   bool enough = false;
   absl::Status failure;
   for (;;) {
@@ -176,7 +187,7 @@ absl::Status SqlSource::Run(const SqlStatement& st, PgConnection& conn,
     if (r == nullptr) break;
     const ExecStatusType status = PQresultStatus(r);
     if (status == PGRES_SINGLE_TUPLE && !waiter.cancel_sent()) {
-      AppendRows(r, &batch);
+      AppendRows(r, &types, &batch);
       if (batch.rows_size() >= static_cast<int>(batch_rows)) {
         *emitted = true;
         if (!emit(std::move(batch))) {  // the caller has enough

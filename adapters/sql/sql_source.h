@@ -8,6 +8,7 @@
 #define DX_ADAPTERS_SQL_SQL_SOURCE_H_
 
 #include <memory>
+#include <vector>
 
 #include "adapters/sdk/data_source.h"
 #include "adapters/sql/pg_pool.h"
@@ -37,7 +38,9 @@ class SqlSource final : public DataSource {
                    const Emit& emit, bool* emitted) const;
   absl::Status SetTimeout(PgConnection& conn,
                           const FetchContext& context) const;
-  static void AppendRows(const pg_result* r, v1::RecordBatch* batch);
+  // Appends the rows of `r`; `types` caches the columns' type OIDs.
+  static void AppendRows(const pg_result* r, std::vector<unsigned>* types,
+                         v1::RecordBatch* batch);
 
   const SqlQueryPlan plan_;
   PgPool* const pool_;
