@@ -73,14 +73,7 @@ TEST_F(EtcdClientTest, PutRangeAndAPutIfAbsentTransaction) {
     etcdserverpb::PutRequest* put = t.add_success()->mutable_request_put();
     put->set_key(prefix_ + "b");
     put->set_value("x");
-    absl::Notification done;
-    absl::StatusOr<etcdserverpb::TxnResponse> out;
-    client_->Txn(t, [&](absl::StatusOr<etcdserverpb::TxnResponse> resp) {
-      out = std::move(resp);
-      done.Notify();
-    });
-    done.WaitForNotification();
-    return out;
+    return client_->TxnNow(t);
   };
   auto first = txn();
   ASSERT_TRUE(first.ok()) << first.status();
