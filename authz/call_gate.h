@@ -60,6 +60,17 @@ class CallGate {
   absl::StatusOr<certs::Principal> Authorize(absl::string_view peer_pem,
                                              absl::string_view method) const;
 
+  // The web console calls the Audit and PolicyAdmin services in-process
+  // for its signed-in people (console/console_server.h). Such a call has
+  // no TLS peer; it carries the session id in metadata (kSessionMetadata),
+  // and `pem_of_session` gives the certificate the person signed in with
+  // (empty: no such session). The gate then decides exactly as for a TLS
+  // caller with that certificate: chain, CRL, role table, audit of refusals.
+  // A session id on a call that came over the network is ignored.
+  static constexpr char kSessionMetadata[] = "dx-console-session";
+  void SetConsoleSessions(
+      std::function<std::string(absl::string_view session_id)> pem_of_session);
+
   // How audit records name a caller: "policy-admin:alice", or the peer
   // address when the certificate says nothing usable.
   static std::string ActorOf(const absl::StatusOr<certs::Principal>& who,
@@ -70,12 +81,19 @@ class CallGate {
   class Interceptor;
   class Factory;
   // Called by the interceptor at the start and end of a governed call.
-  void Admit(const grpc::ServerContextBase* ctx, const std::string& method);
+  void Admit(const grpc::ServerContextBase* ctx, const std::string& method,
+             const std::string& session_id);
+  // The certificate a call speaks with: the TLS peer's, or for an
+  // in-process call of the console, its session's.
+  std::string CallerPem(const grpc::ServerContextBase& ctx,
+                        const std::string& session_id) const;
   void Forget(const grpc::ServerContextBase* ctx);
 
   certs::TrustStore* const trust_;
   const RecordFn record_;
   mutable absl::Mutex mu_;
+  std::function<std::string(absl::string_view)> pem_of_session_
+      ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<const grpc::ServerContextBase*,
                       absl::StatusOr<certs::Principal>>
       verdicts_ ABSL_GUARDED_BY(mu_);

@@ -37,7 +37,8 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
         c.mutable_trust()->mutable_ca_file(),
         c.mutable_trust()->mutable_intermediates_file(), c.mutable_data_dir(),
         c.mutable_registry_file(), c.mutable_port_file(),
-        c.mutable_policy_file(), c.mutable_metrics()->mutable_port_file()}) {
+        c.mutable_policy_file(), c.mutable_metrics()->mutable_port_file(),
+        c.mutable_console()->mutable_port_file()}) {
     resolve(p);
   }
   for (auto& crl : *c.mutable_trust()->mutable_crl_files()) resolve(&crl);
@@ -73,6 +74,15 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   resolve(audit->mutable_log_signing()->mutable_cert_file());
   resolve(audit->mutable_log_signing()->mutable_key_file());
   if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
+  v1::ConsoleConfig* console = c.mutable_console();
+  if (console->session_idle_seconds() == 0)
+    console->set_session_idle_seconds(900);
+  if (console->session_max_seconds() == 0)
+    console->set_session_max_seconds(8 * 3600);
+  if (console->public_url().empty() && !console->listen_address().empty()) {
+    console->set_public_url(
+        absl::StrCat("https://", console->listen_address()));
+  }
   v1::ClusterConfig* cluster = c.mutable_cluster();
   if (cluster->etcd_endpoints_size() > 0) {
     if (cluster->prefix().empty()) cluster->set_prefix("/dx/");

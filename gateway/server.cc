@@ -32,6 +32,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "console/console_server.h"
 #include "etcd/client.h"
 #include "gateway/adapter_pool.h"
 #include "gateway/backup.h"
@@ -115,6 +116,7 @@ absl::Status GatewayServer::Open() {
   DX_RETURN_IF_ERROR(RecordStart());
   DX_RETURN_IF_ERROR(Listen());
   DX_RETURN_IF_ERROR(StartMetricsEndpoint());
+  DX_RETURN_IF_ERROR(StartConsole());
   StartClusterAudit();
   StartWatching();
   housekeeping_ = std::thread([this] { Housekeeping(); });
@@ -600,6 +602,49 @@ absl::Status GatewayServer::StartMetricsEndpoint() {
   return absl::OkStatus();
 }
 
+absl::Status GatewayServer::StartConsole() {
+  const v1::ConsoleConfig& c = config_.console();
+  if (c.listen_address().empty()) return absl::OkStatus();
+  console::ConsoleServer::Options o;
+  o.listen_address = c.listen_address();
+  o.cert_file = config_.tls().cert_file();
+  o.key_file = config_.tls().key_file();
+  o.public_url = c.public_url();
+  o.session_idle = absl::Seconds(c.session_idle_seconds());
+  o.session_max = absl::Seconds(c.session_max_seconds());
+  o.trust = trust_.get();
+  // The console reaches the services through the gateway's own server, so
+  // the gate decides its calls as it decides everyone's.
+  o.channel = server_->InProcessChannel(grpc::ChannelArguments());
+  o.record = [log = audit_log_.get()](const std::string& actor,
+                                      const std::string& action,
+                                      const std::string& detail) {
+    return audit::AppendAndWait(log, audit::AdminRecord(actor, action, detail))
+        .status();
+  };
+  o.record_refusal = [log = audit_log_.get()](
+                         const authz::CallGate::RefusedCall& call) {
+    return audit::AppendAndWait(
+               log, audit::AdminRefusalRecord(
+                        call.actor, call.identity_verified, call.cert_sha256,
+                        call.action, call.detail, static_cast<int>(call.code)))
+        .status();
+  };
+  o.clock = clock_;
+  DX_ASSIGN_OR_RETURN(console_, console::ConsoleServer::Start(std::move(o)));
+  gate_->SetConsoleSessions(
+      [sessions = &console_->sessions()](absl::string_view id) {
+        return sessions->CertificateOf(id);
+      });
+  if (!c.port_file().empty()) {
+    DX_RETURN_IF_ERROR(WriteFileAtomically(
+        c.port_file(), absl::StrCat(console_->port(), "\n")));
+  }
+  Log(absl::StrCat("console on https://", c.listen_address(), " (port ",
+                   console_->port(), ")"));
+  return absl::OkStatus();
+}
+
 void GatewayServer::SetServing(bool serving) {
   auto* health = server_->GetHealthCheckService();
   health->SetServingStatus(serving);
@@ -661,6 +706,11 @@ void GatewayServer::Housekeeping() {
 void GatewayServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // No new console requests; those under way finish on the live server.
+  if (console_ != nullptr) {
+    console_.reset();
+    gate_->SetConsoleSessions(nullptr);
+  }
   if (server_ != nullptr) {
     Log(absl::StrCat("draining in-flight calls (up to ",
                      config_.shutdown_grace_seconds(), " s)"));

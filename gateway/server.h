@@ -55,6 +55,10 @@ class HttpEndpoint;
 class Metrics;
 }  // namespace dx::metrics
 
+namespace dx::console {
+class ConsoleServer;
+}
+
 namespace dx::cluster {
 class CheckpointLog;
 class Checkpointer;
@@ -122,6 +126,8 @@ class GatewayServer {
   absl::Status Record(const std::string& action, const std::string& detail);
   // The /metrics and /healthz port, when the config has one.
   absl::Status StartMetricsEndpoint();
+  // The web console's HTTPS port, when the config has one.
+  absl::Status StartConsole();
   void SetServing(bool serving);
   // Why nothing can be served now (OK: it can).
   absl::Status NotServingReason() const;
@@ -174,6 +180,7 @@ class GatewayServer {
   std::unique_ptr<ExchangeLog> exchange_log_;
   std::unique_ptr<ExchangeObservers> observers_;
   std::unique_ptr<metrics::HttpEndpoint> metrics_endpoint_;
+  std::unique_ptr<console::ConsoleServer> console_;
   std::unique_ptr<authz::CallGate> gate_;
   std::unique_ptr<ExchangeService> exchange_;
   std::unique_ptr<audit::AuditService> audit_service_;

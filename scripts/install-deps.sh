@@ -11,6 +11,7 @@ PACKAGES=(
   golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
   etcd-server etcd-client haproxy libpq-dev postgresql postgresql-15 libcurl4-openssl-dev
   python3 python3-grpcio python3-protobuf python3-cryptography
+  chromium chromium-driver python3-selenium
 )
 
 # `install-deps.sh bench` adds what `make bench` compares against.

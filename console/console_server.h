@@ -1,0 +1,95 @@
+// ConsoleServer: the web console (docs/CONSOLE.md), HTTPS on its own port
+// with the gateway's TLS certificate. It serves the static pages (built
+// into the binary: these networks have no internet, so no CDN) and a
+// small JSON API:
+//   GET  /api/challenge          a challenge to sign (public)
+//   POST /api/sign-in            challenge, certificate, signature -> a
+//                                one-time sign-in link (public; dxctl)
+//   POST /api/session            the link's code -> the session cookie
+//   POST /api/session/certificate  the TLS client certificate -> a session
+//   GET  /api/me                 who is signed in
+//   POST /api/sign-out
+//   POST /api/rpc/<Service>/<Method>  rpc_bridge.h: the gateway's own
+//                                Audit, PolicyAdmin, RegistryAdmin, Node
+// Safe by construction: a strict Content-Security-Policy (no inline
+// script, nothing from elsewhere), the session in a __Host- cookie
+// (Secure, HttpOnly, SameSite=Strict), every request of a session carrying
+// its CSRF token in a header and, when the browser says, an Origin equal
+// to the Host; JSON only. Every sign-in, sign-out and refusal is an audit
+// record.
+#ifndef DX_CONSOLE_CONSOLE_SERVER_H_
+#define DX_CONSOLE_CONSOLE_SERVER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "authz/call_gate.h"
+#include "certs/trust_store.h"
+#include "common/clock.h"
+#include "console/rpc_bridge.h"
+#include "console/sessions.h"
+
+namespace httplib {
+class SSLServer;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace dx::console {
+
+class ConsoleServer {
+ public:
+  struct Options {
+    std::string listen_address;  // host:port; port 0 picks one
+    std::string cert_file;       // the gateway's TLS pair
+    std::string key_file;
+    // What the sign-in links start with, e.g. "https://dxgate:8444".
+    std::string public_url;
+    absl::Duration session_idle = absl::Minutes(15);
+    absl::Duration session_max = absl::Hours(8);
+    certs::TrustStore* trust = nullptr;
+    // The gateway's in-process channel (grpc::Server::InProcessChannel).
+    std::shared_ptr<grpc::Channel> channel;
+    // Appends an admin record (actor, action, detail) and waits.
+    std::function<absl::Status(const std::string&, const std::string&,
+                               const std::string&)>
+        record;
+    // Appends a refusal record, as the gRPC gate does.
+    authz::CallGate::RecordFn record_refusal;
+    const Clock* clock = SystemClock::Get();
+  };
+
+  static absl::StatusOr<std::unique_ptr<ConsoleServer>> Start(Options options);
+  ~ConsoleServer();
+
+  int port() const { return port_; }
+  SessionStore& sessions() { return sessions_; }
+
+ private:
+  explicit ConsoleServer(Options options);
+  void Routes();
+  // The session of a request that needs one, its CSRF token and origin
+  // checked; on failure the response is written and audited.
+  const Session* Authenticate(const httplib::Request& req,
+                              httplib::Response& res, Session* out);
+  void Refuse(const httplib::Request& req, httplib::Response& res, int code,
+              const std::string& actor, bool verified,
+              const std::string& cert_sha256, const std::string& why);
+  void StartSession(const Session& s, httplib::Response& res);
+
+  const Options options_;
+  SessionStore sessions_;
+  RpcBridge bridge_;
+  std::unique_ptr<httplib::SSLServer> server_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  int port_ = 0;
+};
+
+}  // namespace dx::console
+
+#endif  // DX_CONSOLE_CONSOLE_SERVER_H_

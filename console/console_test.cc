@@ -1,0 +1,171 @@
+// The console's parts that need no server: sessions, the signed-challenge
+// sign-in against the real dev PKI, what the bridge forwards, and the
+// built-in pages' safety rules.
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "certs/crypto.h"
+#include "console/assets.h"
+#include "console/rpc_bridge.h"
+#include "console/sessions.h"
+#include "console/sign_in.h"
+#include "tests/testing/dev_pki.h"
+#include "tests/testing/fake_clock.h"
+
+namespace dx::console {
+namespace {
+
+using ::dx::testing::DevPkiDir;
+using ::dx::testing::ReadOrDie;
+
+bool Has(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+certs::Principal Auditor() {
+  return {certs::PrincipalKind::kAuditor, "auditor1"};
+}
+
+TEST(SessionStoreTest, AChallengeIsTakenOnceAndExpires) {
+  FakeClock clock(absl::FromUnixSeconds(1764000000));
+  SessionStore store(&clock, absl::Minutes(15), absl::Hours(8));
+  const std::string c = store.NewChallenge();
+  EXPECT_EQ(c.size(), 43u);  // 32 bytes, base64url, no padding
+  EXPECT_TRUE(store.TakeChallenge(c));
+  EXPECT_FALSE(store.TakeChallenge(c));
+  EXPECT_FALSE(store.TakeChallenge("made-up"));
+  const std::string late = store.NewChallenge();
+  clock.Advance(SessionStore::kChallengeLifetime);
+  EXPECT_FALSE(store.TakeChallenge(late));
+}
+
+TEST(SessionStoreTest, ACodeMakesOneSessionWithinAMinute) {
+  FakeClock clock(absl::FromUnixSeconds(1764000000));
+  SessionStore store(&clock, absl::Minutes(15), absl::Hours(8));
+  const std::string code = store.NewSignInCode("PEM", Auditor());
+  auto s = store.Redeem(code);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->who.id, "auditor1");
+  EXPECT_NE(s->id, s->csrf_token);
+  EXPECT_EQ(store.CertificateOf(s->id), "PEM");
+  EXPECT_EQ(store.Redeem(code).status().code(),
+            absl::StatusCode::kUnauthenticated);  // spent
+  const std::string late = store.NewSignInCode("PEM", Auditor());
+  clock.Advance(absl::Seconds(61));
+  EXPECT_FALSE(store.Redeem(late).ok());
+}
+
+TEST(SessionStoreTest, ASessionEndsWhenIdleAtItsMaximumAgeOrOnSignOut) {
+  FakeClock clock(absl::FromUnixSeconds(1764000000));
+  SessionStore store(&clock, absl::Minutes(15), absl::Hours(1));
+  auto idle = store.Redeem(store.NewSignInCode("A", Auditor()));
+  auto busy = store.Redeem(store.NewSignInCode("B", Auditor()));
+  auto out = store.Redeem(store.NewSignInCode("C", Auditor()));
+  ASSERT_TRUE(idle.ok() && busy.ok() && out.ok());
+  store.End(out->id);
+  EXPECT_FALSE(store.Touch(out->id).ok());
+  for (int i = 0; i < 5; ++i) {
+    clock.Advance(absl::Minutes(10));
+    EXPECT_TRUE(store.Touch(busy->id).ok()) << i;
+  }
+  EXPECT_FALSE(store.Touch(idle->id).ok());  // 50 minutes idle
+  EXPECT_EQ(store.CertificateOf(idle->id), "");
+  clock.Advance(absl::Minutes(10));
+  EXPECT_FALSE(store.Touch(busy->id).ok());  // an hour old
+  EXPECT_EQ(store.Touch("nonsense").status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+class SignInTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DevPkiDir();
+    clock_.Set(absl::Now());
+    certs::TrustStore::Options o;
+    o.ca_file = DevPkiDir() + "/root-ca.pem";
+    o.intermediates_file = DevPkiDir() + "/intermediate-ca.pem";
+    o.crl_files = {DevPkiDir() + "/crl.pem"};
+    o.clock = &clock_;
+    trust_ = *certs::TrustStore::Create(o);
+  }
+  SignInAttempt Signed(const std::string& folder, const std::string& message) {
+    SignInAttempt a;
+    a.challenge = sessions_.NewChallenge();
+    a.certificate_pem = ReadOrDie(folder + "/tls.pem");
+    auto signer = certs::Signer::FromPem(ReadOrDie(folder + "/tls.key"),
+                                         a.certificate_pem);
+    EXPECT_TRUE(signer.ok()) << signer.status();
+    a.signature_der = *(*signer)->Sign(
+        message.empty() ? SignInMessage(a.challenge) : message);
+    return a;
+  }
+
+  FakeClock clock_{absl::Now()};
+  std::unique_ptr<certs::TrustStore> trust_;
+  SessionStore sessions_{&clock_, absl::Minutes(15), absl::Hours(8)};
+};
+
+TEST_F(SignInTest, APersonSignsInOncePerChallenge) {
+  SignInAttempt a = Signed(DevPkiDir() + "/people/auditor1", "");
+  std::string claimed;
+  auto who = VerifySignIn(trust_.get(), &sessions_, a, &claimed);
+  ASSERT_TRUE(who.ok()) << who.status();
+  EXPECT_EQ(who->kind, certs::PrincipalKind::kAuditor);
+  EXPECT_EQ(claimed, "auditor:auditor1");
+  // The same signed challenge again: refused.
+  EXPECT_EQ(VerifySignIn(trust_.get(), &sessions_, a, &claimed).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(SignInTest, AnAgencyCertificateIsRefusedEvenWhenItsSignatureIsGood) {
+  SignInAttempt a = Signed(DevPkiDir() + "/agencies/000.00.00.H30", "");
+  std::string claimed;
+  auto who = VerifySignIn(trust_.get(), &sessions_, a, &claimed);
+  EXPECT_EQ(who.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StrContains(who.status().message(), "only people"));
+  EXPECT_EQ(claimed, "agency:000.00.00.H30");
+}
+
+TEST_F(SignInTest, ASignatureOverAnythingElseIsRefused) {
+  SignInAttempt a = Signed(DevPkiDir() + "/people/admin1", "something else");
+  std::string claimed;
+  EXPECT_EQ(VerifySignIn(trust_.get(), &sessions_, a, &claimed).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // Another person's certificate with admin1's signature: refused too.
+  SignInAttempt b = Signed(DevPkiDir() + "/people/admin1", "");
+  b.certificate_pem = ReadOrDie(DevPkiDir() + "/people/admin2/tls.pem");
+  EXPECT_EQ(VerifySignIn(trust_.get(), &sessions_, b, &claimed).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(RpcBridgeTest, ForwardsTheGovernedServicesButNotTheirFileActions) {
+  EXPECT_TRUE(RpcBridge::Forwards("dx.v1.Audit/Query"));
+  EXPECT_TRUE(RpcBridge::Forwards("dx.v1.PolicyAdmin/Approve"));
+  EXPECT_FALSE(RpcBridge::Forwards("dx.v1.Audit/Prune"));
+  EXPECT_FALSE(RpcBridge::Forwards("dx.v1.Exchange/Call"));
+  EXPECT_FALSE(RpcBridge::Forwards("grpc.health.v1.Health/Check"));
+  EXPECT_EQ(HttpStatusOf(7), 403);
+  EXPECT_EQ(HttpStatusOf(16), 401);
+  EXPECT_EQ(HttpStatusOf(3), 400);
+}
+
+TEST(AssetsTest, PagesLoadOnlyTheirOwnScriptsAndNoInlineCode) {
+  const Asset* index = FindAsset("/index.html");
+  ASSERT_NE(index, nullptr);
+  EXPECT_TRUE(Has(index->body, "src=\"/assets/app.js\""));
+  for (const char* bad : {"<script>", "onclick=", "onload=", "javascript:",
+                          "http://", "https://", "style="}) {
+    EXPECT_FALSE(Has(index->body, bad)) << bad;
+  }
+  for (const char* path :
+       {"/assets/app.js", "/assets/verify.js", "/assets/app.css"}) {
+    const Asset* a = FindAsset(path);
+    ASSERT_NE(a, nullptr) << path;
+    EXPECT_FALSE(Has(a->body, "innerHTML")) << path;
+    EXPECT_FALSE(Has(a->body, "eval(")) << path;
+  }
+  EXPECT_EQ(FindAsset("/assets/missing.js"), nullptr);
+}
+
+}  // namespace
+}  // namespace dx::console
