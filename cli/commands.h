@@ -16,6 +16,7 @@ int RunRegistry(const std::vector<std::string>& args);
 int RunNodeStatus(const std::vector<std::string>& args);
 int RunHealth(const std::vector<std::string>& args);
 int RunAdmin(const std::vector<std::string>& args);
+int RunConsole(const std::vector<std::string>& args);
 
 }  // namespace dx::cli
 

@@ -11,6 +11,7 @@
 //                         policies (cli/policy_command.cc)
 //   dxctl registry ...    change and read a cluster's registry
 //   dxctl status          what each node says of itself
+//   dxctl console login   a sign-in link for the web console
 //
 // Run a command with --help for its flags.
 #include <unistd.h>
@@ -39,6 +40,7 @@ commands:
   status        what each node says of itself ('dxctl status --help')
   admin         an operator's maintenance: backup ('dxctl admin --help')
   health        a node's gRPC health check, for load balancers ('dxctl health --help')
+  console login sign in to the web console with your person key ('dxctl console --help')
 
 Run 'dxctl COMMAND --help' for a command's flags.
 )";
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
   if (cmd == "status") return dx::cli::RunNodeStatus(args);
   if (cmd == "admin") return dx::cli::RunAdmin(args);
   if (cmd == "health") return dx::cli::RunHealth(args);
+  if (cmd == "console") return dx::cli::RunConsole(args);
   std::cerr << "dxctl: unknown command '" << cmd << "'\n" << kUsage;
   return 2;
 }

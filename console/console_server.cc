@@ -135,6 +135,11 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
     // it with the trust store (chain, CRL, a person's identity).
     SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER,
                        [](int, X509_STORE_CTX*) { return 1; });
+    // With peer verification on, OpenSSL refuses to resume a session (the
+    // browser's next connections) unless a session id context is set.
+    static constexpr unsigned char kSessionContext[] = "dxgate-console";
+    SSL_CTX_set_session_id_context(&ctx, kSessionContext,
+                                   sizeof(kSessionContext) - 1);
     return true;
   });
   if (!c->server_->is_valid()) {
@@ -143,10 +148,14 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
                           : tls_error);
   }
   httplib::SSLServer& s = *c->server_;
-  s.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // httplib holds a worker per open connection until its keep-alive ends,
+  // and a browser opens several: enough workers for a few people at once,
+  // and idle connections let go soon.
+  s.new_task_queue = [] { return new httplib::ThreadPool(16); };
   s.set_read_timeout(10, 0);
   s.set_write_timeout(10, 0);
-  s.set_keep_alive_timeout(30);
+  s.set_keep_alive_timeout(2);
+  s.set_keep_alive_max_count(100);
   s.set_payload_max_length(2 << 20);  // a policy document fits
   s.set_socket_options([](int sock) {
     int yes = 1;
@@ -160,6 +169,9 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
         absl::StrCat("cannot listen for the console on ", address,
                      " (address in use, or not an address of this host)"));
   }
+  c->public_url_ = c->options_.public_url.empty()
+                       ? absl::StrCat("https://", host, ":", c->port_)
+                       : c->options_.public_url;
   c->thread_ = std::thread([&s, done = &c->done_] {
     s.listen_after_bind();
     done->store(true);
@@ -312,8 +324,7 @@ void ConsoleServer::Routes() {
         sessions_.NewSignInCode(attempt.certificate_pem, *who);
     SendJson(res, 200,
              JsonObject({{"code", code},
-                         {"url", absl::StrCat(options_.public_url,
-                                              "/#sign-in=", code)},
+                         {"url", absl::StrCat(public_url_, "/#sign-in=", code)},
                          {"actor", certs::ActorName(*who)}}));
   });
 

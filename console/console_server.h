@@ -47,7 +47,8 @@ class ConsoleServer {
     std::string listen_address;  // host:port; port 0 picks one
     std::string cert_file;       // the gateway's TLS pair
     std::string key_file;
-    // What the sign-in links start with, e.g. "https://dxgate:8444".
+    // What the sign-in links start with, e.g. "https://dxgate:8444";
+    // empty: https://<listen host>:<bound port>.
     std::string public_url;
     absl::Duration session_idle = absl::Minutes(15);
     absl::Duration session_max = absl::Hours(8);
@@ -88,6 +89,7 @@ class ConsoleServer {
   std::thread thread_;
   std::atomic<bool> done_{false};
   int port_ = 0;
+  std::string public_url_;  // set once bound
 };
 
 }  // namespace dx::console

@@ -79,10 +79,7 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
     console->set_session_idle_seconds(900);
   if (console->session_max_seconds() == 0)
     console->set_session_max_seconds(8 * 3600);
-  if (console->public_url().empty() && !console->listen_address().empty()) {
-    console->set_public_url(
-        absl::StrCat("https://", console->listen_address()));
-  }
+
   v1::ClusterConfig* cluster = c.mutable_cluster();
   if (cluster->etcd_endpoints_size() > 0) {
     if (cluster->prefix().empty()) cluster->set_prefix("/dx/");

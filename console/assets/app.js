@@ -136,9 +136,16 @@
     }
     const to = Date.now() * 1000;
     const from = to - 3600e6;
-    const r = await rpc('dx.v1.Audit/Query', {
-      from_unix_micros: String(from), to_unix_micros: String(to), page_size: 10000,
-    });
+    let r;
+    try {
+      r = await rpc('dx.v1.Audit/Query', {
+        from_unix_micros: String(from), to_unix_micros: String(to), page_size: 10000,
+      });
+    } catch (e) {
+      // Not every role reads the log (the gateway decides): say so here.
+      $('ov-note').textContent = 'Traffic of the last hour: ' + e.message;
+      return;
+    }
     const records = (r.messages || []).filter((m) => m.record).map((m) => m.record.record || {})
       .filter((x) => x.kind === 'RECORD_KIND_EXCHANGE' || x.kind === 'RECORD_KIND_STREAM_END');
     const more = (r.messages || []).some((m) => m.next_page_token);
@@ -200,7 +207,7 @@
       ['#', (s) => s.sequence_number || '0'],
       ['time (UTC)', (s) => timeOf((s.record || {}).time_unix_micros)],
       ['kind', (s) => short((s.record || {}).kind)],
-      ['consumer', (s) => (s.record || {}).consumer_agency || ''],
+      ['consumer / actor', (s) => (s.record || {}).consumer_agency || (s.record || {}).tls_agency || ''],
       ['dataset', (s) => (s.record || {}).dataset_id || ''],
       ['request id', (s) => (s.record || {}).request_id || ''],
       ['purpose', (s) => (s.record || {}).purpose_code || ''],
@@ -216,7 +223,9 @@
     $('rec-seq').textContent = '#' + (stored.sequence_number || '0');
     const pairs = [
       ['kind', short(x.kind)], ['time (UTC)', timeOf(x.time_unix_micros)],
-      ['node', x.node_id], ['consumer agency', x.consumer_agency],
+      ['node', x.node_id],
+      [x.kind === 'RECORD_KIND_ADMIN' ? 'actor' : 'TLS identity', x.tls_agency],
+      ['consumer agency', x.consumer_agency],
       ['consumer system', x.consumer_system], ['provider agency', x.provider_agency],
       ['dataset', x.dataset_id], ['operation', short(x.operation)],
       ['request id', x.request_id], ['purpose', x.purpose_code],

@@ -1,0 +1,466 @@
+"""The web console in a real headless Chromium (issue: a web console for
+policy administrators and auditors). A real gateway with its console on
+loopback, real exchanges over mutual TLS, people signing in with `dxctl
+console login` (their keys never reach the browser), the browser trusting
+exactly the gateway's key (--ignore-certificate-errors-spki-list). Every
+refusal is checked on the server and in the audit log, not only on the
+page. Screenshots go to $DX_CONSOLE_SCREENSHOTS when set (docs/CONSOLE.md)."""
+import http.client
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, os.path.join(BUILD, "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grpc  # noqa: E402
+from consumer import H30, Consumer  # noqa: E402
+from dxenv import DevEnv  # noqa: E402
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+H29 = "000.00.00.H29"
+SUBJECT_A, SUBJECT_B = "001099000123", "001099000456"
+BASIS = "Decree 194/2025/ND-CP Art. 16"
+# Strings that would run script, change the page or mislead its reader if
+# a page put them into HTML; stored as purpose codes, legal bases and a
+# policy comment, they must show as the very same text.
+HOSTILE = [
+    "<script>window.__dxPwned = 1</script>",
+    "<img src=x onerror=\"window.__dxPwned = 2\">",
+    "\"><svg onload=window.__dxPwned=3>",
+    "javascript:window.__dxPwned=4",
+    "\u202efull_name",
+    "full\u200bname &amp; &lt;b&gt;",
+]
+# In transit, the first hash of every inclusion proof gets one bit flipped.
+TAMPER = """
+(() => {
+  const real = window.fetch.bind(window);
+  window.fetch = async (url, init) => {
+    const r = await real(url, init);
+    if (!String(url).includes('GetInclusionProof')) return r;
+    const j = await r.json();
+    if (j.path && j.path.length) {
+      const b = atob(j.path[0]);
+      j.path[0] = btoa(String.fromCharCode(b.charCodeAt(0) ^ 1) + b.slice(1));
+    }
+    return new Response(JSON.stringify(j), {status: r.status, headers: r.headers});
+  };
+})();
+"""
+
+
+def wait(driver, cond, timeout=15):
+    try:
+        return WebDriverWait(driver, timeout).until(lambda d: cond(d))
+    except TimeoutException:
+        # Say what the page said.
+        errors = driver.find_elements(By.ID, "error")
+        try:
+            log = [e["message"] for e in driver.get_log("browser")]
+        except Exception:  # not every driver keeps the console's log
+            log = []
+        raise AssertionError(f"timed out on {driver.current_url}; the page says: "
+                             f"{errors[0].text if errors else driver.page_source[:500]!r}; "
+                             f"console: {log}")
+
+
+class ConsoleTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dx-console-")
+        cls.shots = os.environ.get("DX_CONSOLE_SCREENSHOTS") or os.path.join(cls.tmp.name, "shots")
+        os.makedirs(cls.shots, exist_ok=True)
+        cls.env = DevEnv(cls.tmp.name, BUILD, gateway_settings={
+            "console": "{listen_address: '127.0.0.1:0', port_file: console.port}"}).setup()
+        cls.browsers = []
+        try:
+            cls.env.start()
+            port_file = os.path.join(cls.env.root, "console.port")
+            deadline = time.time() + 20  # the console starts after the gRPC port
+            while not os.path.exists(port_file) and time.time() < deadline:
+                time.sleep(0.05)
+            with open(port_file) as f:
+                cls.port = int(f.read())
+            cls.origin = f"https://127.0.0.1:{cls.port}"
+            cls.traffic()
+        except Exception:
+            cls.env.close()
+            cls.tmp.cleanup()
+            raise
+        # The browser trusts the gateway's key and nothing else.
+        cls.spki = cls.sh(f"openssl x509 -in {cls.env.pki}/gateway/tls.pem -pubkey -noout"
+                          " | openssl pkey -pubin -outform der"
+                          " | openssl dgst -sha256 -binary | base64")
+        # The auditor's pin, from the certificate file, as an operator would
+        # hand it over: the openssl CLI's fingerprint, not the console's.
+        cls.log_pin = cls.sh(f"openssl x509 -in {cls.env.pki}/gateway/sign.pem -noout"
+                         " -fingerprint -sha256").split("=", 1)[1].replace(":", "").lower()
+
+    @classmethod
+    def tearDownClass(cls):
+        for b in cls.browsers:
+            try:
+                b.quit()
+            except Exception:
+                pass
+        cls.env.close()
+        cls.tmp.cleanup()
+
+    @staticmethod
+    def sh(cmd):
+        return subprocess.run(cmd, shell=True, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    @classmethod
+    def traffic(cls):
+        """Known exchanges: allowed and refused, for two data subjects, and
+        refused ones carrying the hostile strings."""
+        h30, h29 = Consumer(cls.env), Consumer(cls.env, H29)
+        try:
+            h30.call(query={"citizen_id": SUBJECT_A}, data_subject_id=SUBJECT_A,
+                     legal_basis=BASIS)
+            cls.refused_id = "console-refused-" + uuid.uuid4().hex[:8]
+            code, reason, _ = h29.refusal(request_id=cls.refused_id, system="motcua",
+                                          purpose="residence-verification",
+                                          fields=["ethnicity"], data_subject_id=SUBJECT_A,
+                                          legal_basis=BASIS)
+            assert reason == "REASON_POLICY_FORBIDDEN", (code, reason)
+            cls.refused_reason = reason
+            h30.call(query={"citizen_id": SUBJECT_B}, data_subject_id=SUBJECT_B,
+                     legal_basis=BASIS)
+            cls.hostile_ids = []
+            for s in HOSTILE:
+                rid = "console-hostile-" + uuid.uuid4().hex[:8]
+                cls.hostile_ids.append(rid)
+                h30.refusal(request_id=rid, purpose=s, legal_basis=s)
+        finally:
+            h30.close()
+            h29.close()
+        time.sleep(1.5)  # a signed tree head covers them all
+
+    # ------------------------------------------------------------ helpers --
+    def browser(self, script=None):
+        o = webdriver.ChromeOptions()
+        o.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        profile = tempfile.mkdtemp(dir=self.tmp.name)
+        for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                  "--disable-gpu", f"--user-data-dir={profile}", "--window-size=1280,1000",
+                  f"--ignore-certificate-errors-spki-list={self.spki}"]:
+            o.add_argument(a)
+        d = webdriver.Chrome(service=Service(shutil.which("chromedriver") or
+                                             "/usr/bin/chromedriver"), options=o)
+        self.browsers.append(d)
+        self.addCleanup(d.quit)
+        if script:
+            d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+        return d
+
+    def login_link(self, *who):
+        args = ["--person", who[0]] if len(who) == 1 else ["--cert", who[0], "--key", who[1]]
+        return self.env.dxctl("console", "login", "--console", self.origin, "--pki",
+                              self.env.pki, *args)
+
+    def sign_in(self, driver, person):
+        r = self.login_link(person)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        driver.get(r.stdout.strip().splitlines()[-1])
+        wait(driver, lambda d: d.find_element(By.ID, "who").text != "")
+        return driver
+
+    def go(self, driver, page):
+        driver.get(f"{self.origin}/#{page}")
+        wait(driver, lambda d: d.find_element(By.ID, "who").text != "")
+        wait(driver, lambda d: d.find_element(By.ID, f"page-{page}").is_displayed())
+
+    def shot(self, driver, name):
+        driver.save_screenshot(os.path.join(self.shots, f"{name}.png"))
+
+    def search_request(self, driver, request_id):
+        self.go(driver, "audit")
+        box = driver.find_element(By.ID, "q-request-id")
+        box.clear()
+        box.send_keys(request_id)
+        driver.find_element(By.ID, "q-search").click()
+        wait(driver, lambda d: any(request_id in r.text for r in
+                                   d.find_elements(By.CSS_SELECTOR, "#audit-results tr.clickable")))
+        driver.find_element(By.CSS_SELECTOR, "#audit-results tr.clickable").click()
+        wait(driver, lambda d: d.find_element(By.ID, "record").is_displayed())
+
+    def detail(self, driver, label):
+        return driver.find_element(By.CSS_SELECTOR, f'#rec-fields dd[data-field="{label}"]').text
+
+    def pin(self, driver, value):
+        box = driver.find_element(By.ID, "pin-input")
+        box.clear()
+        box.send_keys(value)
+        driver.find_element(By.ID, "pin-save").click()
+
+    def verify(self, driver):
+        driver.find_element(By.ID, "verify-proof").click()
+        wait(driver, lambda d: d.find_element(By.ID, "proof-result").get_attribute("data-result")
+             or "FAILED" in d.find_element(By.ID, "proof-result").text)
+        el = driver.find_element(By.ID, "proof-result")
+        return el.get_attribute("data-result") or "failed", el.text
+
+    def session(self, person=None, cert=None):
+        """A session for plain HTTP requests: (cookie, csrf)."""
+        r = self.login_link(person) if person else self.login_link(*cert)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        code = r.stdout.strip().split("#sign-in=")[-1]
+        status, headers, body = self.http("POST", "/api/session", {"code": code})
+        self.assertEqual(status, 200, body)
+        return headers["Set-Cookie"].split(";")[0], body["csrf_token"]
+
+    def http(self, method, path, body=None, headers=None, cert=None):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.env.pki, "root-ca.pem"))
+        if cert:
+            ctx.load_cert_chain(*cert)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=30)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        conn.request(method, path, json.dumps(body) if body is not None else None, h)
+        resp = conn.getresponse()
+        data = resp.read().decode()
+        conn.close()
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            parsed = data
+        return resp.status, dict(resp.getheaders()), parsed
+
+    def rpc(self, session, method, request):
+        cookie, csrf = session
+        return self.http("POST", f"/api/rpc/{method}", request,
+                         {"Cookie": cookie, "X-DX-CSRF": csrf})
+
+    def admin_records(self, action):
+        return [r for r in self.env.audit_records()
+                if r.get("record", r).get("admin_action") == action]
+
+    # -------------------------------------------------------------- tests --
+    def test_1_an_auditor_finds_a_refusal_and_the_browser_verifies_its_proof(self):
+        d = self.sign_in(self.browser(), "auditor1")
+        self.shot(d, "overview")
+        self.search_request(d, self.refused_id)
+        self.assertEqual(self.detail(d, "decision"), "deny")
+        self.assertEqual(self.detail(d, "reason"),
+                         self.refused_reason.replace("REASON_", "").lower())
+        self.assertEqual(self.detail(d, "legal basis"), BASIS)
+        self.assertEqual(self.detail(d, "consumer agency"), H29)
+        # Without a pin, a valid proof is not called verified.
+        self.assertEqual(self.verify(d)[0], "unpinned")
+        self.pin(d, self.log_pin)
+        result, text = self.verify(d)
+        self.assertEqual(result, "verified", text)
+        steps = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#proof-steps li")]
+        self.assertTrue(all(s.startswith("✔") for s in steps), steps)
+        self.shot(d, "audit-search")
+        # A pin of another key: failed, whatever the proof says.
+        self.pin(d, "ab" * 32)
+        self.assertEqual(self.verify(d)[0], "failed")
+
+    def test_2_a_proof_altered_in_transit_fails_in_the_browser(self):
+        d = self.sign_in(self.browser(script=TAMPER), "auditor1")
+        self.search_request(d, self.refused_id)
+        self.pin(d, self.log_pin)
+        result, text = self.verify(d)
+        self.assertEqual(result, "failed", text)
+        steps = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#proof-steps li")]
+        self.assertTrue(any(s.startswith("✘") and "path" in s for s in steps), steps)
+        self.shot(d, "audit-proof-failed")
+
+    def test_3_a_subject_report_lists_exactly_that_persons_accesses(self):
+        d = self.sign_in(self.browser(), "auditor1")
+        self.go(d, "subject")
+        d.find_element(By.ID, "s-subject").send_keys(SUBJECT_A)
+        d.find_element(By.ID, "s-run").click()
+        wait(d, lambda d: "accesses" in d.find_element(By.ID, "s-note").text)
+        rows = d.find_elements(By.CSS_SELECTOR, "#subject-results tr")[1:]
+        cells = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+        self.assertEqual(len(cells), 2, cells)
+        self.assertEqual(sorted(c[1] for c in cells), sorted([H30, H29]))
+        self.assertIn(self.refused_id, [c[8] for c in cells])
+        self.assertEqual({c[5] for c in cells}, {BASIS})
+        self.assertEqual(sorted(c[6] for c in cells), ["allow", "deny"])
+        self.assertIn("2 accesses", d.find_element(By.ID, "s-note").text)
+        self.shot(d, "subject-report")
+        self.assertTrue(self.admin_records("audit.subject-report"))
+
+    def test_4_two_administrators_change_a_two_person_dataset(self):
+        h29 = Consumer(self.env, H29)
+        try:
+            self.assertEqual(h29.refusal(dataset="mof.business", purpose="statistics",
+                                         system="motcua")[1], "REASON_POLICY_DENIED")
+            a1 = self.sign_in(self.browser(), "admin1")
+            self.go(a1, "policies")
+            wait(a1, lambda d: "mof.business" in d.find_element(By.ID, "pol-datasets").text)
+            self.shot(a1, "policies")
+            doc = """datasets:
+  - dataset: mof.business
+    two_person_rule: true
+    grants:
+      - id: provinces-business-lookup
+        consumers: [000.00.00.H30, 000.00.00.H29]
+        purposes: [business-licensing, tax-administration]
+        legal_basis: Decree 194/2025/ND-CP Art. 16; Law on Enterprises 2020
+      - id: h29-statistics
+        consumers: [000.00.00.H29]
+        purposes: [statistics]
+        fields: [province, status]
+        legal_basis: Law on Statistics 2015
+"""
+            # A mistake first: the line-precise error, before anything is sent.
+            a1.execute_script("document.getElementById('apply-yaml').value = arguments[0]",
+                              doc.replace("purposes: [statistics]", "purposes: [statistics"))
+            a1.find_element(By.ID, "apply-validate").click()
+            wait(a1, lambda d: "error" in d.find_element(By.ID, "apply-problems").text)
+            self.assertRegex(a1.find_element(By.ID, "apply-problems").text, r":\d+")
+            a1.execute_script("document.getElementById('apply-yaml').value = arguments[0]", doc)
+            a1.find_element(By.ID, "apply-comment").send_keys(HOSTILE[1])
+            a1.find_element(By.ID, "apply-send").click()
+            wait(a1, lambda d: d.find_elements(By.ID, "apply-result"))
+            self.assertIn("waiting for a second administrator",
+                          a1.find_element(By.ID, "apply-result").text)
+            wait(a1, lambda d: d.find_elements(By.CSS_SELECTOR, "#pol-pending button.approve"))
+            self.shot(a1, "policies-pending")
+            # The proposer's own approval: refused by the server.
+            a1.find_element(By.CSS_SELECTOR, "#pol-pending button.approve").click()
+            wait(a1, lambda d: "second administrator" in d.find_element(By.ID, "error").text)
+            self.assertEqual(h29.refusal(dataset="mof.business", purpose="statistics",
+                                         system="motcua")[1], "REASON_POLICY_DENIED")
+            # Another administrator, in another browser session.
+            a2 = self.sign_in(self.browser(), "admin2")
+            self.go(a2, "policies")
+            wait(a2, lambda d: d.find_elements(By.CSS_SELECTOR, "#pol-pending button.approve"))
+            a2.find_element(By.CSS_SELECTOR, "#pol-pending input").send_keys("checked with MoF")
+            a2.find_element(By.CSS_SELECTOR, "#pol-pending button.approve").click()
+            wait(a2, lambda d: "policy-admin:admin2" in d.find_element(By.ID, "pol-history").text)
+            history = a2.find_element(By.ID, "pol-history").text
+            self.assertIn("policy-admin:admin2", history)
+            self.assertIn(HOSTILE[1], history)  # the comment, as text
+            self.assertIsNone(a2.execute_script("return window.__dxPwned"))
+            self.shot(a2, "policies-approved")
+            cols, rows = h29.call(dataset="mof.business", purpose="statistics", system="motcua")
+            self.assertEqual(cols, ["province", "status"])
+        finally:
+            h29.close()
+
+    def test_5_refusals_are_the_servers_and_are_audited(self):
+        auditor = self.session("auditor1")
+        status, _, body = self.rpc(auditor, "dx.v1.PolicyAdmin/Apply",
+                                   {"yaml": "datasets: []", "comment": "auditor tries"})
+        self.assertEqual(status, 403, body)
+        self.assertIn("policy-admin", body["message"])
+        refused = [r for r in self.env.audit_records()
+                   if r.get("admin_action") == "policy.refused"
+                   and r.get("tls_agency") == "auditor:auditor1"]
+        self.assertTrue(refused, "the auditor's Apply is not in the log")
+        # An agency's certificate signs a good signature: no sign-in.
+        agency = os.path.join(self.env.pki, "agencies", H30)
+        r = self.login_link(os.path.join(agency, "tls.pem"), os.path.join(agency, "tls.key"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("only people", r.stderr)
+        self.assertTrue([x for x in self.env.audit_records()
+                         if x.get("admin_action") == "console.refused"
+                         and x.get("tls_agency") == f"agency:{H30}"])
+        # The TLS client certificate route: a person yes, an agency no.
+        person = os.path.join(self.env.pki, "people", "auditor1")
+        status, headers, body = self.http("POST", "/api/session/certificate", {},
+                                          cert=(f"{person}/tls.pem", f"{person}/tls.key"))
+        self.assertEqual(status, 200, body)
+        self.assertIn("HttpOnly", headers["Set-Cookie"])
+        status, _, body = self.http("POST", "/api/session/certificate", {},
+                                    cert=(f"{agency}/tls.pem", f"{agency}/tls.key"))
+        self.assertEqual(status, 403, body)
+        # No session, no CSRF token, a foreign Origin: each refused.
+        self.assertEqual(self.http("POST", "/api/rpc/dx.v1.Audit/Query", {})[0], 401)
+        cookie, csrf = auditor
+        self.assertEqual(self.http("POST", "/api/rpc/dx.v1.Audit/Query", {},
+                                   {"Cookie": cookie})[0], 403)
+        self.assertEqual(self.http("POST", "/api/rpc/dx.v1.Audit/Query", {},
+                                   {"Cookie": cookie, "X-DX-CSRF": csrf,
+                                    "Origin": "https://evil.example"})[0], 403)
+        self.assertEqual(self.rpc(auditor, "dx.v1.Audit/Prune", {})[0], 404)
+        self.assertEqual(self.rpc(auditor, "dx.v1.Audit/Query", {"page_size": 1})[0], 200)
+        status, headers, _ = self.http("GET", "/")
+        csp = headers["Content-Security-Policy"]
+        self.assertIn("script-src 'self'", csp)
+        self.assertNotIn("unsafe-inline", csp)
+
+    def test_6_hostile_strings_render_as_text_and_a_cross_site_post_is_refused(self):
+        d = self.sign_in(self.browser(), "auditor1")
+        self.go(d, "audit")
+        Select = __import__("selenium.webdriver.support.select", fromlist=["Select"]).Select
+        Select(d.find_element(By.ID, "q-decision")).select_by_value("DECISION_DENY")
+        d.find_element(By.ID, "q-consumer").send_keys(H30)
+        d.find_element(By.ID, "q-search").click()
+        wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#audit-results tr.clickable"))
+             >= len(HOSTILE))
+        purposes = [r.find_elements(By.TAG_NAME, "td")[6].get_attribute("textContent")
+                    for r in d.find_elements(By.CSS_SELECTOR, "#audit-results tr.clickable")]
+        for s in HOSTILE:
+            self.assertIn(s, purposes)
+        self.assertEqual(d.find_elements(By.CSS_SELECTOR, "#audit-results img, #audit-results svg,"
+                                                          " #audit-results script"), [])
+        for rid in self.hostile_ids[:2]:
+            self.search_request(d, rid)
+            shown = d.find_element(By.CSS_SELECTOR, '#rec-fields dd[data-field="legal basis"]')
+            self.assertIn(shown.get_attribute("textContent"), HOSTILE)
+        self.assertIsNone(d.execute_script("return window.__dxPwned"))
+        self.shot(d, "audit-hostile")
+
+        # A page of another site posts a form to the console in the same
+        # browser, where an administrator is signed in.
+        before = len(self.env.audit_records())
+        revision = self.rpc(self.session("admin1"), "dx.v1.PolicyAdmin/List", {})[2]["revision"]
+        target = f"{self.origin}/api/rpc/dx.v1.PolicyAdmin/Apply"
+
+        class Evil(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                page = (f'<form method="POST" action="{target}" enctype="text/plain">'
+                        '<input name=\'{"yaml":"datasets: []","comment":"x","a":"\' value=\'"}\'>'
+                        '</form><script>document.forms[0].submit()</script>').encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+        evil = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+        threading.Thread(target=evil.serve_forever, daemon=True).start()
+        try:
+            a = self.sign_in(self.browser(), "admin1")
+            a.get(f"http://localhost:{evil.server_address[1]}/")
+            wait(a, lambda d: d.current_url.startswith(self.origin))
+            wait(a, lambda d: "UNAUTHENTICATED" in d.page_source or "CSRF" in d.page_source)
+        finally:
+            evil.shutdown()
+        refusals = [r for r in self.env.audit_records()[before:]
+                    if r.get("admin_action") == "console.refused"
+                    and "PolicyAdmin/Apply" in r.get("message", "")]
+        self.assertTrue(refusals, "the cross-site POST left no refusal record")
+        after = self.rpc(self.session("admin1"), "dx.v1.PolicyAdmin/List", {})[2]["revision"]
+        self.assertEqual(after, revision)
+
+
+if __name__ == "__main__":
+    unittest.main()
