@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-ab bench-cluster bench-cluster-audit bench-audit bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-ab bench-cluster bench-cluster-audit bench-audit bench-console bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
 
 all: build
 
@@ -135,6 +135,12 @@ bench-cluster-audit: build
 AUDIT_BENCH_RECORDS ?= 10000000
 bench-audit: build
 	./$(BUILD_DIR)/bench/dx_audit_bench --records $(AUDIT_BENCH_RECORDS) --db $(CURDIR)/var/audit-bench
+
+# The web console: audit search over 10 M records, page weight, first render
+# in Chromium (docs/PERFORMANCE.md#the-web-console). About 5 minutes.
+CONSOLE_BENCH_RECORDS ?= 10000000
+bench-console: build
+	/usr/bin/python3 bench/console_bench.py --build-dir $(BUILD_DIR) --records $(CONSOLE_BENCH_RECORDS)
 
 # The policy decision with 10,000 datasets x 100 grants (docs/POLICY.md).
 bench-policy: build

@@ -37,6 +37,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
   s.set_read_timeout(5, 0);
   s.set_write_timeout(5, 0);
   s.set_payload_max_length(4096);
+  s.set_tcp_nodelay(true);  // headers and body are separate writes
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
   // second process would share the port instead of failing to start.
   s.set_socket_options([](int sock) {

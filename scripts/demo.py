@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dxenv import DevEnv, REPO, fresh_root  # noqa: E402
+from dxenv import CONSOLE_SETTINGS, DevEnv, REPO, fresh_root  # noqa: E402
 
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
@@ -37,7 +37,8 @@ def main():
     args = ap.parse_args()
 
     print(f"{BOLD}dxgate demo{RESET}: a consumer agency reads a provider's data through the gateway")
-    env = DevEnv(fresh_root(args.root), args.build_dir, population=10_000, business=5_000)
+    env = DevEnv(fresh_root(args.root), args.build_dir, population=10_000, business=5_000,
+                 gateway_settings={"console": CONSOLE_SETTINGS})
     env.setup()
     print(f"   dev PKI (national root, agency CA, 4 agencies, gateway, adapters): {env.pki}")
     print("   synthetic data: 10,000 citizens (Ministry of Public Security), "
@@ -132,6 +133,14 @@ def main():
              "a changed byte anywhere would be named here")
         r = env.auditor("verify")
         show("dxctl audit verify --person auditor1", r)
+
+        step(12, "The web console: an auditor signs in with a signed challenge",
+             "no password anywhere: dxctl signs the console's challenge with the person's key "
+             "and prints a one-time link; `make up` leaves the console running to open it")
+        console = env.console_url()
+        r = env.dxctl("console", "login", "--console", console, "--pki", env.pki,
+                      "--person", "auditor1")
+        show(f"dxctl console login --console {console} --person auditor1", r)
     finally:
         env.close()
         print(f"\n   stopped the gateway and the adapters. Logs: {os.path.join(env.root, 'logs')}")

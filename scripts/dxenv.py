@@ -26,6 +26,10 @@ PROVIDERS = {
 }
 
 
+# gateway_settings["console"] for a console on a free loopback port.
+CONSOLE_SETTINGS = "{listen_address: '127.0.0.1:0', port_file: console.port}"
+
+
 class DevEnv:
     def __init__(self, root, build_dir, population=1000, business=1000,
                  gateway_settings=None, quiet=True, adapter_settings=""):
@@ -235,6 +239,19 @@ trust:
     @property
     def gateway(self):
         return f"127.0.0.1:{self.gateway_port}"
+
+    def console_url(self, timeout=20):
+        """The web console's address, once it listens (it starts after the
+        gRPC port; the gateway runs with gateway_settings["console"] =
+        CONSOLE_SETTINGS)."""
+        port_file = os.path.join(self.root, "console.port")
+        deadline = time.time() + timeout
+        while not os.path.exists(port_file):
+            if time.time() > deadline:
+                raise RuntimeError(f"the console did not start: {self.log('gateway')}")
+            time.sleep(0.05)
+        with open(port_file, encoding="utf-8") as f:
+            return f"https://127.0.0.1:{int(f.read())}"
 
     def dxctl(self, *args, timeout=120):
         return subprocess.run([self.bin("dxctl"), *args], capture_output=True,

@@ -71,7 +71,9 @@ def up(root, build_dir, port):
     if running(root):
         print(f"already running ({', '.join(n for n, _ in running(root))}); make down first")
         return 1
-    env = DevEnv(root, build_dir, population=10_000, business=5_000)
+    console_port = 8444 if port_free(8444) else 0
+    env = DevEnv(root, build_dir, population=10_000, business=5_000, gateway_settings={
+        "console": f"{{listen_address: '127.0.0.1:{console_port}', port_file: console.port}}"})
     env.gateway_port = port if port and port_free(port) else None
     env.setup()
     try:
@@ -97,6 +99,11 @@ Try it:
     --dataset bca.population --purpose civil-registration --query citizen_id=001000000000
   build/cli/dxctl status --gateway {env.gateway} --pki {pki}
   build/cli/dxctl audit query --gateway {env.gateway} --pki {pki} --limit 5
+
+The web console: {env.console_url()} (docs/CONSOLE.md). Your browser must
+trust {pki}/root-ca.pem (the dev root CA); then open the link that
+  build/cli/dxctl console login --console {env.console_url()} --pki {pki} --person auditor1
+prints (people: auditor1, ops1, admin1, admin2).
 
 Stop it with: make down""")
     return 0

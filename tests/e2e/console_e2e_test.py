@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 from consumer import H30, Consumer  # noqa: E402
-from dxenv import DevEnv  # noqa: E402
+from dxenv import CONSOLE_SETTINGS, DevEnv  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402
@@ -86,18 +86,13 @@ class ConsoleTest(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-console-")
         cls.shots = os.environ.get("DX_CONSOLE_SCREENSHOTS") or os.path.join(cls.tmp.name, "shots")
         os.makedirs(cls.shots, exist_ok=True)
-        cls.env = DevEnv(cls.tmp.name, BUILD, gateway_settings={
-            "console": "{listen_address: '127.0.0.1:0', port_file: console.port}"}).setup()
+        cls.env = DevEnv(cls.tmp.name, BUILD,
+                         gateway_settings={"console": CONSOLE_SETTINGS}).setup()
         cls.browsers = []
         try:
             cls.env.start()
-            port_file = os.path.join(cls.env.root, "console.port")
-            deadline = time.time() + 20  # the console starts after the gRPC port
-            while not os.path.exists(port_file) and time.time() < deadline:
-                time.sleep(0.05)
-            with open(port_file) as f:
-                cls.port = int(f.read())
-            cls.origin = f"https://127.0.0.1:{cls.port}"
+            cls.origin = cls.env.console_url()
+            cls.port = int(cls.origin.rsplit(":", 1)[1])
             cls.traffic()
         except Exception:
             cls.env.close()
