@@ -362,7 +362,8 @@
         ['fields', (x) => list(x.fields)],
         ['masks', (x) => (x.masks || []).map((m) => m.field + ': ' + short(m.kind)).join(', ')],
         ['row filter', (x) => x.row_filter || ''],
-        ['valid', (x) => (x.valid_from || '…') + ' to ' + (x.valid_until || '…')],
+        ['valid', (x) => (x.valid_from || x.valid_until
+          ? (x.valid_from || '…') + ' to ' + (x.valid_until || '…') : 'always')],
         ['quota', (x) => (x.quota ? (x.quota.requests_per_minute || '-') + '/min, ' +
           (x.quota.records_per_day || '-') + ' records/day' : '')],
       ], ds.grants || []);

@@ -353,6 +353,17 @@ class ConsoleTest(unittest.TestCase):
             self.shot(a2, "policies-approved")
             cols, rows = h29.call(dataset="mof.business", purpose="statistics", system="motcua")
             self.assertEqual(cols, ["province", "status"])
+            # The diff between the two revisions, and the what-if form.
+            a2.find_element(By.ID, "diff-from").send_keys("1")
+            a2.find_element(By.ID, "diff-to").send_keys("2")
+            a2.find_element(By.CSS_SELECTOR, "#diff-form button").click()
+            wait(a2, lambda d: "h29-statistics" in d.find_element(By.ID, "pol-diff").text)
+            for field, value in (("x-consumer", H29), ("x-dataset", "mof.business"),
+                                 ("x-purpose", "statistics"), ("x-fields", "province")):
+                a2.find_element(By.ID, field).send_keys(value)
+            a2.find_element(By.CSS_SELECTOR, "#explain-form button").click()
+            wait(a2, lambda d: d.find_element(By.ID, "x-result").text.startswith("ALLOWED"))
+            self.assertIn("h29-statistics", a2.find_element(By.ID, "x-result").text)
         finally:
             h29.close()
 
@@ -393,6 +404,31 @@ class ConsoleTest(unittest.TestCase):
                                     "Origin": "https://evil.example"})[0], 403)
         self.assertEqual(self.rpc(auditor, "dx.v1.Audit/Prune", {})[0], 404)
         self.assertEqual(self.rpc(auditor, "dx.v1.Audit/Query", {"page_size": 1})[0], 200)
+        # A session id is honoured on the in-process channel only: sent over
+        # the network with an agency's certificate, it is ignored.
+        from dx.v1 import audit_pb2, audit_pb2_grpc
+
+        def read(p):
+            with open(os.path.join(self.env.pki, p), "rb") as f:
+                return f.read()
+        channel = grpc.secure_channel(self.env.gateway, grpc.ssl_channel_credentials(
+            read("root-ca.pem"), read(f"agencies/{H30}/tls.key"),
+            read(f"agencies/{H30}/tls.pem")))
+        try:
+            with self.assertRaises(grpc.RpcError) as refused:
+                list(audit_pb2_grpc.AuditStub(channel).Query(
+                    audit_pb2.AuditQuery(page_size=1), timeout=10,
+                    metadata=[("dx-console-session", auditor[0].split("=", 1)[1])]))
+            self.assertEqual(refused.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        finally:
+            channel.close()
+        # The export behind the page's button: records with their proofs.
+        status, _, bundle = self.rpc(auditor, "dx.v1.Audit/Export",
+                                     {"from_sequence": "0", "to_sequence": "3"})
+        self.assertEqual(status, 200, bundle)
+        chunk = bundle["messages"][0]
+        self.assertEqual(len(chunk["entries"]), 3)
+        self.assertTrue(chunk["tree_head"]["signature"])
         status, headers, _ = self.http("GET", "/")
         csp = headers["Content-Security-Policy"]
         self.assertIn("script-src 'self'", csp)
