@@ -130,8 +130,10 @@ BridgeAnswer RpcBridge::Call(absl::string_view method,
   grpc::GenericStub stub(channel_);
   auto call = stub.PrepareCall(&ctx, absl::StrCat("/", method), &cq);
   std::vector<std::string> messages;
+  size_t bytes_in = 0;
   grpc::Status status;
   bool truncated = false;
+  bool too_big = false;
   call->StartCall(&cq);
   if (Await(&cq)) {
     grpc::Slice slice(wire);
@@ -145,8 +147,16 @@ BridgeAnswer RpcBridge::Call(absl::string_view method,
     while (true) {
       call->Read(&in, &cq);
       if (!Await(&cq)) break;
+      if (truncated || too_big) continue;  // cancelled: drain
       if (messages.size() >= kMaxStreamMessages) {
         truncated = true;
+        ctx.TryCancel();
+        continue;
+      }
+      bytes_in += in.Length();
+      if (bytes_in > kMaxAnswerBytes) {
+        too_big = true;
+        messages.clear();
         ctx.TryCancel();
         continue;
       }
@@ -165,6 +175,13 @@ BridgeAnswer RpcBridge::Call(absl::string_view method,
   void* tag;
   bool ok;
   while (cq.Next(&tag, &ok)) {
+  }
+  if (too_big) {
+    return Error(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("the answer is larger than ", kMaxAnswerBytes >> 20,
+                     " MiB: narrow the search, or use dxctl (`dxctl "
+                     "audit export` writes any range to a file)"));
   }
   if (!status.ok() && !truncated) {
     return Error(status.error_code(), status.error_message());

@@ -34,6 +34,9 @@ class RpcBridge {
   // Messages of a server stream passed back at most (a page of the audit
   // log is at most 10,000 records).
   static constexpr size_t kMaxStreamMessages = 10001;
+  // And at most this many bytes in all (an export of a wide range is for
+  // `dxctl audit export`, which streams it to a file).
+  static constexpr size_t kMaxAnswerBytes = 64 << 20;
 
   explicit RpcBridge(std::shared_ptr<grpc::Channel> channel)
       : channel_(std::move(channel)) {}
