@@ -169,6 +169,44 @@
     table($('ov-reasons'), [['reason', (x) => x[0]], ['refusals', (x) => String(x[1])]], top(reasons));
     table($('ov-consumers'), [['agency', (x) => x[0]], ['exchanges', (x) => String(x[1])]], top(consumers));
     table($('ov-datasets'), [['dataset', (x) => x[0]], ['exchanges', (x) => String(x[1])]], top(datasets));
+    // Each provider's adapter: its address from the registry, and what the
+    // hour's exchanges met there (an error is the gateway's verdict on the
+    // adapter: unreachable, too slow, or a bad answer).
+    let registered = [];
+    try {
+      const reg = await rpc('dx.v1.RegistryAdmin/Get', {});
+      registered = ((reg.registry || {}).datasets || []);
+    } catch (e) {
+      registered = [];
+    }
+    const seen = new Map();
+    for (const x of records) {
+      const k = x.dataset_id || '';
+      const s = seen.get(k) || { served: 0, failed: 0, lastOk: '', lastFail: null };
+      if (x.decision === 'DECISION_ALLOW') {
+        s.served++;
+        s.lastOk = timeOf(x.time_unix_micros);
+      } else if (x.decision === 'DECISION_ERROR') {
+        s.failed++;
+        s.lastFail = x;
+      }
+      seen.set(k, s);
+    }
+    const adapterRows = registered.map((d) => Object.assign({ d }, seen.get(d.id) ||
+      { served: 0, failed: 0, lastOk: '', lastFail: null }));
+    table($('ov-adapters'), [
+      ['dataset', (r) => r.d.id], ['provider', (r) => r.d.provider_agency || ''],
+      ['adapter', (r) => (r.d.adapter || {}).address || ''],
+      ['state', (r) => {
+        const state = r.failed === 0 ? (r.served ? 'answering' : 'no exchange')
+          : (r.lastOk && r.lastFail && r.lastOk > timeOf(r.lastFail.time_unix_micros)
+            ? 'answering again' : 'FAILING');
+        return el('span', { class: state === 'FAILING' ? 'deny' : 'allow' }, state);
+      }],
+      ['served', (r) => String(r.served)], ['failed', (r) => String(r.failed)],
+      ['last failure', (r) => (r.lastFail ? timeOf(r.lastFail.time_unix_micros) + ' ' +
+        short(r.lastFail.reason) + ': ' + (r.lastFail.message || '') : '')],
+    ], adapterRows);
     if (more) {
       $('ov-note').textContent = 'More than 10,000 exchanges in the hour: the tables count the first 10,000.';
     }
@@ -520,6 +558,10 @@
     $('s-print').addEventListener('click', () => window.print());
     $('apply-form').addEventListener('submit', guard(applyPolicy));
     $('apply-validate').addEventListener('click', guard(validatePolicy));
+    $('apply-file').addEventListener('change', guard(async () => {
+      const file = $('apply-file').files[0];
+      if (file) $('apply-yaml').value = await file.text();
+    }));
     $('explain-form').addEventListener('submit', guard(explain));
     $('diff-form').addEventListener('submit', guard(diff));
     $('sign-out').addEventListener('click', guard(async () => {

@@ -251,7 +251,6 @@ class ConsoleTest(unittest.TestCase):
     # -------------------------------------------------------------- tests --
     def test_1_an_auditor_finds_a_refusal_and_the_browser_verifies_its_proof(self):
         d = self.sign_in(self.browser(), "auditor1")
-        self.shot(d, "overview")
         self.search_request(d, self.refused_id)
         self.assertEqual(self.detail(d, "decision"), "deny")
         self.assertEqual(self.detail(d, "reason"),
@@ -491,6 +490,26 @@ class ConsoleTest(unittest.TestCase):
         self.assertTrue(refusals, "the cross-site POST left no refusal record")
         after = self.rpc(self.session("admin1"), "dx.v1.PolicyAdmin/List", {})[2]["revision"]
         self.assertEqual(after, revision)
+
+    def test_7_the_overview_shows_an_adapter_that_fails(self):
+        # Last: the business registry's adapter stops for good.
+        self.env.stop_adapter("000.00.00.G12")
+        h30 = Consumer(self.env)
+        try:
+            code, reason, _ = h30.refusal(dataset="mof.business", purpose="business-licensing")
+            self.assertEqual(reason, "REASON_ADAPTER_UNAVAILABLE")
+        finally:
+            h30.close()
+        d = self.sign_in(self.browser(), "auditor1")
+        wait(d, lambda d: "FAILING" in d.find_element(By.ID, "ov-adapters").text)
+        rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r.text
+                for r in d.find_elements(By.CSS_SELECTOR, "#ov-adapters tr")[1:]}
+        self.assertIn("FAILING", rows["mof.business"])
+        self.assertIn("adapter_unavailable", rows["mof.business"])
+        self.assertNotIn("FAILING", rows["bca.population"])
+        minutes = d.find_element(By.ID, "ov-minutes").text
+        self.assertRegex(minutes, r"\d{4}-\d\d-\d\d \d\d:\d\d")
+        self.shot(d, "overview")
 
 
 if __name__ == "__main__":
