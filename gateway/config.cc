@@ -79,7 +79,6 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
     console->set_session_idle_seconds(900);
   if (console->session_max_seconds() == 0)
     console->set_session_max_seconds(8 * 3600);
-
   v1::ClusterConfig* cluster = c.mutable_cluster();
   if (cluster->etcd_endpoints_size() > 0) {
     if (cluster->prefix().empty()) cluster->set_prefix("/dx/");

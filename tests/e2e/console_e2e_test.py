@@ -29,7 +29,8 @@ from consumer import H30, Consumer  # noqa: E402
 from dxenv import CONSOLE_SETTINGS, DevEnv  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException, StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -67,7 +68,9 @@ TAMPER = """
 
 def wait(driver, cond, timeout=15):
     try:
-        return WebDriverWait(driver, timeout).until(lambda d: cond(d))
+        # A table the page is rebuilding may go stale under the condition.
+        return WebDriverWait(driver, timeout, ignored_exceptions=(
+            NoSuchElementException, StaleElementReferenceException)).until(lambda d: cond(d))
     except TimeoutException:
         # Say what the page said.
         errors = driver.find_elements(By.ID, "error")
