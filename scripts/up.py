@@ -71,7 +71,8 @@ def up(root, build_dir, port):
     if running(root):
         print(f"already running ({', '.join(n for n, _ in running(root))}); make down first")
         return 1
-    console_port = 8444 if port_free(8444) else 0
+    # The console beside the gateway's port; a free one when that is (tests).
+    console_port = 8444 if port and port_free(8444) else 0
     env = DevEnv(root, build_dir, population=10_000, business=5_000, gateway_settings={
         "console": f"{{listen_address: '127.0.0.1:{console_port}', port_file: console.port}}"})
     env.gateway_port = port if port and port_free(port) else None
