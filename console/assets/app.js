@@ -297,6 +297,7 @@
     const out = $('proof-result');
     out.hidden = false;
     out.className = 'proof';
+    out.removeAttribute('data-result');
     out.textContent = 'verifying…';
     clear($('proof-steps'));
     let result;
@@ -308,6 +309,7 @@
     } catch (e) {
       out.className = 'proof bad';
       out.textContent = 'FAILED: ' + e.message;
+      out.setAttribute('data-result', 'failed');
       return;
     }
     for (const s of result.steps) {
