@@ -53,10 +53,14 @@ struct HttpClient::Shared {
     curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   }
   ~Shared() { curl_share_cleanup(share); }
-  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+  // libcurl pairs these calls itself, which the thread-safety analysis
+  // cannot see.
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access,
+                   void* user) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     static_cast<Shared*>(user)->locks[data].Lock();
   }
-  static void Unlock(CURL*, curl_lock_data data, void* user) {
+  static void Unlock(CURL*, curl_lock_data data,
+                     void* user) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     static_cast<Shared*>(user)->locks[data].Unlock();
   }
 };
