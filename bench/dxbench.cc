@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "bench/histogram.h"
 #include "certs/crypto.h"
 #include "cli/agency_client.h"
@@ -526,17 +527,19 @@ int Main(int argc, char** argv) {
     o.concurrency =
         static_cast<int>(std::min<uint64_t>(o.concurrency, o.requests));
   }
-  // Never destroyed. gRPC 1.51's shared callback queue can free itself twice
-  // when the last channel goes away while one of gRPC's threads is still
-  // returning from our last callback (ASan saw it at exit in 2 runs of 25).
-  // The process ends right after, and the runner stays reachable: no leak.
-  static Runner* const runner = new Runner(o);
-  if (absl::Status s = runner->Setup(); !s.ok()) {
+  Runner runner(o);
+  if (absl::Status s = runner.Setup(); !s.ok()) {
     std::cerr << "dxbench: " << s.message() << "\n";
     return 2;
   }
-  runner->Run();
-  return runner->Report();
+  runner.Run();
+  const int rc = runner.Report();
+  // gRPC 1.51's shared callback queue can free itself twice when the last
+  // channel goes away while one of gRPC's threads is still returning from
+  // our last callback (ASan saw it at exit in 2 runs of 25). Those threads
+  // need microseconds; give them far more before the channels go.
+  absl::SleepFor(absl::Milliseconds(200));
+  return rc;
 }
 
 }  // namespace
