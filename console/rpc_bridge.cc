@@ -7,6 +7,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "authz/call_gate.h"
@@ -18,27 +19,11 @@ namespace {
 namespace pb = google::protobuf;
 
 std::string ErrorJson(grpc::StatusCode code, absl::string_view message) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  const int c = static_cast<int>(code);
   pb::Value v;
   auto* fields = v.mutable_struct_value()->mutable_fields();
-  (*fields)["code"].set_string_value(c >= 0 && c <= 16 ? kNames[c] : "UNKNOWN");
+  // gRPC's codes are absl's, names included ("PERMISSION_DENIED").
+  (*fields)["code"].set_string_value(
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
   (*fields)["message"].set_string_value(std::string(message));
   std::string out;
   (void)pb::util::MessageToJsonString(v, &out);
