@@ -74,7 +74,12 @@ class MetricsTest(unittest.TestCase):
 
     @classmethod
     def read_port(cls, name):
-        with open(os.path.join(cls.env.root, name)) as f:
+        # The metrics port file is written just after the gRPC port's.
+        path = os.path.join(cls.env.root, name)
+        deadline = time.time() + 20
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.05)
+        with open(path) as f:
             return int(f.read())
 
     @classmethod
