@@ -10,6 +10,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -163,6 +164,12 @@ class PolicyEndToEndTest(unittest.TestCase):
                                      "--query", "citizen_id=001000000000", "--json")
         before = call()
         self.assertIn("REASON_POLICY_DENIED", before.stdout)
+        # The quota below counts calls in one fixed minute (gateway's clock,
+        # this machine's): begin early in a minute, so that the four calls
+        # fall in the same one even on a slow (sanitizer) build.
+        if time.time() % 60 > 20:
+            time.sleep(60 - time.time() % 60 + 0.5)
+        minute = int(time.time() // 60)
         out = self.ok(self.policy("apply", "-f", self.file("tax.yaml", TAX_GRANT),
                                   "--comment", "tax office checks"))
         m = re.search(r"revision (\d+): changed bca.population \(in effect now\)", out)
@@ -192,8 +199,11 @@ class PolicyEndToEndTest(unittest.TestCase):
         r = call()
         self.assertEqual(r.returncode, 0, r.stdout)
         r = call()
-        self.assertIn("REFUSED  RESOURCE_EXHAUSTED", r.stdout)
-        self.assertIn("REASON_QUOTA_EXCEEDED", r.stdout)
+        if int(time.time() // 60) == minute:
+            self.assertIn("REFUSED  RESOURCE_EXHAUSTED", r.stdout)
+            self.assertIn("REASON_QUOTA_EXCEEDED", r.stdout)
+        else:  # too slow to tell: the window renewed in between
+            print("\nquota check skipped: the minute ended first", file=sys.stderr)
         # Roll back to the revision before: refused again.
         out = self.ok(self.policy("rollback", "bca.population", "--to", str(revision - 1),
                                   "--comment", "agreement withdrawn"))
