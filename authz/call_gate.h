@@ -32,12 +32,15 @@ class CallGate {
  public:
   // A refused call, as its audit record names it.
   struct RefusedCall {
-    std::string actor;        // "auditor:bob", or "unauthenticated ADDR"
-    bool identity_verified;   // false: actor is what the certificate claims
+    std::string actor;  // "auditor:bob", or "unauthenticated ADDR"
+    // false: actor is what the certificate claims, or no one verified.
+    bool identity_verified = false;
     std::string cert_sha256;  // the TLS client certificate's, if any
     std::string action;       // "policy.refused", ...
     std::string detail;       // the method and the reason
-    absl::StatusCode code;    // UNAUTHENTICATED or PERMISSION_DENIED
+    // UNAUTHENTICATED or PERMISSION_DENIED (RESOURCE_EXHAUSTED: the console
+    // counting a flood of refusals).
+    absl::StatusCode code = absl::StatusCode::kPermissionDenied;
   };
   // Appends the refusal's audit record and waits until it is durable.
   using RecordFn = std::function<absl::Status(const RefusedCall&)>;

@@ -1,5 +1,6 @@
 #include "cli/output.h"
 
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <iostream>
@@ -27,7 +28,17 @@ std::string Json(const google::protobuf::Message& message, bool pretty) {
   o.preserve_proto_field_names = true;
   o.add_whitespace = pretty;
   std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, o);
+  const auto printed =
+      google::protobuf::util::MessageToJsonString(message, &out, o);
+  if (printed.ok()) return out;
+  // Never a silent "{}": say which message could not be shown, and why
+  // (e.g. a string that is not UTF-8).
+  google::protobuf::Struct error;
+  (*error.mutable_fields())["dxctl_error"].set_string_value(absl::StrCat(
+      "this ", message.GetDescriptor()->full_name(),
+      " cannot be shown as JSON: ", std::string(printed.message())));
+  out.clear();
+  (void)google::protobuf::util::MessageToJsonString(error, &out, o);
   return out;
 }
 

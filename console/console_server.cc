@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/escaping.h"
@@ -17,7 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "certs/crypto.h"
+#include "common/files.h"
 #include "console/assets.h"
 #include "console/sign_in.h"
 
@@ -102,6 +105,7 @@ std::string RoleOf(const certs::Principal& who) {
 ConsoleServer::ConsoleServer(Options options)
     : options_(std::move(options)),
       sessions_(options_.clock, options_.session_idle, options_.session_max),
+      refusals_(options_.clock, kRecordedRefusalsPerMinute, kMaxAddresses),
       bridge_(options_.channel) {}
 
 absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
@@ -119,17 +123,18 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
   const std::string host = address.substr(0, colon);
   std::unique_ptr<ConsoleServer> c(new ConsoleServer(std::move(options)));
   const Options& o = c->options_;
-  std::string tls_error;
+  {
+    auto chain = ReadFile(o.cert_file);
+    if (!chain.ok()) return chain.status();
+    auto key = ReadFile(o.key_file);
+    if (!key.ok()) return key.status();
+    absl::Status set = c->identity_.Set(
+        *chain, *key, absl::StrCat(o.cert_file, " / ", o.key_file));
+    if (!set.ok()) return set;
+  }
   c->server_ = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
     SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(&ctx, o.cert_file.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(&ctx, o.key_file.c_str(),
-                                    SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(&ctx) != 1) {
-      tls_error = absl::StrCat("cannot use the TLS pair ", o.cert_file, " / ",
-                               o.key_file);
-      return false;
-    }
+    c->identity_.InstallOn(&ctx);
     // A client certificate is asked for, never required, and accepted at
     // the TLS layer whatever it is: POST /api/session/certificate checks
     // it with the trust store (chain, CRL, a person's identity).
@@ -143,9 +148,7 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
     return true;
   });
   if (!c->server_->is_valid()) {
-    return absl::InvalidArgumentError(
-        tls_error.empty() ? "the console's TLS context did not start"
-                          : tls_error);
+    return absl::InternalError("the console's TLS context did not start");
   }
   httplib::SSLServer& s = *c->server_;
   // httplib holds a worker per open connection until its keep-alive ends,
@@ -188,6 +191,22 @@ ConsoleServer::~ConsoleServer() {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   if (thread_.joinable()) thread_.join();
+  for (const RefusalBudget::Count& c : refusals_.Drain()) RecordCount(c);
+}
+
+void ConsoleServer::RecordCount(const RefusalBudget::Count& c) {
+  if (!options_.record_refusal) return;
+  authz::CallGate::RefusedCall r;
+  r.actor = absl::StrCat("unauthenticated ", c.address);
+  r.action = "console.refused";
+  r.detail = absl::StrCat(
+      c.refusals, " more refused request(s) from ", c.address, " from ",
+      absl::FormatTime(absl::RFC3339_sec, c.from, absl::UTCTimeZone()), " to ",
+      absl::FormatTime(absl::RFC3339_sec, c.to, absl::UTCTimeZone()),
+      ", counted, not recorded one by one (over ", kRecordedRefusalsPerMinute,
+      " a minute from one address)");
+  r.code = absl::StatusCode::kResourceExhausted;
+  (void)options_.record_refusal(r);
 }
 
 void ConsoleServer::Refuse(const httplib::Request& req, httplib::Response& res,
@@ -195,6 +214,33 @@ void ConsoleServer::Refuse(const httplib::Request& req, httplib::Response& res,
                            const std::string& cert_sha256,
                            const std::string& why) {
   const bool unauthenticated = code == 401;
+  RefusalBudget::Verdict budget = refusals_.Take(req.remote_addr);
+  for (const RefusalBudget::Count& c : budget.due) RecordCount(c);
+  if (!budget.record) {
+    const std::string until = absl::FormatTime(
+        absl::RFC3339_sec, budget.window_end, absl::UTCTimeZone());
+    if (budget.first_over && options_.record_refusal) {
+      authz::CallGate::RefusedCall r;
+      r.actor = absl::StrCat("unauthenticated ", req.remote_addr);
+      r.action = "console.refused";
+      r.detail =
+          absl::StrCat("over ", kRecordedRefusalsPerMinute,
+                       " refused requests a minute from ", req.remote_addr,
+                       " (the last: ", req.method, " ", req.path, ": ", why,
+                       "): its refusals until ", until,
+                       " are answered 429 and recorded as one count");
+      r.code = absl::StatusCode::kResourceExhausted;
+      (void)options_.record_refusal(r);
+    }
+    const int64_t wait = std::max<int64_t>(
+        1, absl::ToInt64Seconds(budget.window_end - options_.clock->Now()));
+    res.set_header("Retry-After", std::to_string(wait));
+    SendError(res, 429, "RESOURCE_EXHAUSTED",
+              absl::StrCat("too many refused requests from ", req.remote_addr,
+                           " (the last: ", why, "); wait ", wait,
+                           " s, then sign in again"));
+    return;
+  }
   if (options_.record_refusal) {
     authz::CallGate::RefusedCall r;
     r.actor = actor.empty() ? absl::StrCat("unauthenticated ", req.remote_addr)

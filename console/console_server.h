@@ -30,8 +30,10 @@
 #include "authz/call_gate.h"
 #include "certs/trust_store.h"
 #include "common/clock.h"
+#include "console/refusal_budget.h"
 #include "console/rpc_bridge.h"
 #include "console/sessions.h"
+#include "console/tls_identity.h"
 
 namespace httplib {
 class SSLServer;
@@ -69,6 +71,12 @@ class ConsoleServer {
 
   int port() const { return port_; }
   SessionStore& sessions() { return sessions_; }
+  // The gateway's TLS pair changed (its reload, already checked): new
+  // handshakes present it; the pair in force stays if this one is refused.
+  absl::Status SetTlsPair(absl::string_view chain_pem,
+                          absl::string_view key_pem, absl::string_view source) {
+    return identity_.Set(chain_pem, key_pem, source);
+  }
 
  private:
   explicit ConsoleServer(Options options);
@@ -81,10 +89,19 @@ class ConsoleServer {
               const std::string& actor, bool verified,
               const std::string& cert_sha256, const std::string& why);
   void StartSession(const Session& s, httplib::Response& res);
+  // Records a count of refusals not recorded one by one.
+  void RecordCount(const RefusalBudget::Count& c);
+
+  // Refusals of one address recorded one by one in a minute
+  // (refusal_budget.h), and the addresses followed at once.
+  static constexpr int kRecordedRefusalsPerMinute = 30;
+  static constexpr size_t kMaxAddresses = 10000;
 
   const Options options_;
   SessionStore sessions_;
+  RefusalBudget refusals_;
   RpcBridge bridge_;
+  TlsIdentity identity_;  // outlives server_: its handshakes read it
   std::unique_ptr<httplib::SSLServer> server_;
   std::thread thread_;
   std::atomic<bool> done_{false};

@@ -2,13 +2,18 @@
 // sign-in against the real dev PKI, what the bridge forwards, and the
 // built-in pages' safety rules.
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 
 #include "absl/strings/match.h"
 #include "certs/crypto.h"
+#include "common/bytes.h"
 #include "console/assets.h"
+#include "console/refusal_budget.h"
 #include "console/rpc_bridge.h"
 #include "console/sessions.h"
 #include "console/sign_in.h"
+#include "console/tls_identity.h"
 #include "tests/testing/dev_pki.h"
 #include "tests/testing/fake_clock.h"
 
@@ -165,6 +170,110 @@ TEST(AssetsTest, PagesLoadOnlyTheirOwnScriptsAndNoInlineCode) {
     EXPECT_FALSE(Has(a->body, "eval(")) << path;
   }
   EXPECT_EQ(FindAsset("/assets/missing.js"), nullptr);
+}
+
+TEST(RefusalBudgetTest, PastTheBudgetRefusalsAreCountedAndTheCountIsDue) {
+  FakeClock clock(absl::FromUnixSeconds(1764000000));  // a minute's start
+  RefusalBudget budget(&clock, 3, 100);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(budget.Take("10.0.0.1").record) << i;
+  }
+  RefusalBudget::Verdict over = budget.Take("10.0.0.1");
+  EXPECT_FALSE(over.record);
+  EXPECT_TRUE(over.first_over);
+  EXPECT_EQ(over.window_end, absl::FromUnixSeconds(1764000000 + 60));
+  clock.Advance(absl::Seconds(10));
+  over = budget.Take("10.0.0.1");
+  EXPECT_FALSE(over.record);
+  EXPECT_FALSE(over.first_over);
+  // Another address has its own budget.
+  EXPECT_TRUE(budget.Take("10.0.0.2").record);
+  // The next minute: the address starts again, and its count is due.
+  clock.Advance(absl::Seconds(55));
+  RefusalBudget::Verdict next = budget.Take("10.0.0.2");
+  EXPECT_TRUE(next.record);
+  ASSERT_EQ(next.due.size(), 1u);
+  EXPECT_EQ(next.due[0].address, "10.0.0.1");
+  EXPECT_EQ(next.due[0].refusals, 2u);
+  EXPECT_EQ(next.due[0].to - next.due[0].from, absl::Seconds(10));
+  EXPECT_TRUE(budget.Take("10.0.0.1").record);
+  EXPECT_TRUE(budget.Drain().empty());  // nothing counted this minute
+}
+
+TEST(RefusalBudgetTest, ManyAddressesShareOneWindowAndStopDrainsTheCounts) {
+  FakeClock clock(absl::FromUnixSeconds(1764000000));
+  RefusalBudget budget(&clock, 1, 2);
+  EXPECT_TRUE(budget.Take("a").record);
+  EXPECT_TRUE(budget.Take("b").record);
+  // The map is full: newcomers share "(other addresses)".
+  EXPECT_TRUE(budget.Take("c").record);
+  EXPECT_FALSE(budget.Take("d").record);
+  EXPECT_FALSE(budget.Take("a").record);
+  std::vector<RefusalBudget::Count> left = budget.Drain();
+  ASSERT_EQ(left.size(), 2u);
+  uint64_t total = 0;
+  for (const auto& c : left) total += c.refusals;
+  EXPECT_EQ(total, 2u);
+  EXPECT_TRUE(budget.Drain().empty());
+}
+
+// The certificate a client sees in a handshake, in memory, with a server
+// context whose certificate comes from `identity`.
+std::string ServedLeafSha256(TlsIdentity& identity) {
+  SSL_CTX* server_ctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
+  identity.InstallOn(server_ctx);
+  SSL* server = SSL_new(server_ctx);
+  SSL* client = SSL_new(client_ctx);
+  BIO *server_io = nullptr, *client_io = nullptr;
+  BIO_new_bio_pair(&server_io, 0, &client_io, 0);
+  SSL_set_bio(server, server_io, server_io);
+  SSL_set_bio(client, client_io, client_io);
+  SSL_set_accept_state(server);
+  SSL_set_connect_state(client);
+  for (int i = 0; i < 20 && (!SSL_is_init_finished(client) ||
+                             !SSL_is_init_finished(server));
+       ++i) {
+    SSL_do_handshake(client);
+    SSL_do_handshake(server);
+  }
+  std::string out;
+  if (X509* peer = SSL_get1_peer_certificate(client)) {
+    out = HexEncode(certs::CertificateFingerprint(peer));
+    X509_free(peer);
+  }
+  SSL_free(client);
+  SSL_free(server);
+  SSL_CTX_free(client_ctx);
+  SSL_CTX_free(server_ctx);
+  return out;
+}
+
+TEST(TlsIdentityTest, EachHandshakePresentsThePairInForceAndABadOneIsRefused) {
+  const std::string gw = DevPkiDir() + "/gateway";
+  const std::string h30 = DevPkiDir() + "/agencies/000.00.00.H30";
+  TlsIdentity identity;
+  EXPECT_EQ(ServedLeafSha256(identity), "");  // nothing to present yet
+  ASSERT_TRUE(identity
+                  .Set(ReadOrDie(gw + "/tls.pem"), ReadOrDie(gw + "/tls.key"),
+                       "gateway")
+                  .ok());
+  const std::string first = identity.LeafSha256();
+  EXPECT_EQ(ServedLeafSha256(identity), first);
+  // Refused: a key of another certificate, or no certificate at all.
+  absl::Status mismatch = identity.Set(ReadOrDie(h30 + "/tls.pem"),
+                                       ReadOrDie(gw + "/tls.key"), "x.pem");
+  EXPECT_TRUE(absl::StrContains(mismatch.message(), "x.pem: the key is not"))
+      << mismatch;
+  EXPECT_FALSE(identity.Set("not PEM", ReadOrDie(gw + "/tls.key"), "y").ok());
+  EXPECT_EQ(ServedLeafSha256(identity), first);
+  // Replaced: the next handshake presents the new pair.
+  ASSERT_TRUE(
+      identity
+          .Set(ReadOrDie(h30 + "/tls.pem"), ReadOrDie(h30 + "/tls.key"), "h30")
+          .ok());
+  EXPECT_NE(identity.LeafSha256(), first);
+  EXPECT_EQ(ServedLeafSha256(identity), identity.LeafSha256());
 }
 
 }  // namespace

@@ -175,6 +175,7 @@ certs::TrustStore::Options GatewayServer::TrustOptions() const {
 }
 
 absl::Status GatewayServer::OpenKeys() {
+  DX_ASSIGN_OR_RETURN(anchors_pem_, ReadFile(config_.trust().ca_file()));
   DX_ASSIGN_OR_RETURN(trust_, certs::TrustStore::Create(TrustOptions()));
   DX_ASSIGN_OR_RETURN(signer_,
                       certs::Signer::FromFiles(config_.signing().key_file(),
@@ -707,7 +708,10 @@ void GatewayServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   // No new console requests; those under way finish on the live server.
+  // Under reload_mu_: a reload of the TLS pair may be handing it to the
+  // console right now.
   if (console_ != nullptr) {
+    absl::MutexLock lock(&reload_mu_);
     console_.reset();
     gate_->SetConsoleSessions(nullptr);
   }

@@ -201,6 +201,11 @@ class GatewayServer {
   std::map<std::string, std::string> seen_digests_ ABSL_GUARDED_BY(reload_mu_);
   std::map<std::string, std::string> settling_digests_
       ABSL_GUARDED_BY(reload_mu_);
+  // The trust anchors in force (PEM), as the trust store last accepted
+  // them: what the TLS port and the adapters' channels are given, never the
+  // file as it is now (it may hold anchors just refused). Written at start
+  // and then only by reloads, under reload_mu_.
+  std::string anchors_pem_;
 
   std::atomic<bool> stop_{false};
   bool shut_down_ = false;

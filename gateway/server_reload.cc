@@ -1,10 +1,11 @@
 // GatewayServer's changes without a restart (docs/OPERATIONS.md,
 // "Changes without a restart"): the registry file, the TLS certificate and
-// key, the signing key (and the log's, when separate), and the trust
-// anchors and intermediates. Each is read whole and checked before it
-// takes effect; an invalid one is refused, the old one stays, and both
-// outcomes are audit records. Triggered by SIGHUP and by a change to a
-// watched file (checked every second by the housekeeping thread).
+// key (of the gRPC port, the web console and the calls to adapters alike),
+// the signing key (and the log's, when separate), and the trust anchors
+// and intermediates. Each is read whole and checked before it takes effect; an
+// invalid one is refused, the old one stays, and both outcomes are audit
+// records. Triggered by SIGHUP and by a change to a watched file (checked every
+// second by the housekeeping thread).
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "console/console_server.h"
 #include "gateway/adapter_pool.h"
 #include "gateway/registry_admin.h"
 #include "gateway/server.h"
@@ -176,7 +178,7 @@ absl::StatusOr<std::string> GatewayServer::ReloadSigner(
 absl::StatusOr<std::string> GatewayServer::InstallTls() {
   DX_ASSIGN_OR_RETURN(std::string cert, ReadFile(config_.tls().cert_file()));
   DX_ASSIGN_OR_RETURN(std::string key, ReadFile(config_.tls().key_file()));
-  DX_ASSIGN_OR_RETURN(std::string ca, ReadFile(config_.trust().ca_file()));
+  const std::string& ca = anchors_pem_;
   // The key matches the certificate, which is this node's and verifies.
   auto pair = certs::Signer::FromPem(key, cert);
   if (!pair.ok()) {
@@ -185,6 +187,13 @@ absl::StatusOr<std::string> GatewayServer::InstallTls() {
                      ": ", pair.status().message()));
   }
   DX_RETURN_IF_ERROR(CheckOwnCertificate("TLS", (*pair)->certificate_der()));
+  // The console first: it is the one that can still refuse the pair.
+  if (console_ != nullptr) {
+    DX_RETURN_IF_ERROR(
+        console_->SetTlsPair(cert, key,
+                             absl::StrCat(config_.tls().cert_file(), " / ",
+                                          config_.tls().key_file())));
+  }
   // gRPC watches these copies (refreshed every second): the key first, so
   // that a pair read between the two writes is a mismatch gRPC skips.
   const std::string dir = DataDir(config_.data_dir()).tls();
@@ -205,6 +214,9 @@ absl::StatusOr<std::string> GatewayServer::InstallTls() {
 absl::StatusOr<std::string> GatewayServer::ReloadTrust() {
   // Checked on a new store first: the node's own certificates must still
   // verify under the new anchors, or it could serve no one.
+  // Read before the stores read it: a change in between is a new digest,
+  // reloaded at the next tick.
+  DX_ASSIGN_OR_RETURN(std::string anchors, ReadFile(config_.trust().ca_file()));
   DX_ASSIGN_OR_RETURN(auto candidate,
                       certs::TrustStore::Create(TrustOptions()));
   DX_ASSIGN_OR_RETURN(std::string tls_pem, ReadFile(config_.tls().cert_file()));
@@ -227,9 +239,9 @@ absl::StatusOr<std::string> GatewayServer::ReloadTrust() {
     }
   }
   DX_RETURN_IF_ERROR(trust_->Reload());
+  anchors_pem_ = anchors;
   // The TLS port's and the adapters' anchors follow.
   DX_ASSIGN_OR_RETURN(std::string installed, InstallTls());
-  DX_ASSIGN_OR_RETURN(std::string anchors, ReadFile(config_.trust().ca_file()));
   return absl::StrCat("anchors sha256 ", HexEncode(certs::Sha256(anchors)),
                       "; TLS ", installed);
 }

@@ -514,6 +514,38 @@ class ConsoleTest(unittest.TestCase):
         self.assertRegex(minutes, r"\d{4}-\d\d-\d\d \d\d:\d\d")
         self.shot(d, "overview")
 
+    def test_8_a_flood_of_refusals_is_answered_429_and_counted(self):
+        # Last: this address's budget of recorded refusals is spent. 65
+        # requests without a session: even across a minute's end (two
+        # budgets of 30), some must be answered 429.
+        began = time.time()
+        answers = [self.http("POST", "/api/rpc/dx.v1.Audit/Query", {}) for _ in range(65)]
+        statuses = [a[0] for a in answers]
+        print(f"\nflood at {began % 60:.1f}..{time.time() % 60:.1f} s of a minute: "
+              f"{statuses.count(401)} x 401, {statuses.count(429)} x 429", file=sys.stderr)
+        self.assertLessEqual(set(statuses), {401, 429}, statuses)
+        self.assertLessEqual(statuses.count(401), 60, statuses)
+        over = [a for a in answers if a[0] == 429]
+        self.assertTrue(over, statuses)
+        self.assertTrue(1 <= int(over[0][1]["Retry-After"]) <= 60, over[0][1])
+        self.assertEqual(over[0][2]["code"], "RESOURCE_EXHAUSTED")
+        self.assertIn("too many refused requests from 127.0.0.1", over[0][2]["message"])
+        flagged = [r for r in self.admin_records("console.refused")
+                   if "over 30 refused requests a minute from 127.0.0.1" in r["message"]]
+        self.assertTrue(flagged)
+        # The count is recorded once the minute is over (seen at the next
+        # refusal): every refusal is in the log, alone or counted.
+        time.sleep(60 - time.time() % 60 + 0.5)
+        self.assertEqual(self.http("POST", "/api/rpc/dx.v1.Audit/Query", {})[0], 401)
+        refused = self.admin_records("console.refused")
+        counted = [r for r in refused
+                   if "more refused request(s) from 127.0.0.1" in r["message"]]
+        self.assertTrue(counted, refused[-3:])
+        # Nobody's identity was verified: the records say so.
+        self.assertFalse([r for r in flagged + counted if r.get("identity_verified")])
+        total = sum(int(r["message"].split(" ", 1)[0]) for r in counted)
+        self.assertEqual(total, len(over))
+
 
 if __name__ == "__main__":
     unittest.main()
