@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 
 namespace dx {
 namespace {
@@ -120,6 +121,14 @@ class Walker {
     };
     switch (field->cpp_type()) {
       case FieldDescriptor::CPPTYPE_STRING:
+        // A protobuf string must be UTF-8: one that is not would be stored
+        // (an etcd registry, an audit record) and then fail to parse on
+        // every reader. YAML files are UTF-8 by definition.
+        if (field->type() == FieldDescriptor::TYPE_STRING &&
+            !IsValidUtf8(text)) {
+          return Error(node, path,
+                       "is not UTF-8 text (save the file as UTF-8)");
+        }
         rep ? refl->AddString(msg, field, text)
             : refl->SetString(msg, field, text);
         return absl::OkStatus();

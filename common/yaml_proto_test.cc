@@ -60,6 +60,23 @@ TEST(YamlProtoTest, UnknownFieldNamesFileLineAndField) {
   EXPECT_NE(s.message().find("known fields"), std::string::npos) << s;
 }
 
+TEST(YamlProtoTest, TextThatIsNotUtf8IsRefusedWithItsLine) {
+  v1::Registry r;
+  // Latin-1 "Hà Nội" as a legacy editor would save it.
+  absl::Status s = YamlToProto(
+      "agencies:\n  - code: X\n    name: \"H\xe0 N\xf4i\"\n", "reg.yaml", &r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("reg.yaml:3"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("agencies[0].name"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("not UTF-8"), std::string::npos) << s;
+  // The same in UTF-8 is read.
+  EXPECT_TRUE(YamlToProto("agencies:\n  - code: X\n    name: \"H\xc3\xa0 "
+                          "N\xe1\xbb\x99i\"\n",
+                          "reg.yaml", &r)
+                  .ok());
+  EXPECT_EQ(r.agencies(0).name(), "H\xc3\xa0 N\xe1\xbb\x99i");
+}
+
 TEST(YamlProtoTest, WrongTypeNamesTheField) {
   v1::GatewayConfig c;
   absl::Status s =
