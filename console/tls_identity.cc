@@ -52,6 +52,7 @@ absl::Status TlsIdentity::Set(absl::string_view chain_pem,
         absl::StrCat(source, ": no PEM private key for the console"));
   }
   if (X509_check_private_key(pair->leaf.get(), pair->key.get()) != 1) {
+    ERR_clear_error();  // nothing left for this thread's next OpenSSL call
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": the key is not the certificate's"));
   }
