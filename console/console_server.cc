@@ -194,19 +194,27 @@ ConsoleServer::~ConsoleServer() {
   for (const RefusalBudget::Count& c : refusals_.Drain()) RecordCount(c);
 }
 
-void ConsoleServer::RecordCount(const RefusalBudget::Count& c) {
+void ConsoleServer::RecordFlood(const std::string& address,
+                                std::string detail) {
   if (!options_.record_refusal) return;
   authz::CallGate::RefusedCall r;
-  r.actor = absl::StrCat("unauthenticated ", c.address);
+  r.actor = absl::StrCat("unauthenticated ", address);
   r.action = "console.refused";
-  r.detail = absl::StrCat(
-      c.refusals, " more refused request(s) from ", c.address, " from ",
-      absl::FormatTime(absl::RFC3339_sec, c.from, absl::UTCTimeZone()), " to ",
-      absl::FormatTime(absl::RFC3339_sec, c.to, absl::UTCTimeZone()),
-      ", counted, not recorded one by one (over ", kRecordedRefusalsPerMinute,
-      " a minute from one address)");
+  r.detail = std::move(detail);
   r.code = absl::StatusCode::kResourceExhausted;
   (void)options_.record_refusal(r);
+}
+
+void ConsoleServer::RecordCount(const RefusalBudget::Count& c) {
+  RecordFlood(
+      c.address,
+      absl::StrCat(
+          c.refusals, " more refused request(s) from ", c.address, " from ",
+          absl::FormatTime(absl::RFC3339_sec, c.from, absl::UTCTimeZone()),
+          " to ",
+          absl::FormatTime(absl::RFC3339_sec, c.to, absl::UTCTimeZone()),
+          ", counted, not recorded one by one (over ",
+          kRecordedRefusalsPerMinute, " a minute from one address)"));
 }
 
 void ConsoleServer::Refuse(const httplib::Request& req, httplib::Response& res,
@@ -219,18 +227,14 @@ void ConsoleServer::Refuse(const httplib::Request& req, httplib::Response& res,
   if (!budget.record) {
     const std::string until = absl::FormatTime(
         absl::RFC3339_sec, budget.window_end, absl::UTCTimeZone());
-    if (budget.first_over && options_.record_refusal) {
-      authz::CallGate::RefusedCall r;
-      r.actor = absl::StrCat("unauthenticated ", req.remote_addr);
-      r.action = "console.refused";
-      r.detail =
+    if (budget.first_over) {
+      RecordFlood(
+          req.remote_addr,
           absl::StrCat("over ", kRecordedRefusalsPerMinute,
                        " refused requests a minute from ", req.remote_addr,
                        " (the last: ", req.method, " ", req.path, ": ", why,
                        "): its refusals until ", until,
-                       " are answered 429 and recorded as one count");
-      r.code = absl::StatusCode::kResourceExhausted;
-      (void)options_.record_refusal(r);
+                       " are answered 429 and recorded as one count"));
     }
     const int64_t wait = std::max<int64_t>(
         1, absl::ToInt64Seconds(budget.window_end - options_.clock->Now()));

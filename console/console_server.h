@@ -89,7 +89,9 @@ class ConsoleServer {
               const std::string& actor, bool verified,
               const std::string& cert_sha256, const std::string& why);
   void StartSession(const Session& s, httplib::Response& res);
-  // Records a count of refusals not recorded one by one.
+  // A record of a flood from `address` (refusal_budget.h): that it began,
+  // or the count of refusals not recorded one by one.
+  void RecordFlood(const std::string& address, std::string detail);
   void RecordCount(const RefusalBudget::Count& c);
 
   // Refusals of one address recorded one by one in a minute
