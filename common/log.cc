@@ -54,6 +54,13 @@ bool Plain(absl::string_view v) {
 
 void SetLogFormat(LogFormat format) { g_format.store(format); }
 
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name) {
+  if (name.empty() || name == "text") return LogFormat::kText;
+  if (name == "json") return LogFormat::kJson;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "log_format must be \"text\" or \"json\", not \"", name, "\""));
+}
+
 std::string JsonQuote(absl::string_view text) {
   std::string out = "\"";
   for (size_t i = 0; i < text.size();) {

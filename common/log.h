@@ -12,12 +12,17 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace dx {
 
 enum class LogFormat { kText, kJson };
 void SetLogFormat(LogFormat format);
+
+// A config's `log_format`: "text" (or empty, the default) or "json";
+// anything else is an error that names the two.
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name);
 
 struct LogField {
   LogField(std::string k, std::string v)
@@ -33,7 +38,8 @@ struct LogField {
   bool number = false;
 };
 
-// `level`: "info", "warning" or "error".
+// `level`: "info", "warning" or "error" ("debug" for a library's debug
+// lines, which appear only when an operator asks for them).
 void LogEvent(absl::string_view component, absl::string_view level,
               absl::string_view message,
               const std::vector<LogField>& fields = {});

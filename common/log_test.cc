@@ -20,6 +20,16 @@ TEST(LogTest, TextLineNamesTheComponentAndFields) {
       "dxgate: refused request_id=\"x\\ndxgate: forged ok=1\" e=\"\"");
 }
 
+TEST(LogTest, LogFormatIsTextOrJson) {
+  EXPECT_EQ(ParseLogFormat("").value(), LogFormat::kText);
+  EXPECT_EQ(ParseLogFormat("text").value(), LogFormat::kText);
+  EXPECT_EQ(ParseLogFormat("json").value(), LogFormat::kJson);
+  const absl::Status bad = ParseLogFormat("JSON ").status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(),
+            "log_format must be \"text\" or \"json\", not \"JSON \"");
+}
+
 TEST(LogTest, JsonLineParsesWithTypedFields) {
   const std::string line =
       FormatLogLine(LogFormat::kJson, "dxgate", "warning", "exchange refused",

@@ -13,7 +13,7 @@
 
 #include "certs/crypto.h"
 #include "certs/trust_store.h"
-#include "common/protobuf_logs.h"
+#include "common/library_logs.h"
 #include "gateway/request_checker.h"
 #include "tests/testing/dev_pki.h"
 
@@ -31,7 +31,7 @@ World* world = nullptr;
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  dx::QuietProtobufLogs();
+  dx::RouteLibraryLogs();
   world = new World();
   const std::string pki = dx::testing::DevPkiDir();
   dx::certs::TrustStore::Options o;

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/env_expand.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
 
@@ -44,10 +45,9 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   for (auto& crl : *c.mutable_trust()->mutable_crl_files()) resolve(&crl);
   if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:8443");
   if (c.log_format().empty()) c.set_log_format("text");
-  if (c.log_format() != "text" && c.log_format() != "json") {
+  if (auto format = ParseLogFormat(c.log_format()); !format.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": log_format must be \"text\" or \"json\", not \"",
-                     c.log_format(), "\""));
+        absl::StrCat(path, ": ", format.status().message()));
   }
   if (!c.has_max_in_flight()) c.set_max_in_flight(4096);
   if (c.trust().crl_reload_seconds() == 0)

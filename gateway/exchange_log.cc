@@ -5,8 +5,7 @@
 namespace dx::gateway {
 
 ExchangeLog::ExchangeLog(const Clock* clock, int max_per_second, WriteFn write)
-    : clock_(clock),
-      max_per_second_(max_per_second),
+    : budget_(clock, max_per_second, absl::Seconds(1)),
       write_(write ? std::move(write)
                    : [](absl::string_view level, absl::string_view message,
                         const std::vector<LogField>& fields) {
@@ -16,21 +15,7 @@ ExchangeLog::ExchangeLog(const Clock* clock, int max_per_second, WriteFn write)
 void ExchangeLog::ExchangeClosed(const ExchangeOutcome& o) {
   if (o.decision == v1::DECISION_ALLOW && o.grpc_code == 0) return;
   uint64_t suppressed;
-  {
-    absl::MutexLock lock(&mu_);
-    const int64_t second = absl::ToUnixSeconds(clock_->Now());
-    if (second != second_) {
-      second_ = second;
-      written_this_second_ = 0;
-    }
-    if (written_this_second_ >= max_per_second_) {
-      ++suppressed_;
-      return;
-    }
-    ++written_this_second_;
-    suppressed = suppressed_;
-    suppressed_ = 0;
-  }
+  if (!budget_.Take(&suppressed)) return;
   std::string reason = v1::ReasonCode_Name(o.reason);
   std::vector<LogField> fields = {
       {"request_id", o.request_id},

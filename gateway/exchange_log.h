@@ -11,9 +11,9 @@
 #include <functional>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/log_budget.h"
 #include "gateway/exchange_observer.h"
 
 namespace dx::gateway {
@@ -30,13 +30,8 @@ class ExchangeLog final : public ExchangeObserver {
   void AdapterCalled(const std::string&, int) override {}
 
  private:
-  const Clock* const clock_;
-  const int max_per_second_;
+  LogBudget budget_;
   const WriteFn write_;
-  absl::Mutex mu_;
-  int64_t second_ ABSL_GUARDED_BY(mu_) = 0;
-  int written_this_second_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace dx::gateway

@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/library_logs.h"
 #include "common/log.h"
-#include "common/protobuf_logs.h"
 #include "common/signals.h"
 #include "common/status_macros.h"
 #include "gateway/check_config.h"
@@ -24,8 +24,7 @@ namespace {
 
 absl::Status Run(const std::string& config_path) {
   DX_ASSIGN_OR_RETURN(v1::GatewayConfig config, LoadGatewayConfig(config_path));
-  SetLogFormat(config.log_format() == "json" ? LogFormat::kJson
-                                             : LogFormat::kText);
+  SetLogFormat(ParseLogFormat(config.log_format()).value_or(LogFormat::kText));
   DX_ASSIGN_OR_RETURN(std::unique_ptr<GatewayServer> server,
                       GatewayServer::Start(std::move(config), config_path, {}));
   int sig;
@@ -43,7 +42,7 @@ int main(int argc, char** argv) {
   // Debian's Abseil checks every mutex for lock-order cycles (a debug aid
   // costing ~2% of the gateway's CPU in profiles); our lock order is fixed.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  dx::QuietProtobufLogs();
+  dx::RouteLibraryLogs();
   if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
     std::cout << "dxgate " << DX_VERSION << " (" << DX_GIT_COMMIT << ")\n";
     return 0;

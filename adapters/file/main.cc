@@ -1,10 +1,10 @@
 // dx-file-adapter: serves datasets from CSV or JSON Lines files to dxgate.
 //
 //   dx-file-adapter --config deploy/file-adapter.yaml
-#include <iostream>
 
 #include "adapters/file/file_source.h"
 #include "adapters/sdk/adapter_main.h"
+#include "common/log.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/config.pb.h"
 
@@ -20,8 +20,10 @@ absl::Status Run(const std::string& config_path) {
     DX_ASSIGN_OR_RETURN(auto source,
                         dx::adapters::FileSource::Load(
                             dx::ResolvePath(base, ds.path()), ds.format()));
-    std::cerr << "dx-file-adapter: dataset " << ds.dataset_id() << ": "
-              << source->row_count() << " records from " << ds.path() << "\n";
+    dx::LogEvent("dx-file-adapter", "info", "dataset",
+                 {{"dataset", ds.dataset_id()},
+                  {"records", static_cast<uint64_t>(source->row_count())},
+                  {"file", ds.path()}});
     sources[ds.dataset_id()] = std::move(source);
   }
   return dx::adapters::ServeUntilSignal(

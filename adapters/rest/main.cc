@@ -3,12 +3,12 @@
 //
 //   dx-rest-adapter --config deploy/rest-adapter.yaml
 #include <cstdlib>
-#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "adapters/rest/http_client.h"
 #include "adapters/rest/rest_source.h"
 #include "adapters/sdk/adapter_main.h"
+#include "common/log.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/rest_adapter.pb.h"
 
@@ -50,8 +50,9 @@ absl::Status Run(const std::string& config_path) {
           absl::StrCat(config_path, ": ", plan.status().message()));
     }
     DX_ASSIGN_OR_RETURN(auto headers, Headers(ds));
-    std::cerr << "dx-rest-adapter: dataset " << ds.dataset_id() << " from "
-              << dx::adapters::OriginOf(ds.url()) << "\n";
+    dx::LogEvent("dx-rest-adapter", "info", "dataset",
+                 {{"dataset", ds.dataset_id()},
+                  {"origin", dx::adapters::OriginOf(ds.url())}});
     sources[ds.dataset_id()] = std::make_unique<dx::adapters::RestSource>(
         *std::move(plan), client.get(), std::move(headers));
   }

@@ -4,7 +4,8 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "common/protobuf_logs.h"
+#include "common/library_logs.h"
+#include "common/log.h"
 #include "common/signals.h"
 
 namespace dx::adapters {
@@ -16,10 +17,9 @@ absl::Status ServeUntilSignal(const std::string& program,
                               const std::string& metrics_port_file) {
   DX_ASSIGN_OR_RETURN(auto server, AdapterServer::Start(std::move(options),
                                                         std::move(sources)));
-  std::cerr << program << ": serving on port " << server->port() << "\n";
+  LogEvent(program, "info", "serving", {{"port", server->port()}});
   if (server->metrics_port() != 0) {
-    std::cerr << program << ": metrics on port " << server->metrics_port()
-              << "\n";
+    LogEvent(program, "info", "metrics", {{"port", server->metrics_port()}});
     if (!metrics_port_file.empty()) {
       DX_RETURN_IF_ERROR(WriteFileAtomically(
           metrics_port_file, absl::StrCat(server->metrics_port(), "\n")));
@@ -30,7 +30,7 @@ absl::Status ServeUntilSignal(const std::string& program,
         WriteFileAtomically(port_file, absl::StrCat(server->port(), "\n")));
   }
   const int sig = WaitForTerminationSignal();
-  std::cerr << program << ": signal " << sig << ", shutting down\n";
+  LogEvent(program, "info", "shutting down", {{"signal", sig}});
   server->Shutdown(5);
   return absl::OkStatus();
 }
@@ -38,14 +38,14 @@ absl::Status ServeUntilSignal(const std::string& program,
 int AdapterMain(int argc, char** argv, const char* program,
                 absl::Status (*run)(const std::string& config_path)) {
   BlockTerminationSignals();  // before any thread starts
-  QuietProtobufLogs();
+  RouteLibraryLogs();
   if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
     std::cerr << "usage: " << program << " --config FILE.yaml\n";
     return 2;
   }
   absl::Status s = run(argv[2]);
   if (!s.ok()) {
-    std::cerr << program << ": " << s.message() << "\n";
+    LogEvent(program, "error", s.message(), {{"config", argv[2]}});
     return 1;
   }
   return 0;

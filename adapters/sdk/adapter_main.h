@@ -9,14 +9,19 @@
 #include "absl/status/statusor.h"
 #include "adapters/sdk/adapter_server.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace dx::adapters {
 
-// Files named in the config are relative to its folder, `base`.
+// Files named in the config are relative to its folder, `base`. Also sets
+// the process's log format from `log_format`, before anything is logged.
 template <typename Config>
 absl::StatusOr<AdapterServer::Options> ServingOptions(const Config& config,
                                                       const std::string& base) {
+  DX_ASSIGN_OR_RETURN(const LogFormat log_format,
+                      ParseLogFormat(config.log_format()));
+  SetLogFormat(log_format);
   AdapterServer::Options options;
   options.listen_address =
       config.listen_address().empty() ? "127.0.0.1:0" : config.listen_address();

@@ -3,7 +3,6 @@
 //
 //   dx-sql-adapter --config deploy/sql-adapter.yaml
 #include <cstdlib>
-#include <iostream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -11,6 +10,7 @@
 #include "adapters/sdk/adapter_main.h"
 #include "adapters/sql/pg_pool.h"
 #include "adapters/sql/sql_source.h"
+#include "common/log.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/sql_adapter.pb.h"
 
@@ -72,8 +72,8 @@ absl::Status Run(const std::string& config_path) {
       return absl::InvalidArgumentError(
           absl::StrCat(config_path, ": ", plan.status().message()));
     }
-    std::cerr << "dx-sql-adapter: dataset " << ds.dataset_id() << " from "
-              << ds.table() << "\n";
+    dx::LogEvent("dx-sql-adapter", "info", "dataset",
+                 {{"dataset", ds.dataset_id()}, {"table", ds.table()}});
     sources[ds.dataset_id()] = std::make_unique<dx::adapters::SqlSource>(
         *std::move(plan), pool.get(), max_statement);
   }

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -61,7 +63,8 @@ class MetricsTest(unittest.TestCase):
                                          "port_file: metrics.port}",
                               "log_format": "json"},
             adapter_settings="metrics: {listen_address: '127.0.0.1:0', "
-                             "port_file: adapter-{name}.metrics.port}\n").setup()
+                             "port_file: adapter-{name}.metrics.port}\n"
+                             "log_format: json\n").setup()
         # The node's certificates, reissued to run out in 5 days.
         cls.env.pki_cmd("gateway", "gw1", "5")
         for f in ("tls.pem", "tls.key", "sign.pem", "sign.key"):
@@ -191,13 +194,30 @@ class MetricsTest(unittest.TestCase):
         status, body = http_get(f"http://127.0.0.1:{self.metrics_port}/healthz")
         self.assertEqual((status, body), (200, "SERVING\n"))
 
-        # log_format: json: every line one object; the refused and failed
-        # exchanges each a line with request id and audit sequence number;
-        # never the data subject's id.
+        # A stranger's failed TLS handshakes, each of which gRPC logs as an
+        # error: they come as JSON lines of component "grpc", and a flood of
+        # them is cut at 20 a minute (two minutes' worth if one turns).
+        for _ in range(60):
+            self.failed_handshake()
+
+        # log_format: json: every line one object, gRPC's own included; the
+        # refused and failed exchanges each a line with request id and audit
+        # sequence number; never the data subject's id.
         with open(os.path.join(self.env.root, "logs", "gateway.log"), encoding="utf-8") as f:
             lines = [x for x in f.read().splitlines() if x.strip()]
         events = [json.loads(x) for x in lines]
         self.assertTrue(all({"time", "level", "component", "msg"} <= set(e) for e in events))
+        grpc_lines = [e for e in events if e["component"] == "grpc"]
+        self.assertGreaterEqual(len(grpc_lines), 1, lines[-5:])
+        self.assertLessEqual(len(grpc_lines), 40, grpc_lines[:3])
+        self.assertTrue(all(e["level"] == "error" and e["source"] for e in grpc_lines))
+        # The adapter's log too, with log_format: json in its config.
+        with open(os.path.join(self.env.root, "logs", "adapter-population.log"),
+                  encoding="utf-8") as f:
+            adapter_events = [json.loads(x) for x in f.read().splitlines() if x.strip()]
+        self.assertIn(("dx-file-adapter", "dataset", "bca.population"),
+                      {(e["component"], e["msg"], e.get("dataset")) for e in adapter_events})
+        self.assertIn("serving", {e["msg"] for e in adapter_events})
         exchanges = [e for e in events if e["msg"] in ("exchange refused", "exchange failed")]
         by_reason = {e["reason"]: e for e in exchanges}
         self.assertIn("REASON_ADAPTER_UNAVAILABLE", by_reason, exchanges)
@@ -215,6 +235,18 @@ class MetricsTest(unittest.TestCase):
         sequences = {int(v) for r in records for k, v in r.items() if "sequence" in k.lower()
                      and "start" not in k.lower()}
         self.assertIn(failed["audit_sequence"], sequences, q.stdout)
+
+    def failed_handshake(self):
+        """A TLS client without a certificate, which the gateway refuses."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", self.env.gateway_port), timeout=10) as raw:
+            try:
+                with ctx.wrap_socket(raw) as tls:
+                    tls.recv(1)
+            except (ssl.SSLError, OSError):
+                pass
 
     # --------------------------------------------------- real Prometheus --
     def start_prometheus(self):
