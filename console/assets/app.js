@@ -231,10 +231,16 @@
   }
 
   let rows = [];
+  // A search started later wins: an earlier one's answer, arriving after
+  // it, is dropped instead of replacing the newer results.
+  let searchesStarted = 0;
   async function search(more) {
+    const mine = ++searchesStarted;
     const q = auditQuery();
-    if (more) q.page_token = nextToken; else rows = [];
+    if (more) q.page_token = nextToken;
     const r = await rpc('dx.v1.Audit/Query', q);
+    if (mine !== searchesStarted) return;
+    if (!more) rows = [];
     nextToken = '';
     for (const m of r.messages || []) {
       if (m.record) rows.push(m.record);

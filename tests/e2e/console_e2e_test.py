@@ -195,10 +195,19 @@ class ConsoleTest(unittest.TestCase):
         box.clear()
         box.send_keys(request_id)
         driver.find_element(By.ID, "q-search").click()
-        wait(driver, lambda d: any(request_id in r.text for r in
-                                   d.find_elements(By.CSS_SELECTOR, "#audit-results tr.clickable")))
-        driver.find_element(By.CSS_SELECTOR, "#audit-results tr.clickable").click()
-        wait(driver, lambda d: d.find_element(By.ID, "record").is_displayed())
+
+        # The table still shows the last search until this one's answer
+        # comes: wait for rows that are all this request's, then open one
+        # (a re-render in between makes it stale: the wait tries again).
+        def this_search(d):
+            rows = d.find_elements(By.CSS_SELECTOR, "#audit-results tr.clickable")
+            return rows and all(request_id in r.text for r in rows)
+
+        wait(driver, this_search)
+        wait(driver, lambda d: d.find_element(By.CSS_SELECTOR,
+                                              "#audit-results tr.clickable").click() or True)
+        wait(driver, lambda d: d.find_element(By.ID, "record").is_displayed()
+             and self.detail(d, "request id") == request_id)
 
     def detail(self, driver, label):
         return driver.find_element(By.CSS_SELECTOR, f'#rec-fields dd[data-field="{label}"]').text
