@@ -165,7 +165,8 @@ crash-cycles: build
 # Each fuzzer to FUZZ_LONG_RUNS executions (10 M; hours on 2 cores: run it
 # in the background, not in CI), corpus kept in var/fuzz; the figures go in
 # docs/RELIABILITY.md. FUZZ_LONG_RUNS=1000000 for a shorter pass;
-# FUZZERS=yaml_config for one target (two such runs use both cores).
+# FUZZERS=yaml_config for one target; two runs at once use both cores (two
+# targets, or one target twice on its one corpus, as libFuzzer's -jobs).
 # ASan keeps its redzones and quarantine but records no allocation stacks
 # and does not fill new memory: 15-20% faster, and a finding's artifact is
 # re-run with the defaults for the full report (docs/RELIABILITY.md).
