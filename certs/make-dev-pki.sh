@@ -15,6 +15,18 @@
 #                                            rotate them), in OUT/gateways/NODE
 #   make-dev-pki.sh revoke OUT CERT.pem      revoke CERT and rewrite OUT/crl.pem
 #   make-dev-pki.sh crl OUT                  rewrite OUT/crl.pem
+#   make-dev-pki.sh etcd-member OUT NAME [SAN]
+#                                            etcd's own CA (OUT/etcd/ca.pem, made on first
+#                                            use) and a member's server + peer certificate in
+#                                            OUT/etcd/members/NAME (SAN: extra subjectAltNames,
+#                                            e.g. "DNS:etcd1.example,IP:10.0.0.5")
+#   make-dev-pki.sh etcd-client OUT NAME     a client certificate of etcd's CA, for a gateway
+#                                            node or etcdctl, in OUT/etcd/clients/NAME
+#
+# etcd has a CA of its own, apart from the agencies' root: etcd trusts every
+# client certificate its CA signed (--client-cert-auth), so a CA shared with
+# the agencies would let any agency's TLS certificate read and write the
+# cluster's policy, registry and replay keys (certs/README.md#etcd).
 #
 # Agency identity: the electronic agency code is carried in the certificate's
 # subjectAltName as the URI "urn:dx:agency:<CODE>", and nowhere else.
@@ -25,7 +37,7 @@ set -euo pipefail
 
 die() { echo "make-dev-pki: $*" >&2; exit 2; }
 cmd=${1:-}; out=${2:-}
-[ -n "$cmd" ] && [ -n "$out" ] || die "usage: $0 init|agency|revoke|crl OUT ..."
+[ -n "$cmd" ] && [ -n "$out" ] || die "usage: $0 init|agency|person|gateway|revoke|crl|etcd-member|etcd-client OUT ..."
 
 export DX_SAN="DNS:unused"  # the CA config expands it even where unused
 ossl() { openssl "$@" 2>>"$out/openssl.log"; }
@@ -122,6 +134,35 @@ issue_person() {
   issue "$out/people/$2/tls" tls_client_server "$2 ($1)" "URI:urn:dx:$1:$2"
 }
 
+# etcd_ca: etcd's own self-signed CA in OUT/etcd (once); it signs nothing
+# but etcd's members and clients.
+etcd_ca() {
+  local dir="$out/etcd"
+  [ -e "$dir/ca.pem" ] && return 0
+  mkdir -p "$dir"
+  newkey "$dir/ca.key"
+  ossl req -x509 -new -key "$dir/ca.key" -sha256 -days 3650 \
+    -subj "/CN=Dev etcd CA/O=dxgate dev" \
+    -addext "basicConstraints=critical,CA:true,pathlen:0" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$dir/ca.pem"
+}
+
+# etcd_issue BASE CN EKU SAN: a key and a certificate of etcd's CA.
+etcd_issue() {
+  local base=$1 cn=$2 eku=$3 san=$4
+  mkdir -p "$(dirname "$base")"
+  newkey "$base.key"
+  ossl req -new -key "$base.key" -subj "/CN=$cn/O=dxgate dev" -out "$base.csr"
+  printf '%s\n' "basicConstraints=critical,CA:false" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=$eku" \
+    "subjectAltName=$san" "subjectKeyIdentifier=hash" \
+    "authorityKeyIdentifier=keyid" >"$base.ext"
+  ossl x509 -req -in "$base.csr" -CA "$out/etcd/ca.pem" -CAkey "$out/etcd/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 825 -sha256 \
+    -extfile "$base.ext" -out "$base.pem"
+  rm -f "$base.csr" "$base.ext"
+}
+
 case "$cmd" in
   init)
     [ -e "$out/root-ca.pem" ] && die "$out already holds a PKI; remove it first"
@@ -176,6 +217,22 @@ case "$cmd" in
     ;;
   crl)
     make_crl
+    ;;
+  etcd-member)
+    name=${3:-}; [ -n "$name" ] || die "usage: $0 etcd-member OUT NAME [SAN]"
+    [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "etcd member name '$name': letters, digits, . _ - only"
+    etcd_ca
+    san="DNS:localhost,IP:127.0.0.1${4:+,$4}"
+    # serverAuth for clients and peers, clientAuth for the peer connections
+    # a member opens to the others.
+    etcd_issue "$out/etcd/members/$name/tls" "etcd $name" "serverAuth,clientAuth" "$san"
+    ;;
+  etcd-client)
+    name=${3:-}; [ -n "$name" ] || die "usage: $0 etcd-client OUT NAME"
+    [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "etcd client name '$name': letters, digits, . _ - only"
+    etcd_ca
+    # The CN is the user name etcd sees when its RBAC is on.
+    etcd_issue "$out/etcd/clients/$name/tls" "$name" "clientAuth" "URI:urn:dx:etcd-client:$name"
     ;;
   *) die "unknown command '$cmd'" ;;
 esac

@@ -498,9 +498,11 @@ class EtcdCluster:
         return [f"127.0.0.1:{m['client']}" for m in self.members]
 
     def _spawn(self, m, state):
-        cluster = ",".join(f"{x['name']}=http://127.0.0.1:{x['peer']}" for x in self.members)
+        peer_scheme = "https" if self.tls else "http"
+        cluster = ",".join(f"{x['name']}={peer_scheme}://127.0.0.1:{x['peer']}"
+                           for x in self.members)
         scheme = "https" if self.tls else "http"
-        client, peer = f"{scheme}://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
+        client, peer = f"{scheme}://127.0.0.1:{m['client']}", f"{scheme}://127.0.0.1:{m['peer']}"
         argv = ["/usr/bin/etcd", "--name", m["name"], "--data-dir",
                 os.path.join(self.root, m["name"]), "--listen-client-urls", client,
                 "--advertise-client-urls", client, "--listen-peer-urls", peer,
@@ -510,7 +512,9 @@ class EtcdCluster:
                 "--auto-compaction-retention", "1"]
         if self.tls:
             argv += ["--cert-file", self.tls["cert"], "--key-file", self.tls["key"],
-                     "--trusted-ca-file", self.tls["ca"], "--client-cert-auth"]
+                     "--trusted-ca-file", self.tls["ca"], "--client-cert-auth",
+                     "--peer-cert-file", self.tls["cert"], "--peer-key-file", self.tls["key"],
+                     "--peer-trusted-ca-file", self.tls["ca"], "--peer-client-cert-auth"]
         with open(os.path.join(self.root, m["name"] + ".log"), "ab") as log:
             m["proc"] = subprocess.Popen(argv, stdout=log, stderr=log)
 
@@ -593,10 +597,15 @@ class ClusterEnv(DevEnv):
     def setup(self):
         super().setup()
         if self.etcd_tls:
-            member = os.path.join(self.pki, "adapters", "000.00.00.G01")
-            self.etcd.tls = {"ca": os.path.join(self.pki, "root-ca.pem"),
+            # etcd's own CA, apart from the agencies' root (certs/README.md#etcd):
+            # one member certificate for every member, a client one per node.
+            self.pki_cmd("etcd-member", "members")
+            member = os.path.join(self.pki, "etcd", "members", "members")
+            self.etcd.tls = {"ca": os.path.join(self.pki, "etcd", "ca.pem"),
                              "cert": os.path.join(member, "tls.pem"),
                              "key": os.path.join(member, "tls.key")}
+            for n in self.node_ids:
+                self.pki_cmd("etcd-client", n)
         for n in self.node_ids[1:]:
             if not os.path.exists(os.path.join(self.pki, "gateways", n, "tls.pem")):
                 self.pki_cmd("gateway", n)
@@ -609,8 +618,8 @@ class ClusterEnv(DevEnv):
         endpoints = ", ".join(self.etcd.endpoints)
         tls = ""
         if self.etcd_tls:
-            certs = self.certs_of(node)
-            tls = (f", etcd_ca_file: pki/root-ca.pem, etcd_cert_file: {certs}/tls.pem, "
+            certs = f"pki/etcd/clients/{node}"
+            tls = (f", etcd_ca_file: pki/etcd/ca.pem, etcd_cert_file: {certs}/tls.pem, "
                    f"etcd_key_file: {certs}/tls.key")
         values = {"cluster": f"{{etcd_endpoints: [{endpoints}], max_staleness_ms: 3000, "
                              "tree_head_publish_ms: 300, checkpoint_interval_ms: 300, "

@@ -982,8 +982,35 @@ class EtcdOverTlsTest(unittest.TestCase):
                                                       f"etcd_timeout_ms: 500}}"})
                 log = env.log("gateway-gw1")
                 self.assertIn("cannot join the cluster through etcd", log)
+                # etcd has a CA of its own: an agency's TLS certificate, which
+                # chains to the national root the gateway trusts, cannot reach
+                # the cluster's state (etcd trusts every certificate its CA
+                # signed), while a node's etcd client certificate can.
+                agency = os.path.join(env.pki, "agencies", "000.00.00.H30")
+                self.assertFalse(self.etcd_put(env, os.path.join(agency, "tls")))
+                self.assertTrue(self.etcd_put(env, os.path.join(env.pki, "etcd", "clients",
+                                                                "gw1", "tls")))
             finally:
                 env.close()
+
+    @staticmethod
+    def etcd_put(env, cert_base):
+        """Whether etcd's v3 JSON gateway takes a write from a client with the
+        certificate CERT_BASE.pem/.key (the TLS handshake fails otherwise)."""
+        import ssl
+        import urllib.error
+        import urllib.request
+        context = ssl.create_default_context(cafile=os.path.join(env.pki, "etcd", "ca.pem"))
+        context.load_cert_chain(cert_base + ".pem", cert_base + ".key")
+        body = json.dumps({"key": base64.b64encode(b"dx-test/probe").decode(),
+                           "value": base64.b64encode(b"x").decode()}).encode()
+        request = urllib.request.Request(f"https://{env.etcd.endpoints[0]}/v3/kv/put",
+                                         data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=context) as r:
+                return r.status == 200
+        except (ssl.SSLError, ConnectionError, urllib.error.URLError):
+            return False
 
 
 if __name__ == "__main__":
