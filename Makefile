@@ -44,15 +44,19 @@ test-asan: deps
 # against Debian's own Abseil rebuilt with TSan (scripts/build-absl-tsan.sh:
 # its mutexes must be visible to TSan). .ci/run runs it.
 TSAN_BUILD_DIR ?= build-tsan
+# Outside the checkout, beside the ccache, so that a fresh clone on the same
+# machine (CI's) reuses it; the script rebuilds it when Debian's Abseil
+# version changes.
+TSAN_ABSL_DIR ?= $(HOME)/.cache/dxgate-absl-tsan
 test-tsan: deps
 	@bash scripts/install-deps.sh tsan
-	@bash scripts/build-absl-tsan.sh var/absl-tsan
+	@bash scripts/build-absl-tsan.sh $(TSAN_ABSL_DIR)
 	CC=clang-14 CXX=clang++-14 cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
 	  -DDX_SANITIZE=thread -DDX_THREAD_SAFETY=ON
 	cmake --build $(TSAN_BUILD_DIR) --target unit_tests
 	cd $(TSAN_BUILD_DIR) && \
-	  LD_LIBRARY_PATH=$(CURDIR)/var/absl-tsan/lib \
+	  LD_LIBRARY_PATH=$(TSAN_ABSL_DIR)/lib \
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 	  ctest -L unit --output-on-failure --timeout 900
 

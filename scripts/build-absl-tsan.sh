@@ -58,7 +58,11 @@ CC=clang-14 CXX=clang++-14 cmake -S "$src" -B build -G Ninja \
   -DBUILD_SHARED_LIBS=ON -DBUILD_TESTING=OFF \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" >/dev/null
 cmake --build build --target synchronization >/dev/null
-rm -rf "$OUT" && mkdir -p "$OUT/lib"
-find build -name 'libabsl_*.so*' -exec cp -P {} "$OUT/lib/" \;
-touch "$OUT/.built-$VERSION"
+# Into a folder beside OUT, then renamed: OUT may be shared by several
+# checkouts of one machine (Makefile's TSAN_ABSL_DIR), and none of them must
+# see half a set of libraries.
+rm -rf "$OUT.new" && mkdir -p "$OUT.new/lib"
+find build -name 'libabsl_*.so*' -exec cp -P {} "$OUT.new/lib/" \;
+touch "$OUT.new/.built-$VERSION"
+rm -rf "$OUT" && mv "$OUT.new" "$OUT"
 echo "build-absl-tsan: $(ls "$OUT"/lib/*.so.* | wc -l) libraries in $OUT/lib"
