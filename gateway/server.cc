@@ -284,8 +284,18 @@ absl::Status GatewayServer::OpenPolicy() {
   // same moment), this node serves nothing before the store's head is in
   // force here (policy/policy_sync.h).
   DX_ASSIGN_OR_RETURN(const uint64_t head, sync_->RequireStoreHead());
+  const bool behind = sync_->Current()->revision() < head;
+  const absl::Time wait_start = absl::Now();
   const bool in_force = sync_->WaitForRequiredHead(options_.policy_start_wait);
-  Log(PolicyStartLine(head, in_force));
+  std::string line = PolicyStartLine(head, in_force);
+  if (behind && in_force) {
+    // The race this wait closes: worth seeing how often, and how long.
+    absl::StrAppend(&line, "; in force here after waiting ",
+                    absl::FormatDuration(absl::Trunc(absl::Now() - wait_start,
+                                                     absl::Microseconds(100))),
+                    " for it");
+  }
+  Log(line);
   return absl::OkStatus();
 }
 
