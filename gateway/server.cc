@@ -41,6 +41,7 @@
 #include "gateway/node_metrics.h"
 #include "gateway/node_service.h"
 #include "gateway/prometheus_exchange_metrics.h"
+#include "gateway/readiness.h"
 #include "gateway/registry_admin.h"
 #include "gateway/registry_admin_service.h"
 #include "gateway/request_checker.h"
@@ -265,6 +266,7 @@ absl::Status GatewayServer::OpenPolicy() {
                  {backends_.policy_store.get(), backends_.registry.get(),
                   backends_.quotas.get(), clock_},
                  sync));
+  start_revision_ = sync_->Current()->revision();
   policy::PolicyAdmin::Deps admin;
   admin.store = backends_.policy_store.get();
   admin.sync = sync_.get();
@@ -278,13 +280,51 @@ absl::Status GatewayServer::OpenPolicy() {
   DX_ASSIGN_OR_RETURN(
       policy_admin_,
       policy::PolicyAdmin::Create(std::move(admin), config_.policy_file()));
-  const uint64_t revision = sync_->Current()->revision();
-  Log(absl::StrCat("sharing policy: revision ", revision,
-                   revision == 0
-                       ? " (empty: owners and open data only; set policy_file "
-                         "or apply one with dxctl policy apply)"
-                       : ""));
+  // Whoever seeded the store (this node, or another that started at the
+  // same moment), this node serves nothing before the store's head is in
+  // force here (policy/policy_sync.h).
+  DX_ASSIGN_OR_RETURN(const uint64_t head, sync_->RequireStoreHead());
+  const bool behind = sync_->Current()->revision() < head;
+  const absl::Time wait_start = absl::Now();
+  const bool in_force = sync_->WaitForRequiredHead(options_.policy_start_wait);
+  std::string line = PolicyStartLine(head, in_force);
+  if (behind && in_force) {
+    // The race this wait closes: worth seeing how often, and how long.
+    absl::StrAppend(&line, "; in force here after waiting ",
+                    absl::FormatDuration(absl::Trunc(absl::Now() - wait_start,
+                                                     absl::Microseconds(100))),
+                    " for it");
+  }
+  Log(line);
   return absl::OkStatus();
+}
+
+// What the start did with the policy, as it really happened.
+std::string GatewayServer::PolicyStartLine(uint64_t head, bool in_force) const {
+  const uint64_t seeded = policy_admin_->seeded_revision();
+  std::string line = absl::StrCat("sharing policy: revision ", head);
+  if (head == 0) {
+    absl::StrAppend(&line,
+                    " (empty: owners and open data only; set policy_file or "
+                    "apply one with dxctl policy apply)");
+  } else if (seeded != 0) {
+    absl::StrAppend(&line, " (seeded from ", config_.policy_file(),
+                    " by this node)");
+  } else if (!config_.policy_file().empty() && start_revision_ == 0) {
+    absl::StrAppend(&line, " (seeded by another node at revision ", head, "; ",
+                    config_.policy_file(), " was not used)");
+  } else {
+    absl::StrAppend(&line, " (from the policy store",
+                    config_.policy_file().empty()
+                        ? ")"
+                        : "; policy_file seeds an empty store only)");
+  }
+  if (!in_force) {
+    absl::StrAppend(&line, "; NOT yet in force here (revision ",
+                    sync_->Current()->revision(),
+                    " is): exchanges are refused until it is");
+  }
+  return line;
 }
 
 absl::Status GatewayServer::BuildServices() {
@@ -303,21 +343,17 @@ absl::Status GatewayServer::BuildServices() {
   deps.signer = signer_.get();
   deps.adapters = adapters_.get();
   deps.clock = clock_;
-  deps.readiness = [log = audit_log_.get(), sync = sync_.get(),
-                    runtime = backends_.runtime.get()]() -> Refusal {
-    if (absl::Status s = log->Health(); !s.ok()) return AuditFailure(s);
-    if (absl::Status s = runtime->Health(); !s.ok()) {
-      // Without the shared state no replay can be ruled out: refuse at
-      // once rather than after each check times out.
-      return ReplayStoreFailure(s);
-    }
-    if (absl::Status s = sync->Health(); !s.ok()) {
-      return Refusal::Of(absl::StatusCode::kUnavailable,
-                         v1::REASON_POLICY_NOT_CURRENT,
-                         absl::StrCat(s.message(), "; retry later"));
-    }
-    return Refusal();
-  };
+  // Health, housekeeping and every exchange ask this one gate.
+  readiness_ = std::make_unique<Readiness>(
+      Readiness::Sources{
+          [log = audit_log_.get()] { return log->Health(); },
+          [runtime = backends_.runtime.get()] { return runtime->Health(); },
+          [sync = sync_.get()] { return sync->Health(); }},
+      [](const absl::Status& why) {
+        Log(why.ok() ? "SERVING again"
+                     : absl::StrCat("NOT_SERVING: ", why.message()));
+      });
+  deps.readiness = [gate = readiness_.get()] { return gate->Check(); };
   deps.node_id = config_.node_id();
   deps.subject_hmac_key = subject_key_;
   deps.adapter_timeout = absl::Milliseconds(config_.adapter_timeout_ms());
@@ -429,10 +465,7 @@ absl::StatusOr<v1::BackupManifest> GatewayServer::Backup(
 }
 
 absl::Status GatewayServer::NotServingReason() const {
-  absl::Status why = audit_log_->Health();
-  if (why.ok()) why = backends_.runtime->Health();
-  if (why.ok()) why = sync_->Health();
-  return why;
+  return readiness_->Why();
 }
 
 v1::NodeStatus GatewayServer::Status() const {
@@ -550,6 +583,8 @@ absl::Status GatewayServer::Listen() {
          "dx.v1.RegistryAdmin", "dx.v1.Node"}));
   }
   interceptors.push_back(gate_->NewInterceptorFactory());
+  // Health calls read the readiness of that very moment.
+  interceptors.push_back(readiness_->NewHealthInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(config_.max_request_bytes()));
@@ -561,7 +596,9 @@ absl::Status GatewayServer::Listen() {
         absl::StrCat("cannot listen on ", config_.listen_address(),
                      " (address in use, or bad TLS key/certificate)"));
   }
-  SetServing(true);
+  // From here on, health says what the gate says (NOT_SERVING while the
+  // policy head is not in force, for one).
+  readiness_->SetPublisher([this](bool serving) { SetServing(serving); });
   if (!config_.port_file().empty()) {
     DX_RETURN_IF_ERROR(
         WriteFileAtomically(config_.port_file(), absl::StrCat(port_, "\n")));
@@ -656,7 +693,6 @@ void GatewayServer::Housekeeping() {
   absl::Time next_crl_check = clock_->Now();
   absl::Time next_overload_report = clock_->Now() + absl::Seconds(10);
   auto next_watch = std::chrono::steady_clock::now();
-  bool serving = true;
   while (!stop_.load()) {
     const absl::Time now = clock_->Now();
     // Calls refused for max_in_flight are not audited one by one (that
@@ -691,15 +727,10 @@ void GatewayServer::Housekeeping() {
       next_watch = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       Reload("");
     }
-    // Health follows what may be served: the audit log, the shared state
-    // and the policy.
-    absl::Status why = NotServingReason();
-    if (why.ok() != serving) {
-      serving = why.ok();
-      SetServing(serving);
-      Log(serving ? "SERVING again"
-                  : absl::StrCat("NOT_SERVING: ", why.message()));
-    }
+    // Health calls and exchanges refresh the gate themselves; this keeps
+    // health's watchers in step when neither comes (e.g. the store falls
+    // silent past max_staleness_ms).
+    (void)readiness_->Check();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
@@ -719,7 +750,7 @@ void GatewayServer::Shutdown() {
     Log(absl::StrCat("draining in-flight calls (up to ",
                      config_.shutdown_grace_seconds(), " s)"));
     exchange_->StopAccepting();
-    SetServing(false);
+    readiness_->Stop();
     server_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(config_.shutdown_grace_seconds()));
   }
@@ -728,6 +759,7 @@ void GatewayServer::Shutdown() {
   if (pruner_ != nullptr) pruner_->Stop();
   if (prune_resumer_.joinable()) prune_resumer_.join();
   metrics_endpoint_.reset();  // its scrapes read what follows
+  if (readiness_ != nullptr) readiness_->SetPublisher(nullptr);
   server_.reset();
   checkpointer_.reset();  // resigns: another node takes over at once
   const uint64_t next = audit_log_ ? audit_log_->next_sequence() : 0;

@@ -6,7 +6,8 @@
 // authorization gate, and the gRPC services (Exchange, Audit,
 // PolicyAdmin, RegistryAdmin, health, reflection) on one mutual-TLS port. A
 // housekeeping thread reloads CRLs, keeps health in step with what may be
-// served, and records overload refusals, all on the injected clock.
+// served (gateway/readiness.h), and records overload refusals, all on the
+// injected clock.
 #ifndef DX_GATEWAY_SERVER_H_
 #define DX_GATEWAY_SERVER_H_
 
@@ -75,6 +76,7 @@ class PrometheusExchangeMetrics;
 class NodeService;
 class RegistryAdmin;
 class RegistryAdminService;
+class Readiness;
 class RequestChecker;
 
 class GatewayServer {
@@ -85,6 +87,9 @@ class GatewayServer {
     const Clock* clock = SystemClock::Get();
     // Local state, or etcd's when the configuration has a cluster section.
     BackendsFactory make_backends = MakeBackends;
+    // How long the start waits for the store's policy head to be in force
+    // before it listens (it refuses exchanges until then either way).
+    absl::Duration policy_start_wait = absl::Seconds(10);
   };
 
   // `config` as LoadGatewayConfig() returns it; `config_path` names the
@@ -114,6 +119,7 @@ class GatewayServer {
   absl::Status OpenKeys();
   absl::Status OpenAuditLog();
   absl::Status OpenPolicy();
+  std::string PolicyStartLine(uint64_t head, bool in_force) const;
   absl::Status BuildServices();
   absl::Status Listen();
   absl::Status RecordStart();
@@ -171,8 +177,12 @@ class GatewayServer {
   std::unique_ptr<audit::Pruner> pruner_;
   Backends backends_;
   std::unique_ptr<RequestChecker> checker_;
+  // Whether exchanges may be served, and what health says: one gate.
+  std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<policy::PolicySync> sync_;
   std::unique_ptr<policy::PolicyAdmin> policy_admin_;
+  // The revision in force when PolicySync started (before any seeding).
+  uint64_t start_revision_ = 0;
   std::unique_ptr<AdapterPool> adapters_;
   // Null when metrics are off.
   std::unique_ptr<metrics::Metrics> metrics_;

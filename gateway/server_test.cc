@@ -3,16 +3,20 @@
 // of main.cc, tested without a subprocess.
 #include "gateway/server.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "absl/synchronization/notification.h"
 #include "adapters/sdk/adapter_server.h"
 #include "cli/agency_client.h"
 #include "common/files.h"
 #include "dx/v1/exchange.grpc.pb.h"
 #include "dx/v1/policy.grpc.pb.h"
 #include "gateway/config.h"
+#include "policy/internal/test_fixtures.h"
 #include "tests/testing/dev_pki.h"
+#include "tests/testing/held_policy_store.h"
 
 namespace dx::gateway {
 namespace {
@@ -103,10 +107,11 @@ trust:
                                   Pki("agencies/000.00.00.H30/sign.pem"));
   }
 
-  void StartGateway() {
+  void StartGateway(GatewayServer::Options options = {}) {
     auto config = LoadGatewayConfig(dir_ + "/gateway.yaml");
     ASSERT_TRUE(config.ok()) << config.status();
-    auto server = GatewayServer::Start(*config, dir_ + "/gateway.yaml", {});
+    auto server =
+        GatewayServer::Start(*config, dir_ + "/gateway.yaml", options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
@@ -138,6 +143,35 @@ trust:
     grpc::ClientContext ctx;
     v1::SignedResponse response;
     return stub->Call(&ctx, request, &response);
+  }
+
+  // The gRPC health check (grpc.health.v1) of `service`, as dxctl health
+  // asks it: 1 SERVING, 2 NOT_SERVING; -1 when the call fails.
+  int Health(const std::string& service) {
+    grpc::GenericStub stub(Channel("people/ops1"));
+    grpc::ClientContext ctx;
+    std::string request = "\x0a";
+    request.push_back(static_cast<char>(service.size()));
+    request += service;
+    grpc::Slice slice(request);
+    grpc::ByteBuffer req(&slice, 1), resp;
+    absl::Notification done;
+    grpc::Status status;
+    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                   &req, &resp, [&](grpc::Status s) {
+                     status = std::move(s);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    if (!status.ok()) return -1;
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (resp.Dump(&slices).ok()) {
+      for (const auto& x : slices) {
+        bytes.append(reinterpret_cast<const char*>(x.begin()), x.size());
+      }
+    }
+    return bytes.size() >= 2 && bytes[0] == '\x08' ? bytes[1] : 0;
   }
 
   std::string dir_;
@@ -198,6 +232,60 @@ datasets:
   grpc::ClientContext c4;
   EXPECT_EQ(agency->List(&c4, v1::ListPoliciesRequest(), &list).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// A node of a new cluster that loses the race to seed the policy: another
+// node commits revision 1 first, and this node's watch has not delivered
+// it yet. It must refuse (UNAVAILABLE, POLICY_NOT_CURRENT, audited) rather
+// than decide with revision 0, and health must say NOT_SERVING; once the
+// revision is in force, both change at once, with no poller in between.
+TEST_F(GatewayServerTest,
+       ANodeThatLostTheSeedingRaceServesNothingUntilItHasTheHead) {
+  dx::testing::HeldPolicyStore* held = nullptr;
+  GatewayServer::Options options;
+  options.policy_start_wait = absl::ZeroDuration();  // listen before it has it
+  options.make_backends =
+      [&held](const v1::GatewayConfig& config, const audit::AuditReader& reader,
+              const Clock* clock) -> absl::StatusOr<Backends> {
+    auto b = MakeLocalBackends(config, reader, clock);
+    if (!b.ok()) return b.status();
+    auto store = std::make_unique<dx::testing::HeldPolicyStore>(
+        std::move(b->policy_store));
+    store->Hold();
+    // The other node's policy grants full_name too, so its decisions
+    // differ from revision 0's (owners only) and from this node's file.
+    store->LoseTheNextCommitTo(policy::testing::Doc(R"(
+datasets:
+  - dataset: bca.population
+    grants:
+      - {id: theirs, consumers: [000.00.00.H30], purposes: [civil-registration],
+         fields: [citizen_id, full_name], legal_basis: Law on Civil Status}
+)"));
+    held = store.get();
+    b->policy_store = std::move(store);
+    return b;
+  };
+  StartGateway(options);
+  ASSERT_NE(held, nullptr);
+  // Revision 0 would refuse this (PERMISSION_DENIED); revision 1 serves it.
+  grpc::Status early = Call(Request({"full_name"}));
+  EXPECT_EQ(early.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << early.error_message();
+  EXPECT_NE(early.error_message().find("revision 1"), std::string::npos)
+      << early.error_message();
+  EXPECT_EQ(Health("dx.v1.Exchange"), 2);  // NOT_SERVING
+  EXPECT_EQ(Health(""), 2);
+  held->Release();
+  // In force now: the very next health check and exchange see it.
+  EXPECT_EQ(Health("dx.v1.Exchange"), 1);
+  grpc::Status served = Call(Request({"full_name"}));
+  EXPECT_TRUE(served.ok()) << served.error_message();
+}
+
+TEST_F(GatewayServerTest, HealthIsServingWhenAStartedNodeMayServe) {
+  StartGateway();
+  EXPECT_EQ(Health("dx.v1.Exchange"), 1);
+  EXPECT_TRUE(Call(Request({"citizen_id"})).ok());
 }
 
 }  // namespace

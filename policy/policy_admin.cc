@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<PolicyAdmin>> PolicyAdmin::Create(
                       "the policy_file, at first start", "bootstrap", 0, false);
     // Another node of the cluster bootstrapped first: its revision stands.
     if (!done.ok() && !absl::IsAborted(done.status())) return done.status();
+    if (done.ok()) admin->seeded_revision_ = done->revision();
   }
   return admin;
 }

@@ -47,6 +47,9 @@ class PolicyAdmin {
   // commit it wins); errors in it fail the start with file and line.
   static absl::StatusOr<std::unique_ptr<PolicyAdmin>> Create(
       Deps deps, const std::string& bootstrap_file);
+  // The revision this node seeded from `bootstrap_file` (0: it did not;
+  // the store held a policy, or another node seeded it first).
+  uint64_t seeded_revision() const { return seeded_revision_; }
 
   // `actor` is "policy-admin:NAME" (certs::ActorName). A refused change
   // (bad document, two-person rule, lost race) is recorded as
@@ -128,6 +131,7 @@ class PolicyAdmin {
       const std::string& resolves_pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Deps deps_;
+  uint64_t seeded_revision_ = 0;  // set once, by Create
   // Serializes this node's changes. The active policy is the sync's.
   mutable absl::Mutex mu_;
 };

@@ -199,9 +199,37 @@ absl::Status PolicySync::WaitForRegistry(uint64_t revision,
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> PolicySync::RequireStoreHead() {
+  DX_ASSIGN_OR_RETURN(uint64_t head, deps_.store->Head());
+  absl::MutexLock lock(&mu_);
+  required_ = std::max(required_, head);
+  store_head_ = std::max(store_head_, head);
+  return head;
+}
+
+bool PolicySync::WaitForRequiredHead(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return authorizer_->Current()->revision() >= required_ || !problem_.ok();
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&settled), timeout);
+  return authorizer_->Current()->revision() >= required_;
+}
+
 absl::Status PolicySync::Health() const {
   absl::MutexLock lock(&mu_);
   if (!problem_.ok()) return problem_;
+  if (const uint64_t installed = authorizer_->Current()->revision();
+      installed < required_) {
+    // Deciding now would apply an older policy than the one the cluster
+    // already has (at a new cluster's start: revision 0, owners and open
+    // data only, while another node's seeded revision is on its way).
+    return absl::UnavailableError(absl::StrCat(
+        "this node has not yet put the sharing policy's revision ", required_,
+        " in force (it has revision ", installed,
+        "; that revision is the store's head), so it refuses exchanges until "
+        "it has"));
+  }
   if (options_.max_staleness > absl::ZeroDuration()) {
     const absl::Duration silent = deps_.clock->Now() - heard_;
     if (silent > options_.max_staleness) {

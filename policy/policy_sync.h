@@ -11,6 +11,12 @@
 // the store: when neither a revision nor a progress notice has arrived for
 // that long, Health() turns UNAVAILABLE and the gateway refuses exchanges
 // (it cannot prove its policy is current), until the store is heard again.
+//
+// At start, the gateway reads the store's head once more after it may have
+// seeded the store (RequireStoreHead): until that revision is in force here,
+// Health() is UNAVAILABLE. A node that lost the race to seed a new cluster's
+// policy thus never decides with revision 0 while the winner's revision is
+// still on its way through the watch.
 // Thread-safe.
 #ifndef DX_POLICY_POLICY_SYNC_H_
 #define DX_POLICY_POLICY_SYNC_H_
@@ -62,8 +68,18 @@ class PolicySync final : private PolicyWatcher {
   void ExpectCommit(std::shared_ptr<const PolicySnapshot> snapshot,
                     const std::string& document_sha256);
 
+  // Reads the store's head now (for the cluster, a linearizable read) and
+  // holds Health() UNAVAILABLE until that revision, or a later one, is in
+  // force here. Returns the head read.
+  absl::StatusOr<uint64_t> RequireStoreHead();
+  // Waits until the revision RequireStoreHead() read is in force, or a
+  // revision could not be installed (Health() says why), or `timeout`
+  // passes; true when it is in force.
+  bool WaitForRequiredHead(absl::Duration timeout) const;
+
   // OK, or why this node's policy may not be current: a revision that did
-  // not compile, or (with max_staleness) no word from the store.
+  // not compile, the store's head at start not yet in force, or (with
+  // max_staleness) no word from the store.
   absl::Status Health() const;
 
   // Whether the policy in force compiles against `candidate` (a registry
@@ -100,6 +116,8 @@ class PolicySync final : private PolicyWatcher {
   // The head the store last announced (may be ahead of the installed
   // snapshot while one does not compile).
   uint64_t store_head_ ABSL_GUARDED_BY(mu_) = 0;
+  // The head RequireStoreHead() read: not ready below it.
+  uint64_t required_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<const PolicySnapshot> expected_ ABSL_GUARDED_BY(mu_);
   std::string expected_sha256_ ABSL_GUARDED_BY(mu_);
 };

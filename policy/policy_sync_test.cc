@@ -6,6 +6,7 @@
 #include "policy/rocksdb_policy_store.h"
 #include "tests/testing/dev_pki.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/held_policy_store.h"
 
 namespace dx::policy {
 namespace {
@@ -165,6 +166,87 @@ TEST_F(PolicySyncTest, WaitingForARevisionNeverMadeTimesOut) {
   Start();
   absl::Status s = sync_->WaitFor(7, absl::Milliseconds(50));
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+}
+
+// The start of a new cluster: another node seeded the store, and its
+// revision has not yet come through this node's watch. Until it has, this
+// node must not decide (with revision 0, owners and open data only).
+class PolicySyncStartTest : public PolicySyncTest {
+ protected:
+  void SetUp() override {
+    PolicySyncTest::SetUp();
+    auto store =
+        std::make_unique<dx::testing::HeldPolicyStore>(std::move(store_));
+    held_ = store.get();
+    held_store_ = std::move(store);
+  }
+  void StartHeld() {
+    auto sync = PolicySync::Start(
+        {held_store_.get(), source_.get(), &quotas_, &clock_}, {});
+    ASSERT_TRUE(sync.ok()) << sync.status();
+    sync_ = *std::move(sync);
+  }
+  uint64_t CommitBehindTheWatch(const std::string& yaml) {
+    v1::PolicyDocument doc = testing::Doc(yaml);
+    v1::PolicyRevision meta;
+    for (const auto& p : doc.datasets()) meta.add_changed(p.dataset());
+    auto rev = held_store_->Commit(meta, doc, doc.has_directory(),
+                                   *held_store_->Head(), "");
+    EXPECT_TRUE(rev.ok()) << rev.status();
+    return *rev;
+  }
+
+  dx::testing::HeldPolicyStore* held_ = nullptr;
+  std::unique_ptr<dx::testing::HeldPolicyStore> held_store_;
+};
+
+TEST_F(PolicySyncStartTest, NotReadyUntilTheStoresHeadIsInForce) {
+  StartHeld();
+  held_->Hold();
+  CommitBehindTheWatch(kGrant);  // another node's seed, not yet delivered
+  EXPECT_EQ(sync_->Current()->revision(), 0u);
+  auto head = sync_->RequireStoreHead();
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(*head, 1u);
+  absl::Status health = sync_->Health();
+  EXPECT_TRUE(absl::IsUnavailable(health)) << health;
+  EXPECT_THAT(health.message(), HasSubstr("revision 1 in force"));
+  EXPECT_FALSE(sync_->WaitForRequiredHead(absl::Milliseconds(20)));
+  held_->Release();
+  EXPECT_TRUE(sync_->WaitForRequiredHead(absl::Seconds(5)));
+  EXPECT_TRUE(sync_->Health().ok()) << sync_->Health();
+  AccessDecision d = Decide("pop", {"citizen_id"});
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.policy_version, "r1");
+}
+
+TEST_F(PolicySyncStartTest, ARequiredHeadThatCannotBeInstalledSaysWhy) {
+  StartHeld();
+  held_->Hold();
+  // A revision this node's registry cannot compile: a dataset it lacks.
+  CommitBehindTheWatch(R"(
+datasets:
+  - dataset: no-such-dataset
+    grants:
+      - {id: g, consumers: [000.00.00.H30], purposes: [p], legal_basis: x}
+)");
+  ASSERT_TRUE(sync_->RequireStoreHead().ok());
+  held_->Release();
+  // The wait ends at once (it will never be in force), and health says why.
+  EXPECT_FALSE(sync_->WaitForRequiredHead(absl::Seconds(30)));
+  absl::Status health = sync_->Health();
+  EXPECT_TRUE(absl::IsUnavailable(health)) << health;
+  EXPECT_THAT(health.message(), HasSubstr("revision 1"));
+}
+
+TEST_F(PolicySyncTest, ASingleNodeWithItsHeadInstalledIsReadyAtOnce) {
+  CommitElsewhere(kGrant);
+  Start();
+  auto head = sync_->RequireStoreHead();
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(*head, 1u);
+  EXPECT_TRUE(sync_->WaitForRequiredHead(absl::ZeroDuration()));
+  EXPECT_TRUE(sync_->Health().ok());
 }
 
 }  // namespace
