@@ -138,7 +138,7 @@ void PrintSubjectReport(const std::vector<v1::StoredRecord>& records,
     (Claimed(r) ? claimed : verified).push_back(&r);
     if (!Claimed(r) && r.record().decision() == v1::DECISION_ALLOW) ++served;
   }
-  std::cout << "Requests by verified agencies for data about this person ("
+  std::cout << "Requests by verified agencies that named this person ("
             << served << " served, " << verified.size() - served
             << " refused or failed):\n";
   for (const auto* r : verified) printer.Print(*r);

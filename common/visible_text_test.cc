@@ -45,6 +45,13 @@ TEST(VisibleTextTest, ShowsBytesThatAreNotUtf8) {
   EXPECT_EQ(VisibleText(std::string("a\0b", 3)), "a<U+0000>b");
 }
 
+TEST(VisibleTextTest, ShowsOtherInvisibleCharactersAndTagSmuggling) {
+  EXPECT_EQ(VisibleText("H\u00AD30\u3164\u180E"),
+            "H<U+00AD>30<U+3164><U+180E>");
+  // Tag characters spell hidden ASCII ("hi") that some readers pass on.
+  EXPECT_EQ(VisibleText("ok\U000E0068\U000E0069"), "ok<U+E0068><U+E0069>");
+}
+
 TEST(VisibleTextTest, KeepsOtherNonAsciiAndAstralCharacters) {
   EXPECT_EQ(VisibleText("\u00e9\u4e2d\U0001F600"), "\u00e9\u4e2d\U0001F600");
   EXPECT_FALSE(IsHiddenCodePoint(0x200A));  // hair space: visible width

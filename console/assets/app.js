@@ -66,9 +66,9 @@
   // turns "gpj.exe" into "exe.jpg"), a zero-width character (two agency
   // codes that look the same) or a control character would make a view
   // lie: each is shown as <U+XXXX> (as dxctl does; common/visible_text.h).
-  const HIDDEN = /[\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+  const HIDDEN = /[\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\u3164\uFEFF\uFFA0\u{E0000}-\u{E007F}]/gu;
   const visible = (s) => (s === undefined || s === null ? '' : String(s)).replace(HIDDEN,
-    (c) => '<U+' + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0') + '>');
+    (c) => '<U+' + c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0') + '>');
 
   // True when the names in a stored record are only what a request that the
   // gateway could not verify claimed (StoredRecord.attribution). The

@@ -57,7 +57,8 @@ def visible(text):
     (the same rule as common/visible_text.h)."""
     hidden = set(range(0x20)) | set(range(0x7F, 0xA0)) | {0x061C, 0xFEFF} \
         | set(range(0x200B, 0x2010)) | set(range(0x2028, 0x202F)) \
-        | set(range(0x2060, 0x2065)) | set(range(0x2066, 0x206A))
+        | set(range(0x2060, 0x2065)) | set(range(0x2066, 0x206A)) \
+        | {0x00AD, 0x034F, 0x115F, 0x1160, 0x180E, 0x3164, 0xFFA0} | set(range(0xE0000, 0xE0080))
     return "".join(f"<U+{ord(c):04X}>" if ord(c) in hidden else c for c in text)
 
 
