@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "audit/attribution.h"
 #include "audit/keys.h"
 #include "audit/slice.h"
 #include "common/status_macros.h"
@@ -96,6 +97,7 @@ AuditReader::GetMany(const std::vector<uint64_t>& seqs) const {
     if (!rec.mutable_record()->ParseFromString(rec.record_bytes())) {
       rec.clear_record();
     }
+    Attribute(&rec);
     rec.set_leaf_hash(std::move(values[seqs.size() + i]));
   }
   return out;
@@ -113,6 +115,7 @@ absl::StatusOr<v1::StoredRecord> AuditReader::Get(uint64_t seq) const {
   if (!out.mutable_record()->ParseFromString(out.record_bytes())) {
     out.clear_record();
   }
+  Attribute(&out);
   DX_ASSIGN_OR_RETURN(*out.mutable_leaf_hash(), Source()(0, seq));
   return out;
 }
@@ -133,6 +136,7 @@ absl::Status AuditReader::ReadRange(
     if (!rec.mutable_record()->ParseFromString(rec.record_bytes())) {
       rec.clear_record();
     }
+    Attribute(&rec);
     const std::string leaf_key = TreeNodeKey(0, rec.sequence_number());
     leaves->Seek(leaf_key);
     if (leaves->Valid() && leaves->key() == leaf_key) {

@@ -90,6 +90,37 @@ TEST_F(AuditReaderTest, EachIndexFindsItsRecords) {
   EXPECT_EQ(All(f), (std::vector<uint64_t>{28, 29}));
 }
 
+// Every way a record leaves the reader says whether its names were proven:
+// the denials of the fixture were never verified (their consumer is only
+// claimed), the allowed exchanges were served.
+TEST_F(AuditReaderTest, EveryRecordReadSaysWhetherItsNamesWereProven) {
+  auto want = [](uint64_t seq) {
+    return seq % 3 == 0 ? v1::ATTRIBUTION_CLAIMED : v1::ATTRIBUTION_VERIFIED;
+  };
+  for (uint64_t seq : {0, 1, 3, 4}) {
+    auto rec = reader_->Get(seq);
+    ASSERT_TRUE(rec.ok()) << rec.status();
+    EXPECT_EQ(rec->attribution(), want(seq)) << seq;
+  }
+  auto page = reader_->Query({}, 100, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->records.size(), 30u);
+  for (const auto& r : page->records) {
+    EXPECT_EQ(r.attribution(), want(r.sequence_number()));
+  }
+  size_t n = 0;
+  ASSERT_TRUE(reader_
+                  ->ReadRange(0, 0,
+                              [&](v1::StoredRecord&& r) {
+                                EXPECT_EQ(r.attribution(),
+                                          want(r.sequence_number()));
+                                ++n;
+                                return true;
+                              })
+                  .ok());
+  EXPECT_EQ(n, 30u);
+}
+
 TEST_F(AuditReaderTest, CombinedFiltersAreAnded) {
   AuditReader::Filter f;
   f.consumer_agency = "000.00.00.H30";

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "audit/bundle.h"
 #include "audit/cluster_bundle.h"
@@ -23,6 +24,7 @@
 #include "cli/pki_layout.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/visible_text.h"
 
 namespace dx::cli {
 namespace {
@@ -407,18 +409,13 @@ int RunQuery(AuditSource& s, const Flags& f) {
 int RunSubjectReport(AuditSource& s, const Flags& f) {
   auto request = SubjectReportFromFlags(f);
   if (!request.ok()) return Fail(request.status());
-  const v1::SubjectReportRequest& req = *request;
-  RecordPrinter printer(f.Get("format", "table"));
-  uint64_t printed = 0;
-  absl::Status st = s.SubjectReport(req, [&](const v1::StoredRecord& r) {
-    printer.Print(r);
-    ++printed;
+  std::vector<v1::StoredRecord> all;
+  absl::Status st = s.SubjectReport(*request, [&](const v1::StoredRecord& r) {
+    all.push_back(r);
     return true;
   });
   if (!st.ok()) return Fail(st);
-  if (f.Get("format", "table") == "table") {
-    std::cout << printed << " access(es) to data about this person\n";
-  }
+  PrintSubjectReport(all, f.Get("format", "table"), /*show_node=*/false, "");
   return 0;
 }
 
@@ -429,10 +426,21 @@ int RunGet(AuditSource& s, const Flags& f) {
   if (!rec.ok()) return Fail(rec.status());
   if (f.Has("json")) {
     std::cout << Json(*rec) << "\n";
+    return 0;
+  }
+  std::cout << "record #" << rec->sequence_number() << "  leaf "
+            << HexEncode(rec->leaf_hash()) << "\n";
+  if (Claimed(*rec)) {
+    std::cout << "identity NOT VERIFIED: the agency, system, request id, "
+                 "purpose, legal basis and data subject below are only what "
+                 "a refused request claimed\n";
   } else {
-    std::cout << "record #" << rec->sequence_number() << "  leaf "
-              << HexEncode(rec->leaf_hash()) << "\n"
-              << rec->record().DebugString();
+    std::cout << "identity verified: " << Who(*rec) << "\n";
+  }
+  // One field a line; hidden characters in any string shown as <U+XXXX>.
+  for (absl::string_view line :
+       absl::StrSplit(rec->record().Utf8DebugString(), '\n')) {
+    if (!line.empty()) std::cout << VisibleText(line) << "\n";
   }
   return 0;
 }

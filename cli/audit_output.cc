@@ -1,8 +1,10 @@
 #include "cli/audit_output.h"
 
+#include "audit/attribution.h"
 #include "cli/pki_layout.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/visible_text.h"
 
 namespace dx::cli {
 
@@ -20,9 +22,12 @@ std::string CsvField(const std::string& s) {
   return out + "\"";
 }
 
-// Who a record names; "(unverified)" when that is only what a refused
-// request claimed (AuditRecord.identity_verified).
-std::string Who(const v1::AuditRecord& r) {
+bool Claimed(const v1::StoredRecord& s) {
+  return audit::EffectiveAttribution(s) == v1::ATTRIBUTION_CLAIMED;
+}
+
+std::string Who(const v1::StoredRecord& s) {
+  const v1::AuditRecord& r = s.record();
   std::string who;
   if (r.kind() == v1::RECORD_KIND_ADMIN) {
     who = r.tls_agency();
@@ -31,11 +36,124 @@ std::string Who(const v1::AuditRecord& r) {
   } else if (!r.tls_agency().empty()) {
     who = r.tls_agency();
   }
-  if (!r.identity_verified() && r.decision() != v1::DECISION_ALLOW &&
-      !who.empty()) {
-    who += " (unverified)";
+  who = VisibleText(who);
+  if (!Claimed(s)) return who;
+  return who.empty() ? "unknown caller, not verified"
+                     : absl::StrCat("claimed to be ", who, ", not verified");
+}
+
+std::string JsonLine(const v1::StoredRecord& s) {
+  // The record exactly as stored (strings unescaped), and the attribution
+  // beside it, so that a reader never has to work it out.
+  const std::string record = Json(s.record());
+  const std::string attribution =
+      absl::StrCat("\"attribution\":\"",
+                   v1::Attribution_Name(audit::EffectiveAttribution(s)), "\"");
+  if (record.size() < 2 || record.front() != '{') return record;
+  return absl::StrCat("{", attribution, record.size() > 2 ? "," : "",
+                      record.substr(1));
+}
+
+void RecordPrinter::Print(const v1::StoredRecord& s) {
+  const v1::AuditRecord& r = s.record();
+  if (format_ == "jsonl") {
+    std::cout << JsonLine(s) << "\n";
+    return;
   }
-  return who;
+  const bool csv = format_ == "csv";
+  // CSV keeps the exact bytes (an export); the table is for people.
+  auto text = [&](const std::string& v) { return csv ? v : VisibleText(v); };
+  std::string who = Who(s);
+  if (csv) {
+    // The exact names, and the attribution in a column of its own.
+    who = r.kind() == v1::RECORD_KIND_ADMIN || r.consumer_agency().empty()
+              ? r.tls_agency()
+              : r.consumer_agency() + "/" + r.consumer_system();
+  }
+  std::vector<std::string> cols = {
+      show_node_ ? absl::StrCat(text(r.node_id()), "#", s.sequence_number())
+                 : absl::StrCat(s.sequence_number()),
+      FormatTime(r.time_unix_micros()),
+      v1::RecordKind_Name(r.kind()).substr(sizeof("RECORD_KIND_") - 1),
+      Short(v1::Decision_Name(r.decision())),
+      who,
+      text(r.kind() == v1::RECORD_KIND_ADMIN ? r.admin_action()
+                                             : r.dataset_id()),
+      text(r.purpose_code()),
+      text(absl::StrJoin(r.returned_fields(), " ")),
+      absl::StrCat(r.record_count()),
+      r.decision() == v1::DECISION_ALLOW ? "" : v1::ReasonCode_Name(r.reason()),
+      text(r.request_id())};
+  if (csv) {
+    if (!header_done_) {
+      std::cout << "seq,time_utc,kind,decision,who,what,purpose,fields,records,"
+                   "reason,request_id,identity\n";
+      header_done_ = true;
+    }
+    std::vector<std::string> quoted;
+    for (const auto& c : cols) quoted.push_back(CsvField(c));
+    quoted.push_back(Claimed(s) ? "claimed" : "verified");
+    std::cout << absl::StrJoin(quoted, ",") << "\n";
+    return;
+  }
+  const bool claimed = Claimed(s);
+  std::cout << (show_node_ ? "" : "#") << cols[0] << "  " << cols[1] << "  "
+            << cols[2] << "  " << cols[3] << "  " << cols[4] << " -> "
+            << cols[5];
+  // A claimed purpose is an unknown caller's words; a verified one is the
+  // agency's signed declaration: either way a statement, not a finding.
+  if (!cols[6].empty()) {
+    std::cout << (claimed ? "  claimed purpose=" : "  purpose=") << cols[6];
+  }
+  if (r.kind() != v1::RECORD_KIND_ADMIN) std::cout << "  records=" << cols[8];
+  if (!cols[9].empty() && r.kind() != v1::RECORD_KIND_ADMIN) {
+    std::cout << "  " << cols[9];
+  }
+  std::cout << "\n";
+  if (r.kind() == v1::RECORD_KIND_ADMIN) {
+    std::cout << "      " << text(r.message()) << "\n";
+  } else {
+    std::cout << "      leaf " << HexEncode(s.leaf_hash()).substr(0, 16)
+              << "...  request " << (claimed ? "(claimed) " : "") << cols[10];
+    // Who really connected, as far as the gateway saw: the agency the TLS
+    // client certificate named (the forger, when it is not the claimed one).
+    if (claimed && !r.tls_agency().empty()) {
+      std::cout << "  TLS certificate names " << text(r.tls_agency());
+    }
+    std::cout << "\n";
+  }
+}
+
+void PrintSubjectReport(const std::vector<v1::StoredRecord>& records,
+                        const std::string& format, bool show_node,
+                        const std::string& where) {
+  RecordPrinter printer(format, show_node);
+  if (format != "table") {
+    for (const auto& r : records) printer.Print(r);
+    return;
+  }
+  std::vector<const v1::StoredRecord*> verified, claimed;
+  size_t served = 0;
+  for (const auto& r : records) {
+    (Claimed(r) ? claimed : verified).push_back(&r);
+    if (!Claimed(r) && r.record().decision() == v1::DECISION_ALLOW) ++served;
+  }
+  std::cout << "Requests by verified agencies that named this person ("
+            << served << " served, " << verified.size() - served
+            << " refused or failed):\n";
+  for (const auto* r : verified) printer.Print(*r);
+  if (verified.empty()) std::cout << "  none\n";
+  std::cout << "Attempts that named this person, NOT verified ("
+            << claimed.size()
+            << "): the agency, system, purpose and legal basis shown are "
+               "only what an unproven request claimed; none is an access "
+               "by the agency named:\n";
+  for (const auto* r : claimed) printer.Print(*r);
+  if (claimed.empty()) std::cout << "  none\n";
+  std::cout << served << " access(es) to data about this person, "
+            << verified.size() - served
+            << " refused or failed request(s) by verified agencies, "
+            << claimed.size() << " unverified attempt(s)" << where << "\n";
 }
 
 absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,

@@ -20,70 +20,41 @@ namespace dx::cli {
 
 std::string Short(const std::string& name);
 std::string CsvField(const std::string& s);
-// Who a record names; "(unverified)" when that is only what a refused
-// request claimed (AuditRecord.identity_verified).
-std::string Who(const v1::AuditRecord& r);
+// True when the record's names are only what an unproven request claimed
+// (audit::EffectiveAttribution).
+bool Claimed(const v1::StoredRecord& s);
+// Who a record names, for people: "claimed to be X/system, not verified"
+// when that is only what a refused request claimed; hidden characters
+// shown as <U+XXXX>.
+std::string Who(const v1::StoredRecord& s);
+// A record as one JSON line: the AuditRecord exactly (JSON escapes only),
+// with "attribution" (ATTRIBUTION_VERIFIED or ATTRIBUTION_CLAIMED) added.
+std::string JsonLine(const v1::StoredRecord& s);
 
-// Prints records as a table, JSON Lines or CSV.
+// Prints records as a table, JSON Lines or CSV. The table shows hidden
+// characters visibly (common/visible_text.h) and marks claims; JSON Lines
+// and CSV keep the exact strings and carry the attribution (a key, a last
+// column "identity": verified or claimed).
 class RecordPrinter {
  public:
   // `show_node`: name each record's node (a cluster's search).
   explicit RecordPrinter(std::string format, bool show_node = false)
       : format_(std::move(format)), show_node_(show_node) {}
-  void Print(const v1::StoredRecord& s) {
-    const v1::AuditRecord& r = s.record();
-    if (format_ == "jsonl") {
-      std::cout << Json(s.record()) << "\n";
-      return;
-    }
-    std::vector<std::string> cols = {
-        show_node_ ? absl::StrCat(r.node_id(), "#", s.sequence_number())
-                   : absl::StrCat(s.sequence_number()),
-        FormatTime(r.time_unix_micros()),
-        v1::RecordKind_Name(r.kind()).substr(sizeof("RECORD_KIND_") - 1),
-        Short(v1::Decision_Name(r.decision())),
-        Who(r),
-        r.kind() == v1::RECORD_KIND_ADMIN ? r.admin_action() : r.dataset_id(),
-        r.purpose_code(),
-        absl::StrJoin(r.returned_fields(), " "),
-        absl::StrCat(r.record_count()),
-        r.decision() == v1::DECISION_ALLOW ? ""
-                                           : v1::ReasonCode_Name(r.reason()),
-        r.request_id()};
-    if (format_ == "csv") {
-      if (!header_done_) {
-        std::cout
-            << "seq,time_utc,kind,decision,who,what,purpose,fields,records,"
-               "reason,request_id\n";
-        header_done_ = true;
-      }
-      std::vector<std::string> quoted;
-      for (const auto& c : cols) quoted.push_back(CsvField(c));
-      std::cout << absl::StrJoin(quoted, ",") << "\n";
-      return;
-    }
-    std::cout << (show_node_ ? "" : "#") << cols[0] << "  " << cols[1] << "  "
-              << cols[2] << "  " << cols[3] << "  " << cols[4] << " -> "
-              << cols[5];
-    if (!cols[6].empty()) std::cout << "  purpose=" << cols[6];
-    if (r.kind() != v1::RECORD_KIND_ADMIN) std::cout << "  records=" << cols[8];
-    if (!cols[9].empty() && r.kind() != v1::RECORD_KIND_ADMIN) {
-      std::cout << "  " << cols[9];
-    }
-    std::cout << "\n";
-    if (r.kind() == v1::RECORD_KIND_ADMIN) {
-      std::cout << "      " << r.message() << "\n";
-    } else {
-      std::cout << "      leaf " << HexEncode(s.leaf_hash()).substr(0, 16)
-                << "...  request " << r.request_id() << "\n";
-    }
-  }
+  void Print(const v1::StoredRecord& s);
 
  private:
   std::string format_;
   bool show_node_ = false;
   bool header_done_ = false;
 };
+
+// A subject report: as a table, the requests of verified agencies apart
+// from the attempts that only claimed an agency, with counts (`where`
+// ends the last line, e.g. ", on 3 of 3 node(s)"); JSON Lines and CSV as
+// RecordPrinter, every record marked.
+void PrintSubjectReport(const std::vector<v1::StoredRecord>& records,
+                        const std::string& format, bool show_node,
+                        const std::string& where);
 
 // The search the flags describe (--since --until --consumer --provider
 // --dataset --subject --request-id --decision).

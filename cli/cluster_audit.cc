@@ -343,13 +343,9 @@ int RunClusterSubjectReport(const Flags& f) {
     if (!n.problem.ok()) missed.push_back(&n);
   }
   std::sort(all.begin(), all.end(), Before);
-  RecordPrinter printer(f.Get("format", "table"), /*show_node=*/true);
-  for (const auto& r : all) printer.Print(r);
-  if (f.Get("format", "table") == "table") {
-    std::cout << all.size() << " access(es) to data about this person, on "
-              << nodes->size() - missed.size() << " of " << nodes->size()
-              << " node(s)\n";
-  }
+  PrintSubjectReport(all, f.Get("format", "table"), /*show_node=*/true,
+                     absl::StrCat(", on ", nodes->size() - missed.size(),
+                                  " of ", nodes->size(), " node(s)"));
   return Partial(missed, f);
 }
 

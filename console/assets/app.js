@@ -62,11 +62,50 @@
   const short = (s) => (s || '').replace(/^(DECISION|REASON|RECORD_KIND|OPERATION)_/, '').toLowerCase();
   const list = (xs) => (xs || []).join(', ');
 
-  function table(node, columns, rows, onRow) {
+  // The log keeps what consumers sent. A bidirectional control (U+202E
+  // turns "gpj.exe" into "exe.jpg"), a zero-width character (two agency
+  // codes that look the same) or a control character would make a view
+  // lie: each is shown as <U+XXXX> (as dxctl does; common/visible_text.h).
+  const HIDDEN = /[\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\u3164\uFEFF\uFFA0\u{E0000}-\u{E007F}]/gu;
+  const visible = (s) => (s === undefined || s === null ? '' : String(s)).replace(HIDDEN,
+    (c) => '<U+' + c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0') + '>');
+
+  // True when the names in a stored record are only what a request that the
+  // gateway could not verify claimed (StoredRecord.attribution). The
+  // record decides; the gateway's field can only make it stricter (an older
+  // gateway sets none).
+  function claimed(stored) {
+    const x = stored.record;
+    if (!x || stored.attribution === 'ATTRIBUTION_CLAIMED') return true;
+    return !(x.identity_verified || x.decision === 'DECISION_ALLOW');
+  }
+
+  // Who a record names; a claim says so, and is never shown as the agency.
+  function whoCell(stored, withSystem) {
+    const x = stored.record || {};
+    const who = visible(x.consumer_agency
+      ? x.consumer_agency + (withSystem && x.consumer_system ? '/' + x.consumer_system : '')
+      : (x.tls_agency || ''));
+    if (!claimed(stored)) return who;
+    return el('span', { class: 'claim', 'data-claimed': 'true' },
+      who ? 'claimed to be ' + who + ', not verified' : 'unknown caller, not verified');
+  }
+
+  // A table whose text cells show hidden characters visibly (the log's
+  // views); rowClass names a row's class (e.g. a claim).
+  function vtable(node, columns, rows, onRow, rowClass) {
+    table(node, columns.map(([name, f]) => [name, (row) => {
+      const v = f(row);
+      return v instanceof Node ? v : visible(v);
+    }]), rows, onRow, rowClass);
+  }
+
+  function table(node, columns, rows, onRow, rowClass) {
     clear(node);
     node.append(el('tr', {}, ...columns.map((c) => el('th', {}, c[0]))));
     for (const row of rows) {
-      const tr = el('tr', onRow ? { class: 'clickable' } : {},
+      const cls = [onRow ? 'clickable' : '', rowClass ? rowClass(row) : ''].filter(Boolean).join(' ');
+      const tr = el('tr', cls ? { class: cls } : {},
         ...columns.map((c) => {
           const v = c[1](row);
           return v instanceof Node ? el('td', {}, v) : el('td', {}, v);
@@ -146,29 +185,44 @@
       $('ov-note').textContent = 'Traffic of the last hour: ' + e.message;
       return;
     }
-    const records = (r.messages || []).filter((m) => m.record).map((m) => m.record.record || {})
-      .filter((x) => x.kind === 'RECORD_KIND_EXCHANGE' || x.kind === 'RECORD_KIND_STREAM_END');
+    const stored = (r.messages || []).filter((m) => m.record).map((m) => m.record)
+      .filter((s) => s.record && (s.record.kind === 'RECORD_KIND_EXCHANGE' ||
+        s.record.kind === 'RECORD_KIND_STREAM_END'));
+    const records = stored.map((s) => s.record);
     const more = (r.messages || []).some((m) => m.next_page_token);
     const byMinute = new Map();
     const reasons = new Map(), consumers = new Map(), datasets = new Map();
     const bump = (m, k) => m.set(k, (m.get(k) || 0) + 1);
-    for (const x of records) {
+    let claims = 0;
+    for (const s of stored) {
+      const x = s.record;
       const minute = timeOf(x.time_unix_micros).slice(0, 16);
       const cur = byMinute.get(minute) || { minute, allowed: 0, refused: 0, failed: 0 };
       if (x.decision === 'DECISION_ALLOW') cur.allowed++;
       else if (x.decision === 'DECISION_DENY') { cur.refused++; bump(reasons, short(x.reason)); }
       else cur.failed++;
       byMinute.set(minute, cur);
-      bump(consumers, x.consumer_agency || '');
+      // An agency is counted only for what it was proven to send; a claim
+      // of its name is counted apart, marked.
+      if (claimed(s)) {
+        claims++;
+        bump(consumers, 'claimed to be ' + (x.consumer_agency || x.tls_agency || '?') + ', not verified');
+      } else {
+        bump(consumers, x.consumer_agency || '');
+      }
       bump(datasets, x.dataset_id || '');
     }
-    table($('ov-minutes'), [['minute (UTC)', (x) => x.minute], ['allowed', (x) => String(x.allowed)],
+    vtable($('ov-minutes'), [['minute (UTC)', (x) => x.minute], ['allowed', (x) => String(x.allowed)],
       ['refused', (x) => String(x.refused)], ['failed', (x) => String(x.failed)]],
     [...byMinute.values()].sort((a, b) => (a.minute < b.minute ? 1 : -1)).slice(0, 60));
     const top = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
-    table($('ov-reasons'), [['reason', (x) => x[0]], ['refusals', (x) => String(x[1])]], top(reasons));
-    table($('ov-consumers'), [['agency', (x) => x[0]], ['exchanges', (x) => String(x[1])]], top(consumers));
-    table($('ov-datasets'), [['dataset', (x) => x[0]], ['exchanges', (x) => String(x[1])]], top(datasets));
+    vtable($('ov-reasons'), [['reason', (x) => x[0]], ['refusals', (x) => String(x[1])]], top(reasons));
+    vtable($('ov-consumers'), [['agency', (x) => x[0]], ['exchanges', (x) => String(x[1])]],
+      top(consumers), null, (x) => (x[0].startsWith('claimed to be ') ? 'claimed' : ''));
+    $('ov-claims').textContent = claims
+      ? claims + ' refused request(s) whose agency could not be verified: they are counted ' +
+        'under "claimed to be …", never as exchanges of the agency they name.' : '';
+    vtable($('ov-datasets'), [['dataset', (x) => x[0]], ['exchanges', (x) => String(x[1])]], top(datasets));
     // Each provider's adapter: its address from the registry, and what the
     // hour's exchanges met there (an error is the gateway's verdict on the
     // adapter: unreachable, too slow, or a bad answer).
@@ -194,7 +248,7 @@
     }
     const adapterRows = registered.map((d) => Object.assign({ d }, seen.get(d.id) ||
       { served: 0, failed: 0, lastOk: '', lastFail: null }));
-    table($('ov-adapters'), [
+    vtable($('ov-adapters'), [
       ['dataset', (r) => r.d.id], ['provider', (r) => r.d.provider_agency || ''],
       ['adapter', (r) => (r.d.adapter || {}).address || ''],
       ['state', (r) => {
@@ -247,17 +301,17 @@
       if (m.next_page_token) nextToken = m.next_page_token;
     }
     $('q-more').hidden = !nextToken;
-    table($('audit-results'), [
+    vtable($('audit-results'), [
       ['#', (s) => s.sequence_number || '0'],
       ['time (UTC)', (s) => timeOf((s.record || {}).time_unix_micros)],
       ['kind', (s) => short((s.record || {}).kind)],
-      ['consumer / actor', (s) => (s.record || {}).consumer_agency || (s.record || {}).tls_agency || ''],
+      ['consumer / actor', (s) => whoCell(s, false)],
       ['dataset', (s) => (s.record || {}).dataset_id || ''],
       ['request id', (s) => (s.record || {}).request_id || ''],
       ['purpose', (s) => (s.record || {}).purpose_code || ''],
       ['decision', (s) => decisionCell((s.record || {}).decision)],
       ['reason', (s) => short((s.record || {}).reason)],
-    ], rows, showRecord);
+    ], rows, showRecord, (s) => (claimed(s) ? 'claimed' : ''));
   }
 
   function showRecord(stored) {
@@ -282,10 +336,28 @@
       ['admin action', x.admin_action], ['identity verified', x.identity_verified ? 'yes' : 'no'],
       ['peer', x.peer],
     ];
+    // What the consumer sent: claims of an unknown caller when the record
+    // is not verified, the agency's own declaration when it is.
+    const isClaim = claimed(stored);
+    const sent = new Set(['TLS identity', 'consumer agency', 'consumer system', 'dataset',
+      'operation', 'request id', 'purpose', 'legal basis', 'consent reference',
+      'requested fields']);
+    const declared = new Set(['purpose', 'legal basis', 'consent reference']);
+    const banner = $('rec-claim');
+    banner.hidden = !isClaim;
+    banner.textContent = isClaim ? 'Identity NOT verified: the gateway refused this request ' +
+      'before it could prove who sent it. The agency, system, request id, purpose, legal basis ' +
+      'and data subject below are only what the request claimed; this is not an action of ' +
+      'the agency it names.' : '';
     const dl = $('rec-fields');
     clear(dl);
     for (const [k, v] of pairs) {
-      if (v) dl.append(el('dt', {}, k), el('dd', { 'data-field': k }, v));
+      if (!v) continue;
+      const label = k + (x.kind === 'RECORD_KIND_ADMIN' ? '' : isClaim && sent.has(k)
+        ? ' (claimed, not verified)' : declared.has(k) ? ' (declared by the consumer)' : '');
+      dl.append(el('dt', {}, label),
+        el('dd', Object.assign({ 'data-field': k }, isClaim && sent.has(k)
+          ? { class: 'claim', 'data-claimed': 'true' } : {}), visible(v)));
     }
     $('proof-result').hidden = true;
     clear($('proof-steps'));
@@ -370,20 +442,41 @@
     if (f) req.from_unix_micros = f;
     if (t) req.to_unix_micros = t;
     const r = await rpc('dx.v1.Audit/SubjectReport', req);
-    const recs = (r.messages || []).map((s) => s.record || {});
-    table($('subject-results'), [
-      ['time (UTC)', (x) => timeOf(x.time_unix_micros)],
-      ['agency', (x) => x.consumer_agency || ''],
-      ['system', (x) => x.consumer_system || ''],
-      ['dataset', (x) => x.dataset_id || ''],
-      ['purpose', (x) => x.purpose_code || ''],
-      ['legal basis', (x) => x.legal_basis || ''],
-      ['decision', (x) => decisionCell(x.decision)],
-      ['fields returned', (x) => list(x.returned_fields)],
-      ['request id', (x) => x.request_id || ''],
-    ], recs);
-    $('s-note').textContent = recs.length + ' accesses to the data of this person, as recorded ' +
-      'in the audit log on ' + new Date().toISOString().slice(0, 10) + '.';
+    const all = (r.messages || []).filter((s) => s.record);
+    // Requests whose agency the gateway verified, apart from attempts that
+    // only claimed one: a claim is never an access by the agency it names.
+    const verified = all.filter((s) => !claimed(s));
+    const claims = all.filter((s) => claimed(s));
+    const served = verified.filter((s) => s.record.decision === 'DECISION_ALLOW').length;
+    vtable($('subject-results'), [
+      ['time (UTC)', (s) => timeOf(s.record.time_unix_micros)],
+      ['agency', (s) => s.record.consumer_agency || ''],
+      ['system', (s) => s.record.consumer_system || ''],
+      ['dataset', (s) => s.record.dataset_id || ''],
+      ['declared purpose', (s) => s.record.purpose_code || ''],
+      ['declared legal basis', (s) => s.record.legal_basis || ''],
+      ['decision', (s) => decisionCell(s.record.decision)],
+      ['fields returned', (s) => list(s.record.returned_fields)],
+      ['request id', (s) => s.record.request_id || ''],
+    ], verified);
+    vtable($('subject-claims'), [
+      ['time (UTC)', (s) => timeOf(s.record.time_unix_micros)],
+      ['who', (s) => whoCell(s, true)],
+      // Who really connected, as far as the gateway saw: the agency the TLS
+      // client certificate names (checked or not: see the record).
+      ['TLS certificate names', (s) => s.record.tls_agency || ''],
+      ['dataset asked', (s) => s.record.dataset_id || ''],
+      ['claimed purpose', (s) => s.record.purpose_code || ''],
+      ['claimed legal basis', (s) => s.record.legal_basis || ''],
+      ['decision', (s) => decisionCell(s.record.decision)],
+      ['reason', (s) => short(s.record.reason)],
+      ['claimed request id', (s) => s.record.request_id || ''],
+    ], claims, null, () => 'claimed');
+    const day = new Date().toISOString().slice(0, 10);
+    $('s-summary').textContent = served + ' accesses to the data of this person, ' +
+      (verified.length - served) + ' refused or failed requests by verified agencies, and ' +
+      claims.length + ' unverified attempts that named this person, as recorded in the audit ' +
+      'log on ' + day + '.';
   }
 
   // Policies.

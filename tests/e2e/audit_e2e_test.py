@@ -181,6 +181,70 @@ class AuditEndToEndTest(unittest.TestCase):
             with open(path, "rb") as f:
                 self.assertNotIn(CITIZEN.encode(), f.read(), path)
 
+    def test_subject_report_separates_a_forged_attempt_from_accesses(self):
+        """A request signed and sent by H30, its envelope naming H29 and a
+        citizen, with a purpose that hides characters: an unverified attempt
+        in every view, never an access by H29 (issue 24, item 4)."""
+        subject, purpose = "001000000077", "civil-registration\u202e\u200bxim"
+        r = self.env.call(H29, "motcua", "bca.population", purpose, "--query",
+                          f"citizen_id={subject}", "--subject", subject, pki_agency=H30)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("IDENTITY_MISMATCH", r.stdout + r.stderr)
+        r = self.env.call(H30, "hotich", "bca.population", "civil-registration", "--query",
+                          f"citizen_id={subject}", "--subject", subject)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+        # The table: two sections, the claim marked, hidden characters named.
+        r = self.env.auditor("subject-report", "--subject", subject)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        verified, claims = r.stdout.split("Attempts that named this person, NOT verified")
+        self.assertIn(f"{H30}/hotich -> bca.population", verified)
+        self.assertNotIn(H29, verified)
+        self.assertIn(f"claimed to be {H29}/motcua, not verified -> bca.population", claims)
+        self.assertIn("claimed purpose=civil-registration<U+202E><U+200B>xim", claims)
+        self.assertIn(f"TLS certificate names {H30}", claims)  # who really sent it
+        self.assertNotIn("\u202e", r.stdout)
+        self.assertNotIn("\u200b", r.stdout)
+        self.assertIn("1 access(es) to data about this person, 0 refused or failed request(s) "
+                      "by verified agencies, 1 unverified attempt(s)", r.stdout)
+
+        # JSON Lines: the exact strings, and the attribution of each record.
+        r = self.env.auditor("subject-report", "--subject", subject, "--format", "jsonl")
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        by = {x["attribution"]: x for x in rows}
+        self.assertEqual(len(rows), 2)
+        self.assertEqual(by["ATTRIBUTION_CLAIMED"]["consumer_agency"], H29)
+        self.assertEqual(by["ATTRIBUTION_CLAIMED"]["purpose_code"], purpose)
+        self.assertEqual(by["ATTRIBUTION_VERIFIED"]["consumer_agency"], H30)
+        # CSV: a last column says which.
+        r = self.env.auditor("subject-report", "--subject", subject, "--format", "csv")
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].endswith(",identity"), lines[0])
+        self.assertEqual(sorted(line.rsplit(",", 1)[1] for line in lines[1:]),
+                         ["claimed", "verified"])
+
+        # The gRPC answer says it itself, so that no client has to work it out.
+        with AuditEnv.channel(self.env) as ch:
+            got = list(audit_pb2_grpc.AuditStub(ch).SubjectReport(
+                audit_pb2.SubjectReportRequest(data_subject_id=subject), timeout=10))
+        self.assertEqual(sorted((s.record.consumer_agency, s.attribution) for s in got),
+                         [(H29, audit_pb2.ATTRIBUTION_CLAIMED),
+                          (H30, audit_pb2.ATTRIBUTION_VERIFIED)])
+
+        # The search by consumer H29 marks it; the record says so.
+        r = self.env.auditor("query", "--consumer", H29, "--decision", "deny")
+        forged = [line for line in r.stdout.splitlines() if "bca.population" in line]
+        self.assertEqual(len(forged), 1, r.stdout)
+        self.assertIn(f"claimed to be {H29}/motcua, not verified", forged[0])
+        seq = int(forged[0].split()[0].lstrip("#"))
+        r = self.env.auditor("get", str(seq))
+        self.assertIn("identity NOT VERIFIED", r.stdout)
+        self.assertIn("<U+202E><U+200B>xim", r.stdout)
+        self.assertNotIn("\u202e", r.stdout)
+        r = self.env.auditor("get", str(seq), "--json")
+        self.assertEqual(json.loads(r.stdout)["attribution"], "ATTRIBUTION_CLAIMED")
+        self.assertEqual(json.loads(r.stdout)["record"]["purpose_code"], purpose)
+
     def test_roles(self):
         r = self.env.dxctl("audit", "query", "--gateway", self.env.gateway, "--pki",
                            self.env.pki, "--agency", H30)

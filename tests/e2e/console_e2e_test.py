@@ -48,6 +48,20 @@ HOSTILE = [
     "\u202efull_name",
     "full\u200bname &amp; &lt;b&gt;",
 ]
+# A purpose that hides what it says: shown with its hidden characters named.
+SNEAKY_PURPOSE = "residence\u202everification\u200b"
+
+
+def visible(text):
+    """What the console shows for a string: hidden characters as <U+XXXX>
+    (the same rule as common/visible_text.h)."""
+    hidden = set(range(0x20)) | set(range(0x7F, 0xA0)) | {0x061C, 0xFEFF} \
+        | set(range(0x200B, 0x2010)) | set(range(0x2028, 0x202F)) \
+        | set(range(0x2060, 0x2065)) | set(range(0x2066, 0x206A)) \
+        | {0x00AD, 0x034F, 0x115F, 0x1160, 0x180E, 0x3164, 0xFFA0} | set(range(0xE0000, 0xE0080))
+    return "".join(f"<U+{ord(c):04X}>" if ord(c) in hidden else c for c in text)
+
+
 # In transit, the first hash of every inclusion proof gets one bit flipped.
 TAMPER = """
 (() => {
@@ -147,6 +161,19 @@ class ConsoleTest(unittest.TestCase):
                 rid = "console-hostile-" + uuid.uuid4().hex[:8]
                 cls.hostile_ids.append(rid)
                 h30.refusal(request_id=rid, purpose=s, legal_basis=s)
+            # A forgery: signed by H30 with its own keys over its own TLS,
+            # the envelope naming H29 and citizen A. It must never read as
+            # an access by H29.
+            forger = Consumer(cls.env)
+            forger.agency = H29
+            cls.forged_id = "console-forged-" + uuid.uuid4().hex[:8]
+            try:
+                code, reason, _ = forger.refusal(request_id=cls.forged_id, system="motcua",
+                                                 purpose=SNEAKY_PURPOSE,
+                                                 data_subject_id=SUBJECT_A, legal_basis=BASIS)
+                assert reason == "REASON_IDENTITY_MISMATCH", (code, reason)
+            finally:
+                forger.close()
         finally:
             h30.close()
             h29.close()
@@ -296,17 +323,98 @@ class ConsoleTest(unittest.TestCase):
         self.go(d, "subject")
         d.find_element(By.ID, "s-subject").send_keys(SUBJECT_A)
         d.find_element(By.ID, "s-run").click()
-        wait(d, lambda d: "accesses" in d.find_element(By.ID, "s-note").text)
+        wait(d, lambda d: "accesses" in d.find_element(By.ID, "s-summary").text)
         rows = d.find_elements(By.CSS_SELECTOR, "#subject-results tr")[1:]
         cells = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+        # Requests by verified agencies: H30's access and H29's refusal;
+        # the forgery naming H29 is not among them.
         self.assertEqual(len(cells), 2, cells)
         self.assertEqual(sorted(c[1] for c in cells), sorted([H30, H29]))
         self.assertIn(self.refused_id, [c[8] for c in cells])
+        self.assertNotIn(self.forged_id, [c[8] for c in cells])
         self.assertEqual({c[5] for c in cells}, {BASIS})
         self.assertEqual(sorted(c[6] for c in cells), ["allow", "deny"])
-        self.assertIn("2 accesses", d.find_element(By.ID, "s-note").text)
+        # The forgery: an attempt that named this person, its agency a claim.
+        claims = d.find_elements(By.CSS_SELECTOR, "#subject-claims tr")[1:]
+        self.assertEqual(len(claims), 1, [r.text for r in claims])
+        self.assertIn("claimed", claims[0].get_attribute("class"))
+        ccells = [c.get_attribute("textContent") for c in claims[0].find_elements(By.TAG_NAME, "td")]
+        self.assertEqual(ccells[1], f"claimed to be {H29}/motcua, not verified")
+        self.assertEqual(ccells[2], H30)  # the certificate it really came with
+        self.assertEqual(ccells[4], visible(SNEAKY_PURPOSE))  # <U+202E>, <U+200B>
+        self.assertEqual(ccells[8], self.forged_id)
+        self.assertEqual(claims[0].find_elements(By.CSS_SELECTOR, "[data-claimed=true]")[0].text,
+                         f"claimed to be {H29}/motcua, not verified")
+        summary = d.find_element(By.ID, "s-summary").text
+        self.assertIn("1 accesses to the data of this person, 1 refused or failed requests by "
+                      "verified agencies, and 1 unverified attempts", summary)
+        # The printable form keeps both sections, their headings and the summary.
+        d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        try:
+            for sel in ("#subject-results", "#subject-claims", "#s-summary"):
+                self.assertTrue(d.find_element(By.CSS_SELECTOR, sel).is_displayed(), sel)
+            headings = [h.text for h in d.find_elements(By.CSS_SELECTOR, "#page-subject h2")
+                        if h.is_displayed()]
+            self.assertIn("Attempts that named this person, not verified", headings)
+            self.assertFalse(d.find_element(By.ID, "subject-form").is_displayed())
+            self.shot(d, "subject-report-print")
+        finally:
+            d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
         self.shot(d, "subject-report")
         self.assertTrue(self.admin_records("audit.subject-report"))
+
+    def test_3b_a_forgery_is_marked_in_the_search_the_record_and_the_overview(self):
+        d = self.sign_in(self.browser(), "auditor1")
+        # The overview counts it apart, never as an exchange of H29.
+        wait(d, lambda d: "claimed to be" in d.find_element(By.ID, "ov-consumers").text)
+        rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r
+                for r in d.find_elements(By.CSS_SELECTOR, "#ov-consumers tr")[1:]}
+        claim = f"claimed to be {H29}, not verified"
+        self.assertIn(claim, rows)
+        self.assertIn("claimed", rows[claim].get_attribute("class"))
+        self.assertIn("could not be verified", d.find_element(By.ID, "ov-claims").text)
+        # The search by consumer H29 lists it, marked.
+        self.go(d, "audit")
+        d.find_element(By.ID, "q-consumer").send_keys(H29)
+        d.find_element(By.ID, "q-search").click()
+
+        def forged_row(d):
+            for r in d.find_elements(By.CSS_SELECTOR, "#audit-results tr.clickable"):
+                if self.forged_id in r.text:
+                    return r
+            return None
+        row = wait(d, forged_row)
+        self.assertIn("claimed", row.get_attribute("class"))
+        cells = row.find_elements(By.TAG_NAME, "td")
+        self.assertEqual(cells[3].text, claim)
+        self.assertEqual(cells[3].find_element(By.TAG_NAME, "span").get_attribute("data-claimed"),
+                         "true")
+        self.assertEqual(cells[6].get_attribute("textContent"), visible(SNEAKY_PURPOSE))
+        self.assertNotIn("\u202e", d.find_element(By.ID, "audit-results").get_attribute("textContent"))
+        verified = [r for r in d.find_elements(By.CSS_SELECTOR, "#audit-results tr.clickable")
+                    if self.refused_id in r.text][0]
+        self.assertNotIn("claimed", verified.get_attribute("class"))
+        self.assertEqual(verified.find_elements(By.TAG_NAME, "td")[3].text, H29)
+        # The record: a banner, and every field the request chose marked.
+        self.search_request(d, self.forged_id)
+        banner = d.find_element(By.ID, "rec-claim")
+        self.assertTrue(banner.is_displayed())
+        self.assertIn("Identity NOT verified", banner.text)
+        agency = d.find_element(By.CSS_SELECTOR, '#rec-fields dd[data-field="consumer agency"]')
+        self.assertEqual(agency.text, H29)
+        self.assertEqual(agency.get_attribute("data-claimed"), "true")
+        labels = [t.text for t in d.find_elements(By.CSS_SELECTOR, "#rec-fields dt")]
+        for k in ("consumer agency", "purpose", "legal basis", "request id"):
+            self.assertIn(f"{k} (claimed, not verified)", labels)
+        self.assertEqual(self.detail(d, "purpose"), visible(SNEAKY_PURPOSE))
+        self.assertEqual(self.detail(d, "identity verified"), "no")
+        self.shot(d, "audit-forged")
+        # A verified refusal has no banner, and its purpose is "declared".
+        self.search_request(d, self.refused_id)
+        self.assertFalse(d.find_element(By.ID, "rec-claim").is_displayed())
+        labels = [t.text for t in d.find_elements(By.CSS_SELECTOR, "#rec-fields dt")]
+        self.assertIn("purpose (declared by the consumer)", labels)
+        self.assertIn("consumer agency", labels)
 
     def test_4_two_administrators_change_a_two_person_dataset(self):
         h29 = Consumer(self.env, H29)
@@ -456,14 +564,18 @@ class ConsoleTest(unittest.TestCase):
              >= len(HOSTILE))
         purposes = [r.find_elements(By.TAG_NAME, "td")[6].get_attribute("textContent")
                     for r in d.find_elements(By.CSS_SELECTOR, "#audit-results tr.clickable")]
+        # Markup shows as the same text; bidi and zero-width characters by
+        # name (<U+202E>, <U+200B>).
         for s in HOSTILE:
-            self.assertIn(s, purposes)
+            self.assertIn(visible(s), purposes)
+        self.assertIn("<U+202E>full_name", purposes)
+        self.assertIn("full<U+200B>name &amp; &lt;b&gt;", purposes)
         self.assertEqual(d.find_elements(By.CSS_SELECTOR, "#audit-results img, #audit-results svg,"
                                                           " #audit-results script"), [])
         for rid in self.hostile_ids[:2]:
             self.search_request(d, rid)
             shown = d.find_element(By.CSS_SELECTOR, '#rec-fields dd[data-field="legal basis"]')
-            self.assertIn(shown.get_attribute("textContent"), HOSTILE)
+            self.assertIn(shown.get_attribute("textContent"), [visible(s) for s in HOSTILE])
         self.assertIsNone(d.execute_script("return window.__dxPwned"))
         self.shot(d, "audit-hostile")
 

@@ -378,7 +378,7 @@ class HostileInputsTest(unittest.TestCase):
         self.assertFalse(rec.get("identity_verified", False))  # claimed, not proven
         listed = self.env.dxctl("audit", "list", "--data-dir", self.env.data_dir,
                                 "--from", str(rec["sequence_number"]), "--limit", "1").stdout
-        self.assertIn(f"{H30}/hotich (unverified)", listed)
+        self.assertIn(f"claimed to be {H30}/hotich, not verified", listed)
 
     def test_36_person_certificate_on_the_exchange_port(self):
         request = self.signed(self.envelope())
