@@ -14,7 +14,8 @@ refuse), until both are decided; then every audit record of every node is
 read: each decision names the seeded revision, r1, and the only other
 records are refusals of a node not yet ready (POLICY_NOT_CURRENT).
 About 3 s a cluster on this machine (10: 30 s). The race is rare: before
-the fix, 2 nodes of 100 clusters served at r0 (docs/CLUSTER.md#tests);
+the fix, 2 nodes of 200 clusters served at r0 (docs/CLUSTER.md#tests), so
+this run is a sample and GatewayServerTest reproduces the race every time;
 DX_START_CLUSTERS=100 for a stronger run. DX_START_NODES changes the
 nodes per cluster, DX_START_NEIGHBOUR=0 leaves etcd idle."""
 import concurrent.futures
