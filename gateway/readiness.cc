@@ -40,7 +40,7 @@ Readiness::Readiness(Sources sources, OnChange on_change)
 
 namespace {
 
-State Compute(const Readiness::Sources& s, bool stopped) {
+State ComputeState(const Readiness::Sources& s, bool stopped) {
   if (stopped) {
     return {absl::UnavailableError("the gateway is shutting down"),
             ShuttingDown()};
@@ -61,12 +61,18 @@ State Compute(const Readiness::Sources& s, bool stopped) {
 
 }  // namespace
 
-absl::Status Readiness::Why() const {
-  return Compute(sources_, stopped_.load()).why;
+absl::Status Readiness::Compute() const {
+  return ComputeState(sources_, stopped_.load()).why;
+}
+
+absl::Status Readiness::Why() {
+  absl::Status why = Compute();
+  if (why.ok() != serving_.load()) Refresh();
+  return why;
 }
 
 Refusal Readiness::Check() {
-  State state = Compute(sources_, stopped_.load());
+  State state = ComputeState(sources_, stopped_.load());
   if (state.why.ok() != serving_.load()) Refresh();
   return std::move(state.refusal);
 }
@@ -75,7 +81,7 @@ void Readiness::Refresh() {
   absl::MutexLock lock(&mu_);
   // Computed again under the lock: of two racing refreshes, the last to
   // publish saw the later state.
-  const absl::Status why = Why();
+  const absl::Status why = Compute();
   const bool serving = why.ok();
   const bool changed = !known_ || serving != serving_.load();
   if (!changed) return;

@@ -1,8 +1,9 @@
 // Readiness: the one gate that says whether this node may serve exchanges
 // now, and the gRPC health service's answer, so that the two never differ.
-// Each exchange asks Check() before any work; so does every health call
-// (through the interceptor this class makes, before the health service
-// answers it) and the housekeeping loop. Each check that finds the state
+// Each exchange asks Check() before any work; /healthz, dx_serving and
+// dxctl status ask Why(); every health call refreshes it (through the
+// interceptor this class makes, before the health service answers it), and
+// so does the housekeeping loop. Each check that finds the state
 // changed publishes it to the health service in the same step, under one
 // lock, so a health probe is answered from the state at the moment it is
 // read, not from what a poller saw up to a period ago.
@@ -46,8 +47,9 @@ class Readiness final {
   // The refusal for an exchange arriving now (none: serve it). Publishes
   // a change of state to health before returning.
   Refusal Check();
-  // Why nothing may be served now (OK: it may); the same state as Check().
-  absl::Status Why() const;
+  // Why nothing may be served now (OK: it may); the same state as Check(),
+  // and, like it, publishes a change to health before returning.
+  absl::Status Why();
 
   // Once the health service exists: publishes the current state at once,
   // and every change from then on.
@@ -65,6 +67,7 @@ class Readiness final {
   class Factory;
   // Computes the state and publishes it if it changed.
   void Refresh();
+  absl::Status Compute() const;
 
   const Sources sources_;
   const OnChange on_change_;

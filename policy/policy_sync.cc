@@ -115,6 +115,17 @@ void PolicySync::OnCurrent(uint64_t head, absl::Time) {
 void PolicySync::OnRegistry(std::shared_ptr<const registry::Registry> r) {
   absl::MutexLock lock(&mu_);
   std::shared_ptr<const PolicySnapshot> current = authorizer_->Current();
+  const uint64_t head = std::max(store_head_, required_);
+  if (current->revision() < head) {
+    // A newer revision did not compile against the previous registry:
+    // this one may be what it needs. Installing the old revision on the
+    // new registry would leave this node behind the store, quietly.
+    auto loaded = Load(head, r);
+    if (loaded.ok()) {
+      Install(*std::move(loaded));
+      return;
+    }
+  }
   auto next =
       PolicySnapshot::Compile(r, v1::PolicyDocument(), current.get(),
                               current->revision(), deps_.clock->Now(), nullptr);
@@ -219,13 +230,16 @@ bool PolicySync::WaitForRequiredHead(absl::Duration timeout) const {
 absl::Status PolicySync::Health() const {
   absl::MutexLock lock(&mu_);
   if (!problem_.ok()) return problem_;
-  if (const uint64_t installed = authorizer_->Current()->revision();
-      installed < required_) {
-    // Deciding now would apply an older policy than the one the cluster
+  if (const uint64_t installed = authorizer_->Current()->revision(),
+      head = std::max(required_, store_head_);
+      installed < head) {
+    // Deciding now would apply an older policy than the one the store
     // already has (at a new cluster's start: revision 0, owners and open
-    // data only, while another node's seeded revision is on its way).
+    // data only, while another node's seeded revision is on its way; or a
+    // revision that did not compile, after a registry change cleared the
+    // problem it reported).
     return absl::UnavailableError(absl::StrCat(
-        "this node has not yet put the sharing policy's revision ", required_,
+        "this node has not yet put the sharing policy's revision ", head,
         " in force (it has revision ", installed,
         "; that revision is the store's head), so it refuses exchanges until "
         "it has"));

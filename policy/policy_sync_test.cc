@@ -239,6 +239,43 @@ datasets:
   EXPECT_THAT(health.message(), HasSubstr("revision 1"));
 }
 
+// A revision that does not compile stays refused even after a registry
+// change clears the problem it reported; a registry that fits it puts it
+// in force. Before, the node then served the older revision as current.
+TEST_F(PolicySyncTest, ANodeBehindTheStoresHeadIsNotReadyWhateverTheRegistry) {
+  Start();
+  const uint64_t rev = CommitElsewhere(R"(
+datasets:
+  - dataset: new.set
+    grants:
+      - {id: g, consumers: [000.00.00.H30], purposes: [p], legal_basis: x}
+)");
+  EXPECT_EQ(sync_->Current()->revision(), 0u);
+  EXPECT_FALSE(sync_->Health().ok());
+  // Another registry, still without new.set: the old revision compiles on
+  // it, but this node is still behind the store.
+  auto other =
+      registry::Registry::FromYaml(testing::kRegistryYaml, "registry.yaml", 2);
+  ASSERT_TRUE(other.ok()) << other.status();
+  source_->Replace(*other);
+  absl::Status health = sync_->Health();
+  EXPECT_TRUE(absl::IsUnavailable(health)) << health;
+  EXPECT_THAT(health.message(), HasSubstr("revision 1 in force"));
+  // The registry it needs: the head goes in force, and the node is ready.
+  auto fits =
+      registry::Registry::FromYaml(std::string(testing::kRegistryYaml) + R"(
+  - id: new.set
+    provider_agency: 000.00.00.H30
+    adapter: {address: "127.0.0.1:2"}
+    fields: [{name: x}]
+)",
+                                   "registry.yaml", 3);
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  source_->Replace(*fits);
+  EXPECT_EQ(sync_->Current()->revision(), rev);
+  EXPECT_TRUE(sync_->Health().ok()) << sync_->Health();
+}
+
 TEST_F(PolicySyncTest, ASingleNodeWithItsHeadInstalledIsReadyAtOnce) {
   CommitElsewhere(kGrant);
   Start();
