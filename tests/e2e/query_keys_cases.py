@@ -131,6 +131,12 @@ class QueryKeyCases:
         self.qk_refused({"ethnicity": "Khmer"}, grpc.StatusCode.PERMISSION_DENIED,
                         "REASON_QUERY_NOT_ALLOWED", rule="qkeys-no-ethnicity",
                         basis="Decree 13/2023/ND-CP Art. 2(4)", says="ethnicity")
+        # A stream is decided by the same code.
+        code, reason, _ = self.consumer.refusal(method="stream", dataset="test.qkeys",
+                                                purpose="testing", query={"ethnicity": "Khmer"},
+                                                fields=["full_name"])
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.PERMISSION_DENIED, "REASON_QUERY_NOT_ALLOWED"))
 
     def test_qkeys_an_ungranted_field_cannot_be_asked_about(self):
         self.qk_refused({"sex": "F"}, grpc.StatusCode.PERMISSION_DENIED,
