@@ -151,6 +151,7 @@ v1::ExplainRequest ExplainRequestOf(const v1::PolicyTestCase& c,
   r.set_dataset(c.dataset());
   r.set_purpose_code(c.purpose());
   *r.mutable_fields() = c.fields();
+  *r.mutable_query_keys() = c.query();
   r.set_has_data_subject_id(c.with_subject());
   r.set_consent_reference(c.consent());
   r.set_at_unix_micros(at_micros);
@@ -484,6 +485,12 @@ int RunExplain(const Flags& f, v1::PolicyAdmin::Stub& stub,
        absl::StrSplit(f.Get("fields"), ',', absl::SkipEmpty())) {
     req.add_fields(std::string(field));
   }
+  // Key names; a value after '=' is ignored (so `--query citizen_id=0010`,
+  // as given to `dxctl call`, works too).
+  for (absl::string_view key :
+       absl::StrSplit(f.Get("query"), ',', absl::SkipEmpty())) {
+    req.add_query_keys(std::string(key.substr(0, key.find('='))));
+  }
   req.set_has_data_subject_id(f.Has("subject"));
   req.set_consent_reference(f.Get("consent"));
   req.set_at_unix_micros(*at);
@@ -584,9 +591,12 @@ Exit codes: 0 done, 1 refused or failed (or a test case failed), 2 usage error.
            Remote(RunReject)},
           {"explain",
            "explain --consumer CODE --dataset ID --purpose P [--fields a,b]\n"
-           "          [--subject] [--consent REF] [--at RFC3339] [--json]",
+           "          [--query KEY,KEY.prefix,...] [--subject] [--consent "
+           "REF]\n"
+           "          [--at RFC3339] [--json]",
            "would this be allowed, and which rule decides?",
-           {"consumer", "dataset", "purpose", "fields", "consent", "at"},
+           {"consumer", "dataset", "purpose", "fields", "query", "consent",
+            "at"},
            {"subject", "json"},
            {},
            Remote(RunExplain)},

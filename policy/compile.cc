@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "certs/identity.h"
 #include "policy/internal/compiled.h"
+#include "registry/query_keys.h"
 
 namespace dx::policy {
 namespace {
@@ -216,6 +217,7 @@ class Compiler {
     } else {
       Fields(*ds, g.fields(), path + ".fields", &c.fields);
     }
+    c.masked = FieldSet(ds->field_names.size());
     for (int i = 0; i < g.masks_size(); ++i) {
       const auto& m = g.masks(i);
       const std::string mpath = absl::StrCat(path, ".masks[", i, "]");
@@ -239,7 +241,9 @@ class Compiler {
               "1); use kind: full to hide all");
       }
       c.masks.push_back({m.field(), m.kind(), m.keep_last()});
+      c.masked.Add(it->second);
     }
+    QueryKeys(*ds, g, path, &c);
     c.filter_fields = FieldSet(ds->field_names.size());
     if (!g.row_filter().empty()) {
       auto filter = RowFilter::Parse(g.row_filter());
@@ -279,6 +283,33 @@ class Compiler {
       Error(path + ".valid_until", "valid_until must be after valid_from");
     }
     ds->grants.push_back(std::move(c));
+  }
+
+  // The grant's explicit query_keys, checked against the registry's.
+  void QueryKeys(const PolicySnapshot::CompiledDataset& ds, const v1::Grant& g,
+                 const std::string& path, CompiledGrant* c) {
+    const v1::Dataset& d = *ds.dataset;
+    c->extra_query_ops.assign(d.query_keys_size(), 0);
+    for (int i = 0; i < g.query_keys_size(); ++i) {
+      const std::string kpath = absl::StrCat(path, ".query_keys[", i, "]");
+      auto use = registry::ResolveQueryKey(d, g.query_keys(i));
+      if (!use.has_value()) {
+        Error(kpath, absl::StrCat("'", g.query_keys(i),
+                                  "' is not a query key of this dataset; ",
+                                  registry::AcceptedQueryKeysText(d),
+                                  " (declare keys in the registry)"));
+        continue;
+      }
+      const uint32_t field = ds.query_key_fields[use->index];
+      if (use->op != registry::QueryOp::kEquals && c->masked.Has(field)) {
+        Error(kpath, absl::StrCat("field '", ds.field_names[field],
+                                  "' is served masked: it may be matched only "
+                                  "by equality, not by ",
+                                  registry::QueryOpName(use->op)));
+        continue;
+      }
+      c->extra_query_ops[use->index] |= 1u << static_cast<int>(use->op);
+    }
   }
 
   void Forbid(PolicySnapshot::CompiledDataset* ds, const v1::Forbid& f,
@@ -327,6 +358,7 @@ class Compiler {
                                    "'s fields; the forbid wins"));
         }
       }
+      LintQueryKeys(ds, g, gpath);
       for (size_t j = 0; j < i; ++j) {
         const CompiledGrant& e = ds.grants[j];
         const bool unconditional =
@@ -342,6 +374,45 @@ class Compiler {
           break;
         }
       }
+    }
+  }
+
+  // Queries the grant's consumers could send before query keys were part of
+  // the policy, and that are now refused: keys on fields the grant does not
+  // let them read, and prefix or range keys on fields it masks.
+  void LintQueryKeys(const PolicySnapshot::CompiledDataset& ds,
+                     const CompiledGrant& g, const std::string& gpath) {
+    std::vector<std::string> unread, masked;
+    const v1::Dataset& d = *ds.dataset;
+    for (int k = 0; k < d.query_keys_size(); ++k) {
+      const v1::QueryKey& key = d.query_keys(k);
+      const uint32_t field = ds.query_key_fields[k];
+      const uint8_t extra = g.extra_query_ops[k];
+      const std::string& name = registry::QueryKeyName(key);
+      if (!g.fields.Has(field)) {
+        if ((extra & 1u) == 0) unread.push_back(name);
+      } else if (g.masked.Has(field) && (key.prefix() || key.range())) {
+        if (key.prefix()) masked.push_back(name + ".prefix");
+        if (key.range()) masked.push_back(name + ".from/.to");
+      }
+    }
+    if (!unread.empty()) {
+      Warn(gpath + ".query_keys",
+           absl::StrCat("grant ", g.id,
+                        " does not let its consumers read the "
+                        "field(s) that query key(s) ",
+                        absl::StrJoin(unread, ", "),
+                        " match: queries by them are refused "
+                        "(REASON_QUERY_NOT_ALLOWED); name the keys in the "
+                        "grant's query_keys if its consumers need them"));
+    }
+    if (!masked.empty()) {
+      Warn(
+          gpath + ".masks",
+          absl::StrCat("grant ", g.id, " masks the field(s) of ",
+                       absl::StrJoin(masked, "; "),
+                       ": masked fields are matched by equality only, so "
+                       "these queries are refused (REASON_QUERY_NOT_ALLOWED)"));
     }
   }
 
@@ -433,6 +504,10 @@ std::shared_ptr<PolicySnapshot::CompiledDataset> CompileDataset(
     ds->field_names.push_back(f.name());
   }
   ds->all = FieldSet::All(ds->field_names.size());
+  // The registry checked that every key's field is in the schema.
+  for (const auto& k : d.query_keys()) {
+    ds->query_key_fields.push_back(ds->field_index.at(k.field()));
+  }
   ds->personal = FieldSet(ds->field_names.size());
   for (int i = 0; i < d.fields_size(); ++i) {
     if (HasTag(d.fields(i), "personal") ||

@@ -35,6 +35,10 @@ struct AccessRequest {
   v1::Operation operation = v1::OPERATION_READ;
   // As requested; empty means "all I may read".
   std::vector<std::string> fields;
+  // The names of the request's query keys, as sent ("citizen_id",
+  // "full_name.prefix", "birth_date.from"); the values do not matter to
+  // the decision.
+  std::vector<std::string> query_keys;
   bool has_data_subject_id = false;
   std::string consent_reference;
   // The most records this call can return (0: no limit); a daily records

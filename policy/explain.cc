@@ -32,6 +32,7 @@ v1::ExplainResponse Explain(const PolicySnapshot& snapshot,
                       ? v1::OPERATION_READ
                       : r.operation();
   req.fields.assign(r.fields().begin(), r.fields().end());
+  req.query_keys.assign(r.query_keys().begin(), r.query_keys().end());
   req.has_data_subject_id = r.has_data_subject_id();
   req.consent_reference = r.consent_reference();
   const absl::Time at =

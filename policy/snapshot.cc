@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/quote.h"
 #include "policy/internal/compiled.h"
+#include "registry/query_keys.h"
 
 namespace dx::policy {
 namespace {
@@ -20,6 +21,7 @@ enum class Miss {
   kPurpose,
   kOperation,
   kFields,
+  kQuery,
   kWindow,
   kFiltered,
   kSubject,
@@ -92,6 +94,67 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
   }
   const bool all_readable = req.fields.empty();
 
+  // The query's keys: each declared by the registry, required ones present.
+  struct QueryUse {
+    const std::string* name;
+    registry::QueryKeyUse use;
+    uint32_t field;
+  };
+  absl::InlinedVector<QueryUse, 4> query;
+  FieldSet query_fields(ds.field_names.size());
+  for (const std::string& name : req.query_keys) {
+    auto use = registry::ResolveQueryKey(dataset, name);
+    if (!use.has_value()) {
+      d.reason = v1::REASON_UNKNOWN_QUERY_KEY;
+      d.code = absl::StatusCode::kInvalidArgument;
+      d.message = absl::StrCat("unknown query key ", Quote(name), "; ",
+                               registry::AcceptedQueryKeysText(dataset));
+      return d;
+    }
+    const uint32_t field = ds.query_key_fields[use->index];
+    query.push_back({&name, *use, field});
+    query_fields.Add(field);
+  }
+  for (int k = 0; k < dataset.query_keys_size(); ++k) {
+    if (!dataset.query_keys(k).required()) continue;
+    if (std::none_of(query.begin(), query.end(),
+                     [k](const QueryUse& q) { return q.use.index == k; })) {
+      d.reason = v1::REASON_MALFORMED_REQUEST;
+      d.code = absl::StatusCode::kInvalidArgument;
+      d.message = absl::StrCat(
+          "query key ", Quote(registry::QueryKeyName(dataset.query_keys(k))),
+          " is required (in any of its forms) by dataset ", dataset.id());
+      return d;
+    }
+  }
+  // Whether `readable` (and a grant's masks and extra keys) lets the
+  // consumer ask every predicate of the query; else the first one refused,
+  // and why.
+  auto query_refusal = [&](const FieldSet& readable,
+                           const CompiledGrant* g) -> std::string {
+    for (const QueryUse& q : query) {
+      const int op = static_cast<int>(q.use.op);
+      if (g != nullptr && (g->extra_query_ops[q.use.index] >> op) & 1u) {
+        continue;  // named in the grant's query_keys
+      }
+      const std::string& field = ds.field_names[q.field];
+      if (!readable.Has(q.field)) {
+        return absl::StrCat("query key ", Quote(*q.name), " matches field ",
+                            field, ", which ", req.consumer_agency,
+                            " may not read");
+      }
+      if (g != nullptr && q.use.op != registry::QueryOp::kEquals &&
+          g->masked.Has(q.field)) {
+        return absl::StrCat("query key ", Quote(*q.name), " matches field ",
+                            field, " by ", registry::QueryOpName(q.use.op),
+                            ", which is served masked: a masked field may be "
+                            "matched only by equality (",
+                            Quote(registry::QueryKeyName(*q.use.key)), ")");
+      }
+    }
+    return "";
+  };
+
   // 1. Forbids.
   FieldSet forbidden(ds.field_names.size());
   std::vector<std::string> forbid_ids;
@@ -121,6 +184,29 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
       }
       d.message = absl::StrCat("forbid rule ", f.proto->id(), " refuses ", what,
                                " to agency ", req.consumer_agency);
+      if (!f.proto->reason().empty()) {
+        absl::StrAppend(&d.message, ": ", f.proto->reason());
+      }
+      return d;
+    }
+    if (!f.whole_dataset && query_fields.Intersects(f.fields)) {
+      // Asking about a field is reading it: {ethnicity: X} for names only
+      // tells whose ethnicity X is.
+      const QueryUse* q = nullptr;
+      for (const QueryUse& u : query)
+        if (f.fields.Has(u.field) && q == nullptr) q = &u;
+      note("forbid ", f.proto->id(), ": matches, refuses the query key ",
+           *q->name);
+      d.reason = v1::REASON_QUERY_NOT_ALLOWED;
+      d.rule_id = f.proto->id();
+      d.matched_rule_ids = {f.proto->id()};
+      d.legal_basis = f.proto->legal_basis().empty()
+                          ? dataset.restriction_legal_basis()
+                          : f.proto->legal_basis();
+      d.message = absl::StrCat(
+          "forbid rule ", f.proto->id(), " refuses querying by field ",
+          ds.field_names[q->field], " of ", dataset.id(), " (query key ",
+          Quote(*q->name), ") to agency ", req.consumer_agency);
       if (!f.proto->reason().empty()) {
         absl::StrAppend(&d.message, ": ", f.proto->reason());
       }
@@ -214,6 +300,14 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
       }
       continue;
     }
+    if (!query.empty()) {
+      std::string why = query_refusal(readable, &g);
+      if (!why.empty()) {
+        note("grant ", id, ": ", why);
+        miss.Offer(Miss::kQuery, &g, std::move(why));
+        continue;
+      }
+    }
     const FieldSet served = all_readable ? readable : requested;
     if (served.Empty()) {
       note("grant ", id, ": every field it grants is forbidden");
@@ -284,11 +378,21 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
   if (dataset.category() == v1::DATA_CATEGORY_OPEN) {
     FieldSet readable = ds.all.Minus(ds.personal).Minus(forbidden);
     if (!readable.Empty() && (all_readable || requested.SubsetOf(readable))) {
-      note("default:open: non-personal fields of open data");
-      allow(readable, "default:open");
-      return d;
+      std::string why = query_refusal(readable, nullptr);
+      if (why.empty()) {
+        note("default:open: non-personal fields of open data");
+        allow(readable, "default:open");
+        return d;
+      }
+      note("default:open: ", why);
+      if (miss.kind < Miss::kQuery) {
+        miss.kind = Miss::kQuery;
+        miss.grant = nullptr;
+        miss.detail = std::move(why);
+      }
+    } else {
+      note("default:open: does not cover the personal fields asked for");
     }
-    note("default:open: does not cover the personal fields asked for");
   }
 
   // 5. Deny, with the nearest miss.
@@ -326,6 +430,17 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
       d.message = absl::StrCat(
           "fields not granted to ", who, ": ", miss.detail,
           "; request only granted fields or ask for a wider grant");
+      break;
+    case Miss::kQuery:
+      d.reason = v1::REASON_QUERY_NOT_ALLOWED;
+      if (miss.grant == nullptr) d.rule_id = "default:open";
+      d.message = absl::StrCat(
+          d.rule_id == "default:open" ? "open data"
+                                      : absl::StrCat("grant ", d.rule_id),
+          " does not allow this query: ", miss.detail,
+          "; query only by keys on fields you may read (masked ones by "
+          "equality only), or ask the owner to name the key in the grant's "
+          "query_keys");
       break;
     case Miss::kWindow:
       d.reason = v1::REASON_GRANT_NOT_VALID;

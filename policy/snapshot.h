@@ -5,15 +5,19 @@
 // slows an exchange in flight. Thread-safe (immutable).
 //
 // How a decision is reached (docs/POLICY.md):
-//   0. the dataset, the consumer's system and every field asked must be in
-//      the registry (NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT);
+//   0. the dataset, the consumer's system, every field asked and every
+//      query key sent must be in the registry (NOT_FOUND, PERMISSION_DENIED,
+//      INVALID_ARGUMENT), and its required query keys sent;
 //   1. forbid rules matching the consumer and purpose: a whole-dataset
-//      forbid refuses; field forbids refuse requests naming those fields
-//      and remove them from "all I may read";
+//      forbid refuses; field forbids refuse requests naming those fields,
+//      or querying by them (QUERY_NOT_ALLOWED), and remove them from "all
+//      I may read";
 //   2. the owner agency reads its own data;
 //   3. the first grant, in the order written, that matches the consumer,
-//      purpose, operation, validity window, fields and personal-data
-//      requirements decides, with its masks, row filter and quota;
+//      purpose, operation, validity window, fields, query keys (on fields
+//      it lets the consumer read or named in its query_keys; masked ones
+//      by equality only) and personal-data requirements decides, with its
+//      masks, row filter and quota;
 //   4. an open dataset's non-personal fields are readable by any agency;
 //   5. otherwise deny, with the nearest miss as the reason.
 #ifndef DX_POLICY_SNAPSHOT_H_

@@ -7,6 +7,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/yaml_proto.h"
+#include "registry/query_keys.h"
 
 namespace dx::registry {
 
@@ -74,6 +75,13 @@ absl::StatusOr<std::shared_ptr<const Registry>> Registry::FromProto(
         return bad(where + ".fields",
                    absl::StrCat("field '", f.name(), "' listed twice"));
       }
+    }
+    if (absl::Status s = ValidateQueryKeys(d); !s.ok()) {
+      // "query_keys[1].field: what": the path up to the colon, for its line.
+      const std::string text(s.message());
+      const size_t colon = text.find(':');
+      return bad(absl::StrCat(where, ".", text.substr(0, colon)),
+                 text.substr(colon + 2));
     }
   }
   return std::shared_ptr<const Registry>(std::move(r));

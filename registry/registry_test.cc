@@ -4,6 +4,7 @@
 
 #include "common/files.h"
 #include "common/yaml_proto.h"
+#include "registry/query_keys.h"
 #include "registry/registry_source_conformance.h"
 #include "tests/testing/dev_pki.h"
 
@@ -71,6 +72,50 @@ TEST(RegistryTest, RefusesInvalidRegistriesNamingTheField) {
                   "  - {id: bca.population, provider_agency: 000.00.00.G01, "
                   "adapter: {address: x}, fields: [{name: a}]}\n",
               "listed twice");
+}
+
+TEST(RegistryTest, QueryKeysAreCheckedAndResolved) {
+  const std::string keys =
+      std::string(kBase) +
+      "    query_keys: [{field: citizen_id, prefix: true}, "
+      "{key: name, field: full_name, range: true, required: true}]\n";
+  auto r = Load(keys);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::Dataset& d = *(*r)->FindDataset("bca.population");
+  EXPECT_EQ(AcceptedQueryKeys(d),
+            (std::vector<std::string>{"citizen_id", "citizen_id.prefix", "name",
+                                      "name.from", "name.to"}));
+  auto use = ResolveQueryKey(d, "name.to");
+  ASSERT_TRUE(use.has_value());
+  EXPECT_EQ(use->key->field(), "full_name");
+  EXPECT_EQ(use->op, QueryOp::kRange);
+  EXPECT_EQ(use->index, 1);
+  EXPECT_EQ(ResolveQueryKey(d, "citizen_id")->op, QueryOp::kEquals);
+  EXPECT_EQ(ResolveQueryKey(d, "citizen_id.prefix")->op, QueryOp::kPrefix);
+  for (const char* bad :
+       {"full_name", "name.prefix", "citizen_id.from", "salary", "", ".prefix",
+        "citizen_id.prefix.prefix"}) {
+    EXPECT_FALSE(ResolveQueryKey(d, bad).has_value()) << bad;
+  }
+  // None declared: none accepted.
+  auto plain = Load(kBase);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(
+      ResolveQueryKey(*(*plain)->FindDataset("bca.population"), "citizen_id")
+          .has_value());
+
+  ExpectError(std::string(kBase) + "    query_keys: [{field: shoe_size}]\n",
+              "datasets[0].query_keys[0].field': dataset bca.population has no "
+              "field 'shoe_size'");
+  ExpectError(std::string(kBase) + "    query_keys: [{key: x}]\n",
+              "datasets[0].query_keys[0].field': must name the field");
+  ExpectError(std::string(kBase) +
+                  "    query_keys: [{field: citizen_id}, {key: citizen_id, "
+                  "field: full_name}]\n",
+              "query_keys[1]': query key 'citizen_id' is declared twice");
+  ExpectError(std::string(kBase) +
+                  "    query_keys: [{key: \"a.prefix\", field: full_name}]\n",
+              "datasets[0].query_keys[0].key': 'a.prefix' is not a key name");
 }
 
 // The file source: a change is a new version of the file, read again.

@@ -33,6 +33,7 @@ TAX_DATASET = f"""
       - {{name: name, type: string}}
       - {{name: status, type: string}}
       - {{name: capital_vnd, type: decimal}}
+    query_keys: [{{field: tax_code, required: true}}]
 """
 TAX_POLICY = f"""
   - dataset: mof.tax_status
@@ -162,7 +163,7 @@ datasets:
         show(h30 + " --stream --quiet", call("--stream", "--quiet"))
 
         step(4, "A query key the dataset does not offer",
-             "refused by the adapter before anything reaches the database")
+             "refused by the gateway (the registry lists the keys): nothing is forwarded")
         show(h30 + " --query address=x", call("--query", "address=x"))
 
         step(5, "The tax authority's REST service through dx-rest-adapter",

@@ -40,6 +40,9 @@ class DevEnv:
         self.gateway_settings = gateway_settings or {}
         # YAML lines added to each adapter's config; {name} is its name.
         self.adapter_settings = adapter_settings
+        # agency code: YAML items added to its file adapter's datasets list
+        # (more datasets served from the same folder).
+        self.extra_file_datasets = {}
         self.quiet = quiet
         self.procs = {}
         self.adapter_ports = {}
@@ -125,7 +128,8 @@ allowed_gateways: [{", ".join(self.gateway_ids)}]
 datasets:
   - dataset_id: {dataset}
     path: data/{data_file}
-""" + self.adapter_settings.replace("{name}", name))
+""" + self.extra_file_datasets.get(agency, "") +
+            self.adapter_settings.replace("{name}", name))
         self._spawn("adapter-" + name, [self.bin("dx-file-adapter"), "--config", config])
         self.adapter_ports[agency] = self._wait_port("adapter-" + name, port_file)
         return self.adapter_ports[agency]
@@ -155,12 +159,15 @@ allowed_gateways: [{", ".join(self.gateway_ids)}]
         self._stop("adapter-" + PROVIDERS[agency][0])
 
     def registry_text(self, extra_datasets=""):
+        """deploy/registry.yaml plus `extra_datasets`; the providers' ports of
+        deploy/registry.yaml (7001, 7012) become their adapters' ports,
+        in the extra datasets too."""
         with open(os.path.join(REPO, "deploy", "registry.yaml"), encoding="utf-8") as f:
-            text = f.read()
+            text = f.read() + extra_datasets
         for agency, (_, _, _, port) in PROVIDERS.items():
             text = text.replace(f"127.0.0.1:{port}",
                                 f"127.0.0.1:{self.adapter_ports.get(agency, port)}")
-        return text + extra_datasets
+        return text
 
     def policy_text(self, extra_policies=""):
         """deploy/policy.yaml, plus dataset policies appended to its list."""
@@ -205,10 +212,10 @@ trust:
         self.gateway_port = self._wait_port("gateway", port_file)
         return self.gateway_port
 
-    def start(self):
+    def start(self, extra_datasets="", extra_policies=""):
         for agency in PROVIDERS:
             self.start_adapter(agency)
-        self.start_gateway()
+        self.start_gateway(extra_datasets, extra_policies)
         return self
 
     def _stop(self, name, sig=signal.SIGTERM, timeout=20):
@@ -304,10 +311,14 @@ trust:
         return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
-def test_dataset_entry(dataset, fields, timeout_ms, port, provider):
+def test_dataset_entry(dataset, fields, timeout_ms, port, provider, query_keys=None):
     """A registry entry (YAML list item) for a test dataset on an adapter
-    at 127.0.0.1:port, to append with start_gateway(extra_datasets=...)."""
+    at 127.0.0.1:port, to append with start_gateway(extra_datasets=...).
+    `query_keys` is its YAML list of query keys; by default an equality key
+    per field."""
     spec = ", ".join(f"{{name: {f}}}" for f in fields)
+    if query_keys is None:
+        query_keys = "[" + ", ".join(f"{{field: {f}}}" for f in fields) + "]"
     return f"""
   - id: {dataset}
     name: {dataset} (tests)
@@ -316,6 +327,7 @@ def test_dataset_entry(dataset, fields, timeout_ms, port, provider):
     restriction_legal_basis: none
     adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: {timeout_ms}}}
     fields: [{spec}]
+    query_keys: {query_keys}
 """
 
 
@@ -372,6 +384,7 @@ POPULATION_SQL_DATASET = """
       - {field: full_name, prefix: true}
       - {field: birth_date, type: date, range: true}
       - {field: province_code}
+      - {field: ethnicity}
 """
 
 

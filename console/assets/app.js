@@ -577,13 +577,17 @@
 
   async function explain() {
     const fields = $('x-fields').value.split(',').map((s) => s.trim()).filter(Boolean);
+    // Key names as the request's query writes them; a value after '=' is ignored.
+    const query_keys = $('x-query').value.split(',').map((s) => s.split('=')[0].trim())
+      .filter(Boolean);
     const r = await rpc('dx.v1.PolicyAdmin/Explain', {
       consumer_agency: $('x-consumer').value.trim(), dataset: $('x-dataset').value.trim(),
-      purpose_code: $('x-purpose').value.trim(), fields,
+      purpose_code: $('x-purpose').value.trim(), fields, query_keys,
     });
     const pre = $('x-result');
     pre.hidden = false;
     pre.textContent = (r.allowed ? 'ALLOWED' : 'REFUSED') + ' (revision ' + (r.revision || '0') + ')\n' +
+      (!r.allowed && r.reason ? 'reason: ' + r.reason + '\n' : '') +
       (r.rule_id ? 'rule: ' + r.rule_id + '\n' : '') +
       (r.legal_basis ? 'legal basis: ' + r.legal_basis + '\n' : '') +
       (r.fields ? 'fields: ' + list(r.fields) + '\n' : '') +

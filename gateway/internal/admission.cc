@@ -93,6 +93,11 @@ void Admission::Decide(uint64_t max_records, Cancellation* cancel,
   ar.purpose_code = e.purpose_code();
   ar.operation = e.operation();
   ar.fields.assign(e.fields().begin(), e.fields().end());
+  // The policy decides what may be asked as what may be read: every key
+  // must be declared, and match a field this consumer may read.
+  ar.query_keys.reserve(e.query().size());
+  for (const auto& [key, value] : e.query()) ar.query_keys.push_back(key);
+  std::sort(ar.query_keys.begin(), ar.query_keys.end());  // map order varies
   ar.has_data_subject_id = !e.data_subject_id().empty();
   ar.consent_reference = e.consent_reference();
   ar.max_records = max_records;

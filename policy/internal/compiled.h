@@ -59,6 +59,11 @@ struct CompiledGrant {
   std::vector<MaskSpec> masks;
   std::shared_ptr<const RowFilter> row_filter;
   FieldSet filter_fields;
+  // Fields served masked: matched by equality only (never prefix or range).
+  FieldSet masked;
+  // Per declared query key (the dataset's query_keys order): the operators
+  // (bit per registry::QueryOp) this grant names in its query_keys.
+  std::vector<uint8_t> extra_query_ops;
   absl::Time valid_from = absl::InfinitePast();
   absl::Time valid_until = absl::InfiniteFuture();
 };
@@ -81,6 +86,9 @@ struct PolicySnapshot::CompiledDataset {
   absl::flat_hash_map<std::string, uint32_t> field_index;
   FieldSet all;
   FieldSet personal;  // personal or sensitive_personal
+  // The field each declared query key reads (the registry's query_keys
+  // order).
+  std::vector<uint32_t> query_key_fields;
   std::vector<CompiledGrant> grants;
   std::vector<CompiledForbid> forbids;
   // Grants naming an agency code (directly or through a group), in order;

@@ -35,6 +35,8 @@ ROGUE_DATASET = """
     restriction_legal_basis: none
     adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: 500}}
     fields: [{{name: citizen_id}}, {{name: full_name}}, {{name: ethnicity}}]
+    # `mode` picks the adapter's misbehaviour; it reads a granted field.
+    query_keys: [{{key: mode, field: full_name}}]
 """
 ROGUE_POLICY = """
   - dataset: test.rogue

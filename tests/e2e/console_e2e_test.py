@@ -483,6 +483,12 @@ class ConsoleTest(unittest.TestCase):
             a2.find_element(By.CSS_SELECTOR, "#explain-form button").click()
             wait(a2, lambda d: d.find_element(By.ID, "x-result").text.startswith("ALLOWED"))
             self.assertIn("h29-statistics", a2.find_element(By.ID, "x-result").text)
+            # The same, looked up by a key on a field the grant does not serve.
+            a2.find_element(By.ID, "x-query").send_keys("enterprise_code=0100000001")
+            a2.find_element(By.CSS_SELECTOR, "#explain-form button").click()
+            wait(a2, lambda d: d.find_element(By.ID, "x-result").text.startswith("REFUSED"))
+            self.assertIn("reason: REASON_QUERY_NOT_ALLOWED",
+                          a2.find_element(By.ID, "x-result").text)
         finally:
             h29.close()
 

@@ -260,9 +260,24 @@ class HostileInputsTest(unittest.TestCase):
         self.stub.Call(req, timeout=10)
         self.refused(req, grpc.StatusCode.FAILED_PRECONDITION, "REASON_REPLAY", "already used")
 
-    def test_26_query_key_the_adapter_does_not_know(self):
+    def test_26_query_key_the_dataset_does_not_declare(self):
+        # Refused by the gateway itself (the registry declares the keys),
+        # whatever the adapter would do; the message lists the keys accepted.
         self.refused(self.signed(self.envelope(query={"salary": "1"})),
-                     grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR", "salary")
+                     grpc.StatusCode.INVALID_ARGUMENT, "REASON_UNKNOWN_QUERY_KEY",
+                     "unknown query key 'salary'; dataset bca.population accepts: citizen_id,")
+        self.refused(self.signed(self.envelope(query={"province_code.prefix": "0"})),
+                     grpc.StatusCode.INVALID_ARGUMENT, "REASON_UNKNOWN_QUERY_KEY",
+                     "full_name.prefix, birth_date, birth_date.from, birth_date.to")
+
+    def test_26a_names_asked_by_a_forbidden_field(self):
+        # The attack of issue 24: full_name only, selected by ethnicity.
+        err = self.refused(self.signed(self.envelope(fields=["full_name"],
+                                                     query={"ethnicity": "Khmer"})),
+                           grpc.StatusCode.PERMISSION_DENIED, "REASON_QUERY_NOT_ALLOWED",
+                           "ethnicity")
+        self.assertEqual(detail_of(err).policy_rule_id, "no-ethnicity-to-provinces")
+        self.assertIn("Decree 13/2023", detail_of(err).legal_basis)
 
     def test_27_ungranted_field(self):
         err = self.refused(self.signed(self.envelope(fields=["address"])),

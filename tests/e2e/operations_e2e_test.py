@@ -138,6 +138,9 @@ class OperationsTest(unittest.TestCase):
         r = self.dxgate("--check-config", self.config)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn(": OK (", r.stdout)
+        # A query the policy now refuses is a warning, not an error.
+        self.assertIn("grant h30-civil-registration does not let its consumers read the "
+                      "field(s) that query key(s) ethnicity match", r.stdout)
 
     def test_check_config_names_a_misspelt_field_with_its_line(self):
         path = self.variant("typo.yaml", "adapter_timeout_ms:", "adaptor_timeout_ms:")

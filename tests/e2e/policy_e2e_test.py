@@ -16,7 +16,12 @@ import unittest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, os.path.join(BUILD, "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from consumer import Consumer  # noqa: E402
 from dxenv import DevEnv  # noqa: E402
+from query_keys_cases import (QKEYS_DATASET, QKEYS_FILE_DATASET,  # noqa: E402
+                              QKEYS_POLICY, QueryKeyCases)
 
 H30, H29, G12 = "000.00.00.H30", "000.00.00.H29", "000.00.00.G12"
 
@@ -54,14 +59,19 @@ datasets:
 """
 
 
-class PolicyEndToEndTest(unittest.TestCase):
+class PolicyEndToEndTest(QueryKeyCases, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-policy-e2e-")
-        cls.env = DevEnv(cls.tmp.name, BUILD, population=2000, business=200).setup().start()
+        cls.env = DevEnv(cls.tmp.name, BUILD, population=2000, business=200).setup()
+        # test.qkeys (query_keys_cases.py), through the file adapter.
+        cls.env.extra_file_datasets["000.00.00.G01"] = QKEYS_FILE_DATASET
+        cls.env.start(QKEYS_DATASET, QKEYS_POLICY)
+        cls.consumer = Consumer(cls.env)
 
     @classmethod
     def tearDownClass(cls):
+        cls.consumer.close()
         cls.env.close()
         cls.tmp.cleanup()
 
@@ -292,12 +302,18 @@ cases:
   - {name: ethnicity is forbidden, agency: 000.00.00.H29, dataset: bca.population,
      purpose: residence-verification, fields: [ethnicity], expect: deny,
      expect_reason: policy_forbidden}
+  - {name: names by ethnicity are refused, agency: 000.00.00.H30, dataset: bca.population,
+     purpose: civil-registration, fields: [full_name], query: [ethnicity], expect: deny,
+     expect_reason: query_not_allowed, rule: no-ethnicity-to-provinces}
+  - {name: a masked id by equality, agency: 000.00.00.H30, dataset: bca.population,
+     purpose: residence-verification, fields: [full_name], query: [citizen_id],
+     expect: allow}
 """)
         out = self.ok(self.policy("test", cases, person="auditor1"))
-        self.assertIn("3 passed, 0 failed", out)
+        self.assertIn("5 passed, 0 failed", out)
         offline = ["policy", "test", cases, "--policy", os.path.join(REPO, "deploy", "policy.yaml"),
                    "--registry", os.path.join(REPO, "deploy", "registry.yaml")]
-        self.assertIn("3 passed, 0 failed", self.ok(self.env.dxctl(*offline)))
+        self.assertIn("5 passed, 0 failed", self.ok(self.env.dxctl(*offline)))
         wrong = self.file("wrong.yaml", """
 cases:
   - {name: a wrong expectation, agency: 000.00.00.H29, dataset: bca.population,

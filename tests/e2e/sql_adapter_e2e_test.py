@@ -22,6 +22,8 @@ from dx.v1 import errors_pb2, exchange_pb2, records_pb2  # noqa: E402
 from dxenv import (POPULATION_SQL_DATASET, DevEnv, PostgresServer,  # noqa: E402
                    test_dataset_entry, test_policy_entry)
 from grpc_status import detail_of  # noqa: E402
+from query_keys_cases import (QKEYS_DATASET, QKEYS_POLICY,  # noqa: E402
+                              QKEYS_SQL_DATASET, QueryKeyCases)
 
 H30 = "000.00.00.H30"
 G01 = "000.00.00.G01"
@@ -44,7 +46,7 @@ CREATE VIEW registry.nap AS SELECT 1 AS id, registry.nap(1.2) AS state;
 CREATE VIEW registry.nap8 AS SELECT 1 AS id, registry.nap(8) AS state;
 """
 
-DATASETS = POPULATION_SQL_DATASET + """
+DATASETS = POPULATION_SQL_DATASET + QKEYS_SQL_DATASET + """
   - dataset_id: test.typed
     table: registry.typed
     fields: [{name: id}, {name: amount}, {name: paid}, {name: recorded},
@@ -72,16 +74,21 @@ DATASETS = POPULATION_SQL_DATASET + """
 """
 
 
+# dataset: (fields, timeout_ms, its query keys in the registry: the
+# adapter's, so that the gateway lets through what the adapter serves)
 TEST_DATASETS = {
-    "test.typed": (["id", "amount", "paid", "recorded", "note", "due"], 3000),
-    "test.typedkeys": (["id", "amount", "paid", "recorded", "due"], 3000),
-    "test.big": (["id", "payload"], 300000),
-    "test.nap": (["id", "state"], 5000),
-    "test.napshort": (["id", "state"], 700),
+    "test.typed": (["id", "amount", "paid", "recorded", "note", "due"], 3000,
+                   "[{field: id, required: true}]"),
+    "test.typedkeys": (["id", "amount", "paid", "recorded", "due"], 3000,
+                       "[{field: amount}, {field: paid}, {field: recorded, range: true}, "
+                       "{field: due}]"),
+    "test.big": (["id", "payload"], 300000, "[{field: id, range: true}]"),
+    "test.nap": (["id", "state"], 5000, "[]"),
+    "test.napshort": (["id", "state"], 700, "[]"),
 }
 
 
-class SqlAdapterTest(unittest.TestCase):
+class SqlAdapterTest(QueryKeyCases, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-sql-")
@@ -99,10 +106,11 @@ class SqlAdapterTest(unittest.TestCase):
                                      EXTRA_TABLES)
             cls.start_sql_adapter()
             cls.env.start_adapter("000.00.00.G12")
-            extra = "".join(test_dataset_entry(d, f, t, cls.sql_port, G01)
-                            for d, (f, t) in TEST_DATASETS.items())
-            cls.env.start_gateway(extra_datasets=extra,
-                                  extra_policies="".join(test_policy_entry(d, H30) for d in TEST_DATASETS))
+            extra = "".join(test_dataset_entry(d, f, t, cls.sql_port, G01, keys)
+                            for d, (f, t, keys) in TEST_DATASETS.items())
+            cls.env.start_gateway(extra_datasets=extra + QKEYS_DATASET,
+                                  extra_policies="".join(test_policy_entry(d, H30)
+                                                         for d in TEST_DATASETS) + QKEYS_POLICY)
         except Exception:
             cls.env.close()
             cls.pg.close()
@@ -281,13 +289,16 @@ datasets:{DATASETS}""")
         self.assertEqual(list(row.nulls), [1, 2, 3, 4, 5])
 
     def test_missing_required_key_and_unknown_key_are_named(self):
-        details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR",
+        # The registry declares the keys: the gateway refuses both itself.
+        before = len(self.adapter_statements())
+        details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_MALFORMED_REQUEST",
                                dataset="test.typed", purpose="testing", query={})
         self.assertIn("'id' is required", details)
-        details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR",
+        details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_UNKNOWN_QUERY_KEY",
                                query={"salary": "1"})
         self.assertIn("unknown query key 'salary'", details)
         self.assertIn("full_name.prefix", details)  # what it accepts instead
+        self.assertEqual(len(self.adapter_statements()), before)  # nothing reached it
         details = self.refused(grpc.StatusCode.INVALID_ARGUMENT, "REASON_ADAPTER_ERROR",
                                query={"birth_date.from": "01/02/1990"})
         self.assertIn("YYYY-MM-DD", details)
