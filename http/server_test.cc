@@ -119,6 +119,22 @@ TEST_F(ServerTest, ServesAndKeepsTheConnectionAlive) {
   EXPECT_EQ(calls_.load(), 2);
 }
 
+TEST_F(ServerTest, LetsAClientThatExpectsContinueSendItsBody) {
+  StartServer({});
+  const int fd = Connect(port());
+  Send(fd,
+       "POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+       "Expect: 100-continue\r\nConnection: close\r\n\r\n");
+  char buf[64] = {};
+  const ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+  ASSERT_GT(n, 0);
+  EXPECT_TRUE(absl::StartsWith(buf, "HTTP/1.1 100 Continue")) << buf;
+  Send(fd, "hello");
+  const std::string answer = ReadAll(fd);
+  close(fd);
+  EXPECT_TRUE(absl::StrContains(answer, "body of /c 5")) << answer;
+}
+
 TEST_F(ServerTest, RefusesTooManyHeaderLines) {
   Limits l;
   l.max_header_lines = 50;
