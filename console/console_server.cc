@@ -153,6 +153,16 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
   so.limits.workers = 4;
   so.limits.max_queued = 64;
   ConsoleServer* self = c.get();
+  // Only a signed-in person's calls need a large body (a policy document);
+  // everything a stranger may send fits in kOpenBodyBytes, so that the
+  // connections of strangers hold little memory.
+  so.body_limit = [self](const http::Request& head) -> size_t {
+    if (absl::StartsWith(head.path, "/api/rpc/") &&
+        !self->sessions_.CertificateOf(CookieOf(head, kCookie)).empty()) {
+      return 2 << 20;
+    }
+    return kOpenBodyBytes;
+  };
   so.handler = [self](const http::Request& req, http::Response& res) {
     self->Handle(req, res);
   };

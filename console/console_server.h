@@ -71,6 +71,9 @@ class ConsoleServer {
   // JSON bodies nested deeper are refused (400) before they are parsed:
   // the parser's cost grows with the square of the nesting.
   static constexpr int kMaxJsonDepth = 64;
+  // The largest body of a request that is not a signed-in person's call
+  // (sign-in, a certificate and a signature: a few KiB).
+  static constexpr size_t kOpenBodyBytes = 64 << 10;
 
   static absl::StatusOr<std::unique_ptr<ConsoleServer>> Start(Options options);
   // Stops at once: closes the port and every connection, cancels the

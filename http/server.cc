@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -255,7 +256,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
-    parser_->body_limit(limits_.max_body_bytes);
+    body_limit_ = limits_.max_body_bytes;
+    parser_->body_limit(body_limit_);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) {
@@ -274,8 +276,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
                                limits_.max_header_bytes, " bytes"));
     } else if (ec == bhttp::error::body_limit) {
       ++impl_->too_large;
-      Refuse(413, absl::StrCat("the request's body is over ",
-                               limits_.max_body_bytes, " bytes"));
+      Refuse(413, absl::StrCat("the request's body is over ", body_limit_,
+                               " bytes"));
     } else if (ec == beast::error::timeout) {
       ++impl_->timed_out;  // slow or idle: just closed
     } else if (ec.category() ==
@@ -297,6 +299,16 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       Refuse(431, absl::StrCat("the request has over ",
                                limits_.max_header_lines, " header lines"));
       return;
+    }
+    if (impl_->options.body_limit && !parser_->is_done()) {
+      body_limit_ =
+          std::min(limits_.max_body_bytes, impl_->options.body_limit(Head()));
+      const auto declared = parser_->content_length();
+      if (declared.has_value() && *declared > body_limit_) {
+        Failed(bhttp::error::body_limit);
+        return;
+      }
+      parser_->body_limit(body_limit_);  // before any body byte: allowed
     }
     if (parser_->is_done()) {
       Dispatch();
@@ -328,7 +340,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
         });
   }
 
-  void Dispatch() {
+  // The request as read so far, without its body.
+  Request Head() {
     auto& m = parser_->get();
     Request req;
     req.method = std::string(m.method_string());
@@ -338,8 +351,14 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       req.headers.emplace_back(std::string(f.name_string()),
                                std::string(f.value()));
     }
-    req.body = std::move(m.body());
     req.remote_address = address_;
+    return req;
+  }
+
+  void Dispatch() {
+    auto& m = parser_->get();
+    Request req = Head();
+    req.body = std::move(m.body());
     if constexpr (kTls) {
       req.peer_certificate_pem = PeerCertificatePem(stream_.native_handle());
     }
@@ -427,6 +446,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::string_body>> res_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
+  size_t body_limit_ = 0;
   bool keep_alive_ = false;
   bool closing_ = false;
   size_t drained_ = 0;

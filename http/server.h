@@ -93,6 +93,12 @@ class Server {
     // Set for HTTPS: configures the server's SSL_CTX (certificate, client
     // certificates). Unset: plain HTTP.
     std::function<absl::Status(ssl_ctx_st*)> tls;
+    // Optional: the body limit of one request, from its head (no body yet),
+    // at most limits.max_body_bytes; so that only requests that need a
+    // large body (a signed-in person's) may send one, and the memory a
+    // stranger's connections hold stays small. Called on the I/O thread:
+    // keep it cheap.
+    std::function<size_t(const Request& head)> body_limit;
   };
 
   // What the server refused, for tests and metrics.

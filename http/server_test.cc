@@ -194,6 +194,33 @@ TEST_F(ServerTest, RefusesADeclaredBodyOverTheLimitBeforeReadingIt) {
   EXPECT_EQ(calls_.load(), 0);
 }
 
+TEST(ServerBodyLimitTest, AppliesTheLimitItsHookGivesEachRequest) {
+  Server::Options o;
+  o.listen_address = "127.0.0.1:0";
+  o.limits.max_body_bytes = 1 << 20;
+  o.handler = [](const Request& req, Response& res) {
+    res.SetContent(absl::StrCat(req.body.size()), "text/plain");
+  };
+  o.body_limit = [](const Request& head) -> size_t {
+    return head.Header("X-Big") == "yes" ? size_t{1} << 30 : 100;
+  };
+  auto s = Server::Start(std::move(o));
+  ASSERT_TRUE(s.ok()) << s.status();
+  const int port = (*s)->port();
+  const std::string body(1000, 'b');
+  const auto post = [&](const char* extra, bool chunked) {
+    return absl::StrCat("POST /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n",
+                        extra,
+                        chunked ? "Transfer-Encoding: chunked\r\n\r\n3e8\r\n"
+                                : "Content-Length: 1000\r\n\r\n",
+                        body, chunked ? "\r\n0\r\n\r\n" : "");
+  };
+  EXPECT_EQ(Ask(port, post("", false)), 413);
+  EXPECT_EQ(Ask(port, post("", true)), 413);
+  EXPECT_EQ(Ask(port, post("X-Big: yes\r\n", false)), 200);
+  EXPECT_EQ(Ask(port, post("X-Big: yes\r\n", true)), 200);
+}
+
 TEST_F(ServerTest, IgnoresRangesTheWholeBodyOnce) {
   StartServer({}, [](const Request&, Response& res) {
     res.SetContent(std::string(1000, 'z'), "text/plain");

@@ -229,7 +229,8 @@ class ConsoleEdgeTest(unittest.TestCase):
 
     def test_5_deeply_nested_json_is_refused_before_parsing(self):
         for path in ["/api/session", "/api/sign-in"]:
-            status, body = self.http("POST", path, "[" * 200000,
+            # 60,000 levels: under the 64 KiB a stranger's body may have.
+            status, body = self.http("POST", path, "[" * 60000,
                                      {"Content-Type": "application/json"})
             self.assertEqual(status, 400, body)
             self.assertIn(b"nests deeper", body)
@@ -280,11 +281,26 @@ class ConsoleEdgeTest(unittest.TestCase):
             print(f"\ngateway RSS grew by {grown:.1f} MB across the abuses", file=sys.stderr)
             self.assertLess(grown, RSS_GROWTH_BOUND_MB)
 
-            # A deep body under way, the slow and idle connections open:
-            # SIGTERM stops the gateway.
+            # A stranger's body over 64 KiB is refused at its head.
+            status, _ = self.http("POST", "/api/sign-in", "[" * 100000,
+                                  {"Content-Type": "application/json"})
+            self.assertEqual(status, 413)
+            # A signed-in person's deep body under way (up to 2 MiB for a
+            # session), the slow and idle connections open: SIGTERM stops
+            # the gateway.
+            code = self.link("auditor1").split("#sign-in=")[-1]
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx,
+                                               timeout=30)
+            conn.request("POST", "/api/session", json.dumps({"code": code}),
+                         {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            csrf = json.loads(r.read())["csrf_token"]
+            cookie = r.getheader("Set-Cookie").split(";")[0]
+            conn.close()
             deep = self.tls()
-            deep.sendall(b"POST /api/sign-in HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+            deep.sendall(b"POST /api/rpc/dx.v1.Audit/Query HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 2000000\r\n"
+                         + f"Cookie: {cookie}\r\nX-DX-CSRF: {csrf}\r\n\r\n".encode()
                          + b"[" * 1000000)
             proc = self.env.procs["gateway"]
             proc.send_signal(signal.SIGTERM)
