@@ -2,16 +2,12 @@
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
-#include <httplib.h>
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <chrono>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -23,6 +19,7 @@
 #include "common/files.h"
 #include "console/assets.h"
 #include "console/sign_in.h"
+#include "http/server.h"
 
 namespace dx::console {
 namespace {
@@ -49,19 +46,27 @@ std::string JsonObject(
   return out;
 }
 
-void SendJson(httplib::Response& res, int status, const std::string& body) {
+void SendJson(http::Response& res, int status, const std::string& body) {
   res.status = status;
-  res.set_content(body, "application/json; charset=utf-8");
+  res.SetContent(body, "application/json; charset=utf-8");
 }
 
-void SendError(httplib::Response& res, int status, const char* code,
+void SendError(http::Response& res, int status, const char* code,
                const std::string& message) {
   SendJson(res, status, JsonObject({{"code", code}, {"message", message}}));
 }
 
 // A JSON object body, or false.
-bool ParseBody(const httplib::Request& req, pb::Struct* out) {
+bool ParseBody(const http::Request& req, pb::Struct* out) {
   return pb::util::JsonStringToMessage(req.body, out).ok();
+}
+
+// Whether the body is declared JSON ("application/json", any parameters).
+bool IsJson(const http::Request& req) {
+  const std::string type = req.Header("Content-Type");
+  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(
+             absl::string_view(type).substr(0, type.find(';')))) ==
+         "application/json";
 }
 
 std::string Field(const pb::Struct& s, const char* key) {
@@ -70,9 +75,9 @@ std::string Field(const pb::Struct& s, const char* key) {
   return it->second.string_value();
 }
 
-std::string CookieOf(const httplib::Request& req, absl::string_view name) {
-  for (absl::string_view part :
-       absl::StrSplit(req.get_header_value("Cookie"), ';')) {
+std::string CookieOf(const http::Request& req, absl::string_view name) {
+  const std::string cookies = req.Header("Cookie");
+  for (absl::string_view part : absl::StrSplit(cookies, ';')) {
     part = absl::StripAsciiWhitespace(part);
     if (absl::ConsumePrefix(&part, name) && absl::ConsumePrefix(&part, "=")) {
       return std::string(part);
@@ -84,16 +89,6 @@ std::string CookieOf(const httplib::Request& req, absl::string_view name) {
 bool SameSecret(const std::string& a, const std::string& b) {
   return !a.empty() && a.size() == b.size() &&
          CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// The TLS client certificate of a request, PEM; "" when none.
-std::string PeerCertificatePem(const httplib::Request& req) {
-  if (req.ssl == nullptr) return "";
-  X509* cert = SSL_get1_peer_certificate(req.ssl);
-  if (cert == nullptr) return "";
-  std::string pem = certs::CertificateToPem(cert);
-  X509_free(cert);
-  return pem;
 }
 
 std::string RoleOf(const certs::Principal& who) {
@@ -132,65 +127,61 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
         *chain, *key, absl::StrCat(o.cert_file, " / ", o.key_file));
     if (!set.ok()) return set;
   }
-  c->server_ = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    c->identity_.InstallOn(&ctx);
+  http::Server::Options so;
+  so.listen_address = address;
+  so.name = "console";
+  so.tls = [identity = &c->identity_](SSL_CTX* ctx) {
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    identity->InstallOn(ctx);
     // A client certificate is asked for, never required, and accepted at
     // the TLS layer whatever it is: POST /api/session/certificate checks
     // it with the trust store (chain, CRL, a person's identity).
-    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER,
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER,
                        [](int, X509_STORE_CTX*) { return 1; });
     // With peer verification on, OpenSSL refuses to resume a session (the
     // browser's next connections) unless a session id context is set.
     static constexpr unsigned char kSessionContext[] = "dxgate-console";
-    SSL_CTX_set_session_id_context(&ctx, kSessionContext,
+    SSL_CTX_set_session_id_context(ctx, kSessionContext,
                                    sizeof(kSessionContext) - 1);
-    return true;
-  });
-  if (!c->server_->is_valid()) {
-    return absl::InternalError("the console's TLS context did not start");
-  }
-  httplib::SSLServer& s = *c->server_;
-  // httplib holds a worker per open connection until its keep-alive ends,
-  // and a browser opens several: enough workers for a few people at once,
-  // and idle connections let go soon.
-  s.new_task_queue = [] { return new httplib::ThreadPool(16); };
-  s.set_read_timeout(10, 0);
-  s.set_write_timeout(10, 0);
-  s.set_keep_alive_timeout(2);
-  s.set_keep_alive_max_count(100);
-  // Headers and body leave in separate writes: without this, Nagle and the
-  // browser's delayed ACK add 40 ms to every answer.
-  s.set_tcp_nodelay(true);
-  s.set_payload_max_length(2 << 20);  // a policy document fits
-  s.set_socket_options([](int sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  c->Routes();
-  c->port_ = port == 0 ? s.bind_to_any_port(host)
-                       : (s.bind_to_port(host, port) ? port : -1);
-  if (c->port_ <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for the console on ", address,
-                     " (address in use, or not an address of this host)"));
-  }
+    return absl::OkStatus();
+  };
+  // A policy document fits in a body; a browser opens about six
+  // connections, and a few people may share an address behind a proxy.
+  so.limits.max_body_bytes = 2 << 20;
+  so.limits.max_connections = 256;
+  so.limits.max_connections_per_address = 32;
+  so.limits.workers = 4;
+  so.limits.max_queued = 64;
+  ConsoleServer* self = c.get();
+  // Only a signed-in person's calls need a large body (a policy document);
+  // everything a stranger may send fits in kOpenBodyBytes, so that the
+  // connections of strangers hold little memory.
+  so.body_limit = [self](const http::Request& head) -> size_t {
+    if (absl::StartsWith(head.path, "/api/rpc/") &&
+        !self->sessions_.CertificateOf(CookieOf(head, kCookie)).empty()) {
+      return 2 << 20;
+    }
+    return kOpenBodyBytes;
+  };
+  so.handler = [self](const http::Request& req, http::Response& res) {
+    self->Handle(req, res);
+  };
+  auto server = http::Server::Start(std::move(so));
+  if (!server.ok()) return server.status();
+  c->server_ = *std::move(server);
+  c->port_ = c->server_->port();
   c->public_url_ = c->options_.public_url.empty()
                        ? absl::StrCat("https://", host, ":", c->port_)
                        : c->options_.public_url;
-  c->thread_ = std::thread([&s, done = &c->done_] {
-    s.listen_after_bind();
-    done->store(true);
-  });
   return c;
 }
 
 ConsoleServer::~ConsoleServer() {
-  while (thread_.joinable() && !done_.load()) {
-    server_->stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (server_ != nullptr) {
+    server_->Stop();
+    bridge_.CancelAll();
+    server_.reset();  // waits for the handlers, which now return soon
   }
-  if (thread_.joinable()) thread_.join();
   for (const RefusalBudget::Count& c : refusals_.Drain()) RecordCount(c);
 }
 
@@ -217,38 +208,39 @@ void ConsoleServer::RecordCount(const RefusalBudget::Count& c) {
           kRecordedRefusalsPerMinute, " a minute from one address)"));
 }
 
-void ConsoleServer::Refuse(const httplib::Request& req, httplib::Response& res,
+void ConsoleServer::Refuse(const http::Request& req, http::Response& res,
                            int code, const std::string& actor, bool verified,
                            const std::string& cert_sha256,
                            const std::string& why) {
   const bool unauthenticated = code == 401;
-  RefusalBudget::Verdict budget = refusals_.Take(req.remote_addr);
+  RefusalBudget::Verdict budget = refusals_.Take(req.remote_address);
   for (const RefusalBudget::Count& c : budget.due) RecordCount(c);
   if (!budget.record) {
     const std::string until = absl::FormatTime(
         absl::RFC3339_sec, budget.window_end, absl::UTCTimeZone());
     if (budget.first_over) {
       RecordFlood(
-          req.remote_addr,
+          req.remote_address,
           absl::StrCat("over ", kRecordedRefusalsPerMinute,
-                       " refused requests a minute from ", req.remote_addr,
+                       " refused requests a minute from ", req.remote_address,
                        " (the last: ", req.method, " ", req.path, ": ", why,
                        "): its refusals until ", until,
                        " are answered 429 and recorded as one count"));
     }
     const int64_t wait = std::max<int64_t>(
         1, absl::ToInt64Seconds(budget.window_end - options_.clock->Now()));
-    res.set_header("Retry-After", std::to_string(wait));
+    res.SetHeader("Retry-After", std::to_string(wait));
     SendError(res, 429, "RESOURCE_EXHAUSTED",
-              absl::StrCat("too many refused requests from ", req.remote_addr,
-                           " (the last: ", why, "); wait ", wait,
-                           " s, then sign in again"));
+              absl::StrCat("too many refused requests from ",
+                           req.remote_address, " (the last: ", why, "); wait ",
+                           wait, " s, then sign in again"));
     return;
   }
   if (options_.record_refusal) {
     authz::CallGate::RefusedCall r;
-    r.actor = actor.empty() ? absl::StrCat("unauthenticated ", req.remote_addr)
-                            : actor;
+    r.actor = actor.empty()
+                  ? absl::StrCat("unauthenticated ", req.remote_address)
+                  : actor;
     r.identity_verified = verified;
     r.cert_sha256 = cert_sha256;
     r.action = "console.refused";
@@ -261,9 +253,8 @@ void ConsoleServer::Refuse(const httplib::Request& req, httplib::Response& res,
             unauthenticated ? "UNAUTHENTICATED" : "PERMISSION_DENIED", why);
 }
 
-const Session* ConsoleServer::Authenticate(const httplib::Request& req,
-                                           httplib::Response& res,
-                                           Session* out) {
+const Session* ConsoleServer::Authenticate(const http::Request& req,
+                                           http::Response& res, Session* out) {
   const std::string cookie = CookieOf(req, kCookie);
   absl::StatusOr<Session> s = sessions_.Touch(cookie);
   if (!s.ok()) {
@@ -279,15 +270,14 @@ const Session* ConsoleServer::Authenticate(const httplib::Request& req,
   const std::string actor = certs::ActorName(s->who);
   // A page of ours always sends the token; a form or page of another site
   // cannot read it, and its Origin differs from our Host.
-  if (!SameSecret(req.get_header_value(kCsrfHeader), s->csrf_token)) {
+  if (!SameSecret(req.Header(kCsrfHeader), s->csrf_token)) {
     Refuse(req, res, 403, actor, true, "",
            "the request lacks this session's CSRF token (a cross-site "
            "request?)");
     return nullptr;
   }
-  const std::string origin = req.get_header_value("Origin");
-  if (!origin.empty() &&
-      origin != absl::StrCat("https://", req.get_header_value("Host"))) {
+  const std::string origin = req.Header("Origin");
+  if (!OwnOrigin(req, origin)) {
     Refuse(req, res, 403, actor, true, "",
            absl::StrCat("a request from another origin (", origin, ")"));
     return nullptr;
@@ -296,8 +286,35 @@ const Session* ConsoleServer::Authenticate(const httplib::Request& req,
   return out;
 }
 
-void ConsoleServer::StartSession(const Session& s, httplib::Response& res) {
-  res.set_header(
+bool ConsoleServer::OwnOrigin(const http::Request& req,
+                              const std::string& origin) const {
+  // Absent: not a browser's cross-site request (browsers send it on every
+  // cross-origin request and every POST). Ours: the Host the browser
+  // connected to, or the configured public address.
+  if (origin.empty()) return true;
+  return origin == absl::StrCat("https://", req.Header("Host")) ||
+         origin == absl::StripSuffix(public_url_, "/");
+}
+
+bool ConsoleServer::CheckPublic(const http::Request& req, http::Response& res) {
+  const std::string origin = req.Header("Origin");
+  if (!OwnOrigin(req, origin)) {
+    Refuse(req, res, 403, "", false, "",
+           absl::StrCat("a request from another origin (", origin,
+                        "): sign in from the console's own pages"));
+    return false;
+  }
+  if (req.method == "POST" && !IsJson(req)) {
+    SendError(res, 415, "INVALID_ARGUMENT",
+              "send the request as Content-Type: application/json");
+    return false;
+  }
+  return true;
+}
+
+void ConsoleServer::StartSession(const Session& s, http::Response& res) {
+  res.SetHeader(
+
       "Set-Cookie",
       absl::StrCat(kCookie, "=", s.id,
                    "; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=",
@@ -308,143 +325,64 @@ void ConsoleServer::StartSession(const Session& s, httplib::Response& res) {
                        {"role", RoleOf(s.who)}}));
 }
 
-void ConsoleServer::Routes() {
-  httplib::SSLServer& s = *server_;
-  s.set_post_routing_handler(
-      [](const httplib::Request& req, httplib::Response& res) {
-        res.set_header("Content-Security-Policy", kContentSecurityPolicy);
-        res.set_header("X-Content-Type-Options", "nosniff");
-        res.set_header("X-Frame-Options", "DENY");
-        res.set_header("Referrer-Policy", "no-referrer");
-        res.set_header("Cross-Origin-Opener-Policy", "same-origin");
-        res.set_header("Cross-Origin-Resource-Policy", "same-origin");
-        res.set_header("Strict-Transport-Security", "max-age=31536000");
-        res.set_header("Cache-Control", absl::StartsWith(req.path, "/api/")
-                                            ? "no-store"
-                                            : "no-cache");
-      });
+void ConsoleServer::Handle(const http::Request& req, http::Response& res) {
+  Route(req, res);
+  // What every answer says about itself.
+  res.SetHeader("Content-Security-Policy", kContentSecurityPolicy);
+  res.SetHeader("X-Content-Type-Options", "nosniff");
+  res.SetHeader("X-Frame-Options", "DENY");
+  res.SetHeader("Referrer-Policy", "no-referrer");
+  res.SetHeader("Cross-Origin-Opener-Policy", "same-origin");
+  res.SetHeader("Cross-Origin-Resource-Policy", "same-origin");
+  res.SetHeader("Strict-Transport-Security", "max-age=31536000");
+  res.SetHeader("Cache-Control",
+                absl::StartsWith(req.path, "/api/") ? "no-store" : "no-cache");
+}
 
-  auto serve_asset = [](const httplib::Request& req, httplib::Response& res) {
-    const Asset* a = FindAsset(req.path == "/" ? "/index.html" : req.path);
+void ConsoleServer::Route(const http::Request& req, http::Response& res) {
+  const std::string& path = req.path;
+  const bool get = req.method == "GET";
+  const bool post = req.method == "POST";
+  if (!absl::StartsWith(path, "/api/")) {
+    const Asset* a = nullptr;
+    if (path == "/") a = FindAsset("/index.html");
+    if (absl::StartsWith(path, "/assets/")) a = FindAsset(path);
     if (a == nullptr) {
       SendError(res, 404, "NOT_FOUND", "no such page");
-      return;
+    } else if (!get) {
+      res.SetHeader("Allow", "GET");
+      SendError(res, 405, "INVALID_ARGUMENT", "pages are read with GET");
+    } else {
+      res.SetContent(
+          std::string(a->body.data(), a->body.size()),
+          absl::string_view(a->content_type.data(), a->content_type.size()));
     }
-    res.set_content(a->body.data(), a->body.size(),
-                    std::string(a->content_type).c_str());
-  };
-  s.Get("/", serve_asset);
-  s.Get(R"(/assets/[a-z0-9_\-]+\.(js|css|svg|html))", serve_asset);
-
-  s.Get("/api/challenge", [this](const httplib::Request&,
-                                 httplib::Response& res) {
+    return;
+  }
+  // Checked before any parser sees the body: a deep nesting costs the
+  // parser time in its square.
+  if (post && !http::JsonDepthWithin(req.body, kMaxJsonDepth)) {
+    SendError(res, 400, "INVALID_ARGUMENT",
+              absl::StrCat("the JSON body nests deeper than ", kMaxJsonDepth,
+                           " levels"));
+    return;
+  }
+  if (get && path == "/api/challenge") {
+    if (!CheckPublic(req, res)) return;
     SendJson(res, 200, JsonObject({{"challenge", sessions_.NewChallenge()}}));
-  });
-
-  s.Post("/api/sign-in", [this](const httplib::Request& req,
-                                httplib::Response& res) {
-    pb::Struct body;
-    if (!ParseBody(req, &body)) {
-      SendError(res, 400, "INVALID_ARGUMENT",
-                "send JSON: {challenge, certificate_pem, signature (base64 "
-                "DER)}");
-      return;
-    }
-    SignInAttempt attempt;
-    attempt.challenge = Field(body, "challenge");
-    attempt.certificate_pem = Field(body, "certificate_pem");
-    if (!absl::Base64Unescape(Field(body, "signature"),
-                              &attempt.signature_der)) {
-      attempt.signature_der.clear();
-    }
-    std::string claimed;
-    auto who = VerifySignIn(options_.trust, &sessions_, attempt, &claimed);
-    if (!who.ok()) {
-      std::string sha;
-      if (auto cert = certs::ParseCertificatePem(attempt.certificate_pem);
-          cert.ok()) {
-        sha = certs::CertificateFingerprint(cert->get());
-      }
-      Refuse(req, res,
-             who.status().code() == absl::StatusCode::kPermissionDenied ? 403
-                                                                        : 401,
-             claimed,
-             who.status().code() == absl::StatusCode::kPermissionDenied, sha,
-             std::string(who.status().message()));
-      return;
-    }
-    const std::string code =
-        sessions_.NewSignInCode(attempt.certificate_pem, *who);
-    SendJson(res, 200,
-             JsonObject({{"code", code},
-                         {"url", absl::StrCat(public_url_, "/#sign-in=", code)},
-                         {"actor", certs::ActorName(*who)}}));
-  });
-
-  s.Post("/api/session", [this](const httplib::Request& req,
-                                httplib::Response& res) {
-    pb::Struct body;
-    if (!ParseBody(req, &body)) {
-      SendError(res, 400, "INVALID_ARGUMENT", "send JSON: {code}");
-      return;
-    }
-    auto session = sessions_.Redeem(Field(body, "code"));
-    if (!session.ok()) {
-      Refuse(req, res, 401, "", false, "",
-             std::string(session.status().message()));
-      return;
-    }
-    if (options_.record) {
-      (void)options_.record(certs::ActorName(session->who), "console.sign-in",
-                            "signed in with a signed challenge");
-    }
-    StartSession(*session, res);
-  });
-
-  s.Post("/api/session/certificate", [this](const httplib::Request& req,
-                                            httplib::Response& res) {
-    const std::string pem = PeerCertificatePem(req);
-    if (pem.empty()) {
-      Refuse(req, res, 401, "", false, "",
-             "the browser sent no client certificate: import your dx "
-             "person certificate, or sign in with `dxctl console login`");
-      return;
-    }
-    certs::CertVerdict v = options_.trust->VerifyPem(pem);
-    const std::string claimed =
-        v.ok() ? certs::ActorName(v.cert->principal)
-               : (v.claimed ? certs::ActorName(*v.claimed) : "");
-    if (!v.ok() || !IsPerson(v.cert->principal.kind)) {
-      Refuse(
-          req, res, v.ok() ? 403 : 401, claimed, v.ok(), v.claimed_fingerprint,
-          v.ok()
-              ? "only people sign in to the console"
-              : absl::StrCat("the certificate does not verify: ", v.message));
-      return;
-    }
-    const std::string code = sessions_.NewSignInCode(pem, v.cert->principal);
-    auto session = sessions_.Redeem(code);
-    if (!session.ok()) {
-      SendError(res, 503, "UNAVAILABLE", "no session could be made");
-      return;
-    }
-    if (options_.record) {
-      (void)options_.record(claimed, "console.sign-in",
-                            "signed in with a TLS client certificate");
-    }
-    StartSession(*session, res);
-  });
-
-  s.Get("/api/me", [this](const httplib::Request& req, httplib::Response& res) {
+  } else if (post && path == "/api/sign-in") {
+    if (CheckPublic(req, res)) SignIn(req, res);
+  } else if (post && path == "/api/session") {
+    if (CheckPublic(req, res)) RedeemCode(req, res);
+  } else if (post && path == "/api/session/certificate") {
+    if (CheckPublic(req, res)) CertificateSession(req, res);
+  } else if (get && path == "/api/me") {
     Session session;
     if (Authenticate(req, res, &session) == nullptr) return;
     SendJson(res, 200,
              JsonObject({{"actor", certs::ActorName(session.who)},
                          {"role", RoleOf(session.who)}}));
-  });
-
-  s.Post("/api/sign-out", [this](const httplib::Request& req,
-                                 httplib::Response& res) {
+  } else if (post && path == "/api/sign-out") {
     Session session;
     if (Authenticate(req, res, &session) == nullptr) return;
     sessions_.End(session.id);
@@ -452,27 +390,162 @@ void ConsoleServer::Routes() {
       (void)options_.record(certs::ActorName(session.who), "console.sign-out",
                             "signed out");
     }
-    res.set_header("Set-Cookie", absl::StrCat(kCookie,
-                                              "=; Path=/; Secure; HttpOnly; "
-                                              "SameSite=Strict; Max-Age=0"));
+    res.SetHeader("Set-Cookie", absl::StrCat(kCookie,
+                                             "=; Path=/; Secure; HttpOnly; "
+                                             "SameSite=Strict; Max-Age=0"));
     SendJson(res, 200, "{}");
-  });
+  } else if (post && absl::StartsWith(path, "/api/rpc/")) {
+    // <package.Service>/<Method>: letters, digits, '_' and '.' in the
+    // service, no '.' in the method.
+    const absl::string_view method = absl::string_view(path).substr(9);
+    const size_t slash = method.find('/');
+    const bool well_formed =
+        slash != absl::string_view::npos && slash > 0 &&
+        slash + 1 < method.size() &&
+        std::all_of(method.begin(), method.end(),
+                    [](char ch) {
+                      return absl::ascii_isalnum(ch) || ch == '_' ||
+                             ch == '.' || ch == '/';
+                    }) &&
+        method.find('/', slash + 1) == absl::string_view::npos &&
+        method.substr(slash + 1).find('.') == absl::string_view::npos;
+    if (!well_formed) {
+      SendError(res, 404, "NOT_FOUND", "no such page");
+      return;
+    }
+    Session session;
+    if (Authenticate(req, res, &session) == nullptr) return;
+    if (!IsJson(req)) {
+      SendError(res, 415, "INVALID_ARGUMENT",
+                "send the request as application/json");
+      return;
+    }
+    BridgeAnswer a =
+        bridge_.Call(method, req.body.empty() ? "{}" : req.body, session.id);
+    SendJson(res, a.http_status, a.json);
+  } else {
+    SendError(res, 404, "NOT_FOUND", "no such page");
+  }
+}
 
-  s.Post(R"(/api/rpc/([A-Za-z0-9_.]+/[A-Za-z0-9_]+))",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           Session session;
-           if (Authenticate(req, res, &session) == nullptr) return;
-           if (!absl::StartsWith(req.get_header_value("Content-Type"),
-                                 "application/json")) {
-             SendError(res, 415, "INVALID_ARGUMENT",
-                       "send the request as application/json");
-             return;
-           }
-           BridgeAnswer a =
-               bridge_.Call(req.matches[1].str(),
-                            req.body.empty() ? "{}" : req.body, session.id);
-           SendJson(res, a.http_status, a.json);
-         });
+void ConsoleServer::SignIn(const http::Request& req, http::Response& res) {
+  pb::Struct body;
+  if (!ParseBody(req, &body)) {
+    SendError(res, 400, "INVALID_ARGUMENT",
+              "send JSON: {challenge, certificate_pem, signature (base64 "
+              "DER)}");
+    return;
+  }
+  SignInAttempt attempt;
+  attempt.challenge = Field(body, "challenge");
+  attempt.certificate_pem = Field(body, "certificate_pem");
+  if (!absl::Base64Unescape(Field(body, "signature"), &attempt.signature_der)) {
+    attempt.signature_der.clear();
+  }
+  std::string claimed;
+  auto who = VerifySignIn(options_.trust, &sessions_, attempt, &claimed);
+  if (!who.ok()) {
+    std::string sha;
+    if (auto cert = certs::ParseCertificatePem(attempt.certificate_pem);
+        cert.ok()) {
+      sha = certs::CertificateFingerprint(cert->get());
+    }
+    const bool denied =
+        who.status().code() == absl::StatusCode::kPermissionDenied;
+    Refuse(req, res, denied ? 403 : 401, claimed, denied, sha,
+           std::string(who.status().message()));
+    return;
+  }
+  const std::string code =
+      sessions_.NewSignInCode(attempt.certificate_pem, *who);
+  SendJson(res, 200,
+           JsonObject({{"code", code},
+                       {"url", absl::StrCat(public_url_, "/#sign-in=", code)},
+                       {"actor", certs::ActorName(*who)}}));
+}
+
+void ConsoleServer::RedeemCode(const http::Request& req, http::Response& res) {
+  pb::Struct body;
+  if (!ParseBody(req, &body)) {
+    SendError(res, 400, "INVALID_ARGUMENT", "send JSON: {code}");
+    return;
+  }
+  // A sign-in link opened in a browser where someone is signed in is
+  // asked about first (the page asks the person, then sends replace:
+  // true), so that a link cannot swap the session under them unnoticed.
+  // The code stays unspent until then.
+  auto replace = body.fields().find("replace");
+  const bool replacing = replace != body.fields().end() &&
+                         replace->second.has_bool_value() &&
+                         replace->second.bool_value();
+  const std::string cookie = CookieOf(req, kCookie);
+  absl::StatusOr<Session> current =
+      cookie.empty() ? absl::StatusOr<Session>(absl::NotFoundError("none"))
+                     : sessions_.Touch(cookie);
+  if (current.ok() && !replacing) {
+    const std::string actor = certs::ActorName(current->who);
+    SendJson(res, 409,
+             JsonObject({{"code", "SESSION_EXISTS"},
+                         {"actor", actor},
+                         {"message",
+                          absl::StrCat("this browser is signed in as ", actor,
+                                       ": confirm to sign in with the "
+                                       "link instead")}}));
+    return;
+  }
+  auto session = sessions_.Redeem(Field(body, "code"));
+  if (!session.ok()) {
+    Refuse(req, res, 401, "", false, "",
+           std::string(session.status().message()));
+    return;
+  }
+  if (current.ok()) {
+    sessions_.End(current->id);
+    if (options_.record) {
+      (void)options_.record(
+          certs::ActorName(current->who), "console.sign-out",
+          absl::StrCat("signed out: ", certs::ActorName(session->who),
+                       " signed in with a link in the same browser"));
+    }
+  }
+  if (options_.record) {
+    (void)options_.record(certs::ActorName(session->who), "console.sign-in",
+                          "signed in with a signed challenge");
+  }
+  StartSession(*session, res);
+}
+
+void ConsoleServer::CertificateSession(const http::Request& req,
+                                       http::Response& res) {
+  const std::string& pem = req.peer_certificate_pem;
+  if (pem.empty()) {
+    Refuse(req, res, 401, "", false, "",
+           "the browser sent no client certificate: import your dx "
+           "person certificate, or sign in with `dxctl console login`");
+    return;
+  }
+  certs::CertVerdict v = options_.trust->VerifyPem(pem);
+  const std::string claimed =
+      v.ok() ? certs::ActorName(v.cert->principal)
+             : (v.claimed ? certs::ActorName(*v.claimed) : "");
+  if (!v.ok() || !IsPerson(v.cert->principal.kind)) {
+    Refuse(req, res, v.ok() ? 403 : 401, claimed, v.ok(), v.claimed_fingerprint,
+           v.ok()
+               ? "only people sign in to the console"
+               : absl::StrCat("the certificate does not verify: ", v.message));
+    return;
+  }
+  const std::string code = sessions_.NewSignInCode(pem, v.cert->principal);
+  auto session = sessions_.Redeem(code);
+  if (!session.ok()) {
+    SendError(res, 503, "UNAVAILABLE", "no session could be made");
+    return;
+  }
+  if (options_.record) {
+    (void)options_.record(claimed, "console.sign-in",
+                          "signed in with a TLS client certificate");
+  }
+  StartSession(*session, res);
 }
 
 }  // namespace dx::console

@@ -15,16 +15,18 @@
 // script, nothing from elsewhere), the session in a __Host- cookie
 // (Secure, HttpOnly, SameSite=Strict), every request of a session carrying
 // its CSRF token in a header and, when the browser says, an Origin equal
-// to the Host; JSON only. Every sign-in, sign-out and refusal is an audit
-// record.
+// to the Host; the endpoints open to anyone take only JSON (415) and only
+// from no Origin or ours (403, audited), so no form of another site can
+// sign a browser in; JSON nested deeper than kMaxJsonDepth is refused
+// before it is parsed. Every sign-in, sign-out and refusal is an audit
+// record. The HTTP server (http/server.h) bounds what a stranger can make
+// the gateway spend: headers, bodies, connections, time.
 #ifndef DX_CONSOLE_CONSOLE_SERVER_H_
 #define DX_CONSOLE_CONSOLE_SERVER_H_
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "authz/call_gate.h"
@@ -35,11 +37,11 @@
 #include "console/sessions.h"
 #include "console/tls_identity.h"
 
-namespace httplib {
-class SSLServer;
+namespace dx::http {
+class Server;
 struct Request;
 struct Response;
-}  // namespace httplib
+}  // namespace dx::http
 
 namespace dx::console {
 
@@ -66,7 +68,16 @@ class ConsoleServer {
     const Clock* clock = SystemClock::Get();
   };
 
+  // JSON bodies nested deeper are refused (400) before they are parsed:
+  // the parser's cost grows with the square of the nesting.
+  static constexpr int kMaxJsonDepth = 64;
+  // The largest body of a request that is not a signed-in person's call
+  // (sign-in, a certificate and a signature: a few KiB).
+  static constexpr size_t kOpenBodyBytes = 64 << 10;
+
   static absl::StatusOr<std::unique_ptr<ConsoleServer>> Start(Options options);
+  // Stops at once: closes the port and every connection, cancels the
+  // bridge's calls under way, then waits for the handlers to return.
   ~ConsoleServer();
 
   int port() const { return port_; }
@@ -80,15 +91,23 @@ class ConsoleServer {
 
  private:
   explicit ConsoleServer(Options options);
-  void Routes();
+  void Handle(const http::Request& req, http::Response& res);
+  void Route(const http::Request& req, http::Response& res);
   // The session of a request that needs one, its CSRF token and origin
   // checked; on failure the response is written and audited.
-  const Session* Authenticate(const httplib::Request& req,
-                              httplib::Response& res, Session* out);
-  void Refuse(const httplib::Request& req, httplib::Response& res, int code,
+  const Session* Authenticate(const http::Request& req, http::Response& res,
+                              Session* out);
+  // For the endpoints open to anyone: an Origin absent or ours (else 403,
+  // audited) and, for a POST, a JSON body (else 415). False: answered.
+  bool CheckPublic(const http::Request& req, http::Response& res);
+  bool OwnOrigin(const http::Request& req, const std::string& origin) const;
+  void Refuse(const http::Request& req, http::Response& res, int code,
               const std::string& actor, bool verified,
               const std::string& cert_sha256, const std::string& why);
-  void StartSession(const Session& s, httplib::Response& res);
+  void StartSession(const Session& s, http::Response& res);
+  void SignIn(const http::Request& req, http::Response& res);
+  void RedeemCode(const http::Request& req, http::Response& res);
+  void CertificateSession(const http::Request& req, http::Response& res);
   // A record of a flood from `address` (refusal_budget.h): that it began,
   // or the count of refusals not recorded one by one.
   void RecordFlood(const std::string& address, std::string detail);
@@ -104,9 +123,7 @@ class ConsoleServer {
   RefusalBudget refusals_;
   RpcBridge bridge_;
   TlsIdentity identity_;  // outlives server_: its handshakes read it
-  std::unique_ptr<httplib::SSLServer> server_;
-  std::thread thread_;
-  std::atomic<bool> done_{false};
+  std::unique_ptr<http::Server> server_;
   int port_ = 0;
   std::string public_url_;  // set once bound
 };

@@ -77,6 +77,12 @@ bool RpcBridge::Forwards(absl::string_view method) {
   return method != "dx.v1.Audit/Prune" && method != "dx.v1.Node/Backup";
 }
 
+void RpcBridge::CancelAll() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  for (grpc::ClientContext* ctx : live_) ctx->TryCancel();
+}
+
 BridgeAnswer RpcBridge::Call(absl::string_view method,
                              absl::string_view request_json,
                              const std::string& session_id) const {
@@ -111,6 +117,21 @@ BridgeAnswer RpcBridge::Call(absl::string_view method,
   grpc::ClientContext ctx;
   ctx.AddMetadata(authz::CallGate::kSessionMetadata, session_id);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) {
+      return Error(grpc::StatusCode::UNAVAILABLE, "the gateway is stopping");
+    }
+    live_.insert(&ctx);
+  }
+  struct Unlist {
+    const RpcBridge* bridge;
+    grpc::ClientContext* ctx;
+    ~Unlist() {
+      absl::MutexLock lock(&bridge->mu_);
+      bridge->live_.erase(ctx);
+    }
+  } unlist{this, &ctx};
   grpc::CompletionQueue cq;
   grpc::GenericStub stub(channel_);
   auto call = stub.PrepareCall(&ctx, absl::StrCat("/", method), &cq);

@@ -14,11 +14,15 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace grpc {
 class Channel;
-}
+class ClientContext;
+}  // namespace grpc
 
 namespace dx::console {
 
@@ -48,8 +52,15 @@ class RpcBridge {
   // Whether `method` may be forwarded at all.
   static bool Forwards(absl::string_view method);
 
+  // Cancels the calls under way and refuses new ones (UNAVAILABLE): the
+  // gateway is stopping, and a console page must not hold it up.
+  void CancelAll();
+
  private:
   std::shared_ptr<grpc::Channel> channel_;
+  mutable absl::Mutex mu_;
+  mutable absl::flat_hash_set<grpc::ClientContext*> live_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // The HTTP status that tells a browser what a gRPC status code means.

@@ -1,23 +1,22 @@
 // HttpEndpoint: the plain-HTTP port an operator's tools read: /metrics in
 // Prometheus's text format and /healthz (200 SERVING, or 503 with the
-// reason) for load balancers and probes. Served by cpp-httplib, the one
-// HTTP server library of the project (docs/OPERATIONS.md says why), on a
-// small thread pool, GET only, with short timeouts. Bind it to a
+// reason) for load balancers and probes. Served by dx::http::Server, the
+// one HTTP server of the project (docs/CONSOLE.md, "The edge", says why and
+// what it bounds), with one worker, GET only, no body, short deadlines
+// and few connections. Bind it to a
 // management interface: it has no TLS and no authentication, and shows
 // nothing but counts.
 #ifndef DX_METRICS_HTTP_ENDPOINT_H_
 #define DX_METRICS_HTTP_ENDPOINT_H_
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace httplib {
+namespace dx::http {
 class Server;
 }
 
@@ -43,10 +42,8 @@ class HttpEndpoint {
   explicit HttpEndpoint(Options options);
 
   const Options options_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<http::Server> server_;
   int port_ = 0;
-  std::atomic<bool> done_{false};
 };
 
 }  // namespace dx::metrics

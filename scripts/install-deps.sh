@@ -7,7 +7,7 @@ PACKAGES=(
   cmake ninja-build g++ ccache pkg-config make lld-14 openssl
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev libssl-dev libgtest-dev libgmock-dev libyaml-cpp-dev nlohmann-json3-dev
-  libbenchmark-dev libjemalloc-dev prometheus-cpp-dev libcpp-httplib-dev prometheus
+  libbenchmark-dev libjemalloc-dev prometheus-cpp-dev libcpp-httplib-dev libboost1.81-dev prometheus
   golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
   etcd-server etcd-client haproxy libpq-dev postgresql postgresql-15 libcurl4-openssl-dev
   python3 python3-grpcio python3-protobuf python3-cryptography

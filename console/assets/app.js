@@ -610,7 +610,12 @@
       body: JSON.stringify(body || {}),
     });
     const j = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(j.message || 'sign-in refused');
+    if (!r.ok) {
+      const err = new Error(j.message || 'sign-in refused');
+      err.code = j.code;
+      err.actor = j.actor;
+      throw err;
+    }
     csrf = j.csrf_token;
     sessionStorage.setItem('dx.csrf', csrf);
   }
@@ -632,7 +637,18 @@
     if (m) {
       history.replaceState(null, '', '/#overview');
       try { await startSession('/api/session', { code: m[1] }); } catch (e) {
-        showError(e.message);
+        // Someone is signed in in this browser: the link replaces them
+        // only if the person says so.
+        if (e.code !== 'SESSION_EXISTS') {
+          showError(e.message);
+        } else if (window.confirm(`This browser is signed in as ${e.actor}. `
+            + `Sign ${e.actor} out and sign in with the link you opened?`)) {
+          try { await startSession('/api/session', { code: m[1], replace: true }); } catch (e2) {
+            showError(e2.message);
+          }
+        } else {
+          showError(`Still signed in as ${e.actor}: the sign-in link was not used.`);
+        }
       }
     }
     try { me = await api('/api/me'); } catch (e) {
