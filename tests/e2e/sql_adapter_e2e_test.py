@@ -44,6 +44,9 @@ CREATE VIEW registry.nap AS SELECT 1 AS id, registry.nap(1.2) AS state;
 CREATE VIEW registry.nap8 AS SELECT 1 AS id, registry.nap(8) AS state;
 CREATE TABLE registry.locked (id integer PRIMARY KEY, state text);
 INSERT INTO registry.locked VALUES (1, 'free');
+CREATE FUNCTION registry.noisy() RETURNS text LANGUAGE plpgsql AS $$
+  BEGIN RAISE NOTICE 'dx-notice-canary %', 42; RETURN 'ok'; END $$;
+CREATE VIEW registry.noisy AS SELECT 1 AS id, registry.noisy() AS state;
 """
 
 DATASETS = POPULATION_SQL_DATASET + """
@@ -74,6 +77,9 @@ DATASETS = POPULATION_SQL_DATASET + """
   - dataset_id: test.locked
     table: registry.locked
     fields: [{name: id}, {name: state}]
+  - dataset_id: test.noisy
+    table: registry.noisy
+    fields: [{name: id}, {name: state}]
 """
 
 
@@ -84,6 +90,7 @@ TEST_DATASETS = {
     "test.nap": (["id", "state"], 5000),
     "test.napshort": (["id", "state"], 700),
     "test.locked": (["id", "state"], 700),
+    "test.noisy": (["id", "state"], 3000),
 }
 
 
@@ -422,6 +429,15 @@ datasets:{DATASETS}""")
         finally:
             locker.kill()
             locker.wait()
+
+    def test_database_notices_go_through_the_adapters_log(self):
+        self.assertEqual(self.call(dataset="test.noisy", purpose="testing")[1], [["1", "ok"]])
+        log = self.env.log("adapter-sql")
+        lines = [x for x in log.splitlines() if "dx-notice-canary 42" in x]
+        self.assertTrue(lines, log[-2000:])
+        # One line of the adapter's own format, not libpq's raw "NOTICE:  ...".
+        self.assertTrue(all("database notice" in x for x in lines), lines)
+        self.assertFalse(any(x.startswith("NOTICE:") for x in log.splitlines()), lines)
 
     def test_pool_exhausted_is_a_clear_refusal_not_a_hang(self):
         results = []
