@@ -380,6 +380,27 @@ datasets:""" + datasets)
         self.assertEqual(record["reason"], "REASON_ANSWER_TOO_LARGE")
         self.assertEqual(record["status_code"], grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
 
+    def test_a_header_value_with_a_line_break_stops_the_adapter_at_start(self):
+        os.environ["DX_TEST_BAD_TOKEN"] = "Bearer abc\r\nX-Admin: 1"
+        before = len(self.service.paths)
+        try:
+            with self.assertRaises(RuntimeError) as ctx:
+                self.env.start_custom_adapter("rest-bad", "dx-rest-adapter", G01, f"""\
+datasets:
+  - dataset_id: test.rest_bad
+    url: http://{self.service.address}/taxpayers/{{tax_code}}
+    query_keys: [{{key: tax_code, required: true}}]
+    fields: [{{name: tax_code, pointer: /mst}}]
+    header_env: {{Authorization: DX_TEST_BAD_TOKEN}}
+""")
+        finally:
+            del os.environ["DX_TEST_BAD_TOKEN"]
+        message = str(ctx.exception)
+        self.assertIn("exited", message)  # refused to start, not served
+        self.assertIn("line break", message)
+        self.assertIn("DX_TEST_BAD_TOKEN", message)
+        self.assertEqual(len(self.service.paths), before)
+
     def test_slow_service_times_out(self):
         code, reason, _ = self.refused("slow")
         self.assertEqual((code, reason),
