@@ -185,6 +185,28 @@ int ReportError(const grpc::Status& s) {
   return 1;
 }
 
+// The signed answer's word that more records matched than it holds, and
+// which limit cut it short (nothing when every match was returned).
+void PrintTruncation(const v1::ResponseEnvelope& env) {
+  const char* why = nullptr;
+  switch (env.truncated()) {
+    case v1::TRUNCATION_CALLER_MAX_RECORDS:
+      why = "the request's max_records";
+      break;
+    case v1::TRUNCATION_GATEWAY_MAX_RECORDS:
+      why = "the gateway's cap on records per call";
+      break;
+    case v1::TRUNCATION_DAILY_QUOTA:
+      why = "what is left of the grant's daily records quota";
+      break;
+    default:
+      return;
+  }
+  std::cout << "TRUNCATED  more records matched than this answer holds "
+               "(limit: "
+            << why << ")\n";
+}
+
 void PrintReceipt(const v1::ResponseEnvelope& env) {
   std::cout << "  gateway signature OK (node " << env.gateway_node_id()
             << ", policy " << env.policy_version() << ")\n"
@@ -339,6 +361,7 @@ int RunCall(const std::vector<std::string>& args) {
     std::cout << "ALLOWED  " << env->records().rows_size()
               << " record(s), fields: "
               << absl::StrJoin(env->records().columns(), ", ") << "\n";
+    PrintTruncation(*env);
     if (f.Has("json")) {
       std::string json;
       (void)google::protobuf::util::MessageToJsonString(*env, &json);
@@ -387,6 +410,7 @@ int RunCall(const std::vector<std::string>& args) {
   }
   std::cout << "ALLOWED  " << records << " record(s) in " << batches
             << " batch(es), digest verified\n";
+  PrintTruncation(*env);
   if (!quiet && batches > 0)
     PrintRecords(first, static_cast<size_t>(*print_rows));
   PrintReceipt(*env);

@@ -8,6 +8,8 @@ namespace dx::gateway {
 
 void AdapterPool::SetIdentity(Options options) {
   absl::MutexLock lock(&mu_);
+  // A rotation changes the identity, not the size limit.
+  options.max_receive_bytes = options_.max_receive_bytes;
   options_ = std::move(options);
   for (auto& [key, channel] : channels_) retired_.push_back(std::move(channel));
   channels_.clear();

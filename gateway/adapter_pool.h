@@ -27,7 +27,9 @@ class AdapterPool {
     std::string ca_pem;
     std::string cert_chain_pem;
     std::string private_key_pem;
-    int max_receive_bytes = 256 << 20;
+    // The largest adapter answer accepted: the gateway's own send limit
+    // (max_response_bytes), never more than it can send on.
+    int max_receive_bytes = 64 << 20;
   };
   explicit AdapterPool(Options options) : options_(std::move(options)) {}
 

@@ -39,6 +39,10 @@ struct ExchangeDeps {
   absl::Duration adapter_timeout = absl::Seconds(5);
   uint32_t max_records_unary = 10000;
   uint32_t stream_batch_rows = 4096;
+  // The largest message the gateway sends a consumer (max_response_bytes):
+  // adapters are asked for no more, and an answer that would not fit is
+  // refused before its record is written.
+  uint64_t max_answer_bytes = 64 << 20;
   // Told of every exchange's outcome and stage timings; null: none.
   ExchangeObserver* observer = nullptr;
   // Exchanges in flight at most (0: no cap). Beyond it calls are refused

@@ -77,6 +77,16 @@ Refusal Overloaded(uint32_t max_in_flight) {
                    "request"));
 }
 
+Refusal AnswerTooLarge(uint64_t max_answer_bytes, const std::string& detail) {
+  return Refusal::Of(
+      absl::StatusCode::kResourceExhausted, v1::REASON_ANSWER_TOO_LARGE,
+      absl::StrCat("the answer is larger than the gateway sends (",
+                   max_answer_bytes,
+                   " bytes, max_response_bytes); ask for fewer records or "
+                   "fields (max_records), or use Stream",
+                   detail.empty() ? "" : absl::StrCat(" (", detail, ")")));
+}
+
 Refusal AdapterFailure(int grpc_code, const std::string& message,
                        absl::Duration timeout) {
   switch (static_cast<grpc::StatusCode>(grpc_code)) {

@@ -56,6 +56,20 @@ Refusal ShuttingDown();
 // More than `max_in_flight` exchanges are in flight.
 Refusal Overloaded(uint32_t max_in_flight);
 // The adapter call failed with `code` and `message` (gRPC's).
+// What a signed answer adds to its records (envelope, signature,
+// certificate), with room to spare.
+inline constexpr uint64_t kSignedAnswerOverhead = 64 << 10;
+// The records' bytes that fit in an answer of `max_answer_bytes`.
+inline uint64_t AnswerBudget(uint64_t max_answer_bytes) {
+  return max_answer_bytes > 2 * kSignedAnswerOverhead
+             ? max_answer_bytes - kSignedAnswerOverhead
+             : max_answer_bytes / 2;
+}
+
+// An answer larger than the gateway sends (max_response_bytes): refused
+// with RESOURCE_EXHAUSTED and REASON_ANSWER_TOO_LARGE, and audited so.
+Refusal AnswerTooLarge(uint64_t max_answer_bytes, const std::string& detail);
+
 Refusal AdapterFailure(int grpc_code, const std::string& message,
                        absl::Duration timeout);
 

@@ -332,8 +332,10 @@ absl::Status GatewayServer::BuildServices() {
   DX_ASSIGN_OR_RETURN(std::string tls_cert,
                       ReadFile(config_.tls().cert_file()));
   DX_ASSIGN_OR_RETURN(std::string tls_key, ReadFile(config_.tls().key_file()));
+  // The adapter channel takes no more than the gateway can send on.
   adapters_ = std::make_unique<AdapterPool>(
-      AdapterPool::Options{ca_pem, tls_cert, tls_key});
+      AdapterPool::Options{ca_pem, tls_cert, tls_key,
+                           static_cast<int>(config_.max_response_bytes())});
 
   ExchangeDeps deps;
   deps.checker = checker_.get();
@@ -359,6 +361,7 @@ absl::Status GatewayServer::BuildServices() {
   deps.adapter_timeout = absl::Milliseconds(config_.adapter_timeout_ms());
   deps.max_records_unary = config_.max_records_unary();
   deps.stream_batch_rows = config_.stream_batch_rows();
+  deps.max_answer_bytes = config_.max_response_bytes();
   deps.max_in_flight = config_.max_in_flight();
   observers_ = std::make_unique<ExchangeObservers>();
   exchange_log_ = std::make_unique<ExchangeLog>(clock_, 50);

@@ -230,7 +230,9 @@ absl::Status FileSource::Fetch(const v1::AdapterRequest& request,
       }
     }
     if (!match) continue;
-    if (limit != 0 && sent >= limit) break;
+    // One row past max_records, as the SDK's rules ask: it tells the
+    // gateway that more matched (the answer then says it was cut short).
+    if (limit != 0 && sent > limit) break;
     auto* out = batch.add_rows();
     for (int c : out_cols) AddValue(out, row[c], missing(c));
     ++sent;

@@ -70,8 +70,13 @@ TEST(FileSourceTest, FilterOnOtherColumnBatchesAndLimit) {
   ASSERT_EQ(batches.size(), 2u);
   EXPECT_EQ(batches[1].rows(0).values(0), "001000000003");
   EXPECT_EQ(batches[0].columns_size(), 4);
+  // max_records and one more: the extra row tells that more matched.
   req.set_max_records(1);
-  EXPECT_EQ(FetchAll(**src, req).size(), 1u);
+  EXPECT_EQ(FetchAll(**src, req).size(), 2u);
+  req.set_batch_rows(10);
+  auto one = FetchAll(**src, req);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].rows_size(), 2);
 }
 
 TEST(FileSourceTest, NoMatchStillSendsTheHeader) {

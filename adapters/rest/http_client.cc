@@ -91,6 +91,8 @@ absl::StatusOr<HttpResponse> HttpClient::Send(
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  // The path is sent as built: no dot segment is resolved away.
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(c, CURLOPT_SHARE, shared_->share);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -134,7 +136,9 @@ absl::StatusOr<HttpResponse> HttpClient::Send(
       return absl::CancelledError("the gateway cancelled");
     case CURLE_WRITE_ERROR:
       if (transfer.too_big) {
-        return absl::ResourceExhaustedError(
+        // The provider misbehaves (not the consumer's answer being too
+        // large for the gateway, which RESOURCE_EXHAUSTED means).
+        return absl::FailedPreconditionError(
             absl::StrCat("the provider's answer from ", where,
                          " is larger than ", request.max_response_bytes,
                          " bytes (max_response_bytes); it was not read"));

@@ -45,7 +45,7 @@ class HttpClient {
 
   // The answer, whatever its HTTP status. DEADLINE_EXCEEDED at the timeout;
   // CANCELLED when `cancelled` said so; UNAVAILABLE when the service cannot
-  // be reached or its certificate does not verify; RESOURCE_EXHAUSTED past
+  // be reached or its certificate does not verify; FAILED_PRECONDITION past
   // max_response_bytes; each saying which URL (without its query).
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request) const;
 

@@ -1,8 +1,11 @@
 #include "adapters/rest/json_records.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/records.h"
 
 namespace dx::adapters {
@@ -11,12 +14,36 @@ namespace {
 using Json = nlohmann::json;
 constexpr size_t kMaxDepth = 64;
 
-// Builds a DOM like nlohmann's own, but keeps each floating-point number
-// as the text it was written in (stored as a string).
-class NumberKeepingBuilder final : public nlohmann::json_sax<Json> {
+// Where a value sits, relative to what the caller asked for.
+enum class Role {
+  kSkip,       // nothing of it is needed: read past, not held
+  kPath,       // on the way to the records or the next link
+  kRecords,    // the records container itself
+  kRecord,     // one record kept (its fields are looked for below)
+  kFieldPath,  // inside a record, on the way to a field's value
+  kField,      // a field's value or inside one: held whole
+};
+
+// Builds a DOM like nlohmann's own of only the parts that may end up in a
+// row, keeping each floating-point number as the text it was written in
+// (stored as a string).
+class BoundedBuilder final : public nlohmann::json_sax<Json> {
  public:
+  BoundedBuilder(const std::string& records_pointer,
+                 const std::vector<std::string>& field_pointers,
+                 const std::string& next_pointer, uint64_t max_rows)
+      : records_(PointerTokens(records_pointer)),
+        next_(PointerTokens(next_pointer)),
+        has_next_(!next_pointer.empty()),
+        max_rows_(max_rows) {
+    for (const std::string& p : field_pointers) {
+      fields_.push_back(PointerTokens(p));
+    }
+  }
+
   Json root;
   std::string error;
+  uint64_t records_seen = 0;
 
   bool null() override { return Add(Json()); }
   bool boolean(bool v) override { return Add(Json(v)); }
@@ -43,12 +70,81 @@ class NumberKeepingBuilder final : public nlohmann::json_sax<Json> {
   }
 
  private:
+  struct Frame {
+    Json* json;  // nullptr when skipped
+    Role role;
+    std::vector<std::string> path;  // absolute; relative inside a record
+    uint64_t next_index = 0;        // arrays: the index of the next child
+  };
+
+  static bool IsPrefix(const std::vector<std::string>& a,
+                       const std::vector<std::string>& b) {
+    return a.size() <= b.size() && std::equal(a.begin(), a.end(), b.begin());
+  }
+
+  // The role and path of the next value, from its parent's.
+  Role RoleOfChild(std::vector<std::string>* path) {
+    if (open_.empty()) {
+      path->clear();
+      if (records_.empty()) return Role::kRecords;
+      return Role::kPath;
+    }
+    Frame& top = open_.back();
+    std::string token = top.json != nullptr && top.json->is_array()
+                            ? absl::StrCat(top.next_index)
+                            : key_;
+    if (top.json != nullptr && top.json->is_array()) ++top.next_index;
+    if (top.role == Role::kSkip) return Role::kSkip;
+    if (top.role == Role::kField) return Role::kField;
+    if (top.role == Role::kRecords) {
+      if (top.json->is_array()) {  // one record each
+        ++records_seen;
+        path->clear();
+        return max_rows_ != 0 && records_seen > max_rows_ ? Role::kSkip
+                                                          : Role::kRecord;
+      }
+      // The records container is one object, the only record: its
+      // children are looked at as a record's.
+    }
+    *path = top.path;
+    path->push_back(std::move(token));
+    if (top.role == Role::kPath) {
+      if (IsPrefix(*path, records_)) {
+        return path->size() == records_.size() ? Role::kRecords : Role::kPath;
+      }
+      if (has_next_ && IsPrefix(*path, next_)) return Role::kPath;
+      return Role::kSkip;
+    }
+    // Inside a record (or the one-object records container).
+    if (top.role == Role::kRecords) {
+      // Paths inside the single record are relative to it.
+      path->assign(1, path->back());
+    }
+    Role role = Role::kSkip;
+    for (const auto& f : fields_) {
+      if (IsPrefix(f, *path)) return Role::kField;
+      if (IsPrefix(*path, f)) role = Role::kFieldPath;
+    }
+    return role;
+  }
+
+  // Whether a scalar at `path` is needed: the next link is.
+  bool Wanted(Role role, const std::vector<std::string>& path) const {
+    if (role == Role::kSkip) return false;
+    if (role == Role::kPath) return has_next_ && path == next_;
+    return true;
+  }
+
   Json* Insert(Json v) {
+    if (++held_ > kMaxHeldJsonValues) {
+      over_budget_ = true;
+      return nullptr;
+    }
     if (open_.empty()) {
       root = std::move(v);
       return &root;
     }
-    Json& top = *open_.back();
+    Json& top = *open_.back().json;
     if (top.is_array()) {
       top.push_back(std::move(v));
       return &top.back();
@@ -58,7 +154,15 @@ class NumberKeepingBuilder final : public nlohmann::json_sax<Json> {
     return &slot;
   }
   bool Add(Json v) {
-    Insert(std::move(v));
+    std::vector<std::string> path;
+    const Role role = RoleOfChild(&path);
+    if (!Wanted(role, path) && role != Role::kRecord &&
+        role != Role::kRecords) {
+      return true;
+    }
+    // A record or records container that is not an object or array: a
+    // record holding no field (or a records pointer at a scalar).
+    if (Insert(std::move(v)) == nullptr) return BudgetError();
     return true;
   }
   // A child's parent gets nothing new until the child closes, so pointers
@@ -68,16 +172,36 @@ class NumberKeepingBuilder final : public nlohmann::json_sax<Json> {
       error = "the provider's answer nests deeper than 64 levels";
       return false;
     }
-    open_.push_back(Insert(std::move(v)));
+    std::vector<std::string> path;
+    const Role role = RoleOfChild(&path);
+    Json* at = nullptr;
+    if (role != Role::kSkip) {
+      at = Insert(std::move(v));
+      if (at == nullptr) return BudgetError();
+    }
+    open_.push_back(Frame{at, role, std::move(path)});
     return true;
   }
   bool Close() {
     open_.pop_back();
     return true;
   }
+  bool BudgetError() {
+    error = absl::StrCat(
+        "the provider's answer holds more than ", kMaxHeldJsonValues,
+        " JSON values in the records asked for; narrow the query or the "
+        "dataset's fields");
+    return false;
+  }
 
-  std::vector<Json*> open_;
+  const std::vector<std::string> records_, next_;
+  const bool has_next_;
+  const uint64_t max_rows_;
+  std::vector<std::vector<std::string>> fields_;
+  std::vector<Frame> open_;
   std::string key_;
+  uint64_t held_ = 0;
+  bool over_budget_ = false;
 };
 
 const Json* At(const Json& doc, const std::string& pointer) {
@@ -102,17 +226,28 @@ void AddJsonValue(v1::Row* row, const Json* v) {
 
 }  // namespace
 
+std::vector<std::string> PointerTokens(absl::string_view pointer) {
+  std::vector<std::string> out;
+  if (pointer.empty()) return out;
+  for (absl::string_view t : absl::StrSplit(pointer.substr(1), '/')) {
+    out.push_back(absl::StrReplaceAll(t, {{"~1", "/"}, {"~0", "~"}}));
+  }
+  return out;
+}
+
 absl::StatusOr<JsonPage> ParseJsonRecords(
     absl::string_view body, const std::string& records_pointer,
     const std::vector<std::string>& field_pointers,
-    const std::string& next_pointer) {
-  NumberKeepingBuilder builder;
+    const std::string& next_pointer, uint64_t max_rows) {
+  BoundedBuilder builder(records_pointer, field_pointers, next_pointer,
+                         max_rows);
   if (!Json::sax_parse(body.begin(), body.end(), &builder)) {
     return absl::InternalError(builder.error.empty()
                                    ? "the provider's answer is not JSON"
                                    : builder.error);
   }
   JsonPage page;
+  page.records_seen = builder.records_seen;
   const Json* records = At(builder.root, records_pointer);
   if (records == nullptr || !(records->is_array() || records->is_object())) {
     return absl::InternalError(absl::StrCat(
@@ -130,6 +265,7 @@ absl::StatusOr<JsonPage> ParseJsonRecords(
     for (const Json& r : *records) add(r);
   } else {
     add(*records);
+    page.records_seen = 1;
   }
   if (!next_pointer.empty()) {
     const Json* next = At(builder.root, next_pointer);

@@ -2,6 +2,13 @@
 // records pointer, and each field at its own pointer inside a record.
 // Numbers keep the text the service wrote (12345678901234567890.10 is not
 // rounded through a double); null or absent is a missing value.
+//
+// The answer is read as a stream of events, and only what can end up in a
+// row is held: the records wanted (the rest are read past), inside each
+// only the values at or under a field's pointer, and the next-page link.
+// So memory is bounded by what the call may return, whatever the provider
+// sends (millions of `{}` records, or megabytes of values nobody asked
+// for), and a budget bounds what a few records may hold.
 #ifndef DX_ADAPTERS_REST_JSON_RECORDS_H_
 #define DX_ADAPTERS_REST_JSON_RECORDS_H_
 
@@ -16,17 +23,28 @@ namespace dx::adapters {
 
 struct JsonPage {
   std::vector<v1::Row> rows;
+  // Records in the answer, kept or not (page-number paging stops at a
+  // page with none).
+  uint64_t records_seen = 0;
   // The value at the next-page pointer, when asked and present.
   std::string next;
 };
 
+// At most this many JSON values are held for the records kept, in all.
+inline constexpr uint64_t kMaxHeldJsonValues = 1 << 20;
+
 // INTERNAL naming the byte offset for a body that is not JSON (or nests
-// deeper than 64 levels), or when the records pointer does not lead to an
-// array or object.
+// deeper than 64 levels), when the records pointer does not lead to an
+// array or object, or when the kept records hold more than
+// kMaxHeldJsonValues values. `max_rows` (0: all) is how many records are
+// kept; the others are counted and skipped.
 absl::StatusOr<JsonPage> ParseJsonRecords(
     absl::string_view body, const std::string& records_pointer,
     const std::vector<std::string>& field_pointers,
-    const std::string& next_pointer);
+    const std::string& next_pointer, uint64_t max_rows = 0);
+
+// The reference tokens of a JSON pointer (RFC 6901: ~1 is '/', ~0 '~').
+std::vector<std::string> PointerTokens(absl::string_view pointer);
 
 }  // namespace dx::adapters
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/records.h"
 
 namespace dx::adapters {
@@ -53,6 +54,65 @@ TEST(JsonRecordsTest, BadAnswersAreNamed) {
   auto c = ParseJsonRecords(deep, "", {"/id"}, "");
   EXPECT_NE(c.status().message().find("deeper than 64"), std::string::npos)
       << c.status();
+}
+
+TEST(JsonRecordsTest, KeepsOnlyTheRecordsAskedForAndCountsTheRest) {
+  std::string body = R"({"data": [)";
+  for (int i = 0; i < 100000; ++i) {
+    absl::StrAppend(&body, i ? "," : "", R"({"id": ")", i, R"("})");
+  }
+  absl::StrAppend(&body, R"(], "next": "/p2"})");
+  auto page = ParseJsonRecords(body, "/data", {"/id"}, "/next", 6);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->rows.size(), 6u);
+  EXPECT_EQ(page->rows[5].values(0), "5");
+  EXPECT_EQ(page->records_seen, 100000u);
+  EXPECT_EQ(page->next, "/p2");  // after the records: still read
+}
+
+TEST(JsonRecordsTest, ValuesNobodyAskedForAreNotHeld) {
+  // One record with two million values outside its fields, and as many
+  // beside the records: read past, never counted against the budget.
+  std::string junk = "[";
+  for (int i = 0; i < 2000000; ++i) absl::StrAppend(&junk, i ? "," : "", "[]");
+  junk += "]";
+  const std::string body = absl::StrCat(
+      R"({"junk": )", junk, R"(, "data": [{"id": "7", "x": )", junk, R"(}]})");
+  auto page = ParseJsonRecords(body, "/data", {"/id"}, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->rows.size(), 1u);
+  EXPECT_EQ(page->rows[0].values(0), "7");
+}
+
+TEST(JsonRecordsTest, AFieldHoldingMillionsOfValuesIsOverTheBudget) {
+  std::string junk = "[";
+  for (uint64_t i = 0; i <= kMaxHeldJsonValues; ++i) {
+    absl::StrAppend(&junk, i ? "," : "", "0");
+  }
+  junk += "]";
+  auto page = ParseJsonRecords(absl::StrCat(R"([{"big": )", junk, "}]"), "",
+                               {"/big"}, "");
+  ASSERT_FALSE(page.ok());
+  EXPECT_EQ(page.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(page.status().message().find("JSON values"), std::string::npos);
+}
+
+TEST(JsonRecordsTest, OneObjectIsOneRecordAndPointersUnescape) {
+  auto page = ParseJsonRecords(R"({"r": {"a/b": {"c~d": "v"}, "o": 1}})", "/r",
+                               {"/a~1b/c~0d", "/o"}, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->rows.size(), 1u);
+  EXPECT_EQ(page->rows[0].values(0), "v");
+  EXPECT_EQ(page->rows[0].values(1), "1");
+  EXPECT_EQ(page->records_seen, 1u);
+  EXPECT_EQ(PointerTokens("/a~1b/c~0d"),
+            (std::vector<std::string>{"a/b", "c~d"}));
+}
+
+TEST(JsonRecordsTest, AnEmptyBodyIsNotJson) {
+  auto page = ParseJsonRecords("", "", {"/id"}, "");
+  ASSERT_FALSE(page.ok());
+  EXPECT_NE(page.status().message().find("not JSON"), std::string::npos);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "adapters/rest/http_client.h"
+#include "adapters/rest/rest_plan.h"
 #include "adapters/rest/rest_source.h"
 #include "adapters/sdk/adapter_main.h"
 #include "common/log.h"
@@ -18,14 +19,25 @@ namespace {
 absl::StatusOr<std::vector<std::string>> Headers(
     const dx::v1::RestDataset& ds) {
   std::vector<std::string> out;
-  for (const auto& [name, value] : ds.headers())
+  for (const auto& [name, value] : ds.headers()) {
+    if (absl::Status s = dx::adapters::CheckHeaderLine(name, value); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dataset '", ds.dataset_id(), "': headers: ", s.message()));
+    }
     out.push_back(absl::StrCat(name, ": ", value));
+  }
   for (const auto& [name, variable] : ds.header_env()) {
     const char* value = std::getenv(variable.c_str());
     if (value == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("dataset '", ds.dataset_id(), "': header ", name,
                        " comes from ", variable, ", which is not set"));
+    }
+    if (absl::Status s = dx::adapters::CheckHeaderLine(name, value); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dataset '", ds.dataset_id(), "': header_env: ", s.message(),
+          " (from the variable ", variable,
+          "); fix the variable and start the adapter again"));
     }
     out.push_back(absl::StrCat(name, ": ", value));
   }

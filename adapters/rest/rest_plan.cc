@@ -167,6 +167,14 @@ absl::StatusOr<RestCall> RestPlan::Build(
     }
     if (std::find(placeholders.begin(), placeholders.end(), key) !=
         placeholders.end()) {
+      // Encoded, these stay "", "." and "..": an empty segment or a dot
+      // segment that an HTTP client or the service resolves into another
+      // path ("/v1/taxpayers/.." is "/v1/").
+      if (value.empty() || value == "." || value == "..") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "query key '", key, "' fills a path segment of the service's URL: ",
+            "it must not be empty, '.' or '..'"));
+      }
       replacements.emplace_back(absl::StrCat("{", key, "}"),
                                 PercentEncode(value));
       continue;
@@ -215,6 +223,37 @@ absl::StatusOr<std::string> RestPlan::NextUrl(const RestCall& call,
                      " (it is not followed): ", next.substr(0, 200)));
   }
   return url;
+}
+
+}  // namespace dx::adapters
+
+namespace dx::adapters {
+
+absl::Status CheckHeaderLine(absl::string_view name, absl::string_view value) {
+  if (name.empty())
+    return absl::InvalidArgumentError("a header without a name");
+  for (unsigned char c : name) {
+    // RFC 9110 token characters only.
+    if (!(absl::ascii_isalnum(c) ||
+          absl::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+              absl::string_view::npos)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "header name '", name,
+          "' holds a character that is not allowed in a header name"));
+    }
+  }
+  for (unsigned char c : value) {
+    // A CR or LF would end the line and start another header (or the
+    // body) at the provider; other control characters are refused too.
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the value of header ", name,
+                       c == '\r' || c == '\n' ? " holds a line break (CR or LF)"
+                                              : " holds a control character",
+                       "; it would change the request sent to the provider"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace dx::adapters

@@ -50,6 +50,13 @@ class RestPlan {
   std::string origin_;  // scheme://host[:port] of the template
 };
 
+// OK when "name: value" is one well-formed header line: a token for a
+// name, and a value with no CR, LF or other control character (a tab is
+// allowed). Checked at start for fixed headers and those from the
+// environment, so a variable holding "x\r\nHost: evil" never reaches a
+// provider.
+absl::Status CheckHeaderLine(absl::string_view name, absl::string_view value);
+
 // RFC 3986 percent-encoding: everything but unreserved characters.
 std::string PercentEncode(absl::string_view value);
 

@@ -47,6 +47,42 @@ TEST(RestPlanTest, ValuesFillTheTemplateEncoded) {
             (std::vector<std::string>{"/tax_code", "/info/ten"}));
 }
 
+TEST(RestPlanTest, DotAndEmptySegmentsAreRefused) {
+  // libcurl and services resolve "/v1/taxpayers/.." to "/v1/": these
+  // values would leave their segment, so they never reach the URL.
+  for (const char* value : {"..", ".", ""}) {
+    v1::AdapterRequest req;
+    (*req.mutable_query())["tax_code"] = value;
+    auto call = Plan().Build(req);
+    ASSERT_FALSE(call.ok()) << "'" << value << "' became " << call->url;
+    EXPECT_EQ(call.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(call.status().message().find("tax_code"), std::string::npos);
+    EXPECT_NE(call.status().message().find("path segment"), std::string::npos);
+  }
+  // Dots inside a value stay in their (encoded) segment.
+  for (const char* value : {"...", "a..", "%2e%2e", "./."}) {
+    v1::AdapterRequest req;
+    (*req.mutable_query())["tax_code"] = value;
+    auto call = Plan().Build(req);
+    ASSERT_TRUE(call.ok()) << value << ": " << call.status();
+  }
+}
+
+TEST(RestPlanTest, HeaderLinesAreChecked) {
+  EXPECT_TRUE(CheckHeaderLine("Authorization", "Bearer abc\tdef").ok());
+  for (const char* value :
+       {"abc\r\nHost: evil", "abc\nX-Admin: 1", "abc\r", "a\x01b", "a\x7f"}) {
+    absl::Status s = CheckHeaderLine("Authorization", value);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << value;
+    EXPECT_NE(s.message().find("Authorization"), std::string::npos);
+  }
+  EXPECT_NE(CheckHeaderLine("X", "a\r\nb").message().find("line break"),
+            std::string::npos);
+  EXPECT_FALSE(CheckHeaderLine("Bad Name", "v").ok());
+  EXPECT_FALSE(CheckHeaderLine("Bad:Name", "v").ok());
+  EXPECT_FALSE(CheckHeaderLine("", "v").ok());
+}
+
 TEST(RestPlanTest, ProjectionAndPost) {
   v1::RestDataset ds = Dataset();
   ds.set_method("POST");

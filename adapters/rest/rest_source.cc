@@ -17,13 +17,18 @@ std::string WithoutQuery(const std::string& url) {
 
 }  // namespace
 
-absl::StatusOr<std::string> RestSource::Get(const HttpRequest& http) const {
+absl::StatusOr<absl::optional<std::string>> RestSource::Get(
+    const HttpRequest& http) const {
   DX_ASSIGN_OR_RETURN(HttpResponse r, client_->Send(http));
   const std::string where = WithoutQuery(http.url);
-  if (r.status >= 200 && r.status < 300) return std::move(r.body);
+  if (r.status >= 200 && r.status < 300) {
+    return absl::optional<std::string>(std::move(r.body));
+  }
   if (r.status == 404) {
     const auto& c = plan_.config();
-    if (!c.has_not_found_is_empty() || c.not_found_is_empty()) return "";
+    if (!c.has_not_found_is_empty() || c.not_found_is_empty()) {
+      return absl::optional<std::string>();
+    }
     return absl::NotFoundError(absl::StrCat(
         "the provider's service has no such record (404 from ", where, ")"));
   }
@@ -88,11 +93,17 @@ absl::Status RestSource::Fetch(const v1::AdapterRequest& request,
       http.max_response_bytes = config.max_response_bytes();
     }
     http.cancelled = context.cancelled;
-    DX_ASSIGN_OR_RETURN(std::string body, Get(http));
-    if (body.empty()) break;  // 404: nothing (more) matches
-    DX_ASSIGN_OR_RETURN(JsonPage records,
-                        ParseJsonRecords(body, config.records_pointer(),
-                                         call.pointers, paging.next_pointer()));
+    DX_ASSIGN_OR_RETURN(absl::optional<std::string> body, Get(http));
+    if (!body.has_value()) break;  // 404: nothing (more) matches
+    // Only the records this call may still send are kept (one more than
+    // max_records tells the gateway more matched); the rest of the answer
+    // is read past without being held.
+    const uint64_t wanted = limit == 0 ? 0 : limit + 1 - sent;
+    DX_ASSIGN_OR_RETURN(
+        JsonPage records,
+        ParseJsonRecords(*body, config.records_pointer(), call.pointers,
+                         paging.next_pointer(), wanted));
+    body.reset();  // the page's bytes, before the next page is asked
     for (v1::Row& row : records.rows) {
       if (limit != 0 && sent > limit) break;  // one past: "truncated"
       *batch.add_rows() = std::move(row);
@@ -104,8 +115,16 @@ absl::Status RestSource::Fetch(const v1::AdapterRequest& request,
       }
     }
     if (limit != 0 && sent > limit) break;
+    // Each page's rows go out before the next page is asked: the SDK then
+    // holds a unary answer to the gateway's byte budget, and no more than
+    // one page is held here whatever the chain's length.
+    if (batch.rows_size() > 0) {
+      emitted = true;
+      if (!emit(std::move(batch))) return absl::OkStatus();
+      batch = header;
+    }
     if (!paging.page_param().empty()) {
-      more = !records.rows.empty();
+      more = records.records_seen > 0;
       url = plan_.PageUrl(call, paging.first_page() + page + 1);
     } else if (!records.next.empty()) {
       DX_ASSIGN_OR_RETURN(url, plan_.NextUrl(call, records.next));

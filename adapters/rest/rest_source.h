@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/types/optional.h"
 #include "adapters/rest/http_client.h"
 #include "adapters/rest/rest_plan.h"
 #include "adapters/sdk/data_source.h"
@@ -28,9 +29,11 @@ class RestSource final : public DataSource {
                      const Emit& emit) const override;
 
  private:
-  // The answer's body when its status is 2xx; a 404 gives "" when
-  // not_found_is_empty; otherwise a status saying what the service did.
-  absl::StatusOr<std::string> Get(const HttpRequest& http) const;
+  // The answer's body when its status is 2xx (an empty body is not JSON,
+  // and fails as such later); nullopt for a 404 when not_found_is_empty;
+  // otherwise a status saying what the service did.
+  absl::StatusOr<absl::optional<std::string>> Get(
+      const HttpRequest& http) const;
 
   const RestPlan plan_;
   const HttpClient* const client_;

@@ -21,6 +21,10 @@
 #include "prometheus/counter.h"
 
 namespace dx::adapters {
+
+// What a unary answer may hold when the gateway does not say (an older
+// gateway): the gateway's default max_response_bytes.
+constexpr uint64_t kDefaultMaxAnswerBytes = 64 << 20;
 namespace {
 
 // The adapter's certificate, trust anchors and CRLs, and time left on each.
@@ -88,6 +92,13 @@ class AdapterServer::Service final : public v1::Adapter::Service {
     }
     v1::RecordBatch* out = resp->mutable_records();
     const uint32_t limit = req->max_records();
+    // The answer is held whole until it is sent: it stops at what the
+    // gateway accepts, whatever the source would still emit.
+    const uint64_t budget = req->max_answer_bytes() != 0
+                                ? req->max_answer_bytes()
+                                : kDefaultMaxAnswerBytes;
+    uint64_t bytes = 0;
+    bool too_large = false;
     absl::Status st =
         source->Fetch(*req, ContextOf(ctx), [&](v1::RecordBatch&& batch) {
           if (out->columns_size() == 0)
@@ -98,10 +109,22 @@ class AdapterServer::Service final : public v1::Adapter::Service {
               resp->set_truncated(true);
               return false;
             }
+            bytes += row.ByteSizeLong() + 5;  // tag and length, at most
+            if (bytes > budget) {
+              too_large = true;
+              return false;
+            }
             *out->add_rows() = std::move(row);
           }
           return !ctx->IsCancelled();
         });
+    if (too_large) {
+      out->Clear();  // nothing of it is sent
+      resp->set_truncated(false);
+      st = absl::ResourceExhaustedError(
+          absl::StrCat("the answer is larger than the gateway accepts (",
+                       budget, " bytes); it was not sent"));
+    }
     return Counted(*req, ToGrpc(st), out->rows_size());
   }
 

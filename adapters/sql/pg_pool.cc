@@ -1,12 +1,14 @@
 #include "adapters/sql/pg_pool.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 
 namespace dx::adapters {
 namespace {
@@ -21,6 +23,12 @@ constexpr const char* kSessionOptions =
 std::string ErrorOf(PGconn* conn) {
   std::string msg = PQerrorMessage(conn);
   return std::string(absl::StripTrailingAsciiWhitespace(msg));
+}
+
+void LogNotice(void*, const char* message) {
+  dx::LogEvent("dx-sql-adapter", "warning", "database notice",
+               {{"message", std::string(absl::StripTrailingAsciiWhitespace(
+                                message == nullptr ? "" : message))}});
 }
 
 }  // namespace
@@ -69,38 +77,41 @@ bool PgConnection::healthy() const {
          PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
-absl::StatusOr<std::string> PgConnection::Prepare(const std::string& sql,
-                                                  int params) {
-  if (auto it = prepared_.find(sql); it != prepared_.end()) return it->second;
-  std::string name = prepared_.size() < kMaxPrepared
-                         ? absl::StrCat("dx", prepared_.size())
-                         : std::string();  // unnamed: replaced each time
-  PGresult* r = PQprepare(conn_, name.c_str(), sql.c_str(), params, nullptr);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    absl::Status error = PgError(conn_, r);
-    PQclear(r);
-    return error;
-  }
-  PQclear(r);
-  if (!name.empty()) prepared_.emplace(sql, name);
-  return name;
+const std::string* PgConnection::PreparedName(const std::string& sql) const {
+  auto it = prepared_.find(sql);
+  return it == prepared_.end() ? nullptr : &it->second;
 }
 
-absl::Status PgConnection::SetStatementTimeout(absl::Duration timeout) {
+std::string PgConnection::NameFor(const std::string& sql) const {
+  (void)sql;
+  return prepared_.size() < kMaxPrepared ? absl::StrCat("dx", prepared_.size())
+                                         : std::string();  // unnamed
+}
+
+void PgConnection::Prepared(const std::string& sql, const std::string& name) {
+  if (!name.empty()) prepared_.emplace(sql, name);
+}
+
+std::string PgConnection::TimeoutStatement(absl::Duration timeout) const {
   const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout));
   if (timeout_ms_ > 0 && std::abs(timeout_ms_ - ms) * 10 <= timeout_ms_) {
-    return absl::OkStatus();
+    return "";
   }
-  const std::string sql = absl::StrCat("SET statement_timeout = ", ms);
-  PGresult* r = PQexec(conn_, sql.c_str());
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    absl::Status error = PgError(conn_, r);
-    PQclear(r);
-    return error;
-  }
-  PQclear(r);
-  timeout_ms_ = ms;
-  return absl::OkStatus();
+  return absl::StrCat("SET statement_timeout = ", ms);
+}
+
+void PgConnection::TimeoutSet(absl::Duration timeout) {
+  timeout_ms_ = std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout));
+}
+
+bool PgConnection::ClosedByServer() {
+  if (PQstatus(conn_) != CONNECTION_OK) return true;
+  // An idle connection has nothing to read unless the server sent its
+  // goodbye (FATAL: terminating connection) or closed the socket.
+  pollfd fd{PQsocket(conn_), POLLIN, 0};
+  if (poll(&fd, 1, 0) <= 0) return false;
+  if (!PQconsumeInput(conn_)) return true;
+  return PQstatus(conn_) != CONNECTION_OK;
 }
 
 PgPool::PgPool(Options options) : options_(std::move(options)) {}
@@ -116,13 +127,37 @@ PgPool::Lease::~Lease() {
 
 void PgPool::Release(std::unique_ptr<PgConnection> conn) {
   const bool healthy = conn->healthy();
+  const bool broken = PQstatus(conn->get()) == CONNECTION_BAD;
   if (!healthy) conn.reset();  // broken: closed, reopened by a later Acquire
-  absl::MutexLock lock(&mu_);
-  if (healthy) {
-    idle_.push_back(std::move(conn));
-  } else {
-    --open_;
+  {
+    absl::MutexLock lock(&mu_);
+    if (healthy) {
+      idle_.push_back(std::move(conn));
+    } else {
+      --open_;
+    }
   }
+  // A connection the server dropped: the idle ones most likely went with
+  // it (a restart), so the caller's one retry must get a new connection.
+  if (broken) DropClosedIdle(/*all=*/true);
+}
+
+void PgPool::DropClosedIdle(bool all) {
+  std::vector<std::unique_ptr<PgConnection>> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      if (all || (*it)->ClosedByServer()) {
+        dropped.push_back(std::move(*it));
+        it = idle_.erase(it);
+        --open_;
+      } else {
+        ++it;
+      }
+    }
+  }
+  // PQfinish outside the lock (it may write a Terminate message).
+  dropped.clear();
 }
 
 int PgPool::open_connections() const {
@@ -156,11 +191,17 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Connect() const {
         absl::StrCat("cannot connect to the provider's database (", error,
                      "); the adapter retries on the next request"));
   }
+  // Notices and warnings go through the adapter's log (its format), not
+  // libpq's default of raw lines on stderr.
+  PQsetNoticeProcessor(conn, &LogNotice, nullptr);
   return std::unique_ptr<PgConnection>(new PgConnection(conn));
 }
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire(absl::Time deadline) {
   deadline = std::min(deadline, absl::Now() + options_.acquire_timeout);
+  // One poll each, without blocking: connections the server closed while
+  // idle are dropped here rather than failing a request.
+  DropClosedIdle(/*all=*/false);
   mu_.Lock();
   auto can_proceed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !idle_.empty() || open_ < options_.size;

@@ -31,12 +31,21 @@ class PgConnection {
   pg_conn* get() const { return conn_; }
   bool healthy() const;
 
-  // The name of a statement prepared on this connection for `sql`
-  // (prepared on first use; at most kMaxPrepared kept, then unnamed).
-  absl::StatusOr<std::string> Prepare(const std::string& sql, int params);
-  // Sets statement_timeout, skipping the round trip when the one in force
-  // is within 10% (the adapter cancels at the deadline itself as well).
-  absl::Status SetStatementTimeout(absl::Duration timeout);
+  // The name of the statement prepared on this connection for `sql`, or
+  // nullptr when it is not prepared yet.
+  const std::string* PreparedName(const std::string& sql) const;
+  // The name to prepare `sql` under (at most kMaxPrepared kept, then the
+  // unnamed statement); Prepared() remembers it once the server said OK.
+  std::string NameFor(const std::string& sql) const;
+  void Prepared(const std::string& sql, const std::string& name);
+  // The `SET statement_timeout` to send before the next statement, or ""
+  // when the one in force is within 10% of `timeout` (the adapter cancels
+  // at the deadline itself as well); TimeoutSet() records that it ran.
+  std::string TimeoutStatement(absl::Duration timeout) const;
+  void TimeoutSet(absl::Duration timeout);
+  // True when the server closed this idle connection (a restart, an
+  // administrator's pg_terminate_backend): checked without blocking.
+  bool ClosedByServer();
 
   static constexpr size_t kMaxPrepared = 256;
 
@@ -90,6 +99,10 @@ class PgPool {
 
  private:
   void Release(std::unique_ptr<PgConnection> conn);
+  // Drops every idle connection that the server closed, and all of them
+  // once one leased connection was found broken (the server restarted:
+  // the others were opened before it too).
+  void DropClosedIdle(bool all);
   absl::StatusOr<std::unique_ptr<PgConnection>> Connect() const;
 
   const Options options_;

@@ -119,6 +119,21 @@ class SqlSource::Waiter {
     return absl::OkStatus();
   }
   bool cancel_sent() const { return cancel_sent_; }
+  // Reads every result of a command that returns no rows (SET, a
+  // prepare): its failure, why this waiter cancelled it, or OK.
+  absl::Status Drain() {
+    absl::Status failure;
+    for (;;) {
+      DX_ASSIGN_OR_RETURN(PGresult * r, Next());
+      if (r == nullptr) break;
+      if (PQresultStatus(r) != PGRES_COMMAND_OK && failure.ok()) {
+        failure = PgError(conn_, r);
+      }
+      PQclear(r);
+    }
+    DX_RETURN_IF_ERROR(CancelReason());
+    return failure;
+  }
 
  private:
   PGconn* const conn_;
@@ -148,16 +163,15 @@ void SqlSource::AppendRows(const PGresult* r, std::vector<unsigned>* types,
   }
 }
 
-absl::Status SqlSource::SetTimeout(PgConnection& conn,
-                                   const FetchContext& context) const {
+absl::StatusOr<absl::Duration> SqlSource::TimeoutFor(
+    const FetchContext& context) const {
   const absl::Duration left = context.deadline - absl::Now();
   if (left <= absl::ZeroDuration()) {
     return absl::DeadlineExceededError("the gateway's deadline has passed");
   }
   // A stream may run as long as the gateway lets it (a slow consumer holds
   // the statement open); a unary call at most max_statement_.
-  return conn.SetStatementTimeout(
-      context.streaming ? left : std::min(left, max_statement_));
+  return context.streaming ? left : std::min(left, max_statement_);
 }
 
 absl::Status SqlSource::Run(const SqlStatement& st, PgConnection& conn,
@@ -165,8 +179,28 @@ absl::Status SqlSource::Run(const SqlStatement& st, PgConnection& conn,
                             const Emit& emit, bool* emitted) const {
   PGconn* c = conn.get();
   const int n = static_cast<int>(st.params.size());
-  DX_ASSIGN_OR_RETURN(std::string name, conn.Prepare(st.text, n));
-  DX_RETURN_IF_ERROR(SetTimeout(conn, context));
+  // Every command on the connection runs under the waiter, which cancels
+  // it on the server at the deadline: the timeout is set first, then the
+  // statement prepared (a prepare waits for a table's lock like a query;
+  // on a fresh connection it once ran with no time limit at all).
+  Waiter waiter(c, context);
+  DX_ASSIGN_OR_RETURN(const absl::Duration timeout, TimeoutFor(context));
+  if (const std::string set = conn.TimeoutStatement(timeout); !set.empty()) {
+    if (!PQsendQuery(c, set.c_str())) return PgError(c, nullptr);
+    DX_RETURN_IF_ERROR(waiter.Drain());
+    conn.TimeoutSet(timeout);
+  }
+  std::string name;
+  if (const std::string* known = conn.PreparedName(st.text)) {
+    name = *known;
+  } else {
+    name = conn.NameFor(st.text);
+    if (!PQsendPrepare(c, name.c_str(), st.text.c_str(), n, nullptr)) {
+      return PgError(c, nullptr);
+    }
+    DX_RETURN_IF_ERROR(waiter.Drain());
+    conn.Prepared(st.text, name);
+  }
   std::vector<const char*> values;
   for (const std::string& p : st.params) values.push_back(p.c_str());
   if (!PQsendQueryPrepared(c, name.c_str(), n, values.data(), nullptr, nullptr,
@@ -178,7 +212,6 @@ absl::Status SqlSource::Run(const SqlStatement& st, PgConnection& conn,
   v1::RecordBatch header;
   for (const std::string& f : st.fields) header.add_columns(f);
   v1::RecordBatch batch = header;
-  Waiter waiter(c, context);
   std::vector<unsigned> types;  // of the result's columns
   bool enough = false;
   absl::Status failure;

@@ -36,8 +36,9 @@ class SqlSource final : public DataSource {
   absl::Status Run(const SqlStatement& st, PgConnection& conn,
                    uint32_t batch_rows, const FetchContext& context,
                    const Emit& emit, bool* emitted) const;
-  absl::Status SetTimeout(PgConnection& conn,
-                          const FetchContext& context) const;
+  // The statement_timeout for a call: what is left of its deadline, at
+  // most max_statement_ unless it streams.
+  absl::StatusOr<absl::Duration> TimeoutFor(const FetchContext& context) const;
   // Appends the rows of `r`; `types` caches the columns' type OIDs.
   static void AppendRows(const pg_result* r, std::vector<unsigned>* types,
                          v1::RecordBatch* batch);

@@ -150,6 +150,18 @@ uint64_t Admission::RecordLimit(uint64_t gateway_limit) const {
   return limit;
 }
 
+v1::Truncation Admission::LimitKind(uint64_t gateway_limit) const {
+  const uint64_t limit = RecordLimit(gateway_limit);
+  if (limit == 0) return v1::TRUNCATION_NONE;
+  if (env().max_records() != 0 && env().max_records() == limit) {
+    return v1::TRUNCATION_CALLER_MAX_RECORDS;
+  }
+  if (decision_.max_records != 0 && decision_.max_records == limit) {
+    return v1::TRUNCATION_DAILY_QUOTA;
+  }
+  return v1::TRUNCATION_GATEWAY_MAX_RECORDS;
+}
+
 uint64_t Admission::Filter(v1::RecordBatch* in, uint64_t max_rows,
                            v1::RecordBatch* out) const {
   if (NeedsRowWork(decision_)) {
@@ -180,6 +192,7 @@ v1::AdapterRequest Admission::AdapterRequestFor(uint32_t max_records,
   req.set_data_subject_id(env().data_subject_id());
   req.set_max_records(max_records);
   req.set_batch_rows(batch_rows);
+  req.set_max_answer_bytes(AnswerBudget(deps_.max_answer_bytes));
   return req;
 }
 

@@ -45,6 +45,9 @@ class Admission {
 
   // The record limit: the caller's, the gateway's and the daily quota's.
   uint64_t RecordLimit(uint64_t gateway_limit) const;
+  // Which of those limits RecordLimit(gateway_limit) is (the caller's
+  // first when two are equal), for an answer that it cut short.
+  v1::Truncation LimitKind(uint64_t gateway_limit) const;
   // Filters, projects and masks `in` into `out` as the decision says.
   uint64_t Filter(v1::RecordBatch* in, uint64_t max_rows,
                   v1::RecordBatch* out) const;

@@ -96,10 +96,8 @@ void StreamCall::OnDone() {
 
 void StreamCall::OnReadDone(bool ok) {
   if (!ok) return;  // OnDone(status) follows
-  if (max_records_ != 0 && record_count_ >= max_records_) {
-    client_ctx_.TryCancel();
-    return;
-  }
+  // A batch after the limit is still looked at (SendBatchAndReadNext): it
+  // tells whether more records matched.
   {
     absl::MutexLock lock(&mu_);
     if (writing_) {  // held in batch_bytes_ until the write completes
@@ -150,7 +148,13 @@ void StreamCall::StartAdapter() {
 void StreamCall::SendBatchAndReadNext() {
   // filtered_ is a member: swapped with batch_in_ back and forth, both
   // keep their allocated rows, which the next receive reuses.
-  const uint64_t limit = max_records_ == 0 ? 0 : max_records_ - record_count_;
+  const bool limited = max_records_ != 0;
+  const uint64_t limit = limited ? max_records_ - record_count_ : 0;
+  const bool at_limit = limited && limit == 0;
+  // One row past the limit, when there is one, shows that more matched;
+  // it is dropped before the batch is sent.
+  const uint64_t take = limited ? limit + 1 : 0;
+  bool over = false;
   absl::StatusOr<uint64_t> taken = absl::DataLossError(
       "the adapter sent a message that is not a dx.v1.RecordBatch");
   std::string* bytes = out_.mutable_batch();
@@ -160,7 +164,12 @@ void StreamCall::SendBatchAndReadNext() {
     if (grpc::SerializationTraits<v1::RecordBatch>::Deserialize(&batch_bytes_,
                                                                 &rows_in_)
             .ok()) {
-      taken = a_.Filter(&rows_in_, limit, &rows_out_);
+      taken = a_.Filter(&rows_in_, take, &rows_out_);
+      if (limited && *taken > limit) {
+        over = true;
+        rows_out_.mutable_rows()->RemoveLast();
+        taken = limit;
+      }
       rows_out_.SerializeToString(bytes);
       if (returned_fields_.columns_size() == 0) {
         *returned_fields_.mutable_columns() = rows_out_.columns();
@@ -170,8 +179,13 @@ void StreamCall::SendBatchAndReadNext() {
                  &batch_bytes_, &batch_in_)
                  .ok()) {
     taken =
-        TakeProjectedRaw(&batch_in_, a_.decision().fields, limit, &filtered_);
+        TakeProjectedRaw(&batch_in_, a_.decision().fields, take, &filtered_);
     if (taken.ok()) {
+      if (limited && *taken > limit) {
+        over = true;
+        filtered_.mutable_rows()->RemoveLast();
+        taken = limit;
+      }
       filtered_.SerializeToString(bytes);
       if (returned_fields_.columns_size() == 0) {
         *returned_fields_.mutable_columns() = filtered_.columns();
@@ -187,11 +201,27 @@ void StreamCall::SendBatchAndReadNext() {
     client_ctx_.TryCancel();  // OnDone(status) reports the error
     return;
   }
+  if (over) truncated_ = a_.LimitKind(0);
+  if (at_limit) {
+    // The limit was reached with the last batch sent: this one only told
+    // whether more matched. Nothing more is sent; the adapter is stopped
+    // (OnDone with CANCELLED then completes the stream as served).
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+    }
+    client_ctx_.TryCancel();
+    return;
+  }
   record_count_ += *taken;
   digest_.append(certs::Sha256(*bytes));
   ++batch_count_;
   grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
-  grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
+  if (over) {
+    client_ctx_.TryCancel();  // the answer is complete: stop the adapter
+  } else {
+    grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
+  }
 }
 
 void StreamCall::CompleteStream() {
@@ -214,8 +244,10 @@ void StreamCall::CompleteStream() {
     PrepareEnd(r, v1::DECISION_ERROR);
     FailAndAudit(r, v1::DECISION_ERROR);
   } else {
-    Refusal r =
-        AdapterFailure(s.error_code(), s.error_message(), a_.AdapterTimeout());
+    Refusal r = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED
+                    ? AnswerTooLarge(deps_.max_answer_bytes, s.error_message())
+                    : AdapterFailure(s.error_code(), s.error_message(),
+                                     a_.AdapterTimeout());
     PrepareEnd(r, v1::DECISION_ERROR);
     FailAndAudit(r, v1::DECISION_ERROR);
   }
@@ -234,6 +266,7 @@ void StreamCall::FinishSuccess() {
   record.set_kind(v1::RECORD_KIND_STREAM_END);
   record.set_stream_start_sequence(start_sequence_);
   record.set_record_count(record_count_);
+  record.set_truncated(truncated_);
   *record.mutable_returned_fields() = returned_fields_.columns();
   record.set_response_sha256(BatchesDigest());
   CloseAllowed(
@@ -243,6 +276,7 @@ void StreamCall::FinishSuccess() {
         env.set_batch_count(batch_count_);
         env.set_record_count(record_count_);
         env.set_batches_digest(BatchesDigest());
+        env.set_truncated(truncated_);
         return SignEnvelope(*deps_.signer, env, out_.mutable_final());
       },
       [this](grpc::Status s) {

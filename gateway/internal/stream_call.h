@@ -61,6 +61,7 @@ class StreamCall final : public grpc::ServerWriteReactor<v1::StreamMessage>,
   uint64_t start_sequence_ = 0;
   uint64_t max_records_ = 0;
   uint64_t record_count_ = 0;
+  v1::Truncation truncated_ = v1::TRUNCATION_NONE;
   uint64_t batch_count_ = 0;
   std::string digest_;  // concatenated SHA-256 of each batch sent
   v1::RecordBatch returned_fields_;

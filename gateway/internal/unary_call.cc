@@ -1,5 +1,6 @@
 #include "gateway/internal/unary_call.h"
 
+#include "absl/strings/str_cat.h"
 #include "gateway/internal/closing.h"
 
 namespace dx::gateway::internal {
@@ -79,13 +80,40 @@ void UnaryCall::OnAdapterDone(grpc::Status s) {
                      "its answer is not a dx.v1.AdapterResponse");
   }
   if (!s.ok()) {
+    // RESOURCE_EXHAUSTED: the adapter's answer is over what the gateway
+    // takes (its channel's limit, or the adapter's own check).
     MainBranchDone(
-        AdapterFailure(s.error_code(), s.error_message(), a_.AdapterTimeout()),
+        s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED
+            ? AnswerTooLarge(deps_.max_answer_bytes, s.error_message())
+            : AdapterFailure(s.error_code(), s.error_message(),
+                             a_.AdapterTimeout()),
         v1::DECISION_ERROR);
     return;
   }
-  record_count_ =
-      a_.Filter(adapter_response_.mutable_records(), max_records_, &records_);
+  // One row past the limit, when there is one, shows that more matched.
+  const uint64_t limit = max_records_;
+  record_count_ = a_.Filter(adapter_response_.mutable_records(),
+                            limit == 0 ? 0 : limit + 1, &records_);
+  if (limit != 0 && record_count_ > limit) {
+    records_.mutable_rows()->RemoveLast();
+    record_count_ = limit;
+    truncated_ = a_.LimitKind(deps_.max_records_unary);
+  } else if (adapter_response_.truncated()) {
+    // The adapter had more rows than it was asked for. With a row filter
+    // it was asked for the gateway's cap: rows past it were not looked at.
+    truncated_ = a_.decision().row_filter
+                     ? v1::TRUNCATION_GATEWAY_MAX_RECORDS
+                     : a_.LimitKind(deps_.max_records_unary);
+  }
+  // An answer the gateway could not send is refused here, before its
+  // record is written, so that the record says what the consumer got.
+  const uint64_t bytes = records_.ByteSizeLong();
+  if (bytes > AnswerBudget(deps_.max_answer_bytes)) {
+    MainBranchDone(AnswerTooLarge(deps_.max_answer_bytes,
+                                  absl::StrCat(bytes, " bytes of records")),
+                   v1::DECISION_ERROR);
+    return;
+  }
   MainBranchDone(Refusal(), v1::DECISION_ALLOW);
 }
 
@@ -129,12 +157,14 @@ void UnaryCall::Close() {
   v1::AuditRecord& record = a_.record();
   *record.mutable_returned_fields() = records_.columns();
   record.set_record_count(record_count_);
+  record.set_truncated(truncated_);
   record.set_response_sha256(certs::Sha256(records_.SerializeAsString()));
   CloseAllowed(
       deps_, &a_,
       [this](const audit::AppendResult& receipt) {
         v1::ResponseEnvelope env = a_.ResponseBase(receipt);
         *env.mutable_records() = std::move(records_);
+        env.set_truncated(truncated_);
         return SignEnvelope(*deps_.signer, env, response_);
       },
       std::move(finish));

@@ -49,6 +49,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   v1::AdapterResponse adapter_response_;
   v1::RecordBatch records_;
   uint64_t record_count_ = 0;
+  v1::Truncation truncated_ = v1::TRUNCATION_NONE;
 
   absl::Mutex mu_;
   int branches_ ABSL_GUARDED_BY(mu_) = 2;

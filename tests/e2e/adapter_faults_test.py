@@ -37,11 +37,23 @@ ROGUE_DATASET = """
     fields: [{{name: citizen_id}}, {{name: full_name}}, {{name: ethnicity}}]
     # `mode` picks the adapter's misbehaviour; it reads a granted field.
     query_keys: [{{key: mode, field: full_name}}]
+  - id: test.roguebig
+    name: A misbehaving adapter with time to send 80 MiB (tests)
+    provider_agency: 000.00.00.G01
+    category: shared
+    restriction_legal_basis: none
+    adapter: {{address: "127.0.0.1:{port}", tls_server_name: localhost, timeout_ms: 20000}}
+    fields: [{{name: citizen_id}}, {{name: full_name}}, {{name: ethnicity}}]
+    query_keys: [{{key: mode, field: full_name}}]
 """
 ROGUE_POLICY = """
   - dataset: test.rogue
     grants:
       - {id: rogue, consumers: [000.00.00.H30], purposes: [testing],
+         fields: [citizen_id, full_name], legal_basis: tests}
+  - dataset: test.roguebig
+    grants:
+      - {id: roguebig, consumers: [000.00.00.H30], purposes: [testing],
          fields: [citizen_id, full_name], legal_basis: tests}
 """
 
@@ -62,6 +74,14 @@ class RogueAdapter:
             context.abort(grpc.StatusCode.INTERNAL, "provider database is down")
         elif mode == "garbage":
             return b"\xff\xff\xff\xff garbage"
+        elif mode == "huge":
+            # An adapter that ignores max_answer_bytes: 80 MiB, over the
+            # gateway's 64 MiB max_response_bytes.
+            answer = adapter_pb2.AdapterResponse()
+            answer.records.columns.extend(["citizen_id", "full_name", "ethnicity"])
+            for i in range(80):
+                answer.records.rows.add(values=[f"{i:03d}", "x" * (1 << 20), "Kinh"])
+            return answer.SerializeToString()
         # "extra": more columns than asked, and a row with a smuggled value.
         answer = adapter_pb2.AdapterResponse()
         answer.records.ParseFromString(batch(
@@ -197,6 +217,28 @@ class AdapterFaultsTest(unittest.TestCase):
         err = self.failed(lambda: self.stub.Call(self.request("error"), timeout=10),
                           grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_ERROR")
         self.assertIn("provider database is down", err.details())
+
+    def test_an_answer_too_large_to_send_is_refused_and_audited_as_such(self):
+        gateway = self.env.procs["gateway"].pid
+        with open(f"/proc/{gateway}/clear_refs", "w") as f:
+            f.write("5")  # VmHWM back to the current RSS
+        before = rss_mib(gateway)
+        # failed() checks the consumer's status and reason, and that the
+        # audit record says the same (DECISION_ERROR, this reason), not ALLOW.
+        request = self.request("huge", dataset="test.roguebig")
+        err = self.failed(lambda: self.stub.Call(request, timeout=30),
+                          grpc.StatusCode.RESOURCE_EXHAUSTED, "REASON_ANSWER_TOO_LARGE")
+        self.assertIn("max_response_bytes", err.details())
+        request_id = exchange_pb2.RequestEnvelope.FromString(request.envelope).request_id
+        [record] = [r for r in self.env.audit_records() if r.get("request_id") == request_id]
+        self.assertEqual(record["decision"], "DECISION_ERROR")
+        self.assertEqual(record["status_code"], grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
+        self.assertNotIn("record_count", record)
+        with open(f"/proc/{gateway}/status") as f:
+            peak = [int(x.split()[1]) / 1024 for x in f if x.startswith("VmHWM:")][0]
+        print(f"\n  80 MiB adapter answer: gateway peak +{peak - before:.0f} MiB", file=sys.stderr)
+        if not os.environ.get("ASAN_OPTIONS"):
+            self.assertLess(peak - before, 200)  # was +500 MiB for a 180 MiB answer
 
     def test_garbage_answer(self):
         self.failed(lambda: self.stub.Call(self.request("garbage"), timeout=10),

@@ -35,14 +35,14 @@ class Consumer:
 
     def signed(self, dataset="bca.population", purpose="civil-registration", query=None,
                fields=(), lifetime=60, system="hotich", request_id=None, legal_basis="",
-               data_subject_id=""):
+               data_subject_id="", max_records=0):
         now = time.time()
         env = exchange_pb2.RequestEnvelope(
             request_id=request_id or str(uuid.uuid4()), consumer_agency=self.agency,
             consumer_system=system, dataset_id=dataset,
             operation=exchange_pb2.OPERATION_READ, purpose_code=purpose,
             nonce=os.urandom(16), fields=list(fields), legal_basis=legal_basis,
-            data_subject_id=data_subject_id)
+            data_subject_id=data_subject_id, max_records=max_records)
         env.query.update(query or {})
         env.issued_at.FromNanoseconds(int(now * 1e9))
         env.expires_at.FromNanoseconds(int((now + lifetime) * 1e9))

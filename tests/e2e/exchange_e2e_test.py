@@ -308,6 +308,17 @@ class ExchangeEndToEndTest(unittest.TestCase):
         r = self.call("--stream", "--quiet", "--max-records", "1500")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("ALLOWED  1500 record(s)", r.stdout)
+        # More matched: the signed final message says so, and why.
+        self.assertIn("TRUNCATED  more records matched than this answer holds "
+                      "(limit: the request's max_records)", r.stdout)
+        # A unary answer cut short says so too; one that holds every match
+        # (a look-up by id) does not.
+        r = self.call("--quiet", "--max-records", "3")
+        self.assertIn("ALLOWED  3 record(s)", r.stdout)
+        self.assertIn("TRUNCATED  more records matched", r.stdout)
+        r = self.call("--stream", "--quiet")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("TRUNCATED", r.stdout)
 
     def test_health_and_reflection_over_mutual_tls(self):
         import grpc

@@ -23,12 +23,16 @@ sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 from consumer import H30, Consumer  # noqa: E402
-from dx.v1 import exchange_pb2  # noqa: E402
+from dx.v1 import errors_pb2, exchange_pb2  # noqa: E402
 from dxenv import DevEnv, test_dataset_entry, test_policy_entry  # noqa: E402
+from grpc_status import detail_of  # noqa: E402
 
 G01, G12 = "000.00.00.G01", "000.00.00.G12"
 TAXPAYER = {"mst": "0101234567", "ten_nnt": "Công ty TNHH Ánh Dương", "trang_thai": None,
             "von": 12345678901234567890.10, "noi_bo": "internal only"}
+
+
+MANY = b'{"data": [' + b",".join([b"{}"] * ((8 << 20) // 3)) + b"]}"
 
 
 def page_records(page):
@@ -73,6 +77,15 @@ class Service(BaseHTTPRequestHandler):
             return self.send(200, {"data": TAXPAYER})
         if mode == "error":
             return self.send(500, {"error": "database down"})
+        if mode == "empty":  # 200 with no body at all
+            return self.send(200, b"")
+        if mode == "many":  # 8 MiB of empty records
+            return self.send(200, MANY)
+        if mode == "bigchain":  # an endless chain of 6 MiB pages
+            n = int(q.get("n", ["1"])[0])
+            return self.send(200, json.dumps({
+                "items": [{"mst": f"{n}-{i}", "ten_nnt": "x" * (1 << 20)} for i in range(6)],
+                "next": f"/bigchain/x?n={n + 1}"}).encode())
         if mode == "garbage":
             return self.send(200, b"<html>not json {", "text/html")
         if mode == "huge":
@@ -120,7 +133,20 @@ FIELDS = """
       - {name: name, pointer: /ten_nnt}
       - {name: status, pointer: /trang_thai}
       - {name: capital, pointer: /von}"""
-LOOKUPS = ["taxpayers", "slow", "error", "garbage", "huge", "redirect"]
+LOOKUPS = ["taxpayers", "slow", "error", "garbage", "huge", "redirect", "empty"]
+
+
+def memory(pid, field):
+    """VmHWM or VmRSS of a process, in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) // 1024
+
+
+def reset_peak(pid):
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # VmHWM back to the current RSS
 
 
 class RestAdapterTest(unittest.TestCase):
@@ -152,12 +178,16 @@ class RestAdapterTest(unittest.TestCase):
                                    3000, cls.port, G01) for m in LOOKUPS)
             extra += "".join(test_dataset_entry(f"test.rest_{m}", ["tax_code", "name"], 3000,
                                                 cls.port, G01)
-                             for m in ("pages", "chain", "escape"))
+                             for m in ("pages", "chain", "escape", "many"))
+            # Tens of MiB through the adapter before its answer budget stops it.
+            extra += test_dataset_entry("test.rest_bigchain", ["tax_code", "name"], 60000,
+                                        cls.port, G01)
             extra += "".join(test_dataset_entry(f"test.rest_{m}", ["tax_code", "name"], 3000,
                                                 cls.port, G01)
                              for m in ("https", "untrusted"))
             datasets = [f"test.rest_{m}" for m in
-                        LOOKUPS + ["pages", "chain", "escape", "https", "untrusted"]]
+                        LOOKUPS + ["pages", "chain", "escape", "https", "untrusted",
+                                   "many", "bigchain"]]
             cls.env.start_gateway(extra_datasets=extra, extra_policies="".join(
                 test_policy_entry(d, H30) for d in datasets))
             cls.consumer = Consumer(cls.env)
@@ -185,6 +215,16 @@ class RestAdapterTest(unittest.TestCase):
     paging: {{page_param: page, first_page: 1}}
   - dataset_id: test.rest_chain
     url: {base}/chain/x
+    records_pointer: /items
+    fields: [{{name: tax_code, pointer: /mst}}, {{name: name, pointer: /ten_nnt}}]
+    paging: {{next_pointer: /next}}
+  - dataset_id: test.rest_many
+    url: {base}/many/x
+    records_pointer: /data
+    fields: [{{name: tax_code, pointer: /mst}}, {{name: name, pointer: /ten_nnt}}]
+    max_response_bytes: 16777216
+  - dataset_id: test.rest_bigchain
+    url: {base}/bigchain/x
     records_pointer: /items
     fields: [{{name: tax_code, pointer: /mst}}, {{name: name, pointer: /ten_nnt}}]
     paging: {{next_pointer: /next}}
@@ -273,6 +313,93 @@ datasets:""" + datasets)
                                                  purpose="testing", query={})
         self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("'tax_code' is required", details)
+
+    def test_dot_and_empty_values_never_leave_their_segment(self):
+        # /empty/{tax_code} with ".." would be "/" at the service, "." the
+        # listing "/empty/", "" the same: none of them is sent at all.
+        before = list(self.service.paths)
+        for value in ("..", ".", ""):
+            code, reason, details = self.consumer.refusal(
+                dataset="test.rest_taxpayers", purpose="testing", query={"tax_code": value})
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT, details)
+            self.assertIn("path segment", details)
+        self.assertEqual(self.service.paths, before)
+        self.assertEqual(self.other.paths, [])
+
+    def test_an_empty_200_body_is_an_adapter_error(self):
+        code, reason, details = self.refused("empty")
+        self.assertEqual((code, reason), (grpc.StatusCode.UNAVAILABLE, "REASON_ADAPTER_ERROR"))
+        self.assertIn("not JSON", details)
+
+    def test_millions_of_empty_records_for_five_asked_keep_memory_bounded(self):
+        adapter = self.env.procs["adapter-rest"].pid
+        reset_peak(adapter)
+        before = memory(adapter, "VmRSS")
+        resp = self.consumer.stub.Call(self.consumer.signed(
+            dataset="test.rest_many", purpose="testing", max_records=5), timeout=60)
+        env = exchange_pb2.ResponseEnvelope.FromString(resp.envelope)
+        growth = memory(adapter, "VmHWM") - before
+        print(f"\n  2.8 M empty records, 5 asked: adapter peak +{growth} MiB", file=sys.stderr)
+        self.assertEqual(len(env.records.rows), 5)
+        # Cut short by the caller's own max_records, and the answer says so.
+        self.assertEqual(env.truncated, exchange_pb2.TRUNCATION_CALLER_MAX_RECORDS)
+        if not os.environ.get("ASAN_OPTIONS"):
+            self.assertLess(growth, 80)  # the 8 MiB body, read once (was +957 MiB)
+        # An answer that holds every matching record does not say so.
+        resp = self.consumer.stub.Call(self.consumer.signed(
+            dataset="test.rest_taxpayers", purpose="testing",
+            query={"tax_code": TAXPAYER["mst"]}, max_records=5), timeout=20)
+        env = exchange_pb2.ResponseEnvelope.FromString(resp.envelope)
+        self.assertEqual((len(env.records.rows), env.truncated),
+                         (1, exchange_pb2.TRUNCATION_NONE))
+
+    def test_an_endless_chain_of_large_pages_is_bounded_and_audited_as_refused(self):
+        adapter = self.env.procs["adapter-rest"].pid
+        gateway = self.env.procs["gateway"].pid
+        for pid in (adapter, gateway):
+            reset_peak(pid)
+        before = {pid: memory(pid, "VmRSS") for pid in (adapter, gateway)}
+        request = self.consumer.signed(dataset="test.rest_bigchain", purpose="testing")
+        request_id = exchange_pb2.RequestEnvelope.FromString(request.envelope).request_id
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.consumer.stub.Call(request, timeout=60)
+        detail = detail_of(ctx.exception)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         ctx.exception.details())
+        self.assertEqual(errors_pb2.ReasonCode.Name(detail.reason), "REASON_ANSWER_TOO_LARGE")
+        self.assertIn("max_response_bytes", ctx.exception.details())
+        growth = {pid: memory(pid, "VmHWM") - before[pid] for pid in (adapter, gateway)}
+        print(f"\n  endless chain of 6 MiB pages: adapter peak +{growth[adapter]} MiB, "
+              f"gateway peak +{growth[gateway]} MiB", file=sys.stderr)
+        if not os.environ.get("ASAN_OPTIONS"):
+            self.assertLess(growth[adapter], 150)  # the 64 MiB answer budget, then refused (was +367 MiB for 30 pages)
+            self.assertLess(growth[gateway], 50)  # it never received the answer
+        # The record says what the consumer got: the same refusal, not ALLOW.
+        [record] = [r for r in self.env.audit_records() if r.get("request_id") == request_id]
+        self.assertEqual(record["decision"], "DECISION_ERROR")
+        self.assertEqual(record["reason"], "REASON_ANSWER_TOO_LARGE")
+        self.assertEqual(record["status_code"], grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
+
+    def test_a_header_value_with_a_line_break_stops_the_adapter_at_start(self):
+        os.environ["DX_TEST_BAD_TOKEN"] = "Bearer abc\r\nX-Admin: 1"
+        before = len(self.service.paths)
+        try:
+            with self.assertRaises(RuntimeError) as ctx:
+                self.env.start_custom_adapter("rest-bad", "dx-rest-adapter", G01, f"""\
+datasets:
+  - dataset_id: test.rest_bad
+    url: http://{self.service.address}/taxpayers/{{tax_code}}
+    query_keys: [{{key: tax_code, required: true}}]
+    fields: [{{name: tax_code, pointer: /mst}}]
+    header_env: {{Authorization: DX_TEST_BAD_TOKEN}}
+""")
+        finally:
+            del os.environ["DX_TEST_BAD_TOKEN"]
+        message = str(ctx.exception)
+        self.assertIn("exited", message)  # refused to start, not served
+        self.assertIn("line break", message)
+        self.assertIn("DX_TEST_BAD_TOKEN", message)
+        self.assertEqual(len(self.service.paths), before)
 
     def test_slow_service_times_out(self):
         code, reason, _ = self.refused("slow")

@@ -44,6 +44,11 @@ CREATE FUNCTION registry.nap(seconds float) RETURNS text
   LANGUAGE sql AS $$ SELECT pg_sleep(seconds); SELECT 'awake'::text $$;
 CREATE VIEW registry.nap AS SELECT 1 AS id, registry.nap(1.2) AS state;
 CREATE VIEW registry.nap8 AS SELECT 1 AS id, registry.nap(8) AS state;
+CREATE TABLE registry.locked (id integer PRIMARY KEY, state text);
+INSERT INTO registry.locked VALUES (1, 'free');
+CREATE FUNCTION registry.noisy() RETURNS text LANGUAGE plpgsql AS $$
+  BEGIN RAISE NOTICE 'dx-notice-canary %', 42; RETURN 'ok'; END $$;
+CREATE VIEW registry.noisy AS SELECT 1 AS id, registry.noisy() AS state;
 """
 
 DATASETS = POPULATION_SQL_DATASET + QKEYS_SQL_DATASET + """
@@ -71,6 +76,12 @@ DATASETS = POPULATION_SQL_DATASET + QKEYS_SQL_DATASET + """
   - dataset_id: test.napshort
     table: registry.nap8
     fields: [{name: id}, {name: state}]
+  - dataset_id: test.locked
+    table: registry.locked
+    fields: [{name: id}, {name: state}]
+  - dataset_id: test.noisy
+    table: registry.noisy
+    fields: [{name: id}, {name: state}]
 """
 
 
@@ -85,6 +96,8 @@ TEST_DATASETS = {
     "test.big": (["id", "payload"], 300000, "[{field: id, range: true}]"),
     "test.nap": (["id", "state"], 5000, "[]"),
     "test.napshort": (["id", "state"], 700, "[]"),
+    "test.locked": (["id", "state"], 700, "[]"),
+    "test.noisy": (["id", "state"], 3000, "[]"),
 }
 
 
@@ -389,6 +402,54 @@ datasets:{DATASETS}""")
         self.assertLess(time.time() - t0, 7)
         self.assert_serves()
 
+    def drop_adapter_sessions(self):
+        """Ends the adapter's sessions on the server (as an administrator's
+        pg_terminate_backend or a restart would): its pool is then fresh."""
+        self.population("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = 'dx-sql-adapter'")
+        self.assertTrue(self.wait_until(lambda: self.population(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = 'dx-sql-adapter'") == "0"))
+
+    def test_a_locked_table_on_a_fresh_connection_is_left_at_the_deadline(self):
+        # A session holds the table's ACCESS EXCLUSIVE lock for 20 s. The
+        # adapter's connections are new, so its first command on each is
+        # the prepare, which waits for that lock like a query.
+        locker = subprocess.Popen(
+            [*self.pg.as_user, "psql", "-X", "-q", "-h", self.pg.sockets, "-p", str(self.pg.port),
+             "-U", "postgres", "-d", "population", "-c",
+             "BEGIN; LOCK TABLE registry.locked IN ACCESS EXCLUSIVE MODE; "
+             "SELECT pg_sleep(20); COMMIT;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.assertTrue(self.wait_until(lambda: self.population(
+                "SELECT count(*) FROM pg_locks WHERE granted AND mode = 'AccessExclusiveLock' "
+                "AND relation = 'registry.locked'::regclass") == "1"))
+            self.drop_adapter_sessions()
+            for _ in range(2):  # a new session each time, then one whose prepare failed
+                self.refused(grpc.StatusCode.DEADLINE_EXCEEDED, "REASON_ADAPTER_TIMEOUT",
+                             dataset="test.locked", purpose="testing")
+                # The gateway's deadline is 700 ms: the statement leaves the
+                # server then, while the lock is still held (it would wait
+                # 20 s for it).
+                self.assertTrue(
+                    self.wait_until(lambda: self.active_queries('"locked"') == "0", timeout=2),
+                    "the adapter's statement stayed on the server past the deadline")
+            self.assertIsNone(locker.poll(), "the lock was released before the check")
+            self.assert_serves()  # the pool was not left full of waiting sessions
+        finally:
+            locker.kill()
+            locker.wait()
+
+    def test_database_notices_go_through_the_adapters_log(self):
+        self.assertEqual(self.call(dataset="test.noisy", purpose="testing")[1], [["1", "ok"]])
+        log = self.env.log("adapter-sql")
+        lines = [x for x in log.splitlines() if "dx-notice-canary 42" in x]
+        self.assertTrue(lines, log[-2000:])
+        # One line of the adapter's own format, not libpq's raw "NOTICE:  ...".
+        self.assertTrue(all("database notice" in x for x in lines), lines)
+        self.assertFalse(any(x.startswith("NOTICE:") for x in log.splitlines()), lines)
+
     def test_pool_exhausted_is_a_clear_refusal_not_a_hang(self):
         results = []
 
@@ -408,6 +469,22 @@ datasets:{DATASETS}""")
             t.join(30)
         self.assertEqual(results, [[["1", "awake"]], [["1", "awake"]]])
         self.assert_serves()
+
+    def test_zy_restart_between_requests_first_call_is_served(self):
+        # Both pooled connections are idle and open when the server restarts.
+        threads = [threading.Thread(target=lambda: self.call(dataset="test.nap", purpose="testing"))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(self.population(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dx-sql-adapter'"), "2")
+        self.pg.stop()
+        self.pg.start()
+        cid = self.population("SELECT citizen_id FROM registry.citizens LIMIT 1")
+        # The very first call after the restart is served (no wait, no retry).
+        self.assertEqual(len(self.call(query={"citizen_id": cid})[1]), 1)
 
     def test_zz_database_stopped_then_started_is_served_again_without_restart(self):
         self.pg.stop()
