@@ -180,6 +180,9 @@ class PolicySyncStartTest : public PolicySyncTest {
     held_ = store.get();
     held_store_ = std::move(store);
   }
+  // The sync (a member of the base) watches the held store (a member of
+  // this class, so destroyed first): it must go before the store does.
+  void TearDown() override { sync_.reset(); }
   void StartHeld() {
     auto sync = PolicySync::Start(
         {held_store_.get(), source_.get(), &quotas_, &clock_}, {});
