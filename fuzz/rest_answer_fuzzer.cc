@@ -48,6 +48,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       const std::string path = call->url.substr(0, call->url.find('?'));
       if (std::count(path.begin(), path.end(), '/') != 5) std::abort();
+      // A placeholder's value never becomes a dot segment or an empty one,
+      // which a client or server would resolve into another path.
+      const std::string last = path.substr(path.rfind('/') + 1);
+      if (last.empty() || last == "." || last == "..") std::abort();
       if (std::count(call->url.begin(), call->url.end(), '?') != 1 ||
           std::count(call->url.begin(), call->url.end(), '#') != 0 ||
           std::count(call->url.begin(), call->url.end(), '&') >
