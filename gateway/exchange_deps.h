@@ -43,6 +43,11 @@ struct ExchangeDeps {
   // adapters are asked for no more, and an answer that would not fit is
   // refused before its record is written.
   uint64_t max_answer_bytes = 64 << 20;
+  // The largest request the gateway accepts (max_request_bytes; 0: no
+  // check). gRPC's own limit is set above it (kRequestSizeHeadroom), so
+  // that a request a little over reaches the admission and is refused with
+  // an ErrorDetail and an audit record, not by the transport unexplained.
+  uint64_t max_request_bytes = 0;
   // Told of every exchange's outcome and stage timings; null: none.
   ExchangeObserver* observer = nullptr;
   // Exchanges in flight at most (0: no cap). Beyond it calls are refused

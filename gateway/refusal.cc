@@ -87,6 +87,15 @@ Refusal AnswerTooLarge(uint64_t max_answer_bytes, const std::string& detail) {
                    detail.empty() ? "" : absl::StrCat(" (", detail, ")")));
 }
 
+Refusal RequestTooLarge(uint64_t size, uint64_t max_request_bytes) {
+  return Refusal::Of(
+      absl::StatusCode::kResourceExhausted, v1::REASON_REQUEST_TOO_LARGE,
+      absl::StrCat("the request is ", size,
+                   " bytes; this gateway accepts at most ", max_request_bytes,
+                   " (max_request_bytes): send fewer fields or a shorter "
+                   "query, purpose or legal basis, or split the request"));
+}
+
 Refusal AdapterFailure(int grpc_code, const std::string& message,
                        absl::Duration timeout) {
   switch (static_cast<grpc::StatusCode>(grpc_code)) {

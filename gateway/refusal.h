@@ -70,6 +70,18 @@ inline uint64_t AnswerBudget(uint64_t max_answer_bytes) {
 // with RESOURCE_EXHAUSTED and REASON_ANSWER_TOO_LARGE, and audited so.
 Refusal AnswerTooLarge(uint64_t max_answer_bytes, const std::string& detail);
 
+// How far above max_request_bytes gRPC's own receive limit is set: a
+// request up to max_request_bytes + this reaches the admission and gets
+// RequestTooLarge (an ErrorDetail, audited); a larger one is refused by
+// gRPC before any handler, with RESOURCE_EXHAUSTED and no detail. The
+// headroom is what a flood may make the gateway hold per message beyond
+// the limit, so it is a fixed amount, not a multiple.
+inline constexpr uint64_t kRequestSizeHeadroom = 1 << 20;
+
+// A request larger than max_request_bytes: RESOURCE_EXHAUSTED with
+// REASON_REQUEST_TOO_LARGE, audited.
+Refusal RequestTooLarge(uint64_t size, uint64_t max_request_bytes);
+
 Refusal AdapterFailure(int grpc_code, const std::string& message,
                        absl::Duration timeout);
 

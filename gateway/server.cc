@@ -8,9 +8,11 @@
 #include <grpcpp/security/tls_credentials_options.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -42,6 +44,7 @@
 #include "gateway/node_service.h"
 #include "gateway/prometheus_exchange_metrics.h"
 #include "gateway/readiness.h"
+#include "gateway/refusal.h"
 #include "gateway/registry_admin.h"
 #include "gateway/registry_admin_service.h"
 #include "gateway/request_checker.h"
@@ -362,6 +365,7 @@ absl::Status GatewayServer::BuildServices() {
   deps.max_records_unary = config_.max_records_unary();
   deps.stream_batch_rows = config_.stream_batch_rows();
   deps.max_answer_bytes = config_.max_response_bytes();
+  deps.max_request_bytes = config_.max_request_bytes();
   deps.max_in_flight = config_.max_in_flight();
   observers_ = std::make_unique<ExchangeObservers>();
   exchange_log_ = std::make_unique<ExchangeLog>(clock_, 50);
@@ -589,8 +593,13 @@ absl::Status GatewayServer::Listen() {
   // Health calls read the readiness of that very moment.
   interceptors.push_back(readiness_->NewHealthInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(config_.max_request_bytes()));
+  // Above max_request_bytes by kRequestSizeHeadroom: a request a little
+  // over reaches the admission, which refuses it with an ErrorDetail and an
+  // audit record (REASON_REQUEST_TOO_LARGE). The administrative services
+  // share this limit.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(
+      uint64_t{config_.max_request_bytes()} + kRequestSizeHeadroom,
+      std::numeric_limits<int>::max())));
   builder.SetMaxSendMessageSize(static_cast<int>(config_.max_response_bytes()));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 256);
   server_ = builder.BuildAndStart();

@@ -53,6 +53,10 @@ Refusal Admission::Authenticate(bool accepting,
     // Fail closed before any work: e.g. nothing can be served unaudited.
     refusal = deps_.readiness();
   }
+  if (!refusal.refused() && deps_.max_request_bytes > 0 &&
+      request.ByteSizeLong() > deps_.max_request_bytes) {
+    refusal = RequestTooLarge(request.ByteSizeLong(), deps_.max_request_bytes);
+  }
   if (!refusal.refused()) {
     const absl::Time start = deps_.clock->Now();
     refusal = deps_.checker->Check(request, PeerPem(*ctx_), &checked_);

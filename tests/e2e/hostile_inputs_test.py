@@ -150,7 +150,14 @@ class HostileInputsTest(unittest.TestCase):
                      grpc.StatusCode.INVALID_ARGUMENT, "REASON_MALFORMED_REQUEST")
 
     def test_04_request_over_the_size_limit(self):
-        env = self.envelope(purpose_code="x" * (2 << 20))
+        # A little over max_request_bytes (1 MiB here): the gateway's own
+        # refusal, with its reason and what to do, and audited.
+        env = self.envelope(purpose_code="x" * ((1 << 20) + 1000))
+        self.refused(self.signed(env), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                     "REASON_REQUEST_TOO_LARGE", "max_request_bytes")
+        # Far over (past the 1 MiB of headroom above the limit): gRPC refuses
+        # it before any handler, so it holds no more than that in memory.
+        env = self.envelope(purpose_code="x" * (3 << 20))
         self.refused(self.signed(env), grpc.StatusCode.RESOURCE_EXHAUSTED, audited=False)
 
     def test_05_huge_field_list(self):
