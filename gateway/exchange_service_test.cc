@@ -20,6 +20,8 @@
 #include "cli/agency_client.h"
 #include "common/executor.h"
 #include "dx/v1/exchange.grpc.pb.h"
+#include "gateway/internal/admission.h"
+#include "gateway/internal/closing.h"
 #include "registry/registry.h"
 #include "tests/testing/dev_pki.h"
 
@@ -104,11 +106,16 @@ class FakeAuthorizer final : public policy::Authorizer {
  public:
   explicit FakeAuthorizer(std::shared_ptr<const registry::Registry> r)
       : registry_(std::move(r)) {}
-  void Decide(const policy::AccessRequest& request, Cancellation*,
+  void Decide(const policy::AccessRequest& request, Cancellation* cancel,
               Callback done) const override {
     policy::AccessDecision d;
     {
       absl::MutexLock lock(&mu_);
+      // The call's cancellation outlives the decision: the test waits on
+      // it to know that the gateway saw the consumer leave.
+      if (cancelled_ != nullptr) {
+        cancel->OnCancel([n = cancelled_] { n->Notify(); });
+      }
       ++asked_;
       last_ = request;
       d = decision_;
@@ -139,6 +146,11 @@ class FakeAuthorizer final : public policy::Authorizer {
     decision_.reason = v1::REASON_POLICY_FORBIDDEN;
     decision_.message = "forbid rule forbid-1 refuses it";
     decision_.legal_basis = std::move(legal_basis);
+  }
+  // `n` is notified when the next call decided is cancelled.
+  void NotifyCancelled(absl::Notification* n) {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = n;
   }
   void WithCharge(std::shared_ptr<policy::QuotaCharge> charge) {
     absl::MutexLock lock(&mu_);
@@ -186,9 +198,11 @@ class FakeAuthorizer final : public policy::Authorizer {
   mutable std::vector<Callback> held_ ABSL_GUARDED_BY(mu_);
   mutable int asked_ ABSL_GUARDED_BY(mu_) = 0;
   mutable policy::AccessRequest last_ ABSL_GUARDED_BY(mu_);
+  absl::Notification* cancelled_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
-// Keeps records in memory; completes on another thread, or fails.
+// Keeps records in memory; completes on another thread, or fails; can
+// hold the completion of records of one kind until Release().
 class FakeAuditLog final : public audit::AuditLog {
  public:
   void Append(v1::AuditRecord record, Callback done) override {
@@ -202,13 +216,47 @@ class FakeAuditLog final : public audit::AuditLog {
         audit::AppendResult r;
         r.sequence_number = records_.size();
         r.record_hash = audit::LeafHash(record.SerializeAsString());
+        const bool hold = record.kind() == hold_kind_;
         records_.push_back(std::move(record));
         result = r;
+        if (hold) {
+          held_.push_back([done = std::move(done), result] { done(result); });
+          return;
+        }
       }
     }
     executor_.Run([done = std::move(done), result] { done(result); });
   }
   absl::Status Health() const override { return absl::OkStatus(); }
+
+  void HoldKind(v1::RecordKind kind) {
+    absl::MutexLock lock(&mu_);
+    hold_kind_ = kind;
+  }
+  bool WaitHeld(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return held_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  }
+  void Release() {
+    std::vector<std::function<void()>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+      hold_kind_ = v1::RECORD_KIND_UNSPECIFIED;
+    }
+    for (auto& f : held) executor_.Run(std::move(f));
+  }
+  // Waits until `n` records were appended.
+  bool WaitRecords(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return records_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  }
 
   void Fail(absl::Status s) {
     absl::MutexLock lock(&mu_);
@@ -223,6 +271,8 @@ class FakeAuditLog final : public audit::AuditLog {
   absl::Mutex mu_;
   absl::Status fail_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::AuditRecord> records_ ABSL_GUARDED_BY(mu_);
+  v1::RecordKind hold_kind_ ABSL_GUARDED_BY(mu_) = v1::RECORD_KIND_UNSPECIFIED;
+  std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mu_);
   ThreadPoolExecutor executor_{1};
 };
 
@@ -620,6 +670,109 @@ TEST_F(ExchangeServiceTest, AStreamSendsBatchesThenASignedEnd) {
   EXPECT_EQ(records[1].kind(), v1::RECORD_KIND_STREAM_END);
   EXPECT_EQ(records[1].stream_start_sequence(), 0u);
   EXPECT_EQ(records[1].record_count(), 5u);
+}
+
+// The consumer reads every batch and leaves while the STREAM_END is being
+// recorded: that record says served, so a NOT_DELIVERED record must follow
+// it, naming it, with what the consumer got instead.
+TEST_F(ExchangeServiceTest,
+       AStreamEndThatCannotBeSentIsRecordedAsNotDelivered) {
+  StartService([](ExchangeDeps* d) { d->stream_batch_rows = 2; });
+  source_->rows_ = 5;
+  absl::Notification gateway_saw_cancel;
+  authorizer_->NotifyCancelled(&gateway_saw_cancel);
+  audit_.HoldKind(v1::RECORD_KIND_STREAM_END);
+  grpc::ClientContext ctx;
+  auto reader = stub_->Stream(&ctx, Request());
+  v1::StreamMessage m;
+  int rows = 0;
+  while (rows < 5 && reader->Read(&m)) {
+    v1::RecordBatch b;
+    ASSERT_TRUE(b.ParseFromString(m.batch()));
+    rows += b.rows_size();
+  }
+  ASSERT_EQ(rows, 5);
+  ASSERT_TRUE(audit_.WaitHeld(1));  // the end is recorded, not yet durable
+  ctx.TryCancel();
+  ASSERT_TRUE(
+      gateway_saw_cancel.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  audit_.Release();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(audit_.WaitRecords(3));
+  std::vector<v1::AuditRecord> records = audit_.records();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[1].kind(), v1::RECORD_KIND_STREAM_END);
+  EXPECT_EQ(records[1].decision(), v1::DECISION_ALLOW);
+  const v1::AuditRecord& after = records[2];
+  EXPECT_EQ(after.kind(), v1::RECORD_KIND_NOT_DELIVERED);
+  EXPECT_EQ(after.amends_sequence(), 1u);
+  EXPECT_EQ(after.decision(), v1::DECISION_ERROR);
+  EXPECT_EQ(after.status_code(), static_cast<int>(grpc::StatusCode::CANCELLED));
+  EXPECT_EQ(after.request_id(), records[1].request_id());
+  EXPECT_EQ(after.record_count(), 5u);  // the batches did leave
+  EXPECT_NE(after.message().find("signed end"), std::string::npos)
+      << after.message();
+}
+
+// A stream whose end reaches the consumer has no follow-up record.
+TEST_F(ExchangeServiceTest, AStreamEndSentHasNoFollowUp) {
+  StartService([](ExchangeDeps* d) { d->stream_batch_rows = 2; });
+  grpc::ClientContext ctx;
+  auto reader = stub_->Stream(&ctx, Request());
+  v1::StreamMessage m;
+  bool final = false;
+  while (reader->Read(&m)) final = final || m.has_final();
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_TRUE(final);
+  std::vector<v1::AuditRecord> records = audit_.records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].kind(), v1::RECORD_KIND_STREAM_END);
+}
+
+// An answer that cannot be signed after its record was written: the
+// consumer gets INTERNAL, and a NOT_DELIVERED record follows the ALLOW one,
+// its receipt in the error. (The answer step is the seam here: the real
+// signer has no way to fail on demand.)
+TEST(CloseAllowedTest, AnAnswerThatCannotBeSignedIsRecordedAsNotDelivered) {
+  FakeAuditLog log;
+  ExchangeDeps deps;
+  deps.audit = &log;
+  deps.clock = SystemClock::Get();
+  deps.node_id = "gw1";
+  grpc::CallbackServerContext ctx;
+  internal::Admission a(deps, &ctx, v1::RECORD_KIND_EXCHANGE);
+  a.record().set_request_id("req-1");
+  a.record().set_dataset_id("bca.population");
+  a.record().set_record_count(3);
+  a.record().add_returned_fields("full_name");
+  absl::Notification finished;
+  grpc::Status status;
+  internal::CloseAllowed(
+      deps, &a,
+      [](const audit::AppendResult&) {
+        return absl::InternalError("the signing key is unusable");
+      },
+      [&](grpc::Status s) {
+        status = std::move(s);
+        finished.Notify();
+      });
+  ASSERT_TRUE(finished.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
+  std::vector<v1::AuditRecord> records = log.records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].kind(), v1::RECORD_KIND_EXCHANGE);
+  EXPECT_EQ(records[0].decision(), v1::DECISION_ALLOW);
+  EXPECT_EQ(records[1].kind(), v1::RECORD_KIND_NOT_DELIVERED);
+  EXPECT_EQ(records[1].amends_sequence(), 0u);
+  EXPECT_EQ(records[1].decision(), v1::DECISION_ERROR);
+  EXPECT_EQ(records[1].request_id(), "req-1");
+  EXPECT_EQ(records[1].record_count(), 0u);  // nothing reached the consumer
+  EXPECT_EQ(records[1].returned_fields_size(), 0);
+  EXPECT_NE(records[1].message().find("signing key"), std::string::npos)
+      << records[1].message();
+  auto detail = cli::ErrorDetailOf(status);
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->receipt().sequence_number(), 1u);
 }
 
 TEST_F(ExchangeServiceTest, AStreamRefusedByPolicyIsOneRecord) {

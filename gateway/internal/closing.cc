@@ -14,6 +14,35 @@ grpc::Status NotRecorded(const ExchangeDeps& deps, Admission* a,
   return s;
 }
 
+// Appends the follow-up record of an answer that did not reach the
+// consumer; `done` gets its sequence number (-1: not recorded) and the
+// status the consumer is given.
+void AppendNotDelivered(const ExchangeDeps& deps, Admission* a, uint64_t amends,
+                        const Refusal& why, bool records_left,
+                        std::function<void(int64_t, grpc::Status)> done) {
+  v1::AuditRecord& record = a->record();
+  record.set_kind(v1::RECORD_KIND_NOT_DELIVERED);
+  record.set_amends_sequence(amends);
+  if (!records_left) {
+    record.set_record_count(0);
+    record.clear_returned_fields();
+    record.clear_response_sha256();
+    record.set_truncated(v1::TRUNCATION_NONE);
+  }
+  a->RecordOutcome(why, v1::DECISION_ERROR);
+  a->StampTotal();
+  deps.audit->Append(record, [&deps, a, why, done = std::move(done)](
+                                 absl::StatusOr<audit::AppendResult> r) {
+    if (!r.ok()) {
+      done(-1, ErrorStatus(AuditFailure(r.status()), a->request_id(), nullptr,
+                           deps.node_id));
+      return;
+    }
+    done(static_cast<int64_t>(r->sequence_number),
+         ErrorStatus(why, a->request_id(), &*r, deps.node_id));
+  });
+}
+
 }  // namespace
 
 void CloseRefused(const ExchangeDeps& deps, Admission* a,
@@ -41,25 +70,38 @@ void CloseAllowed(
     FinishFn finish) {
   a->record().set_decision(v1::DECISION_ALLOW);
   a->StampTotal();
-  deps.audit->Append(a->record(), [&deps, a, answer = std::move(answer),
-                                   start = deps.clock->Now(),
-                                   finish = std::move(finish)](
-                                      absl::StatusOr<audit::AppendResult> r) {
-    const absl::Time committed = deps.clock->Now();
-    a->stages().Set(Stage::kAuditCommit, committed - start);
-    if (!r.ok()) {
-      finish(NotRecorded(deps, a, r.status()));
-      return;
-    }
-    absl::Status answered = answer(*r);
-    a->stages().Set(Stage::kSign, deps.clock->Now() - committed);
-    grpc::Status s = answered.ok()
-                         ? grpc::Status::OK
-                         : ErrorStatus(InternalFailure(answered),
-                                       a->request_id(), &*r, deps.node_id);
-    a->ReportClosed(static_cast<int64_t>(r->sequence_number), s.error_code());
-    finish(std::move(s));
-  });
+  deps.audit->Append(
+      a->record(),
+      [&deps, a, answer = std::move(answer), start = deps.clock->Now(),
+       finish = std::move(finish)](absl::StatusOr<audit::AppendResult> r) {
+        const absl::Time committed = deps.clock->Now();
+        a->stages().Set(Stage::kAuditCommit, committed - start);
+        if (!r.ok()) {
+          finish(NotRecorded(deps, a, r.status()));
+          return;
+        }
+        absl::Status answered = answer(*r);
+        a->stages().Set(Stage::kSign, deps.clock->Now() - committed);
+        if (!answered.ok()) {
+          AppendNotDelivered(deps, a, r->sequence_number,
+                             InternalFailure(answered), /*records_left=*/false,
+                             [a, finish](int64_t sequence, grpc::Status s) {
+                               a->ReportClosed(sequence, s.error_code());
+                               finish(std::move(s));
+                             });
+          return;
+        }
+        a->ReportClosed(static_cast<int64_t>(r->sequence_number), grpc::OK);
+        finish(grpc::Status::OK);
+      });
+}
+
+void CloseNotDelivered(const ExchangeDeps& deps, Admission* a, uint64_t amends,
+                       const Refusal& why, bool records_left, FinishFn finish) {
+  AppendNotDelivered(deps, a, amends, why, records_left,
+                     [finish = std::move(finish)](int64_t, grpc::Status s) {
+                       finish(std::move(s));
+                     });
 }
 
 absl::Status SignEnvelope(const certs::Signer& signer,

@@ -25,11 +25,25 @@ void CloseRefused(const ExchangeDeps& deps, Admission* admission,
                   FinishFn finish);
 
 // Records the allowed outcome; once durable, `answer(receipt)` fills and
-// signs what is sent (an error there answers INTERNAL); then finishes OK.
+// signs what is sent; then finishes OK. An error there answers INTERNAL,
+// and a RECORD_KIND_NOT_DELIVERED record follows the first (the answer
+// could not be signed after its record was written: the record must not be
+// left saying the consumer was served).
 void CloseAllowed(
     const ExchangeDeps& deps, Admission* admission,
     std::function<absl::Status(const audit::AppendResult&)> answer,
     FinishFn finish);
+
+// For an answer recorded at `amends` that did not reach the consumer after
+// all (a stream's signed end that could not be sent): appends a
+// RECORD_KIND_NOT_DELIVERED record whose outcome is `why`, then finishes
+// with `why` (or with the audit failure). `records_left`: records were sent
+// before (a stream's batches), so the record keeps their count. The
+// exchange was already reported to the observer: this does not report it
+// again.
+void CloseNotDelivered(const ExchangeDeps& deps, Admission* admission,
+                       uint64_t amends, const Refusal& why, bool records_left,
+                       FinishFn finish);
 
 // Serializes `env` once and signs those bytes into `out`.
 absl::Status SignEnvelope(const certs::Signer& signer,

@@ -59,6 +59,15 @@ void StreamCall::OnDecided(Refusal refusal) {
 }
 
 void StreamCall::OnWriteDone(bool ok) {
+  if (final_pending_.exchange(false)) {
+    // The signed end: written, or the consumer is gone and it never will be.
+    if (ok) {
+      grpc::ServerWriteReactor<v1::StreamMessage>::Finish(grpc::Status::OK);
+    } else {
+      EndNotDelivered();
+    }
+    return;
+  }
   if (finishing_) return;
   if (!ok) client_ctx_.TryCancel();  // the consumer went away
   bool send = false, complete = false;
@@ -277,6 +286,7 @@ void StreamCall::FinishSuccess() {
         env.set_record_count(record_count_);
         env.set_batches_digest(BatchesDigest());
         env.set_truncated(truncated_);
+        end_sequence_ = receipt.sequence_number;
         return SignEnvelope(*deps_.signer, env, out_.mutable_final());
       },
       [this](grpc::Status s) {
@@ -285,8 +295,27 @@ void StreamCall::FinishSuccess() {
           grpc::ServerWriteReactor<v1::StreamMessage>::Finish(std::move(s));
           return;
         }
-        grpc::ServerWriteReactor<v1::StreamMessage>::StartWriteAndFinish(
-            &out_, grpc::WriteOptions(), grpc::Status::OK);
+        // The consumer left while the end was being recorded: the end
+        // cannot reach it.
+        if (ctx_->IsCancelled()) {
+          EndNotDelivered();
+          return;
+        }
+        // Written apart from the status, so that OnWriteDone tells whether
+        // it reached the consumer's connection.
+        final_pending_ = true;
+        grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
+      });
+}
+
+void StreamCall::EndNotDelivered() {
+  CloseNotDelivered(
+      deps_, &a_, end_sequence_,
+      Refusal::Of(absl::StatusCode::kCancelled, v1::REASON_UNSPECIFIED,
+                  "the consumer left before the stream's signed end was "
+                  "sent: its batches left, its receipt did not"),
+      /*records_left=*/true, [this](grpc::Status s) {
+        grpc::ServerWriteReactor<v1::StreamMessage>::Finish(std::move(s));
       });
 }
 

@@ -5,7 +5,9 @@
 // consumer's with at most two batches in flight (one being written to the
 // consumer while the next is received), so memory stays bounded whatever
 // the size of the result. A STREAM_END record and a signed final envelope
-// close it. Deletes itself when both sides are done.
+// close it; if that end cannot be sent (the consumer left), a
+// NOT_DELIVERED record follows the STREAM_END. Deletes itself when both sides
+// are done.
 #ifndef DX_GATEWAY_INTERNAL_STREAM_CALL_H_
 #define DX_GATEWAY_INTERNAL_STREAM_CALL_H_
 
@@ -50,6 +52,8 @@ class StreamCall final : public grpc::ServerWriteReactor<v1::StreamMessage>,
   void PrepareEnd(const Refusal& r, v1::Decision decision);
   std::string BatchesDigest() const;
   void FinishSuccess();
+  // The STREAM_END was recorded but its signed end could not be sent.
+  void EndNotDelivered();
   void FailAndAudit(const Refusal& refusal, v1::Decision decision);
   void FinishServer(grpc::Status status);
 
@@ -66,6 +70,8 @@ class StreamCall final : public grpc::ServerWriteReactor<v1::StreamMessage>,
   std::string digest_;  // concatenated SHA-256 of each batch sent
   v1::RecordBatch returned_fields_;
   std::atomic<bool> finishing_{false};
+  std::atomic<bool> final_pending_{false};  // the signed end is being written
+  uint64_t end_sequence_ = 0;               // the STREAM_END record's
   grpc::ClientContext client_ctx_;
   v1::AdapterRequest adapter_request_;
   grpc::ByteBuffer batch_bytes_;  // decoded by us (see AdapterPool)
