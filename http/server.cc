@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "http/live_servers.h"
 
 namespace dx::http {
 
@@ -543,7 +544,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Options options) {
   impl->Accept();
   Impl* raw = impl.get();
   impl->io_thread = std::thread([raw] { raw->ioc.run(); });
-  return std::unique_ptr<Server>(new Server(std::move(impl)));
+  std::unique_ptr<Server> server(new Server(std::move(impl)));
+  internal::AddLiveServer(server.get());  // for dx_http_refused_total
+  return server;
 }
 
 void Server::Stop() {
@@ -556,12 +559,15 @@ void Server::Stop() {
 }
 
 Server::~Server() {
+  internal::RemoveLiveServer(this);
   Stop();
   // The workers post into the io_context: they end before it goes (and
   // with it every connection).
   impl_->queue.Join();
   impl_.reset();
 }
+
+const std::string& Server::name() const { return impl_->options.name; }
 
 int Server::port() const { return impl_->acceptor.local_endpoint().port(); }
 

@@ -119,6 +119,8 @@ class Server {
   void Stop();
 
   int port() const;
+  // Options::name.
+  const std::string& name() const;
   Counts counts() const;
 
   struct Impl;

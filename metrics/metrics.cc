@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "metrics/http_refusals.h"
 #include "prometheus/collectable.h"
 #include "prometheus/text_serializer.h"
 
@@ -54,7 +55,10 @@ class Metrics::ScrapeCollectable final : public prometheus::Collectable {
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      scraped_(std::make_shared<ScrapeCollectable>()) {}
+      scraped_(std::make_shared<ScrapeCollectable>()) {
+  // Every process with metrics has its HTTP ports' refusals among them.
+  AddScrape(HttpRefusalFamilies);
+}
 
 Metrics::~Metrics() = default;
 

@@ -80,6 +80,33 @@ TEST(HttpEndpointTest, ServesMetricsAndHealth) {
   EXPECT_NE(post->status, 200);
 }
 
+// What the port refuses shows in /metrics, by server and reason: a
+// flood of a port is seen as a counter, not only as log lines.
+TEST(HttpEndpointTest, ItsRefusalsAreCountedInTheMetrics) {
+  Metrics m;
+  auto e = HttpEndpoint::Start(
+      {"127.0.0.1:0", [&m] { return m.Exposition(); }, nullptr});
+  ASSERT_TRUE(e.ok()) << e.status();
+  httplib::Client client("127.0.0.1", (*e)->port());
+  const std::string sample =
+      "dx_http_refused_total{server=\"metrics\",reason=\"too_large\"} ";
+  auto before = client.Get("/metrics");
+  ASSERT_TRUE(before);
+  EXPECT_TRUE(absl::StrContains(before->body, sample + "0")) << before->body;
+  // Over the port's 8 KiB of headers: 431, counted.
+  httplib::Headers big = {{"X-Pad", std::string(10000, 'a')}};
+  auto refused = client.Get("/metrics", big);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 431);
+  auto after = client.Get("/metrics");
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(absl::StrContains(after->body, sample + "1")) << after->body;
+  EXPECT_TRUE(absl::StrContains(
+      after->body,
+      "dx_http_refused_total{server=\"metrics\",reason=\"connection_limit\"} "
+      "0"));
+}
+
 TEST(HttpEndpointTest, RefusesABadAddressAndAPortInUse) {
   EXPECT_EQ(HttpEndpoint::Start({"no-port", nullptr, nullptr}).status().code(),
             absl::StatusCode::kInvalidArgument);

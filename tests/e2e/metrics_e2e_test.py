@@ -48,6 +48,15 @@ def value(samples, name, **labels):
     return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
 
 
+def rss_mb(pid):
+    """A process's resident memory, MB (/proc/PID/status VmRSS)."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
 def http_get(url, timeout=10):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read().decode()
@@ -336,6 +345,101 @@ scrape_configs:
         for panel in dashboard["panels"]:
             expr = panel["targets"][0]["expr"]
             self.assertTrue(self.query(expr), f"{panel['title']}: {expr} returned nothing")
+
+    def test_z_the_port_holds_against_a_stranger(self):
+        """Whoever reaches the metrics port (plain HTTP, no authentication):
+        thousands of header lines, a chunked body of 64 MB, more idle
+        connections than one address may hold, and a request trickled past
+        its deadline. Each is refused at its bound and counted in
+        dx_http_refused_total; another address is still served meanwhile,
+        and the gateway's memory stays bounded. Runs last: it fills the
+        port's connection slots for its own address."""
+        port = self.metrics_port
+        rss = lambda: rss_mb(self.env.procs["gateway"].pid)  # noqa: E731
+        before_rss = rss()
+        before = self.scrape()
+
+        def answer_of(s):
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                pass
+            return int(data[9:12]) if data.startswith(b"HTTP/1.1 ") else 0
+
+        # Thousands of header lines: 431 before they are all read.
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            for i in range(5000):
+                s.sendall(b"X-Pad-%d: 1\r\n" % i)
+            s.sendall(b"\r\n")
+        except OSError:
+            pass
+        self.assertEqual(answer_of(s), 431)
+        s.close()
+        # A chunked body of 64 MB: 413 once past the port's 4 KiB; the
+        # rest is not read.
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sent = 0
+        try:
+            s.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"100000\r\n" + b"x" * 0x100000 + b"\r\n"
+            for _ in range(64):
+                s.sendall(chunk)
+                sent += 1
+        except OSError:
+            pass
+        self.assertEqual(answer_of(s), 413)
+        s.close()
+        self.assertLess(sent, 64, "the whole 64 MB was read")
+        # 16 idle connections from 127.0.0.2 (one address's limit): the
+        # 17th is refused at once, while 127.0.0.1 is still served.
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=30,
+                                         source_address=("127.0.0.2", 0)) for _ in range(16)]
+        try:
+            extra = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                             source_address=("127.0.0.2", 0))
+            try:
+                extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            except OSError:
+                pass  # reset at once: expected
+            self.assertEqual(answer_of(extra), 0, "a 17th connection of one address was served")
+            extra.close()
+            self.assertEqual(http_get(f"http://127.0.0.1:{port}/healthz")[0], 200)
+        finally:
+            for c in idle:
+                c.close()
+        # A request trickled one byte at a time is cut at its deadline
+        # (5 s): the connection is closed without an answer, or with 408.
+        s = socket.create_connection(("127.0.0.1", port), timeout=60,
+                                     source_address=("127.0.0.3", 0))
+        cut = False
+        for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60:
+            try:
+                s.send(bytes([b]))
+            except OSError:
+                cut = True
+                break
+            time.sleep(0.25)
+        if not cut:
+            self.assertIn(answer_of(s), (0, 408), "a request past its deadline was answered")
+        s.close()
+
+        after = self.scrape()
+        for reason, least in (("too_large", 2), ("connection_limit", 1), ("timed_out", 1)):
+            got = (value(after, "dx_http_refused_total", server="metrics", reason=reason)
+                   - value(before, "dx_http_refused_total", server="metrics", reason=reason))
+            self.assertGreaterEqual(got, least, f"{reason}: {got}")
+        grown = rss() - before_rss
+        print(f"\ngateway RSS grew by {grown:.1f} MB across the metrics port's abuses",
+              file=sys.stderr)
+        # Under AddressSanitizer freed memory waits in its quarantine.
+        self.assertLess(grown, 32 + (256 if os.environ.get("ASAN_OPTIONS") else 0))
 
     def test_rules_pass_promtool(self):
         folder = os.path.join(REPO, "deploy", "prometheus")
