@@ -46,9 +46,8 @@ size_t DecodeOne(absl::string_view text, size_t i, char32_t* cp) {
   return len;
 }
 
-}  // namespace
-
-std::string VisibleText(absl::string_view text) {
+// VisibleText, and with `ascii_only` every code point past ASCII named too.
+std::string Visible(absl::string_view text, bool ascii_only) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
@@ -60,7 +59,7 @@ std::string VisibleText(absl::string_view text) {
       ++i;
       continue;
     }
-    if (IsHiddenCodePoint(cp)) {
+    if (IsHiddenCodePoint(cp) || (ascii_only && cp > 0x7F)) {
       absl::StrAppendFormat(&out, "<U+%04X>", static_cast<uint32_t>(cp));
     } else {
       out.append(text.data() + i, len);
@@ -69,5 +68,11 @@ std::string VisibleText(absl::string_view text) {
   }
   return out;
 }
+
+}  // namespace
+
+std::string VisibleText(absl::string_view text) { return Visible(text, false); }
+
+std::string VisibleCode(absl::string_view code) { return Visible(code, true); }
 
 }  // namespace dx

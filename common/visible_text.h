@@ -27,6 +27,13 @@ bool IsHiddenCodePoint(char32_t cp);
 
 std::string VisibleText(absl::string_view text);
 
+// For codes that are ASCII by their standard (agency codes, QCVN 102:2016:
+// digits, dots and capital letters; system and dataset ids): as
+// VisibleText, and every code point past ASCII is written as <U+XXXX> too,
+// so that a claim of a look-alike code (Cyrillic "Н" for "H") never reads
+// as the agency itself.
+std::string VisibleCode(absl::string_view code);
+
 }  // namespace dx
 
 #endif  // DX_COMMON_VISIBLE_TEXT_H_

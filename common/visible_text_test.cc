@@ -59,4 +59,17 @@ TEST(VisibleTextTest, KeepsOtherNonAsciiAndAstralCharacters) {
 }
 
 }  // namespace
+
+// A claimed agency code with a Cyrillic or Greek look-alike letter, or a
+// full-width digit, is shown with that letter named: it cannot read as the
+// agency it imitates. Plain codes are unchanged.
+TEST(VisibleCodeTest, NamesEveryLetterPastAscii) {
+  EXPECT_EQ(VisibleCode("000.00.00.H30"), "000.00.00.H30");
+  EXPECT_EQ(VisibleCode("000.00.00.\u041D30"), "000.00.00.<U+041D>30");
+  EXPECT_EQ(VisibleCode("000.00.00.\u039730"), "000.00.00.<U+0397>30");
+  EXPECT_EQ(VisibleCode("000.00.00.H\uFF130"), "000.00.00.H<U+FF13>0");
+  EXPECT_EQ(VisibleCode("H30\u202E\xff"), "H30<U+202E><0xFF>");
+  EXPECT_NE(VisibleCode("000.00.00.\u041D30"), VisibleCode("000.00.00.H30"));
+}
+
 }  // namespace dx

@@ -70,6 +70,13 @@
   const visible = (s) => (s === undefined || s === null ? '' : String(s)).replace(HIDDEN,
     (c) => '<U+' + c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0') + '>');
 
+  // Agency codes (QCVN 102:2016: digits, dots and capital letters), system
+  // and dataset ids are ASCII: a letter past ASCII in one is shown as
+  // <U+XXXX> too, so that a claim of a look-alike code (Cyrillic "Н" for
+  // "H") never reads as the agency itself (as dxctl does; VisibleCode).
+  const code = (s) => visible(s).replace(/[^\u0000-\u007F]/gu,
+    (c) => '<U+' + c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0') + '>');
+
   // True when the names in a stored record are only what a request that the
   // gateway could not verify claimed (StoredRecord.attribution). The
   // record decides; the gateway's field can only make it stricter (an older
@@ -83,7 +90,7 @@
   // Who a record names; a claim says so, and is never shown as the agency.
   function whoCell(stored, withSystem) {
     const x = stored.record || {};
-    const who = visible(x.consumer_agency
+    const who = code(x.consumer_agency
       ? x.consumer_agency + (withSystem && x.consumer_system ? '/' + x.consumer_system : '')
       : (x.tls_agency || ''));
     if (!claimed(stored)) return who;
@@ -206,9 +213,9 @@
       // of its name is counted apart, marked.
       if (claimed(s)) {
         claims++;
-        bump(consumers, 'claimed to be ' + (x.consumer_agency || x.tls_agency || '?') + ', not verified');
+        bump(consumers, 'claimed to be ' + code(x.consumer_agency || x.tls_agency || '?') + ', not verified');
       } else {
-        bump(consumers, x.consumer_agency || '');
+        bump(consumers, code(x.consumer_agency || ''));
       }
       bump(datasets, x.dataset_id || '');
     }
@@ -343,6 +350,8 @@
       'operation', 'request id', 'purpose', 'legal basis', 'consent reference',
       'requested fields']);
     const declared = new Set(['purpose', 'legal basis', 'consent reference']);
+    const codes = new Set(['TLS identity', 'consumer agency', 'consumer system',
+      'provider agency', 'dataset', 'node']);
     const banner = $('rec-claim');
     banner.hidden = !isClaim;
     banner.textContent = isClaim ? 'Identity NOT verified: the gateway refused this request ' +
@@ -357,7 +366,7 @@
         ? ' (claimed, not verified)' : declared.has(k) ? ' (declared by the consumer)' : '');
       dl.append(el('dt', {}, label),
         el('dd', Object.assign({ 'data-field': k }, isClaim && sent.has(k)
-          ? { class: 'claim', 'data-claimed': 'true' } : {}), visible(v)));
+          ? { class: 'claim', 'data-claimed': 'true' } : {}), codes.has(k) ? code(v) : visible(v)));
     }
     $('proof-result').hidden = true;
     clear($('proof-steps'));
@@ -450,8 +459,8 @@
     const served = verified.filter((s) => s.record.decision === 'DECISION_ALLOW').length;
     vtable($('subject-results'), [
       ['time (UTC)', (s) => timeOf(s.record.time_unix_micros)],
-      ['agency', (s) => s.record.consumer_agency || ''],
-      ['system', (s) => s.record.consumer_system || ''],
+      ['agency', (s) => code(s.record.consumer_agency || '')],
+      ['system', (s) => code(s.record.consumer_system || '')],
       ['dataset', (s) => s.record.dataset_id || ''],
       ['declared purpose', (s) => s.record.purpose_code || ''],
       ['declared legal basis', (s) => s.record.legal_basis || ''],
@@ -464,7 +473,7 @@
       ['who', (s) => whoCell(s, true)],
       // Who really connected, as far as the gateway saw: the agency the TLS
       // client certificate names (checked or not: see the record).
-      ['TLS certificate names', (s) => s.record.tls_agency || ''],
+      ['TLS certificate names', (s) => code(s.record.tls_agency || '')],
       ['dataset asked', (s) => s.record.dataset_id || ''],
       ['claimed purpose', (s) => s.record.purpose_code || ''],
       ['claimed legal basis', (s) => s.record.legal_basis || ''],
