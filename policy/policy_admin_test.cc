@@ -93,7 +93,7 @@ class PolicyAdminTest : public ::testing::Test {
   std::string dir_;
   std::string bootstrap_;
   registry::FileRegistrySource registry_{"registry.yaml",
-                                        testing::TestRegistry()};
+                                         testing::TestRegistry()};
   FakeClock clock_{absl::FromUnixSeconds(1764000000)};
   LocalQuotaStore quotas_;
   absl::Status record_status_;

@@ -28,9 +28,8 @@ class PolicySyncTest : public ::testing::Test {
         RocksDbPolicyStore::Open(dx::testing::MakeTempDir("sync") + "/p");
     ASSERT_TRUE(store.ok());
     store_ = *std::move(store);
-    source_ =
-        std::make_unique<registry::FileRegistrySource>("registry.yaml",
-                                                       testing::TestRegistry());
+    source_ = std::make_unique<registry::FileRegistrySource>(
+        "registry.yaml", testing::TestRegistry());
   }
   void Start(PolicySync::Options options = {}) {
     auto sync = PolicySync::Start(
