@@ -108,13 +108,12 @@ INSTANTIATE_TEST_SUITE_P(
           return source.ok() ? *std::move(source) : nullptr;
         },
         [](RegistrySource& source, const std::string& yaml) -> absl::Status {
-          auto& writable = dynamic_cast<WritableRegistrySource&>(source);
           v1::RegistryRevision meta;
           meta.set_author("operator:test");
-          return writable.Commit(yaml, meta, source.Current()->revision())
+          return source.Commit(yaml, meta, source.Current()->revision())
               .status();
         },
-        /*shared=*/true}),
+        /*shared=*/true, /*commits=*/true}),
     RegistryFactoryName);
 }  // namespace dx::registry
 
@@ -335,9 +334,10 @@ TEST(EtcdRegistrySourceTest, SeededOnceThenChangesReachEveryNode) {
   EXPECT_NE((*node2)->Current()->FindDataset("a"), nullptr);
 
   absl::Notification seen;
-  (*node2)->Subscribe([&](std::shared_ptr<const registry::Registry> r) {
-    if (r->FindDataset("b") != nullptr) seen.Notify();
-  });
+  std::unique_ptr<WatchHandle> watch =
+      (*node2)->Watch([&](std::shared_ptr<const registry::Registry> r) {
+        if (r->FindDataset("b") != nullptr) seen.Notify();
+      });
   std::string next = std::string(kRegistry) +
                      "  - {id: b, provider_agency: 000.00.00.G01, adapter: "
                      "{address: \"h:2\"}, fields: [{name: y}]}\n";

@@ -109,14 +109,13 @@ void EtcdRegistrySource::OnRevision(const v1::RegistryRevision& r) {
                           " is not installed: ", next.status().message()));
     return;
   }
-  std::map<uint64_t, Listener> listeners;
   {
     absl::MutexLock lock(&mu_);
     if (current_ && current_->revision() >= r.revision()) return;
     current_ = *next;
-    listeners = listeners_;
   }
-  for (const auto& [id, l] : listeners) l(*next);
+  // Only the watch's thread notifies, so listeners hear revisions in order.
+  listeners_.Notify(*next);
 }
 
 std::shared_ptr<const registry::Registry> EtcdRegistrySource::Current() const {
@@ -124,15 +123,21 @@ std::shared_ptr<const registry::Registry> EtcdRegistrySource::Current() const {
   return current_;
 }
 
-uint64_t EtcdRegistrySource::Subscribe(Listener listener) {
-  absl::MutexLock lock(&mu_);
-  listeners_.emplace(++last_id_, std::move(listener));
-  return last_id_;
+std::unique_ptr<WatchHandle> EtcdRegistrySource::Watch(Listener listener) {
+  return listeners_.Add(std::move(listener));
 }
 
-void EtcdRegistrySource::Unsubscribe(uint64_t id) {
-  absl::MutexLock lock(&mu_);
-  listeners_.erase(id);
+std::string EtcdRegistrySource::Describe() const { return "etcd"; }
+
+absl::StatusOr<std::string> EtcdRegistrySource::ReloadableFile() const {
+  return absl::FailedPreconditionError(
+      "this node's registry lives in etcd: change it with dxctl registry "
+      "apply");
+}
+
+absl::Status EtcdRegistrySource::Reload(
+    std::shared_ptr<const registry::Registry>) {
+  return ReloadableFile().status();
 }
 
 absl::StatusOr<uint64_t> EtcdRegistrySource::Commit(

@@ -9,35 +9,39 @@
 // at start and follows rev/ with an etcd watch; a revision that does not
 // validate is not installed (its problem is logged; the old registry
 // stays, and the policy is recompiled only for one that validates).
-// Thread-safe.
+// Listeners run on the watch's thread. Refuses a reload: the file only
+// seeded the store. Thread-safe.
 #ifndef DX_CLUSTER_ETCD_REGISTRY_SOURCE_H_
 #define DX_CLUSTER_ETCD_REGISTRY_SOURCE_H_
 
-#include <map>
 #include <memory>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "common/subscribers.h"
 #include "etcd/client.h"
 #include "etcd/watcher.h"
 #include "registry/registry_source.h"
 
 namespace dx::cluster {
 
-class EtcdRegistrySource final : public registry::WritableRegistrySource {
+class EtcdRegistrySource final : public registry::RegistrySource {
  public:
   static absl::StatusOr<std::unique_ptr<EtcdRegistrySource>> Open(
       etcd::Client* client, std::string prefix, const std::string& seed_file);
   ~EtcdRegistrySource() override;
 
   std::shared_ptr<const registry::Registry> Current() const override;
-  uint64_t Subscribe(Listener listener) override;
-  void Unsubscribe(uint64_t id) override;
+  [[nodiscard]] std::unique_ptr<WatchHandle> Watch(Listener listener) override;
+  std::string Describe() const override;
+  absl::Status CanCommit() const override { return absl::OkStatus(); }
   absl::StatusOr<uint64_t> Commit(const std::string& yaml,
                                   v1::RegistryRevision meta,
                                   uint64_t expected_revision) override;
   absl::StatusOr<std::vector<v1::RegistryRevision>> History(
       size_t limit) const override;
+  absl::StatusOr<std::string> ReloadableFile() const override;
+  absl::Status Reload(std::shared_ptr<const registry::Registry> next) override;
 
  private:
   EtcdRegistrySource(etcd::Client* client, std::string prefix)
@@ -51,8 +55,8 @@ class EtcdRegistrySource final : public registry::WritableRegistrySource {
   const std::string prefix_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const registry::Registry> current_ ABSL_GUARDED_BY(mu_);
-  uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<uint64_t, Listener> listeners_ ABSL_GUARDED_BY(mu_);
+  Subscribers<std::shared_ptr<const registry::Registry>> listeners_;
+  // Last: stopped first, so that no notice arrives while the rest goes.
   std::unique_ptr<etcd::Watcher> watch_;
 };
 

@@ -39,10 +39,8 @@ absl::StatusOr<Backends> MakeLocalBackends(const v1::GatewayConfig& config,
   self.set_node_id(config.node_id());
   self.set_address(config.listen_address());
   b.runtime = std::make_unique<LocalRuntime>(std::move(self));
-  DX_ASSIGN_OR_RETURN(auto file_registry, registry::FileRegistrySource::Open(
-                                              config.registry_file()));
-  b.file_registry = file_registry.get();
-  b.registry = std::move(file_registry);
+  DX_ASSIGN_OR_RETURN(
+      b.registry, registry::FileRegistrySource::Open(config.registry_file()));
   DX_ASSIGN_OR_RETURN(
       auto policy_store,
       policy::RocksDbPolicyStore::Open(DataDir(config.data_dir()).policy()));

@@ -49,11 +49,9 @@ class BackendsRuntime {
 struct Backends {
   // First, so that it goes last.
   std::unique_ptr<BackendsRuntime> runtime;
+  // The registry file (local: reloads, no commits) or the cluster's
+  // (commits, no reloads); the source says which it takes.
   std::unique_ptr<registry::RegistrySource> registry;
-  // The same object as `registry` when it takes changes (the cluster's).
-  registry::WritableRegistrySource* writable_registry = nullptr;
-  // The same object as `registry` when it is the registry file (local).
-  registry::FileRegistrySource* file_registry = nullptr;
   std::unique_ptr<policy::PolicyStore> policy_store;
   std::unique_ptr<policy::QuotaStore> quotas;
   std::unique_ptr<replay::ReplayStore> replay;

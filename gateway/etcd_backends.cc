@@ -65,10 +65,8 @@ absl::StatusOr<Backends> MakeEtcdBackends(const v1::GatewayConfig& config,
 
   Backends b;
   DX_ASSIGN_OR_RETURN(
-      auto registry, cluster::EtcdRegistrySource::Open(client, c.prefix(),
-                                                       config.registry_file()));
-  b.writable_registry = registry.get();
-  b.registry = std::move(registry);
+      b.registry, cluster::EtcdRegistrySource::Open(client, c.prefix(),
+                                                    config.registry_file()));
   cluster::EtcdPolicyStore::Options po;
   po.prefix = c.prefix();
   po.confirm_interval = std::max(absl::Milliseconds(100), staleness / 5);

@@ -66,12 +66,9 @@ absl::StatusOr<v1::ApplyRegistryResponse> RegistryAdmin::Apply(
 
 absl::StatusOr<v1::ApplyRegistryResponse> RegistryAdmin::ApplyUnrecorded(
     const std::string& actor, const v1::ApplyRegistryRequest& request) {
-  if (deps_.writable == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "this node reads its registry from ", deps_.file,
-        "; change that file (one node), or run a cluster (cluster: in "
-        "dxgate.yaml), whose registry lives in etcd"));
-  }
+  // A registry that takes no commits refuses before anything is checked,
+  // a dry run included: it says where the registry lives instead.
+  DX_RETURN_IF_ERROR(deps_.source->CanCommit());
   const std::string source =
       request.source_name().empty() ? "registry" : request.source_name();
   absl::MutexLock lock(&mu_);
@@ -94,7 +91,7 @@ absl::StatusOr<v1::ApplyRegistryResponse> RegistryAdmin::ApplyUnrecorded(
   meta.set_comment(request.comment());
   DX_ASSIGN_OR_RETURN(
       uint64_t revision,
-      deps_.writable->Commit(request.yaml(), meta, current->revision()));
+      deps_.source->Commit(request.yaml(), meta, current->revision()));
   out.set_revision(revision);
   // After the commit, so that the log never names a revision that does
   // not exist.
@@ -125,7 +122,7 @@ absl::StatusOr<std::vector<std::string>> RegistryAdmin::ReloadFile(
   auto r = ReloadFileUnrecorded(actor, trigger);
   if (!r.ok()) {
     (void)deps_.record(actor, "registry.reload-refused",
-                       absl::StrCat(deps_.file, " (", trigger,
+                       absl::StrCat(deps_.source->Describe(), " (", trigger,
                                     ") refused, the registry in "
                                     "force stays: ",
                                     r.status().message().substr(0, 1000)));
@@ -135,26 +132,22 @@ absl::StatusOr<std::vector<std::string>> RegistryAdmin::ReloadFile(
 
 absl::StatusOr<std::vector<std::string>> RegistryAdmin::ReloadFileUnrecorded(
     const std::string& actor, const std::string& trigger) {
-  if (deps_.file_source == nullptr) {
-    return absl::FailedPreconditionError(
-        "this node's registry lives in etcd: change it with dxctl registry "
-        "apply");
-  }
+  DX_ASSIGN_OR_RETURN(const std::string file, deps_.source->ReloadableFile());
   absl::MutexLock lock(&mu_);
   std::shared_ptr<const registry::Registry> current = deps_.source->Current();
-  DX_ASSIGN_OR_RETURN(std::string yaml, ReadFile(deps_.file));
+  DX_ASSIGN_OR_RETURN(std::string yaml, ReadFile(file));
   DX_ASSIGN_OR_RETURN(
       std::shared_ptr<const registry::Registry> candidate,
-      registry::Registry::FromYaml(yaml, deps_.file, current->revision() + 1));
+      registry::Registry::FromYaml(yaml, file, current->revision() + 1));
   DX_RETURN_IF_ERROR(deps_.sync->CheckRegistry(candidate));
   std::vector<std::string> changes =
       RegistryChanges(current->proto(), candidate->proto());
   if (changes.empty()) return changes;
   const uint64_t revision = candidate->revision();
-  deps_.file_source->Replace(std::move(candidate));
+  DX_RETURN_IF_ERROR(deps_.source->Reload(std::move(candidate)));
   DX_RETURN_IF_ERROR(deps_.record(
       actor, "registry.reload",
-      absl::StrCat("registry revision ", revision, " from ", deps_.file, " (",
+      absl::StrCat("registry revision ", revision, " from ", file, " (",
                    trigger, "): ", absl::StrJoin(changes, ", "),
                    "; yaml sha256=", HexEncode(certs::Sha256(yaml)))));
   DX_RETURN_IF_ERROR(deps_.sync->WaitForRegistry(revision, absl::Seconds(10)));
@@ -168,19 +161,13 @@ v1::GetRegistryResponse RegistryAdmin::Get() const {
   *out.mutable_registry() = r->proto();
   out.set_revision(r->revision());
   out.set_digest(r->digest());
-  out.set_source(deps_.writable != nullptr ? "etcd"
-                                           : absl::StrCat("file ", deps_.file));
+  out.set_source(deps_.source->Describe());
   return out;
 }
 
 absl::StatusOr<v1::RegistryHistoryResponse> RegistryAdmin::History(
     const v1::RegistryHistoryRequest& request) const {
-  if (deps_.writable == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("this node reads its registry from ", deps_.file,
-                     ", which has no history here"));
-  }
-  DX_ASSIGN_OR_RETURN(auto revisions, deps_.writable->History(request.limit()));
+  DX_ASSIGN_OR_RETURN(auto revisions, deps_.source->History(request.limit()));
   v1::RegistryHistoryResponse out;
   for (auto& r : revisions) *out.add_revisions() = std::move(r);
   return out;

@@ -6,7 +6,8 @@
 // next revision (compare-and-swap), recorded in the audit log, and in
 // force on this node before the operator is answered; every node of the
 // cluster follows its watch. A node that reads its registry from a file
-// refuses changes (there is no shared store to put them in). Thread-safe.
+// refuses changes (there is no shared store to put them in): the source
+// says so, this class does not ask which kind it holds. Thread-safe.
 #ifndef DX_GATEWAY_REGISTRY_ADMIN_H_
 #define DX_GATEWAY_REGISTRY_ADMIN_H_
 
@@ -28,12 +29,9 @@ class RegistryAdmin {
                                               const std::string& action,
                                               const std::string& detail)>;
   struct Deps {
+    // The one registry in force: a file on this node (commits refused) or
+    // the cluster's store (reloads refused).
     registry::RegistrySource* source = nullptr;
-    // Null when the node reads its registry from `file`.
-    registry::WritableRegistrySource* writable = nullptr;
-    std::string file;
-    // The source of `file` (null in a cluster, whose registry is etcd's).
-    registry::FileRegistrySource* file_source = nullptr;
     policy::PolicySync* sync = nullptr;
     const Clock* clock = nullptr;
     RecordFn record;

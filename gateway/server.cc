@@ -419,9 +419,6 @@ absl::Status GatewayServer::BuildServices() {
       policy_admin_.get(), gate_.get());
   RegistryAdmin::Deps registry;
   registry.source = backends_.registry.get();
-  registry.writable = backends_.writable_registry;
-  registry.file = config_.registry_file();
-  registry.file_source = backends_.file_registry;
   registry.sync = sync_.get();
   registry.clock = clock_;
   registry.record = [log = audit_log_.get()](const std::string& actor,
@@ -484,7 +481,8 @@ v1::NodeStatus GatewayServer::Status() const {
   std::shared_ptr<const policy::PolicySnapshot> snap = sync_->Current();
   out.set_policy_revision(snap->revision());
   out.set_registry_revision(snap->registry()->revision());
-  out.set_state(backends_.writable_registry != nullptr ? "etcd" : "local");
+  // The state is shared (in etcd) exactly when the registry takes commits.
+  out.set_state(backends_.registry->CanCommit().ok() ? "etcd" : "local");
   out.set_audit_records(audit_log_->next_sequence());
   out.set_started_unix_micros(absl::ToUnixMicros(started_));
   if (checkpoint_log_ != nullptr) {

@@ -43,7 +43,7 @@ std::string Digest(const std::vector<std::string>& files) {
 std::vector<GatewayServer::Reloadable> GatewayServer::Reloadables() {
   std::vector<Reloadable> out;
   // In a cluster the registry is etcd's: the file only seeded it.
-  if (backends_.file_registry != nullptr) {
+  if (backends_.registry->ReloadableFile().ok()) {
     out.push_back({"registry", {config_.registry_file()}, [this](auto trigger) {
                      return ReloadRegistry(trigger);
                    }});

@@ -92,7 +92,8 @@ class PolicyAdminTest : public ::testing::Test {
 
   std::string dir_;
   std::string bootstrap_;
-  registry::FileRegistrySource registry_{testing::TestRegistry()};
+  registry::FileRegistrySource registry_{"registry.yaml",
+                                         testing::TestRegistry()};
   FakeClock clock_{absl::FromUnixSeconds(1764000000)};
   LocalQuotaStore quotas_;
   absl::Status record_status_;

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/watch_handle.h"
 #include "dx/v1/policy.pb.h"
 
 namespace dx::policy {
@@ -44,12 +45,11 @@ class PolicyWatcher {
 
 class PolicyStore {
  public:
-  // Keeps a watch running; destroying it stops the callbacks (it waits for
-  // one that is running).
-  class WatchHandle {
-   public:
-    virtual ~WatchHandle() = default;
-  };
+  // Keeps a watch running (common/watch_handle.h): once it is destroyed no
+  // callback runs (it waits for one running on another thread). It must
+  // not be destroyed from inside a callback of its own watch (it would wait
+  // for itself), nor outlive the store.
+  using WatchHandle = dx::WatchHandle;
 
   virtual ~PolicyStore() = default;
 
@@ -57,21 +57,24 @@ class PolicyStore {
   virtual absl::StatusOr<uint64_t> Head() const = 0;
 
   // The policy as of `revision` (0: head): the directory and every
-  // dataset's policy, or only the directory (`only` = "directory") or only
-  // one dataset's policy (`only` = its id). NOT_FOUND past the head.
+  // dataset's policy (`only` empty), or only the directory (`only` =
+  // "directory") or only one dataset's policy (`only` = its id). NOT_FOUND
+  // past the head.
   virtual absl::StatusOr<v1::PolicyDocument> StateAt(
-      uint64_t revision, const std::string& only = "") const = 0;
+      uint64_t revision, const std::string& only) const = 0;
 
   // Stores `changes` (the datasets it names replace theirs; its directory,
   // when `directory_changed`, replaces the directory) as revision
   // `expected_head` + 1, and returns it; `meta.revision` is set here. With
   // `resolves_pending`, that pending change is deleted in the same commit.
-  // ABORTED when the head is no longer `expected_head`, or the pending
-  // change is gone (another change, or another approval, came first).
+  // `resolves_pending` empty: none. ABORTED when the head is no longer
+  // `expected_head`, or the pending change is gone (another change, or
+  // another approval, came first). No default arguments here or on any
+  // virtual function: an override would not see them.
   virtual absl::StatusOr<uint64_t> Commit(
       v1::PolicyRevision meta, const v1::PolicyDocument& changes,
       bool directory_changed, uint64_t expected_head,
-      const std::string& resolves_pending = "") = 0;
+      const std::string& resolves_pending) = 0;
 
   // Newest first; `dataset` empty for every revision, "directory" for the
   // directory's. At most `limit` (0: all).

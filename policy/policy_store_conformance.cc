@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "certs/crypto.h"
 #include "common/bytes.h"
 
@@ -90,26 +91,30 @@ std::string FactoryName(
 
 TEST_P(PolicyStoreConformance, CommitsAreNumberedAndCompareAndSwap) {
   EXPECT_EQ(Ok(store_->Head()), 0u);
-  EXPECT_EQ(Ok(store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0)), 1u);
-  EXPECT_EQ(Ok(store_->Commit(Meta("a"), OneGrant("a", "g2"), false, 1)), 2u);
+  EXPECT_EQ(Ok(store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0, "")),
+            1u);
+  EXPECT_EQ(Ok(store_->Commit(Meta("a"), OneGrant("a", "g2"), false, 1, "")),
+            2u);
   // A writer that read revision 1 loses: nothing is stored.
-  auto stale = store_->Commit(Meta("a"), OneGrant("a", "g3"), false, 1);
+  auto stale = store_->Commit(Meta("a"), OneGrant("a", "g3"), false, 1, "");
   EXPECT_TRUE(absl::IsAborted(stale.status())) << stale.status();
   EXPECT_EQ(Ok(store_->Head()), 2u);
   EXPECT_EQ(Ok(Peer()->Head()), 2u);
 }
 
 TEST_P(PolicyStoreConformance, ReadsTheStateAtAnyRevision) {
-  ASSERT_TRUE(store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0).ok());
-  ASSERT_TRUE(store_->Commit(Meta("b"), OneGrant("b", "h1"), false, 1).ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0, "").ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("b"), OneGrant("b", "h1"), false, 1, "").ok());
   v1::PolicyDocument dir;
   dir.mutable_directory()->add_groups()->set_name("provinces");
   v1::PolicyRevision m = Meta("directory");
-  ASSERT_TRUE(store_->Commit(m, dir, true, 2).ok());
+  ASSERT_TRUE(store_->Commit(m, dir, true, 2, "").ok());
   // Revision 4 removes a's policy (an empty policy).
   v1::PolicyDocument removal;
   removal.add_datasets()->set_dataset("a");
-  ASSERT_TRUE(store_->Commit(Meta("a"), removal, false, 3).ok());
+  ASSERT_TRUE(store_->Commit(Meta("a"), removal, false, 3, "").ok());
 
   auto at1 = store_->StateAt(1, "");
   ASSERT_TRUE(at1.ok()) << at1.status();
@@ -136,9 +141,12 @@ TEST_P(PolicyStoreConformance, ReadsTheStateAtAnyRevision) {
 }
 
 TEST_P(PolicyStoreConformance, HistoryIsNewestFirstAndFiltersByDataset) {
-  ASSERT_TRUE(store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0).ok());
-  ASSERT_TRUE(store_->Commit(Meta("b"), OneGrant("b", "h1"), false, 1).ok());
-  ASSERT_TRUE(store_->Commit(Meta("a"), OneGrant("a", "g2"), false, 2).ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0, "").ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("b"), OneGrant("b", "h1"), false, 1, "").ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("a"), OneGrant("a", "g2"), false, 2, "").ok());
   auto all = store_->History("", 0);
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), 3u);
@@ -188,8 +196,10 @@ TEST_P(PolicyStoreConformance, PendingChangesAndTheirResolution) {
 }
 
 TEST_P(PolicyStoreConformance, WatchersSeeEveryRevisionInOrderWhoeverWrote) {
-  ASSERT_TRUE(store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0).ok());
-  ASSERT_TRUE(store_->Commit(Meta("a"), OneGrant("a", "g2"), false, 1).ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0, "").ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("a"), OneGrant("a", "g2"), false, 1, "").ok());
   Recorder from_start, from_two;
   auto w1 = store_->Watch(0, &from_start);
   ASSERT_TRUE(w1.ok()) << w1.status();
@@ -197,17 +207,62 @@ TEST_P(PolicyStoreConformance, WatchersSeeEveryRevisionInOrderWhoeverWrote) {
   ASSERT_TRUE(w2.ok()) << w2.status();
   // A commit through another store (another node) reaches both watchers.
   std::unique_ptr<PolicyStore> peer = Peer();
-  ASSERT_TRUE(peer->Commit(Meta("a"), OneGrant("a", "g3"), false, 2).ok());
-  ASSERT_TRUE(store_->Commit(Meta("a"), OneGrant("a", "g4"), false, 3).ok());
+  ASSERT_TRUE(peer->Commit(Meta("a"), OneGrant("a", "g3"), false, 2, "").ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("a"), OneGrant("a", "g4"), false, 3, "").ok());
   EXPECT_EQ(from_start.WaitFor(4), (std::vector<uint64_t>{1, 2, 3, 4}));
   EXPECT_EQ(from_start.grants(),
             (std::vector<std::string>{"g1", "g2", "g3", "g4"}));
   EXPECT_EQ(from_two.WaitFor(2), (std::vector<uint64_t>{3, 4}));
   // After the handle goes, nothing more is delivered.
   w2->reset();
-  ASSERT_TRUE(store_->Commit(Meta("a"), OneGrant("a", "g5"), false, 4).ok());
+  ASSERT_TRUE(
+      store_->Commit(Meta("a"), OneGrant("a", "g5"), false, 4, "").ok());
   EXPECT_EQ(from_start.WaitFor(5).size(), 5u);
   EXPECT_EQ(from_two.grants().size(), 2u);
+}
+
+// Dropping a watch's handle while its callback runs on another thread
+// waits for that call: once the handle is gone, the watcher neither runs
+// nor is still running, so it may be destroyed.
+TEST_P(PolicyStoreConformance, DroppingAWatchWaitsForARunningCallback) {
+  class Blocking final : public PolicyWatcher {
+   public:
+    void OnCommit(const v1::PolicyCommit&) override {
+      entered.Notify();
+      release.WaitForNotification();
+      finished = true;
+    }
+    void OnReset(uint64_t) override {}
+    void OnCurrent(uint64_t, absl::Time) override {}
+    absl::Notification entered, release;
+    std::atomic<bool> finished{false};
+  };
+  Blocking watcher;
+  auto handle = store_->Watch(0, &watcher);
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  // The local store tells its watchers on the committing thread.
+  std::thread writer([&] {
+    EXPECT_TRUE(
+        store_->Commit(Meta("a"), OneGrant("a", "g1"), false, 0, "").ok());
+  });
+  ASSERT_TRUE(
+      watcher.entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Notification dropped;
+  bool finished_when_dropped = false;
+  std::thread dropper([&] {
+    handle->reset();
+    finished_when_dropped = watcher.finished;
+    dropped.Notify();
+  });
+  // A handle that does not wait is gone by now (a bounded wait, no assert
+  // on time: a correct one is still waiting, and this wait just ends).
+  (void)dropped.WaitForNotificationWithTimeout(absl::Milliseconds(200));
+  watcher.release.Notify();
+  dropper.join();
+  writer.join();
+  EXPECT_TRUE(finished_when_dropped)
+      << "the watch's handle was gone while its callback still ran";
 }
 
 TEST_P(PolicyStoreConformance, ConcurrentWritersMakeOneRevisionEach) {
@@ -226,7 +281,7 @@ TEST_P(PolicyStoreConformance, ConcurrentWritersMakeOneRevisionEach) {
           continue;
         }
         auto r = s->Commit(Meta("a"), OneGrant("a", absl::StrCat("w", t)),
-                           false, *head);
+                           false, *head, "");
         if (r.ok()) {
           ++won;
         } else if (absl::IsAborted(r.status())) {

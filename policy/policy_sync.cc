@@ -24,8 +24,8 @@ absl::StatusOr<std::unique_ptr<PolicySync>> PolicySync::Start(Deps deps,
     sync->store_head_ = head;
   }
   PolicySync* self = sync.get();
-  sync->registry_subscription_ = deps.registry->Subscribe(
-      [self](std::shared_ptr<const registry::Registry> r) {
+  sync->registry_watch_ =
+      deps.registry->Watch([self](std::shared_ptr<const registry::Registry> r) {
         self->OnRegistry(std::move(r));
       });
   DX_ASSIGN_OR_RETURN(sync->watch_, deps.store->Watch(head, self));
@@ -33,13 +33,15 @@ absl::StatusOr<std::unique_ptr<PolicySync>> PolicySync::Start(Deps deps,
 }
 
 PolicySync::~PolicySync() {
-  deps_.registry->Unsubscribe(registry_subscription_);
-  watch_.reset();  // no callback runs after this
+  // No callback runs after these (one running on another thread is waited
+  // for), so none sees this object half destroyed.
+  registry_watch_.reset();
+  watch_.reset();
 }
 
 absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySync::Load(
     uint64_t head, std::shared_ptr<const registry::Registry> registry) const {
-  DX_ASSIGN_OR_RETURN(v1::PolicyDocument doc, deps_.store->StateAt(head));
+  DX_ASSIGN_OR_RETURN(v1::PolicyDocument doc, deps_.store->StateAt(head, ""));
   auto snapshot = PolicySnapshot::Compile(std::move(registry), doc, nullptr,
                                           head, deps_.clock->Now(), nullptr);
   if (!snapshot.ok()) {

@@ -105,8 +105,9 @@ class PolicySync final : private PolicyWatcher {
   const Deps deps_;
   const Options options_;
   std::unique_ptr<PolicyAuthorizer> authorizer_;
-  std::unique_ptr<PolicyStore::WatchHandle> watch_;
-  uint64_t registry_subscription_ = 0;
+  // Both dropped first in the destructor: no callback runs after.
+  std::unique_ptr<WatchHandle> registry_watch_;
+  std::unique_ptr<WatchHandle> watch_;
 
   mutable absl::Mutex mu_;
   // Set when a revision could not be installed; cleared by the next one

@@ -28,8 +28,8 @@ class PolicySyncTest : public ::testing::Test {
         RocksDbPolicyStore::Open(dx::testing::MakeTempDir("sync") + "/p");
     ASSERT_TRUE(store.ok());
     store_ = *std::move(store);
-    source_ =
-        std::make_unique<registry::FileRegistrySource>(testing::TestRegistry());
+    source_ = std::make_unique<registry::FileRegistrySource>(
+        "registry.yaml", testing::TestRegistry());
   }
   void Start(PolicySync::Options options = {}) {
     auto sync = PolicySync::Start(
@@ -93,7 +93,7 @@ TEST_F(PolicySyncTest, ANewRegistryRecompilesThePolicy) {
   auto next = registry::Registry::FromYaml(yaml, "registry.yaml", 2);
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(Decide("new.set", {}).reason, v1::REASON_UNKNOWN_DATASET);
-  source_->Replace(*next);
+  ASSERT_TRUE(source_->Reload(*next).ok());
   AccessDecision d = Decide("new.set", {});  // the owner reads its own
   EXPECT_TRUE(d.allowed) << d.message;
   ASSERT_NE(d.dataset, nullptr);
@@ -111,7 +111,7 @@ TEST_F(PolicySyncTest, ARegistryThatBreaksThePolicyIsNotInstalled) {
                sizeof("      - {name: province_code}\n") - 1, "");
   auto broken = registry::Registry::FromYaml(yaml, "registry.yaml", 3);
   ASSERT_TRUE(broken.ok()) << broken.status();
-  source_->Replace(*broken);
+  ASSERT_TRUE(source_->Reload(*broken).ok());
   EXPECT_THAT(sync_->Health().message(), HasSubstr("does not fit"));
   EXPECT_TRUE(Decide("pop", {"province_code"}).allowed);  // the old one
   EXPECT_EQ(Decide("pop", {}).registry, testing::TestRegistry());
@@ -260,7 +260,7 @@ datasets:
   auto other =
       registry::Registry::FromYaml(testing::kRegistryYaml, "registry.yaml", 2);
   ASSERT_TRUE(other.ok()) << other.status();
-  source_->Replace(*other);
+  ASSERT_TRUE(source_->Reload(*other).ok());
   absl::Status health = sync_->Health();
   EXPECT_TRUE(absl::IsUnavailable(health)) << health;
   EXPECT_THAT(health.message(), HasSubstr("revision 1 in force"));
@@ -274,7 +274,7 @@ datasets:
 )",
                                    "registry.yaml", 3);
   ASSERT_TRUE(fits.ok()) << fits.status();
-  source_->Replace(*fits);
+  ASSERT_TRUE(source_->Reload(*fits).ok());
   EXPECT_EQ(sync_->Current()->revision(), rev);
   EXPECT_TRUE(sync_->Health().ok()) << sync_->Health();
 }

@@ -1,5 +1,6 @@
 #include "registry/registry_source.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
 namespace dx::registry {
@@ -8,7 +9,7 @@ absl::StatusOr<std::unique_ptr<FileRegistrySource>> FileRegistrySource::Open(
     const std::string& path) {
   DX_ASSIGN_OR_RETURN(std::shared_ptr<const Registry> r,
                       Registry::LoadFile(path));
-  return std::make_unique<FileRegistrySource>(std::move(r));
+  return std::make_unique<FileRegistrySource>(path, std::move(r));
 }
 
 std::shared_ptr<const Registry> FileRegistrySource::Current() const {
@@ -16,25 +17,45 @@ std::shared_ptr<const Registry> FileRegistrySource::Current() const {
   return current_;
 }
 
-uint64_t FileRegistrySource::Subscribe(Listener listener) {
-  absl::MutexLock lock(&mu_);
-  listeners_.emplace(++last_id_, std::move(listener));
-  return last_id_;
+std::unique_ptr<WatchHandle> FileRegistrySource::Watch(Listener listener) {
+  return listeners_.Add(std::move(listener));
 }
 
-void FileRegistrySource::Unsubscribe(uint64_t id) {
-  absl::MutexLock lock(&mu_);
-  listeners_.erase(id);
+std::string FileRegistrySource::Describe() const {
+  return absl::StrCat("file ", path_);
 }
 
-void FileRegistrySource::Replace(std::shared_ptr<const Registry> next) {
-  std::map<uint64_t, Listener> listeners;
+absl::StatusOr<uint64_t> FileRegistrySource::Commit(const std::string&,
+                                                    v1::RegistryRevision,
+                                                    uint64_t) {
+  return CanCommit();
+}
+
+absl::Status FileRegistrySource::CanCommit() const {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "this node reads its registry from ", path_,
+      ", a file on this node; change that file (one node), or run a cluster "
+      "(cluster: in dxgate.yaml), whose registry lives in etcd"));
+}
+
+absl::StatusOr<std::vector<v1::RegistryRevision>> FileRegistrySource::History(
+    size_t) const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("this node reads its registry from ", path_,
+                   ", which has no history here"));
+}
+
+absl::StatusOr<std::string> FileRegistrySource::ReloadableFile() const {
+  return path_;
+}
+
+absl::Status FileRegistrySource::Reload(std::shared_ptr<const Registry> next) {
   {
     absl::MutexLock lock(&mu_);
     current_ = next;
-    listeners = listeners_;
   }
-  for (const auto& [id, l] : listeners) l(next);
+  listeners_.Notify(next);
+  return absl::OkStatus();
 }
 
 }  // namespace dx::registry

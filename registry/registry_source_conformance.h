@@ -1,7 +1,8 @@
 // The behaviour every RegistrySource must have, as a parameterized test
 // suite (the file source in registry_test, the cluster's etcd source in
 // cluster_test). How a change is made differs (a reload of the file, a
-// commit in etcd); what the policy and the gateway see of it must not.
+// commit in etcd); what the policy and the gateway see of it must not, and
+// a listener whose handle is gone hears nothing more.
 #ifndef DX_REGISTRY_REGISTRY_SOURCE_CONFORMANCE_H_
 #define DX_REGISTRY_REGISTRY_SOURCE_CONFORMANCE_H_
 
@@ -28,6 +29,9 @@ struct RegistrySourceFactory {
   std::function<absl::Status(RegistrySource& source, const std::string& yaml)>
       change;
   bool shared = false;
+  // Whether the source takes commits (the cluster's); one that does not
+  // (the file) must refuse them, saying where the registry lives.
+  bool commits = false;
 };
 inline void PrintTo(const RegistrySourceFactory& f, std::ostream* os) {
   *os << f.name;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/files.h"
+#include "common/status_macros.h"
 #include "common/yaml_proto.h"
 #include "registry/query_keys.h"
 #include "registry/registry_source_conformance.h"
@@ -133,11 +134,14 @@ INSTANTIATE_TEST_SUITE_P(
           return source.ok() ? *std::move(source) : nullptr;
         },
         [](RegistrySource& source, const std::string& yaml) -> absl::Status {
-          auto next = Registry::FromYaml(yaml, "registry.yaml");
-          if (!next.ok()) return next.status();
-          dynamic_cast<FileRegistrySource&>(source).Replace(*next);
-          return absl::OkStatus();
-        }}),
+          // As an operator: edit the file, then reload it.
+          DX_ASSIGN_OR_RETURN(std::string file, source.ReloadableFile());
+          DX_RETURN_IF_ERROR(WriteFileAtomically(file, yaml));
+          DX_ASSIGN_OR_RETURN(std::shared_ptr<const Registry> next,
+                              Registry::LoadFile(file));
+          return source.Reload(std::move(next));
+        },
+        /*shared=*/false, /*commits=*/false}),
     RegistryFactoryName);
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -39,7 +40,7 @@ class HeldPolicyStore final : public policy::PolicyStore {
           held_ = false;
           return;
         }
-        next = std::move(queue_.front());
+        next = std::move(queue_.front().second);
         queue_.pop_front();
       }
       next();
@@ -107,7 +108,7 @@ class HeldPolicyStore final : public policy::PolicyStore {
     auto inner = inner_->Watch(after, relay.get());
     if (!inner.ok()) return inner.status();
     return std::unique_ptr<WatchHandle>(
-        new Handle(std::move(*inner), std::move(relay)));
+        new Handle(this, std::move(*inner), std::move(relay)));
   }
 
  private:
@@ -117,35 +118,50 @@ class HeldPolicyStore final : public policy::PolicyStore {
     Relay(HeldPolicyStore* store, policy::PolicyWatcher* to)
         : store_(store), to_(to) {}
     void OnCommit(const v1::PolicyCommit& commit) override {
-      store_->Deliver([to = to_, commit] { to->OnCommit(commit); });
+      store_->Deliver(this, [to = to_, commit] { to->OnCommit(commit); });
     }
     void OnReset(uint64_t head) override {
-      store_->Deliver([to = to_, head] { to->OnReset(head); });
+      store_->Deliver(this, [to = to_, head] { to->OnReset(head); });
     }
     void OnCurrent(uint64_t head, absl::Time when) override {
-      store_->Deliver([to = to_, head, when] { to->OnCurrent(head, when); });
+      store_->Deliver(this,
+                      [to = to_, head, when] { to->OnCurrent(head, when); });
     }
 
    private:
     HeldPolicyStore* const store_;
     policy::PolicyWatcher* const to_;
   };
+  // Keeps the watch's contract (common/watch_handle.h) for what is held
+  // too: once it is gone, no held callback of its watch is delivered.
   class Handle final : public WatchHandle {
    public:
-    Handle(std::unique_ptr<WatchHandle> inner, std::unique_ptr<Relay> relay)
-        : relay_(std::move(relay)), inner_(std::move(inner)) {}
+    Handle(HeldPolicyStore* store, std::unique_ptr<WatchHandle> inner,
+           std::unique_ptr<Relay> relay)
+        : store_(store), relay_(std::move(relay)), inner_(std::move(inner)) {}
+    ~Handle() override {
+      inner_.reset();  // nothing more reaches the relay
+      // Waits for a Release() under way, then drops what it would deliver.
+      absl::MutexLock deliver_lock(&store_->deliver_mu_);
+      absl::MutexLock lock(&store_->mu_);
+      auto& q = store_->queue_;
+      for (auto it = q.begin(); it != q.end();) {
+        it = it->first == relay_.get() ? q.erase(it) : std::next(it);
+      }
+    }
 
    private:
+    HeldPolicyStore* const store_;
     std::unique_ptr<Relay> relay_;
     std::unique_ptr<WatchHandle> inner_;  // destroyed first: no callback
                                           // reaches the relay after it
   };
 
-  void Deliver(std::function<void()> f) {
+  void Deliver(const Relay* from, std::function<void()> f) {
     {
       absl::MutexLock lock(&mu_);
       if (held_) {
-        queue_.push_back(std::move(f));
+        queue_.emplace_back(from, std::move(f));
         return;
       }
     }
@@ -153,10 +169,11 @@ class HeldPolicyStore final : public policy::PolicyStore {
   }
 
   std::unique_ptr<policy::PolicyStore> inner_;
-  absl::Mutex deliver_mu_;
+  absl::Mutex deliver_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // held by Release()
   absl::Mutex mu_;
   bool held_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<const Relay*, std::function<void()>>> queue_
+      ABSL_GUARDED_BY(mu_);
   bool lose_next_ ABSL_GUARDED_BY(mu_) = false;
   v1::PolicyDocument winner_ ABSL_GUARDED_BY(mu_);
 };
