@@ -21,7 +21,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dxenv import ClusterEnv, REPO, fresh_root  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.harness import ClusterEnv, REPO, fresh_root  # noqa: E402
 from demo import BOLD, RESET, show, step  # noqa: E402
 
 H29_STATISTICS = """

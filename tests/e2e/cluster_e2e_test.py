@@ -26,7 +26,7 @@ import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from dx.v1 import audit_pb2, audit_pb2_grpc  # noqa: E402
 from dx.v1 import cluster_pb2, cluster_pb2_grpc, errors_pb2  # noqa: E402
 from dx.v1 import exchange_pb2, exchange_pb2_grpc  # noqa: E402
-from dxenv import ClusterEnv, free_ports  # noqa: E402
+from tests.harness import ClusterEnv, free_ports  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 import rfc6962  # noqa: E402
 

@@ -15,11 +15,11 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from consumer import Consumer  # noqa: E402
-from dxenv import DevEnv  # noqa: E402
+from tests.harness import DevEnv  # noqa: E402
 from query_keys_cases import (QKEYS_DATASET, QKEYS_FILE_DATASET,  # noqa: E402
                               QKEYS_POLICY, QueryKeyCases)
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PKI_SCRIPT = os.path.join(REPO, "certs", "make-dev-pki.sh")
 
 PROVIDERS = {
