@@ -7,15 +7,16 @@
 
 #include "absl/strings/match.h"
 #include "certs/crypto.h"
+#include "certs/testing/dev_pki.h"
 #include "common/bytes.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "console/assets.h"
 #include "console/refusal_budget.h"
 #include "console/rpc_bridge.h"
 #include "console/sessions.h"
 #include "console/sign_in.h"
 #include "console/tls_identity.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
 
 namespace dx::console {
 namespace {

@@ -5,8 +5,9 @@
 #include <fstream>
 
 #include "certs/crypto.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
+#include "certs/testing/dev_pki.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 
 namespace dx::gateway {
 namespace {

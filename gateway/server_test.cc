@@ -9,14 +9,15 @@
 
 #include "absl/synchronization/notification.h"
 #include "adapters/sdk/adapter_server.h"
+#include "certs/testing/dev_pki.h"
 #include "cli/agency_client.h"
 #include "common/files.h"
+#include "common/testing/temp_dir.h"
 #include "dx/v1/exchange.grpc.pb.h"
 #include "dx/v1/policy.grpc.pb.h"
 #include "gateway/config.h"
-#include "policy/internal/test_fixtures.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/held_policy_store.h"
+#include "policy/testing/fixtures.h"
+#include "policy/testing/held_policy_store.h"
 
 namespace dx::gateway {
 namespace {

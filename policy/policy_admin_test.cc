@@ -2,12 +2,12 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "policy/internal/test_fixtures.h"
 #include "policy/rocksdb_policy_store.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
+#include "policy/testing/fixtures.h"
 
 namespace dx::policy {
 namespace {

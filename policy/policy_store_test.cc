@@ -1,9 +1,9 @@
 // The RocksDB policy store against the conformance suite, and what is
 // particular to it: the state survives reopening the folder.
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "policy/policy_store_conformance.h"
 #include "policy/rocksdb_policy_store.h"
-#include "tests/testing/dev_pki.h"
 
 namespace dx::policy {
 namespace {

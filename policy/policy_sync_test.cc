@@ -1,12 +1,12 @@
 #include "policy/policy_sync.h"
 
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "policy/internal/test_fixtures.h"
 #include "policy/rocksdb_policy_store.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
-#include "tests/testing/held_policy_store.h"
+#include "policy/testing/fixtures.h"
+#include "policy/testing/held_policy_store.h"
 
 namespace dx::policy {
 namespace {

@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "common/files.h"
+#include "common/testing/temp_dir.h"
 #include "common/yaml_proto.h"
 #include "registry/query_keys.h"
 #include "registry/registry_source_conformance.h"
-#include "tests/testing/dev_pki.h"
 
 namespace dx::registry {
 namespace {

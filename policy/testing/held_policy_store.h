@@ -3,8 +3,8 @@
 // that wins the race to seed a new cluster's policy. It reproduces, on one
 // process and without timing luck, the moment when the store's head is
 // ahead of what a node's watch has delivered. Test-only; thread-safe.
-#ifndef DX_TESTS_TESTING_HELD_POLICY_STORE_H_
-#define DX_TESTS_TESTING_HELD_POLICY_STORE_H_
+#ifndef DX_POLICY_TESTING_HELD_POLICY_STORE_H_
+#define DX_POLICY_TESTING_HELD_POLICY_STORE_H_
 
 #include <deque>
 #include <functional>
@@ -163,4 +163,4 @@ class HeldPolicyStore final : public policy::PolicyStore {
 
 }  // namespace dx::testing
 
-#endif  // DX_TESTS_TESTING_HELD_POLICY_STORE_H_
+#endif  // DX_POLICY_TESTING_HELD_POLICY_STORE_H_
