@@ -441,11 +441,7 @@ class CheckpointerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::DevPkiDir();
-    certs::TrustStore::Options o;
-    o.ca_file = testing::DevPkiDir() + "/root-ca.pem";
-    o.intermediates_file = testing::DevPkiDir() + "/intermediate-ca.pem";
-    o.crl_files = {testing::DevPkiDir() + "/crl.pem"};
-    trust_ = *certs::TrustStore::Create(o);
+    trust_ = *certs::TrustStore::Create(testing::DevTrustStoreOptions());
     log_ = std::make_unique<CheckpointLog>(Etcd(), prefix_);
   }
   std::unique_ptr<Checkpointer> Make(const FakeNodeLog& self,

@@ -22,6 +22,7 @@ namespace dx::console {
 namespace {
 
 using ::dx::testing::DevPkiDir;
+using ::dx::testing::DevTrustStoreOptions;
 using ::dx::testing::ReadOrDie;
 
 bool Has(std::string_view text, std::string_view part) {
@@ -87,12 +88,7 @@ class SignInTest : public ::testing::Test {
   void SetUp() override {
     DevPkiDir();
     clock_.Set(absl::Now());
-    certs::TrustStore::Options o;
-    o.ca_file = DevPkiDir() + "/root-ca.pem";
-    o.intermediates_file = DevPkiDir() + "/intermediate-ca.pem";
-    o.crl_files = {DevPkiDir() + "/crl.pem"};
-    o.clock = &clock_;
-    trust_ = *certs::TrustStore::Create(o);
+    trust_ = *certs::TrustStore::Create(DevTrustStoreOptions(&clock_));
   }
   SignInAttempt Signed(const std::string& folder, const std::string& message) {
     SignInAttempt a;

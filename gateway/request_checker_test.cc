@@ -13,6 +13,7 @@ namespace dx::gateway {
 namespace {
 
 using testing::DevPkiDir;
+using testing::DevTrustStoreOptions;
 using testing::ReadOrDie;
 
 void SetTs(absl::Time t, google::protobuf::Timestamp* ts) {
@@ -24,12 +25,7 @@ class RequestCheckerTest : public ::testing::Test {
   void SetUp() override {
     DevPkiDir();              // made first, so that
     clock_.Set(absl::Now());  // the clock is not before its certificates
-    certs::TrustStore::Options o;
-    o.ca_file = DevPkiDir() + "/root-ca.pem";
-    o.intermediates_file = DevPkiDir() + "/intermediate-ca.pem";
-    o.crl_files = {DevPkiDir() + "/crl.pem"};
-    o.clock = &clock_;
-    trust_ = *certs::TrustStore::Create(o);
+    trust_ = *certs::TrustStore::Create(DevTrustStoreOptions(&clock_));
     checker_ = std::make_unique<RequestChecker>(RequestChecker::Options{},
                                                 trust_.get(), &clock_);
   }

@@ -242,7 +242,7 @@ datasets:
 // revision is in force, both change at once, with no poller in between.
 TEST_F(GatewayServerTest,
        ANodeThatLostTheSeedingRaceServesNothingUntilItHasTheHead) {
-  dx::testing::HeldPolicyStore* held = nullptr;
+  policy::testing::HeldPolicyStore* held = nullptr;
   GatewayServer::Options options;
   options.policy_start_wait = absl::ZeroDuration();  // listen before it has it
   options.make_backends =
@@ -250,7 +250,7 @@ TEST_F(GatewayServerTest,
               const Clock* clock) -> absl::StatusOr<Backends> {
     auto b = MakeLocalBackends(config, reader, clock);
     if (!b.ok()) return b.status();
-    auto store = std::make_unique<dx::testing::HeldPolicyStore>(
+    auto store = std::make_unique<policy::testing::HeldPolicyStore>(
         std::move(b->policy_store));
     store->Hold();
     // The other node's policy grants full_name too, so its decisions

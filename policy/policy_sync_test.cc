@@ -175,8 +175,7 @@ class PolicySyncStartTest : public PolicySyncTest {
  protected:
   void SetUp() override {
     PolicySyncTest::SetUp();
-    auto store =
-        std::make_unique<dx::testing::HeldPolicyStore>(std::move(store_));
+    auto store = std::make_unique<testing::HeldPolicyStore>(std::move(store_));
     held_ = store.get();
     held_store_ = std::move(store);
   }
@@ -199,8 +198,8 @@ class PolicySyncStartTest : public PolicySyncTest {
     return *rev;
   }
 
-  dx::testing::HeldPolicyStore* held_ = nullptr;
-  std::unique_ptr<dx::testing::HeldPolicyStore> held_store_;
+  testing::HeldPolicyStore* held_ = nullptr;
+  std::unique_ptr<testing::HeldPolicyStore> held_store_;
 };
 
 TEST_F(PolicySyncStartTest, NotReadyUntilTheStoresHeadIsInForce) {

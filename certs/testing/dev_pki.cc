@@ -23,6 +23,15 @@ int RunPkiScript(const std::string& command, const std::string& dir,
   return std::system(cmd.c_str());
 }
 
+certs::TrustStore::Options DevTrustStoreOptions(const Clock* clock) {
+  certs::TrustStore::Options o;
+  o.ca_file = DevPkiDir() + "/root-ca.pem";
+  o.intermediates_file = DevPkiDir() + "/intermediate-ca.pem";
+  o.crl_files = {DevPkiDir() + "/crl.pem"};
+  o.clock = clock;
+  return o;
+}
+
 const std::string& DevPkiDir() {
   static const std::string* dir = [] {
     auto* d = new std::string(MakeTempDir("dx-pki") + "/pki");

@@ -5,10 +5,18 @@
 
 #include <string>
 
+#include "certs/trust_store.h"
+#include "common/clock.h"
+
 namespace dx::testing {
 
 // The folder of a dev PKI (made on first call). Layout: certs/README.md.
 const std::string& DevPkiDir();
+
+// TrustStore options that trust the dev PKI: its root, its intermediate
+// and its CRL, checked at `clock`'s time.
+certs::TrustStore::Options DevTrustStoreOptions(
+    const Clock* clock = SystemClock::Get());
 
 // Runs make-dev-pki.sh with `args` (after the command name and the folder);
 // returns its exit status. `env` is prepended to the command (e.g.
