@@ -1,7 +1,8 @@
+// ConsoleServer's routes and the checks every request passes (CSRF, Origin,
+// JSON only, sessions, refusals recorded within a budget); the sign-in
+// endpoints are in sign_in_routes.cc.
 #include "console/console_server.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
@@ -25,14 +26,11 @@
 namespace dx::console {
 namespace {
 
-namespace pb = google::protobuf;
 using internal::CookieOf;
-using internal::Field;
 using internal::IsJson;
 using internal::JsonObject;
 using internal::kCookie;
 using internal::kCsrfHeader;
-using internal::ParseBody;
 using internal::RoleOf;
 using internal::SameSecret;
 using internal::SendError;

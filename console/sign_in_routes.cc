@@ -17,13 +17,10 @@ namespace dx::console {
 namespace pb = google::protobuf;
 using internal::CookieOf;
 using internal::Field;
-using internal::IsJson;
 using internal::JsonObject;
 using internal::kCookie;
-using internal::kCsrfHeader;
 using internal::ParseBody;
 using internal::RoleOf;
-using internal::SameSecret;
 using internal::SendError;
 using internal::SendJson;
 
