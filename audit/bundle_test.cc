@@ -5,7 +5,8 @@
 #include "audit/admin.h"
 #include "audit/rocksdb_audit_log.h"
 #include "certs/crypto.h"
-#include "tests/testing/dev_pki.h"
+#include "certs/testing/dev_pki.h"
+#include "common/testing/temp_dir.h"
 
 namespace dx::audit {
 namespace {

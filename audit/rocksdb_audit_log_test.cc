@@ -16,7 +16,8 @@
 #include "audit/log_verifier.h"
 #include "audit/tree_head.h"
 #include "certs/crypto.h"
-#include "tests/testing/dev_pki.h"
+#include "certs/testing/dev_pki.h"
+#include "common/testing/temp_dir.h"
 
 namespace dx::audit {
 namespace {

@@ -18,9 +18,9 @@ import shutil
 import statistics
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dxenv import DevEnv, REPO  # noqa: E402
+from tests.harness import DevEnv, REPO  # noqa: E402
 from run_bench import Bench  # noqa: E402
 
 

@@ -25,8 +25,8 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from dxenv import ClusterEnv  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.harness import ClusterEnv  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

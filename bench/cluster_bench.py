@@ -19,8 +19,8 @@ import shutil
 import statistics
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from dxenv import PROVIDERS, REPO, ClusterEnv, EtcdCluster  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.harness import PROVIDERS, REPO, ClusterEnv, EtcdCluster  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

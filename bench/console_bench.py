@@ -25,8 +25,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-from dxenv import CONSOLE_SETTINGS, DevEnv  # noqa: E402
+sys.path.insert(0, REPO)
+from tests.harness import CONSOLE_SETTINGS, DevEnv  # noqa: E402
 
 
 def pct(xs, p):

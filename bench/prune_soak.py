@@ -40,11 +40,11 @@ def main():
     ap.add_argument("--kill", action="store_true", help="kill -9 halfway, then restart")
     args = ap.parse_args()
     build = os.path.abspath(args.build_dir)
-    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    sys.path.insert(0, REPO)
     sys.path.insert(0, os.path.join(build, "python"))
     import grpc
     from dx.v1 import audit_pb2, audit_pb2_grpc
-    from dxenv import DevEnv
+    from tests.harness import DevEnv
 
     with tempfile.TemporaryDirectory(prefix="dx-prune-soak-") as tmp:
         env = DevEnv(tmp, build, population=50, business=10, gateway_settings={

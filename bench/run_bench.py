@@ -25,8 +25,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from dxenv import DevEnv, REPO  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.harness import DevEnv, REPO  # noqa: E402
 
 CITIZEN = "001000000000"
 

@@ -15,8 +15,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from dxenv import DevEnv, REPO, fresh_root  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.harness import DevEnv, REPO, fresh_root  # noqa: E402
 
 
 def rss_mib(pid):

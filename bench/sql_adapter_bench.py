@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from dxenv import POPULATION_SQL_DATASET, REPO, DevEnv, PostgresServer, fresh_root  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.harness import POPULATION_SQL_DATASET, REPO, DevEnv, PostgresServer, fresh_root  # noqa: E402
 
 G01, H30 = "000.00.00.G01", "000.00.00.H30"
 CITIZEN = "000000123456"

@@ -5,8 +5,9 @@
 
 #include <cstdlib>
 
+#include "certs/testing/dev_pki.h"
 #include "common/files.h"
-#include "tests/testing/dev_pki.h"
+#include "common/testing/temp_dir.h"
 
 namespace dx::certs {
 namespace {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
-#include "tests/testing/dev_pki.h"
+#include "certs/testing/dev_pki.h"
 
 namespace dx::certs {
 namespace {

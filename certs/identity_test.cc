@@ -3,7 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "certs/crypto.h"
-#include "tests/testing/dev_pki.h"
+#include "certs/testing/dev_pki.h"
+#include "common/testing/temp_dir.h"
 
 namespace dx::certs {
 namespace {

@@ -4,8 +4,9 @@
 
 #include <filesystem>
 
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
+#include "certs/testing/dev_pki.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 
 namespace dx::certs {
 namespace {

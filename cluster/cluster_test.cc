@@ -14,6 +14,7 @@
 #include "audit/merkle.h"
 #include "audit/tree_head.h"
 #include "certs/crypto.h"
+#include "certs/testing/dev_pki.h"
 #include "cluster/checkpoint_log.h"
 #include "cluster/checkpointer.h"
 #include "cluster/etcd_policy_store.h"
@@ -23,13 +24,13 @@
 #include "cluster/membership.h"
 #include "common/bytes.h"
 #include "common/files.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "etcd/testing/etcd_cluster.h"
 #include "policy/policy_store_conformance.h"
 #include "policy/quota_store_conformance.h"
 #include "registry/registry_source_conformance.h"
 #include "replay/replay_store_conformance.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
 
 namespace dx::cluster {
 
@@ -440,11 +441,7 @@ class CheckpointerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::DevPkiDir();
-    certs::TrustStore::Options o;
-    o.ca_file = testing::DevPkiDir() + "/root-ca.pem";
-    o.intermediates_file = testing::DevPkiDir() + "/intermediate-ca.pem";
-    o.crl_files = {testing::DevPkiDir() + "/crl.pem"};
-    trust_ = *certs::TrustStore::Create(o);
+    trust_ = *certs::TrustStore::Create(testing::DevTrustStoreOptions());
     log_ = std::make_unique<CheckpointLog>(Etcd(), prefix_);
   }
   std::unique_ptr<Checkpointer> Make(const FakeNodeLog& self,

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/testing/dev_pki.h"
+#include "common/testing/temp_dir.h"
 
 namespace dx {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/log.h"
-#include "tests/testing/fake_clock.h"
+#include "common/testing/fake_clock.h"
 
 namespace dx {
 namespace {

@@ -1,7 +1,8 @@
+// ConsoleServer's routes and the checks every request passes (CSRF, Origin,
+// JSON only, sessions, refusals recorded within a budget); the sign-in
+// endpoints are in sign_in_routes.cc.
 #include "console/console_server.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
@@ -18,16 +19,22 @@
 #include "certs/crypto.h"
 #include "common/files.h"
 #include "console/assets.h"
+#include "console/internal/replies.h"
 #include "console/sign_in.h"
 #include "http/server.h"
 
 namespace dx::console {
 namespace {
 
-namespace pb = google::protobuf;
-
-constexpr char kCookie[] = "__Host-dx_session";
-constexpr char kCsrfHeader[] = "X-DX-CSRF";
+using internal::CookieOf;
+using internal::IsJson;
+using internal::JsonObject;
+using internal::kCookie;
+using internal::kCsrfHeader;
+using internal::RoleOf;
+using internal::SameSecret;
+using internal::SendError;
+using internal::SendJson;
 
 // What every answer says about itself: no script but ours, no framing, no
 // sniffing, no referrer, HTTPS only.
@@ -35,65 +42,6 @@ constexpr char kContentSecurityPolicy[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; "
     "img-src 'self'; connect-src 'self'; form-action 'none'; "
     "frame-ancestors 'none'; base-uri 'none'";
-
-std::string JsonObject(
-    std::initializer_list<std::pair<const char*, std::string>> fields) {
-  pb::Struct s;
-  for (const auto& [k, v] : fields)
-    (*s.mutable_fields())[k].set_string_value(v);
-  std::string out;
-  (void)pb::util::MessageToJsonString(s, &out);
-  return out;
-}
-
-void SendJson(http::Response& res, int status, const std::string& body) {
-  res.status = status;
-  res.SetContent(body, "application/json; charset=utf-8");
-}
-
-void SendError(http::Response& res, int status, const char* code,
-               const std::string& message) {
-  SendJson(res, status, JsonObject({{"code", code}, {"message", message}}));
-}
-
-// A JSON object body, or false.
-bool ParseBody(const http::Request& req, pb::Struct* out) {
-  return pb::util::JsonStringToMessage(req.body, out).ok();
-}
-
-// Whether the body is declared JSON ("application/json", any parameters).
-bool IsJson(const http::Request& req) {
-  const std::string type = req.Header("Content-Type");
-  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(
-             absl::string_view(type).substr(0, type.find(';')))) ==
-         "application/json";
-}
-
-std::string Field(const pb::Struct& s, const char* key) {
-  auto it = s.fields().find(key);
-  if (it == s.fields().end() || !it->second.has_string_value()) return "";
-  return it->second.string_value();
-}
-
-std::string CookieOf(const http::Request& req, absl::string_view name) {
-  const std::string cookies = req.Header("Cookie");
-  for (absl::string_view part : absl::StrSplit(cookies, ';')) {
-    part = absl::StripAsciiWhitespace(part);
-    if (absl::ConsumePrefix(&part, name) && absl::ConsumePrefix(&part, "=")) {
-      return std::string(part);
-    }
-  }
-  return "";
-}
-
-bool SameSecret(const std::string& a, const std::string& b) {
-  return !a.empty() && a.size() == b.size() &&
-         CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string RoleOf(const certs::Principal& who) {
-  return certs::PrincipalKindName(who.kind);
-}
 
 }  // namespace
 
@@ -312,19 +260,6 @@ bool ConsoleServer::CheckPublic(const http::Request& req, http::Response& res) {
   return true;
 }
 
-void ConsoleServer::StartSession(const Session& s, http::Response& res) {
-  res.SetHeader(
-
-      "Set-Cookie",
-      absl::StrCat(kCookie, "=", s.id,
-                   "; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=",
-                   absl::ToInt64Seconds(options_.session_max)));
-  SendJson(res, 200,
-           JsonObject({{"csrf_token", s.csrf_token},
-                       {"actor", certs::ActorName(s.who)},
-                       {"role", RoleOf(s.who)}}));
-}
-
 void ConsoleServer::Handle(const http::Request& req, http::Response& res) {
   Route(req, res);
   // What every answer says about itself.
@@ -426,126 +361,6 @@ void ConsoleServer::Route(const http::Request& req, http::Response& res) {
   } else {
     SendError(res, 404, "NOT_FOUND", "no such page");
   }
-}
-
-void ConsoleServer::SignIn(const http::Request& req, http::Response& res) {
-  pb::Struct body;
-  if (!ParseBody(req, &body)) {
-    SendError(res, 400, "INVALID_ARGUMENT",
-              "send JSON: {challenge, certificate_pem, signature (base64 "
-              "DER)}");
-    return;
-  }
-  SignInAttempt attempt;
-  attempt.challenge = Field(body, "challenge");
-  attempt.certificate_pem = Field(body, "certificate_pem");
-  if (!absl::Base64Unescape(Field(body, "signature"), &attempt.signature_der)) {
-    attempt.signature_der.clear();
-  }
-  std::string claimed;
-  auto who = VerifySignIn(options_.trust, &sessions_, attempt, &claimed);
-  if (!who.ok()) {
-    std::string sha;
-    if (auto cert = certs::ParseCertificatePem(attempt.certificate_pem);
-        cert.ok()) {
-      sha = certs::CertificateFingerprint(cert->get());
-    }
-    const bool denied =
-        who.status().code() == absl::StatusCode::kPermissionDenied;
-    Refuse(req, res, denied ? 403 : 401, claimed, denied, sha,
-           std::string(who.status().message()));
-    return;
-  }
-  const std::string code =
-      sessions_.NewSignInCode(attempt.certificate_pem, *who);
-  SendJson(res, 200,
-           JsonObject({{"code", code},
-                       {"url", absl::StrCat(public_url_, "/#sign-in=", code)},
-                       {"actor", certs::ActorName(*who)}}));
-}
-
-void ConsoleServer::RedeemCode(const http::Request& req, http::Response& res) {
-  pb::Struct body;
-  if (!ParseBody(req, &body)) {
-    SendError(res, 400, "INVALID_ARGUMENT", "send JSON: {code}");
-    return;
-  }
-  // A sign-in link opened in a browser where someone is signed in is
-  // asked about first (the page asks the person, then sends replace:
-  // true), so that a link cannot swap the session under them unnoticed.
-  // The code stays unspent until then.
-  auto replace = body.fields().find("replace");
-  const bool replacing = replace != body.fields().end() &&
-                         replace->second.has_bool_value() &&
-                         replace->second.bool_value();
-  const std::string cookie = CookieOf(req, kCookie);
-  absl::StatusOr<Session> current =
-      cookie.empty() ? absl::StatusOr<Session>(absl::NotFoundError("none"))
-                     : sessions_.Touch(cookie);
-  if (current.ok() && !replacing) {
-    const std::string actor = certs::ActorName(current->who);
-    SendJson(res, 409,
-             JsonObject({{"code", "SESSION_EXISTS"},
-                         {"actor", actor},
-                         {"message",
-                          absl::StrCat("this browser is signed in as ", actor,
-                                       ": confirm to sign in with the "
-                                       "link instead")}}));
-    return;
-  }
-  auto session = sessions_.Redeem(Field(body, "code"));
-  if (!session.ok()) {
-    Refuse(req, res, 401, "", false, "",
-           std::string(session.status().message()));
-    return;
-  }
-  if (current.ok()) {
-    sessions_.End(current->id);
-    if (options_.record) {
-      (void)options_.record(
-          certs::ActorName(current->who), "console.sign-out",
-          absl::StrCat("signed out: ", certs::ActorName(session->who),
-                       " signed in with a link in the same browser"));
-    }
-  }
-  if (options_.record) {
-    (void)options_.record(certs::ActorName(session->who), "console.sign-in",
-                          "signed in with a signed challenge");
-  }
-  StartSession(*session, res);
-}
-
-void ConsoleServer::CertificateSession(const http::Request& req,
-                                       http::Response& res) {
-  const std::string& pem = req.peer_certificate_pem;
-  if (pem.empty()) {
-    Refuse(req, res, 401, "", false, "",
-           "the browser sent no client certificate: import your dx "
-           "person certificate, or sign in with `dxctl console login`");
-    return;
-  }
-  certs::CertVerdict v = options_.trust->VerifyPem(pem);
-  const std::string claimed =
-      v.ok() ? certs::ActorName(v.cert->principal)
-             : (v.claimed ? certs::ActorName(*v.claimed) : "");
-  if (!v.ok() || !IsPerson(v.cert->principal.kind)) {
-    Refuse(req, res, v.ok() ? 403 : 401, claimed, v.ok(), v.claimed_fingerprint,
-           v.ok()
-               ? "only people sign in to the console"
-               : absl::StrCat("the certificate does not verify: ", v.message));
-    return;
-  }
-  const std::string code = sessions_.NewSignInCode(pem, v.cert->principal);
-  auto session = sessions_.Redeem(code);
-  if (!session.ok()) {
-    SendError(res, 503, "UNAVAILABLE", "no session could be made");
-    return;
-  }
-  if (options_.record) {
-    (void)options_.record(claimed, "console.sign-in",
-                          "signed in with a TLS client certificate");
-  }
-  StartSession(*session, res);
 }
 
 }  // namespace dx::console

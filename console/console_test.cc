@@ -7,20 +7,22 @@
 
 #include "absl/strings/match.h"
 #include "certs/crypto.h"
+#include "certs/testing/dev_pki.h"
 #include "common/bytes.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "console/assets.h"
 #include "console/refusal_budget.h"
 #include "console/rpc_bridge.h"
 #include "console/sessions.h"
 #include "console/sign_in.h"
 #include "console/tls_identity.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
 
 namespace dx::console {
 namespace {
 
 using ::dx::testing::DevPkiDir;
+using ::dx::testing::DevTrustStoreOptions;
 using ::dx::testing::ReadOrDie;
 
 bool Has(std::string_view text, std::string_view part) {
@@ -86,12 +88,7 @@ class SignInTest : public ::testing::Test {
   void SetUp() override {
     DevPkiDir();
     clock_.Set(absl::Now());
-    certs::TrustStore::Options o;
-    o.ca_file = DevPkiDir() + "/root-ca.pem";
-    o.intermediates_file = DevPkiDir() + "/intermediate-ca.pem";
-    o.crl_files = {DevPkiDir() + "/crl.pem"};
-    o.clock = &clock_;
-    trust_ = *certs::TrustStore::Create(o);
+    trust_ = *certs::TrustStore::Create(DevTrustStoreOptions(&clock_));
   }
   SignInAttempt Signed(const std::string& folder, const std::string& message) {
     SignInAttempt a;

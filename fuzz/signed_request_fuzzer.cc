@@ -12,10 +12,11 @@
 #include <string>
 
 #include "certs/crypto.h"
+#include "certs/testing/dev_pki.h"
 #include "certs/trust_store.h"
 #include "common/library_logs.h"
+#include "common/testing/temp_dir.h"
 #include "gateway/request_checker.h"
-#include "tests/testing/dev_pki.h"
 
 namespace {
 

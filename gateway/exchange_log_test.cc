@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/testing/fake_clock.h"
+#include "common/testing/fake_clock.h"
 
 namespace dx::gateway {
 namespace {

@@ -17,13 +17,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "adapters/sdk/adapter_server.h"
+#include "certs/testing/dev_pki.h"
 #include "cli/agency_client.h"
 #include "common/executor.h"
+#include "common/testing/temp_dir.h"
 #include "dx/v1/exchange.grpc.pb.h"
 #include "gateway/internal/admission.h"
 #include "gateway/internal/closing.h"
 #include "registry/registry.h"
-#include "tests/testing/dev_pki.h"
 
 namespace dx::gateway {
 namespace {

@@ -11,13 +11,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "certs/testing/dev_pki.h"
 #include "common/files.h"
 #include "common/subscribers.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "policy/policy_sync.h"
 #include "policy/quota_store.h"
 #include "policy/rocksdb_policy_store.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
 
 namespace dx::gateway {
 namespace {

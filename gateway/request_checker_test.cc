@@ -5,13 +5,15 @@
 #include <fstream>
 
 #include "certs/crypto.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
+#include "certs/testing/dev_pki.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 
 namespace dx::gateway {
 namespace {
 
 using testing::DevPkiDir;
+using testing::DevTrustStoreOptions;
 using testing::ReadOrDie;
 
 void SetTs(absl::Time t, google::protobuf::Timestamp* ts) {
@@ -23,12 +25,7 @@ class RequestCheckerTest : public ::testing::Test {
   void SetUp() override {
     DevPkiDir();              // made first, so that
     clock_.Set(absl::Now());  // the clock is not before its certificates
-    certs::TrustStore::Options o;
-    o.ca_file = DevPkiDir() + "/root-ca.pem";
-    o.intermediates_file = DevPkiDir() + "/intermediate-ca.pem";
-    o.crl_files = {DevPkiDir() + "/crl.pem"};
-    o.clock = &clock_;
-    trust_ = *certs::TrustStore::Create(o);
+    trust_ = *certs::TrustStore::Create(DevTrustStoreOptions(&clock_));
     checker_ = std::make_unique<RequestChecker>(RequestChecker::Options{},
                                                 trust_.get(), &clock_);
   }

@@ -9,14 +9,15 @@
 
 #include "absl/synchronization/notification.h"
 #include "adapters/sdk/adapter_server.h"
+#include "certs/testing/dev_pki.h"
 #include "cli/agency_client.h"
 #include "common/files.h"
+#include "common/testing/temp_dir.h"
 #include "dx/v1/exchange.grpc.pb.h"
 #include "dx/v1/policy.grpc.pb.h"
 #include "gateway/config.h"
-#include "policy/internal/test_fixtures.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/held_policy_store.h"
+#include "policy/testing/fixtures.h"
+#include "policy/testing/held_policy_store.h"
 
 namespace dx::gateway {
 namespace {
@@ -241,7 +242,7 @@ datasets:
 // revision is in force, both change at once, with no poller in between.
 TEST_F(GatewayServerTest,
        ANodeThatLostTheSeedingRaceServesNothingUntilItHasTheHead) {
-  dx::testing::HeldPolicyStore* held = nullptr;
+  policy::testing::HeldPolicyStore* held = nullptr;
   GatewayServer::Options options;
   options.policy_start_wait = absl::ZeroDuration();  // listen before it has it
   options.make_backends =
@@ -249,7 +250,7 @@ TEST_F(GatewayServerTest,
               const Clock* clock) -> absl::StatusOr<Backends> {
     auto b = MakeLocalBackends(config, reader, clock);
     if (!b.ok()) return b.status();
-    auto store = std::make_unique<dx::testing::HeldPolicyStore>(
+    auto store = std::make_unique<policy::testing::HeldPolicyStore>(
         std::move(b->policy_store));
     store->Hold();
     // The other node's policy grants full_name too, so its decisions

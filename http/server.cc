@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "http/live_servers.h"
+#include "http/internal/work_queue.h"
 
 namespace dx::http {
 
@@ -36,57 +37,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-
-std::string Request::Header(absl::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (absl::EqualsIgnoreCase(k, name)) return v;
-  }
-  return "";
-}
-
-void Response::SetHeader(absl::string_view name, std::string value) {
-  for (auto& [k, v] : headers) {
-    if (absl::EqualsIgnoreCase(k, name)) {
-      v = std::move(value);
-      return;
-    }
-  }
-  headers.emplace_back(std::string(name), std::move(value));
-}
-
-bool JsonDepthWithin(absl::string_view json, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : json) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        in_string = true;
-        break;
-      case '[':
-      case '{':
-        if (++depth > max_depth) return false;
-        break;
-      case ']':
-      case '}':
-        if (depth > 0) --depth;
-        break;
-      default:
-        break;
-    }
-  }
-  return true;
-}
 
 namespace {
 
@@ -96,69 +46,6 @@ namespace {
 // answer. So a little more is read and dropped, then the socket closes.
 constexpr size_t kDrainBytes = 256 << 10;
 constexpr auto kDrainTime = std::chrono::seconds(1);
-
-// Requests waiting for a worker, and the workers. Push never blocks: a
-// full queue is the caller's to answer (503).
-class WorkQueue {
- public:
-  WorkQueue(int threads, size_t max_queued) : max_queued_(max_queued) {
-    for (int i = 0; i < std::max(1, threads); ++i) {
-      threads_.emplace_back([this] { Run(); });
-    }
-  }
-  ~WorkQueue() {
-    Stop();
-    Join();
-  }
-
-  void Join() {
-    for (std::thread& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-
-  bool TryPush(std::function<void()> task) {
-    absl::MutexLock lock(&mu_);
-    if (stopped_ || tasks_.size() >= max_queued_) return false;
-    tasks_.push_back(std::move(task));
-    return true;
-  }
-
-  // Drops what waits; the workers return after their current task.
-  void Stop() {
-    std::deque<std::function<void()>> dropped;
-    {
-      absl::MutexLock lock(&mu_);
-      stopped_ = true;
-      dropped.swap(tasks_);
-    }
-  }
-
- private:
-  void Run() {
-    while (true) {
-      std::function<void()> task;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](WorkQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
-              return q->stopped_ || !q->tasks_.empty();
-            },
-            this));
-        if (stopped_) return;
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-      }
-      task();
-    }
-  }
-
-  absl::Mutex mu_;
-  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  const size_t max_queued_;
-  std::vector<std::thread> threads_;
-};
 
 std::string PeerCertificatePem(SSL* ssl) {
   X509* cert = SSL_get1_peer_certificate(ssl);
@@ -210,7 +97,8 @@ struct Server::Impl {
   absl::flat_hash_map<std::string, int> per_address ABSL_GUARDED_BY(mu);
   std::atomic<uint64_t> refused{0}, too_large{0}, timed_out{0}, overloaded{0};
   std::atomic<bool> stopped{false};
-  WorkQueue queue;  // its workers post into ioc: joined before it goes
+  internal::WorkQueue
+      queue;  // its workers post into ioc: joined before it goes
   std::optional<asio::ssl::context> ssl;
   // Declared after what connections use: destroying it destroys them.
   asio::io_context ioc{1};

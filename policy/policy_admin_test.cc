@@ -2,12 +2,13 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "policy/internal/test_fixtures.h"
 #include "policy/rocksdb_policy_store.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
+#include "policy/testing/fixtures.h"
+#include "policy/testing/forwarding_policy_store.h"
 
 namespace dx::policy {
 namespace {
@@ -333,14 +334,9 @@ TEST_F(PolicyAdminTest, ARevisionCommittedElsewhereIsInForceHereAtOnce) {
 }
 
 // A store where another writer commits just before each of ours.
-class RacingStore final : public PolicyStore {
+class RacingStore final : public testing::ForwardingPolicyStore {
  public:
-  explicit RacingStore(RocksDbPolicyStore* s) : s_(s) {}
-  absl::StatusOr<uint64_t> Head() const override { return s_->Head(); }
-  absl::StatusOr<v1::PolicyDocument> StateAt(
-      uint64_t r, const std::string& only) const override {
-    return s_->StateAt(r, only);
-  }
+  explicit RacingStore(RocksDbPolicyStore* s) : ForwardingPolicyStore(s) {}
   absl::StatusOr<uint64_t> Commit(v1::PolicyRevision m,
                                   const v1::PolicyDocument& c, bool d,
                                   uint64_t e, const std::string& p) override {
@@ -348,33 +344,9 @@ class RacingStore final : public PolicyStore {
     theirs.add_changed("open.stats");
     v1::PolicyDocument doc;
     doc.add_datasets()->set_dataset("open.stats");
-    EXPECT_TRUE(s_->Commit(theirs, doc, false, e, "").ok());
-    return s_->Commit(std::move(m), c, d, e, p);  // loses
+    EXPECT_TRUE(to()->Commit(theirs, doc, false, e, "").ok());
+    return to()->Commit(std::move(m), c, d, e, p);  // loses
   }
-  absl::StatusOr<std::vector<v1::PolicyRevision>> History(
-      const std::string& d, size_t l) const override {
-    return s_->History(d, l);
-  }
-  absl::Status PutPending(const v1::PendingChange& c) override {
-    return s_->PutPending(c);
-  }
-  absl::StatusOr<v1::PendingChange> GetPending(
-      const std::string& id) const override {
-    return s_->GetPending(id);
-  }
-  absl::Status DeletePending(const std::string& id) override {
-    return s_->DeletePending(id);
-  }
-  absl::StatusOr<std::vector<v1::PendingChange>> ListPending() const override {
-    return s_->ListPending();
-  }
-  absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(
-      uint64_t after, PolicyWatcher* w) override {
-    return s_->Watch(after, w);
-  }
-
- private:
-  RocksDbPolicyStore* const s_;
 };
 
 class PolicyAdminRaceTest : public PolicyAdminTest {

@@ -1,53 +1,17 @@
 // The RocksDB policy store against the conformance suite, and what is
 // particular to it: the state survives reopening the folder.
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "policy/policy_store_conformance.h"
 #include "policy/rocksdb_policy_store.h"
-#include "tests/testing/dev_pki.h"
+#include "policy/testing/forwarding_policy_store.h"
 
 namespace dx::policy {
 namespace {
 
 // Namespaces are folders; a second store over the same folder cannot open
 // it (RocksDB locks it), so "peers" share the first store through a proxy.
-class SharedStore final : public PolicyStore {
- public:
-  explicit SharedStore(PolicyStore* s) : s_(s) {}
-  absl::StatusOr<uint64_t> Head() const override { return s_->Head(); }
-  absl::StatusOr<v1::PolicyDocument> StateAt(
-      uint64_t r, const std::string& only) const override {
-    return s_->StateAt(r, only);
-  }
-  absl::StatusOr<uint64_t> Commit(v1::PolicyRevision m,
-                                  const v1::PolicyDocument& c, bool d,
-                                  uint64_t e, const std::string& p) override {
-    return s_->Commit(std::move(m), c, d, e, p);
-  }
-  absl::StatusOr<std::vector<v1::PolicyRevision>> History(
-      const std::string& d, size_t l) const override {
-    return s_->History(d, l);
-  }
-  absl::Status PutPending(const v1::PendingChange& c) override {
-    return s_->PutPending(c);
-  }
-  absl::StatusOr<v1::PendingChange> GetPending(
-      const std::string& id) const override {
-    return s_->GetPending(id);
-  }
-  absl::Status DeletePending(const std::string& id) override {
-    return s_->DeletePending(id);
-  }
-  absl::StatusOr<std::vector<v1::PendingChange>> ListPending() const override {
-    return s_->ListPending();
-  }
-  absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(
-      uint64_t after, PolicyWatcher* w) override {
-    return s_->Watch(after, w);
-  }
-
- private:
-  PolicyStore* const s_;
-};
+using SharedStore = testing::ForwardingPolicyStore;
 
 std::unique_ptr<PolicyStore> MakeRocksDbStore(const std::string& ns) {
   static auto* open = new std::map<std::string, std::unique_ptr<PolicyStore>>;

@@ -1,12 +1,12 @@
 #include "policy/policy_sync.h"
 
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "policy/internal/test_fixtures.h"
 #include "policy/rocksdb_policy_store.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
-#include "tests/testing/held_policy_store.h"
+#include "policy/testing/fixtures.h"
+#include "policy/testing/held_policy_store.h"
 
 namespace dx::policy {
 namespace {
@@ -175,8 +175,7 @@ class PolicySyncStartTest : public PolicySyncTest {
  protected:
   void SetUp() override {
     PolicySyncTest::SetUp();
-    auto store =
-        std::make_unique<dx::testing::HeldPolicyStore>(std::move(store_));
+    auto store = std::make_unique<testing::HeldPolicyStore>(std::move(store_));
     held_ = store.get();
     held_store_ = std::move(store);
   }
@@ -199,8 +198,8 @@ class PolicySyncStartTest : public PolicySyncTest {
     return *rev;
   }
 
-  dx::testing::HeldPolicyStore* held_ = nullptr;
-  std::unique_ptr<dx::testing::HeldPolicyStore> held_store_;
+  testing::HeldPolicyStore* held_ = nullptr;
+  std::unique_ptr<testing::HeldPolicyStore> held_store_;
 };
 
 TEST_F(PolicySyncStartTest, NotReadyUntilTheStoresHeadIsInForce) {

@@ -5,8 +5,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "policy/explain.h"
-#include "policy/internal/test_fixtures.h"
 #include "policy/snapshot.h"
+#include "policy/testing/fixtures.h"
 
 namespace dx::policy {
 namespace {

@@ -1,11 +1,11 @@
 #include "policy/quota_store.h"
 
+#include "common/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "policy/internal/test_fixtures.h"
 #include "policy/policy_authorizer.h"
 #include "policy/quota_store_conformance.h"
-#include "tests/testing/fake_clock.h"
+#include "policy/testing/fixtures.h"
 
 namespace dx::policy {
 namespace {

@@ -1,13 +1,13 @@
 #include "policy/snapshot.h"
 
 #include "common/clock.h"
+#include "common/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "policy/internal/test_fixtures.h"
 #include "policy/masking.h"
 #include "policy/policy_authorizer.h"
 #include "policy/row_filter.h"
-#include "tests/testing/fake_clock.h"
+#include "policy/testing/fixtures.h"
 
 namespace dx::policy {
 namespace {

@@ -4,10 +4,10 @@
 
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/testing/temp_dir.h"
 #include "common/yaml_proto.h"
 #include "registry/query_keys.h"
 #include "registry/registry_source_conformance.h"
-#include "tests/testing/dev_pki.h"
 
 namespace dx::registry {
 namespace {

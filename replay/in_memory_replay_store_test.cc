@@ -4,9 +4,9 @@
 
 #include "audit/admin.h"
 #include "audit/rocksdb_audit_log.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "replay/replay_store_conformance.h"
-#include "tests/testing/dev_pki.h"
-#include "tests/testing/fake_clock.h"
 
 namespace dx::replay {
 namespace {

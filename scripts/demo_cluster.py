@@ -21,23 +21,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dxenv import ClusterEnv, REPO, fresh_root  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.harness import ClusterEnv, REPO, fresh_root  # noqa: E402
+from tests.harness.policies import business_with_h29_statistics  # noqa: E402
 from demo import BOLD, RESET, show, step  # noqa: E402
 
-H29_STATISTICS = """
-datasets:
-  - dataset: mof.business
-    grants:
-      - id: provinces-business-lookup
-        consumers: [000.00.00.H30, 000.00.00.H29]
-        purposes: [business-licensing, tax-administration]
-        legal_basis: Decree 194/2025/ND-CP Art. 16; Law on Enterprises 2020
-      - id: h29-statistics
-        consumers: [000.00.00.H29]
-        purposes: [statistics]
-        fields: [province, status]
-        legal_basis: Law on Statistics 2015
-"""
+H29_STATISTICS = business_with_h29_statistics()
 
 
 def main():

@@ -16,7 +16,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dxenv import POPULATION_SQL_DATASET, REPO, DevEnv, PostgresServer, fresh_root  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.harness import POPULATION_SQL_DATASET, REPO, DevEnv, PostgresServer, fresh_root  # noqa: E402
 
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 G01, G12, H30 = "000.00.00.G01", "000.00.00.G12", "000.00.00.H30"

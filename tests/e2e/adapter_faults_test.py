@@ -14,7 +14,7 @@ from concurrent import futures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from dx.v1 import (adapter_pb2, errors_pb2, exchange_pb2, exchange_pb2_grpc,  # noqa: E402
                    records_pb2)
-from dxenv import DevEnv  # noqa: E402
+from tests.harness import DevEnv  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 
 H30 = "000.00.00.H30"

@@ -20,13 +20,13 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 import rfc6962  # noqa: E402
 from dx.v1 import audit_pb2, audit_pb2_grpc  # noqa: E402
-from dxenv import DevEnv  # noqa: E402
+from tests.harness import DevEnv  # noqa: E402
 
 H30, H29 = "000.00.00.H30", "000.00.00.H29"
 CITIZEN = "001000000000"

@@ -26,7 +26,7 @@ import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
@@ -36,7 +36,8 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from dx.v1 import audit_pb2, audit_pb2_grpc  # noqa: E402
 from dx.v1 import cluster_pb2, cluster_pb2_grpc, errors_pb2  # noqa: E402
 from dx.v1 import exchange_pb2, exchange_pb2_grpc  # noqa: E402
-from dxenv import ClusterEnv, free_ports  # noqa: E402
+from tests.harness import ClusterEnv, free_ports  # noqa: E402
+from tests.harness.policies import business_with_h29_statistics  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 import rfc6962  # noqa: E402
 
@@ -252,20 +253,7 @@ class ClusterEndToEndTest(unittest.TestCase):
 
     # ------------------------------------------------------------- policy --
     def test_20_a_policy_applied_through_one_node_is_in_force_on_the_others(self):
-        doc = self.file("grant-h29.yaml", """
-datasets:
-  - dataset: mof.business
-    grants:
-      - id: provinces-business-lookup
-        consumers: [000.00.00.H30, 000.00.00.H29]
-        purposes: [business-licensing, tax-administration]
-        legal_basis: Decree 194/2025/ND-CP Art. 16; Law on Enterprises 2020
-      - id: h29-statistics
-        consumers: [000.00.00.H29]
-        purposes: [statistics]
-        fields: [province, status]
-        legal_basis: Law on Statistics 2015
-""")
+        doc = self.file("grant-h29.yaml", business_with_h29_statistics())
 
         def h29_stats(node):
             return self.call(node, "--max-records", "1", agency=H29, system="motcua",

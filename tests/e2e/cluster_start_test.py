@@ -31,7 +31,7 @@ import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
@@ -39,7 +39,7 @@ from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from dx.v1 import errors_pb2, exchange_pb2, exchange_pb2_grpc  # noqa: E402
-from dxenv import ClusterEnv, EtcdCluster, free_ports  # noqa: E402
+from tests.harness import ClusterEnv, EtcdCluster, free_ports  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 
 CLUSTERS = int(os.environ.get("DX_START_CLUSTERS", "10"))

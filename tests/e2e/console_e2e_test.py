@@ -21,12 +21,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 from consumer import H30, Consumer  # noqa: E402
-from dxenv import CONSOLE_SETTINGS, DevEnv  # noqa: E402
+from tests.harness import CONSOLE_SETTINGS, DevEnv  # noqa: E402
+from tests.harness.policies import business_with_h29_statistics  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.common.exceptions import (  # noqa: E402
@@ -425,20 +426,7 @@ class ConsoleTest(unittest.TestCase):
             self.go(a1, "policies")
             wait(a1, lambda d: "mof.business" in d.find_element(By.ID, "pol-datasets").text)
             self.shot(a1, "policies")
-            doc = """datasets:
-  - dataset: mof.business
-    two_person_rule: true
-    grants:
-      - id: provinces-business-lookup
-        consumers: [000.00.00.H30, 000.00.00.H29]
-        purposes: [business-licensing, tax-administration]
-        legal_basis: Decree 194/2025/ND-CP Art. 16; Law on Enterprises 2020
-      - id: h29-statistics
-        consumers: [000.00.00.H29]
-        purposes: [statistics]
-        fields: [province, status]
-        legal_basis: Law on Statistics 2015
-"""
+            doc = business_with_h29_statistics(two_person_rule=True)
             # A mistake first: the line-precise error, before anything is sent.
             a1.execute_script("document.getElementById('apply-yaml').value = arguments[0]",
                               doc.replace("purposes: [statistics]", "purposes: [statistics"))

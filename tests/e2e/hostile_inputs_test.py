@@ -14,7 +14,7 @@ import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
@@ -22,7 +22,7 @@ from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from dx.v1 import errors_pb2, exchange_pb2, exchange_pb2_grpc  # noqa: E402
-from dxenv import DevEnv  # noqa: E402
+from tests.harness import DevEnv  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 
 H30, H29 = "000.00.00.H30", "000.00.00.H29"

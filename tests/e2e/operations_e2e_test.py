@@ -14,8 +14,8 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-from dxenv import DevEnv  # noqa: E402
+sys.path.insert(0, REPO)
+from tests.harness import DevEnv  # noqa: E402
 
 
 class OperationsTest(unittest.TestCase):

@@ -15,11 +15,12 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from consumer import Consumer  # noqa: E402
-from dxenv import DevEnv  # noqa: E402
+from tests.harness import DevEnv  # noqa: E402
+from tests.harness.policies import business_with_h29_statistics  # noqa: E402
 from query_keys_cases import (QKEYS_DATASET, QKEYS_FILE_DATASET,  # noqa: E402
                               QKEYS_POLICY, QueryKeyCases)
 
@@ -248,21 +249,7 @@ class PolicyEndToEndTest(QueryKeyCases, unittest.TestCase):
         self.assertIn(f"error: {path}:{line}:", r.stdout)
 
     def test_two_person_rule(self):
-        doc = self.file("tp.yaml", """
-datasets:
-  - dataset: mof.business
-    two_person_rule: true
-    grants:
-      - id: provinces-business-lookup
-        consumers: [000.00.00.H30, 000.00.00.H29]
-        purposes: [business-licensing, tax-administration]
-        legal_basis: Decree 194/2025/ND-CP Art. 16; Law on Enterprises 2020
-      - id: h29-statistics
-        consumers: [000.00.00.H29]
-        purposes: [statistics]
-        fields: [province, status]
-        legal_basis: Law on Statistics 2015
-""")
+        doc = self.file("tp.yaml", business_with_h29_statistics(two_person_rule=True))
         out = self.ok(self.policy("apply", "-f", doc))
         pending = re.search(r"pending (\w+):", out).group(1)
         call = lambda: self.env.call(H29, "motcua", "mof.business", "statistics",

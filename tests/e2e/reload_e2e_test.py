@@ -23,8 +23,8 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-from dxenv import CONSOLE_SETTINGS, DevEnv  # noqa: E402
+sys.path.insert(0, REPO)
+from tests.harness import CONSOLE_SETTINGS, DevEnv  # noqa: E402
 
 H30 = "000.00.00.H30"
 NEW_DATASET = """

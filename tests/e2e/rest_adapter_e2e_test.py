@@ -18,13 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 from consumer import H30, Consumer  # noqa: E402
 from dx.v1 import errors_pb2, exchange_pb2  # noqa: E402
-from dxenv import DevEnv, test_dataset_entry, test_policy_entry  # noqa: E402
+from tests.harness import DevEnv, test_dataset_entry, test_policy_entry  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 
 G01, G12 = "000.00.00.G01", "000.00.00.G12"

@@ -13,13 +13,13 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 from consumer import Consumer  # noqa: E402
 from dx.v1 import errors_pb2, exchange_pb2, records_pb2  # noqa: E402
-from dxenv import (POPULATION_SQL_DATASET, DevEnv, PostgresServer,  # noqa: E402
+from tests.harness import (POPULATION_SQL_DATASET, DevEnv, PostgresServer,  # noqa: E402
                    test_dataset_entry, test_policy_entry)
 from grpc_status import detail_of  # noqa: E402
 from query_keys_cases import (QKEYS_DATASET, QKEYS_POLICY,  # noqa: E402

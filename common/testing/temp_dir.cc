@@ -1,4 +1,4 @@
-#include "tests/testing/dev_pki.h"
+#include "common/testing/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -24,11 +24,6 @@ void RemoveDirs() {
   }
 }
 
-std::string PkiScript() {
-  const char* env = std::getenv("DX_PKI_SCRIPT");
-  return env != nullptr ? env : "certs/make-dev-pki.sh";
-}
-
 }  // namespace
 
 std::string MakeTempDir(const std::string& prefix) {
@@ -43,25 +38,6 @@ std::string MakeTempDir(const std::string& prefix) {
   if (DirsToRemove().empty()) std::atexit(RemoveDirs);
   DirsToRemove().push_back(made);
   return made;
-}
-
-int RunPkiScript(const std::string& command, const std::string& dir,
-                 const std::string& args, const std::string& env) {
-  const std::string cmd = env + " bash '" + PkiScript() + "' " + command +
-                          " '" + dir + "' " + args + " >/dev/null";
-  return std::system(cmd.c_str());
-}
-
-const std::string& DevPkiDir() {
-  static const std::string* dir = [] {
-    auto* d = new std::string(MakeTempDir("dx-pki") + "/pki");
-    if (RunPkiScript("init", *d, "") != 0) {
-      ADD_FAILURE() << "make-dev-pki.sh init failed";
-      std::abort();
-    }
-    return d;
-  }();
-  return *dir;
 }
 
 std::string ReadOrDie(const std::string& path) {

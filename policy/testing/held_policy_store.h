@@ -3,8 +3,8 @@
 // that wins the race to seed a new cluster's policy. It reproduces, on one
 // process and without timing luck, the moment when the store's head is
 // ahead of what a node's watch has delivered. Test-only; thread-safe.
-#ifndef DX_TESTS_TESTING_HELD_POLICY_STORE_H_
-#define DX_TESTS_TESTING_HELD_POLICY_STORE_H_
+#ifndef DX_POLICY_TESTING_HELD_POLICY_STORE_H_
+#define DX_POLICY_TESTING_HELD_POLICY_STORE_H_
 
 #include <deque>
 #include <functional>
@@ -16,13 +16,14 @@
 
 #include "absl/synchronization/mutex.h"
 #include "policy/policy_store.h"
+#include "policy/testing/forwarding_policy_store.h"
 
-namespace dx::testing {
+namespace dx::policy::testing {
 
-class HeldPolicyStore final : public policy::PolicyStore {
+class HeldPolicyStore final : public ForwardingPolicyStore {
  public:
   explicit HeldPolicyStore(std::unique_ptr<policy::PolicyStore> inner)
-      : inner_(std::move(inner)) {}
+      : ForwardingPolicyStore(inner.get()), inner_(std::move(inner)) {}
 
   // From now on, watches deliver nothing until Release().
   void Hold() {
@@ -55,11 +56,6 @@ class HeldPolicyStore final : public policy::PolicyStore {
     lose_next_ = true;
   }
 
-  absl::StatusOr<uint64_t> Head() const override { return inner_->Head(); }
-  absl::StatusOr<v1::PolicyDocument> StateAt(
-      uint64_t revision, const std::string& only) const override {
-    return inner_->StateAt(revision, only);
-  }
   absl::StatusOr<uint64_t> Commit(
       v1::PolicyRevision meta, const v1::PolicyDocument& changes,
       bool directory_changed, uint64_t expected_head,
@@ -84,23 +80,6 @@ class HeldPolicyStore final : public policy::PolicyStore {
     }
     return inner_->Commit(std::move(meta), changes, directory_changed,
                           expected_head, resolves_pending);
-  }
-  absl::StatusOr<std::vector<v1::PolicyRevision>> History(
-      const std::string& dataset, size_t limit) const override {
-    return inner_->History(dataset, limit);
-  }
-  absl::Status PutPending(const v1::PendingChange& change) override {
-    return inner_->PutPending(change);
-  }
-  absl::StatusOr<v1::PendingChange> GetPending(
-      const std::string& id) const override {
-    return inner_->GetPending(id);
-  }
-  absl::Status DeletePending(const std::string& id) override {
-    return inner_->DeletePending(id);
-  }
-  absl::StatusOr<std::vector<v1::PendingChange>> ListPending() const override {
-    return inner_->ListPending();
   }
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(
       uint64_t after, policy::PolicyWatcher* watcher) override {
@@ -178,6 +157,6 @@ class HeldPolicyStore final : public policy::PolicyStore {
   v1::PolicyDocument winner_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace dx::testing
+}  // namespace dx::policy::testing
 
-#endif  // DX_TESTS_TESTING_HELD_POLICY_STORE_H_
+#endif  // DX_POLICY_TESTING_HELD_POLICY_STORE_H_

@@ -1,6 +1,6 @@
 // A registry and policy documents written in YAML for policy tests.
-#ifndef DX_POLICY_INTERNAL_TEST_FIXTURES_H_
-#define DX_POLICY_INTERNAL_TEST_FIXTURES_H_
+#ifndef DX_POLICY_TESTING_FIXTURES_H_
+#define DX_POLICY_TESTING_FIXTURES_H_
 
 #include <string>
 
@@ -91,4 +91,4 @@ inline AccessRequest Req(const std::string& agency, const std::string& dataset,
 
 }  // namespace dx::policy::testing
 
-#endif  // DX_POLICY_INTERNAL_TEST_FIXTURES_H_
+#endif  // DX_POLICY_TESTING_FIXTURES_H_

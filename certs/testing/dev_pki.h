@@ -1,18 +1,22 @@
 // Test helpers: a development PKI made once per test process with the real
-// certs/make-dev-pki.sh (certificates made at test time, never committed),
-// and fresh temporary folders.
-#ifndef DX_TESTS_TESTING_DEV_PKI_H_
-#define DX_TESTS_TESTING_DEV_PKI_H_
+// certs/make-dev-pki.sh (certificates made at test time, never committed).
+#ifndef DX_CERTS_TESTING_DEV_PKI_H_
+#define DX_CERTS_TESTING_DEV_PKI_H_
 
 #include <string>
 
-namespace dx::testing {
+#include "certs/trust_store.h"
+#include "common/clock.h"
 
-// A fresh empty folder under $TMPDIR, removed at process exit.
-std::string MakeTempDir(const std::string& prefix);
+namespace dx::testing {
 
 // The folder of a dev PKI (made on first call). Layout: certs/README.md.
 const std::string& DevPkiDir();
+
+// TrustStore options that trust the dev PKI: its root, its intermediate
+// and its CRL, checked at `clock`'s time.
+certs::TrustStore::Options DevTrustStoreOptions(
+    const Clock* clock = SystemClock::Get());
 
 // Runs make-dev-pki.sh with `args` (after the command name and the folder);
 // returns its exit status. `env` is prepended to the command (e.g.
@@ -20,9 +24,6 @@ const std::string& DevPkiDir();
 int RunPkiScript(const std::string& command, const std::string& dir,
                  const std::string& args, const std::string& env = "");
 
-// File contents or a fatal test failure.
-std::string ReadOrDie(const std::string& path);
-
 }  // namespace dx::testing
 
-#endif  // DX_TESTS_TESTING_DEV_PKI_H_
+#endif  // DX_CERTS_TESTING_DEV_PKI_H_

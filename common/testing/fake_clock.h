@@ -1,6 +1,6 @@
 // FakeClock: a Clock that tests move by hand, so that nothing sleeps.
-#ifndef DX_TESTS_TESTING_FAKE_CLOCK_H_
-#define DX_TESTS_TESTING_FAKE_CLOCK_H_
+#ifndef DX_COMMON_TESTING_FAKE_CLOCK_H_
+#define DX_COMMON_TESTING_FAKE_CLOCK_H_
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -31,4 +31,4 @@ class FakeClock final : public Clock {
 
 }  // namespace dx
 
-#endif  // DX_TESTS_TESTING_FAKE_CLOCK_H_
+#endif  // DX_COMMON_TESTING_FAKE_CLOCK_H_
