@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "audit/admin_recorder.h"
 #include "common/clock.h"
 #include "dx/v1/registry.pb.h"
 #include "policy/policy_sync.h"
@@ -24,9 +25,6 @@ namespace dx::gateway {
 
 class RegistryAdmin {
  public:
-  using RecordFn = std::function<absl::Status(const std::string& actor,
-                                              const std::string& action,
-                                              const std::string& detail)>;
   struct Deps {
     registry::RegistrySource* source = nullptr;
     // Null when the node reads its registry from `file`.
@@ -36,7 +34,8 @@ class RegistryAdmin {
     registry::FileRegistrySource* file_source = nullptr;
     policy::PolicySync* sync = nullptr;
     const Clock* clock = nullptr;
-    RecordFn record;
+    // Where changes and refusals are recorded; must outlive this.
+    audit::AdminRecorder* recorder = nullptr;
   };
   explicit RegistryAdmin(Deps deps) : deps_(std::move(deps)) {}
 
