@@ -96,10 +96,12 @@ class EtcdRuntime final : public BackendsRuntime {
       const ClusterAuditTrail::Deps& deps) override {
     return std::make_unique<EtcdAuditTrail>(client.get(), config_, deps);
   }
-  const v1::GatewayConfig config_;
   // The client first: everything else uses it, so it goes last.
   std::unique_ptr<etcd::Client> client;
   std::unique_ptr<cluster::Membership> membership;
+
+ private:
+  const v1::GatewayConfig config_;
 };
 
 }  // namespace
