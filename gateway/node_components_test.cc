@@ -9,13 +9,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "audit/audit_reader.h"
 #include "audit/rocksdb_audit_log.h"
 #include "authz/call_gate.h"
 #include "common/files.h"
 #include "gateway/admin_recorder.h"
 #include "gateway/config.h"
+#include "gateway/config_reloader.h"
 #include "gateway/exchange_service.h"
+#include "gateway/housekeeping.h"
 #include "gateway/node_reloads.h"
 #include "gateway/readiness.h"
 #include "policy/policy_sync.h"
@@ -207,6 +210,32 @@ TEST_F(NodeComponentsTest, AFailedBuildLeavesNothingOpen) {
   ASSERT_TRUE(c.ok()) << c.status();
   auto again = NodeComponents::Build(config_, Observed());
   EXPECT_FALSE(again.ok()) << "two nodes on one data folder";
+}
+
+// The housekeeping runs its duties on the node's parts: its watch takes a
+// changed file (once it held for a look) and hands it to the reloader.
+TEST_F(NodeComponentsTest, HousekeepingsWatchHandsAChangedFileToTheReloader) {
+  auto c = NodeComponents::Build(config_, Observed());
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string watched = dir_ + "/watched.pem";
+  ASSERT_TRUE(WriteFileAtomically(watched, "one").ok());
+  absl::Notification applied;
+  ConfigReloader::Reloadable r;
+  r.name = "watched";
+  r.files = {watched};
+  r.apply = [&](const std::string& trigger) -> absl::StatusOr<std::string> {
+    EXPECT_EQ(trigger, "a change to " + watched);
+    if (!applied.HasBeenNotified()) applied.Notify();
+    return std::string("ok");
+  };
+  ConfigReloader reloader({r}, (*c)->recorder.get(), "gateway:gw1");
+  Housekeeping housekeeping(c->get(), &reloader);
+  EXPECT_EQ(housekeeping.duties(),
+            (std::vector<std::string>{"dx-readiness", "dx-watch", "dx-crl",
+                                      "dx-overload", "dx-refusals"}));
+  ASSERT_TRUE(WriteFileAtomically(watched, "two").ok());
+  EXPECT_TRUE(applied.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  housekeeping.Stop();
 }
 
 }  // namespace
