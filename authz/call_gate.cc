@@ -4,6 +4,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "authz/roles.h"
 
 namespace dx::authz {
@@ -25,6 +26,21 @@ bool IsInProcess(const grpc::ServerContextBase& ctx) {
   if (!auth) return true;
   auto kind = auth->FindPropertyValues("transport_security_type");
   return kind.empty() || (kind.front() != "ssl" && kind.front() != "tls");
+}
+
+// The budget's key for a refused caller: a verified identity is itself
+// wherever it calls from; anyone else is only their address (without the
+// port, which a flood may change at every call).
+std::string BudgetKey(const CallGate::RefusedCall& refused,
+                      const std::string& peer) {
+  if (refused.identity_verified) return refused.actor;
+  const size_t colon = peer.rfind(':');
+  return absl::StrCat(
+      "address ", colon == std::string::npos ? peer : peer.substr(0, colon));
+}
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
 }
 
 grpc::Status ToGrpc(const absl::Status& s) {
@@ -82,6 +98,14 @@ class CallGate::Factory final
  private:
   CallGate* const gate_;
 };
+
+CallGate::CallGate(certs::TrustStore* trust, audit::AdminRecorder* recorder,
+                   Options options)
+    : trust_(trust),
+      recorder_(recorder),
+      options_(options),
+      budget_(options.clock, options.refusals_per_minute, options.max_callers) {
+}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 CallGate::NewInterceptorFactory() {
@@ -155,10 +179,49 @@ void CallGate::Admit(const grpc::ServerContextBase* ctx,
         " refused: ", absl::StatusCodeToString(who.status().code()), ": ",
         who.status().message());
     refused.code = who.status().code();
-    (void)record_(refused);
+    RecordWithinBudget(refused, ctx->peer());
   }
   absl::MutexLock lock(&mu_);
   verdicts_.insert_or_assign(ctx, std::move(who));
+}
+
+void CallGate::RecordWithinBudget(const RefusedCall& refused,
+                                  const std::string& peer) {
+  RefusalBudget::Verdict budget = budget_.Take(BudgetKey(refused, peer));
+  for (const RefusalBudget::Count& c : budget.due) RecordCount(c);
+  if (budget.record) {
+    recorder_->RecordRefusal(refused);
+    return;
+  }
+  if (!budget.first_over) return;
+  RefusedCall flood = refused;
+  flood.action = "authz.flood";
+  flood.detail = absl::StrCat(
+      "over ", options_.refusals_per_minute, " refused calls a minute from ",
+      refused.actor, " (the last: ", refused.detail, "): its refusals until ",
+      Rfc3339(budget.window_end), " are counted, and recorded as one count");
+  flood.code = absl::StatusCode::kResourceExhausted;
+  recorder_->RecordRefusal(flood);
+}
+
+void CallGate::RecordCount(const RefusalBudget::Count& c) {
+  RefusedCall count;
+  count.actor = c.address;
+  count.action = "authz.flood";
+  count.detail =
+      absl::StrCat(c.refusals, " more refused call(s) from ", c.address,
+                   " from ", Rfc3339(c.from), " to ", Rfc3339(c.to),
+                   ", counted, not recorded one by one (over ",
+                   options_.refusals_per_minute, " a minute from one caller)");
+  count.code = absl::StatusCode::kResourceExhausted;
+  recorder_->RecordRefusal(count);
+}
+
+void CallGate::RecordRefusalCounts(bool all) {
+  for (const RefusalBudget::Count& c :
+       all ? budget_.Drain() : budget_.TakeDue()) {
+    RecordCount(c);
+  }
 }
 
 void CallGate::Forget(const grpc::ServerContextBase* ctx) {

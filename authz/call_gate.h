@@ -5,7 +5,9 @@
 // every refusal in the audit log, naming who tried. Handlers then ask
 // Caller(ctx) for the principal it established; a refused call answers
 // with the refusal whatever its handler does (the interceptor replaces the
-// status). Other services (Exchange, health) pass untouched. Thread-safe.
+// status). Other services (Exchange, health) pass untouched. Refusals are
+// recorded within a flood budget (authz/refusal_budget.h) per caller: a
+// caller refused faster than that is still refused, and counted. Thread-safe.
 #ifndef DX_AUTHZ_CALL_GATE_H_
 #define DX_AUTHZ_CALL_GATE_H_
 
@@ -16,8 +18,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "audit/admin_recorder.h"
+#include "authz/refusal_budget.h"
 #include "certs/identity.h"
 #include "certs/trust_store.h"
+#include "common/clock.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -31,22 +36,25 @@ namespace dx::authz {
 class CallGate {
  public:
   // A refused call, as its audit record names it.
-  struct RefusedCall {
-    std::string actor;  // "auditor:bob", or "unauthenticated ADDR"
-    // false: actor is what the certificate claims, or no one verified.
-    bool identity_verified = false;
-    std::string cert_sha256;  // the TLS client certificate's, if any
-    std::string action;       // "policy.refused", ...
-    std::string detail;       // the method and the reason
-    // UNAUTHENTICATED or PERMISSION_DENIED (RESOURCE_EXHAUSTED: the console
-    // counting a flood of refusals).
-    absl::StatusCode code = absl::StatusCode::kPermissionDenied;
+  using RefusedCall = audit::AdminRefusal;
+  struct Options {
+    // Refusals of one caller recorded one by one in a minute; past that
+    // they are counted, and the count recorded (the console's budget).
+    int refusals_per_minute = 30;
+    // Callers followed at once (memory bound; newcomers past it share one
+    // budget).
+    size_t max_callers = 10000;
+    const Clock* clock = SystemClock::Get();
   };
-  // Appends the refusal's audit record and waits until it is durable.
-  using RecordFn = std::function<absl::Status(const RefusedCall&)>;
-  // `trust` must outlive the gate.
-  CallGate(certs::TrustStore* trust, RecordFn record)
-      : trust_(trust), record_(std::move(record)) {}
+  // `trust` and `recorder` must outlive the gate.
+  CallGate(certs::TrustStore* trust, audit::AdminRecorder* recorder,
+           Options options);
+  CallGate(certs::TrustStore* trust, audit::AdminRecorder* recorder)
+      : CallGate(trust, recorder, Options()) {}
+
+  // Records the counts of refusals over the budget whose minute is over
+  // (a housekeeping task), or with `all`, every count (the node stops).
+  void RecordRefusalCounts(bool all);
 
   // For ServerBuilder::experimental().SetInterceptorCreators; the gate must
   // outlive the server.
@@ -91,9 +99,14 @@ class CallGate {
   std::string CallerPem(const grpc::ServerContextBase& ctx,
                         const std::string& session_id) const;
   void Forget(const grpc::ServerContextBase* ctx);
+  // Records `refused` within its caller's budget.
+  void RecordWithinBudget(const RefusedCall& refused, const std::string& peer);
+  void RecordCount(const RefusalBudget::Count& count);
 
   certs::TrustStore* const trust_;
-  const RecordFn record_;
+  audit::AdminRecorder* const recorder_;
+  const Options options_;
+  RefusalBudget budget_;
   mutable absl::Mutex mu_;
   std::function<std::string(absl::string_view)> pem_of_session_
       ABSL_GUARDED_BY(mu_);

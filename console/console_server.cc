@@ -130,21 +130,21 @@ ConsoleServer::~ConsoleServer() {
     bridge_.CancelAll();
     server_.reset();  // waits for the handlers, which now return soon
   }
-  for (const RefusalBudget::Count& c : refusals_.Drain()) RecordCount(c);
+  for (const authz::RefusalBudget::Count& c : refusals_.Drain()) RecordCount(c);
 }
 
 void ConsoleServer::RecordFlood(const std::string& address,
                                 std::string detail) {
-  if (!options_.record_refusal) return;
+  if (options_.recorder == nullptr) return;
   authz::CallGate::RefusedCall r;
   r.actor = absl::StrCat("unauthenticated ", address);
   r.action = "console.refused";
   r.detail = std::move(detail);
   r.code = absl::StatusCode::kResourceExhausted;
-  (void)options_.record_refusal(r);
+  options_.recorder->RecordRefusal(r);
 }
 
-void ConsoleServer::RecordCount(const RefusalBudget::Count& c) {
+void ConsoleServer::RecordCount(const authz::RefusalBudget::Count& c) {
   RecordFlood(
       c.address,
       absl::StrCat(
@@ -161,8 +161,8 @@ void ConsoleServer::Refuse(const http::Request& req, http::Response& res,
                            const std::string& cert_sha256,
                            const std::string& why) {
   const bool unauthenticated = code == 401;
-  RefusalBudget::Verdict budget = refusals_.Take(req.remote_address);
-  for (const RefusalBudget::Count& c : budget.due) RecordCount(c);
+  authz::RefusalBudget::Verdict budget = refusals_.Take(req.remote_address);
+  for (const authz::RefusalBudget::Count& c : budget.due) RecordCount(c);
   if (!budget.record) {
     const std::string until = absl::FormatTime(
         absl::RFC3339_sec, budget.window_end, absl::UTCTimeZone());
@@ -184,7 +184,7 @@ void ConsoleServer::Refuse(const http::Request& req, http::Response& res,
                            wait, " s, then sign in again"));
     return;
   }
-  if (options_.record_refusal) {
+  if (options_.recorder != nullptr) {
     authz::CallGate::RefusedCall r;
     r.actor = actor.empty()
                   ? absl::StrCat("unauthenticated ", req.remote_address)
@@ -195,7 +195,7 @@ void ConsoleServer::Refuse(const http::Request& req, http::Response& res,
     r.detail = absl::StrCat(req.method, " ", req.path, " refused: ", why);
     r.code = unauthenticated ? absl::StatusCode::kUnauthenticated
                              : absl::StatusCode::kPermissionDenied;
-    (void)options_.record_refusal(r);
+    options_.recorder->RecordRefusal(r);
   }
   SendError(res, code,
             unauthenticated ? "UNAUTHENTICATED" : "PERMISSION_DENIED", why);
@@ -321,9 +321,9 @@ void ConsoleServer::Route(const http::Request& req, http::Response& res) {
     Session session;
     if (Authenticate(req, res, &session) == nullptr) return;
     sessions_.End(session.id);
-    if (options_.record) {
-      (void)options_.record(certs::ActorName(session.who), "console.sign-out",
-                            "signed out");
+    if (options_.recorder != nullptr) {
+      (void)options_.recorder->Record(certs::ActorName(session.who),
+                                      "console.sign-out", "signed out");
     }
     res.SetHeader("Set-Cookie", absl::StrCat(kCookie,
                                              "=; Path=/; Secure; HttpOnly; "

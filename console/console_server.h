@@ -29,10 +29,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "audit/admin_recorder.h"
 #include "authz/call_gate.h"
+#include "authz/refusal_budget.h"
 #include "certs/trust_store.h"
 #include "common/clock.h"
-#include "console/refusal_budget.h"
 #include "console/rpc_bridge.h"
 #include "console/sessions.h"
 #include "console/tls_identity.h"
@@ -59,12 +60,9 @@ class ConsoleServer {
     certs::TrustStore* trust = nullptr;
     // The gateway's in-process channel (grpc::Server::InProcessChannel).
     std::shared_ptr<grpc::Channel> channel;
-    // Appends an admin record (actor, action, detail) and waits.
-    std::function<absl::Status(const std::string&, const std::string&,
-                               const std::string&)>
-        record;
-    // Appends a refusal record, as the gRPC gate does.
-    authz::CallGate::RecordFn record_refusal;
+    // Where sign-ins, sign-outs and refusals are recorded (null: nowhere);
+    // must outlive the console.
+    audit::AdminRecorder* recorder = nullptr;
     const Clock* clock = SystemClock::Get();
   };
 
@@ -111,7 +109,7 @@ class ConsoleServer {
   // A record of a flood from `address` (refusal_budget.h): that it began,
   // or the count of refusals not recorded one by one.
   void RecordFlood(const std::string& address, std::string detail);
-  void RecordCount(const RefusalBudget::Count& c);
+  void RecordCount(const authz::RefusalBudget::Count& c);
 
   // Refusals of one address recorded one by one in a minute
   // (refusal_budget.h), and the addresses followed at once.
@@ -120,7 +118,7 @@ class ConsoleServer {
 
   const Options options_;
   SessionStore sessions_;
-  RefusalBudget refusals_;
+  authz::RefusalBudget refusals_;
   RpcBridge bridge_;
   TlsIdentity identity_;  // outlives server_: its handshakes read it
   std::unique_ptr<http::Server> server_;

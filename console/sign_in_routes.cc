@@ -109,16 +109,17 @@ void ConsoleServer::RedeemCode(const http::Request& req, http::Response& res) {
   }
   if (current.ok()) {
     sessions_.End(current->id);
-    if (options_.record) {
-      (void)options_.record(
+    if (options_.recorder != nullptr) {
+      (void)options_.recorder->Record(
           certs::ActorName(current->who), "console.sign-out",
           absl::StrCat("signed out: ", certs::ActorName(session->who),
                        " signed in with a link in the same browser"));
     }
   }
-  if (options_.record) {
-    (void)options_.record(certs::ActorName(session->who), "console.sign-in",
-                          "signed in with a signed challenge");
+  if (options_.recorder != nullptr) {
+    (void)options_.recorder->Record(certs::ActorName(session->who),
+                                    "console.sign-in",
+                                    "signed in with a signed challenge");
   }
   StartSession(*session, res);
 }
@@ -149,9 +150,9 @@ void ConsoleServer::CertificateSession(const http::Request& req,
     SendError(res, 503, "UNAVAILABLE", "no session could be made");
     return;
   }
-  if (options_.record) {
-    (void)options_.record(claimed, "console.sign-in",
-                          "signed in with a TLS client certificate");
+  if (options_.recorder != nullptr) {
+    (void)options_.recorder->Record(claimed, "console.sign-in",
+                                    "signed in with a TLS client certificate");
   }
   StartSession(*session, res);
 }

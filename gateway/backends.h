@@ -4,8 +4,10 @@
 // single-node default, which needs no outside server: the registry file,
 // a RocksDB policy store in data_dir, counters and the replay guard in
 // memory (rebuilt from the audit log at every start). MakeEtcdBackends()
-// gives the cluster's, in etcd (cluster/), when the config has a
-// `cluster:` section.
+// gives the cluster's, in etcd (the dx_cluster library), when the config
+// has a `cluster:` section; those also build the cluster's audit trail
+// (ClusterAuditTrail), so that no other file of the gateway includes the
+// cluster's or etcd's headers.
 #ifndef DX_GATEWAY_BACKENDS_H_
 #define DX_GATEWAY_BACKENDS_H_
 
@@ -15,7 +17,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "audit/admin_recorder.h"
 #include "audit/audit_reader.h"
+#include "audit/checkpoint_source.h"
 #include "common/clock.h"
 #include "common/data_dir.h"
 #include "dx/v1/cluster.pb.h"
@@ -25,11 +29,44 @@
 #include "registry/registry_source.h"
 #include "replay/replay_store.h"
 
-namespace dx::etcd {
-class Client;
-}  // namespace dx::etcd
+namespace dx::certs {
+class Signer;
+class TrustStore;
+}  // namespace dx::certs
 
 namespace dx::gateway {
+
+// A cluster's audit trail: this node's signed tree heads published for the
+// others, the checkpointer it stands for, and the cluster's checkpoint log
+// that the Audit service proves from (docs/CLUSTER.md). Its life follows
+// the node's: built with the services, started once the node listens,
+// resigned before the audit log closes, and given the log's last tree
+// head after. Thread-safe.
+class ClusterAuditTrail {
+ public:
+  // What the trail uses of the node; each must outlive it.
+  struct Deps {
+    const audit::AuditReader* reader = nullptr;  // this node's log
+    certs::TrustStore* trust = nullptr;
+    const certs::Signer* log_signer = nullptr;  // signs the cluster heads
+    audit::AdminRecorder* recorder = nullptr;
+    const Clock* clock = nullptr;
+  };
+  virtual ~ClusterAuditTrail() = default;
+  // For the Audit service's proofs.
+  virtual audit::CheckpointSource* checkpoints() = 0;
+  // Every node that ever published a tree head, and the alarms raised.
+  virtual absl::StatusOr<std::vector<v1::ClusterNode>> KnownNodes() const = 0;
+  virtual absl::StatusOr<std::vector<v1::CheckpointAlarm>> Alarms() const = 0;
+  // Publishes this node's tree heads as reached at `address`, and stands
+  // for checkpointer.
+  virtual void Start(const std::string& address) = 0;
+  // Resigns as checkpointer (another node takes over at once); before the
+  // audit log closes.
+  virtual void Resign() = 0;
+  // Publishes the last tree head the closed log signed.
+  virtual void PublishLast() = 0;
+};
 
 // What the backends share and must outlive them (the cluster's etcd
 // client, this node's membership), and what it says of their health.
@@ -40,10 +77,14 @@ class BackendsRuntime {
   virtual absl::Status Health() const = 0;
   // The nodes of the cluster that are alive (this one alone when local).
   virtual absl::StatusOr<std::vector<v1::ClusterNode>> Members() const = 0;
-  // The cluster's etcd client (null when local).
-  virtual etcd::Client* etcd() const { return nullptr; }
   // Where this node is reached, once it listens (a cluster publishes it).
   virtual void Advertise(const std::string& /*address*/) {}
+  // The cluster's audit trail (null when local: the node's own signed tree
+  // heads are the root of trust).
+  virtual std::unique_ptr<ClusterAuditTrail> MakeAuditTrail(
+      const ClusterAuditTrail::Deps& /*deps*/) {
+    return nullptr;
+  }
 };
 
 struct Backends {

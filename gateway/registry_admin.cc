@@ -55,7 +55,7 @@ absl::StatusOr<v1::ApplyRegistryResponse> RegistryAdmin::Apply(
     const std::string& actor, const v1::ApplyRegistryRequest& request) {
   absl::StatusOr<v1::ApplyRegistryResponse> r = ApplyUnrecorded(actor, request);
   if (!r.ok()) {
-    (void)deps_.record(
+    (void)deps_.recorder->Record(
         actor, "registry.refused",
         absl::StrCat(
             "Apply refused: ", absl::StatusCodeToString(r.status().code()),
@@ -95,7 +95,7 @@ absl::StatusOr<v1::ApplyRegistryResponse> RegistryAdmin::ApplyUnrecorded(
   out.set_revision(revision);
   // After the commit, so that the log never names a revision that does
   // not exist.
-  absl::Status recorded = deps_.record(
+  absl::Status recorded = deps_.recorder->Record(
       actor, "registry.apply",
       absl::StrCat(
           "registry revision ", revision, ": ",
@@ -121,11 +121,12 @@ absl::StatusOr<std::vector<std::string>> RegistryAdmin::ReloadFile(
     const std::string& actor, const std::string& trigger) {
   auto r = ReloadFileUnrecorded(actor, trigger);
   if (!r.ok()) {
-    (void)deps_.record(actor, "registry.reload-refused",
-                       absl::StrCat(deps_.source->Describe(), " (", trigger,
-                                    ") refused, the registry in "
-                                    "force stays: ",
-                                    r.status().message().substr(0, 1000)));
+    (void)deps_.recorder->Record(
+        actor, "registry.reload-refused",
+        absl::StrCat(deps_.source->Describe(), " (", trigger,
+                     ") refused, the registry in "
+                     "force stays: ",
+                     r.status().message().substr(0, 1000)));
   }
   return r;
 }
@@ -145,7 +146,7 @@ absl::StatusOr<std::vector<std::string>> RegistryAdmin::ReloadFileUnrecorded(
   if (changes.empty()) return changes;
   const uint64_t revision = candidate->revision();
   DX_RETURN_IF_ERROR(deps_.source->Reload(std::move(candidate)));
-  DX_RETURN_IF_ERROR(deps_.record(
+  DX_RETURN_IF_ERROR(deps_.recorder->Record(
       actor, "registry.reload",
       absl::StrCat("registry revision ", revision, " from ", file, " (",
                    trigger, "): ", absl::StrJoin(changes, ", "),

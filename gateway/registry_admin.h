@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "audit/admin_recorder.h"
 #include "common/clock.h"
 #include "dx/v1/registry.pb.h"
 #include "policy/policy_sync.h"
@@ -25,16 +26,14 @@ namespace dx::gateway {
 
 class RegistryAdmin {
  public:
-  using RecordFn = std::function<absl::Status(const std::string& actor,
-                                              const std::string& action,
-                                              const std::string& detail)>;
   struct Deps {
     // The one registry in force: a file on this node (commits refused) or
     // the cluster's store (reloads refused).
     registry::RegistrySource* source = nullptr;
     policy::PolicySync* sync = nullptr;
     const Clock* clock = nullptr;
-    RecordFn record;
+    // Where changes and refusals are recorded; must outlive this.
+    audit::AdminRecorder* recorder = nullptr;
   };
   explicit RegistryAdmin(Deps deps) : deps_(std::move(deps)) {}
 

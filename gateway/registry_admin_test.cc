@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "audit/testing/fake_admin_recorder.h"
 #include "certs/testing/dev_pki.h"
 #include "common/files.h"
 #include "common/subscribers.h"
@@ -110,11 +111,13 @@ class RegistryAdminTest : public ::testing::Test {
     deps.source = source_.get();
     deps.sync = sync_.get();
     deps.clock = &clock_;
-    deps.record = [this](const std::string& actor, const std::string& action,
-                         const std::string& detail) {
-      records_.push_back({actor, action, detail});
-      return absl::OkStatus();
-    };
+    recorder_ = std::make_unique<audit::FakeAdminRecorder>(
+        [this](const std::string& actor, const std::string& action,
+               const std::string& detail) {
+          records_.push_back({actor, action, detail});
+          return absl::OkStatus();
+        });
+    deps.recorder = recorder_.get();
     admin_ = std::make_unique<RegistryAdmin>(std::move(deps));
   }
   void StartOnFile() {
@@ -135,8 +138,9 @@ class RegistryAdminTest : public ::testing::Test {
   std::unique_ptr<policy::RocksDbPolicyStore> store_;
   std::unique_ptr<registry::RegistrySource> source_;
   std::unique_ptr<policy::PolicySync> sync_;
-  std::unique_ptr<RegistryAdmin> admin_;
   std::vector<Recorded> records_;
+  std::unique_ptr<audit::FakeAdminRecorder> recorder_;
+  std::unique_ptr<RegistryAdmin> admin_;
 };
 
 TEST_F(RegistryAdminTest, AFileNodeRefusesApplyBeforeLookingAtIt) {

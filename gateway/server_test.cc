@@ -7,15 +7,24 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "adapters/sdk/adapter_server.h"
+#include "audit/audit_reader.h"
+#include "audit/state_db.h"
 #include "certs/testing/dev_pki.h"
 #include "cli/agency_client.h"
+#include "common/data_dir.h"
 #include "common/files.h"
 #include "common/testing/temp_dir.h"
 #include "dx/v1/exchange.grpc.pb.h"
 #include "dx/v1/policy.grpc.pb.h"
 #include "gateway/config.h"
+#include "common/testing/fake_clock.h"
 #include "policy/testing/fixtures.h"
 #include "policy/testing/held_policy_store.h"
 
@@ -287,6 +296,79 @@ TEST_F(GatewayServerTest, HealthIsServingWhenAStartedNodeMayServe) {
   StartGateway();
   EXPECT_EQ(Health("dx.v1.Exchange"), 1);
   EXPECT_TRUE(Call(Request({"citizen_id"})).ok());
+}
+
+// Hostile: an agency floods the administrative port with calls it has no
+// role for. Each is refused; the first 30 of its minute are recorded one
+// by one, the rest only counted (one record says the flood began, one
+// gives the count), so the audit log does not grow with the flood; and an
+// administrator's call still gets through meanwhile. The clock is held
+// still so that the flood falls in one budget minute.
+TEST_F(GatewayServerTest, AFloodOfRefusedAdminCallsStaysWithinTheBudget) {
+  FakeClock clock(absl::Now());
+  GatewayServer::Options options;
+  options.clock = &clock;
+  StartGateway(options);
+  constexpr int kFlood = 300;
+  std::atomic<int> refused{0};
+  std::thread flood([&] {
+    auto agency = v1::PolicyAdmin::NewStub(Channel("agencies/000.00.00.H30"));
+    for (int i = 0; i < kFlood; ++i) {
+      grpc::ClientContext ctx;
+      v1::ListPoliciesResponse list;
+      if (agency->List(&ctx, v1::ListPoliciesRequest(), &list).error_code() ==
+          grpc::StatusCode::PERMISSION_DENIED) {
+        ++refused;
+      }
+    }
+  });
+  auto admin = v1::PolicyAdmin::NewStub(Channel("people/admin1"));
+  int allowed = 0;
+  while (refused.load() < kFlood / 2) std::this_thread::yield();
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext ctx;
+    v1::ListPoliciesResponse list;
+    allowed += admin->List(&ctx, v1::ListPoliciesRequest(), &list).ok();
+  }
+  flood.join();
+  EXPECT_EQ(refused.load(), kFlood);
+  EXPECT_EQ(allowed, 5);
+  server_->Shutdown();  // records the count, closes the log
+  server_.reset();
+
+  audit::StateDb::Options db;
+  db.path = DataDir(dir_ + "/data").state();
+  db.read_only = true;
+  auto state = audit::StateDb::Open(db);
+  ASSERT_TRUE(state.ok()) << state.status();
+  audit::AuditReader reader(state->get());
+  int one_by_one = 0, flood_began = 0;
+  uint64_t counted = 0;
+  ASSERT_TRUE(
+      reader
+          .ReadRange(0, 0,
+                     [&](v1::StoredRecord&& r) {
+                       const v1::AuditRecord& a = r.record();
+                       if (a.admin_action() == "policy.refused") {
+                         ++one_by_one;
+                       }
+                       if (a.admin_action() == "authz.flood") {
+                         if (absl::StrContains(a.message(), "are counted")) {
+                           ++flood_began;
+                         }
+                         uint64_t n = 0;
+                         if (absl::SimpleAtoi(
+                                 a.message().substr(0, a.message().find(' ')),
+                                 &n)) {
+                           counted += n;
+                         }
+                       }
+                       return true;
+                     })
+          .ok());
+  EXPECT_EQ(one_by_one, 30);
+  EXPECT_EQ(flood_began, 1);
+  EXPECT_EQ(counted, uint64_t{kFlood - 30});
 }
 
 }  // namespace

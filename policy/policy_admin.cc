@@ -202,7 +202,7 @@ absl::StatusOr<v1::ApplyPolicyResponse> PolicyAdmin::Submit(
     *pending.mutable_protected_datasets() = response.protected_datasets();
     pending.set_base_revision(prepared.base);
     DX_RETURN_IF_ERROR(deps_.store->PutPending(pending));
-    DX_RETURN_IF_ERROR(deps_.record(
+    DX_RETURN_IF_ERROR(deps_.recorder->Record(
         actor, "policy.propose",
         absl::StrCat("pending change ", pending.id(), " (", action,
                      ") waits for a second administrator; changes: ",
@@ -264,7 +264,7 @@ absl::StatusOr<uint64_t> PolicyAdmin::CommitAndRecord(
   // The record follows the commit, so it never names a revision that does
   // not exist. If it cannot be written, the revision stands (it is in the
   // store, with its author) and the caller is told.
-  absl::Status recorded = deps_.record(
+  absl::Status recorded = deps_.recorder->Record(
       actor, action, absl::StrCat("revision ", *committed, detail));
   if (!recorded.ok()) {
     return absl::UnavailableError(absl::StrCat(
@@ -424,7 +424,7 @@ absl::Status PolicyAdmin::RejectChange(const std::string& actor,
   DX_ASSIGN_OR_RETURN(v1::PendingChange pending,
                       deps_.store->GetPending(request.pending_id()));
   DX_RETURN_IF_ERROR(deps_.store->DeletePending(pending.id()));
-  return deps_.record(
+  return deps_.recorder->Record(
       actor, "policy.reject",
       absl::StrCat("pending change ", pending.id(), " by ", pending.proposer(),
                    " rejected; comment: ", request.comment()));
@@ -434,7 +434,7 @@ void PolicyAdmin::RecordRefusal(const std::string& actor,
                                 const std::string& method,
                                 const absl::Status& why) {
   std::string message(why.message().substr(0, 1000));
-  (void)deps_.record(
+  (void)deps_.recorder->Record(
       actor, "policy.refused",
       absl::StrCat(method, " refused: ", absl::StatusCodeToString(why.code()),
                    ": ", message));

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "audit/admin_recorder.h"
 #include "common/clock.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/policy.pb.h"
@@ -30,16 +31,12 @@ namespace dx::policy {
 
 class PolicyAdmin {
  public:
-  // Appends an admin record to the audit log and waits until it is durable.
-  using RecordFn = std::function<absl::Status(const std::string& actor,
-                                              const std::string& action,
-                                              const std::string& detail)>;
-
   struct Deps {
     PolicyStore* store = nullptr;
     PolicySync* sync = nullptr;
     const Clock* clock = nullptr;
-    RecordFn record;
+    // Where changes and refusals are recorded; must outlive this.
+    audit::AdminRecorder* recorder = nullptr;
   };
 
   // When the store is empty and `bootstrap_file` is set, that file becomes

@@ -1,5 +1,6 @@
 #include "policy/policy_admin.h"
 
+#include "audit/testing/fake_admin_recorder.h"
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/testing/fake_clock.h"
@@ -62,12 +63,7 @@ class PolicyAdminTest : public ::testing::Test {
     deps.store = StoreForAdmin();
     deps.sync = sync_.get();
     deps.clock = &clock_;
-    deps.record = [this](const std::string& actor, const std::string& action,
-                         const std::string& detail) {
-      if (!record_status_.ok()) return record_status_;
-      records_.push_back(actor + " " + action + " " + detail);
-      return absl::OkStatus();
-    };
+    deps.recorder = &recorder_;
     auto admin = PolicyAdmin::Create(std::move(deps), bootstrap_);
     ASSERT_TRUE(admin.ok()) << admin.status();
     admin_ = *std::move(admin);
@@ -99,6 +95,13 @@ class PolicyAdminTest : public ::testing::Test {
   LocalQuotaStore quotas_;
   absl::Status record_status_;
   std::vector<std::string> records_;
+  audit::FakeAdminRecorder recorder_{[this](const std::string& actor,
+                                            const std::string& action,
+                                            const std::string& detail) {
+    if (!record_status_.ok()) return record_status_;
+    records_.push_back(actor + " " + action + " " + detail);
+    return absl::OkStatus();
+  }};
   std::unique_ptr<RocksDbPolicyStore> store_;
   std::unique_ptr<PolicySync> sync_;
   std::unique_ptr<PolicyAdmin> admin_;

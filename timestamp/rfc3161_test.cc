@@ -175,9 +175,15 @@ TEST_F(Rfc3161Test, AChangedAnswerOrTokenIsRefused) {
   }
   EXPECT_GT(refused, tried / 2) << refused << " of " << tried;
   EXPECT_FALSE(VerifyToken(token->der, Sha256("another head"), Roots()).ok());
+  // A byte of the signed TSTInfo (here, of the imprint it carries):
+  // refused, even checked against the digest it now carries.
   std::string changed = token->der;
-  changed[changed.size() / 2] ^= 0x01;
+  const size_t at = changed.find(digest);
+  ASSERT_NE(at, std::string::npos);
+  changed[at] ^= 0x01;
   EXPECT_FALSE(VerifyToken(changed, digest, Roots()).ok());
+  EXPECT_FALSE(
+      VerifyToken(changed, changed.substr(at, digest.size()), Roots()).ok());
 }
 
 TEST_F(Rfc3161Test, AnAuthorityUnderOtherRootsIsRefused) {

@@ -13,6 +13,7 @@
 #include "certs/identity.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/periodic.h"
 #include "common/status_macros.h"
 #include "dx/v1/adapter.grpc.pb.h"
 #include "metrics/grpc_server_metrics.h"
@@ -271,27 +272,19 @@ absl::StatusOr<std::unique_ptr<AdapterServer>> AdapterServer::Start(
              nullptr}));
   }
   if (!options.crl_files.empty()) {
-    server->crl_reloader_ =
-        std::thread([s = server.get(), every = options.crl_reload_seconds] {
-          s->ReloadCrls(every);
-        });
+    server->crl_reloader_ = std::make_unique<Periodic>(
+        absl::Seconds(std::max(1, options.crl_reload_seconds)),
+        [trust = server->trust_.get()] { ReloadCrls(trust); }, "dx-crl");
   }
   return server;
 }
 
-void AdapterServer::ReloadCrls(int every_seconds) {
-  absl::MutexLock lock(&mu_);
-  auto stopping = [this]()
-                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping),
-                               absl::Seconds(std::max(1, every_seconds)))) {
-    bool reloaded = false;
-    absl::Status s = trust_->ReloadCrlsIfChanged(&reloaded);
-    if (!s.ok()) {
-      LogEvent(
-          "adapter", "warning",
-          absl::StrCat("CRL reload failed, keeping the old: ", s.message()));
-    }
+void AdapterServer::ReloadCrls(certs::TrustStore* trust) {
+  bool reloaded = false;
+  absl::Status s = trust->ReloadCrlsIfChanged(&reloaded);
+  if (!s.ok()) {
+    LogEvent("adapter", "warning",
+             absl::StrCat("CRL reload failed, keeping the old: ", s.message()));
   }
 }
 
@@ -302,11 +295,7 @@ int AdapterServer::metrics_port() const {
 AdapterServer::~AdapterServer() {
   metrics_endpoint_.reset();
   if (server_) Shutdown(0);
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  if (crl_reloader_.joinable()) crl_reloader_.join();
+  crl_reloader_.reset();
 }
 
 void AdapterServer::Shutdown(int grace_seconds) {

@@ -9,13 +9,13 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "adapters/sdk/data_source.h"
 #include "certs/trust_store.h"
+#include "common/periodic.h"
 
 namespace grpc {
 class Server;
@@ -62,7 +62,8 @@ class AdapterServer {
  private:
   class Service;
   AdapterServer() = default;
-  void ReloadCrls(int every_seconds);
+  // Every crl_reload_seconds, on crl_reloader_'s thread.
+  static void ReloadCrls(certs::TrustStore* trust);
 
   std::unique_ptr<certs::TrustStore> trust_;
   std::unique_ptr<metrics::Metrics> metrics_;  // null: off
@@ -70,9 +71,7 @@ class AdapterServer {
   std::unique_ptr<metrics::HttpEndpoint> metrics_endpoint_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread crl_reloader_;
+  std::unique_ptr<Periodic> crl_reloader_;  // null: no CRL files
 };
 
 }  // namespace dx::adapters

@@ -1,9 +1,9 @@
-#include "console/refusal_budget.h"
+#include "authz/refusal_budget.h"
 
 #include <limits>
 #include <utility>
 
-namespace dx::console {
+namespace dx::authz {
 namespace {
 
 int64_t MinuteOf(absl::Time t) { return absl::ToUnixSeconds(t) / 60; }
@@ -65,6 +65,14 @@ RefusalBudget::Verdict RefusalBudget::Take(const std::string& address) {
   return v;
 }
 
+std::vector<RefusalBudget::Count> RefusalBudget::TakeDue() {
+  const int64_t minute = MinuteOf(clock_->Now());
+  absl::MutexLock lock(&mu_);
+  std::vector<Count> due;
+  Sweep(minute, &due);
+  return due;
+}
+
 std::vector<RefusalBudget::Count> RefusalBudget::Drain() {
   absl::MutexLock lock(&mu_);
   std::vector<Count> due;
@@ -72,4 +80,4 @@ std::vector<RefusalBudget::Count> RefusalBudget::Drain() {
   return due;
 }
 
-}  // namespace dx::console
+}  // namespace dx::authz

@@ -1,14 +1,16 @@
-// RefusalBudget: how many of one address's refused console requests become
-// audit records one by one. Anyone who reaches the console's port can make
-// it refuse as fast as they can send; recording each refusal would let them
-// fill the audit log (and its disk). So up to `per_minute` refusals of an
-// address in a minute are recorded each; past that the address is answered
-// 429 and its refusals are counted, and the count is recorded once, when
-// its minute is over (seen at the next refusal of anyone) or when the
-// console stops. Nothing is refused unseen: every refusal is in a record,
-// alone or counted. Thread-safe.
-#ifndef DX_CONSOLE_REFUSAL_BUDGET_H_
-#define DX_CONSOLE_REFUSAL_BUDGET_H_
+// RefusalBudget: the one flood policy for refused administrative requests
+// (the console's per address, the gRPC gate's per caller): how many of one
+// key's refusals become audit records one by one. Anyone who reaches a port
+// can make it refuse as fast as they can send; recording each refusal would
+// let them fill the audit log (and its disk). So up to `per_minute`
+// refusals of a key in a minute are recorded each; past that its refusals
+// are counted (the console answers 429; the gate refuses as before), and
+// the count is recorded once, when its minute is over (seen at the next
+// refusal of anyone, or at TakeDue()) or at Drain(). Nothing is refused
+// unseen: every refusal is in a record, alone or counted. Memory is bounded
+// by `max_addresses` keys. Thread-safe.
+#ifndef DX_AUTHZ_REFUSAL_BUDGET_H_
+#define DX_AUTHZ_REFUSAL_BUDGET_H_
 
 #include <cstdint>
 #include <string>
@@ -20,7 +22,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 
-namespace dx::console {
+namespace dx::authz {
 
 class RefusalBudget {
  public:
@@ -45,6 +47,10 @@ class RefusalBudget {
   RefusalBudget(const Clock* clock, int per_minute, size_t max_addresses);
 
   Verdict Take(const std::string& address);
+  // The counts whose minute is over, without a refusal to take (a
+  // housekeeping task calls it, so that a flood that stops is still
+  // recorded within a minute or so).
+  std::vector<Count> TakeDue();
   // Every count not yet recorded, over or not (the console stops).
   std::vector<Count> Drain();
 
@@ -67,6 +73,6 @@ class RefusalBudget {
   int64_t last_sweep_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace dx::console
+}  // namespace dx::authz
 
-#endif  // DX_CONSOLE_REFUSAL_BUDGET_H_
+#endif  // DX_AUTHZ_REFUSAL_BUDGET_H_

@@ -1,0 +1,59 @@
+// GrpcFrontEnd: the node's gRPC port. It builds the administrative services
+// (Audit, PolicyAdmin, RegistryAdmin, Node) over the node's components and
+// serves them with Exchange, health and reflection on one mutual-TLS port
+// (the copies NodeReloads::InstallTls writes, re-read by gRPC every second),
+// behind the interceptors: metrics first (so that refused calls are counted
+// too), then the authorization gate, then health's readiness. The one file
+// that includes the services' headers. Thread-safe once started.
+#ifndef DX_GATEWAY_GRPC_FRONT_END_H_
+#define DX_GATEWAY_GRPC_FRONT_END_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace grpc {
+class Channel;
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace dx::gateway {
+
+class NodeComponents;
+
+class GrpcFrontEnd {
+ public:
+  // Listens on the configuration's listen_address (and writes port_file);
+  // from then on health says what readiness says. `parts` must outlive it.
+  static absl::StatusOr<std::unique_ptr<GrpcFrontEnd>> Start(
+      NodeComponents* parts);
+  // Stops the server (Drain() first for a graceful stop), then the
+  // services.
+  ~GrpcFrontEnd();
+
+  int port() const { return port_; }
+  // Calls into this very server (the console's), through its interceptors.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+  // Refuses new calls, and waits up to `grace` for those in flight.
+  void Drain(absl::Duration grace);
+
+ private:
+  explicit GrpcFrontEnd(NodeComponents* parts);
+  absl::Status BuildServices();
+  absl::Status Listen();
+  void SetServing(bool serving);
+
+  NodeComponents* const parts_;
+  std::unique_ptr<grpc::Service> audit_;
+  std::unique_ptr<grpc::Service> policy_;
+  std::unique_ptr<grpc::Service> registry_;
+  std::unique_ptr<grpc::Service> node_;
+  std::unique_ptr<grpc::Server> server_;  // last: goes before the services
+  int port_ = 0;
+};
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_GRPC_FRONT_END_H_

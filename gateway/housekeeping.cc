@@ -1,0 +1,91 @@
+#include "gateway/housekeeping.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "audit/pruner.h"
+#include "authz/call_gate.h"
+#include "certs/trust_store.h"
+#include "common/log.h"
+#include "gateway/admin_recorder.h"
+#include "gateway/config_reloader.h"
+#include "gateway/exchange_service.h"
+#include "gateway/node_components.h"
+#include "gateway/readiness.h"
+
+namespace dx::gateway {
+namespace {
+
+void Log(const std::string& line) { LogEvent("dxgate", "info", line); }
+
+void ReloadCrls(certs::TrustStore* trust) {
+  bool reloaded = false;
+  absl::Status s = trust->ReloadCrlsIfChanged(&reloaded);
+  if (!s.ok()) {
+    Log(absl::StrCat("CRL reload failed, keeping the old: ", s.message()));
+  }
+  if (reloaded) {
+    Log(absl::StrCat("CRLs reloaded (generation ", trust->crl_generation(),
+                     ")"));
+  }
+}
+
+void ResumePrune(audit::Pruner* pruner) {
+  auto resumed = pruner->Resume();
+  if (!resumed.ok()) {
+    Log(absl::StrCat("the interrupted prune is not finished: ",
+                     resumed.status().message()));
+  } else if (resumed->resumed()) {
+    Log(absl::StrCat(
+        "finished an interrupted prune: ", resumed->pruned_records(),
+        " more records pruned, first kept ", resumed->first_kept_sequence()));
+  }
+}
+
+}  // namespace
+
+std::vector<BackgroundTasks::Task> HousekeepingDuties(
+    NodeComponents* parts, ConfigReloader* reloader) {
+  NodeComponents& c = *parts;
+  std::vector<BackgroundTasks::Task> out;
+  // Health calls and exchanges refresh readiness themselves.
+  out.push_back({"dx-readiness", absl::Milliseconds(200),
+                 [&c] { (void)c.readiness->Check(); }});
+  // Real time: a file changes in it.
+  out.push_back(
+      {"dx-watch", absl::Seconds(1), [reloader] { reloader->Reload(""); }});
+  out.push_back({"dx-crl",
+                 absl::Seconds(std::max<uint32_t>(
+                     1, c.config.trust().crl_reload_seconds())),
+                 [&c] { ReloadCrls(c.trust.get()); }, /*run_at_start=*/true});
+  out.push_back({"dx-overload", absl::Seconds(10), [&c] {
+                   const uint64_t n = c.exchange->TakeOverloadRefusals();
+                   if (n == 0) return;
+                   const std::string what = absl::StrCat(
+                       n,
+                       " exchange(s) refused with RESOURCE_EXHAUSTED in the "
+                       "last 10 s: more than max_in_flight (",
+                       c.config.max_in_flight(), ") in flight");
+                   Log(what);
+                   (void)c.recorder->RecordForNode("gateway.overload", what);
+                 }});
+  out.push_back({"dx-refusals", absl::Seconds(10),
+                 [&c] { c.gate->RecordRefusalCounts(/*all=*/false); }});
+  return out;
+}
+
+Housekeeping::Housekeeping(NodeComponents* parts, ConfigReloader* reloader)
+    : parts_(parts),
+      tasks_(HousekeepingDuties(parts, reloader)),
+      prune_resumer_([p = parts->pruner.get()] { ResumePrune(p); }) {}
+
+void Housekeeping::Stop() { tasks_.Stop(); }
+
+Housekeeping::~Housekeeping() {
+  Stop();
+  // A prune (resumed, or an auditor's under way) stops where it can resume.
+  parts_->pruner->Stop();
+  prune_resumer_.join();
+}
+
+}  // namespace dx::gateway

@@ -1,0 +1,56 @@
+// Housekeeping: a node's background duties, each its own task on
+// BackgroundTasks (common/periodic.h), so that a slow one (a file system
+// that hangs a reload) delays no other:
+//  - readiness, every 200 ms: keeps health's watchers in step when no call
+//    comes (e.g. the store falls silent past max_staleness_ms);
+//  - watch, every second: the ConfigReloader's look at the watched files;
+//  - crl, every crl_reload_seconds (at once too): reloads changed CRLs;
+//  - overload, every 10 s: the count of exchanges refused for
+//    max_in_flight, recorded as one record (one by one would feed the
+//    flood);
+//  - refusals, every 10 s: the gate's counts of refused administrative
+//    calls over its budget whose minute is over;
+// and, once, the end of a prune that a crash interrupted (audit/pruner.h).
+// The duties stop before the node drains, so that none of them acts on a
+// node going away; the prune, after it (an auditor's prune may be under way).
+#ifndef DX_GATEWAY_HOUSEKEEPING_H_
+#define DX_GATEWAY_HOUSEKEEPING_H_
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "common/periodic.h"
+
+namespace dx::gateway {
+
+class ConfigReloader;
+class NodeComponents;
+
+class Housekeeping {
+ public:
+  // Starts the duties; `parts` and `reloader` must outlive it.
+  Housekeeping(NodeComponents* parts, ConfigReloader* reloader);
+  // Stop() if that was not done; then interrupts a prune under way where
+  // it can resume, and waits for the resumption's thread.
+  ~Housekeeping();
+
+  // Returns once no duty runs (each finishes the run in progress).
+  // Idempotent.
+  void Stop();
+
+  const std::vector<std::string>& duties() const { return tasks_.names(); }
+
+ private:
+  NodeComponents* const parts_;
+  BackgroundTasks tasks_;
+  std::thread prune_resumer_;
+};
+
+// The duties, for BackgroundTasks (what Housekeeping runs).
+std::vector<BackgroundTasks::Task> HousekeepingDuties(NodeComponents* parts,
+                                                      ConfigReloader* reloader);
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_HOUSEKEEPING_H_
