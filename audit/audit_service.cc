@@ -10,17 +10,14 @@
 #include "audit/pruner.h"
 #include "certs/crypto.h"
 #include "common/files.h"
+#include "rpc/status.h"
 
 namespace dx::audit {
 namespace {
 
 using certs::PrincipalKind;
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
+grpc::Status ToGrpc(const absl::Status& s) { return rpc::ToGrpcStatus(s); }
 
 constexpr uint32_t kDefaultPage = 100;
 constexpr uint32_t kMaxPage = 10000;

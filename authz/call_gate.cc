@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "authz/roles.h"
+#include "rpc/status.h"
 
 namespace dx::authz {
 namespace {
@@ -25,11 +26,6 @@ bool IsInProcess(const grpc::ServerContextBase& ctx) {
   if (!auth) return true;
   auto kind = auth->FindPropertyValues("transport_security_type");
   return kind.empty() || (kind.front() != "ssl" && kind.front() != "tls");
-}
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
 }
 
 }  // namespace
@@ -57,7 +53,7 @@ class CallGate::Interceptor final : public grpc::experimental::Interceptor {
     if (m->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
       absl::StatusOr<certs::Principal> who = gate_->Caller(ctx_);
-      if (!who.ok()) m->ModifySendStatus(ToGrpc(who.status()));
+      if (!who.ok()) m->ModifySendStatus(rpc::ToGrpcStatus(who.status()));
     }
     m->Proceed();
   }

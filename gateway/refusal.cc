@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/quote.h"
 #include "dx/v1/exchange.pb.h"
+#include "rpc/status.h"
 
 namespace dx::gateway {
 
@@ -29,7 +30,7 @@ grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
   status.set_code(static_cast<int>(r.code));
   status.set_message(r.message);
   status.add_details()->PackFrom(detail);
-  return grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message,
+  return grpc::Status(rpc::ToGrpcCode(r.code), r.message,
                       status.SerializeAsString());
 }
 
@@ -98,25 +99,26 @@ Refusal RequestTooLarge(uint64_t size, uint64_t max_request_bytes) {
 
 Refusal AdapterFailure(int grpc_code, const std::string& message,
                        absl::Duration timeout) {
-  switch (static_cast<grpc::StatusCode>(grpc_code)) {
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
+  const absl::StatusCode code = rpc::FromGrpcCode(grpc_code);
+  switch (code) {
+    case absl::StatusCode::kDeadlineExceeded:
       return Refusal::Of(
           absl::StatusCode::kDeadlineExceeded, v1::REASON_ADAPTER_TIMEOUT,
           absl::StrCat(
               "the provider's adapter did not answer within ",
               absl::FormatDuration(timeout),
               " (or your deadline or expires_at came first); retry later"));
-    case grpc::StatusCode::UNAVAILABLE:
+    case absl::StatusCode::kUnavailable:
       return Refusal::Of(
           absl::StatusCode::kUnavailable, v1::REASON_ADAPTER_UNAVAILABLE,
           absl::StrCat("the provider's adapter is unavailable; retry later (",
                        message, ")"));
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::NOT_FOUND:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
       return Refusal::Of(
-          static_cast<absl::StatusCode>(grpc_code), v1::REASON_ADAPTER_ERROR,
+          code, v1::REASON_ADAPTER_ERROR,
           absl::StrCat("the provider's adapter refused the query: ", message));
-    case grpc::StatusCode::CANCELLED:
+    case absl::StatusCode::kCancelled:
       return Refusal::Of(absl::StatusCode::kCancelled, v1::REASON_ADAPTER_ERROR,
                          "the call was cancelled");
     default:

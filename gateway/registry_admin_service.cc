@@ -2,14 +2,12 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "rpc/status.h"
+
 namespace dx::gateway {
 namespace {
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
+grpc::Status ToGrpc(const absl::Status& s) { return rpc::ToGrpcStatus(s); }
 
 }  // namespace
 

@@ -2,16 +2,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "rpc/status.h"
+
 namespace dx::policy {
 namespace {
 
 constexpr int kMaxPolicyBytes = 16 << 20;
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
+grpc::Status ToGrpc(const absl::Status& s) { return rpc::ToGrpcStatus(s); }
 
 template <typename T>
 grpc::Status Reply(absl::StatusOr<T> result, T* out) {
