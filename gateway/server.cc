@@ -19,7 +19,6 @@
 #include "absl/strings/str_cat.h"
 #include "audit/admin.h"
 #include "audit/audit_reader.h"
-#include "audit/audit_service.h"
 #include "audit/pruner.h"
 #include "audit/rocksdb_audit_log.h"
 #include "audit/state_db.h"
@@ -41,19 +40,20 @@
 #include "gateway/exchange_log.h"
 #include "gateway/exchange_service.h"
 #include "gateway/node_metrics.h"
-#include "gateway/node_service.h"
 #include "gateway/prometheus_exchange_metrics.h"
 #include "gateway/readiness.h"
 #include "gateway/refusal.h"
 #include "gateway/registry_admin.h"
-#include "gateway/registry_admin_service.h"
 #include "gateway/request_checker.h"
 #include "metrics/grpc_server_metrics.h"
 #include "metrics/http_endpoint.h"
 #include "metrics/metrics.h"
-#include "policy/admin_service.h"
 #include "policy/policy_admin.h"
 #include "policy/policy_sync.h"
+#include "services/audit_service.h"
+#include "services/node_service.h"
+#include "services/policy_admin_service.h"
+#include "services/registry_admin_service.h"
 
 namespace dx::gateway {
 namespace {
@@ -399,7 +399,7 @@ absl::Status GatewayServer::BuildServices() {
     DX_ASSIGN_OR_RETURN(auto ders, certs::PemBundleToDer(pem));
     chain_der.insert(chain_der.end(), ders.begin(), ders.end());
   }
-  audit::AuditService::Deps audit;
+  services::AuditService::Deps audit;
   audit.db = state_db_.get();
   audit.log = audit_log_.get();
   audit.gate = gate_.get();
@@ -414,8 +414,8 @@ absl::Status GatewayServer::BuildServices() {
         etcd, config_.cluster().prefix());
     audit.checkpoints = checkpoint_log_.get();
   }
-  audit_service_ = std::make_unique<audit::AuditService>(std::move(audit));
-  policy_service_ = std::make_unique<policy::PolicyAdminService>(
+  audit_service_ = std::make_unique<services::AuditService>(std::move(audit));
+  policy_service_ = std::make_unique<services::PolicyAdminService>(
       policy_admin_.get(), gate_.get());
   RegistryAdmin::Deps registry;
   registry.source = backends_.registry.get();
@@ -431,9 +431,9 @@ absl::Status GatewayServer::BuildServices() {
         .status();
   };
   registry_admin_ = std::make_unique<RegistryAdmin>(std::move(registry));
-  registry_service_ = std::make_unique<RegistryAdminService>(
+  registry_service_ = std::make_unique<services::RegistryAdminService>(
       registry_admin_.get(), gate_.get());
-  node_service_ = std::make_unique<NodeService>(
+  node_service_ = std::make_unique<services::NodeService>(
       [this] { return Status(); },
       [this](const std::string& actor, const std::string& out_dir) {
         return Backup(actor, out_dir);

@@ -33,7 +33,6 @@ class Server;
 }
 
 namespace dx::audit {
-class AuditService;
 class Pruner;
 class RocksDbAuditLog;
 class StateDb;
@@ -47,7 +46,6 @@ class TrustStore;
 }  // namespace dx::certs
 namespace dx::policy {
 class PolicyAdmin;
-class PolicyAdminService;
 class PolicySync;
 }  // namespace dx::policy
 
@@ -59,6 +57,13 @@ class Metrics;
 namespace dx::console {
 class ConsoleServer;
 }
+
+namespace dx::services {
+class AuditService;
+class NodeService;
+class PolicyAdminService;
+class RegistryAdminService;
+}  // namespace dx::services
 
 namespace dx::cluster {
 class CheckpointLog;
@@ -73,9 +78,7 @@ class ExchangeLog;
 class ExchangeObservers;
 class ExchangeService;
 class PrometheusExchangeMetrics;
-class NodeService;
 class RegistryAdmin;
-class RegistryAdminService;
 class Readiness;
 class RequestChecker;
 
@@ -193,11 +196,11 @@ class GatewayServer {
   std::unique_ptr<console::ConsoleServer> console_;
   std::unique_ptr<authz::CallGate> gate_;
   std::unique_ptr<ExchangeService> exchange_;
-  std::unique_ptr<audit::AuditService> audit_service_;
-  std::unique_ptr<policy::PolicyAdminService> policy_service_;
+  std::unique_ptr<services::AuditService> audit_service_;
+  std::unique_ptr<services::PolicyAdminService> policy_service_;
   std::unique_ptr<RegistryAdmin> registry_admin_;
-  std::unique_ptr<RegistryAdminService> registry_service_;
-  std::unique_ptr<NodeService> node_service_;
+  std::unique_ptr<services::RegistryAdminService> registry_service_;
+  std::unique_ptr<services::NodeService> node_service_;
   // A cluster's audit trail (null on a single node).
   std::unique_ptr<cluster::CheckpointLog> checkpoint_log_;
   std::unique_ptr<audit::AuditReader> cluster_reader_;

@@ -1,10 +1,10 @@
-#include "policy/admin_service.h"
+#include "services/policy_admin_service.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include "rpc/status.h"
 
-namespace dx::policy {
+namespace dx::services {
 namespace {
 
 constexpr int kMaxPolicyBytes = 16 << 20;
@@ -113,4 +113,4 @@ grpc::Status PolicyAdminService::Explain(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-}  // namespace dx::policy
+}  // namespace dx::services

@@ -1,4 +1,4 @@
-#include "audit/audit_service.h"
+#include "services/audit_service.h"
 
 #include <grpcpp/grpcpp.h>
 #include <rocksdb/db.h>
@@ -12,7 +12,7 @@
 #include "common/files.h"
 #include "rpc/status.h"
 
-namespace dx::audit {
+namespace dx::services {
 namespace {
 
 using certs::PrincipalKind;
@@ -28,8 +28,9 @@ constexpr uint64_t kExportChunk = 1000;
 absl::Status AuditService::RecordAdminAction(const certs::Principal& who,
                                              const std::string& action,
                                              const std::string& detail) {
-  return AppendAndWait(deps_.log,
-                       AdminRecord(certs::ActorName(who), action, detail))
+  return audit::AppendAndWait(
+             deps_.log,
+             audit::AdminRecord(certs::ActorName(who), action, detail))
       .status();
 }
 
@@ -38,7 +39,7 @@ grpc::Status AuditService::Query(
     grpc::ServerWriter<v1::AuditQueryResponse>* out) {
   auto who = deps_.gate->Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
-  AuditReader::Filter f;
+  audit::AuditReader::Filter f;
   f.from_micros = req->from_unix_micros();
   f.to_micros = req->to_unix_micros();
   f.consumer_agency = req->consumer_agency();
@@ -199,7 +200,7 @@ grpc::Status AuditService::SubjectReport(
       !s.ok()) {
     return ToGrpc(s);
   }
-  AuditReader::Filter f;
+  audit::AuditReader::Filter f;
   f.subject_hmac =
       certs::HmacSha256(deps_.subject_hmac_key, req->data_subject_id());
   f.from_micros = req->from_unix_micros();
@@ -243,8 +244,9 @@ grpc::Status AuditService::Export(grpc::ServerContext* ctx,
   // past gRPC's limits; the client appends their entries in order
   // (docs/AUDIT.md).
   for (uint64_t from = req->from_sequence(); from < to; from += kExportChunk) {
-    auto bundle = BuildBundle(reader_, from, std::min(to, from + kExportChunk),
-                              deps_.chain_der, deps_.node_id, sth->tree_size());
+    auto bundle =
+        audit::BuildBundle(reader_, from, std::min(to, from + kExportChunk),
+                           deps_.chain_der, deps_.node_id, sth->tree_size());
     if (!bundle.ok()) return ToGrpc(bundle.status());
     if (!out->Write(*bundle)) return grpc::Status::CANCELLED;
   }
@@ -281,4 +283,4 @@ grpc::Status AuditService::Prune(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-}  // namespace dx::audit
+}  // namespace dx::services

@@ -1,11 +1,11 @@
-#include "gateway/node_service.h"
+#include "services/node_service.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include "certs/identity.h"
 #include "rpc/status.h"
 
-namespace dx::gateway {
+namespace dx::services {
 
 grpc::Status NodeService::Status(grpc::ServerContext* ctx,
                                  const v1::NodeStatusRequest*,
@@ -24,4 +24,4 @@ grpc::Status NodeService::Backup(grpc::ServerContext* ctx,
   });
 }
 
-}  // namespace dx::gateway
+}  // namespace dx::services

@@ -1,10 +1,10 @@
-#include "gateway/registry_admin_service.h"
+#include "services/registry_admin_service.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include "rpc/status.h"
 
-namespace dx::gateway {
+namespace dx::services {
 namespace {
 
 grpc::Status ToGrpc(const absl::Status& s) { return rpc::ToGrpcStatus(s); }
@@ -40,4 +40,4 @@ grpc::Status RegistryAdminService::History(
   return grpc::Status::OK;
 }
 
-}  // namespace dx::gateway
+}  // namespace dx::services
