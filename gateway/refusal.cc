@@ -106,7 +106,9 @@ Refusal Refusal::Of(absl::StatusCode code, v1::ReasonCode reason,
     LogEvent("dxgate", "error",
              "bug: a refusal was built with a code its reason does not have "
              "in the table of gateway/refusal.cc; sent with the reason's own",
-             {{"reason", v1::ReasonCode_Name(reason)},
+             {{"reason", v1::ReasonCode_IsValid(reason)
+                             ? v1::ReasonCode_Name(reason)
+                             : std::to_string(static_cast<int>(reason))},
               {"code", absl::StatusCodeToString(code)},
               {"sent", absl::StatusCodeToString(r.code)}});
   }
