@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "authz/roles.h"
+#include "rpc/status.h"
 
 namespace dx::authz {
 namespace {
@@ -43,11 +44,6 @@ std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
 }
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
-
 }  // namespace
 
 // One per governed call: admits it at its start, enforces a refusal on
@@ -73,7 +69,7 @@ class CallGate::Interceptor final : public grpc::experimental::Interceptor {
     if (m->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
       absl::StatusOr<certs::Principal> who = gate_->Caller(ctx_);
-      if (!who.ok()) m->ModifySendStatus(ToGrpc(who.status()));
+      if (!who.ok()) m->ModifySendStatus(rpc::ToGrpcStatus(who.status()));
     }
     m->Proceed();
   }

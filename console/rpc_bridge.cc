@@ -12,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "authz/call_gate.h"
 #include "authz/roles.h"
+#include "rpc/status.h"
 
 namespace dx::console {
 namespace {
@@ -23,7 +24,7 @@ std::string ErrorJson(grpc::StatusCode code, absl::string_view message) {
   auto* fields = v.mutable_struct_value()->mutable_fields();
   // gRPC's codes are absl's, names included ("PERMISSION_DENIED").
   (*fields)["code"].set_string_value(
-      absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
+      absl::StatusCodeToString(rpc::FromGrpcCode(code)));
   (*fields)["message"].set_string_value(std::string(message));
   std::string out;
   (void)pb::util::MessageToJsonString(v, &out);
@@ -44,27 +45,27 @@ bool Await(grpc::CompletionQueue* cq) {
 }  // namespace
 
 int HttpStatusOf(int grpc_code) {
-  switch (static_cast<grpc::StatusCode>(grpc_code)) {
-    case grpc::StatusCode::OK:
+  switch (rpc::FromGrpcCode(grpc_code)) {
+    case absl::StatusCode::kOk:
       return 200;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
       return 400;
-    case grpc::StatusCode::UNAUTHENTICATED:
+    case absl::StatusCode::kUnauthenticated:
       return 401;
-    case grpc::StatusCode::PERMISSION_DENIED:
+    case absl::StatusCode::kPermissionDenied:
       return 403;
-    case grpc::StatusCode::NOT_FOUND:
+    case absl::StatusCode::kNotFound:
       return 404;
-    case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ABORTED:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAborted:
       return 409;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case absl::StatusCode::kResourceExhausted:
       return 429;
-    case grpc::StatusCode::UNIMPLEMENTED:
+    case absl::StatusCode::kUnimplemented:
       return 501;
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case absl::StatusCode::kDeadlineExceeded:
       return 504;
     default:
       return 503;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "rpc/status.h"
 
 namespace dx::etcd {
 namespace {
@@ -29,9 +30,8 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   // Every failure to reach a quorum reads as UNAVAILABLE to callers, who
   // refuse (fail closed) and say so.
-  const absl::StatusCode code =
-      IsRetriable(s) ? absl::StatusCode::kUnavailable
-                     : static_cast<absl::StatusCode>(s.error_code());
+  const absl::StatusCode code = IsRetriable(s) ? absl::StatusCode::kUnavailable
+                                               : rpc::FromGrpcStatus(s).code();
   return absl::Status(code, absl::StrCat(what, ": ", s.error_message()));
 }
 

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "audit/audit_service.h"
 #include "audit/rocksdb_audit_log.h"
 #include "authz/call_gate.h"
 #include "certs/crypto.h"
@@ -24,13 +23,14 @@
 #include "common/status_macros.h"
 #include "gateway/exchange_service.h"
 #include "gateway/node_components.h"
-#include "gateway/node_service.h"
 #include "gateway/readiness.h"
 #include "gateway/refusal.h"
-#include "gateway/registry_admin_service.h"
 #include "metrics/grpc_server_metrics.h"
 #include "metrics/metrics.h"
-#include "policy/admin_service.h"
+#include "services/audit_service.h"
+#include "services/node_service.h"
+#include "services/policy_admin_service.h"
+#include "services/registry_admin_service.h"
 
 namespace dx::gateway {
 
@@ -56,7 +56,7 @@ absl::Status GrpcFrontEnd::BuildServices() {
     DX_ASSIGN_OR_RETURN(auto ders, certs::PemBundleToDer(pem));
     chain_der.insert(chain_der.end(), ders.begin(), ders.end());
   }
-  audit::AuditService::Deps audit;
+  services::AuditService::Deps audit;
   audit.db = c.state_db.get();
   audit.log = c.audit_log.get();
   audit.gate = c.gate.get();
@@ -67,12 +67,12 @@ absl::Status GrpcFrontEnd::BuildServices() {
   audit.node_id = config.node_id();
   audit.pruner = c.pruner.get();
   if (c.trail != nullptr) audit.checkpoints = c.trail->checkpoints();
-  audit_ = std::make_unique<audit::AuditService>(std::move(audit));
-  policy_ = std::make_unique<policy::PolicyAdminService>(c.policy_admin.get(),
-                                                         c.gate.get());
-  registry_ = std::make_unique<RegistryAdminService>(c.registry_admin.get(),
-                                                     c.gate.get());
-  node_ = std::make_unique<NodeService>(
+  audit_ = std::make_unique<services::AuditService>(std::move(audit));
+  policy_ = std::make_unique<services::PolicyAdminService>(c.policy_admin.get(),
+                                                           c.gate.get());
+  registry_ = std::make_unique<services::RegistryAdminService>(
+      c.registry_admin.get(), c.gate.get());
+  node_ = std::make_unique<services::NodeService>(
       [&c] { return c.Status(); },
       [&c](const std::string& actor, const std::string& out_dir) {
         return c.Backup(actor, out_dir);

@@ -52,9 +52,8 @@ State ComputeState(const Readiness::Sources& s, bool stopped) {
     return {why, ReplayStoreFailure(why)};
   }
   if (absl::Status why = s.policy(); !why.ok()) {
-    return {why, Refusal::Of(absl::StatusCode::kUnavailable,
-                             v1::REASON_POLICY_NOT_CURRENT,
-                             absl::StrCat(why.message(), "; retry later"))};
+    return {why, Refusal::For(v1::REASON_POLICY_NOT_CURRENT,
+                              absl::StrCat(why.message(), "; retry later"))};
   }
   return {};
 }

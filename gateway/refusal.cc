@@ -3,10 +3,117 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/quote.h"
 #include "dx/v1/exchange.pb.h"
+#include "rpc/status.h"
 
 namespace dx::gateway {
+namespace {
+
+using C = absl::StatusCode;
+
+std::vector<ReasonRow> MakeReasonCodes() {
+  return {
+      // The consumer cancelled a stream: a failure, not a refusal.
+      {v1::REASON_UNSPECIFIED, {C::kCancelled}},
+      // A certificate that does not parse is a failed authentication.
+      {v1::REASON_MALFORMED_REQUEST,
+       {C::kInvalidArgument, C::kUnauthenticated}},
+      {v1::REASON_TLS_IDENTITY_MISSING, {C::kUnauthenticated}},
+      {v1::REASON_IDENTITY_MISMATCH, {C::kUnauthenticated}},
+      {v1::REASON_CERT_UNTRUSTED, {C::kUnauthenticated}},
+      {v1::REASON_CERT_REVOKED, {C::kUnauthenticated}},
+      {v1::REASON_CERT_EXPIRED, {C::kUnauthenticated}},
+      {v1::REASON_BAD_SIGNATURE, {C::kUnauthenticated}},
+      {v1::REASON_STALE_REQUEST, {C::kFailedPrecondition}},
+      {v1::REASON_EXPIRED_REQUEST, {C::kFailedPrecondition}},
+      {v1::REASON_REPLAY, {C::kFailedPrecondition}},
+      {v1::REASON_UNKNOWN_DATASET, {C::kNotFound}},
+      {v1::REASON_UNKNOWN_FIELD, {C::kInvalidArgument}},
+      {v1::REASON_UNKNOWN_CONSUMER, {C::kPermissionDenied}},
+      {v1::REASON_POLICY_DENIED, {C::kPermissionDenied}},
+      {v1::REASON_ADAPTER_UNAVAILABLE, {C::kUnavailable}},
+      {v1::REASON_ADAPTER_TIMEOUT, {C::kDeadlineExceeded}},
+      // The adapter's own INVALID_ARGUMENT and NOT_FOUND pass through; a
+      // cancelled adapter call stays CANCELLED.
+      {v1::REASON_ADAPTER_ERROR,
+       {C::kUnavailable, C::kInvalidArgument, C::kNotFound, C::kCancelled}},
+      {v1::REASON_AUDIT_UNAVAILABLE, {C::kUnavailable}},
+      // Shutting down; or at max_in_flight (RESOURCE_EXHAUSTED).
+      {v1::REASON_GATEWAY_UNAVAILABLE,
+       {C::kUnavailable, C::kResourceExhausted}},
+      {v1::REASON_INTERNAL, {C::kInternal}},
+      {v1::REASON_POLICY_FORBIDDEN, {C::kPermissionDenied}},
+      {v1::REASON_GRANT_NOT_VALID, {C::kPermissionDenied}},
+      {v1::REASON_SUBJECT_REQUIRED, {C::kPermissionDenied}},
+      {v1::REASON_CONSENT_REQUIRED, {C::kPermissionDenied}},
+      {v1::REASON_QUOTA_EXCEEDED, {C::kResourceExhausted}},
+      {v1::REASON_REPLAY_STORE_UNAVAILABLE, {C::kUnavailable}},
+      {v1::REASON_QUOTA_STORE_UNAVAILABLE, {C::kUnavailable}},
+      {v1::REASON_POLICY_NOT_CURRENT, {C::kUnavailable}},
+      {v1::REASON_UNKNOWN_QUERY_KEY, {C::kInvalidArgument}},
+      {v1::REASON_QUERY_NOT_ALLOWED, {C::kPermissionDenied}},
+      {v1::REASON_REQUEST_TOO_LARGE, {C::kResourceExhausted}},
+      {v1::REASON_ANSWER_TOO_LARGE, {C::kResourceExhausted}},
+  };
+}
+
+}  // namespace
+
+const std::vector<ReasonRow>& ReasonCodes() {
+  static const auto* table = new std::vector<ReasonRow>(MakeReasonCodes());
+  return *table;
+}
+
+const ReasonRow* ReasonRowOf(v1::ReasonCode reason) {
+  for (const ReasonRow& row : ReasonCodes()) {
+    if (row.reason == reason) return &row;
+  }
+  return nullptr;
+}
+
+bool ReasonAllows(v1::ReasonCode reason, absl::StatusCode code) {
+  const ReasonRow* row = ReasonRowOf(reason);
+  if (row == nullptr) return false;
+  for (absl::StatusCode c : row->codes) {
+    if (c == code) return true;
+  }
+  return false;
+}
+
+Refusal Refusal::For(v1::ReasonCode reason, std::string message) {
+  const ReasonRow* row = ReasonRowOf(reason);
+  return Of(row != nullptr ? row->codes.front() : C::kInternal, reason,
+            std::move(message));
+}
+
+Refusal Refusal::Of(absl::StatusCode code, v1::ReasonCode reason,
+                    std::string message) {
+  Refusal r;
+  r.code = code;
+  r.reason = reason;
+  r.message = std::move(message);
+  if (!ReasonAllows(reason, code)) {
+    const ReasonRow* row = ReasonRowOf(reason);
+    if (row == nullptr) {
+      // A number outside the enum: nothing to document it by.
+      r.reason = v1::REASON_INTERNAL;
+      r.code = C::kInternal;
+    } else {
+      r.code = row->codes.front();
+    }
+    LogEvent("dxgate", "error",
+             "bug: a refusal was built with a code its reason does not have "
+             "in the table of gateway/refusal.cc; sent with the reason's own",
+             {{"reason", v1::ReasonCode_IsValid(reason)
+                             ? v1::ReasonCode_Name(reason)
+                             : std::to_string(static_cast<int>(reason))},
+              {"code", absl::StatusCodeToString(code)},
+              {"sent", absl::StatusCodeToString(r.code)}});
+  }
+  return r;
+}
 
 grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
                          const audit::AppendResult* receipt,
@@ -29,21 +136,21 @@ grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
   status.set_code(static_cast<int>(r.code));
   status.set_message(r.message);
   status.add_details()->PackFrom(detail);
-  return grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message,
+  return grpc::Status(rpc::ToGrpcCode(r.code), r.message,
                       status.SerializeAsString());
 }
 
 Refusal AuditFailure(const absl::Status& s) {
-  return Refusal::Of(
-      absl::StatusCode::kUnavailable, v1::REASON_AUDIT_UNAVAILABLE,
+  return Refusal::For(
+      v1::REASON_AUDIT_UNAVAILABLE,
       absl::StrCat("the gateway cannot record the exchange in its audit log, "
                    "so it serves nothing; retry later (",
                    s.message(), ")"));
 }
 
 Refusal ReplayStoreFailure(const absl::Status& s) {
-  return Refusal::Of(
-      absl::StatusCode::kUnavailable, v1::REASON_REPLAY_STORE_UNAVAILABLE,
+  return Refusal::For(
+      v1::REASON_REPLAY_STORE_UNAVAILABLE,
       absl::StrCat("the gateway cannot confirm that this request id and nonce "
                    "are new, so it serves nothing; retry later with a new "
                    "request (",
@@ -51,22 +158,20 @@ Refusal ReplayStoreFailure(const absl::Status& s) {
 }
 
 Refusal ReplayRefusal(const std::string& request_id) {
-  return Refusal::Of(
-      absl::StatusCode::kFailedPrecondition, v1::REASON_REPLAY,
+  return Refusal::For(
+      v1::REASON_REPLAY,
       absl::StrCat("request_id ", Quote(request_id),
                    " or its nonce was already used; send a new request with "
                    "a new id and nonce"));
 }
 
 Refusal InternalFailure(const absl::Status& s) {
-  return Refusal::Of(absl::StatusCode::kInternal, v1::REASON_INTERNAL,
-                     std::string(s.message()));
+  return Refusal::For(v1::REASON_INTERNAL, std::string(s.message()));
 }
 
 Refusal ShuttingDown() {
-  return Refusal::Of(absl::StatusCode::kUnavailable,
-                     v1::REASON_GATEWAY_UNAVAILABLE,
-                     "the gateway is shutting down; retry shortly");
+  return Refusal::For(v1::REASON_GATEWAY_UNAVAILABLE,
+                      "the gateway is shutting down; retry shortly");
 }
 
 Refusal Overloaded(uint32_t max_in_flight) {
@@ -78,8 +183,8 @@ Refusal Overloaded(uint32_t max_in_flight) {
 }
 
 Refusal AnswerTooLarge(uint64_t max_answer_bytes, const std::string& detail) {
-  return Refusal::Of(
-      absl::StatusCode::kResourceExhausted, v1::REASON_ANSWER_TOO_LARGE,
+  return Refusal::For(
+      v1::REASON_ANSWER_TOO_LARGE,
       absl::StrCat("the answer is larger than the gateway sends (",
                    max_answer_bytes,
                    " bytes, max_response_bytes); ask for fewer records or "
@@ -88,8 +193,8 @@ Refusal AnswerTooLarge(uint64_t max_answer_bytes, const std::string& detail) {
 }
 
 Refusal RequestTooLarge(uint64_t size, uint64_t max_request_bytes) {
-  return Refusal::Of(
-      absl::StatusCode::kResourceExhausted, v1::REASON_REQUEST_TOO_LARGE,
+  return Refusal::For(
+      v1::REASON_REQUEST_TOO_LARGE,
       absl::StrCat("the request is ", size,
                    " bytes; this gateway accepts at most ", max_request_bytes,
                    " (max_request_bytes): send fewer fields or a shorter "
@@ -98,25 +203,26 @@ Refusal RequestTooLarge(uint64_t size, uint64_t max_request_bytes) {
 
 Refusal AdapterFailure(int grpc_code, const std::string& message,
                        absl::Duration timeout) {
-  switch (static_cast<grpc::StatusCode>(grpc_code)) {
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return Refusal::Of(
-          absl::StatusCode::kDeadlineExceeded, v1::REASON_ADAPTER_TIMEOUT,
+  const absl::StatusCode code = rpc::FromGrpcCode(grpc_code);
+  switch (code) {
+    case absl::StatusCode::kDeadlineExceeded:
+      return Refusal::For(
+          v1::REASON_ADAPTER_TIMEOUT,
           absl::StrCat(
               "the provider's adapter did not answer within ",
               absl::FormatDuration(timeout),
               " (or your deadline or expires_at came first); retry later"));
-    case grpc::StatusCode::UNAVAILABLE:
-      return Refusal::Of(
-          absl::StatusCode::kUnavailable, v1::REASON_ADAPTER_UNAVAILABLE,
+    case absl::StatusCode::kUnavailable:
+      return Refusal::For(
+          v1::REASON_ADAPTER_UNAVAILABLE,
           absl::StrCat("the provider's adapter is unavailable; retry later (",
                        message, ")"));
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::NOT_FOUND:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
       return Refusal::Of(
-          static_cast<absl::StatusCode>(grpc_code), v1::REASON_ADAPTER_ERROR,
+          code, v1::REASON_ADAPTER_ERROR,
           absl::StrCat("the provider's adapter refused the query: ", message));
-    case grpc::StatusCode::CANCELLED:
+    case absl::StatusCode::kCancelled:
       return Refusal::Of(absl::StatusCode::kCancelled, v1::REASON_ADAPTER_ERROR,
                          "the call was cancelled");
     default:

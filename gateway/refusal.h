@@ -1,12 +1,17 @@
 // Refusal: why an exchange is refused or failed, and how each kind of
 // failure maps to it (the gRPC code as absl's, the stable reason code,
 // and a message that says what to do). ErrorStatus() turns one into the
-// gRPC status the consumer gets, with a dx.v1.ErrorDetail in its details:
-// this is the one place where absl codes become gRPC codes.
+// gRPC status the consumer gets, with a dx.v1.ErrorDetail in its details.
+//
+// The table of reason codes to gRPC codes (ReasonCodes()) is here and
+// nowhere else: every v1::ReasonCode has its row, and every Refusal is
+// built through Refusal::Of, which holds it to the table. The codes
+// themselves become gRPC's in rpc/status.h.
 #ifndef DX_GATEWAY_REFUSAL_H_
 #define DX_GATEWAY_REFUSAL_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -19,6 +24,24 @@ class Status;
 
 namespace dx::gateway {
 
+// One row of the table: the gRPC codes a reason is given with. The first
+// is the reason's own (Refusal::For); the others are the few a site may
+// choose instead, because the one reason covers several failures (an
+// adapter's NOT_FOUND and its UNAVAILABLE are both REASON_ADAPTER_ERROR).
+struct ReasonRow {
+  v1::ReasonCode reason;
+  std::vector<absl::StatusCode> codes;
+};
+
+// The table, one row per v1::ReasonCode, in the enum's order.
+// REASON_UNSPECIFIED is a failure that is no refusal (the consumer
+// cancelled). Immutable; thread-safe.
+const std::vector<ReasonRow>& ReasonCodes();
+// The row of `reason`; null for a number outside the enum.
+const ReasonRow* ReasonRowOf(v1::ReasonCode reason);
+// True when the table gives `reason` with `code`.
+bool ReasonAllows(v1::ReasonCode reason, absl::StatusCode code);
+
 struct Refusal {
   absl::StatusCode code = absl::StatusCode::kOk;
   v1::ReasonCode reason = v1::REASON_UNSPECIFIED;
@@ -27,14 +50,14 @@ struct Refusal {
   std::string rule_id;
   bool refused() const { return code != absl::StatusCode::kOk; }
 
+  // With the reason's own code.
+  static Refusal For(v1::ReasonCode reason, std::string message);
+  // With `code`, which must be in the reason's row. A pair the table does
+  // not hold is a bug at the calling site: the refusal keeps its reason
+  // and message and takes the reason's own code (never OK), and the bug is
+  // logged, so that a consumer always sees the documented pair.
   static Refusal Of(absl::StatusCode code, v1::ReasonCode reason,
-                    std::string message) {
-    Refusal r;
-    r.code = code;
-    r.reason = reason;
-    r.message = std::move(message);
-    return r;
-  }
+                    std::string message);
 };
 
 // The gRPC status of a refusal: code, message, and an ErrorDetail with the
@@ -55,7 +78,6 @@ Refusal InternalFailure(const absl::Status& s);
 Refusal ShuttingDown();
 // More than `max_in_flight` exchanges are in flight.
 Refusal Overloaded(uint32_t max_in_flight);
-// The adapter call failed with `code` and `message` (gRPC's).
 // What a signed answer adds to its records (envelope, signature,
 // certificate), with room to spare.
 inline constexpr uint64_t kSignedAnswerOverhead = 64 << 10;
@@ -82,6 +104,7 @@ inline constexpr uint64_t kRequestSizeHeadroom = 1 << 20;
 // REASON_REQUEST_TOO_LARGE, audited.
 Refusal RequestTooLarge(uint64_t size, uint64_t max_request_bytes);
 
+// The adapter call failed with `grpc_code` and `message` (gRPC's).
 Refusal AdapterFailure(int grpc_code, const std::string& message,
                        absl::Duration timeout);
 

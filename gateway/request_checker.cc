@@ -10,11 +10,6 @@
 namespace dx::gateway {
 namespace {
 
-Refusal Refuse(absl::StatusCode code, v1::ReasonCode reason,
-               std::string message) {
-  return Refusal::Of(code, reason, std::move(message));
-}
-
 absl::Time ToTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
@@ -46,8 +41,10 @@ Refusal CertRefusal(const certs::CertVerdict& verdict, const char* which) {
     default:
       break;
   }
-  return Refuse(absl::StatusCode::kUnauthenticated, reason,
-                absl::StrCat(which, ": ", verdict.message));
+  // Every certificate problem is a failed authentication, a malformed
+  // certificate too.
+  return Refusal::Of(absl::StatusCode::kUnauthenticated, reason,
+                     absl::StrCat(which, ": ", verdict.message));
 }
 
 namespace {
@@ -84,10 +81,9 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   // 1. The TLS client must be an agency (gRPC already verified the chain;
   // the trust store adds the CRL and the identity).
   if (tls_peer_pem.empty()) {
-    return Refuse(absl::StatusCode::kUnauthenticated,
-                  v1::REASON_TLS_IDENTITY_MISSING,
-                  "no TLS client certificate; connect with your agency's "
-                  "TLS certificate (mutual TLS)");
+    return Refusal::For(v1::REASON_TLS_IDENTITY_MISSING,
+                        "no TLS client certificate; connect with your agency's "
+                        "TLS certificate (mutual TLS)");
   }
   certs::CertVerdict tls = trust_->VerifyPem(tls_peer_pem);
   if (!tls.ok()) {
@@ -99,26 +95,24 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   }
   out->tls_cert_fingerprint = tls.cert->fingerprint;
   if (tls.cert->principal.kind != certs::PrincipalKind::kAgency) {
-    return Refuse(absl::StatusCode::kUnauthenticated,
-                  v1::REASON_TLS_IDENTITY_MISSING,
-                  absl::StrCat("TLS client certificate names ",
-                               certs::ActorName(tls.cert->principal),
-                               ", not an agency (it must carry URI "
-                               "urn:dx:agency:<CODE>)"));
+    return Refusal::For(v1::REASON_TLS_IDENTITY_MISSING,
+                        absl::StrCat("TLS client certificate names ",
+                                     certs::ActorName(tls.cert->principal),
+                                     ", not an agency (it must carry URI "
+                                     "urn:dx:agency:<CODE>)"));
   }
   out->tls_agency = tls.cert->principal.id;
 
   // 2. The envelope, as the exact bytes that were signed.
   if (!out->envelope_parsed) {
-    return Refuse(absl::StatusCode::kInvalidArgument,
-                  v1::REASON_MALFORMED_REQUEST,
-                  "SignedRequest.envelope is empty or not a serialized "
-                  "dx.v1.RequestEnvelope");
+    return Refusal::For(v1::REASON_MALFORMED_REQUEST,
+                        "SignedRequest.envelope is empty or not a serialized "
+                        "dx.v1.RequestEnvelope");
   }
   const v1::RequestEnvelope& env = out->envelope;
   if (env.consumer_agency() != out->tls_agency) {
-    return Refuse(
-        absl::StatusCode::kUnauthenticated, v1::REASON_IDENTITY_MISMATCH,
+    return Refusal::For(
+        v1::REASON_IDENTITY_MISMATCH,
         absl::StrCat("envelope consumer_agency '", env.consumer_agency(),
                      "' is not the TLS client's agency '", out->tls_agency,
                      "'"));
@@ -126,9 +120,9 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
 
   // 3. The signer certificate and the signature.
   if (request.signer_certificate().empty() || request.signature().empty()) {
-    return Refuse(absl::StatusCode::kUnauthenticated, v1::REASON_BAD_SIGNATURE,
-                  "SignedRequest needs signature and signer_certificate "
-                  "(DER) set");
+    return Refusal::For(v1::REASON_BAD_SIGNATURE,
+                        "SignedRequest needs signature and signer_certificate "
+                        "(DER) set");
   }
   certs::CertVerdict signer = trust_->VerifyDer(request.signer_certificate());
   if (!signer.ok()) {
@@ -138,16 +132,17 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   out->signer_fingerprint = signer.cert->fingerprint;
   if (signer.cert->principal.kind != certs::PrincipalKind::kAgency ||
       signer.cert->principal.id != env.consumer_agency()) {
-    return Refuse(
-        absl::StatusCode::kUnauthenticated, v1::REASON_IDENTITY_MISMATCH,
-        absl::StrCat(
-            "signer certificate belongs to '", signer.cert->principal.id,
-            "', not to the consumer agency '", env.consumer_agency(), "'"));
+    return Refusal::For(v1::REASON_IDENTITY_MISMATCH,
+                        absl::StrCat("signer certificate belongs to '",
+                                     signer.cert->principal.id,
+                                     "', not to the consumer agency '",
+                                     env.consumer_agency(), "'"));
   }
   if (!signer.cert->verifier->Verify(request.envelope(), request.signature())) {
-    return Refuse(absl::StatusCode::kUnauthenticated, v1::REASON_BAD_SIGNATURE,
-                  "signature does not verify over the envelope bytes with "
-                  "the signer certificate's key (ECDSA P-256, SHA-256, DER)");
+    return Refusal::For(
+        v1::REASON_BAD_SIGNATURE,
+        "signature does not verify over the envelope bytes with "
+        "the signer certificate's key (ECDSA P-256, SHA-256, DER)");
   }
   out->identity_verified = true;
 
@@ -159,8 +154,7 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
 Refusal RequestChecker::CheckEnvelopeFields(
     const v1::RequestEnvelope& env) const {
   auto bad = [](std::string m) {
-    return Refuse(absl::StatusCode::kInvalidArgument,
-                  v1::REASON_MALFORMED_REQUEST, std::move(m));
+    return Refusal::For(v1::REASON_MALFORMED_REQUEST, std::move(m));
   };
   if (env.request_id().empty() || env.request_id().size() > 128 ||
       !IsPrintableAscii(env.request_id())) {
@@ -207,24 +201,23 @@ Refusal RequestChecker::CheckFreshness(const v1::RequestEnvelope& env) const {
   const absl::Time issued = ToTime(env.issued_at());
   const absl::Time expires = ToTime(env.expires_at());
   if (absl::AbsDuration(now - issued) > options_.clock_skew) {
-    return Refuse(
-        absl::StatusCode::kFailedPrecondition, v1::REASON_STALE_REQUEST,
+    return Refusal::For(
+        v1::REASON_STALE_REQUEST,
         absl::StrCat("issued_at ", absl::FormatTime(issued), " is more than ",
                      absl::FormatDuration(options_.clock_skew),
                      " from the gateway's clock ", absl::FormatTime(now),
                      "; check your system clock (NTP)"));
   }
   if (expires <= now) {
-    return Refuse(absl::StatusCode::kFailedPrecondition,
-                  v1::REASON_EXPIRED_REQUEST,
-                  "expires_at has passed; send a new request");
+    return Refusal::For(v1::REASON_EXPIRED_REQUEST,
+                        "expires_at has passed; send a new request");
   }
   if (expires - issued > options_.max_lifetime) {
-    return Refuse(absl::StatusCode::kFailedPrecondition,
-                  v1::REASON_EXPIRED_REQUEST,
-                  absl::StrCat("expires_at is more than ",
-                               absl::FormatDuration(options_.max_lifetime),
-                               " after issued_at"));
+    return Refusal::For(
+        v1::REASON_EXPIRED_REQUEST,
+        absl::StrCat("expires_at is more than ",
+                     absl::FormatDuration(options_.max_lifetime),
+                     " after issued_at"));
   }
   return Refusal();
 }

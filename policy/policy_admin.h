@@ -1,11 +1,12 @@
 // PolicyAdmin: what administrators do to policies, apart from gRPC (the
-// service in admin_service.h calls this once authz/ has checked the
-// caller's role). Applying a document validates it against the registry
-// and the rest of the active policy, refuses it whole on any error (file,
-// line and field named), commits a new revision to the store (compare-and-
-// swap: a change made meanwhile, on any node, refuses it), records the
-// commit in the audit log, and returns once the revision is in force on
-// this node (PolicySync installs every revision, whoever committed it).
+// service in services/policy_admin_service.h calls this once authz/ has
+// checked the caller's role). Applying a document validates it against
+// the registry and the rest of the active policy, refuses it whole on any
+// error (file, line and field named), commits a new revision to the
+// store (compare-and-swap: a change made meanwhile, on any node, refuses
+// it), records the commit in the audit log, and returns once the revision
+// is in force on this node (PolicySync installs every revision, whoever
+// committed it).
 // Changes to datasets under the two-person rule wait for a second
 // administrator. A commit that is refused or lost is recorded as such.
 // Thread-safe: this node's changes are serialized.

@@ -20,6 +20,7 @@
 #include "metrics/http_endpoint.h"
 #include "metrics/metrics.h"
 #include "prometheus/counter.h"
+#include "rpc/status.h"
 
 namespace dx::adapters {
 
@@ -209,9 +210,7 @@ class AdapterServer::Service final : public v1::Adapter::Service {
   }
 
   static grpc::Status ToGrpc(const absl::Status& s) {
-    if (s.ok()) return grpc::Status::OK;
-    return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                        std::string(s.message()));
+    return rpc::ToGrpcStatus(s);
   }
 
   Sources sources_;

@@ -247,9 +247,8 @@ void StreamCall::CompleteStream() {
   } else if (s.ok() || (limit_reached && s.error_code() == grpc::CANCELLED)) {
     FinishSuccess();
   } else if (ctx_->IsCancelled()) {
-    Refusal r =
-        Refusal::Of(absl::StatusCode::kCancelled, v1::REASON_UNSPECIFIED,
-                    "the consumer cancelled the stream");
+    Refusal r = Refusal::For(v1::REASON_UNSPECIFIED,
+                             "the consumer cancelled the stream");
     PrepareEnd(r, v1::DECISION_ERROR);
     FailAndAudit(r, v1::DECISION_ERROR);
   } else {

@@ -1,19 +1,20 @@
 // The RegistryAdmin gRPC service: authz/ has admitted the caller by its
 // role (operators change the registry; policy administrators, auditors and
 // operators read it); this hands over to RegistryAdmin.
-#ifndef DX_GATEWAY_REGISTRY_ADMIN_SERVICE_H_
-#define DX_GATEWAY_REGISTRY_ADMIN_SERVICE_H_
+#ifndef DX_SERVICES_REGISTRY_ADMIN_SERVICE_H_
+#define DX_SERVICES_REGISTRY_ADMIN_SERVICE_H_
 
 #include "authz/call_gate.h"
 #include "dx/v1/registry.grpc.pb.h"
 #include "gateway/registry_admin.h"
 
-namespace dx::gateway {
+namespace dx::services {
 
 class RegistryAdminService final : public v1::RegistryAdmin::Service {
  public:
   // Both must outlive the service.
-  RegistryAdminService(RegistryAdmin* admin, const authz::CallGate* gate)
+  RegistryAdminService(gateway::RegistryAdmin* admin,
+                       const authz::CallGate* gate)
       : admin_(admin), gate_(gate) {}
 
   grpc::Status Apply(grpc::ServerContext* ctx,
@@ -26,10 +27,10 @@ class RegistryAdminService final : public v1::RegistryAdmin::Service {
                        v1::RegistryHistoryResponse* out) override;
 
  private:
-  RegistryAdmin* const admin_;
+  gateway::RegistryAdmin* const admin_;
   const authz::CallGate* const gate_;
 };
 
-}  // namespace dx::gateway
+}  // namespace dx::services
 
-#endif  // DX_GATEWAY_REGISTRY_ADMIN_SERVICE_H_
+#endif  // DX_SERVICES_REGISTRY_ADMIN_SERVICE_H_

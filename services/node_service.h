@@ -1,8 +1,8 @@
 // The Node gRPC service: a node's own account of itself (serving or why
 // not, the revisions in force, its audit log's size) and the members of
 // its cluster, for operators (dxctl status) and the web console.
-#ifndef DX_GATEWAY_NODE_SERVICE_H_
-#define DX_GATEWAY_NODE_SERVICE_H_
+#ifndef DX_SERVICES_NODE_SERVICE_H_
+#define DX_SERVICES_NODE_SERVICE_H_
 
 #include <functional>
 #include <string>
@@ -11,7 +11,7 @@
 #include "authz/call_gate.h"
 #include "dx/v1/cluster.grpc.pb.h"
 
-namespace dx::gateway {
+namespace dx::services {
 
 class NodeService final : public v1::Node::Service {
  public:
@@ -34,6 +34,6 @@ class NodeService final : public v1::Node::Service {
   const authz::CallGate* const gate_;
 };
 
-}  // namespace dx::gateway
+}  // namespace dx::services
 
-#endif  // DX_GATEWAY_NODE_SERVICE_H_
+#endif  // DX_SERVICES_NODE_SERVICE_H_

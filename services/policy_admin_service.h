@@ -2,19 +2,19 @@
 // (policy administrators change policies; auditors, operators and policy
 // administrators read them); this hands over to PolicyAdmin, which records
 // every change and every refused change.
-#ifndef DX_POLICY_ADMIN_SERVICE_H_
-#define DX_POLICY_ADMIN_SERVICE_H_
+#ifndef DX_SERVICES_POLICY_ADMIN_SERVICE_H_
+#define DX_SERVICES_POLICY_ADMIN_SERVICE_H_
 
 #include "authz/call_gate.h"
 #include "dx/v1/policy.grpc.pb.h"
 #include "policy/policy_admin.h"
 
-namespace dx::policy {
+namespace dx::services {
 
 class PolicyAdminService final : public v1::PolicyAdmin::Service {
  public:
   // Both must outlive the service.
-  PolicyAdminService(PolicyAdmin* admin, const authz::CallGate* gate)
+  PolicyAdminService(policy::PolicyAdmin* admin, const authz::CallGate* gate)
       : admin_(admin), gate_(gate) {}
 
   grpc::Status Apply(grpc::ServerContext* ctx,
@@ -49,10 +49,10 @@ class PolicyAdminService final : public v1::PolicyAdmin::Service {
                        v1::ExplainResponse* out) override;
 
  private:
-  PolicyAdmin* const admin_;
+  policy::PolicyAdmin* const admin_;
   const authz::CallGate* const gate_;
 };
 
-}  // namespace dx::policy
+}  // namespace dx::services
 
-#endif  // DX_POLICY_ADMIN_SERVICE_H_
+#endif  // DX_SERVICES_POLICY_ADMIN_SERVICE_H_

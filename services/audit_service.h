@@ -9,8 +9,8 @@
 // operators prune records past the retention age. Reads of personal data
 // (subject reports, searches by subject, exports) and prunes are recorded
 // in the log as admin records.
-#ifndef DX_AUDIT_AUDIT_SERVICE_H_
-#define DX_AUDIT_AUDIT_SERVICE_H_
+#ifndef DX_SERVICES_AUDIT_SERVICE_H_
+#define DX_SERVICES_AUDIT_SERVICE_H_
 
 #include <string>
 #include <vector>
@@ -24,14 +24,16 @@
 #include "dx/v1/audit.grpc.pb.h"
 
 namespace dx::audit {
-
 class Pruner;
+}  // namespace dx::audit
+
+namespace dx::services {
 
 class AuditService final : public v1::Audit::Service {
  public:
   struct Deps {
-    StateDb* db = nullptr;
-    AuditLog* log = nullptr;
+    audit::StateDb* db = nullptr;
+    audit::AuditLog* log = nullptr;
     // Admits callers (authz/roles.h) and says who they are.
     const authz::CallGate* gate = nullptr;
     std::string subject_hmac_key;
@@ -42,8 +44,8 @@ class AuditService final : public v1::Audit::Service {
     const Clock* clock = SystemClock::Get();
     std::string node_id;
     // The cluster checkpoint log; null on a single node.
-    CheckpointSource* checkpoints = nullptr;
-    Pruner* pruner = nullptr;
+    audit::CheckpointSource* checkpoints = nullptr;
+    audit::Pruner* pruner = nullptr;
   };
   explicit AuditService(Deps deps)
       : deps_(std::move(deps)), reader_(deps_.db) {}
@@ -89,9 +91,9 @@ class AuditService final : public v1::Audit::Service {
                                  const std::string& detail);
 
   const Deps deps_;
-  AuditReader reader_;
+  audit::AuditReader reader_;
 };
 
-}  // namespace dx::audit
+}  // namespace dx::services
 
-#endif  // DX_AUDIT_AUDIT_SERVICE_H_
+#endif  // DX_SERVICES_AUDIT_SERVICE_H_
