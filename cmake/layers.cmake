@@ -6,16 +6,21 @@
 # INTERFACE links alike, since a static library's PRIVATE links are linked
 # into every program that uses it.
 
-# Appends to `out_var` every target `target` links, directly or not.
+# Sets `out_var` to every target `target` links, directly or not, and
+# `${out_var}_PATH_<id>` (id: string(MAKE_C_IDENTIFIER)) to the chain of
+# links from `target` to each, for the error message.
 function(_dx_link_closure target out_var)
-  set(seen ${${out_var}})
+  set(seen)
   set(pending ${target})
+  string(MAKE_C_IDENTIFIER "${target}" id)
+  set(path_${id} ${target})
   while(pending)
     list(POP_FRONT pending current)
     if(NOT TARGET ${current} OR current IN_LIST seen)
       continue()
     endif()
     list(APPEND seen ${current})
+    string(MAKE_C_IDENTIFIER "${current}" current_id)
     get_target_property(type ${current} TYPE)
     set(links)
     if(NOT type STREQUAL "INTERFACE_LIBRARY")
@@ -28,20 +33,28 @@ function(_dx_link_closure target out_var)
     if(iface)
       list(APPEND links ${iface})
     endif()
+    get_target_property(aliased ${current} ALIASED_TARGET)
+    if(aliased)
+      list(APPEND links ${aliased})
+    endif()
     foreach(link ${links})
       # $<LINK_ONLY:x> is how CMake passes on a static library's PRIVATE links.
       string(REGEX REPLACE "^\\$<LINK_ONLY:(.*)>$" "\\1" link "${link}")
-      if(TARGET ${link})
-        get_target_property(aliased ${link} ALIASED_TARGET)
-        if(aliased)
-          list(APPEND pending ${link} ${aliased})
-        else()
-          list(APPEND pending ${link})
+      if(TARGET ${link} AND NOT link IN_LIST seen)
+        string(MAKE_C_IDENTIFIER "${link}" link_id)
+        if(NOT DEFINED path_${link_id})
+          set(path_${link_id} ${path_${current_id}} ${link})
         endif()
+        list(APPEND pending ${link})
       endif()
     endforeach()
   endwhile()
   set(${out_var} ${seen} PARENT_SCOPE)
+  foreach(t ${seen})
+    string(MAKE_C_IDENTIFIER "${t}" t_id)
+    string(REPLACE ";" " -> " chain "${path_${t_id}}")
+    set(${out_var}_PATH_${t_id} "${chain}" PARENT_SCOPE)
+  endforeach()
 endfunction()
 
 # dx_check_link_closure(TARGETS t... FORBIDDEN f... CONTROL c WHY "text"):
@@ -72,8 +85,9 @@ function(dx_check_link_closure)
     _dx_link_closure(${target} closure)
     foreach(bad ${ARG_FORBIDDEN})
       if(bad IN_LIST closure)
-        message(FATAL_ERROR "layer check: ${target} links ${bad} (directly or "
-          "through a library it links): ${ARG_WHY}. Link the seam's "
+        string(MAKE_C_IDENTIFIER "${bad}" bad_id)
+        message(FATAL_ERROR "layer check: ${target} links ${bad} through "
+          "${closure_PATH_${bad_id}}: ${ARG_WHY}. Link the seam's "
           "INTERFACE library or the core library instead "
           "(docs/ARCHITECTURE.md, Libraries by layer).")
       endif()
