@@ -35,7 +35,7 @@ class AuditLog {
   virtual absl::Status Health() const = 0;
 };
 
-// The leaf hash of stored record bytes.
+// The leaf hash of stored record bytes (defined in merkle.cc, dx_audit_core).
 std::string LeafHash(const std::string& record_bytes);
 
 }  // namespace dx::audit

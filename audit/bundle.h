@@ -1,6 +1,7 @@
 // Export bundles: a self-contained piece of the audit log that anyone can
 // verify offline: the records, an RFC 9162 inclusion proof for each against
 // one signed tree head, and the certificate chain of the key that signed it.
+// Built here from the store; checked by bundle_verifier.h, which needs none.
 #ifndef DX_AUDIT_BUNDLE_H_
 #define DX_AUDIT_BUNDLE_H_
 
@@ -9,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "audit/audit_reader.h"
-#include "audit/log_verifier.h"
+#include "audit/bundle_verifier.h"  // VerifyBundle, for the callers of both
 #include "dx/v1/audit.pb.h"
 
 namespace dx::audit {
@@ -22,13 +23,6 @@ absl::StatusOr<v1::AuditBundle> BuildBundle(
     const AuditReader& reader, uint64_t from, uint64_t to,
     const std::vector<std::string>& chain_der, const std::string& node_id,
     uint64_t tree_size = 0);
-
-// Checks a bundle: the tree head's certificate chains to one of
-// `roots_der` (when empty: to the bundle's own last certificate, which only
-// proves internal consistency), its signature, each record's leaf hash and
-// inclusion proof.
-VerifyReport VerifyBundle(const v1::AuditBundle& bundle,
-                          const std::vector<std::string>& roots_der);
 
 }  // namespace dx::audit
 

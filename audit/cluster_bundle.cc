@@ -1,7 +1,7 @@
 #include "audit/cluster_bundle.h"
 
 #include "absl/strings/str_cat.h"
-#include "audit/bundle.h"
+#include "audit/bundle_verifier.h"
 #include "audit/merkle.h"
 #include "audit/tree_head.h"
 #include "certs/crypto.h"

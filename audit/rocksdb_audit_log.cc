@@ -23,10 +23,6 @@ constexpr absl::Duration kProbeInterval = absl::Milliseconds(250);
 
 }  // namespace
 
-std::string LeafHash(const std::string& record_bytes) {
-  return HashLeaf(record_bytes);
-}
-
 RocksDbAuditLog::RocksDbAuditLog(StateDb* db, Options options,
                                  CompactRange range)
     : db_(db),

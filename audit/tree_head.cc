@@ -1,6 +1,6 @@
 #include "audit/tree_head.h"
 
-#include "audit/keys.h"
+#include "common/bytes.h"
 #include "common/status_macros.h"
 
 namespace dx::audit {
@@ -11,8 +11,8 @@ std::string TreeHeadSignedBytes(uint64_t tree_size, uint64_t timestamp_ms,
   out.reserve(50);
   out.push_back('\x00');  // version v1
   out.push_back('\x01');  // signature_type tree_hash
-  out += EncodeBigEndian64(timestamp_ms);
-  out += EncodeBigEndian64(tree_size);
+  out += ::dx::EncodeBigEndian64(timestamp_ms);
+  out += ::dx::EncodeBigEndian64(tree_size);
   out += root_hash;
   return out;
 }

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "audit/bundle.h"
+#include "audit/bundle_verifier.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   dx::v1::AuditBundle bundle;

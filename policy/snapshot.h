@@ -98,6 +98,18 @@ class PolicySnapshot {
  private:
   PolicySnapshot() = default;
 
+  // The steps of Decide, numbered as at the top of this file; each returns
+  // true once it has decided `d`. Evaluation (snapshot.cc) holds what they
+  // share: the request resolved against the dataset, what the forbids
+  // removed, the nearest miss so far.
+  struct Evaluation;
+  bool RefuseOutsideRegistry(Evaluation* e, AccessDecision* d) const;      // 0
+  bool ApplyForbids(Evaluation* e, AccessDecision* d) const;               // 1
+  bool OwnerReads(const Evaluation& e, AccessDecision* d) const;           // 2
+  bool FirstGrantDecides(Evaluation* e, AccessDecision* d) const;          // 3
+  bool OpenDataDecides(Evaluation* e, AccessDecision* d) const;            // 4
+  void DenyWithNearestMiss(const Evaluation& e, AccessDecision* d) const;  // 5
+
   uint64_t revision_ = 0;
   std::string version_;
   std::shared_ptr<const registry::Registry> registry_;
