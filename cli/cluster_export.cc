@@ -21,10 +21,6 @@ namespace {
 
 int Fail(const absl::Status& s) { return cli::Fail("audit", s); }
 
-}  // namespace
-
-namespace {
-
 // The first record of `node` at or after `micros` (0: the start), or
 // `limit` when there is none before it.
 absl::StatusOr<uint64_t> FirstAtOrAfter(AuditSource& src, int64_t micros,

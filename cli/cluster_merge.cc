@@ -66,6 +66,8 @@ absl::Status ClusterMerge::Fetch(Stream& s, uint32_t skip) {
 }
 
 void ClusterMerge::Start() {
+  if (started_) return;
+  started_ = true;
   // Each node at once: a slow one costs its own time, not the sum of all.
   std::vector<absl::Status> fetched(streams_.size());
   {
@@ -91,6 +93,7 @@ void ClusterMerge::Start() {
 }
 
 std::optional<v1::StoredRecord> ClusterMerge::Next() {
+  Start();
   Stream* next = nullptr;
   for (Stream& s : streams_) {
     while (!s.done && s.buffer.empty()) {

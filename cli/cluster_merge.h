@@ -63,7 +63,8 @@ class ClusterMerge {
                const v1::ClusterQueryCursor& resume, ReadPage read);
 
   // Reads the first page of every node not yet done, all at once. A node
-  // whose page cannot be read is a miss (see missed()).
+  // whose page cannot be read is a miss (see missed()). Once; the first
+  // Next() calls it if it was not.
   void Start();
 
   // The next record by time, reading further pages as needed; nullopt when
@@ -95,6 +96,7 @@ class ClusterMerge {
   absl::Status Fetch(Stream& s, uint32_t skip);
 
   ReadPage read_;
+  bool started_ = false;
   v1::ClusterQueryCursor resume_;
   std::vector<Stream> streams_;
   std::vector<std::string> unreadable_;

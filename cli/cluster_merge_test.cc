@@ -172,6 +172,18 @@ TEST(ClusterMergeTest, CursorPagesNeitherRepeatNorSkip) {
   }
 }
 
+// Start() is the parallel first read; without it the first Next() reads
+// the first pages itself, and a second Start() reads nothing again.
+TEST(ClusterMergeTest, NextStartsAMergeThatWasNotStarted) {
+  FakeNodes nodes(2);
+  FillThree(nodes);
+  ClusterMerge merge({"n1", "n2", "n3"}, {}, {}, nodes.Reader());
+  EXPECT_EQ(Drain(merge), Expected());
+  const int reads = nodes.reads("n1");
+  merge.Start();
+  EXPECT_EQ(nodes.reads("n1"), reads);
+}
+
 TEST(ClusterMergeTest, ADoneNodeIsNotReadAgain) {
   FakeNodes nodes(100);
   FillThree(nodes);
