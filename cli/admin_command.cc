@@ -7,10 +7,10 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "cli/channel.h"
 #include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/remote.h"
 #include "dx/v1/cluster.grpc.pb.h"
 
 namespace dx::cli {
@@ -22,15 +22,15 @@ int RunBackup(const Flags& f) {
                                   "--out DIR is required: a new folder on "
                                   "the gateway's host, absolute"));
   }
-  auto channel = OpenGatewayChannel(f, "ops1");
-  if (!channel.ok()) return cli::Fail("admin", channel.status());
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
+  auto remote = RemoteNode::Open(f);
+  if (!remote.ok()) return cli::Fail("admin", remote.status());
   v1::BackupRequest req;
   req.set_out_dir(f.Get("out"));
   v1::BackupManifest m;
-  grpc::Status s = v1::Node::NewStub(*channel)->Backup(&ctx, req, &m);
-  if (!s.ok()) return cli::FailRpc("admin", s.error_code(), s.error_message());
+  RemoteService<v1::Node> node(*std::move(remote));
+  absl::Status s =
+      node.Call(&v1::Node::Stub::Backup, req, &m, absl::Minutes(30));
+  if (!s.ok()) return cli::FailRpc("admin", s);
   if (f.Has("json")) {
     std::cout << Json(m) << "\n";
     return kExitOk;
@@ -55,8 +55,8 @@ const CommandTable& AdminTable() {
       "admin",
       "usage: dxctl admin SUBCOMMAND [flags]\n\n",
       R"(
-connection: --gateway HOST:PORT --pki DIR [--person NAME] (default ops1, an
-            operator), or --ca F --cert F --key F
+connection: --gateway HOST:PORT --pki DIR --person NAME (an operator; or
+            DXCTL_PERSON=NAME), or --ca F --cert F --key F
 Restore: docs/OPERATIONS.md, Backups.
 )",
       {"gateway", "pki", "person", "ca", "cert", "key"},

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -14,6 +15,7 @@
 #include "audit/merkle.h"
 #include "audit/tree_head.h"
 #include "certs/crypto.h"
+#include "cli/audit_commands.h"
 #include "cli/audit_output.h"
 #include "cli/audit_source.h"
 #include "cli/cluster_audit.h"
@@ -30,310 +32,6 @@ namespace dx::cli {
 namespace {
 
 int Fail(const absl::Status& s) { return cli::Fail("audit", s); }
-
-int RunVerify(AuditSource& src, const Flags& f) {
-  auto from_flag = f.GetUint("from"), to_flag = f.GetUint("to");
-  if (!from_flag.ok()) return Fail(from_flag.status());
-  if (!to_flag.ok()) return Fail(to_flag.status());
-  uint64_t from = *from_flag;
-  const uint64_t to = *to_flag;
-  if (!f.Has("from")) {
-    // A pruned log starts later: from its first record, which the kept
-    // tree summarises everything before.
-    absl::Status first = src.ReadRecords(0, 1, [&](const v1::StoredRecord& r) {
-      from = r.sequence_number();
-      return false;
-    });
-    if (!first.ok()) return Fail(first);
-    if (from > 0) {
-      std::cout << "records before #" << from
-                << " were pruned (see the audit.prune records); verifying "
-                   "from #"
-                << from << "\n";
-    }
-  }
-  auto heads = src.TreeHeads();
-  if (!heads.ok()) return Fail(heads.status());
-  if (heads->empty()) {
-    std::cout << "no signed tree head yet; nothing to verify against\n";
-    return 1;
-  }
-  // Each tree head with the key of its own certificate (a rotated log key
-  // leaves heads signed by each), every certificate checked against --ca.
-  bool chain_checked = false;
-  std::map<std::string, certs::PkeyPtr> keys;  // by certificate DER
-  std::vector<std::string> refused;
-  auto key_for = [&](const v1::SignedTreeHead& h) -> EVP_PKEY* {
-    auto it = keys.find(h.signer_certificate());
-    if (it == keys.end()) {
-      auto key = LogKey(h, f, &chain_checked);
-      if (!key.ok()) {
-        refused.push_back(absl::StrCat("tree head of size ", h.tree_size(),
-                                       ": ", key.status().message()));
-      }
-      it = keys.emplace(h.signer_certificate(),
-                        key.ok() ? *std::move(key) : nullptr)
-               .first;
-    }
-    return it->second.get();
-  };
-  std::vector<v1::SignedTreeHead> relevant;
-  for (auto& h : *heads) {
-    if (to == 0 || h.tree_size() <= to) relevant.push_back(h);
-  }
-  auto prefix = src.CompactRange(from);
-  if (!prefix.ok()) return Fail(prefix.status());
-  auto start = audit::CompactRange::FromHashes(from, *prefix);
-  if (!start.ok()) return Fail(start.status());
-  audit::LogVerifier verifier(*std::move(start), std::move(relevant), key_for);
-  absl::Status s = src.ReadRecords(
-      from, to == 0 ? 0 : to - from,
-      [&](const v1::StoredRecord& r) { return verifier.Add(r); });
-  if (!s.ok()) return Fail(s);
-  audit::VerifyReport report = verifier.Finish();
-  std::cout << (report.ok ? "VERIFIED  " : "FAILED  ") << report.records_checked
-            << " records from #" << from << ", " << report.tree_heads_checked
-            << " signed tree heads"
-            << (chain_checked ? " (log certificate checked against the root)"
-                              : " (log certificate NOT checked: give --ca)")
-            << "\n";
-  if (!report.ok) {
-    std::cout << "  first problem: " << report.problem << "\n";
-    if (!refused.empty()) std::cout << "  " << refused.front() << "\n";
-    return 3;
-  }
-  if (keys.size() > 1) {
-    std::cout << "  tree heads signed by " << keys.size()
-              << " log certificates (a key rotation)\n";
-  }
-  if (report.uncovered_records > 0) {
-    std::cout << "  " << report.uncovered_records
-              << " newest record(s) not yet covered by a signed tree head\n";
-  }
-  return 0;
-}
-
-int RunProof(AuditSource& src, const Flags& f) {
-  auto seq = f.PositionalUint(0, "the record's sequence number");
-  if (!seq.ok()) return Fail(seq.status());
-  auto size = f.GetUint("tree-size");
-  if (!size.ok()) return Fail(size.status());
-  auto proof = src.Inclusion(*seq, *size);
-  if (!proof.ok()) return Fail(proof.status());
-  if (f.Has("json")) std::cout << Json(*proof) << "\n";
-  bool chain_checked = false;
-  auto key = LogKey(proof->tree_head(), f, &chain_checked);
-  if (!key.ok()) return Fail(key.status());
-  const bool sig_ok = audit::VerifyTreeHead(proof->tree_head(), key->get());
-  const bool path_ok = audit::VerifyInclusion(
-      proof->leaf_index(), proof->tree_size(), proof->leaf_hash(),
-      {proof->path().begin(), proof->path().end()},
-      proof->tree_head().root_hash());
-  if (!f.Has("json")) {
-    std::cout << (sig_ok && path_ok ? "PROVEN  " : "FAILED  ") << "record #"
-              << proof->leaf_index() << " (leaf "
-              << HexEncode(proof->leaf_hash()) << ") is in the tree of "
-              << proof->tree_size() << " records\n"
-              << "  root " << HexEncode(proof->tree_head().root_hash())
-              << ", signed at "
-              << FormatTime(
-                     static_cast<int64_t>(proof->tree_head().timestamp_ms()) *
-                     1000)
-              << (sig_ok ? " (signature OK)" : " (signature BAD)") << "\n"
-              << "  path of " << proof->path_size() << " hashes"
-              << (path_ok ? " leads to the root" : " does NOT lead to the root")
-              << "\n";
-  }
-  return sig_ok && path_ok ? 0 : 3;
-}
-
-int RunConsistency(AuditSource& src, const Flags& f) {
-  auto first = f.PositionalUint(0, "the first tree size");
-  if (!first.ok()) return Fail(first.status());
-  uint64_t second = 0;
-  if (f.positional().size() > 1) {
-    auto given = f.PositionalUint(1, "the second tree size");
-    if (!given.ok()) return Fail(given.status());
-    second = *given;
-  }
-  auto proof = src.Consistency(*first, second);
-  if (!proof.ok()) return Fail(proof.status());
-  if (f.Has("json")) std::cout << Json(*proof) << "\n";
-  bool chain_checked = false;
-  auto key = LogKey(proof->second_tree_head(), f, &chain_checked);
-  if (!key.ok()) return Fail(key.status());
-  const bool sigs =
-      audit::VerifyTreeHead(proof->first_tree_head(), key->get()) &&
-      audit::VerifyTreeHead(proof->second_tree_head(), key->get());
-  const bool ok =
-      audit::VerifyConsistency(proof->first_size(), proof->second_size(),
-                               proof->first_tree_head().root_hash(),
-                               proof->second_tree_head().root_hash(),
-                               {proof->path().begin(), proof->path().end()});
-  if (!f.Has("json")) {
-    std::cout << (ok && sigs ? "CONSISTENT  " : "FAILED  ") << "the tree of "
-              << proof->first_size() << " records is a prefix of the tree of "
-              << proof->second_size() << " (" << proof->path_size()
-              << " hashes; signatures " << (sigs ? "OK" : "BAD") << ")\n";
-  }
-  return ok && sigs ? 0 : 3;
-}
-
-int RunSth(AuditSource& src, const Flags& f) {
-  if (f.Has("list")) {
-    auto heads = src.TreeHeads();
-    if (!heads.ok()) return Fail(heads.status());
-    for (const auto& h : *heads) {
-      if (f.Has("json")) {
-        std::cout << Json(h) << "\n";
-      } else {
-        std::cout << "size " << h.tree_size() << "  "
-                  << FormatTime(static_cast<int64_t>(h.timestamp_ms()) * 1000)
-                  << "  root " << HexEncode(h.root_hash()) << "\n";
-      }
-    }
-    return 0;
-  }
-  auto size = f.GetUint("size");
-  if (!size.ok()) return Fail(size.status());
-  auto sth = src.TreeHead(*size);
-  if (!sth.ok()) return Fail(sth.status());
-  bool chain_checked = false;
-  auto key = LogKey(*sth, f, &chain_checked);
-  if (!key.ok()) return Fail(key.status());
-  const bool ok = audit::VerifyTreeHead(*sth, key->get());
-  if (f.Has("json")) {
-    std::cout << Json(*sth) << "\n";
-  } else {
-    std::cout << "tree size  " << sth->tree_size() << "\nroot hash  "
-              << HexEncode(sth->root_hash()) << "\nsigned at  "
-              << FormatTime(static_cast<int64_t>(sth->timestamp_ms()) * 1000)
-              << " UTC by node " << sth->node_id() << "\nsignature  "
-              << (ok ? "OK" : "BAD")
-              << (chain_checked ? ", certificate chains to the root" : "")
-              << "\n";
-  }
-  const std::string dir = f.Get("save-dir");
-  if (!dir.empty()) {
-    auto cert = certs::ParseCertificateDer(sth->signer_certificate());
-    absl::Status s = WriteFileAtomically(dir + "/sth.bin", sth->signed_bytes());
-    if (s.ok()) s = WriteFileAtomically(dir + "/sth.sig.der", sth->signature());
-    if (s.ok() && cert.ok()) {
-      s = WriteFileAtomically(dir + "/log.pub.pem",
-                              certs::PublicKeyPem(cert->get()));
-    }
-    if (!s.ok()) return Fail(s);
-  }
-  return ok ? 0 : 3;
-}
-
-int RunExport(AuditSource& src, const Flags& f, const std::string& out_path,
-              uint64_t from, uint64_t to, std::string* sha256 = nullptr) {
-  auto bundle = src.Export(from, to, 0);
-  if (!bundle.ok()) return Fail(bundle.status());
-  const std::string bytes = bundle->SerializeAsString();
-  absl::Status s = WriteFileAtomically(out_path, bytes);
-  if (!s.ok()) return Fail(s);
-  if (sha256 != nullptr) *sha256 = certs::Sha256(bytes);
-  std::cout << "exported " << bundle->entries_size()
-            << " records, proven against the "
-            << "tree head of size " << bundle->tree_head().tree_size()
-            << ", to " << out_path << " (sha256 "
-            << HexEncode(certs::Sha256(bytes)) << ")\n";
-  (void)f;
-  return 0;
-}
-
-int RunVerifyBundle(const Flags& f) {
-  if (f.positional().empty())
-    return Fail(absl::InvalidArgumentError("give the bundle file"));
-  auto bytes = ReadFile(f.positional()[0]);
-  if (!bytes.ok()) return Fail(bytes.status());
-  std::vector<std::string> roots;
-  const std::string ca = f.Get("ca");
-  if (!ca.empty()) {
-    auto pem = ReadFile(ca);
-    if (!pem.ok()) return Fail(pem.status());
-    auto ders = certs::PemBundleToDer(*pem);
-    if (!ders.ok()) return Fail(ders.status());
-    roots = *ders;
-  }
-  const char* trust = roots.empty()
-                          ? " (no --ca: the bundle's own root was trusted)"
-                          : " (certificates chain to the given root)";
-  v1::ClusterAuditBundle cluster;
-  if (audit::IsClusterBundle(*bytes, &cluster)) {
-    audit::VerifyReport r = audit::VerifyClusterBundle(cluster, roots);
-    std::cout << (r.ok ? "VERIFIED  " : "FAILED  ") << r.records_checked
-              << " records of " << cluster.node_bundles_size()
-              << " node(s), each node's tree head in the cluster tree head of "
-              << cluster.checkpoints(0).cluster_tree_head().tree_size()
-              << " checkpoints" << trust << "\n";
-    if (!r.ok) std::cout << "  first problem: " << r.problem << "\n";
-    return r.ok ? 0 : 3;
-  }
-  v1::AuditBundle bundle;
-  if (!bundle.ParseFromString(*bytes)) {
-    std::cout << "FAILED  not an audit bundle\n";
-    return 3;
-  }
-  audit::VerifyReport r = audit::VerifyBundle(bundle, roots);
-  std::cout << (r.ok ? "VERIFIED  " : "FAILED  ") << r.records_checked
-            << " records against the signed tree head of size "
-            << bundle.tree_head().tree_size() << trust << "\n";
-  if (!r.ok) std::cout << "  first problem: " << r.problem << "\n";
-  return r.ok ? 0 : 3;
-}
-
-int RunPrune(AuditSource& src, const Flags& f) {
-  auto before = ParseWhen(f.Get("before"), "before");
-  if (!before.ok()) return Fail(before.status());
-  const std::string out = f.Get("out");
-  if (*before == 0 || out.empty()) {
-    return Fail(
-        absl::InvalidArgumentError("give --before TIME and --out FILE"));
-  }
-  // The records to prune: from the oldest kept to the first at or after
-  // `before`.
-  int64_t first = -1, end = -1;
-  absl::Status s = src.ReadRecords(0, 0, [&](const v1::StoredRecord& r) {
-    if (first < 0) first = static_cast<int64_t>(r.sequence_number());
-    if (r.record().time_unix_micros() >= *before) {
-      end = static_cast<int64_t>(r.sequence_number());
-      return false;
-    }
-    return true;
-  });
-  if (!s.ok()) return Fail(s);
-  if (first < 0 || end == first) {
-    std::cout << "nothing to prune before " << f.Get("before") << "\n";
-    return 0;
-  }
-  if (end < 0) {
-    return Fail(absl::FailedPreconditionError(
-        "every record is older than --before; keep at least the newest"));
-  }
-  std::string sha;
-  if (int rc = RunExport(src, f, out, first, end, &sha); rc != 0) return rc;
-  auto bytes = ReadFile(out);
-  v1::AuditBundle bundle;
-  if (!bytes.ok() || !bundle.ParseFromString(*bytes) ||
-      static_cast<int64_t>(bundle.entries_size()) != end - first ||
-      !audit::VerifyBundle(bundle, {}).ok) {
-    return Fail(
-        absl::DataLossError("the export does not verify; nothing pruned"));
-  }
-  v1::PruneRequest req;
-  req.set_before_unix_micros(*before);
-  req.set_export_sha256(sha);
-  auto resp = src.Prune(req);
-  if (!resp.ok()) return Fail(resp.status());
-  std::cout << "pruned " << resp->pruned_records()
-            << " records; the log now starts at #"
-            << resp->first_kept_sequence()
-            << "; the tree and its signed heads are kept\n";
-  return 0;
-}
 
 // Runs `run` on the log the connection flags name.
 std::function<int(const Flags&)> OnLog(
@@ -437,10 +135,22 @@ int RunGet(AuditSource& s, const Flags& f) {
   } else {
     std::cout << "identity verified: " << Who(*rec) << "\n";
   }
-  // One field a line; hidden characters in any string shown as <U+XXXX>.
+  // One field a line; hidden characters in any string shown as <U+XXXX>,
+  // and in the fields that are codes (ASCII by their standard) every
+  // letter past ASCII too, so that a look-alike agency code is seen.
   for (absl::string_view line :
        absl::StrSplit(rec->record().Utf8DebugString(), '\n')) {
-    if (!line.empty()) std::cout << VisibleText(line) << "\n";
+    if (line.empty()) continue;
+    const bool code = absl::StartsWith(line, "tls_agency:") ||
+                      absl::StartsWith(line, "consumer_agency:") ||
+                      absl::StartsWith(line, "consumer_system:") ||
+                      absl::StartsWith(line, "provider_agency:") ||
+                      absl::StartsWith(line, "dataset_id:") ||
+                      absl::StartsWith(line, "node_id:");
+    std::cout << (code && rec->record().kind() != v1::RECORD_KIND_ADMIN
+                      ? VisibleCode(line)
+                      : VisibleText(line))
+              << "\n";
   }
   return 0;
 }
@@ -451,7 +161,7 @@ int RunExportCommand(AuditSource& s, const Flags& f) {
   if (!from.ok()) return Fail(from.status());
   if (!to.ok()) return Fail(to.status());
   if (!f.Has("out")) return Fail(absl::InvalidArgumentError("give --out FILE"));
-  return RunExport(s, f, f.Get("out"), *from, *to);
+  return RunNodeExport(s, f, f.Get("out"), *from, *to, nullptr);
 }
 
 const CommandTable& AuditTable() {
@@ -460,7 +170,7 @@ const CommandTable& AuditTable() {
       R"(usage: dxctl audit COMMAND [flags]
 
 Where the log is (one of):
-  --gateway HOST:PORT --pki DIR [--person NAME | --agency CODE]   (or --ca --cert --key)
+  --gateway HOST:PORT --pki DIR (--person NAME | --agency CODE)   (or --ca --cert --key)
   --data-dir DIR        a gateway's data folder, opened read-only
 A cluster (query, subject-report, get, proof, verify ask every node):
   --gateway A,B,C       these nodes; or --gateway A --cluster: every node A
@@ -510,14 +220,14 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
            {"tree-size"},
            {"json"},
            {"tree-size"},
-           OnLogOrCluster(RunProof, RunClusterProof)},
+           OnLogOrCluster(RunNodeProof, RunClusterProof)},
           {"consistency",
            "consistency FIRST [SECOND] [--json]",
            "consistency proof, checked here",
            {},
            {"json"},
            {},
-           OnLog(RunConsistency)},
+           OnLog(RunNodeConsistency)},
           {"sth",
            "sth [--size N] [--list] [--json] [--save-dir DIR]",
            "signed tree heads (--save-dir writes sth.bin, sth.sig.der,\n"
@@ -525,7 +235,7 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
            {"size", "save-dir"},
            {"list", "json"},
            {"size"},
-           OnLog(RunSth)},
+           OnLog(RunNodeSth)},
           {"verify",
            "verify [--from N] [--to N]",
            "recompute the tree from the records and check every signed tree "
@@ -533,7 +243,7 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
            {"from", "to"},
            {},
            {"from", "to"},
-           OnLogOrCluster(RunVerify, RunClusterVerify)},
+           OnLogOrCluster(RunNodeVerify, RunClusterVerify)},
           {"export",
            "export --out FILE [--from N] [--to N]   (a cluster: [--since T] "
            "[--until T])",
@@ -563,7 +273,7 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
            {"before", "out"},
            {},
            {},
-           OnLog(RunPrune)},
+           OnLog(RunNodePrune)},
       }};
   return *table;
 }
@@ -571,8 +281,6 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
 }  // namespace
 
 int RunNodeGet(AuditSource& s, const Flags& f) { return RunGet(s, f); }
-int RunNodeProof(AuditSource& s, const Flags& f) { return RunProof(s, f); }
-int RunNodeVerify(AuditSource& s, const Flags& f) { return RunVerify(s, f); }
 
 int RunAudit(const std::vector<std::string>& args) {
   return Dispatch(AuditTable(), args);

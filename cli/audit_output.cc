@@ -45,7 +45,9 @@ std::string Who(const v1::StoredRecord& s) {
   } else if (!r.tls_agency().empty()) {
     who = r.tls_agency();
   }
-  who = VisibleText(who);
+  // An admin actor is a person's name (any script); an agency code and a
+  // system id are ASCII, so a look-alike letter in one is named.
+  who = r.kind() == v1::RECORD_KIND_ADMIN ? VisibleText(who) : VisibleCode(who);
   if (!Claimed(s)) return who;
   return who.empty() ? "unknown caller, not verified"
                      : absl::StrCat("claimed to be ", who, ", not verified");
@@ -86,8 +88,10 @@ void RecordPrinter::Print(const v1::StoredRecord& s) {
       v1::RecordKind_Name(r.kind()).substr(sizeof("RECORD_KIND_") - 1),
       Short(v1::Decision_Name(r.decision())),
       who,
-      text(r.kind() == v1::RECORD_KIND_ADMIN ? r.admin_action()
-                                             : r.dataset_id()),
+      csv ? (r.kind() == v1::RECORD_KIND_ADMIN ? r.admin_action()
+                                               : r.dataset_id())
+      : r.kind() == v1::RECORD_KIND_ADMIN ? VisibleText(r.admin_action())
+                                          : VisibleCode(r.dataset_id()),
       text(r.purpose_code()),
       text(absl::StrJoin(r.returned_fields(), " ")),
       absl::StrCat(r.record_count()),
@@ -127,7 +131,7 @@ void RecordPrinter::Print(const v1::StoredRecord& s) {
     // Who really connected, as far as the gateway saw: the agency the TLS
     // client certificate named (the forger, when it is not the claimed one).
     if (claimed && !r.tls_agency().empty()) {
-      std::cout << "  TLS certificate names " << text(r.tls_agency());
+      std::cout << "  TLS certificate names " << VisibleCode(r.tls_agency());
     }
     std::cout << "\n";
   }

@@ -11,8 +11,8 @@
 #include "audit/bundle.h"
 #include "audit/state_db.h"
 #include "certs/crypto.h"
-#include "cli/channel.h"
 #include "cli/pki_layout.h"
+#include "cli/remote.h"
 #include "common/data_dir.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -20,12 +20,6 @@
 
 namespace dx::cli {
 namespace {
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      s.error_message());
-}
 
 // Reads the log straight from a data folder, read-only.
 class LocalSource final : public AuditSource {
@@ -132,14 +126,12 @@ class LocalSource final : public AuditSource {
 // Reads the log through a gateway's Audit service.
 class RemoteSource final : public AuditSource {
  public:
-  explicit RemoteSource(std::shared_ptr<grpc::Channel> channel)
-      : stub_(v1::Audit::NewStub(channel)) {}
+  explicit RemoteSource(RemoteNode node) : audit_(std::move(node)) {}
 
   absl::Status QueryPage(const v1::AuditQuery& q, const RecordFn& emit,
                          std::string* next_token) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
-    auto reader = stub_->Query(&ctx, q);
+    auto ctx = RemoteNode::NewContext(kCallTimeout);
+    auto reader = audit_.stub().Query(ctx.get(), q);
     v1::AuditQueryResponse msg;
     next_token->clear();
     bool want = true;
@@ -150,65 +142,60 @@ class RemoteSource final : public AuditSource {
     return FromGrpc(reader->Finish());
   }
   absl::StatusOr<v1::StoredRecord> Get(uint64_t seq) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::GetRecordRequest req;
     req.set_sequence_number(seq);
     v1::StoredRecord out;
-    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetRecord(&ctx, req, &out)));
+    DX_RETURN_IF_ERROR(
+        audit_.Call(&v1::Audit::Stub::GetRecord, req, &out, kCallTimeout));
     return out;
   }
   absl::StatusOr<v1::InclusionProof> Inclusion(uint64_t seq,
                                                uint64_t size) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::GetInclusionProofRequest req;
     req.set_sequence_number(seq);
     req.set_tree_size(size);
     v1::InclusionProof out;
-    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetInclusionProof(&ctx, req, &out)));
+    DX_RETURN_IF_ERROR(audit_.Call(&v1::Audit::Stub::GetInclusionProof, req,
+                                   &out, kCallTimeout));
     return out;
   }
   absl::StatusOr<v1::ConsistencyProof> Consistency(uint64_t a,
                                                    uint64_t b) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::GetConsistencyProofRequest req;
     req.set_first_size(a);
     req.set_second_size(b);
     v1::ConsistencyProof out;
-    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetConsistencyProof(&ctx, req, &out)));
+    DX_RETURN_IF_ERROR(audit_.Call(&v1::Audit::Stub::GetConsistencyProof, req,
+                                   &out, kCallTimeout));
     return out;
   }
   absl::StatusOr<v1::SignedTreeHead> TreeHead(uint64_t size) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::GetTreeHeadRequest req;
     req.set_tree_size(size);
     v1::SignedTreeHead out;
-    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetTreeHead(&ctx, req, &out)));
+    DX_RETURN_IF_ERROR(
+        audit_.Call(&v1::Audit::Stub::GetTreeHead, req, &out, kCallTimeout));
     return out;
   }
   absl::StatusOr<std::vector<v1::SignedTreeHead>> TreeHeads() override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::ListTreeHeadsResponse out;
-    DX_RETURN_IF_ERROR(FromGrpc(stub_->ListTreeHeads(&ctx, {}, &out)));
+    DX_RETURN_IF_ERROR(audit_.Call(&v1::Audit::Stub::ListTreeHeads,
+                                   v1::ListTreeHeadsRequest(), &out,
+                                   kCallTimeout));
     return std::vector<v1::SignedTreeHead>(out.tree_heads().begin(),
                                            out.tree_heads().end());
   }
   absl::Status ReadRecords(uint64_t from, uint64_t limit,
                            const RecordFn& emit) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx, kStreamTimeout);
+    auto ctx = RemoteNode::NewContext(kStreamTimeout);
     v1::ReadRecordsRequest req;
     req.set_from_sequence(from);
     req.set_limit(limit);
-    auto reader = stub_->ReadRecords(&ctx, req);
+    auto reader = audit_.stub().ReadRecords(ctx.get(), req);
     v1::StoredRecord rec;
     while (reader->Read(&rec)) {
       if (!emit(rec)) {
-        ctx.TryCancel();
+        ctx->TryCancel();
         break;
       }
     }
@@ -218,19 +205,17 @@ class RemoteSource final : public AuditSource {
   }
   absl::StatusOr<std::vector<std::string>> CompactRange(
       uint64_t size) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::CompactRangeRequest req;
     req.set_size(size);
     v1::CompactRangeResponse out;
-    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetCompactRange(&ctx, req, &out)));
+    DX_RETURN_IF_ERROR(audit_.Call(&v1::Audit::Stub::GetCompactRange, req, &out,
+                                   kCallTimeout));
     return std::vector<std::string>(out.hashes().begin(), out.hashes().end());
   }
   absl::Status SubjectReport(const v1::SubjectReportRequest& req,
                              const RecordFn& emit) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx, kStreamTimeout);
-    auto reader = stub_->SubjectReport(&ctx, req);
+    auto ctx = RemoteNode::NewContext(kStreamTimeout);
+    auto reader = audit_.stub().SubjectReport(ctx.get(), req);
     v1::StoredRecord rec;
     bool want = true;
     while (reader->Read(&rec)) {
@@ -240,13 +225,12 @@ class RemoteSource final : public AuditSource {
   }
   absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to,
                                          uint64_t tree_size) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx, kStreamTimeout);
+    auto ctx = RemoteNode::NewContext(kStreamTimeout);
     v1::ExportRequest req;
     req.set_from_sequence(from);
     req.set_to_sequence(to);
     req.set_tree_size(tree_size);
-    auto reader = stub_->Export(&ctx, req);
+    auto reader = audit_.stub().Export(ctx.get(), req);
     v1::AuditBundle merged, chunk;
     while (reader->Read(&chunk)) {
       if (merged.certificates().empty()) {
@@ -264,22 +248,20 @@ class RemoteSource final : public AuditSource {
   }
   absl::StatusOr<v1::PruneResponse> Prune(
       const v1::PruneRequest& req) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::PruneResponse out;
-    DX_RETURN_IF_ERROR(FromGrpc(stub_->Prune(&ctx, req, &out)));
+    DX_RETURN_IF_ERROR(
+        audit_.Call(&v1::Audit::Stub::Prune, req, &out, kCallTimeout));
     return out;
   }
 
   absl::StatusOr<v1::CheckpointProof> Checkpoint(
       const std::string& node, uint64_t min_tree_size) override {
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::GetCheckpointProofRequest req;
     req.set_node_id(node);
     req.set_min_tree_size(min_tree_size);
     v1::CheckpointProof out;
-    DX_RETURN_IF_ERROR(FromGrpc(stub_->GetCheckpointProof(&ctx, req, &out)));
+    DX_RETURN_IF_ERROR(audit_.Call(&v1::Audit::Stub::GetCheckpointProof, req,
+                                   &out, kCallTimeout));
     return out;
   }
 
@@ -287,11 +269,7 @@ class RemoteSource final : public AuditSource {
   // A call never hangs on a node that does not answer.
   static constexpr absl::Duration kCallTimeout = absl::Seconds(30);
   static constexpr absl::Duration kStreamTimeout = absl::Minutes(30);
-  static void Deadline(grpc::ClientContext* ctx,
-                       absl::Duration timeout = kCallTimeout) {
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  }
-  std::unique_ptr<v1::Audit::Stub> stub_;
+  RemoteService<v1::Audit> audit_;
 };
 
 }  // namespace
@@ -321,13 +299,12 @@ absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(const Flags& f) {
         "say where the log is: --gateway HOST:PORT (with --pki DIR --person "
         "NAME, or --ca --cert --key) or --data-dir DIR");
   }
-  DX_ASSIGN_OR_RETURN(auto channel, OpenGatewayChannel(f, "auditor1"));
-  return std::unique_ptr<AuditSource>(new RemoteSource(std::move(channel)));
+  DX_ASSIGN_OR_RETURN(RemoteNode node, RemoteNode::Open(f));
+  return std::unique_ptr<AuditSource>(new RemoteSource(std::move(node)));
 }
 
-std::unique_ptr<AuditSource> RemoteAuditSource(
-    std::shared_ptr<grpc::Channel> channel) {
-  return std::make_unique<RemoteSource>(std::move(channel));
+std::unique_ptr<AuditSource> RemoteAuditSource(RemoteNode node) {
+  return std::make_unique<RemoteSource>(std::move(node));
 }
 
 }  // namespace dx::cli

@@ -13,11 +13,9 @@
 #include "cli/flags.h"
 #include "dx/v1/audit.pb.h"
 
-namespace grpc {
-class Channel;
-}  // namespace grpc
-
 namespace dx::cli {
+
+class RemoteNode;
 
 class AuditSource {
  public:
@@ -58,9 +56,8 @@ class AuditSource {
 absl::StatusOr<std::unique_ptr<AuditSource>> OpenAuditSource(
     const Flags& flags);
 
-// A gateway through `channel` (one node's).
-std::unique_ptr<AuditSource> RemoteAuditSource(
-    std::shared_ptr<grpc::Channel> channel);
+// A gateway's (one node's) Audit service.
+std::unique_ptr<AuditSource> RemoteAuditSource(RemoteNode node);
 
 }  // namespace dx::cli
 

@@ -18,7 +18,7 @@
 #include "cli/flags.h"
 #include "cli/output.h"
 #include "cli/pki_layout.h"
-#include "cli/target.h"
+#include "cli/remote.h"
 #include "common/files.h"
 #include "common/records.h"
 #include "common/status_macros.h"
@@ -309,12 +309,6 @@ int RunCall(const std::vector<std::string>& args) {
     if (!s.ok()) return fail_usage(s);
   }
 
-  auto ca = ReadFile(id->ca);
-  auto cert = ReadFile(id->cert);
-  auto key = ReadFile(id->key);
-  for (auto* r : {&ca, &cert, &key}) {
-    if (!r->ok()) return fail_usage(r->status());
-  }
   certs::TrustStore::Options trust_options;
   trust_options.ca_file = id->ca;
   trust_options.intermediates_file = id->intermediates;
@@ -322,19 +316,14 @@ int RunCall(const std::vector<std::string>& args) {
   auto trust = certs::TrustStore::Create(trust_options);
   if (!trust.ok()) return fail_usage(trust.status());
 
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = *ca;
-  ssl.pem_cert_chain = *cert;
-  ssl.pem_private_key = *key;
-  grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(256 << 20);
-  const std::string target = GatewayTarget(*gateway, &channel_args);
-  auto channel = grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl),
-                                           channel_args);
-  auto stub = v1::Exchange::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(*timeout_ms));
+  ChannelLimits limits;
+  limits.max_receive_bytes = 256 << 20;
+  limits.max_send_bytes = -1;  // gRPC's default: no limit of its own
+  auto remote =
+      RemoteNode::Connect({id->ca, id->cert, id->key}, *gateway, limits);
+  if (!remote.ok()) return fail_usage(remote.status());
+  auto stub = v1::Exchange::NewStub(remote->channel());
+  auto ctx = RemoteNode::NewContext(absl::Milliseconds(*timeout_ms));
   const bool quiet = f.Has("quiet");
 
   v1::RequestEnvelope sent;
@@ -345,7 +334,7 @@ int RunCall(const std::vector<std::string>& args) {
 
   if (!f.Has("stream")) {
     v1::SignedResponse response;
-    grpc::Status s = stub->Call(&ctx, request, &response);
+    grpc::Status s = stub->Call(ctx.get(), request, &response);
     if (!s.ok()) return ReportError(s);
     auto env = VerifyResponse(response, request, trust->get());
     if (!env.ok()) {
@@ -373,7 +362,7 @@ int RunCall(const std::vector<std::string>& args) {
     return 0;
   }
 
-  auto reader = stub->Stream(&ctx, request);
+  auto reader = stub->Stream(ctx.get(), request);
   v1::StreamMessage msg;
   std::string digests;
   uint64_t batches = 0, records = 0;

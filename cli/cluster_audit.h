@@ -1,4 +1,5 @@
-// dxctl audit over a cluster: query, subject-report, get, proof and verify
+// dxctl audit over a cluster (cli/cluster_nodes.h finds the nodes; one
+// file per command): query, subject-report, get, proof and verify
 // ask every node and answer as one gateway. The nodes are the addresses of
 // --gateway a,b,c, or with --cluster every node the given one knows of
 // through etcd (alive or not: each node that ever published its tree
@@ -19,7 +20,6 @@
 
 #include <string>
 
-#include "cli/audit_source.h"
 #include "cli/flags.h"
 
 namespace dx::cli {
@@ -33,11 +33,6 @@ int RunClusterGet(const Flags& flags);
 int RunClusterProof(const Flags& flags);
 int RunClusterVerify(const Flags& flags);
 int RunClusterExport(const Flags& flags);
-
-// One node's commands (audit_command.cc), which the cluster's reuse.
-int RunNodeGet(AuditSource& source, const Flags& flags);
-int RunNodeProof(AuditSource& source, const Flags& flags);
-int RunNodeVerify(AuditSource& source, const Flags& flags);
 
 }  // namespace dx::cli
 

@@ -20,6 +20,11 @@ std::string Indent(const std::string& text, const std::string& pad) {
   return out;
 }
 
+// "dxctl audit" ("dxctl" at the top level).
+std::string Prog(const CommandTable& table) {
+  return table.tool.empty() ? "dxctl" : absl::StrCat("dxctl ", table.tool);
+}
+
 }  // namespace
 
 std::string HelpOf(const CommandTable& table) {
@@ -41,10 +46,12 @@ int Dispatch(const CommandTable& table, const std::vector<std::string>& args) {
     if (c.name == args[0]) command = &c;
   }
   if (command == nullptr) {
-    std::cerr << "dxctl " << table.tool << ": unknown command '" << args[0]
-              << "'\n"
+    std::cerr << Prog(table) << ": unknown command '" << args[0] << "'\n"
               << HelpOf(table);
     return kExitUsage;
+  }
+  if (command->pass_through) {
+    return command->pass_through({args.begin() + 1, args.end()});
   }
   std::set<std::string> flags = command->flags;
   flags.insert(table.common_flags.begin(), table.common_flags.end());
@@ -53,20 +60,20 @@ int Dispatch(const CommandTable& table, const std::vector<std::string>& args) {
   booleans.insert("help");
   auto parsed = Flags::Parse({args.begin() + 1, args.end()}, flags, booleans);
   if (!parsed.ok()) {
-    std::cerr << "dxctl " << table.tool << " " << command->name << ": "
-              << parsed.status().message() << "\nusage: dxctl " << table.tool
-              << " " << command->usage << "\n";
+    std::cerr << Prog(table) << " " << command->name << ": "
+              << parsed.status().message() << "\nusage: " << Prog(table) << " "
+              << command->usage << "\n";
     return kExitUsage;
   }
   for (const std::string& n : command->numbers) {
     if (auto v = parsed->GetUint(n); !v.ok()) {
-      std::cerr << "dxctl " << table.tool << " " << command->name << ": "
+      std::cerr << Prog(table) << " " << command->name << ": "
                 << v.status().message() << "\n";
       return kExitUsage;
     }
   }
   if (parsed->Has("help")) {
-    std::cout << "usage: dxctl " << table.tool << " " << command->usage << "\n"
+    std::cout << "usage: " << Prog(table) << " " << command->usage << "\n"
               << Indent(command->help, "  ") << table.footer;
     return kExitOk;
   }

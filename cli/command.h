@@ -30,10 +30,14 @@ struct Command {
   // Runs with the flags parsed; positional() holds the arguments after the
   // subcommand's name. Returns the exit code (cli/output.h).
   std::function<int(const Flags&)> run;
+  // Instead of `run`: a command with a table or flags of its own (dxctl's
+  // top level) gets the arguments after its name as they are.
+  std::function<int(const std::vector<std::string>&)> pass_through = nullptr;
 };
 
 struct CommandTable {
   // "audit": printed in messages as "dxctl audit: ...".
+  // Empty for dxctl's top level ("dxctl: ...").
   std::string tool;
   // Printed before the list of subcommands.
   std::string preamble;

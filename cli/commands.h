@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/command.h"
+
 namespace dx::cli {
 
 int RunCall(const std::vector<std::string>& args);
@@ -17,6 +19,10 @@ int RunNodeStatus(const std::vector<std::string>& args);
 int RunHealth(const std::vector<std::string>& args);
 int RunAdmin(const std::vector<std::string>& args);
 int RunConsole(const std::vector<std::string>& args);
+
+// The top level: each command above by name. `argv0` is dxctl's own path
+// (pki init runs the PKI script beside it).
+CommandTable TopLevelTable(const std::string& argv0);
 
 }  // namespace dx::cli
 

@@ -9,16 +9,16 @@
 #include <iostream>
 
 #include "absl/synchronization/notification.h"
-#include "cli/channel.h"
 #include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/remote.h"
 
 namespace dx::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: dxctl health --gateway HOST:PORT (--pki DIR [--person NAME] | "
+    "usage: dxctl health --gateway HOST:PORT (--pki DIR --person NAME | "
     "--ca F --cert F --key F) [--service NAME] [--timeout-ms N]\n"
     "  the gRPC health check of one node (service dx.v1.Exchange unless "
     "--service); exit 0 when SERVING\n";
@@ -55,19 +55,17 @@ int RunHealth(const std::vector<std::string>& args) {
     return Fail("health", absl::InvalidArgumentError(
                               "--service: at most 127 characters"));
   }
-  auto channel = OpenGatewayChannel(*f, "ops1");
-  if (!channel.ok()) return Fail("health", channel.status());
+  auto remote = RemoteNode::Open(*f);
+  if (!remote.ok()) return Fail("health", remote.status());
 
-  grpc::GenericStub stub(*channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(*timeout));
+  grpc::GenericStub stub(remote->channel());
+  auto ctx = RemoteNode::NewContext(absl::Milliseconds(*timeout));
   const std::string request = HealthRequest(service);
   grpc::Slice slice(request);
   grpc::ByteBuffer req(&slice, 1), resp;
   absl::Notification done;
   grpc::Status status;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+  stub.UnaryCall(ctx.get(), "/grpc.health.v1.Health/Check", grpc::StubOptions(),
                  &req, &resp, [&](grpc::Status s) {
                    status = std::move(s);
                    done.Notify();

@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "cli/agency_client.h"
 
 namespace dx::cli {
 
@@ -17,9 +16,10 @@ int Fail(absl::string_view tool, const absl::Status& status) {
   return absl::IsInvalidArgument(status) ? kExitUsage : kExitFailed;
 }
 
-int FailRpc(absl::string_view tool, int grpc_code, const std::string& message) {
-  std::cerr << "dxctl " << tool << ": " << GrpcCodeName(grpc_code) << ": "
-            << message << "\n";
+int FailRpc(absl::string_view tool, const absl::Status& status) {
+  std::cerr << "dxctl " << tool << ": "
+            << absl::StatusCodeToString(status.code()) << ": "
+            << status.message() << "\n";
   return kExitFailed;
 }
 

@@ -28,8 +28,10 @@ constexpr int kExitNotVerified = 3;
 // Prints "dxctl TOOL: message" to stderr; INVALID_ARGUMENT is a usage error
 // (2), anything else a failure (1).
 int Fail(absl::string_view tool, const absl::Status& status);
-// The same for a gRPC status ("CODE: message").
-int FailRpc(absl::string_view tool, int grpc_code, const std::string& message);
+// A node's answer that is not OK (cli/remote.h): "CODE: message", and a
+// failure (1) whatever the code, since the node, not the command line,
+// refused.
+int FailRpc(absl::string_view tool, const absl::Status& status);
 
 // Proto field names (snake_case), one line; `pretty` indents.
 std::string Json(const google::protobuf::Message& message, bool pretty = false);

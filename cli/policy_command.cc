@@ -1,49 +1,35 @@
-// dxctl policy: read, change, review, test and roll back sharing policies
-// through a gateway's PolicyAdmin service; `validate` and `test` also run
-// offline against files (--registry), for a policy repository's CI.
+// dxctl policy: read, change, review, explain and roll back sharing
+// policies through a gateway's PolicyAdmin service; `validate` and `test`
+// (which also run offline) are in policy_test_command.cc.
 #include <grpcpp/grpcpp.h>
 
 #include <iostream>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/agency_client.h"
-#include "cli/channel.h"
 #include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/policy_cases.h"
+#include "cli/policy_commands.h"
+#include "cli/remote.h"
 #include "common/files.h"
 #include "common/status_macros.h"
-#include "common/yaml_proto.h"
 #include "dx/v1/policy.grpc.pb.h"
-#include "policy/explain.h"
-#include "policy/snapshot.h"
-#include "registry/registry.h"
 
 namespace dx::cli {
 namespace {
 
-int Fail(const std::string& what) {
-  return cli::Fail("policy", absl::FailedPreconditionError(what));
-}
 int Usage(const std::string& what) {
   return cli::Fail("policy", absl::InvalidArgumentError(what));
 }
 int Fail(const absl::Status& s) { return cli::Fail("policy", s); }
 
-int FailRpc(const grpc::Status& s) {
-  return cli::FailRpc("policy", s.error_code(), s.error_message());
-}
-
-void PrintMessages(
-    const google::protobuf::RepeatedPtrField<v1::PolicyMessage>& messages) {
-  for (const auto& m : messages)
-    std::cout << m.severity() << ": " << m.text() << "\n";
-}
+int FailRpc(const absl::Status& s) { return cli::FailRpc("policy", s); }
 
 std::string FormatMicros(int64_t micros) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMicros(micros),
@@ -51,7 +37,7 @@ std::string FormatMicros(int64_t micros) {
 }
 
 void PrintChange(const v1::ApplyPolicyResponse& r, bool dry_run) {
-  PrintMessages(r.messages());
+  PrintPolicyMessages(r.messages());
   if (r.changed().empty()) {
     std::cout << "no change: the active policy (revision " << r.revision()
               << ") already says this\n";
@@ -106,219 +92,11 @@ void PrintDecision(const v1::ExplainResponse& e, bool with_trace) {
   }
 }
 
-absl::StatusOr<int64_t> ParseAt(const std::string& text) {
-  if (text.empty()) return 0;
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--at '", text, "' is not RFC 3339 (", err, ")"));
-  }
-  return absl::ToUnixMicros(t);
-}
-
-// Compiles --policy against --registry; prints problems with file:line.
-absl::StatusOr<std::shared_ptr<const policy::PolicySnapshot>> CompileFiles(
-    const std::string& policy_file, const std::string& registry_file,
-    bool print_problems, bool* had_errors) {
-  DX_ASSIGN_OR_RETURN(std::shared_ptr<const registry::Registry> registry,
-                      registry::Registry::LoadFile(registry_file));
-  DX_ASSIGN_OR_RETURN(std::string text, ReadFile(policy_file));
-  v1::PolicyDocument doc;
-  YamlLines lines;
-  absl::Status s = YamlToProto(text, policy_file, &doc, &lines);
-  if (!s.ok()) return s;
-  std::vector<policy::PolicyProblem> problems;
-  auto snap = policy::PolicySnapshot::Compile(registry, doc, nullptr, 0,
-                                              absl::Now(), &problems);
-  *had_errors = !snap.ok();
-  if (print_problems) {
-    for (const auto& p : problems) {
-      std::string where = policy_file;
-      if (int line = LineOf(lines, p.path); line > 0)
-        absl::StrAppend(&where, ":", line);
-      std::cout << (p.error ? "error: " : "warning: ") << where << ": field '"
-                << p.path << "': " << p.message << "\n";
-    }
-  }
-  return snap;
-}
-
-v1::ExplainRequest ExplainRequestOf(const v1::PolicyTestCase& c,
-                                    int64_t at_micros) {
-  v1::ExplainRequest r;
-  r.set_consumer_agency(c.agency());
-  r.set_dataset(c.dataset());
-  r.set_purpose_code(c.purpose());
-  *r.mutable_fields() = c.fields();
-  *r.mutable_query_keys() = c.query();
-  r.set_has_data_subject_id(c.with_subject());
-  r.set_consent_reference(c.consent());
-  r.set_at_unix_micros(at_micros);
-  return r;
-}
-
-// What is wrong with `got` for case `c`; empty when it passes.
-std::string CheckCase(const v1::PolicyTestCase& c,
-                      const v1::ExplainResponse& got) {
-  std::vector<std::string> wrong;
-  const bool want_allow = c.expect() == "allow";
-  if (got.allowed() != want_allow) {
-    wrong.push_back(absl::StrCat(
-        "expected ", c.expect(), ", got ", got.allowed() ? "allow" : "deny",
-        got.allowed() ? "" : absl::StrCat(" (", got.message(), ")")));
-  }
-  if (!c.rule().empty() && got.rule_id() != c.rule()) {
-    wrong.push_back(
-        absl::StrCat("expected rule ", c.rule(), ", got ", got.rule_id()));
-  }
-  if (!c.expect_fields().empty() && absl::StrJoin(c.expect_fields(), ",") !=
-                                        absl::StrJoin(got.fields(), ",")) {
-    wrong.push_back(absl::StrCat(
-        "expected fields [", absl::StrJoin(c.expect_fields(), ", "), "], got [",
-        absl::StrJoin(got.fields(), ", "), "]"));
-  }
-  if (!c.expect_masks().empty() &&
-      absl::StrJoin(c.expect_masks(), ",") != absl::StrJoin(got.masks(), ",")) {
-    wrong.push_back(
-        absl::StrCat("expected masks [", absl::StrJoin(c.expect_masks(), ", "),
-                     "], got [", absl::StrJoin(got.masks(), ", "), "]"));
-  }
-  if (!c.expect_reason().empty()) {
-    std::string want = c.expect_reason();
-    if (want.rfind("REASON_", 0) != 0) {
-      want = "REASON_" + want;
-      for (char& ch : want) ch = absl::ascii_toupper(ch);
-    }
-    if (v1::ReasonCode_Name(got.reason()) != want) {
-      wrong.push_back(absl::StrCat("expected reason ", want, ", got ",
-                                   v1::ReasonCode_Name(got.reason())));
-    }
-  }
-  return absl::StrJoin(wrong, "; ");
-}
-
-int RunTest(const Flags& f, const std::string& cases_file) {
-  v1::PolicyTestSuite suite;
-  if (absl::Status s = LoadYamlFile(cases_file, &suite); !s.ok()) {
-    return Fail(s);
-  }
-  std::function<absl::StatusOr<v1::ExplainResponse>(const v1::ExplainRequest&)>
-      explain;
-  std::shared_ptr<const policy::PolicySnapshot> snap;
-  std::unique_ptr<v1::PolicyAdmin::Stub> stub;
-  if (f.Has("policy")) {
-    if (!f.Has("registry"))
-      return Fail("offline tests need --registry as well as --policy");
-    bool errors = false;
-    auto compiled =
-        CompileFiles(f.Get("policy"), f.Get("registry"), true, &errors);
-    if (!compiled.ok()) return Fail(compiled.status());
-    snap = *compiled;
-    explain = [&](const v1::ExplainRequest& r)
-        -> absl::StatusOr<v1::ExplainResponse> {
-      return policy::Explain(*snap, r, absl::Now());
-    };
-  } else {
-    auto channel = OpenGatewayChannel(f, "admin1");
-    if (!channel.ok()) return Fail(channel.status());
-    stub = v1::PolicyAdmin::NewStub(*channel);
-    explain = [&](const v1::ExplainRequest& r)
-        -> absl::StatusOr<v1::ExplainResponse> {
-      grpc::ClientContext ctx;
-      v1::ExplainResponse out;
-      grpc::Status s = stub->Explain(&ctx, r, &out);
-      if (!s.ok()) {
-        return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                            s.error_message());
-      }
-      return out;
-    };
-  }
-  int failed = 0;
-  for (int i = 0; i < suite.cases_size(); ++i) {
-    const v1::PolicyTestCase& c = suite.cases(i);
-    const std::string name =
-        c.name().empty() ? absl::StrCat("case ", i + 1) : c.name();
-    if (c.expect() != "allow" && c.expect() != "deny") {
-      std::cout << "FAIL " << name << ": expect must be allow or deny\n";
-      ++failed;
-      continue;
-    }
-    auto at = ParseAt(c.at());
-    if (!at.ok()) {
-      std::cout << "FAIL " << name << ": " << at.status().message() << "\n";
-      ++failed;
-      continue;
-    }
-    auto got = explain(ExplainRequestOf(c, *at));
-    if (!got.ok()) return Fail(got.status());
-    const std::string wrong = CheckCase(c, *got);
-    if (wrong.empty()) {
-      std::cout << "ok   " << name << "\n";
-    } else {
-      std::cout << "FAIL " << name << ": " << wrong << "\n";
-      ++failed;
-    }
-  }
-  std::cout << suite.cases_size() - failed << " passed, " << failed
-            << " failed\n";
-  return failed == 0 ? 0 : 1;
-}
-
-// A subcommand that talks to the gateway's PolicyAdmin service.
-using RemoteFn = std::function<int(const Flags&, v1::PolicyAdmin::Stub&,
-                                   grpc::ClientContext&)>;
-std::function<int(const Flags&)> Remote(RemoteFn run) {
-  return [run = std::move(run)](const Flags& f) {
-    auto channel = OpenGatewayChannel(f, "admin1");
-    if (!channel.ok()) return Fail(channel.status());
-    auto stub = v1::PolicyAdmin::NewStub(*channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(60));
-    return run(f, *stub, ctx);
-  };
-}
-
 std::string Arg(const Flags& f, size_t i) {
   return i < f.positional().size() ? f.positional()[i] : std::string();
 }
 
-int RunTestCommand(const Flags& f) {
-  if (f.positional().empty()) {
-    return Usage("name the cases file: dxctl policy test CASES.yaml");
-  }
-  return RunTest(f, f.positional()[0]);
-}
-
-int RunValidate(const Flags& f) {
-  if (!f.Has("f")) return Usage("name the document: -f FILE");
-  if (f.Has("registry")) {  // offline
-    bool errors = false;
-    auto snap = CompileFiles(f.Get("f"), f.Get("registry"), true, &errors);
-    if (!snap.ok() && !errors) return Fail(snap.status());
-    std::cout << (errors ? "invalid" : "valid") << "\n";
-    return errors ? kExitFailed : kExitOk;
-  }
-  return Remote([](const Flags& f, v1::PolicyAdmin::Stub& stub,
-                   grpc::ClientContext& ctx) {
-    auto text = ReadFile(f.Get("f"));
-    if (!text.ok()) return Fail(text.status());
-    v1::ValidatePolicyRequest req;
-    req.set_yaml(*text);
-    req.set_source_name(f.Get("f"));
-    v1::ValidatePolicyResponse out;
-    grpc::Status s = stub.Validate(&ctx, req, &out);
-    if (!s.ok()) return FailRpc(s);
-    PrintMessages(out.messages());
-    std::cout << (out.ok() ? "valid" : "invalid") << "\n";
-    return out.ok() ? kExitOk : kExitFailed;
-  })(f);
-}
-
-int RunApply(const Flags& f, v1::PolicyAdmin::Stub& stub,
-             grpc::ClientContext& ctx) {
+int RunApply(const Flags& f, PolicyClient& admin) {
   if (!f.Has("f")) return Usage("name the document: -f FILE");
   auto text = ReadFile(f.Get("f"));
   if (!text.ok()) return Fail(text.status());
@@ -328,31 +106,30 @@ int RunApply(const Flags& f, v1::PolicyAdmin::Stub& stub,
   req.set_comment(f.Get("comment"));
   req.set_dry_run(f.Has("dry-run"));
   v1::ApplyPolicyResponse out;
-  grpc::Status s = stub.Apply(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::Apply, req, &out);
   if (!s.ok()) return FailRpc(s);
   PrintChange(out, f.Has("dry-run"));
   return kExitOk;
 }
 
-int RunGet(const Flags& f, v1::PolicyAdmin::Stub& stub,
-           grpc::ClientContext& ctx) {
+int RunGet(const Flags& f, PolicyClient& admin) {
   auto revision = f.GetUint("revision");
   if (!revision.ok()) return Fail(revision.status());
   v1::GetPolicyRequest req;
   req.set_dataset(Arg(f, 0));
   req.set_revision(*revision);
   v1::GetPolicyResponse out;
-  grpc::Status s = stub.Get(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::Get, req, &out);
   if (!s.ok()) return FailRpc(s);
   std::cout << "# revision " << out.revision() << "\n"
             << Json(out.document(), /*pretty=*/true) << "\n";
   return kExitOk;
 }
 
-int RunList(const Flags&, v1::PolicyAdmin::Stub& stub,
-            grpc::ClientContext& ctx) {
+int RunList(const Flags&, PolicyClient& admin) {
   v1::ListPoliciesResponse out;
-  grpc::Status s = stub.List(&ctx, v1::ListPoliciesRequest(), &out);
+  absl::Status s =
+      admin.Call(&v1::PolicyAdmin::Stub::List, v1::ListPoliciesRequest(), &out);
   if (!s.ok()) return FailRpc(s);
   std::cout << "policy revision " << out.revision() << ", "
             << out.pending_changes() << " pending change(s)\n";
@@ -369,15 +146,14 @@ int RunList(const Flags&, v1::PolicyAdmin::Stub& stub,
   return kExitOk;
 }
 
-int RunHistory(const Flags& f, v1::PolicyAdmin::Stub& stub,
-               grpc::ClientContext& ctx) {
+int RunHistory(const Flags& f, PolicyClient& admin) {
   auto limit = f.GetUint("limit");
   if (!limit.ok()) return Fail(limit.status());
   v1::PolicyHistoryRequest req;
   req.set_dataset(Arg(f, 0));
   req.set_limit(static_cast<uint32_t>(*limit));
   v1::PolicyHistoryResponse out;
-  grpc::Status s = stub.History(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::History, req, &out);
   if (!s.ok()) return FailRpc(s);
   for (const auto& r : out.revisions()) {
     std::cout << "r" << r.revision() << "  "
@@ -394,8 +170,7 @@ int RunHistory(const Flags& f, v1::PolicyAdmin::Stub& stub,
   return kExitOk;
 }
 
-int RunDiff(const Flags& f, v1::PolicyAdmin::Stub& stub,
-            grpc::ClientContext& ctx) {
+int RunDiff(const Flags& f, PolicyClient& admin) {
   auto from = f.GetUint("from");
   auto to = f.GetUint("to");
   if (!from.ok()) return Fail(from.status());
@@ -405,14 +180,13 @@ int RunDiff(const Flags& f, v1::PolicyAdmin::Stub& stub,
   req.set_from_revision(*from);
   req.set_to_revision(*to);
   v1::PolicyDiffResponse out;
-  grpc::Status s = stub.Diff(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::Diff, req, &out);
   if (!s.ok()) return FailRpc(s);
   std::cout << (out.diff().empty() ? "no difference\n" : out.diff());
   return kExitOk;
 }
 
-int RunRollback(const Flags& f, v1::PolicyAdmin::Stub& stub,
-                grpc::ClientContext& ctx) {
+int RunRollback(const Flags& f, PolicyClient& admin) {
   auto to = f.GetUint("to");
   if (!to.ok()) return Fail(to.status());
   v1::RollbackPolicyRequest req;
@@ -420,16 +194,16 @@ int RunRollback(const Flags& f, v1::PolicyAdmin::Stub& stub,
   req.set_to_revision(*to);
   req.set_comment(f.Get("comment"));
   v1::ApplyPolicyResponse out;
-  grpc::Status s = stub.Rollback(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::Rollback, req, &out);
   if (!s.ok()) return FailRpc(s);
   PrintChange(out, false);
   return kExitOk;
 }
 
-int RunPending(const Flags&, v1::PolicyAdmin::Stub& stub,
-               grpc::ClientContext& ctx) {
+int RunPending(const Flags&, PolicyClient& admin) {
   v1::ListPendingResponse out;
-  grpc::Status s = stub.ListPending(&ctx, v1::ListPendingRequest(), &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::ListPending,
+                              v1::ListPendingRequest(), &out);
   if (!s.ok()) return FailRpc(s);
   if (out.changes().empty()) std::cout << "no pending changes\n";
   for (const auto& c : out.changes()) {
@@ -447,34 +221,31 @@ int RunPending(const Flags&, v1::PolicyAdmin::Stub& stub,
   return kExitOk;
 }
 
-int RunApprove(const Flags& f, v1::PolicyAdmin::Stub& stub,
-               grpc::ClientContext& ctx) {
+int RunApprove(const Flags& f, PolicyClient& admin) {
   if (Arg(f, 0).empty()) return Usage("name the pending change: approve ID");
   v1::ApprovePolicyRequest req;
   req.set_pending_id(Arg(f, 0));
   req.set_comment(f.Get("comment"));
   v1::ApplyPolicyResponse out;
-  grpc::Status s = stub.Approve(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::Approve, req, &out);
   if (!s.ok()) return FailRpc(s);
   PrintChange(out, false);
   return kExitOk;
 }
 
-int RunReject(const Flags& f, v1::PolicyAdmin::Stub& stub,
-              grpc::ClientContext& ctx) {
+int RunReject(const Flags& f, PolicyClient& admin) {
   if (Arg(f, 0).empty()) return Usage("name the pending change: reject ID");
   v1::RejectPolicyRequest req;
   req.set_pending_id(Arg(f, 0));
   req.set_comment(f.Get("comment"));
   v1::RejectPolicyResponse out;
-  grpc::Status s = stub.Reject(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::Reject, req, &out);
   if (!s.ok()) return FailRpc(s);
   std::cout << "rejected " << Arg(f, 0) << "\n";
   return kExitOk;
 }
 
-int RunExplain(const Flags& f, v1::PolicyAdmin::Stub& stub,
-               grpc::ClientContext& ctx) {
+int RunExplain(const Flags& f, PolicyClient& admin) {
   auto at = ParseAt(f.Get("at"));
   if (!at.ok()) return Usage(std::string(at.status().message()));
   v1::ExplainRequest req;
@@ -495,7 +266,7 @@ int RunExplain(const Flags& f, v1::PolicyAdmin::Stub& stub,
   req.set_consent_reference(f.Get("consent"));
   req.set_at_unix_micros(*at);
   v1::ExplainResponse out;
-  grpc::Status s = stub.Explain(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::PolicyAdmin::Stub::Explain, req, &out);
   if (!s.ok()) return FailRpc(s);
   if (f.Has("json")) {
     std::cout << Json(out, /*pretty=*/true) << "\n";
@@ -510,7 +281,7 @@ const CommandTable& PolicyTable() {
       "policy",
       "usage: dxctl policy SUBCOMMAND [flags]\n\n",
       R"(
-connection: --gateway HOST:PORT --pki DIR [--person NAME] (default admin1),
+connection: --gateway HOST:PORT --pki DIR --person NAME (or DXCTL_PERSON=NAME),
             or --ca F --cert F --key F
 Exit codes: 0 done, 1 refused or failed (or a test case failed), 2 usage error.
 )",
@@ -524,7 +295,7 @@ Exit codes: 0 done, 1 refused or failed (or a test case failed), 2 usage error.
            {"f", "comment"},
            {"dry-run"},
            {},
-           Remote(RunApply)},
+           PolicyRemote(RunApply)},
           {"validate",
            "validate -f FILE [--registry REG.yaml]",
            "check a document against the gateway's registry and active\n"
@@ -532,63 +303,63 @@ Exit codes: 0 done, 1 refused or failed (or a test case failed), 2 usage error.
            {"f", "registry"},
            {},
            {},
-           RunValidate},
+           RunPolicyValidate},
           {"get",
            "get [DATASET] [--revision N]",
            "print the policy (JSON, which 'apply' accepts)",
            {"revision"},
            {},
            {"revision"},
-           Remote(RunGet)},
+           PolicyRemote(RunGet)},
           {"list",
            "list",
            "every dataset: category, grants, forbids, two-person",
            {},
            {},
            {},
-           Remote(RunList)},
+           PolicyRemote(RunList)},
           {"history",
            "history [DATASET] [--limit N]",
            "revisions, newest first",
            {"limit"},
            {},
            {"limit"},
-           Remote(RunHistory)},
+           PolicyRemote(RunHistory)},
           {"diff",
            "diff [DATASET] --from N [--to M]",
            "what changed between two revisions",
            {"from", "to"},
            {},
            {"from", "to"},
-           Remote(RunDiff)},
+           PolicyRemote(RunDiff)},
           {"rollback",
            "rollback DATASET --to N [--comment TEXT]",
            "restore a dataset's policy (or 'directory') as of revision N",
            {"to", "comment"},
            {},
            {"to"},
-           Remote(RunRollback)},
+           PolicyRemote(RunRollback)},
           {"pending",
            "pending",
            "changes waiting for a second administrator",
            {},
            {},
            {},
-           Remote(RunPending)},
+           PolicyRemote(RunPending)},
           {"approve",
            "approve ID [--comment TEXT]",
            "approve another administrator's pending change",
            {"comment"},
            {},
            {},
-           Remote(RunApprove)},
+           PolicyRemote(RunApprove)},
           {"reject",
            "reject ID [--comment TEXT]",
            "reject a pending change",
            {"comment"},
            {},
            {},
-           Remote(RunReject)},
+           PolicyRemote(RunReject)},
           {"explain",
            "explain --consumer CODE --dataset ID --purpose P [--fields a,b]\n"
            "          [--query KEY,KEY.prefix,...] [--subject] [--consent "
@@ -599,7 +370,7 @@ Exit codes: 0 done, 1 refused or failed (or a test case failed), 2 usage error.
             "at"},
            {"subject", "json"},
            {},
-           Remote(RunExplain)},
+           PolicyRemote(RunExplain)},
           {"test",
            "test CASES.yaml [--policy FILE --registry REG.yaml]",
            "run decision cases (dx.v1.PolicyTestSuite); exit 1 when one\n"
@@ -607,12 +378,28 @@ Exit codes: 0 done, 1 refused or failed (or a test case failed), 2 usage error.
            {"policy", "registry"},
            {},
            {},
-           RunTestCommand},
+           RunPolicyTest},
       }};
   return *table;
 }
 
 }  // namespace
+
+std::function<int(const Flags&)> PolicyRemote(
+    std::function<int(const Flags&, PolicyClient&)> run) {
+  return [run = std::move(run)](const Flags& f) {
+    auto remote = RemoteNode::Open(f);
+    if (!remote.ok()) return Fail(remote.status());
+    PolicyClient admin(*std::move(remote));
+    return run(f, admin);
+  };
+}
+
+void PrintPolicyMessages(
+    const google::protobuf::RepeatedPtrField<v1::PolicyMessage>& messages) {
+  for (const auto& m : messages)
+    std::cout << m.severity() << ": " << m.text() << "\n";
+}
 
 int RunPolicy(const std::vector<std::string>& args) {
   return Dispatch(PolicyTable(), args);

@@ -10,10 +10,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "cli/channel.h"
 #include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/remote.h"
 #include "common/files.h"
 #include "dx/v1/cluster.grpc.pb.h"
 #include "dx/v1/registry.grpc.pb.h"
@@ -22,26 +22,20 @@ namespace dx::cli {
 namespace {
 
 int Fail(const absl::Status& s) { return cli::Fail("registry", s); }
-int FailRpc(const grpc::Status& s) {
-  return cli::FailRpc("registry", s.error_code(), s.error_message());
-}
+int FailRpc(const absl::Status& s) { return cli::FailRpc("registry", s); }
 
-using RemoteFn = std::function<int(const Flags&, v1::RegistryAdmin::Stub&,
-                                   grpc::ClientContext&)>;
+using Client = RemoteService<v1::RegistryAdmin>;
+using RemoteFn = std::function<int(const Flags&, Client&)>;
 std::function<int(const Flags&)> Remote(RemoteFn run) {
   return [run = std::move(run)](const Flags& f) {
-    auto channel = OpenGatewayChannel(f, "ops1");
-    if (!channel.ok()) return Fail(channel.status());
-    auto stub = v1::RegistryAdmin::NewStub(*channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(60));
-    return run(f, *stub, ctx);
+    auto remote = RemoteNode::Open(f);
+    if (!remote.ok()) return Fail(remote.status());
+    Client admin(*std::move(remote));
+    return run(f, admin);
   };
 }
 
-int RunApply(const Flags& f, v1::RegistryAdmin::Stub& stub,
-             grpc::ClientContext& ctx) {
+int RunApply(const Flags& f, Client& admin) {
   if (!f.Has("f"))
     return Fail(absl::InvalidArgumentError("name the file: -f FILE"));
   auto text = ReadFile(f.Get("f"));
@@ -52,7 +46,7 @@ int RunApply(const Flags& f, v1::RegistryAdmin::Stub& stub,
   req.set_comment(f.Get("comment"));
   req.set_dry_run(f.Has("dry-run"));
   v1::ApplyRegistryResponse out;
-  grpc::Status s = stub.Apply(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::RegistryAdmin::Stub::Apply, req, &out);
   if (!s.ok()) return FailRpc(s);
   if (out.changes().empty()) {
     std::cout << "no change: registry revision " << out.revision()
@@ -70,10 +64,10 @@ int RunApply(const Flags& f, v1::RegistryAdmin::Stub& stub,
   return kExitOk;
 }
 
-int RunGet(const Flags& f, v1::RegistryAdmin::Stub& stub,
-           grpc::ClientContext& ctx) {
+int RunGet(const Flags& f, Client& admin) {
   v1::GetRegistryResponse out;
-  grpc::Status s = stub.Get(&ctx, v1::GetRegistryRequest(), &out);
+  absl::Status s =
+      admin.Call(&v1::RegistryAdmin::Stub::Get, v1::GetRegistryRequest(), &out);
   if (!s.ok()) return FailRpc(s);
   if (f.Has("json")) {
     std::cout << Json(out, /*pretty=*/true) << "\n";
@@ -99,14 +93,13 @@ int RunGet(const Flags& f, v1::RegistryAdmin::Stub& stub,
   return kExitOk;
 }
 
-int RunHistory(const Flags& f, v1::RegistryAdmin::Stub& stub,
-               grpc::ClientContext& ctx) {
+int RunHistory(const Flags& f, Client& admin) {
   auto limit = f.GetUint("limit");
   if (!limit.ok()) return Fail(limit.status());
   v1::RegistryHistoryRequest req;
   req.set_limit(static_cast<uint32_t>(*limit));
   v1::RegistryHistoryResponse out;
-  grpc::Status s = stub.History(&ctx, req, &out);
+  absl::Status s = admin.Call(&v1::RegistryAdmin::Stub::History, req, &out);
   if (!s.ok()) return FailRpc(s);
   for (const auto& r : out.revisions()) {
     std::cout << "r" << r.revision() << "  " << FormatTime(r.time_unix_micros())
@@ -122,7 +115,7 @@ const CommandTable& RegistryTable() {
       "registry",
       "usage: dxctl registry SUBCOMMAND [flags]\n\n",
       R"(
-connection: --gateway HOST:PORT --pki DIR [--person NAME] (default ops1),
+connection: --gateway HOST:PORT --pki DIR --person NAME (or DXCTL_PERSON),
             or --ca F --cert F --key F
 A single node reads its registry file and refuses apply; a cluster keeps
 its registry in etcd, versioned, and every node follows it at once.
@@ -163,7 +156,7 @@ int RunStatus(const std::vector<std::string>& args) {
   if (!f.ok() || f->Has("help")) {
     if (!f.ok()) std::cerr << "dxctl status: " << f.status().message() << "\n";
     std::cout << "usage: dxctl status --gateway A[,B,...] --pki DIR "
-                 "[--person NAME] [--json]\n  what each node says of itself: "
+                 "--person NAME [--json]\n  what each node says of itself: "
                  "serving or why not, revisions, audit log and its last tree\n"
                  "  head, cluster members, and when its certificates and CRLs "
                  "run out\n";
@@ -179,15 +172,14 @@ int RunStatus(const std::vector<std::string>& args) {
     auto parsed =
         Flags::Parse(one, {"gateway", "pki", "person", "ca", "cert", "key"},
                      {"json", "help"});
-    auto channel = OpenGatewayChannel(*parsed, "ops1");
-    if (!channel.ok()) return cli::Fail("status", channel.status());
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(5));
+    auto remote = RemoteNode::Open(*parsed);
+    if (!remote.ok()) return cli::Fail("status", remote.status());
     v1::NodeStatus st;
-    grpc::Status s = v1::Node::NewStub(*channel)->Status(&ctx, {}, &st);
+    absl::Status s = RemoteService<v1::Node>(*std::move(remote))
+                         .Call(&v1::Node::Stub::Status, v1::NodeStatusRequest(),
+                               &st, absl::Seconds(5));
     if (!s.ok()) {
-      std::cout << address << "  UNREACHABLE  " << s.error_message() << "\n";
+      std::cout << address << "  UNREACHABLE  " << s.message() << "\n";
       rc = kExitFailed;
       continue;
     }

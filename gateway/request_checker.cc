@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "certs/crypto.h"
 #include "certs/identity.h"
+#include "common/visible_text.h"
 
 namespace dx::gateway {
 namespace {
@@ -113,9 +114,11 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   if (env.consumer_agency() != out->tls_agency) {
     return Refusal::For(
         v1::REASON_IDENTITY_MISMATCH,
-        absl::StrCat("envelope consumer_agency '", env.consumer_agency(),
-                     "' is not the TLS client's agency '", out->tls_agency,
-                     "'"));
+        // The claim is named with every letter past ASCII written out: a
+        // look-alike code must not read as the agency in this message.
+        absl::StrCat(
+            "envelope consumer_agency '", VisibleCode(env.consumer_agency()),
+            "' is not the TLS client's agency '", out->tls_agency, "'"));
   }
 
   // 3. The signer certificate and the signature.

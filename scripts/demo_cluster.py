@@ -45,7 +45,8 @@ def main():
         print(f"   etcd members on {', '.join(env.etcd.endpoints)}")
         for n in env.node_ids:
             print(f"   dxgate node {n} on {env.address(n)}; audit log in {env.node_data_dir(n)}")
-        status = lambda: env.dxctl("status", "--gateway", all_nodes, "--pki", env.pki)  # noqa
+        status = lambda: env.dxctl("status", "--gateway", all_nodes, "--pki", env.pki,  # noqa
+                                   "--person", "ops1")
 
         step(1, "The cluster's health: each node says whether it serves, and why not",
              "policy and registry revisions come from etcd; each node keeps its own audit log")

@@ -99,8 +99,8 @@ Try it:
   PYTHONPATH=build/python /usr/bin/python3 examples/python/dx_client.py \\
     --gateway {env.gateway} --pki {pki} --agency 000.00.00.H30 --system hotich \\
     --dataset bca.population --purpose civil-registration --query citizen_id=001000000000
-  build/cli/dxctl status --gateway {env.gateway} --pki {pki}
-  build/cli/dxctl audit query --gateway {env.gateway} --pki {pki} --limit 5
+  build/cli/dxctl status --gateway {env.gateway} --pki {pki} --person ops1
+  build/cli/dxctl audit query --gateway {env.gateway} --pki {pki} --person auditor1 --limit 5
 
 The web console: {env.console_url()} (docs/CONSOLE.md). Your browser must
 trust {pki}/root-ca.pem (the dev root CA); then open the link that

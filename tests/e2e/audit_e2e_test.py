@@ -258,6 +258,28 @@ class AuditEndToEndTest(unittest.TestCase):
         r = self.env.auditor("subject-report", "--subject", subject, "--format", "jsonl")
         self.assertIn(formula, [json.loads(line)["purpose_code"] for line in r.stdout.splitlines()])
 
+    def test_a_look_alike_agency_code_is_named_not_shown_as_the_agency(self):
+        """H30 signs a request whose envelope claims "000.00.00.Н30" (a
+        Cyrillic Н): refused, and every dxctl view names the letter
+        (<U+041D>), so the claim never reads as H30 itself."""
+        look_alike = "000.00.00.\u041d30"
+        r = self.env.call(look_alike, "hotich", "bca.population", "civil-registration",
+                          "--query", "citizen_id=001000000078", pki_agency=H30)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        r = self.env.auditor("query", "--consumer", look_alike, "--decision", "deny")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [x for x in r.stdout.splitlines() if "bca.population" in x]
+        self.assertEqual(len(lines), 1, r.stdout)
+        self.assertIn("claimed to be 000.00.00.<U+041D>30/hotich, not verified", lines[0])
+        self.assertNotIn("\u041d", r.stdout)
+        seq = int(lines[0].split()[0].lstrip("#"))
+        r = self.env.auditor("get", str(seq))
+        self.assertIn('consumer_agency: "000.00.00.<U+041D>30"', r.stdout)
+        self.assertNotIn("\u041d", r.stdout)
+        # The exact bytes stay in the machine-readable output.
+        r = self.env.auditor("get", str(seq), "--json")
+        self.assertEqual(json.loads(r.stdout)["record"]["consumer_agency"], look_alike)
+
     def test_roles(self):
         r = self.env.dxctl("audit", "query", "--gateway", self.env.gateway, "--pki",
                            self.env.pki, "--agency", H30)

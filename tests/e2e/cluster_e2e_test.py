@@ -421,7 +421,7 @@ datasets:
 
     def test_41_status_lists_every_member(self):
         out = self.env.dxctl("status", "--gateway", ",".join(self.env.addresses), "--pki",
-                             self.env.pki, "--json")
+                             self.env.pki, "--person", "ops1", "--json")
         self.ok(out)
         statuses = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
         self.assertEqual([s["node_id"] for s in statuses], self.nodes)
@@ -558,11 +558,11 @@ datasets:
                 self.assertIn("REFUSED  UNAVAILABLE", r.stdout)
             for node in self.nodes:  # what a load balancer's probe sees
                 h = self.env.dxctl("health", "--gateway", self.env.address(node), "--pki",
-                                   self.env.pki)
+                                   self.env.pki, "--person", "ops1")
                 self.assertEqual(h.returncode, 1, h.stdout + h.stderr)
                 self.assertIn("NOT_SERVING", h.stdout)
             out = self.env.dxctl("status", "--gateway", ",".join(self.env.addresses),
-                                 "--pki", self.env.pki)
+                                 "--pki", self.env.pki, "--person", "ops1")
             self.assertEqual(out.returncode, 1)
             self.assertEqual(out.stdout.count("NOT_SERVING"), 3, out.stdout)
             # Nothing was served meanwhile, and every refusal was audited.
@@ -753,7 +753,7 @@ datasets:
         st = self.status("gw1")
         self.assertIn(victim, [a.node_id for a in st.audit_alarms])
         out = self.env.dxctl("status", "--gateway", self.env.address("gw3"), "--pki",
-                             self.env.pki)
+                             self.env.pki, "--person", "ops1")
         self.assertEqual(out.returncode, 1, out.stdout)
         self.assertIn(f"ALARM  node {victim}'s audit log was not accepted", out.stdout)
         # And audited by the checkpointer.

@@ -50,6 +50,7 @@ HOSTILE = [
     "full\u200bname &amp; &lt;b&gt;",
 ]
 # A purpose that hides what it says: shown with its hidden characters named.
+LOOK_ALIKE = "000.00.00.\u041d30"  # a Cyrillic Н where H30 has an H
 SNEAKY_PURPOSE = "residence\u202everification\u200b"
 
 
@@ -172,6 +173,12 @@ class ConsoleTest(unittest.TestCase):
                 code, reason, _ = forger.refusal(request_id=cls.forged_id, system="motcua",
                                                  purpose=SNEAKY_PURPOSE,
                                                  data_subject_id=SUBJECT_A, legal_basis=BASIS)
+                assert reason == "REASON_IDENTITY_MISMATCH", (code, reason)
+                # A look-alike: H30 claiming "000.00.00.Н30" (Cyrillic Н).
+                forger.agency = LOOK_ALIKE
+                cls.look_alike_id = "console-lookalike-" + uuid.uuid4().hex[:8]
+                code, reason, _ = forger.refusal(request_id=cls.look_alike_id, system="hotich",
+                                                 purpose="civil-registration")
                 assert reason == "REASON_IDENTITY_MISMATCH", (code, reason)
             finally:
                 forger.close()
@@ -416,6 +423,13 @@ class ConsoleTest(unittest.TestCase):
         labels = [t.text for t in d.find_elements(By.CSS_SELECTOR, "#rec-fields dt")]
         self.assertIn("purpose (declared by the consumer)", labels)
         self.assertIn("consumer agency", labels)
+        # A look-alike code is shown with its letter named, never as H30.
+        self.go(d, "audit")
+        d.find_element(By.ID, "q-consumer").clear()  # H29's, above
+        self.search_request(d, self.look_alike_id)
+        agency = d.find_element(By.CSS_SELECTOR, '#rec-fields dd[data-field="consumer agency"]')
+        self.assertEqual(agency.text, "000.00.00.<U+041D>30")
+        self.assertNotIn("\u041d", d.find_element(By.ID, "rec-fields").get_attribute("textContent"))
 
     def test_4_two_administrators_change_a_two_person_dataset(self):
         h29 = Consumer(self.env, H29)

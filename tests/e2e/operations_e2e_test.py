@@ -58,7 +58,8 @@ class OperationsTest(unittest.TestCase):
             # Once exchanges are flowing, back up while they go on.
             before = self.wait_records(50)
             r = self.env.dxctl("admin", "backup", "--gateway", self.env.gateway,
-                               "--pki", self.env.pki, "--out", out, "--json")
+                               "--pki", self.env.pki, "--person", "ops1", "--out", out,
+                               "--json")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             manifest = json.loads(r.stdout)
         finally:
@@ -83,7 +84,7 @@ class OperationsTest(unittest.TestCase):
         self.assertIn("PERMISSION_DENIED", r.stdout + r.stderr)
         self.assertFalse(os.path.exists(out + "-x"))
         r = self.env.dxctl("admin", "backup", "--gateway", self.env.gateway, "--pki",
-                           self.env.pki, "--out", out)
+                           self.env.pki, "--person", "ops1", "--out", out)
         self.assertIn("ALREADY_EXISTS", r.stdout + r.stderr)
 
         # The restore of docs/OPERATIONS.md, into a new data dir.
@@ -119,7 +120,7 @@ class OperationsTest(unittest.TestCase):
         deadline = time.time() + timeout
         while time.time() < deadline:
             r = self.env.dxctl("status", "--gateway", self.env.gateway, "--pki",
-                               self.env.pki, "--json")
+                               self.env.pki, "--person", "ops1", "--json")
             if r.returncode == 0:
                 st = json.loads(r.stdout.splitlines()[0])
                 n = int(st.get("audit_records", 0))
@@ -180,7 +181,8 @@ class OperationsTest(unittest.TestCase):
     def test_status_says_the_last_tree_head_and_when_certificates_run_out(self):
         deadline = time.time() + 10  # a tree head is signed within a second
         while True:
-            r = self.env.dxctl("status", "--gateway", self.env.gateway, "--pki", self.env.pki)
+            r = self.env.dxctl("status", "--gateway", self.env.gateway, "--pki", self.env.pki,
+                               "--person", "ops1")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             if "last signed tree head" in r.stdout or time.time() > deadline:
                 break
@@ -192,6 +194,27 @@ class OperationsTest(unittest.TestCase):
         self.assertRegex(r.stdout, r"expires  .*  trust anchor  .*Root")
         self.assertRegex(r.stdout, r"next CRL due  \d{4}-\d\d-\d\d  \(\d+ days\)  CRL")
         self.assertNotIn("renew now", r.stdout)
+
+    def test_dxctl_has_no_default_identity(self):
+        """A command that needs an identity and is given none acts as nobody:
+        a usage error (2) naming the flag and the variable, nothing sent. The
+        development names are the demos' and the tests' choice, not dxctl's."""
+        env = {k: v for k, v in os.environ.items() if k != "DXCTL_PERSON"}
+        for args in (["status"], ["health"], ["admin", "backup", "--out", "/tmp/x"],
+                     ["policy", "list"], ["registry", "get"], ["audit", "sth"],
+                     ["audit", "query", "--cluster"]):
+            r = subprocess.run([self.env.bin("dxctl"), *args, "--gateway", self.env.gateway,
+                                "--pki", self.env.pki], capture_output=True, text=True,
+                               env=env, timeout=30)
+            self.assertEqual(r.returncode, 2, f"{args}: {r.stdout}{r.stderr}")
+            self.assertIn("--person NAME", r.stderr, args)
+            self.assertIn("DXCTL_PERSON", r.stderr, args)
+        # The variable names the person instead of the flag.
+        r = subprocess.run([self.env.bin("dxctl"), "status", "--gateway", self.env.gateway,
+                            "--pki", self.env.pki], capture_output=True, text=True,
+                           env={**env, "DXCTL_PERSON": "ops1"}, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("SERVING", r.stdout)
 
     def test_make_up_leaves_a_deployment_running_and_make_down_stops_it(self):
         root = os.path.join(self.tmp.name, "up")

@@ -88,7 +88,7 @@ class ClusterEnv(DevEnv):
     def status_of(self, node):
         """What `node` says of itself (dxctl status --json), or None."""
         out = self.dxctl("status", "--gateway", self.address(node), "--pki", self.pki,
-                         "--json", timeout=30)
+                         "--person", "ops1", "--json", timeout=30)
         lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
         return json.loads(lines[0]) if lines else None
 
