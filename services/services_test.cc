@@ -47,7 +47,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-// The development identities of tests/testing/dev_pki.h (certs/README.md).
+// The development identities of certs/testing/dev_pki.h (certs/README.md).
 constexpr char kAuditor[] = "people/auditor1";
 constexpr char kOperator[] = "people/ops1";
 constexpr char kPolicyAdmin[] = "people/admin1";
