@@ -20,11 +20,11 @@
 #include "cli/agency_client.h"
 #include "common/data_dir.h"
 #include "common/files.h"
+#include "common/testing/fake_clock.h"
 #include "common/testing/temp_dir.h"
 #include "dx/v1/exchange.grpc.pb.h"
 #include "dx/v1/policy.grpc.pb.h"
 #include "gateway/config.h"
-#include "common/testing/fake_clock.h"
 #include "policy/testing/fixtures.h"
 #include "policy/testing/held_policy_store.h"
 

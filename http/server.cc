@@ -28,8 +28,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "http/live_servers.h"
 #include "http/internal/work_queue.h"
+#include "http/live_servers.h"
 
 namespace dx::http {
 
