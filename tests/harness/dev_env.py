@@ -9,6 +9,7 @@ the adapter ports replaced by the ones started here.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,25 @@ PROVIDERS = {
     "000.00.00.G01": ("population", "bca.population", "population.csv", 7001),
     "000.00.00.G12": ("business", "mof.business", "business.jsonl", 7012),
 }
+
+
+# Under a sanitizer every process runs 2-3 times slower, so the adapters'
+# deadlines written into the registry (`timeout_ms: N`) and the gateway's
+# default one are multiplied by DX_TEST_TIME_SCALE (make test-asan sets 3).
+# What a test proves about a deadline (it fires, the statement stops on the
+# server, the answer names it) does not depend on its length; the tests'
+# slow parts (an 8 s statement, a 20 s lock) stay longer than the scaled
+# deadline.
+TIME_SCALE = max(1, int(os.environ.get("DX_TEST_TIME_SCALE", "1") or 1))
+
+
+def scaled_ms(ms):
+    return int(ms) * TIME_SCALE
+
+
+def scale_registry_deadlines(text):
+    return re.sub(r"(?<![A-Za-z_])timeout_ms: *(\d+)",
+                  lambda m: f"timeout_ms: {scaled_ms(m.group(1))}", text)
 
 
 # gateway_settings["console"] for a console on a free loopback port.
@@ -166,7 +186,7 @@ allowed_gateways: [{", ".join(self.gateway_ids)}]
         for agency, (_, _, _, port) in PROVIDERS.items():
             text = text.replace(f"127.0.0.1:{port}",
                                 f"127.0.0.1:{self.adapter_ports.get(agency, port)}")
-        return text
+        return scale_registry_deadlines(text)
 
     def policy_text(self, extra_policies=""):
         """deploy/policy.yaml, plus dataset policies appended to its list."""
@@ -185,7 +205,7 @@ allowed_gateways: [{", ".join(self.gateway_ids)}]
             "data_dir": data_dir,
             "registry_file": "registry.yaml",
             "policy_file": "policy.yaml",
-            "adapter_timeout_ms": 3000,
+            "adapter_timeout_ms": scaled_ms(3000),
         }
         values.update(settings)
         lines = [f"{k}: {v}" for k, v in values.items()]
