@@ -49,6 +49,7 @@ std::vector<MethodRule> MakeTable() {
       {audit("SubjectReport"), auditor, "subject report"},
       {audit("Export"), auditor_or_operator, "audit export"},
       {audit("Prune"), {PrincipalKind::kOperator}, "audit prune"},
+      {audit("StatisticsReport"), auditor, "statistics report"},
       {policy("Apply"), policy_admin, "policy change"},
       {policy("Rollback"), policy_admin, "policy change"},
       {policy("Approve"), policy_admin, "policy change"},

@@ -45,6 +45,9 @@ TEST(RolesTest, EachRoleMayDoWhatItsJobNeedsAndNoMore) {
   EXPECT_FALSE(Allow(admin, "/dx.v1.Audit/Query").ok());
   EXPECT_TRUE(Allow(ops, "/dx.v1.Audit/Prune").ok());
   EXPECT_FALSE(Allow(auditor, "/dx.v1.Audit/Prune").ok());
+  EXPECT_TRUE(Allow(auditor, "/dx.v1.Audit/StatisticsReport").ok());
+  EXPECT_FALSE(Allow(ops, "/dx.v1.Audit/StatisticsReport").ok());
+  EXPECT_FALSE(Allow(agency, "/dx.v1.Audit/StatisticsReport").ok());
   EXPECT_TRUE(Allow(agency, "/dx.v1.Audit/GetTreeHead").ok());
   EXPECT_TRUE(Allow(agency, "/dx.v1.Audit/GetInclusionProof").ok());
   EXPECT_FALSE(Allow(agency, "/dx.v1.PolicyAdmin/Get").ok());

@@ -43,6 +43,15 @@ CommandTable TopLevelTable(const std::string& argv0) {
            {},
            nullptr,
            to(RunAudit)},
+          {"report",
+           "report day|month DATE",
+           "a signed statistics report of a day or month, UTC+7\n"
+           "('dxctl report --help')",
+           {},
+           {},
+           {},
+           nullptr,
+           to(RunReport)},
           {"policy",
            "policy ...",
            "apply, review, explain, test and roll back sharing policies\n"

@@ -1,5 +1,6 @@
 #include "gateway/config.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/env_expand.h"
 #include "common/files.h"
@@ -79,6 +80,25 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
     console->set_session_idle_seconds(900);
   if (console->session_max_seconds() == 0)
     console->set_session_max_seconds(8 * 3600);
+  v1::StatisticsPushConfig* push = c.mutable_statistics_push();
+  if (!push->url().empty()) {
+    if (!absl::StartsWith(push->url(), "https://")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path,
+                       ": statistics_push.url must be https://...: reports are "
+                       "signed but not secret-free, and go over TLS only"));
+    }
+    if (!push->has_after_minutes()) push->set_after_minutes(5);
+    if (push->max_attempts() == 0) push->set_max_attempts(5);
+    if (push->initial_backoff_ms() == 0) push->set_initial_backoff_ms(1000);
+    if (push->max_backoff_seconds() == 0) push->set_max_backoff_seconds(300);
+    if (push->timeout_seconds() == 0) push->set_timeout_seconds(30);
+    for (std::string* p : {push->mutable_ca_file(),
+                           push->mutable_client_tls()->mutable_cert_file(),
+                           push->mutable_client_tls()->mutable_key_file()}) {
+      resolve(p);
+    }
+  }
   v1::ClusterConfig* cluster = c.mutable_cluster();
   if (cluster->etcd_endpoints_size() > 0) {
     if (cluster->prefix().empty()) cluster->set_prefix("/dx/");

@@ -66,6 +66,7 @@ absl::Status GrpcFrontEnd::BuildServices() {
   audit.clock = c.clock;
   audit.node_id = config.node_id();
   audit.pruner = c.pruner.get();
+  audit.log_signer = c.log_signer;
   if (c.trail != nullptr) audit.checkpoints = c.trail->checkpoints();
   audit_ = std::make_unique<services::AuditService>(std::move(audit));
   policy_ = std::make_unique<services::PolicyAdminService>(c.policy_admin.get(),

@@ -3,7 +3,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "audit/audit_reader.h"
 #include "audit/pruner.h"
+#include "audit/serving_log.h"
 #include "authz/call_gate.h"
 #include "certs/trust_store.h"
 #include "common/log.h"
@@ -12,6 +14,7 @@
 #include "gateway/exchange_service.h"
 #include "gateway/node_components.h"
 #include "gateway/readiness.h"
+#include "gateway/statistics_push.h"
 
 namespace dx::gateway {
 namespace {
@@ -71,15 +74,45 @@ std::vector<BackgroundTasks::Task> HousekeepingDuties(
                  }});
   out.push_back({"dx-refusals", absl::Seconds(10),
                  [&c] { c.gate->RecordRefusalCounts(/*all=*/false); }});
+  // The node's serving state, for the availability of statistics reports:
+  // several notes a minute, so that a not-ready spell of a few seconds
+  // marks its minute down.
+  auto serving =
+      std::make_shared<audit::ServingLog>(c.state_db.get(), c.clock->Now());
+  out.push_back({"dx-serving", absl::Seconds(5),
+                 [&c, serving] {
+                   absl::Status s =
+                       serving->Note(c.clock->Now(), c.readiness->Why().ok());
+                   if (!s.ok()) Log(std::string(s.message()));
+                 },
+                 /*run_at_start=*/true});
   return out;
 }
 
 Housekeeping::Housekeeping(NodeComponents* parts, ConfigReloader* reloader)
     : parts_(parts),
       tasks_(HousekeepingDuties(parts, reloader)),
-      prune_resumer_([p = parts->pruner.get()] { ResumePrune(p); }) {}
+      prune_resumer_([p = parts->pruner.get()] { ResumePrune(p); }) {
+  const v1::StatisticsPushConfig& push = parts->config.statistics_push();
+  if (!push.url().empty()) {
+    reader_ = std::make_unique<audit::AuditReader>(parts->state_db.get());
+    StatisticsPush::Deps d;
+    d.config = push;
+    d.reader = reader_.get();
+    d.db = parts->state_db.get();
+    d.signer = parts->log_signer;
+    d.recorder = parts->recorder.get();
+    d.clock = parts->clock;
+    d.node_id = parts->config.node_id();
+    d.post = StatisticsPush::HttpsPost(push);
+    push_ = std::make_unique<StatisticsPush>(std::move(d));
+  }
+}
 
-void Housekeeping::Stop() { tasks_.Stop(); }
+void Housekeeping::Stop() {
+  if (push_ != nullptr) push_->Stop();
+  tasks_.Stop();
+}
 
 Housekeeping::~Housekeeping() {
   Stop();

@@ -10,7 +10,12 @@
 //    flood);
 //  - refusals, every 10 s: the gate's counts of refused administrative
 //    calls over its budget whose minute is over;
+//  - serving, every 5 s (at once too): notes whether the node is ready in
+//    the state database (audit/serving_log.h), the availability that
+//    statistics reports measure;
 // and, once, the end of a prune that a crash interrupted (audit/pruner.h).
+// When statistics_push is configured, the reports' pusher
+// (gateway/statistics_push.h) runs beside them, on its own thread.
 // The duties stop before the node drains, so that none of them acts on a
 // node going away; the prune, after it (an auditor's prune may be under way).
 #ifndef DX_GATEWAY_HOUSEKEEPING_H_
@@ -22,7 +27,13 @@
 
 #include "common/periodic.h"
 
+namespace dx::audit {
+class AuditReader;
+}  // namespace dx::audit
+
 namespace dx::gateway {
+
+class StatisticsPush;
 
 class ConfigReloader;
 class NodeComponents;
@@ -44,6 +55,8 @@ class Housekeeping {
  private:
   NodeComponents* const parts_;
   BackgroundTasks tasks_;
+  std::unique_ptr<audit::AuditReader> reader_;  // for the pusher
+  std::unique_ptr<StatisticsPush> push_;        // null: not configured
   std::thread prune_resumer_;
 };
 

@@ -10,8 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "audit/audit_reader.h"
 #include "audit/rocksdb_audit_log.h"
+#include "audit/serving_log.h"
 #include "authz/call_gate.h"
 #include "certs/testing/dev_pki.h"
 #include "common/files.h"
@@ -231,11 +233,21 @@ TEST_F(NodeComponentsTest, HousekeepingsWatchHandsAChangedFileToTheReloader) {
   };
   ConfigReloader reloader({r}, (*c)->recorder.get(), "gateway:gw1");
   Housekeeping housekeeping(c->get(), &reloader);
-  EXPECT_EQ(housekeeping.duties(),
-            (std::vector<std::string>{"dx-readiness", "dx-watch", "dx-crl",
-                                      "dx-overload", "dx-refusals"}));
+  EXPECT_EQ(
+      housekeeping.duties(),
+      (std::vector<std::string>{"dx-readiness", "dx-watch", "dx-crl",
+                                "dx-overload", "dx-refusals", "dx-serving"}));
   ASSERT_TRUE(WriteFileAtomically(watched, "two").ok());
   EXPECT_TRUE(applied.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  // The serving duty notes the node's state at once (statistics reports'
+  // availability): a heartbeat of this minute is in the state database.
+  absl::StatusOr<int64_t> first = -1;
+  for (int i = 0; i < 600 && first.ok() && *first < 0; ++i) {
+    first = audit::ServingLog::FirstMinute((*c)->state_db.get());
+    if (first.ok() && *first < 0) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_GE(*first, 0) << "no heartbeat in a minute";
   housekeeping.Stop();
 }
 

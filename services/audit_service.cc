@@ -8,6 +8,7 @@
 #include "audit/bundle.h"
 #include "audit/keys.h"
 #include "audit/pruner.h"
+#include "audit/statistics_report.h"
 #include "certs/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -252,6 +253,23 @@ grpc::Status AuditService::Prune(grpc::ServerContext* ctx,
     return rpc::Reply(deps_.pruner->Prune(certs::ActorName(who), before,
                                           req->export_sha256()),
                       out);
+  });
+}
+
+grpc::Status AuditService::StatisticsReport(
+    grpc::ServerContext* ctx, const v1::StatisticsReportRequest* req,
+    v1::SignedStatisticsReport* out) {
+  // Counts only, no personal data: not recorded as a read of it.
+  return rpc::Handle(deps_.gate->Caller(ctx), [&](const certs::Principal&) {
+    if (deps_.log_signer == nullptr) {
+      return absl::FailedPreconditionError(
+          "this gateway has no log signing key: statistics reports are "
+          "signed with it");
+    }
+    return rpc::Reply(
+        audit::BuildStatisticsReport(reader_, deps_.db, *deps_.log_signer,
+                                     deps_.node_id, *req, deps_.clock->Now()),
+        out);
   });
 }
 

@@ -26,6 +26,9 @@
 namespace dx::audit {
 class Pruner;
 }  // namespace dx::audit
+namespace dx::certs {
+class Signer;
+}  // namespace dx::certs
 
 namespace dx::services {
 
@@ -46,6 +49,9 @@ class AuditService final : public v1::Audit::Service {
     // The cluster checkpoint log; null on a single node.
     audit::CheckpointSource* checkpoints = nullptr;
     audit::Pruner* pruner = nullptr;
+    // Signs statistics reports (the log key); reports are refused when
+    // null.
+    const certs::Signer* log_signer = nullptr;
   };
   explicit AuditService(Deps deps)
       : deps_(std::move(deps)), reader_(deps_.db) {}
@@ -83,6 +89,9 @@ class AuditService final : public v1::Audit::Service {
   grpc::Status GetCheckpointProof(grpc::ServerContext* ctx,
                                   const v1::GetCheckpointProofRequest* req,
                                   v1::CheckpointProof* out) override;
+  grpc::Status StatisticsReport(grpc::ServerContext* ctx,
+                                const v1::StatisticsReportRequest* req,
+                                v1::SignedStatisticsReport* out) override;
 
  private:
   // Appends an admin record and waits until it is durable.
