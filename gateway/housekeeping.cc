@@ -12,6 +12,7 @@
 #include "gateway/exchange_service.h"
 #include "gateway/node_components.h"
 #include "gateway/readiness.h"
+#include "gateway/tree_head_stamping.h"
 
 namespace dx::gateway {
 namespace {
@@ -71,6 +72,7 @@ std::vector<BackgroundTasks::Task> HousekeepingDuties(
                  }});
   out.push_back({"dx-refusals", absl::Seconds(10),
                  [&c] { c.gate->RecordRefusalCounts(/*all=*/false); }});
+  if (c.stamper != nullptr) out.push_back(TreeHeadStampingDuty(c.stamper));
   return out;
 }
 

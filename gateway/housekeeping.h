@@ -10,6 +10,8 @@
 //    flood);
 //  - refusals, every 10 s: the gate's counts of refused administrative
 //    calls over its budget whose minute is over;
+//  - timestamp (when audit.timestamping is set): RFC 3161 stamps of the
+//    tree heads (gateway/tree_head_stamping.h);
 // and, once, the end of a prune that a crash interrupted (audit/pruner.h).
 // The duties stop before the node drains, so that none of them acts on a
 // node going away; the prune, after it (an auditor's prune may be under way).
