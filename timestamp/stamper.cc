@@ -27,6 +27,8 @@ TreeHeadStamper::TreeHeadStamper(
   if (last_stored.has_value()) {
     stats_.last_tree_size = last_stored->tree_head().tree_size();
     stats_.last_time = absl::FromUnixMicros(last_stored->time_unix_micros());
+    // At most one stamp per interval across restarts too.
+    next_attempt_ = *stats_.last_time + options_.interval;
   }
 }
 

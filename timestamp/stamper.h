@@ -57,7 +57,8 @@ class TreeHeadStamper {
     std::string last_error;
   };
 
-  // `last_stored`: the store's newest stamp, if any (not stamped again).
+  // `last_stored`: the store's newest stamp, if any: its head is not
+  // stamped again, and the next stamp waits an interval from its time.
   TreeHeadStamper(Options options, Seams seams,
                   std::optional<v1::TreeHeadTimestamp> last_stored);
 

@@ -152,6 +152,16 @@ TEST_F(StamperTest, TheStoresLastStampIsNotStampedAgain) {
   ASSERT_TRUE(stamper->Tick().ok());
   EXPECT_EQ(posts_, 0);
   EXPECT_EQ(stamper->stats().last_time, clock_.Now());
+  // A new head: not before an interval since that stamp (a restart does
+  // not make the node stamp more often).
+  head_ = Head(9);
+  clock_.Advance(absl::Minutes(9));
+  ASSERT_TRUE(stamper->Tick().ok());
+  EXPECT_EQ(posts_, 0);
+  clock_.Advance(absl::Minutes(1));
+  ASSERT_TRUE(stamper->Tick().ok());
+  EXPECT_EQ(posts_, 1);
+  EXPECT_EQ(stamper->stats().last_tree_size, 9u);
 }
 
 TEST_F(StamperTest, AnAnswerToAnotherRequestIsRefusedAndCounted) {

@@ -68,7 +68,7 @@ ess_cert_id_alg = sha256
   }
 
   static bool Run(const std::string& cmd) {
-    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+    return std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()) == 0;
   }
   static void Write(const std::string& path, absl::string_view data) {
     std::ofstream(path, std::ios::binary) << data;
