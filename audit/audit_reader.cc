@@ -11,6 +11,7 @@
 #include "audit/attribution.h"
 #include "audit/keys.h"
 #include "audit/slice.h"
+#include "audit/timestamps.h"
 #include "common/status_macros.h"
 
 namespace dx::audit {
@@ -356,6 +357,11 @@ absl::StatusOr<std::vector<std::string>> AuditReader::CompactRangeHashes(
     begin += uint64_t{1} << level;
   }
   return out;
+}
+
+absl::StatusOr<std::vector<v1::TreeHeadTimestamp>>
+AuditReader::TimestampsForBundle(uint64_t to, uint64_t head_size) const {
+  return audit::TimestampsForBundle(*db_, to, head_size);
 }
 
 }  // namespace dx::audit

@@ -64,6 +64,10 @@ class AuditReader {
                                                uint64_t tree_size) const;
   absl::StatusOr<v1::ConsistencyProof> Consistency(uint64_t first,
                                                    uint64_t second) const;
+  // The RFC 3161 stamps a bundle of records below `to`, proven against the
+  // head of `head_size`, carries (audit/timestamps.h).
+  absl::StatusOr<std::vector<v1::TreeHeadTimestamp>> TimestampsForBundle(
+      uint64_t to, uint64_t head_size) const;
   // The perfect subtrees summarising the first `size` leaves.
   absl::StatusOr<std::vector<std::string>> CompactRangeHashes(
       uint64_t size) const;

@@ -38,6 +38,17 @@ absl::StatusOr<v1::AuditBundle> BuildBundle(
         *entry->mutable_record() = std::move(rec);
         return true;
       }));
+  // Time evidence for the records: a stamped head tied to this one.
+  DX_ASSIGN_OR_RETURN(auto stamps,
+                      reader.TimestampsForBundle(to, sth.tree_size()));
+  for (v1::TreeHeadTimestamp& stamp : stamps) {
+    DX_ASSIGN_OR_RETURN(
+        auto path,
+        ConsistencyProof(reader.Source(), stamp.tree_head().tree_size(),
+                         sth.tree_size()));
+    for (auto& p : path) stamp.add_consistency_path(std::move(p));
+    *bundle.add_timestamps() = std::move(stamp);
+  }
   *bundle.mutable_tree_head() = std::move(sth);
   return bundle;
 }

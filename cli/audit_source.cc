@@ -241,6 +241,9 @@ class RemoteSource final : public AuditSource {
         for (auto& e : *chunk.mutable_entries()) {
           *merged.add_entries() = std::move(e);
         }
+        // Each chunk carries the stamps for the records up to its end: the
+        // last chunk's are the whole bundle's.
+        *merged.mutable_timestamps() = std::move(*chunk.mutable_timestamps());
       }
     }
     DX_RETURN_IF_ERROR(FromGrpc(reader->Finish()));

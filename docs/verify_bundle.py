@@ -3,10 +3,14 @@
 openssl CLI only: no dxgate code, no protobuf library (the few fields it
 reads are decoded by hand, below). Written from docs/AUDIT.md.
 
-    python3 verify_bundle.py BUNDLE --ca root-ca.pem
+    python3 verify_bundle.py BUNDLE --ca root-ca.pem [--tsa-ca authority.pem]
 
 BUNDLE is what `dxctl audit export` wrote: one node's AuditBundle, or a
-cluster's ClusterAuditBundle. Exit 0 and VERIFIED, or 3 and what failed."""
+cluster's ClusterAuditBundle. Exit 0 and VERIFIED, or 3 and what failed.
+A node's bundle may carry RFC 3161 time-stamps of its tree heads (field 6):
+each stamped head is checked like the bundle's own and tied to it by its
+consistency path; with --tsa-ca the token is checked by `openssl ts
+-verify`, otherwise the command that would check it is printed."""
 import argparse
 import hashlib
 import os
@@ -82,6 +86,37 @@ def root_from_path(index, size, leaf, path):
     return r if sn == 0 else None
 
 
+def consistent(first, second, first_root, second_root, path):
+    """RFC 9162 2.1.4.2: the tree of `first` leaves is a prefix of the tree
+    of `second` leaves, by `path`."""
+    if first == second:
+        return not path and first_root == second_root
+    if first == 0 or first > second:
+        return False
+    if first & (first - 1) == 0:
+        path = [first_root] + list(path)
+    if not path:
+        return False
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root
+
+
 def tree_head_bytes(head, prefix=b""):
     """RFC 6962 TreeHeadSignature (v1, tree_hash); a cluster tree head signs
     it behind the prefix "dxgate cluster checkpoint log\\n"."""
@@ -119,6 +154,44 @@ class Openssl:
                             self.path("data.bin", data)], capture_output=True, text=True)
         return None if s.returncode == 0 else "signature does not verify"
 
+    def timestamp(self, tsa_ca, signature, token):
+        """The RFC 3161 token stamps SHA-256(signature), under `tsa_ca`."""
+        v = subprocess.run(["openssl", "ts", "-verify", "-data", self.path("stamped.bin", signature),
+                            "-in", self.path("token.der", token), "-token_in",
+                            "-CAfile", tsa_ca], capture_output=True, text=True)
+        return None if v.returncode == 0 else f"token does not verify: {v.stdout.strip()} " \
+                                              f"{v.stderr.strip()}"
+
+
+def check_timestamps(bundle, ssl, tsa_ca):
+    """A node bundle's time-stamps (field 6); one line for each, or raises."""
+    head = fields(one(bundle, 1))
+    node, certs, lines = one(head, 6).decode(), bundle.get(3, []), []
+    for raw in bundle.get(6, []):
+        stamp = fields(raw)
+        stamped = fields(one(stamp, 1))
+        size = one(stamped, 1, 0)
+        problem = ssl.check(one(stamped, 7), certs[1:], one(stamped, 3, 0), one(stamped, 4),
+                            tree_head_bytes(stamped))
+        if problem:
+            raise ValueError(f"node {node}: the time-stamped tree head of {size}: its {problem}")
+        if not consistent(size, one(head, 1, 0), one(stamped, 2), one(head, 2),
+                          stamp.get(4, [])):
+            raise ValueError(f"node {node}: the time-stamped tree head of {size} is not a "
+                             "prefix of the bundle's")
+        if tsa_ca:
+            problem = ssl.timestamp(tsa_ca, one(stamped, 4), one(stamp, 2))
+            if problem:
+                raise ValueError(f"node {node}: the time-stamp of the tree head of {size}: "
+                                 f"its {problem}")
+            lines.append(f"VERIFIED  the tree head of {size} is time-stamped (openssl ts "
+                         f"-verify against {tsa_ca})")
+        else:
+            lines.append(f"UNCHECKED the time-stamp of the tree head of {size}: give --tsa-ca, "
+                         "or: openssl ts -verify -data SIG -in TOKEN -token_in -CAfile "
+                         "AUTHORITY.pem (docs/AUDIT.md)")
+    return lines
+
 
 def check_node_bundle(bundle, ssl):
     """One node's AuditBundle; (records checked, its tree head) or raises."""
@@ -149,6 +222,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundle")
     ap.add_argument("--ca", required=True, help="the root certificate (PEM) to trust")
+    ap.add_argument("--tsa-ca", help="the time-stamping authority's roots (PEM)")
     args = ap.parse_args()
     with open(args.bundle, "rb") as f:
         top = fields(f.read())
@@ -156,8 +230,11 @@ def main():
     try:
         if 16 not in top:  # one node's AuditBundle
             n, head = check_node_bundle(top, ssl)
+            stamps = check_timestamps(top, ssl, args.tsa_ca)
             print(f"VERIFIED  {n} records of {one(head, 6).decode()} against its signed tree "
                   f"head of {one(head, 1, 0)}")
+            for line in stamps:
+                print(line)
             return 0
         total, cluster_head = 0, None
         for raw_bundle, raw_cp in zip(top[16], top.get(17, [])):

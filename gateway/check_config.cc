@@ -1,5 +1,6 @@
 #include "gateway/check_config.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "certs/crypto.h"
@@ -50,6 +51,17 @@ std::vector<std::string> CheckGatewayConfig(
   CheckPair(config->signing(), "signing", &problems, warnings);
   CheckPair(config->audit().log_signing(), "audit.log_signing", &problems,
             warnings);
+
+  if (const auto& t = config->audit().timestamping(); !t.url().empty()) {
+    auto roots = ReadFile(t.ca_file());
+    if (!roots.ok() ||
+        !absl::StrContains(*roots, "-----BEGIN CERTIFICATE-----")) {
+      problems.push_back(absl::StrCat(
+          "audit.timestamping.ca_file: ", t.ca_file(),
+          " holds no PEM certificate: give the roots the authority's tokens "
+          "chain to"));
+    }
+  }
 
   certs::TrustStore::Options trust;
   trust.ca_file = config->trust().ca_file();

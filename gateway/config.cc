@@ -9,6 +9,47 @@
 #include "common/yaml_proto.h"
 
 namespace dx::gateway {
+namespace {
+
+// audit.timestamping: off without a url; with one, roots to check its
+// tokens by, and the defaults.
+template <typename Resolve>
+absl::Status NormalizeTimestamping(const std::string& path, Resolve resolve,
+                                   v1::TimestampAuthorityConfig* t) {
+  if (t->url().empty()) {
+    if (!t->ca_file().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path,
+          ": field 'audit.timestamping.url' must be set when "
+          "audit.timestamping is (the authority's http:// or https:// URL)"));
+    }
+    return absl::OkStatus();
+  }
+  if (!absl::StartsWith(t->url(), "http://") &&
+      !absl::StartsWith(t->url(), "https://")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": field 'audit.timestamping.url' must start with http:// or ",
+        "https:// (got '", t->url(), "')"));
+  }
+  if (t->ca_file().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path,
+        ": field 'audit.timestamping.ca_file' must be set: the PEM roots the "
+        "authority's tokens chain to"));
+  }
+  resolve(t->mutable_ca_file());
+  if (t->tls_ca_file().empty()) {
+    t->set_tls_ca_file(t->ca_file());
+  } else {
+    resolve(t->mutable_tls_ca_file());
+  }
+  if (t->interval_seconds() == 0) t->set_interval_seconds(600);
+  if (t->timeout_ms() == 0) t->set_timeout_ms(10000);
+  if (t->max_reply_bytes() == 0) t->set_max_reply_bytes(65536);
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   v1::GatewayConfig c;
@@ -74,6 +115,10 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   if (audit->prune_chunk_records() == 0) audit->set_prune_chunk_records(10000);
   resolve(audit->mutable_log_signing()->mutable_cert_file());
   resolve(audit->mutable_log_signing()->mutable_key_file());
+  if (audit->has_timestamping()) {
+    DX_RETURN_IF_ERROR(
+        NormalizeTimestamping(path, resolve, audit->mutable_timestamping()));
+  }
   if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
   v1::ConsoleConfig* console = c.mutable_console();
   if (console->session_idle_seconds() == 0)

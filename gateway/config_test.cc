@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "common/testing/temp_dir.h"
+
 namespace dx::gateway {
 namespace {
 
@@ -39,6 +44,57 @@ TEST(GatewayConfigTest, AnUnsetVariableIsRefusedWithItsLine) {
                                       "not set"),
             std::string::npos)
       << c.status();
+}
+
+// A node's config with `audit` as given, in a folder of its own.
+std::string ConfigWithAudit(const std::string& audit) {
+  const std::string dir = testing::MakeTempDir("dx-config-");
+  const std::string path = dir + "/dxgate.yaml";
+  std::ofstream(path) << "node_id: gw1\n"
+                         "tls: {cert_file: t.pem, key_file: t.key}\n"
+                         "signing: {cert_file: s.pem, key_file: s.key}\n"
+                         "trust: {ca_file: ca.pem}\n"
+                         "data_dir: data\n"
+                         "registry_file: registry.yaml\n"
+                      << audit;
+  return path;
+}
+
+TEST(GatewayConfigTest, TimestampingIsOffUnlessAUrlIsSet) {
+  auto c = LoadGatewayConfig(ConfigWithAudit(""));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->audit().timestamping().url().empty());
+}
+
+TEST(GatewayConfigTest, TimestampingTakesDefaultsAndResolvesItsFiles) {
+  const std::string path = ConfigWithAudit(
+      "audit: {timestamping: {url: 'http://127.0.0.1:3180/tsa', "
+      "ca_file: tsa.pem}}\n");
+  auto c = LoadGatewayConfig(path);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const v1::TimestampAuthorityConfig& t = c->audit().timestamping();
+  const std::string dir = path.substr(0, path.rfind('/'));
+  EXPECT_EQ(t.ca_file(), dir + "/tsa.pem");
+  EXPECT_EQ(t.tls_ca_file(), dir + "/tsa.pem");
+  EXPECT_EQ(t.interval_seconds(), 600u);
+  EXPECT_EQ(t.timeout_ms(), 10000u);
+  EXPECT_EQ(t.max_reply_bytes(), 65536u);
+}
+
+TEST(GatewayConfigTest, ABadTimestampingSectionIsNamed) {
+  for (const auto& [audit, field] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"audit: {timestamping: {url: 'ftp://x/', ca_file: a.pem}}\n",
+            "audit.timestamping.url"},
+           {"audit: {timestamping: {url: 'http://x/'}}\n",
+            "audit.timestamping.ca_file"},
+           {"audit: {timestamping: {ca_file: a.pem}}\n",
+            "audit.timestamping.url"}}) {
+    auto c = LoadGatewayConfig(ConfigWithAudit(audit));
+    ASSERT_FALSE(c.ok()) << audit;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(c.status().message(), field)) << c.status();
+  }
 }
 
 }  // namespace

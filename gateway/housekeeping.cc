@@ -15,6 +15,7 @@
 #include "gateway/node_components.h"
 #include "gateway/readiness.h"
 #include "gateway/statistics_push.h"
+#include "gateway/tree_head_stamping.h"
 
 namespace dx::gateway {
 namespace {
@@ -86,6 +87,7 @@ std::vector<BackgroundTasks::Task> HousekeepingDuties(
                    if (!s.ok()) Log(std::string(s.message()));
                  },
                  /*run_at_start=*/true});
+  if (c.stamper != nullptr) out.push_back(TreeHeadStampingDuty(c.stamper));
   return out;
 }
 

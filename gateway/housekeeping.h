@@ -13,6 +13,8 @@
 //  - serving, every 5 s (at once too): notes whether the node is ready in
 //    the state database (audit/serving_log.h), the availability that
 //    statistics reports measure;
+//  - timestamp (when audit.timestamping is set): RFC 3161 stamps of the
+//    tree heads (gateway/tree_head_stamping.h);
 // and, once, the end of a prune that a crash interrupted (audit/pruner.h).
 // When statistics_push is configured, the reports' pusher
 // (gateway/statistics_push.h) runs beside them, on its own thread.

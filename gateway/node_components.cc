@@ -27,6 +27,7 @@
 #include "gateway/readiness.h"
 #include "gateway/registry_admin.h"
 #include "gateway/request_checker.h"
+#include "gateway/tree_head_stamping.h"
 #include "metrics/metrics.h"
 #include "policy/policy_admin.h"
 #include "policy/policy_sync.h"
@@ -91,6 +92,11 @@ absl::StatusOr<std::unique_ptr<NodeComponents>> NodeComponents::Build(
     reload.file_registry_admin = c->registry_admin.get();
   }
   c->reloads = std::make_unique<NodeReloads>(reload, std::move(anchors_pem));
+  DX_ASSIGN_OR_RETURN(
+      c->stamper, MakeTreeHeadStamper(c->config, c->state_db.get(), c->clock));
+  if (c->stamper != nullptr && c->metrics != nullptr) {
+    c->metrics->AddScrape(TreeHeadStampingMetrics(c->stamper, c->clock));
+  }
   return c;
 }
 
@@ -325,6 +331,7 @@ uint64_t NodeComponents::Close() {
   closed_ = true;
   if (trail != nullptr) trail->Resign();
   const uint64_t next = audit_log ? audit_log->next_sequence() : 0;
+  stamper.reset();
   reloads.reset();
   gate.reset();
   exchange.reset();

@@ -32,6 +32,8 @@
 //     (recorder).
 // 18. reloads: puts new files in force into trust, the signers, adapters
 //     and registry_admin.
+// 19. stamper: time-stamps the tree heads of audit_log in state_db (null
+//     unless audit.timestamping is set); the housekeeping ticks it.
 #ifndef DX_GATEWAY_NODE_COMPONENTS_H_
 #define DX_GATEWAY_NODE_COMPONENTS_H_
 
@@ -63,6 +65,9 @@ class TrustStore;
 }  // namespace dx::certs
 namespace dx::metrics {
 class Metrics;
+}
+namespace dx::timestamp {
+class TreeHeadStamper;
 }
 namespace dx::policy {
 class PolicyAdmin;
@@ -145,6 +150,8 @@ class NodeComponents {
   std::unique_ptr<ExchangeService> exchange;
   std::unique_ptr<authz::CallGate> gate;
   std::unique_ptr<NodeReloads> reloads;
+  // Shared with the housekeeping duty and the metrics that read it.
+  std::shared_ptr<timestamp::TreeHeadStamper> stamper;
 
  private:
   NodeComponents(const v1::GatewayConfig& config, const Options& options);

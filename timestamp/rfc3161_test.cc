@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "timestamp/testing/local_authority.h"
 
 namespace dx::timestamp {
 namespace {
@@ -42,40 +43,10 @@ class Rfc3161Test : public ::testing::Test {
     delete other_;
   }
 
-  // A root CA and a time-stamping certificate under it (critical
-  // timeStamping usage, as RFC 3161 2.3 requires), and `openssl ts`'s
-  // configuration of that authority.
+  // A root CA and a time-stamping certificate under it, and `openssl ts`'s
+  // configuration of that authority (testing/local_authority.h).
   static void MakeAuthority(const std::string& d, const std::string& cn) {
-    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-    Run(absl::StrCat("cd ", d, " && openssl req -x509 ", ec,
-                     " -keyout ca.key -out ca.pem -days 2 -subj /CN=", cn,
-                     " -addext basicConstraints=critical,CA:TRUE"
-                     " -addext keyUsage=critical,keyCertSign,cRLSign"));
-    Write(d + "/ext.cnf",
-          "extendedKeyUsage=critical,timeStamping\n"
-          "keyUsage=critical,digitalSignature\n");
-    Run(absl::StrCat("cd ", d, " && openssl req ", ec,
-                     " -keyout tsa.key -out tsa.csr -subj /CN=test-tsa && "
-                     "openssl x509 -req -in tsa.csr -CA ca.pem -CAkey ca.key "
-                     "-CAcreateserial -days 2 -extfile ext.cnf -out tsa.pem"));
-    Write(d + "/serial", "01\n");
-    Write(d + "/tsa.cnf", absl::StrCat(R"([ tsa ]
-default_tsa = tsa1
-[ tsa1 ]
-dir = )",
-                                       d, R"(
-serial = $dir/serial
-signer_cert = $dir/tsa.pem
-certs = $dir/ca.pem
-signer_key = $dir/tsa.key
-signer_digest = sha256
-default_policy = 1.3.6.1.4.1.99999.1
-digests = sha256, sha384
-accuracy = secs:1
-ordering = yes
-tsa_name = yes
-ess_cert_id_alg = sha256
-)"));
+    ASSERT_TRUE(testing::LocalAuthority::Make(d, cn)) << d;
   }
 
   static void Run(const std::string& cmd) {
@@ -96,10 +67,7 @@ ess_cert_id_alg = sha256
 
   // The authority's answer (DER) to `request`.
   std::string Reply(const std::string& request, const std::string& d = *dir_) {
-    Write(d + "/q.der", request);
-    Run(absl::StrCat("openssl ts -reply -config ", d, "/tsa.cnf -queryfile ", d,
-                     "/q.der -out ", d, "/r.der"));
-    return Read(d + "/r.der");
+    return testing::LocalAuthority::Reply(d, request);
   }
   std::string Roots() { return Read(*dir_ + "/ca.pem"); }
 
