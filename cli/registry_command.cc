@@ -35,6 +35,8 @@ std::function<int(const Flags&)> Remote(RemoteFn run) {
   };
 }
 
+int PrintApplied(bool dry_run, const v1::ApplyRegistryResponse& out);
+
 int RunApply(const Flags& f, Client& admin) {
   if (!f.Has("f"))
     return Fail(absl::InvalidArgumentError("name the file: -f FILE"));
@@ -48,20 +50,49 @@ int RunApply(const Flags& f, Client& admin) {
   v1::ApplyRegistryResponse out;
   absl::Status s = admin.Call(&v1::RegistryAdmin::Stub::Apply, req, &out);
   if (!s.ok()) return FailRpc(s);
+  return PrintApplied(req.dry_run(), out);
+}
+
+int PrintApplied(bool dry_run, const v1::ApplyRegistryResponse& out) {
+  if (!out.pending_id().empty()) {
+    std::cout << "held as pending change " << out.pending_id()
+              << ": it removes state_secret marks ("
+              << absl::StrJoin(out.removed_marks(), ", ")
+              << "), so another registry operator must approve it on this "
+                 "node:\n  dxctl registry approve "
+              << out.pending_id() << "\n";
+    for (const auto& c : out.changes()) std::cout << "  " << c << "\n";
+    return kExitOk;
+  }
   if (out.changes().empty()) {
     std::cout << "no change: registry revision " << out.revision()
               << " already says this\n";
   } else {
-    std::cout << (req.dry_run()
-                      ? std::string("dry run: would make")
-                      : absl::StrCat("registry revision ", out.revision(),
-                                     " (in force on this node; every other "
-                                     "node follows it by its "
-                                     "watch within milliseconds):"))
+    std::cout << (dry_run ? std::string("dry run: would make")
+                          : absl::StrCat("registry revision ", out.revision(),
+                                         " (in force on this node; every other "
+                                         "node follows it by its "
+                                         "watch within milliseconds):"))
               << "\n";
     for (const auto& c : out.changes()) std::cout << "  " << c << "\n";
+    for (const auto& m : out.removed_marks()) {
+      std::cout << "  state_secret mark removed: " << m << "\n";
+    }
   }
   return kExitOk;
+}
+
+int RunApprove(const Flags& f, Client& admin) {
+  if (f.positional().size() != 1) {
+    return Fail(absl::InvalidArgumentError(
+        "name the pending change: approve ID (dxctl registry get lists them)"));
+  }
+  v1::ApplyRegistryRequest req;
+  req.set_approves(f.positional()[0]);
+  v1::ApplyRegistryResponse out;
+  absl::Status s = admin.Call(&v1::RegistryAdmin::Stub::Apply, req, &out);
+  if (!s.ok()) return FailRpc(s);
+  return PrintApplied(false, out);
 }
 
 int RunGet(const Flags& f, Client& admin) {
@@ -86,9 +117,22 @@ int RunGet(const Flags& f, Client& admin) {
               << absl::StrJoin(systems, ", ") << "\n";
   }
   for (const auto& d : out.registry().datasets()) {
+    std::vector<std::string> secret;
+    for (const auto& field : d.fields()) {
+      if (field.state_secret()) secret.push_back(field.name());
+    }
     std::cout << "  dataset " << d.id() << "  owner " << d.provider_agency()
               << "  " << d.fields_size() << " fields  adapter "
-              << d.adapter().address() << "\n";
+              << d.adapter().address()
+              << (d.state_secret() ? "  STATE SECRET" : "")
+              << (secret.empty() ? "" : "  state-secret fields: ")
+              << absl::StrJoin(secret, ", ") << "\n";
+  }
+  for (const auto& p : out.pending()) {
+    std::cout << "  pending " << p.id() << "  by " << p.proposer() << "  "
+              << FormatTime(p.time_unix_micros()) << "  removes "
+              << absl::StrJoin(p.removed_marks(), ", ")
+              << "  (dxctl registry approve " << p.id() << ")\n";
   }
   return kExitOk;
 }
@@ -104,6 +148,9 @@ int RunHistory(const Flags& f, Client& admin) {
   for (const auto& r : out.revisions()) {
     std::cout << "r" << r.revision() << "  " << FormatTime(r.time_unix_micros())
               << "  by " << r.author();
+    if (!r.approved_by().empty()) {
+      std::cout << ", approved by " << r.approved_by();
+    }
     if (!r.comment().empty()) std::cout << "  \"" << r.comment() << "\"";
     std::cout << "\n";
   }
@@ -131,6 +178,14 @@ its registry in etcd, versioned, and every node follows it at once.
            {"dry-run"},
            {},
            Remote(RunApply)},
+          {"approve",
+           "approve ID",
+           "apply a pending change another operator proposed (one that\n"
+           "removes a state_secret mark needs a second person)",
+           {},
+           {},
+           {},
+           Remote(RunApprove)},
           {"get",
            "get [--json]",
            "the registry in force on the node",

@@ -69,6 +69,14 @@ PrometheusExchangeMetrics::PrometheusExchangeMetrics(
                           .Name("dx_quota_refusals_total")
                           .Help("Exchanges refused for a quota, by dataset.")
                           .Register(*registry)),
+      state_secret_requests_(
+          prometheus::BuildCounter()
+              .Name("dx_state_secret_requests_total")
+              .Help("Requests refused because they ask for a state secret "
+                    "(registry state_secret; Decision 1562/QD-TTg), by "
+                    "dataset and consumer agency. Any increase raises "
+                    "DxStateSecretRequested.")
+              .Register(*registry)),
       adapter_calls_(prometheus::BuildCounter()
                          .Name("dx_adapter_calls_total")
                          .Help("Calls to adapters, by dataset and the "
@@ -103,6 +111,14 @@ void PrometheusExchangeMetrics::ExchangeClosed(const ExchangeOutcome& o) {
   }
   if (o.reason == v1::REASON_QUOTA_EXCEEDED) {
     quota_refusals_.Add({{"dataset", dataset}}).Increment();
+  }
+  if (o.reason == v1::REASON_STATE_SECRET) {
+    // The consumer is named whatever agency_labels says: few series, and
+    // who asked is what the alert is about.
+    state_secret_requests_
+        .Add({{"dataset", dataset},
+              {"consumer", o.consumer.empty() ? "unverified" : o.consumer}})
+        .Increment();
   }
   for (int i = 0; i < kStageCount; ++i) {
     if (o.stages.took[i] >= absl::ZeroDuration()) {

@@ -35,6 +35,8 @@ class PrometheusExchangeMetrics final : public ExchangeObserver {
   prometheus::Family<prometheus::Counter>& exchanges_;
   prometheus::Family<prometheus::Counter>& records_;
   prometheus::Family<prometheus::Counter>& quota_refusals_;
+  // Requests for a state secret (REASON_STATE_SECRET): each one an alert.
+  prometheus::Family<prometheus::Counter>& state_secret_requests_;
   prometheus::Family<prometheus::Counter>& adapter_calls_;
   std::array<prometheus::Histogram*, kStageCount> stages_{};
 };

@@ -56,6 +56,7 @@ std::vector<ReasonRow> MakeReasonCodes() {
       {v1::REASON_QUERY_NOT_ALLOWED, {C::kPermissionDenied}},
       {v1::REASON_REQUEST_TOO_LARGE, {C::kResourceExhausted}},
       {v1::REASON_ANSWER_TOO_LARGE, {C::kResourceExhausted}},
+      {v1::REASON_STATE_SECRET, {C::kPermissionDenied}},
   };
 }
 

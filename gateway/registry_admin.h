@@ -7,11 +7,18 @@
 // force on this node before the operator is answered; every node of the
 // cluster follows its watch. A node that reads its registry from a file
 // refuses changes (there is no shared store to put them in): the source
-// says so, this class does not ask which kind it holds. Thread-safe.
+// says so, this class does not ask which kind it holds.
+//
+// State-secret marks can be set by one operator but removed only by two: an
+// Apply that removes a state_secret mark is held (in memory, on this node)
+// and recorded as registry.pending; another operator's Apply with
+// `approves` set commits it as proposed, recorded with both names. A
+// reload of a registry file that removes a mark is refused. Thread-safe.
 #ifndef DX_GATEWAY_REGISTRY_ADMIN_H_
 #define DX_GATEWAY_REGISTRY_ADMIN_H_
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -57,9 +64,26 @@ class RegistryAdmin {
       const std::string& actor, const std::string& trigger);
   absl::StatusOr<v1::ApplyRegistryResponse> ApplyUnrecorded(
       const std::string& actor, const v1::ApplyRegistryRequest& request);
+  // The pending change `request.approves` names, checked: another
+  // operator's, on the registry in force.
+  absl::StatusOr<v1::PendingRegistryChange> TakeApproval(
+      const std::string& actor, const v1::ApplyRegistryRequest& request,
+      uint64_t current_revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::ApplyRegistryResponse> Hold(
+      const std::string& actor, const v1::ApplyRegistryRequest& request,
+      uint64_t base_revision, std::vector<std::string> removed,
+      v1::ApplyRegistryResponse out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // At most this many changes wait at once on a node.
+  static constexpr size_t kMaxPending = 16;
 
   const Deps deps_;
   absl::Mutex mu_;  // serializes this node's changes
+  // Held for a second operator, by id. Its own mutex: Get must not wait
+  // for a change being put in force under mu_.
+  mutable absl::Mutex pending_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::map<std::string, v1::PendingRegistryChange> pending_
+      ABSL_GUARDED_BY(pending_mu_);
 };
 
 // What changed between two registries, for people: "dataset x added",

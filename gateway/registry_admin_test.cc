@@ -213,5 +213,108 @@ TEST_F(RegistryAdminTest, ASharedSourceCommitsAndRefusesAReload) {
   EXPECT_EQ(records_[1].action, "registry.reload-refused");
 }
 
+std::string Marked(bool marked) {
+  return absl::StrCat(
+      "agencies: [{code: 000.00.00.G01}]\n"
+      "datasets:\n"
+      "  - {id: a, provider_agency: 000.00.00.G01, adapter: {address: "
+      "\"h:1\"},\n"
+      "     state_secret: ",
+      marked ? "true" : "false", ", fields: [{name: x}]}\n");
+}
+
+TEST_F(RegistryAdminTest, AMarkIsSetByOneOperatorAndRemovedOnlyByTwo) {
+  auto initial = registry::Registry::FromYaml(RegistryWith("a"), "seed", 1);
+  ASSERT_TRUE(initial.ok()) << initial.status();
+  Start(std::make_unique<CommittingSource>(*initial));
+  auto marked = admin_->Apply("operator:ops1", Apply(Marked(true), false));
+  ASSERT_TRUE(marked.ok()) << marked.status();
+  EXPECT_EQ(marked->revision(), 2u);
+  EXPECT_TRUE(marked->pending_id().empty());
+
+  // Removing it is held, not applied, and recorded.
+  auto held = admin_->Apply("operator:ops1", Apply(Marked(false), false));
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(held->revision(), 0u);
+  ASSERT_FALSE(held->pending_id().empty());
+  EXPECT_EQ(std::vector<std::string>(held->removed_marks().begin(),
+                                     held->removed_marks().end()),
+            std::vector<std::string>{"dataset a"});
+  EXPECT_TRUE(source_->Current()->FindDataset("a")->state_secret());
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_EQ(records_[1].action, "registry.pending");
+  EXPECT_TRUE(absl::StrContains(records_[1].detail, "dataset a"));
+  v1::GetRegistryResponse got = admin_->Get();
+  ASSERT_EQ(got.pending_size(), 1);
+  EXPECT_EQ(got.pending(0).proposer(), "operator:ops1");
+
+  v1::ApplyRegistryRequest approve;
+  approve.set_approves(held->pending_id());
+  // Not by the proposer; not with a file of its own; not an unknown id.
+  auto self = admin_->Apply("operator:ops1", approve);
+  EXPECT_EQ(self.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StrContains(self.status().message(), "second"));
+  v1::ApplyRegistryRequest with_yaml = approve;
+  with_yaml.set_yaml(RegistryWith("a"));
+  EXPECT_EQ(admin_->Apply("operator:ops2", with_yaml).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::ApplyRegistryRequest unknown;
+  unknown.set_approves("nope");
+  EXPECT_EQ(admin_->Apply("operator:ops2", unknown).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(source_->Current()->FindDataset("a")->state_secret());
+
+  auto approved = admin_->Apply("operator:ops2", approve);
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->revision(), 3u);
+  EXPECT_FALSE(source_->Current()->FindDataset("a")->state_secret());
+  EXPECT_EQ(admin_->Get().pending_size(), 0);
+  EXPECT_EQ(records_.back().action, "registry.apply");
+  EXPECT_TRUE(absl::StrContains(
+      records_.back().detail,
+      "removes state_secret marks: dataset a; proposed by operator:ops1"));
+  auto history = admin_->History({});
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(history->revisions(0).author(), "operator:ops1");
+  EXPECT_EQ(history->revisions(0).approved_by(), "operator:ops2");
+  // Approved once: gone.
+  EXPECT_EQ(admin_->Apply("operator:ops3", approve).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(RegistryAdminTest, AnApprovalOfAChangeOnAnOlderRegistryIsRefused) {
+  auto initial = registry::Registry::FromYaml(Marked(true), "seed", 1);
+  ASSERT_TRUE(initial.ok()) << initial.status();
+  Start(std::make_unique<CommittingSource>(*initial));
+  auto held = admin_->Apply("operator:ops1", Apply(Marked(false), false));
+  ASSERT_TRUE(held.ok()) << held.status();
+  ASSERT_FALSE(held->pending_id().empty());
+  // Meanwhile, another change: the approver would approve blind.
+  std::string other = absl::StrCat(Marked(true),
+                                   "  - {id: b, provider_agency: "
+                                   "000.00.00.G01, adapter: "
+                                   "{address: \"h:1\"}, fields: "
+                                   "[{name: x}]}\n");
+  ASSERT_TRUE(admin_->Apply("operator:ops1", Apply(other, false)).ok());
+  v1::ApplyRegistryRequest approve;
+  approve.set_approves(held->pending_id());
+  EXPECT_EQ(admin_->Apply("operator:ops2", approve).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(source_->Current()->FindDataset("a")->state_secret());
+}
+
+TEST_F(RegistryAdminTest, AFileReloadThatRemovesAMarkIsRefused) {
+  ASSERT_TRUE(WriteFileAtomically(file_, Marked(true)).ok());
+  StartOnFile();
+  ASSERT_TRUE(WriteFileAtomically(file_, Marked(false)).ok());
+  auto reload = admin_->ReloadFile("operator:ops1", "SIGHUP");
+  EXPECT_EQ(reload.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(reload.status().message(),
+                                "removes state_secret marks (dataset a)"));
+  EXPECT_TRUE(sync_->Current()->registry()->FindDataset("a")->state_secret());
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].action, "registry.reload-refused");
+}
+
 }  // namespace
 }  // namespace dx::gateway

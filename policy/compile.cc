@@ -59,7 +59,12 @@ std::shared_ptr<PolicySnapshot::CompiledDataset> CompileDataset(
     ds->field_index[f.name()] = ds->field_names.size();
     ds->field_names.push_back(f.name());
   }
-  ds->all = FieldSet::All(ds->field_names.size());
+  ds->state_secret = d.state_secret();
+  ds->secret = FieldSet(ds->field_names.size());
+  for (int i = 0; i < d.fields_size(); ++i) {
+    if (d.fields(i).state_secret()) ds->secret.Add(i);
+  }
+  ds->all = FieldSet::All(ds->field_names.size()).Minus(ds->secret);
   // The registry checked that every key's field is in the schema.
   for (const auto& k : d.query_keys()) {
     ds->query_key_fields.push_back(ds->field_index.at(k.field()));
@@ -120,7 +125,8 @@ std::shared_ptr<PolicySnapshot::CompiledDataset> CompileDataset(
 absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
     std::shared_ptr<const registry::Registry> registry,
     const v1::PolicyDocument& changes, const PolicySnapshot* base,
-    uint64_t revision, absl::Time now, std::vector<PolicyProblem>* problems) {
+    uint64_t revision, absl::Time now, std::vector<PolicyProblem>* problems,
+    bool tolerate_state_secret_grants) {
   std::vector<PolicyProblem> local;
   if (problems == nullptr) problems = &local;
   const size_t first_problem = problems->size();
@@ -140,6 +146,7 @@ absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
           : base->directory_;
   const v1::Registry& reg = snap->registry_->proto();
   Compiler compiler(reg, now, problems);
+  compiler.TolerateStateSecretGrants(tolerate_state_secret_grants);
   compiler.Mute(!new_directory);
   if (new_directory) {
     auto attributes = std::make_shared<PolicySnapshot::AgencyAttributes>();

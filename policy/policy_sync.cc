@@ -42,8 +42,11 @@ PolicySync::~PolicySync() {
 absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySync::Load(
     uint64_t head, std::shared_ptr<const registry::Registry> registry) const {
   DX_ASSIGN_OR_RETURN(v1::PolicyDocument doc, deps_.store->StateAt(head, ""));
-  auto snapshot = PolicySnapshot::Compile(std::move(registry), doc, nullptr,
-                                          head, deps_.clock->Now(), nullptr);
+  // What the store holds was checked when applied; a state_secret mark set
+  // since disables the grants it catches instead of stopping this node.
+  auto snapshot = PolicySnapshot::Compile(
+      std::move(registry), doc, nullptr, head, deps_.clock->Now(), nullptr,
+      /*tolerate_state_secret_grants=*/true);
   if (!snapshot.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the sharing policy at revision ", head,
@@ -77,9 +80,10 @@ void PolicySync::OnCommit(const v1::PolicyCommit& commit) {
              expected_sha256_ == commit.meta().document_sha256()) {
     next = std::move(expected);  // this node's own commit, compiled already
   } else {
-    next = PolicySnapshot::Compile(current->registry(), commit.changes(),
-                                   current.get(), rev, deps_.clock->Now(),
-                                   nullptr);
+    next =
+        PolicySnapshot::Compile(current->registry(), commit.changes(),
+                                current.get(), rev, deps_.clock->Now(), nullptr,
+                                /*tolerate_state_secret_grants=*/true);
   }
   if (!next.ok()) {
     problem_ = absl::UnavailableError(absl::StrCat(

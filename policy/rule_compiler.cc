@@ -249,6 +249,7 @@ void Compiler::Grant(PolicySnapshot::CompiledDataset* ds, const v1::Grant& g,
   if (c.valid_until <= c.valid_from) {
     Error(path + ".valid_until", "valid_until must be after valid_from");
   }
+  StateSecret(*ds, path, &c);
   ds->grants.push_back(std::move(c));
 }
 

@@ -53,6 +53,7 @@ bool PolicySnapshot::RefuseOutsideRegistry(Evaluation* e,
   e->ds = found;
   e->dataset = &dataset;
   d->dataset = &dataset;
+  if (ds.state_secret) return RefuseStateSecret(*e, d);
   if (req.consumer_system.has_value() &&
       !registry_->HasSystem(req.consumer_agency, *req.consumer_system)) {
     d->reason = v1::REASON_UNKNOWN_CONSUMER;
@@ -107,6 +108,10 @@ bool PolicySnapshot::RefuseOutsideRegistry(Evaluation* e,
           " is required (in any of its forms) by dataset ", dataset.id());
       return true;
     }
+  }
+  if (e->requested.Intersects(ds.secret) ||
+      e->query_fields.Intersects(ds.secret)) {
+    return RefuseStateSecret(*e, d);
   }
   return false;
 }

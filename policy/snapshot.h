@@ -7,7 +7,10 @@
 // How a decision is reached (docs/POLICY.md):
 //   0. the dataset, the consumer's system, every field asked and every
 //      query key sent must be in the registry (NOT_FOUND, PERMISSION_DENIED,
-//      INVALID_ARGUMENT), and its required query keys sent;
+//      INVALID_ARGUMENT), and its required query keys sent; a dataset, or
+//      a field asked or queried by, marked state_secret is refused
+//      (STATE_SECRET), whoever asks, the owner included; "all I may read"
+//      never includes a state-secret field;
 //   1. forbid rules matching the consumer and purpose: a whole-dataset
 //      forbid refuses; field forbids refuse requests naming those fields,
 //      or querying by them (QUERY_NOT_ALLOWED), and remove them from "all
@@ -68,10 +71,17 @@ class PolicySnapshot {
   // "stored:<dataset>..." for stored policies compiled again. Fails with
   // INVALID_ARGUMENT when there is at least one error. `now` is only used to
   // warn about agreements that have expired.
+  //
+  // A grant that would let a state secret leave (registry state_secret) is
+  // an error in `changes`; a stored one (and, with
+  // `tolerate_state_secret_grants`, one in `changes`: what a node loads
+  // from its store) is disabled with a warning instead. Decide refuses
+  // state secrets whatever the grants say.
   static absl::StatusOr<std::shared_ptr<const PolicySnapshot>> Compile(
       std::shared_ptr<const registry::Registry> registry,
       const v1::PolicyDocument& changes, const PolicySnapshot* base,
-      uint64_t revision, absl::Time now, std::vector<PolicyProblem>* problems);
+      uint64_t revision, absl::Time now, std::vector<PolicyProblem>* problems,
+      bool tolerate_state_secret_grants = false);
   ~PolicySnapshot();
 
   // The decision for `request` at time `now`. Quotas are not counted here
@@ -104,6 +114,7 @@ class PolicySnapshot {
   // removed, the nearest miss so far.
   struct Evaluation;
   bool RefuseOutsideRegistry(Evaluation* e, AccessDecision* d) const;      // 0
+  bool RefuseStateSecret(const Evaluation& e, AccessDecision* d) const;    // 0
   bool ApplyForbids(Evaluation* e, AccessDecision* d) const;               // 1
   bool OwnerReads(const Evaluation& e, AccessDecision* d) const;           // 2
   bool FirstGrantDecides(Evaluation* e, AccessDecision* d) const;          // 3

@@ -107,4 +107,29 @@ bool Registry::HasField(const v1::Dataset& dataset,
   return fields_.contains(absl::StrCat(dataset.id(), "/", field));
 }
 
+std::vector<std::string> RemovedStateSecretMarks(const v1::Registry& before,
+                                                 const v1::Registry& after) {
+  absl::flat_hash_map<std::string, const v1::Dataset*> now;
+  for (const v1::Dataset& d : after.datasets()) now.emplace(d.id(), &d);
+  std::vector<std::string> out;
+  for (const v1::Dataset& d : before.datasets()) {
+    auto it = now.find(d.id());
+    const v1::Dataset* kept = it == now.end() ? nullptr : it->second;
+    if (d.state_secret() && (kept == nullptr || !kept->state_secret())) {
+      out.push_back(absl::StrCat("dataset ", d.id()));
+    }
+    for (const v1::FieldSpec& f : d.fields()) {
+      if (!f.state_secret()) continue;
+      bool still = false;
+      if (kept != nullptr) {
+        for (const v1::FieldSpec& g : kept->fields()) {
+          if (g.name() == f.name()) still = g.state_secret();
+        }
+      }
+      if (!still) out.push_back(absl::StrCat("field ", d.id(), ".", f.name()));
+    }
+  }
+  return out;
+}
+
 }  // namespace dx::registry

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -57,6 +58,13 @@ class Registry {
   absl::flat_hash_set<std::string> systems_;  // "agency/system"
   absl::flat_hash_set<std::string> fields_;   // "dataset/field"
 };
+
+// The state_secret marks `before` has and `after` lacks: "dataset D" or
+// "field D.F", in `before`'s order. A dataset or field that goes, or is
+// renamed, takes its mark with it, so that counts as a removal too. Removing
+// a mark needs a second registry operator (gateway/registry_admin.h).
+std::vector<std::string> RemovedStateSecretMarks(const v1::Registry& before,
+                                                 const v1::Registry& after);
 
 }  // namespace dx::registry
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/testing/temp_dir.h"
@@ -50,6 +51,45 @@ void ExpectError(const std::string& yaml, const std::string& fragment) {
   ASSERT_FALSE(r.ok()) << "expected an error mentioning " << fragment;
   EXPECT_NE(r.status().message().find(fragment), std::string::npos)
       << r.status();
+}
+
+TEST(RegistryTest, ReadsStateSecretMarksAndNamesTheOnesRemoved) {
+  auto marked = Load(R"(
+agencies: [{code: 000.00.00.G01}]
+datasets:
+  - id: defence
+    provider_agency: 000.00.00.G01
+    adapter: {address: "127.0.0.1:1"}
+    state_secret: true
+    fields: [{name: unit}]
+  - id: pop
+    provider_agency: 000.00.00.G01
+    adapter: {address: "127.0.0.1:1"}
+    fields: [{name: citizen_id}, {name: code_name, state_secret: true}]
+)");
+  ASSERT_TRUE(marked.ok()) << marked.status();
+  EXPECT_TRUE((*marked)->FindDataset("defence")->state_secret());
+  const v1::Dataset* pop = (*marked)->FindDataset("pop");
+  EXPECT_FALSE(pop->state_secret());
+  EXPECT_FALSE(pop->fields(0).state_secret());
+  EXPECT_TRUE(pop->fields(1).state_secret());
+  // A mark is not a number or a word: the YAML says so with its line.
+  ExpectError(absl::StrCat(kBase, "    state_secret: maybe\n"), "state_secret");
+
+  const v1::Registry& before = (*marked)->proto();
+  EXPECT_TRUE(RemovedStateSecretMarks(before, before).empty());
+  v1::Registry unmarked = before;
+  unmarked.mutable_datasets(0)->set_state_secret(false);
+  unmarked.mutable_datasets(1)->mutable_fields(1)->set_name("alias");
+  EXPECT_EQ(
+      RemovedStateSecretMarks(before, unmarked),
+      (std::vector<std::string>{"dataset defence", "field pop.code_name"}));
+  v1::Registry gone = before;
+  gone.mutable_datasets()->DeleteSubrange(0, 1);
+  EXPECT_EQ(RemovedStateSecretMarks(before, gone),
+            (std::vector<std::string>{"dataset defence"}));
+  // Setting a mark removes nothing.
+  EXPECT_TRUE(RemovedStateSecretMarks(gone, before).empty());
 }
 
 std::string Replace(std::string s, const std::string& from,

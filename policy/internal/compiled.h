@@ -84,8 +84,13 @@ struct PolicySnapshot::CompiledDataset {
   v1::DatasetPolicy policy;
   std::vector<std::string> field_names;  // schema order
   absl::flat_hash_map<std::string, uint32_t> field_index;
+  // Every field but the state-secret ones: "all fields" never includes a
+  // state secret.
   FieldSet all;
   FieldSet personal;  // personal or sensitive_personal
+  // The dataset, or these fields, are marked state_secret in the registry.
+  bool state_secret = false;
+  FieldSet secret;
   // The field each declared query key reads (the registry's query_keys
   // order).
   std::vector<uint32_t> query_key_fields;

@@ -51,6 +51,11 @@ class Compiler {
   // While muted, problems are counted but not reported (a stored part that
   // was reported when it was applied).
   void Mute(bool muted) { muted_ = muted; }
+  // Grants that would let a state secret leave are refused, except when
+  // compiling what is stored already (a node loading its store, a commit
+  // made elsewhere): then they are disabled with a warning, so that a mark
+  // set after the grant never stops a node (state_secret.cc).
+  void TolerateStateSecretGrants(bool tolerate) { tolerate_secret_ = tolerate; }
 
   // Groups first: grants and forbids refer to them.
   void Directory(
@@ -80,6 +85,12 @@ class Compiler {
   void Forbid(PolicySnapshot::CompiledDataset* ds, const v1::Forbid& f,
               const std::string& path);
 
+  // A grant that names a state-secret dataset, or names, queries or
+  // filters by a state-secret field: an error, or (stored, tolerated) a
+  // warning and the grant disabled (state_secret.cc).
+  void StateSecret(const PolicySnapshot::CompiledDataset& ds,
+                   const std::string& path, CompiledGrant* c);
+
   // The lint pass (lint.cc) only warns: nothing to do while muted.
   void Lint(const PolicySnapshot::CompiledDataset& ds,
             const std::string& path) {
@@ -92,6 +103,7 @@ class Compiler {
   std::vector<PolicyProblem>* const problems_;
   int errors_ = 0;
   bool muted_ = false;
+  bool tolerate_secret_ = false;
   absl::flat_hash_set<std::string> agencies_;
   absl::flat_hash_map<std::string, ConsumerSet> groups_;
 };

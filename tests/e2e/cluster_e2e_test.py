@@ -419,6 +419,53 @@ datasets:
         self.assertIn("PERMISSION_DENIED", r.stderr)
         self.assertEqual(self.status("gw1").registry_revision, revision)
 
+    def test_42_a_state_secret_mark_is_set_by_one_and_removed_only_by_two(self):
+        if not os.path.exists(os.path.join(self.env.pki, "people", "ops2")):
+            self.env.pki_cmd("person", "operator", "ops2")
+        in_force = json.loads(self.ok(self.registry("gw1", "get", "--json")))["registry"]
+        text = json.dumps(in_force, ensure_ascii=False, indent=1)
+        for d in in_force["datasets"]:
+            if d["id"] == "mof.business":
+                d["state_secret"] = True
+        marked = json.dumps(in_force, ensure_ascii=False, indent=1)
+        self.assertNotEqual(marked, text)
+        # Setting the mark: one operator, at once, on every node; the
+        # policy's grants of it are disabled, every request refused.
+        self.ok(self.registry("gw1", "apply", "-f", self.file("marked.yaml", marked)))
+        revision = self.status("gw1").registry_revision
+        for node in self.nodes:
+            while self.status(node).registry_revision < revision:
+                time.sleep(0.01)
+        refused = self.call("gw3", agency=G12, system="dkkd", dataset="mof.business",
+                            purpose="statistics")
+        self.assert_refused(refused, "PERMISSION_DENIED", "REASON_STATE_SECRET")
+        self.assertIn("STATE SECRET", self.ok(self.registry("gw2", "get")))
+        # Removing it: held, not applied, and audited.
+        out = self.ok(self.registry("gw1", "apply", "-f", self.file("unmarked.yaml", text),
+                                    "--comment", "declassified"))
+        pending = re.search(r"held as pending change (\w+)", out).group(1)
+        self.assertIn("dataset mof.business", out)
+        self.assertEqual(self.status("gw1").registry_revision, revision)
+        listed = self.ok(self.registry("gw1", "get", person="auditor1"))
+        self.assertIn(f"pending {pending}  by operator:ops1", listed)
+        # Not by the proposer.
+        r = self.registry("gw1", "approve", pending)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("second registry operator", r.stderr)
+        self.assertEqual(self.status("gw1").registry_revision, revision)
+        # A second operator: in force, both names in the history and the log.
+        out = self.ok(self.registry("gw1", "approve", pending, person="ops2"))
+        self.assertIn(f"registry revision {revision + 1}", out)
+        history = self.ok(self.registry("gw1", "history", person="auditor1"))
+        self.assertIn("by operator:ops1, approved by operator:ops2", history)
+        actions = [(r.get("admin_action"), r.get("message", "")) for r in self.records("gw1")
+                   if r.get("admin_action", "").startswith("registry.")]
+        self.assertTrue(any(a == "registry.pending" and pending in m for a, m in actions),
+                        actions)
+        self.assertTrue(any(a == "registry.apply" and "removes state_secret marks: dataset "
+                            "mof.business; proposed by operator:ops1" in m for a, m in actions),
+                        actions)
+
     def test_41_status_lists_every_member(self):
         out = self.env.dxctl("status", "--gateway", ",".join(self.env.addresses), "--pki",
                              self.env.pki, "--person", "ops1", "--json")

@@ -12,12 +12,15 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
+import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grpc  # noqa: E402
 from consumer import Consumer  # noqa: E402
 from tests.harness import DevEnv  # noqa: E402
 from tests.harness.policies import business_with_h29_statistics  # noqa: E402
@@ -60,14 +63,63 @@ datasets:
 """
 
 
+# State secrets (issue 28 item 2): a dataset marked whole and one with a
+# marked field, both served by the G01 adapter from the population file, so
+# that only the gateway's refusal keeps them from travelling.
+SECRET_DATASETS = """
+  - id: test.defence
+    name: Defence units (tests; a state secret)
+    provider_agency: 000.00.00.G01
+    category: shared
+    restriction_legal_basis: Law on Protection of State Secrets 2018 (tests)
+    state_secret: true
+    adapter: {address: "127.0.0.1:7001", tls_server_name: localhost, timeout_ms: 3000}
+    fields: [{name: citizen_id}, {name: full_name}]
+    query_keys: [{field: citizen_id}]
+  - id: test.partly
+    name: Population with a state-secret field (tests)
+    provider_agency: 000.00.00.G01
+    category: shared
+    restriction_legal_basis: Law on Data 2024 Art. 18 (tests)
+    adapter: {address: "127.0.0.1:7001", tls_server_name: localhost, timeout_ms: 3000}
+    fields:
+      - {name: citizen_id}
+      - {name: full_name}
+      - {name: ethnicity, state_secret: true}
+    query_keys: [{field: citizen_id}, {field: ethnicity}]
+"""
+SECRET_FILE_DATASETS = """\
+  - dataset_id: test.defence
+    path: data/population.csv
+  - dataset_id: test.partly
+    path: data/population.csv
+"""
+
+
+def grant_of(dataset, fields="", extra=""):
+    return f"""
+datasets:
+  - dataset: {dataset}
+    grants:
+      - id: h30-{dataset.replace(".", "-")}
+        consumers: [000.00.00.H30]
+        purposes: [testing]
+        {fields}
+        {extra}
+        legal_basis: tests (state secrets)
+"""
+
+
 class PolicyEndToEndTest(QueryKeyCases, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-policy-e2e-")
-        cls.env = DevEnv(cls.tmp.name, BUILD, population=2000, business=200).setup()
+        cls.env = DevEnv(cls.tmp.name, BUILD, population=2000, business=200,
+                         gateway_settings={"metrics": "{listen_address: '127.0.0.1:0', "
+                                                      "port_file: metrics.port}"}).setup()
         # test.qkeys (query_keys_cases.py), through the file adapter.
-        cls.env.extra_file_datasets["000.00.00.G01"] = QKEYS_FILE_DATASET
-        cls.env.start(QKEYS_DATASET, QKEYS_POLICY)
+        cls.env.extra_file_datasets["000.00.00.G01"] = QKEYS_FILE_DATASET + SECRET_FILE_DATASETS
+        cls.env.start(QKEYS_DATASET + SECRET_DATASETS, QKEYS_POLICY)
         cls.consumer = Consumer(cls.env)
 
     @classmethod
@@ -327,6 +379,82 @@ cases:
         refused = [x for x in self.env.audit_records()
                    if x.get("admin_action") == "registry.refused"]
         self.assertTrue(refused)
+
+    # ------------------------------------------------------ state secrets --
+    def metrics(self):
+        path = os.path.join(self.env.root, "metrics.port")
+        deadline = time.time() + 20
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.05)
+        with open(path, encoding="utf-8") as f:
+            port = int(f.read())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    def test_state_secrets_are_never_granted_never_served(self):
+        # A grant of a marked dataset, or of a marked field (by name, by
+        # query key, by row filter), is refused at apply with the reason.
+        for doc in (grant_of("test.defence"),
+                    grant_of("test.partly", "fields: [citizen_id, ethnicity]"),
+                    grant_of("test.partly", "fields: [full_name]", "query_keys: [ethnicity]"),
+                    grant_of("test.partly", "fields: [full_name]",
+                             "row_filter: \"ethnicity == 'Kinh'\"")):
+            for verb in ("validate", "apply"):
+                r = self.policy(verb, "-f", self.file("secret.yaml", doc))
+                self.assertNotEqual(r.returncode, 0, doc)
+                self.assertIn("state_secret", r.stdout + r.stderr)
+                self.assertIn("Decision 1562/QĐ-TTg", r.stdout + r.stderr)
+        # A grant of "all fields" passes: all never includes a marked field.
+        self.ok(self.policy("apply", "-f", self.file("partly.yaml", grant_of("test.partly"))))
+        person = self.population_rows()[5]
+        cols, rows = self.consumer.call(dataset="test.partly", purpose="testing",
+                                        query={"citizen_id": person["citizen_id"]})
+        self.assertEqual(cols, ["citizen_id", "full_name"])
+        self.assertEqual(rows, [[person["citizen_id"], person["full_name"]]])
+
+        before = self.metrics()
+        self.assertNotIn('dx_adapter_calls_total{dataset="test.defence"', before)
+        # A request for it is refused before any adapter, whoever asks,
+        # audited with its reason; and counted.
+        asks = [dict(dataset="test.defence", purpose="testing",
+                     query={"citizen_id": person["citizen_id"]}),
+                dict(dataset="test.partly", purpose="testing", fields=["ethnicity"],
+                     query={"citizen_id": person["citizen_id"]}),
+                dict(dataset="test.partly", purpose="testing", fields=["full_name"],
+                     query={"ethnicity": person["ethnicity"]})]
+        for ask in asks:
+            rid = str(uuid.uuid4())
+            code, reason, details = self.consumer.refusal(request_id=rid, **ask)
+            self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED, details)
+            self.assertEqual(reason, "REASON_STATE_SECRET", details)
+            self.assertIn("is a state secret and never travels over dxgate", details)
+            self.assertIn("Decision 1562/QĐ-TTg", details)
+            records = [x for x in self.env.audit_records() if x.get("request_id") == rid]
+            self.assertEqual(len(records), 1)
+            self.assertEqual(records[0]["decision"], "DECISION_DENY")
+            self.assertEqual(records[0]["reason"], "REASON_STATE_SECRET")
+        # The owner is refused too: nothing of a state secret travels.
+        r = self.env.call("000.00.00.G01", "csdlqg-dc", "test.defence", "testing",
+                          "--query", f"citizen_id={person['citizen_id']}")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("REFUSED  PERMISSION_DENIED", r.stdout)
+        self.assertIn("REASON_STATE_SECRET", r.stdout)
+        after = self.metrics()
+        counted = {m.group(1, 2): float(m.group(3)) for m in re.finditer(
+            r'^dx_state_secret_requests_total\{consumer="([^"]+)",dataset="([^"]+)"\} (\S+)$',
+            after, re.M)}
+        self.assertEqual(counted, {(H30, "test.defence"): 1, ("000.00.00.G01", "test.defence"): 1,
+                                   (H30, "test.partly"): 2}, after)
+        self.assertNotIn('dx_adapter_calls_total{dataset="test.defence"', after)
+        # Explain gives the same answer, and dxctl registry shows the marks.
+        out = json.loads(self.ok(self.policy("explain", "--consumer", H30, "--dataset",
+                                             "test.defence", "--purpose", "testing", "--json")))
+        self.assertEqual((out.get("allowed", False), out.get("reason")),
+                         (False, "REASON_STATE_SECRET"))
+        out = self.ok(self.env.dxctl("registry", "get", "--gateway", self.env.gateway,
+                                     "--pki", self.env.pki, "--person", "auditor1"))
+        self.assertRegex(out, r"dataset test\.defence .*STATE SECRET")
+        self.assertRegex(out, r"dataset test\.partly .*state-secret fields: ethnicity")
 
     def test_zz_applying_under_load_fails_no_exchange(self):
         result = {}
