@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -435,6 +436,38 @@ TEST_F(WitnessTest, RefusesARewrittenLog) {
   EXPECT_EQ(r.http_status, 422) << r.reason;
   EXPECT_TRUE(r.evidence_of_misbehaviour);
   EXPECT_EQ(witness->Latest(kOrigin)->root_hash, tree.Root());
+}
+
+// Two logs' worth of racing submissions from the same old size: the
+// check and the update are one step, so exactly one of each pair is
+// cosigned and the recorded size only grows (the spec's rollback race).
+TEST_F(WitnessTest, RacingSubmissionsNeverRollTheSizeBack) {
+  auto witness = MakeWitness();
+  Tree tree(1);
+  ASSERT_EQ(witness->AddCheckpoint(Request(0, {}, SignedCheckpoint(tree)))
+                .http_status,
+            200);
+  for (int round = 0; round < 50; ++round) {
+    const uint64_t old_size = tree.size();
+    Tree near = tree, far = tree;
+    near.Append(absl::StrCat("near ", round));
+    far.Append(absl::StrCat("near ", round));
+    far.Append(absl::StrCat("far ", round));
+    const std::string a =
+        Request(old_size, near.Proof(old_size), SignedCheckpoint(near));
+    const std::string b =
+        Request(old_size, far.Proof(old_size), SignedCheckpoint(far));
+    int status_a = 0, status_b = 0;
+    std::thread ta([&] { status_a = witness->AddCheckpoint(a).http_status; });
+    std::thread tb([&] { status_b = witness->AddCheckpoint(b).http_status; });
+    ta.join();
+    tb.join();
+    ASSERT_EQ((status_a == 200) + (status_b == 200), 1)
+        << status_a << " " << status_b;
+    ASSERT_EQ(status_a == 200 ? status_b : status_a, 409);
+    tree = status_a == 200 ? near : far;
+    ASSERT_EQ(witness->Latest(kOrigin)->size, tree.size());
+  }
 }
 
 TEST_F(WitnessTest, RefusesMalformedRequests) {
