@@ -2,9 +2,11 @@
 
 #include <grpcpp/support/status.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "google/rpc/localized_message.pb.h"
 
 namespace dx::cli {
 namespace {
@@ -107,6 +109,25 @@ std::optional<v1::ErrorDetail> ErrorDetailOf(const grpc::Status& status) {
   for (const auto& any : rpc.details()) {
     v1::ErrorDetail detail;
     if (any.UnpackTo(&detail)) return detail;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> LocalizedMessageOf(const grpc::Status& status,
+                                              const std::string& locale) {
+  v1::RpcStatus rpc;
+  if (status.error_details().empty() ||
+      !rpc.ParseFromString(status.error_details())) {
+    return std::nullopt;
+  }
+  for (const auto& any : rpc.details()) {
+    google::rpc::LocalizedMessage m;
+    if (!any.Is<google::rpc::LocalizedMessage>() || !any.UnpackTo(&m)) {
+      continue;
+    }
+    if (m.locale() == locale || absl::StartsWith(m.locale(), locale + "-")) {
+      return m.message();
+    }
   }
   return std::nullopt;
 }

@@ -58,6 +58,12 @@ const char* GrpcCodeName(int code);
 // The ErrorDetail packed in a gRPC status's details, if any.
 std::optional<v1::ErrorDetail> ErrorDetailOf(const grpc::Status& status);
 
+// The message of the google.rpc.LocalizedMessage in a gRPC status's details
+// whose locale is `locale` or starts with it and a '-' ("vi" finds
+// "vi-VN"), if any.
+std::optional<std::string> LocalizedMessageOf(const grpc::Status& status,
+                                              const std::string& locale);
+
 }  // namespace dx::cli
 
 #endif  // DX_CLI_AGENCY_CLIENT_H_

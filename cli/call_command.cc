@@ -18,6 +18,7 @@
 #include "cli/flags.h"
 #include "cli/output.h"
 #include "cli/pki_layout.h"
+#include "cli/refusal_output.h"
 #include "cli/remote.h"
 #include "common/files.h"
 #include "common/records.h"
@@ -167,21 +168,7 @@ void PrintRecords(const v1::RecordBatch& batch, size_t max_rows) {
 }
 
 int ReportError(const grpc::Status& s) {
-  std::cout << "REFUSED  " << GrpcCodeName(s.error_code()) << ": "
-            << s.error_message() << "\n";
-  if (auto d = ErrorDetailOf(s)) {
-    std::cout << "  reason:       " << v1::ReasonCode_Name(d->reason()) << "\n";
-    if (!d->legal_basis().empty()) {
-      std::cout << "  legal basis:  " << d->legal_basis() << "\n";
-    }
-    if (!d->policy_rule_id().empty()) {
-      std::cout << "  policy rule:  " << d->policy_rule_id() << "\n";
-    }
-    if (d->has_receipt()) {
-      std::cout << "  audit record: #" << d->receipt().sequence_number()
-                << " leaf " << HexEncode(d->receipt().record_hash()) << "\n";
-    }
-  }
+  std::cout << FormatRefusal(s, i18n::FromEnvironment());
   return 1;
 }
 

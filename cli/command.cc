@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/output.h"
+#include "i18n/catalogue.h"
 
 namespace dx::cli {
 namespace {
@@ -46,7 +47,10 @@ int Dispatch(const CommandTable& table, const std::vector<std::string>& args) {
     if (c.name == args[0]) command = &c;
   }
   if (command == nullptr) {
-    std::cerr << Prog(table) << ": unknown command '" << args[0] << "'\n"
+    std::cerr << Prog(table) << ": "
+              << i18n::Text(i18n::FromEnvironment(), "dxctl.unknown_command",
+                            {{"command", args[0]}})
+              << "\n"
               << HelpOf(table);
     return kExitUsage;
   }
@@ -61,8 +65,9 @@ int Dispatch(const CommandTable& table, const std::vector<std::string>& args) {
   auto parsed = Flags::Parse({args.begin() + 1, args.end()}, flags, booleans);
   if (!parsed.ok()) {
     std::cerr << Prog(table) << " " << command->name << ": "
-              << parsed.status().message() << "\nusage: " << Prog(table) << " "
-              << command->usage << "\n";
+              << parsed.status().message() << "\n"
+              << i18n::Text(i18n::FromEnvironment(), "dxctl.usage") << ": "
+              << Prog(table) << " " << command->usage << "\n";
     return kExitUsage;
   }
   for (const std::string& n : command->numbers) {

@@ -168,6 +168,19 @@ TEST(AssetsTest, PagesLoadOnlyTheirOwnScriptsAndNoInlineCode) {
   EXPECT_EQ(FindAsset("/assets/missing.js"), nullptr);
 }
 
+// The pages' words: one catalogue per language (i18n/), served as JSON
+// beside the scripts that read them.
+TEST(AssetsTest, TheCataloguesAreServedAsJson) {
+  for (const char* path : {"/assets/i18n/vi.json", "/assets/i18n/en.json"}) {
+    const Asset* a = FindAsset(path);
+    ASSERT_NE(a, nullptr) << path;
+    EXPECT_EQ(a->content_type, "application/json; charset=utf-8");
+    EXPECT_TRUE(Has(a->body, "\"console.nav.audit\"")) << path;
+  }
+  EXPECT_TRUE(
+      Has(FindAsset("/assets/i18n/vi.json")->body, "\"Nhật ký kiểm toán\""));
+}
+
 // The certificate a client sees in a handshake, in memory, with a server
 // context whose certificate comes from `identity`.
 std::string ServedLeafSha256(TlsIdentity& identity) {

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/quote.h"
 #include "dx/v1/exchange.pb.h"
+#include "google/rpc/localized_message.pb.h"
 #include "rpc/status.h"
 
 namespace dx::gateway {
@@ -137,9 +138,49 @@ grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
   status.set_code(static_cast<int>(r.code));
   status.set_message(r.message);
   status.add_details()->PackFrom(detail);
+  // Beside the message clients already parse, the words for a person: the
+  // standard detail, Vietnamese first.
+  for (i18n::Lang lang : {i18n::Lang::kVi, i18n::Lang::kEn}) {
+    google::rpc::LocalizedMessage localized;
+    localized.set_locale(std::string(i18n::Tag(lang)));
+    localized.set_message(LocalizedText(r, lang));
+    status.add_details()->PackFrom(localized);
+  }
   return grpc::Status(rpc::ToGrpcCode(r.code), r.message,
                       status.SerializeAsString());
 }
+
+std::string LocalizedText(const Refusal& r, i18n::Lang lang) {
+  const std::string reason_key =
+      absl::StrCat("refusal.", v1::ReasonCode_IsValid(r.reason)
+                                   ? v1::ReasonCode_Name(r.reason)
+                                   : v1::ReasonCode_Name(v1::REASON_INTERNAL));
+  std::string text = i18n::Text(
+      lang,
+      !r.l10n_key.empty() && i18n::Has(r.l10n_key) ? r.l10n_key : reason_key,
+      r.l10n_args);
+  if (!r.legal_basis.empty()) {
+    absl::StrAppend(&text, " ",
+                    i18n::Text(lang, "refusal.legal_basis",
+                               {{"legal_basis", r.legal_basis}}));
+  }
+  if (!r.rule_id.empty()) {
+    absl::StrAppend(&text, " ",
+                    i18n::Text(lang, "refusal.rule", {{"rule", r.rule_id}}));
+  }
+  return text;
+}
+
+namespace {
+
+// Sets the catalogue entry and its values of a refusal built below.
+Refusal Localized(Refusal r, std::string key, i18n::Args args) {
+  r.l10n_key = std::move(key);
+  r.l10n_args = std::move(args);
+  return r;
+}
+
+}  // namespace
 
 Refusal AuditFailure(const absl::Status& s) {
   return Refusal::For(
@@ -159,11 +200,13 @@ Refusal ReplayStoreFailure(const absl::Status& s) {
 }
 
 Refusal ReplayRefusal(const std::string& request_id) {
-  return Refusal::For(
-      v1::REASON_REPLAY,
-      absl::StrCat("request_id ", Quote(request_id),
-                   " or its nonce was already used; send a new request with "
-                   "a new id and nonce"));
+  return Localized(
+      Refusal::For(
+          v1::REASON_REPLAY,
+          absl::StrCat("request_id ", Quote(request_id),
+                       " or its nonce was already used; send a new request "
+                       "with a new id and nonce")),
+      "refusal.replay", {{"request_id", Quote(request_id)}});
 }
 
 Refusal InternalFailure(const absl::Status& s) {
@@ -176,30 +219,39 @@ Refusal ShuttingDown() {
 }
 
 Refusal Overloaded(uint32_t max_in_flight) {
-  return Refusal::Of(
-      absl::StatusCode::kResourceExhausted, v1::REASON_GATEWAY_UNAVAILABLE,
-      absl::StrCat("the gateway is at its limit of ", max_in_flight,
-                   " exchanges in flight; retry in a moment with a new "
-                   "request"));
+  return Localized(
+      Refusal::Of(
+          absl::StatusCode::kResourceExhausted, v1::REASON_GATEWAY_UNAVAILABLE,
+          absl::StrCat("the gateway is at its limit of ", max_in_flight,
+                       " exchanges in flight; retry in a moment with a new "
+                       "request")),
+      "refusal.overloaded", {{"max", std::to_string(max_in_flight)}});
 }
 
 Refusal AnswerTooLarge(uint64_t max_answer_bytes, const std::string& detail) {
-  return Refusal::For(
-      v1::REASON_ANSWER_TOO_LARGE,
-      absl::StrCat("the answer is larger than the gateway sends (",
-                   max_answer_bytes,
-                   " bytes, max_response_bytes); ask for fewer records or "
-                   "fields (max_records), or use Stream",
-                   detail.empty() ? "" : absl::StrCat(" (", detail, ")")));
+  return Localized(
+      Refusal::For(
+          v1::REASON_ANSWER_TOO_LARGE,
+          absl::StrCat("the answer is larger than the gateway sends (",
+                       max_answer_bytes,
+                       " bytes, max_response_bytes); ask for fewer records or "
+                       "fields (max_records), or use Stream",
+                       detail.empty() ? "" : absl::StrCat(" (", detail, ")"))),
+      "refusal.answer_too_large", {{"max", std::to_string(max_answer_bytes)}});
 }
 
 Refusal RequestTooLarge(uint64_t size, uint64_t max_request_bytes) {
-  return Refusal::For(
-      v1::REASON_REQUEST_TOO_LARGE,
-      absl::StrCat("the request is ", size,
-                   " bytes; this gateway accepts at most ", max_request_bytes,
-                   " (max_request_bytes): send fewer fields or a shorter "
-                   "query, purpose or legal basis, or split the request"));
+  return Localized(
+      Refusal::For(
+          v1::REASON_REQUEST_TOO_LARGE,
+          absl::StrCat("the request is ", size,
+                       " bytes; this gateway accepts at most ",
+                       max_request_bytes,
+                       " (max_request_bytes): send fewer fields or a shorter "
+                       "query, purpose or legal basis, or split the request")),
+      "refusal.request_too_large",
+      {{"size", std::to_string(size)},
+       {"max", std::to_string(max_request_bytes)}});
 }
 
 Refusal AdapterFailure(int grpc_code, const std::string& message,
@@ -207,12 +259,15 @@ Refusal AdapterFailure(int grpc_code, const std::string& message,
   const absl::StatusCode code = rpc::FromGrpcCode(grpc_code);
   switch (code) {
     case absl::StatusCode::kDeadlineExceeded:
-      return Refusal::For(
-          v1::REASON_ADAPTER_TIMEOUT,
-          absl::StrCat(
-              "the provider's adapter did not answer within ",
-              absl::FormatDuration(timeout),
-              " (or your deadline or expires_at came first); retry later"));
+      return Localized(
+          Refusal::For(
+              v1::REASON_ADAPTER_TIMEOUT,
+              absl::StrCat(
+                  "the provider's adapter did not answer within ",
+                  absl::FormatDuration(timeout),
+                  " (or your deadline or expires_at came first); retry later")),
+          "refusal.adapter_timeout",
+          {{"timeout", absl::FormatDuration(timeout)}});
     case absl::StatusCode::kUnavailable:
       return Refusal::For(
           v1::REASON_ADAPTER_UNAVAILABLE,

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "audit/audit_log.h"
 #include "dx/v1/errors.pb.h"
+#include "i18n/catalogue.h"
 
 namespace grpc {
 class Status;
@@ -48,6 +49,11 @@ struct Refusal {
   std::string message;
   std::string legal_basis;
   std::string rule_id;
+  // The catalogue entry of the LocalizedMessages (i18n/*.json) when it is
+  // not the reason's own ("refusal.<REASON>"), with the values of its
+  // placeholders: the detail of this refusal (a request id, a size).
+  std::string l10n_key;
+  i18n::Args l10n_args;
   bool refused() const { return code != absl::StatusCode::kOk; }
 
   // With the reason's own code.
@@ -61,10 +67,15 @@ struct Refusal {
 };
 
 // The gRPC status of a refusal: code, message, and an ErrorDetail with the
-// request id and, when the refusal reached the audit log, its receipt.
+// request id and, when the refusal reached the audit log, its receipt;
+// then a google.rpc.LocalizedMessage in vi-VN and one in en.
 grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
                          const audit::AppendResult* receipt,
                          const std::string& node_id);
+
+// What a LocalizedMessage of `r` says in `lang`: the catalogue's sentence
+// for its reason (or its own l10n_key), then its legal basis and rule.
+std::string LocalizedText(const Refusal& r, i18n::Lang lang);
 
 // The audit log could not record the exchange: nothing is served.
 Refusal AuditFailure(const absl::Status& s);

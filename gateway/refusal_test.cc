@@ -10,6 +10,7 @@
 #include "certs/trust_store.h"
 #include "gateway/request_checker.h"
 #include "gmock/gmock.h"
+#include "google/rpc/localized_message.pb.h"
 #include "gtest/gtest.h"
 
 namespace dx::gateway {
@@ -106,6 +107,73 @@ TEST(ReasonTableTest, ErrorStatusCarriesTheCodeAndTheReason) {
   ASSERT_TRUE(status.details(0).UnpackTo(&detail));
   EXPECT_EQ(detail.reason(), v1::REASON_REPLAY);
   EXPECT_EQ(detail.request_id(), "r1");
+}
+
+// Every reason has its sentence in both languages (i18n/*.json), and none
+// is the other's copy: a reason added to the enum without its entry fails
+// here.
+TEST(LocalizedRefusalTest, EveryReasonCodeHasItsSentenceInBothLanguages) {
+  const google::protobuf::EnumDescriptor* e = v1::ReasonCode_descriptor();
+  for (int i = 0; i < e->value_count(); ++i) {
+    const std::string key = absl::StrCat("refusal.", e->value(i)->name());
+    SCOPED_TRACE(key);
+    ASSERT_TRUE(i18n::Has(key));
+    const std::string_view vi = i18n::Raw(i18n::Lang::kVi, key);
+    const std::string_view en = i18n::Raw(i18n::Lang::kEn, key);
+    EXPECT_FALSE(vi.empty());
+    EXPECT_FALSE(en.empty());
+    EXPECT_NE(vi, en);
+  }
+}
+
+TEST(LocalizedRefusalTest,
+     ErrorStatusCarriesVietnameseAndEnglishBesideTheMessage) {
+  Refusal r =
+      Refusal::For(v1::REASON_POLICY_FORBIDDEN, "forbid f1 refuses ethnicity");
+  r.legal_basis = "Law on Data 2024 Art. 18";
+  r.rule_id = "f1";
+  const grpc::Status s = ErrorStatus(r, "r1", nullptr, "gw1");
+  // Today's message stays what clients parse.
+  EXPECT_EQ(s.error_message(), "forbid f1 refuses ethnicity");
+  v1::RpcStatus status;
+  ASSERT_TRUE(status.ParseFromString(s.error_details()));
+  EXPECT_EQ(status.message(), "forbid f1 refuses ethnicity");
+  ASSERT_EQ(status.details_size(), 3);
+  v1::ErrorDetail detail;
+  ASSERT_TRUE(status.details(0).UnpackTo(&detail));
+  EXPECT_EQ(detail.message(), "forbid f1 refuses ethnicity");
+  google::rpc::LocalizedMessage vi, en;
+  ASSERT_TRUE(status.details(1).UnpackTo(&vi));
+  ASSERT_TRUE(status.details(2).UnpackTo(&en));
+  EXPECT_EQ(status.details(1).type_url(),
+            "type.googleapis.com/google.rpc.LocalizedMessage");
+  EXPECT_EQ(vi.locale(), "vi-VN");
+  EXPECT_EQ(vi.message(),
+            "Một quy tắc cấm của chính sách chia sẻ dữ liệu từ chối yêu cầu "
+            "này. Căn cứ pháp lý: Law on Data 2024 Art. 18. Quy tắc: f1.");
+  EXPECT_EQ(en.locale(), "en");
+  EXPECT_EQ(en.message(),
+            "A forbid rule of the sharing policy refuses this request. Legal "
+            "basis: Law on Data 2024 Art. 18. Rule: f1.");
+}
+
+TEST(LocalizedRefusalTest, TheDetailOfARefusalIsInterpolatedAsGiven) {
+  // A request id that looks like a placeholder stays as the caller sent it.
+  const Refusal replay = ReplayRefusal("{size}-42");
+  EXPECT_EQ(LocalizedText(replay, i18n::Lang::kVi),
+            "Mã yêu cầu '{size}-42' hoặc nonce của nó đã được sử dụng; hãy "
+            "gửi yêu cầu mới với mã và nonce mới.");
+  const Refusal big = RequestTooLarge(5000, 4096);
+  EXPECT_THAT(LocalizedText(big, i18n::Lang::kVi),
+              testing::StartsWith("Yêu cầu có 5000 byte; cổng kết nối này chỉ "
+                                  "chấp nhận tối đa 4096 byte"));
+  EXPECT_THAT(LocalizedText(big, i18n::Lang::kEn),
+              testing::StartsWith("The request is 5000 bytes; this gateway "
+                                  "accepts at most 4096"));
+  const Refusal slow =
+      AdapterFailure(grpc::DEADLINE_EXCEEDED, "late", absl::Seconds(3));
+  EXPECT_THAT(LocalizedText(slow, i18n::Lang::kVi),
+              testing::HasSubstr("trong vòng 3s"));
 }
 
 }  // namespace

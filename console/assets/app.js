@@ -1,13 +1,70 @@
 // The console's pages. Everything shown is built with textContent (never
 // HTML from data), every call goes to /api with the session's CSRF token,
 // and every rule is the server's: a page the role may not use is refused
-// by the gateway, not only hidden here.
+// by the gateway, not only hidden here. Every word shown comes from the
+// message catalogue of the chosen language (/assets/i18n/<lang>.json, the
+// files in i18n/ that the C++ code reads too).
 'use strict';
 
 (function () {
   const $ = (id) => document.getElementById(id);
   let csrf = sessionStorage.getItem('dx.csrf') || '';
   let me = null;
+
+  // ---- language ------------------------------------------------------
+
+  const LANGS = ['vi', 'en'];
+  const catalogues = { vi: {}, en: {} };
+  // The person's choice (remembered in this browser); else the first of the
+  // browser's languages that the console speaks; else Vietnamese.
+  function chooseLanguage() {
+    const saved = localStorage.getItem('dx.lang');
+    if (LANGS.includes(saved)) return saved;
+    for (const tag of navigator.languages || [navigator.language || '']) {
+      const primary = String(tag).toLowerCase().split('-')[0];
+      if (LANGS.includes(primary)) return primary;
+    }
+    return 'vi';
+  }
+  let lang = chooseLanguage();
+
+  // The text of `key` in `l`, its {name}s replaced by `args` (a value is
+  // inserted as given, never read for placeholders itself); English when
+  // the language lacks the key, the key itself when both do.
+  function tr(l, key, args) {
+    let text = catalogues[l][key];
+    if (text === undefined) text = catalogues.en[key];
+    if (text === undefined) return key;
+    return args ? text.replace(/\{([a-z_]+)\}/g,
+      (m, name) => (Object.prototype.hasOwnProperty.call(args, name) ? String(args[name]) : m))
+      : text;
+  }
+  const t = (key, args) => tr(lang, key, args);
+  window.DxT = t;
+
+  async function loadCatalogues() {
+    await Promise.all(LANGS.map(async (l) => {
+      try {
+        const r = await fetch('/assets/i18n/' + l + '.json');
+        if (r.ok) catalogues[l] = await r.json();
+      } catch (e) { /* the keys show; the page still works */ }
+    }));
+  }
+
+  // The page's fixed words: each element naming a key in data-i18n.
+  function applyTexts() {
+    document.documentElement.lang = lang;
+    for (const e of document.querySelectorAll('[data-i18n]')) {
+      e.textContent = t(e.getAttribute('data-i18n'));
+    }
+    $('lang').value = lang;
+  }
+
+  // Times as Vietnam's (UTC+07:00 all year, no daylight saving), with the
+  // offset written: "2026-12-07 14:05:09 +07:00".
+  const VN_OFFSET_MS = 7 * 3600e3;
+  const vnTime = (ms) => new Date(ms + VN_OFFSET_MS).toISOString()
+    .replace('T', ' ').replace(/\.\d+Z$/, ' +07:00');
 
   function el(tag, props, ...children) {
     const e = document.createElement(tag);
@@ -55,10 +112,10 @@
     });
   }
 
+  // A datetime-local field is read as Vietnam's time, as it is shown.
   const micros = (input) => (input.value
-    ? String(Date.parse(input.value + 'Z') * 1000) : undefined);
-  const timeOf = (us) => (us ? new Date(Number(BigInt(us) / 1000n))
-    .toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
+    ? String(Date.parse(input.value + '+07:00') * 1000) : undefined);
+  const timeOf = (us) => (us ? vnTime(Number(BigInt(us) / 1000n)) : '');
   const short = (s) => (s || '').replace(/^(DECISION|REASON|RECORD_KIND|OPERATION)_/, '').toLowerCase();
   const list = (xs) => (xs || []).join(', ');
 
@@ -95,7 +152,7 @@
       : (x.tls_agency || ''));
     if (!claimed(stored)) return who;
     return el('span', { class: 'claim', 'data-claimed': 'true' },
-      who ? 'claimed to be ' + who + ', not verified' : 'unknown caller, not verified');
+      who ? t('console.claim.claimed_to_be', { who }) : t('console.claim.unknown_caller'));
   }
 
   // A table whose text cells show hidden characters visibly (the log's
@@ -121,13 +178,24 @@
       node.append(tr);
     }
     if (rows.length === 0) {
-      node.append(el('tr', {}, el('td', { colSpan: columns.length }, 'nothing found')));
+      node.append(el('tr', {}, el('td', { colSpan: columns.length }, t('console.nothing_found'))));
     }
   }
 
   function decisionCell(d) {
-    return el('span', { class: d === 'DECISION_ALLOW' ? 'allow' : 'deny' }, short(d));
+    return el('span', { class: d === 'DECISION_ALLOW' ? 'allow' : 'deny' }, decisionText(d));
   }
+
+  // A decision in words; a value the catalogue does not know shows as its
+  // short code.
+  function decisionText(d) {
+    const key = 'console.decision.' + (d || 'DECISION_UNSPECIFIED');
+    const text = t(key);
+    return text === key ? short(d) : text;
+  }
+
+  // A column's heading: [key, cell] becomes [words, cell].
+  const cols = (columns) => columns.map(([key, f]) => [t(key), f]);
 
   // ---- pages ---------------------------------------------------------
 
@@ -157,28 +225,30 @@
     };
     let status = null;
     try { status = await rpc('dx.v1.Node/Status', {}); } catch (e) {
-      $('ov-note').textContent = 'Node status: ' + e.message;
+      $('ov-note').textContent = t('console.overview.node_status_error', { error: e.message });
     }
     if (status) {
       dl($('ov-node'), [
-        ['node', status.node_id],
-        ['serving', status.serving ? 'yes' : 'NO: ' + (status.not_serving_reason || '')],
-        ['policy revision', status.policy_revision || '0'],
-        ['state', status.state || ''],
+        [t('console.overview.node_id'), status.node_id],
+        [t('console.overview.serving'), status.serving ? t('console.yes')
+          : t('console.overview.not_serving', { reason: status.not_serving_reason || '' })],
+        [t('console.field.policy_revision'), status.policy_revision || '0'],
+        [t('console.overview.state'), status.state || ''],
       ]);
       const ageS = status.tree_head_unix_millis
         ? Math.round((Date.now() - Number(status.tree_head_unix_millis)) / 1000) : null;
       dl($('ov-log'), [
-        ['records', status.audit_records || '0'],
-        ['last signed tree head', (status.tree_head_size || '0') + ' records, ' +
-          (ageS === null ? 'none yet' : ageS + ' s ago')],
+        [t('console.overview.records'), status.audit_records || '0'],
+        [t('console.overview.tree_head'), ageS === null
+          ? t('console.overview.tree_head_none', { size: status.tree_head_size || '0' })
+          : t('console.overview.tree_head_age', { size: status.tree_head_size || '0', age: ageS })],
       ]);
       const now = Date.now() / 1000;
-      table($('ov-certs'), [
-        ['what', (x) => x.what], ['subject', (x) => x.subject],
-        ['expires', (x) => new Date(Number(x.not_after_unix) * 1000).toISOString().slice(0, 10)],
-        ['days left', (x) => String(Math.floor((Number(x.not_after_unix) - now) / 86400))],
-      ], status.expiries || []);
+      table($('ov-certs'), cols([
+        ['console.certs.what', (x) => x.what], ['console.certs.subject', (x) => x.subject],
+        ['console.certs.expires', (x) => vnTime(Number(x.not_after_unix) * 1000).slice(0, 10)],
+        ['console.certs.days_left', (x) => String(Math.floor((Number(x.not_after_unix) - now) / 86400))],
+      ]), status.expiries || []);
     }
     const to = Date.now() * 1000;
     const from = to - 3600e6;
@@ -189,7 +259,7 @@
       });
     } catch (e) {
       // Not every role reads the log (the gateway decides): say so here.
-      $('ov-note').textContent = 'Traffic of the last hour: ' + e.message;
+      $('ov-note').textContent = t('console.overview.traffic_error', { error: e.message });
       return;
     }
     const stored = (r.messages || []).filter((m) => m.record).map((m) => m.record)
@@ -197,6 +267,9 @@
         s.record.kind === 'RECORD_KIND_STREAM_END'));
     const records = stored.map((s) => s.record);
     const more = (r.messages || []).some((m) => m.next_page_token);
+    // A claim's row is keyed apart from the agency's own (a prefix no code
+    // holds), and shown as a claim.
+    const CLAIM = '\u0000claim:';
     const byMinute = new Map();
     const reasons = new Map(), consumers = new Map(), datasets = new Map();
     const bump = (m, k) => m.set(k, (m.get(k) || 0) + 1);
@@ -213,23 +286,28 @@
       // of its name is counted apart, marked.
       if (claimed(s)) {
         claims++;
-        bump(consumers, 'claimed to be ' + code(x.consumer_agency || x.tls_agency || '?') + ', not verified');
+        bump(consumers, CLAIM + code(x.consumer_agency || x.tls_agency || '?'));
       } else {
         bump(consumers, code(x.consumer_agency || ''));
       }
       bump(datasets, x.dataset_id || '');
     }
-    vtable($('ov-minutes'), [['minute (UTC)', (x) => x.minute], ['allowed', (x) => String(x.allowed)],
-      ['refused', (x) => String(x.refused)], ['failed', (x) => String(x.failed)]],
+    vtable($('ov-minutes'), cols([['console.overview.minute', (x) => x.minute],
+      ['console.overview.allowed', (x) => String(x.allowed)],
+      ['console.overview.refused', (x) => String(x.refused)],
+      ['console.overview.failed', (x) => String(x.failed)]]),
     [...byMinute.values()].sort((a, b) => (a.minute < b.minute ? 1 : -1)).slice(0, 60));
     const top = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
-    vtable($('ov-reasons'), [['reason', (x) => x[0]], ['refusals', (x) => String(x[1])]], top(reasons));
-    vtable($('ov-consumers'), [['agency', (x) => x[0]], ['exchanges', (x) => String(x[1])]],
-      top(consumers), null, (x) => (x[0].startsWith('claimed to be ') ? 'claimed' : ''));
-    $('ov-claims').textContent = claims
-      ? claims + ' refused request(s) whose agency could not be verified: they are counted ' +
-        'under "claimed to be …", never as exchanges of the agency they name.' : '';
-    vtable($('ov-datasets'), [['dataset', (x) => x[0]], ['exchanges', (x) => String(x[1])]], top(datasets));
+    vtable($('ov-reasons'), cols([['console.field.reason', (x) => x[0]],
+      ['console.overview.refusals', (x) => String(x[1])]]), top(reasons));
+    const isClaim = (x) => x[0].startsWith(CLAIM);
+    vtable($('ov-consumers'), cols([['console.overview.agency', (x) => (isClaim(x)
+      ? t('console.claim.claimed_to_be', { who: x[0].slice(CLAIM.length) }) : x[0])],
+    ['console.overview.exchanges', (x) => String(x[1])]]),
+    top(consumers), null, (x) => (isClaim(x) ? 'claimed' : ''));
+    $('ov-claims').textContent = claims ? t('console.overview.claims_note', { count: claims }) : '';
+    vtable($('ov-datasets'), cols([['console.field.dataset', (x) => x[0]],
+      ['console.overview.exchanges', (x) => String(x[1])]]), top(datasets));
     // Each provider's adapter: its address from the registry, and what the
     // hour's exchanges met there (an error is the gateway's verdict on the
     // adapter: unreachable, too slow, or a bad answer).
@@ -255,21 +333,22 @@
     }
     const adapterRows = registered.map((d) => Object.assign({ d }, seen.get(d.id) ||
       { served: 0, failed: 0, lastOk: '', lastFail: null }));
-    vtable($('ov-adapters'), [
-      ['dataset', (r) => r.d.id], ['provider', (r) => r.d.provider_agency || ''],
-      ['adapter', (r) => (r.d.adapter || {}).address || ''],
-      ['state', (r) => {
-        const state = r.failed === 0 ? (r.served ? 'answering' : 'no exchange')
+    vtable($('ov-adapters'), cols([
+      ['console.field.dataset', (r) => r.d.id], ['console.adapters.provider', (r) => r.d.provider_agency || ''],
+      ['console.adapters.adapter', (r) => (r.d.adapter || {}).address || ''],
+      ['console.overview.state', (r) => {
+        const state = r.failed === 0 ? (r.served ? 'answering' : 'idle')
           : (r.lastOk && r.lastFail && r.lastOk > timeOf(r.lastFail.time_unix_micros)
-            ? 'answering again' : 'FAILING');
-        return el('span', { class: state === 'FAILING' ? 'deny' : 'allow' }, state);
+            ? 'answering_again' : 'failing');
+        return el('span', { class: state === 'failing' ? 'deny' : 'allow', 'data-state': state },
+          t('console.adapters.' + state));
       }],
-      ['served', (r) => String(r.served)], ['failed', (r) => String(r.failed)],
-      ['last failure', (r) => (r.lastFail ? timeOf(r.lastFail.time_unix_micros) + ' ' +
+      ['console.adapters.served', (r) => String(r.served)], ['console.adapters.failed', (r) => String(r.failed)],
+      ['console.adapters.last_failure', (r) => (r.lastFail ? timeOf(r.lastFail.time_unix_micros) + ' ' +
         short(r.lastFail.reason) + ': ' + (r.lastFail.message || '') : '')],
-    ], adapterRows);
+    ]), adapterRows);
     if (more) {
-      $('ov-note').textContent = 'More than 10,000 exchanges in the hour: the tables count the first 10,000.';
+      $('ov-note').textContent = t('console.overview.more_than_cap');
     }
   };
 
@@ -308,17 +387,17 @@
       if (m.next_page_token) nextToken = m.next_page_token;
     }
     $('q-more').hidden = !nextToken;
-    vtable($('audit-results'), [
-      ['#', (s) => s.sequence_number || '0'],
-      ['time (UTC)', (s) => timeOf((s.record || {}).time_unix_micros)],
-      ['kind', (s) => short((s.record || {}).kind)],
-      ['consumer / actor', (s) => whoCell(s, false)],
-      ['dataset', (s) => (s.record || {}).dataset_id || ''],
-      ['request id', (s) => (s.record || {}).request_id || ''],
-      ['purpose', (s) => (s.record || {}).purpose_code || ''],
-      ['decision', (s) => decisionCell((s.record || {}).decision)],
-      ['reason', (s) => short((s.record || {}).reason)],
-    ], rows, showRecord, (s) => (claimed(s) ? 'claimed' : ''));
+    vtable($('audit-results'), cols([
+      ['console.field.seq', (s) => s.sequence_number || '0'],
+      ['console.field.time', (s) => timeOf((s.record || {}).time_unix_micros)],
+      ['console.field.kind', (s) => short((s.record || {}).kind)],
+      ['console.field.consumer_or_actor', (s) => whoCell(s, false)],
+      ['console.field.dataset', (s) => (s.record || {}).dataset_id || ''],
+      ['console.field.request_id', (s) => (s.record || {}).request_id || ''],
+      ['console.field.purpose', (s) => (s.record || {}).purpose_code || ''],
+      ['console.field.decision', (s) => decisionCell((s.record || {}).decision)],
+      ['console.field.reason', (s) => short((s.record || {}).reason)],
+    ]), rows, showRecord, (s) => (claimed(s) ? 'claimed' : ''));
   }
 
   function showRecord(stored) {
@@ -326,22 +405,37 @@
     const x = stored.record || {};
     $('record').hidden = false;
     $('rec-seq').textContent = '#' + (stored.sequence_number || '0');
+    // [the field's stable name (data-field, the same in every language),
+    // its label's key, its value].
     const pairs = [
-      ['kind', short(x.kind)], ['time (UTC)', timeOf(x.time_unix_micros)],
-      ['node', x.node_id],
-      [x.kind === 'RECORD_KIND_ADMIN' ? 'actor' : 'TLS identity', x.tls_agency],
-      ['consumer agency', x.consumer_agency],
-      ['consumer system', x.consumer_system], ['provider agency', x.provider_agency],
-      ['dataset', x.dataset_id], ['operation', short(x.operation)],
-      ['request id', x.request_id], ['purpose', x.purpose_code],
-      ['legal basis', x.legal_basis], ['consent reference', x.consent_reference],
-      ['decision', short(x.decision)], ['reason', short(x.reason)],
-      ['message', x.message], ['policy rule', x.policy_rule_id],
-      ['policy revision', x.policy_version], ['requested fields', list(x.requested_fields)],
-      ['returned fields', list(x.returned_fields)], ['masked fields', list(x.masked_fields)],
-      ['row filter', x.row_filter], ['records returned', x.record_count || '0'],
-      ['admin action', x.admin_action], ['identity verified', x.identity_verified ? 'yes' : 'no'],
-      ['peer', x.peer],
+      ['kind', 'console.field.kind', short(x.kind)],
+      ['time', 'console.field.time', timeOf(x.time_unix_micros)],
+      ['node', 'console.field.node', x.node_id],
+      x.kind === 'RECORD_KIND_ADMIN' ? ['actor', 'console.field.actor', x.tls_agency]
+        : ['TLS identity', 'console.field.tls_identity', x.tls_agency],
+      ['consumer agency', 'console.field.consumer_agency', x.consumer_agency],
+      ['consumer system', 'console.field.consumer_system', x.consumer_system],
+      ['provider agency', 'console.field.provider_agency', x.provider_agency],
+      ['dataset', 'console.field.dataset', x.dataset_id],
+      ['operation', 'console.field.operation', short(x.operation)],
+      ['request id', 'console.field.request_id', x.request_id],
+      ['purpose', 'console.field.purpose', x.purpose_code],
+      ['legal basis', 'console.field.legal_basis', x.legal_basis],
+      ['consent reference', 'console.field.consent_reference', x.consent_reference],
+      ['decision', 'console.field.decision', x.decision ? decisionText(x.decision) : ''],
+      ['reason', 'console.field.reason', short(x.reason)],
+      ['message', 'console.field.message', x.message],
+      ['policy rule', 'console.field.policy_rule', x.policy_rule_id],
+      ['policy revision', 'console.field.policy_revision', x.policy_version],
+      ['requested fields', 'console.field.requested_fields', list(x.requested_fields)],
+      ['returned fields', 'console.field.returned_fields', list(x.returned_fields)],
+      ['masked fields', 'console.field.masked_fields', list(x.masked_fields)],
+      ['row filter', 'console.field.row_filter', x.row_filter],
+      ['records returned', 'console.field.records_returned', x.record_count || '0'],
+      ['admin action', 'console.field.admin_action', x.admin_action],
+      ['identity verified', 'console.field.identity_verified',
+        x.identity_verified ? t('console.yes') : t('console.no')],
+      ['peer', 'console.field.peer', x.peer],
     ];
     // What the consumer sent: claims of an unknown caller when the record
     // is not verified, the agency's own declaration when it is.
@@ -354,16 +448,14 @@
       'provider agency', 'dataset', 'node']);
     const banner = $('rec-claim');
     banner.hidden = !isClaim;
-    banner.textContent = isClaim ? 'Identity NOT verified: the gateway refused this request ' +
-      'before it could prove who sent it. The agency, system, request id, purpose, legal basis ' +
-      'and data subject below are only what the request claimed; this is not an action of ' +
-      'the agency it names.' : '';
+    banner.textContent = isClaim ? t('console.record.claim_banner') : '';
     const dl = $('rec-fields');
     clear(dl);
-    for (const [k, v] of pairs) {
+    for (const [k, key, v] of pairs) {
       if (!v) continue;
-      const label = k + (x.kind === 'RECORD_KIND_ADMIN' ? '' : isClaim && sent.has(k)
-        ? ' (claimed, not verified)' : declared.has(k) ? ' (declared by the consumer)' : '');
+      const label = x.kind === 'RECORD_KIND_ADMIN' ? t(key) : isClaim && sent.has(k)
+        ? t('console.record.claimed_label', { label: t(key) }) : declared.has(k)
+          ? t('console.record.declared_label', { label: t(key) }) : t(key);
       dl.append(el('dt', {}, label),
         el('dd', Object.assign({ 'data-field': k }, isClaim && sent.has(k)
           ? { class: 'claim', 'data-claimed': 'true' } : {}), codes.has(k) ? code(v) : visible(v)));
@@ -376,7 +468,7 @@
   function showPin() {
     const pin = localStorage.getItem('dx.logKeyPin') || '';
     $('pin-input').value = pin;
-    $('pin-state').textContent = pin ? 'pinned' : 'no key pinned';
+    $('pin-state').textContent = pin ? t('console.proof.pinned') : t('console.proof.no_pin');
   }
 
   async function verifyShown() {
@@ -385,7 +477,7 @@
     out.hidden = false;
     out.className = 'proof';
     out.removeAttribute('data-result');
-    out.textContent = 'verifying…';
+    out.textContent = t('console.proof.verifying');
     clear($('proof-steps'));
     let result;
     try {
@@ -395,7 +487,7 @@
         localStorage.getItem('dx.logKeyPin') || '');
     } catch (e) {
       out.className = 'proof bad';
-      out.textContent = 'FAILED: ' + e.message;
+      out.textContent = t('console.proof.failed_error', { error: e.message });
       out.setAttribute('data-result', 'failed');
       return;
     }
@@ -405,26 +497,25 @@
     }
     if (!result.ok) {
       out.className = 'proof bad';
-      out.textContent = 'FAILED: this record is not proven by the signed tree head';
+      out.textContent = t('console.proof.failed');
     } else if (result.pin !== 'match') {
       out.className = 'proof warn';
-      out.textContent = 'VALID BUT UNPINNED: the proof and signature check out, ' +
-        'but no log key is pinned, so this proves only that the server agrees with itself';
+      out.textContent = t('console.proof.unpinned');
     } else {
       out.className = 'proof ok';
-      out.textContent = 'VERIFIED in this browser against the pinned log key';
+      out.textContent = t('console.proof.verified');
     }
     out.setAttribute('data-result', result.ok ? (result.pin === 'match' ? 'verified' : 'unpinned') : 'failed');
   }
 
   async function exportRange() {
     const from = micros($('q-from')), to = micros($('q-to'));
-    if (!from || !to) throw new Error('choose From and To for the export');
+    if (!from || !to) throw new Error(t('console.audit.export_needs_range'));
     const first = await rpc('dx.v1.Audit/Query', { from_unix_micros: from, page_size: 1 });
     const after = await rpc('dx.v1.Audit/Query', { from_unix_micros: to, page_size: 1 });
     const seqOf = (r) => ((r.messages || []).find((m) => m.record) || {}).record;
     const a = seqOf(first), b = seqOf(after);
-    if (!a) throw new Error('no record in that time range');
+    if (!a) throw new Error(t('console.audit.export_empty'));
     const chunks = await rpc('dx.v1.Audit/Export', {
       from_sequence: a.sequence_number || '0',
       to_sequence: b ? (b.sequence_number || '0') : '0',
@@ -445,11 +536,11 @@
   loaders.subject = async function () {};
   async function subjectReport() {
     const id = $('s-subject').value.trim();
-    if (!id) throw new Error('enter the data subject id');
+    if (!id) throw new Error(t('console.subject.needs_id'));
     const req = { data_subject_id: id };
-    const f = micros($('s-from')), t = micros($('s-to'));
+    const f = micros($('s-from')), to = micros($('s-to'));
     if (f) req.from_unix_micros = f;
-    if (t) req.to_unix_micros = t;
+    if (to) req.to_unix_micros = to;
     const r = await rpc('dx.v1.Audit/SubjectReport', req);
     const all = (r.messages || []).filter((s) => s.record);
     // Requests whose agency the gateway verified, apart from attempts that
@@ -457,35 +548,34 @@
     const verified = all.filter((s) => !claimed(s));
     const claims = all.filter((s) => claimed(s));
     const served = verified.filter((s) => s.record.decision === 'DECISION_ALLOW').length;
-    vtable($('subject-results'), [
-      ['time (UTC)', (s) => timeOf(s.record.time_unix_micros)],
-      ['agency', (s) => code(s.record.consumer_agency || '')],
-      ['system', (s) => code(s.record.consumer_system || '')],
-      ['dataset', (s) => s.record.dataset_id || ''],
-      ['declared purpose', (s) => s.record.purpose_code || ''],
-      ['declared legal basis', (s) => s.record.legal_basis || ''],
-      ['decision', (s) => decisionCell(s.record.decision)],
-      ['fields returned', (s) => list(s.record.returned_fields)],
-      ['request id', (s) => s.record.request_id || ''],
-    ], verified);
-    vtable($('subject-claims'), [
-      ['time (UTC)', (s) => timeOf(s.record.time_unix_micros)],
-      ['who', (s) => whoCell(s, true)],
+    vtable($('subject-results'), cols([
+      ['console.field.time', (s) => timeOf(s.record.time_unix_micros)],
+      ['console.overview.agency', (s) => code(s.record.consumer_agency || '')],
+      ['console.subject.system', (s) => code(s.record.consumer_system || '')],
+      ['console.field.dataset', (s) => s.record.dataset_id || ''],
+      ['console.subject.declared_purpose', (s) => s.record.purpose_code || ''],
+      ['console.subject.declared_legal_basis', (s) => s.record.legal_basis || ''],
+      ['console.field.decision', (s) => decisionCell(s.record.decision)],
+      ['console.subject.fields_returned', (s) => list(s.record.returned_fields)],
+      ['console.field.request_id', (s) => s.record.request_id || ''],
+    ]), verified);
+    vtable($('subject-claims'), cols([
+      ['console.field.time', (s) => timeOf(s.record.time_unix_micros)],
+      ['console.subject.who', (s) => whoCell(s, true)],
       // Who really connected, as far as the gateway saw: the agency the TLS
       // client certificate names (checked or not: see the record).
-      ['TLS certificate names', (s) => code(s.record.tls_agency || '')],
-      ['dataset asked', (s) => s.record.dataset_id || ''],
-      ['claimed purpose', (s) => s.record.purpose_code || ''],
-      ['claimed legal basis', (s) => s.record.legal_basis || ''],
-      ['decision', (s) => decisionCell(s.record.decision)],
-      ['reason', (s) => short(s.record.reason)],
-      ['claimed request id', (s) => s.record.request_id || ''],
-    ], claims, null, () => 'claimed');
-    const day = new Date().toISOString().slice(0, 10);
-    $('s-summary').textContent = served + ' accesses to the data of this person, ' +
-      (verified.length - served) + ' refused or failed requests by verified agencies, and ' +
-      claims.length + ' unverified attempts that named this person, as recorded in the audit ' +
-      'log on ' + day + '.';
+      ['console.subject.tls_names', (s) => code(s.record.tls_agency || '')],
+      ['console.subject.dataset_asked', (s) => s.record.dataset_id || ''],
+      ['console.subject.claimed_purpose', (s) => s.record.purpose_code || ''],
+      ['console.subject.claimed_legal_basis', (s) => s.record.legal_basis || ''],
+      ['console.field.decision', (s) => decisionCell(s.record.decision)],
+      ['console.field.reason', (s) => short(s.record.reason)],
+      ['console.subject.claimed_request_id', (s) => s.record.request_id || ''],
+    ]), claims, null, () => 'claimed');
+    const day = vnTime(Date.now()).slice(0, 10);
+    $('s-summary').textContent = t('console.subject.summary', {
+      served, refused: verified.length - served, claims: claims.length, day,
+    });
   }
 
   // Policies.
@@ -494,44 +584,50 @@
     $('apply-form').hidden = !isAdmin;
     const l = await rpc('dx.v1.PolicyAdmin/List', {});
     $('pol-revision').textContent = (l.revision || '0') +
-      (l.pending_changes ? ', ' + l.pending_changes + ' change(s) waiting for approval' : '');
+      (l.pending_changes ? t('console.policies.waiting', { count: l.pending_changes }) : '');
     const box = $('pol-datasets');
     clear(box);
     for (const d of l.datasets || []) {
       box.append(el('h2', {}, d.dataset + ' (' + (d.provider_agency || '') + ', ' +
-        (d.category || '') + ')' + (d.two_person_rule ? ': two-person rule' : '')));
+        (d.category || '') + ')' + (d.two_person_rule ? t('console.policies.two_person') : '')));
       const g = await rpc('dx.v1.PolicyAdmin/Get', { dataset: d.dataset });
       const ds = ((g.document || {}).datasets || []).find((x) => x.dataset === d.dataset) || {};
       const grants = el('table', { class: 'data' });
-      table(grants, [
-        ['grant', (x) => x.id || ''], ['consumers', (x) => list(x.consumers)],
-        ['purposes', (x) => list(x.purposes)], ['legal basis', (x) => x.legal_basis || ''],
-        ['operations', (x) => (x.operations || []).map(short).join(', ')],
-        ['fields', (x) => list(x.fields)],
-        ['masks', (x) => (x.masks || []).map((m) => m.field + ': ' + short(m.kind)).join(', ')],
-        ['row filter', (x) => x.row_filter || ''],
-        ['valid', (x) => (x.valid_from || x.valid_until
-          ? (x.valid_from || '…') + ' to ' + (x.valid_until || '…') : 'always')],
-        ['quota', (x) => (x.quota ? (x.quota.requests_per_minute || '-') + '/min, ' +
-          (x.quota.records_per_day || '-') + ' records/day' : '')],
-      ], ds.grants || []);
+      table(grants, cols([
+        ['console.policies.grant', (x) => x.id || ''], ['console.policies.consumers', (x) => list(x.consumers)],
+        ['console.policies.purposes', (x) => list(x.purposes)],
+        ['console.field.legal_basis', (x) => x.legal_basis || ''],
+        ['console.policies.operations', (x) => (x.operations || []).map(short).join(', ')],
+        ['console.policies.fields', (x) => list(x.fields)],
+        ['console.policies.masks', (x) => (x.masks || []).map((m) => m.field + ': ' + short(m.kind)).join(', ')],
+        ['console.field.row_filter', (x) => x.row_filter || ''],
+        ['console.policies.valid', (x) => (x.valid_from || x.valid_until
+          ? t('console.policies.valid_range', { from: x.valid_from || '…', to: x.valid_until || '…' })
+          : t('console.policies.always'))],
+        ['console.policies.quota', (x) => (x.quota ? t('console.policies.quota_value', {
+          per_minute: x.quota.requests_per_minute || '-', per_day: x.quota.records_per_day || '-',
+        }) : '')],
+      ]), ds.grants || []);
       box.append(grants);
       if ((ds.forbids || []).length) {
         const forbids = el('table', { class: 'data' });
-        table(forbids, [['forbid', (x) => x.id || ''], ['consumers', (x) => list(x.consumers)],
-          ['purposes', (x) => list(x.purposes)], ['fields', (x) => list(x.fields)],
-          ['reason', (x) => x.reason || '']], ds.forbids);
+        table(forbids, cols([['console.policies.forbid', (x) => x.id || ''],
+          ['console.policies.consumers', (x) => list(x.consumers)],
+          ['console.policies.purposes', (x) => list(x.purposes)],
+          ['console.policies.fields', (x) => list(x.fields)],
+          ['console.field.reason', (x) => x.reason || '']]), ds.forbids);
         box.append(forbids);
       }
     }
     const p = await rpc('dx.v1.PolicyAdmin/ListPending', {});
     const pending = $('pol-pending');
-    table(pending, [
-      ['id', (c) => c.id], ['proposed by', (c) => c.proposer],
-      ['when (UTC)', (c) => timeOf(c.time_unix_micros)], ['comment', (c) => c.comment || ''],
-      ['datasets', (c) => list(c.protected_datasets)],
-      ['decide', (c) => {
-        const comment = el('input', { size: 24, placeholder: 'comment', 'data-pending': c.id });
+    table(pending, cols([
+      ['console.policies.id', (c) => c.id], ['console.policies.proposed_by', (c) => c.proposer],
+      ['console.field.time', (c) => timeOf(c.time_unix_micros)],
+      ['console.policies.comment_column', (c) => c.comment || ''],
+      ['console.policies.datasets', (c) => list(c.protected_datasets)],
+      ['console.policies.decide', (c) => {
+        const comment = el('input', { size: 24, placeholder: t('console.policies.comment_column'), 'data-pending': c.id });
         const decide = (method) => async () => {
           try {
             await rpc('dx.v1.PolicyAdmin/' + method, { pending_id: c.id, comment: comment.value });
@@ -539,17 +635,19 @@
           } catch (e) { showError(e.message); }
         };
         return el('span', {}, comment,
-          el('button', { type: 'button', class: 'approve', 'data-pending': c.id, onclick: decide('Approve') }, 'Approve'),
-          el('button', { type: 'button', class: 'reject', 'data-pending': c.id, onclick: decide('Reject') }, 'Reject'));
+          el('button', { type: 'button', class: 'approve', 'data-pending': c.id, onclick: decide('Approve') },
+            t('console.policies.approve')),
+          el('button', { type: 'button', class: 'reject', 'data-pending': c.id, onclick: decide('Reject') },
+            t('console.policies.reject')));
       }],
-    ], p.changes || []);
+    ]), p.changes || []);
     const h = await rpc('dx.v1.PolicyAdmin/History', { limit: 20 });
-    table($('pol-history'), [
-      ['revision', (r) => r.revision], ['when (UTC)', (r) => timeOf(r.time_unix_micros)],
-      ['author', (r) => r.author || ''], ['approved by', (r) => r.approved_by || ''],
-      ['action', (r) => r.action || ''], ['changed', (r) => list(r.changed)],
-      ['comment', (r) => r.comment || ''],
-    ], h.revisions || []);
+    table($('pol-history'), cols([
+      ['console.policies.revision_column', (r) => r.revision], ['console.field.time', (r) => timeOf(r.time_unix_micros)],
+      ['console.policies.author', (r) => r.author || ''], ['console.policies.approved_by', (r) => r.approved_by || ''],
+      ['console.policies.action', (r) => r.action || ''], ['console.policies.changed', (r) => list(r.changed)],
+      ['console.policies.comment_column', (r) => r.comment || ''],
+    ]), h.revisions || []);
   };
 
   function showProblems(messages) {
@@ -557,7 +655,7 @@
     clear(ul);
     for (const m of messages || []) {
       ul.append(el('li', { class: m.severity === 'error' ? 'deny' : '' },
-        m.severity + ': ' + m.text));
+        t('console.policies.severity.' + (m.severity === 'error' ? 'error' : 'warning')) + ': ' + m.text));
     }
   }
 
@@ -566,21 +664,21 @@
       { yaml: $('apply-yaml').value, source_name: 'console' });
     showProblems(r.messages);
     if (r.ok && !(r.messages || []).length) {
-      $('apply-problems').append(el('li', { class: 'allow' }, 'valid'));
+      $('apply-problems').append(el('li', { class: 'allow' }, t('console.policies.valid_document')));
     }
     return r.ok;
   }
 
   async function applyPolicy() {
     const comment = $('apply-comment').value.trim();
-    if (!comment) throw new Error('a comment is required: say why the policy changes');
-    if (!(await validatePolicy())) throw new Error('the document has errors: fix them first');
+    if (!comment) throw new Error(t('console.policies.comment_required'));
+    if (!(await validatePolicy())) throw new Error(t('console.policies.has_errors'));
     const r = await rpc('dx.v1.PolicyAdmin/Apply',
       { yaml: $('apply-yaml').value, source_name: 'console', comment });
     showProblems(r.messages);
     $('apply-problems').append(el('li', { class: 'allow', id: 'apply-result' },
-      r.pending_id ? 'waiting for a second administrator: change ' + r.pending_id
-        : 'in force as revision ' + r.revision));
+      r.pending_id ? t('console.policies.waiting_second', { id: r.pending_id })
+        : t('console.policies.in_force', { revision: r.revision })));
     await loaders.policies();
   }
 
@@ -595,11 +693,13 @@
     });
     const pre = $('x-result');
     pre.hidden = false;
-    pre.textContent = (r.allowed ? 'ALLOWED' : 'REFUSED') + ' (revision ' + (r.revision || '0') + ')\n' +
-      (!r.allowed && r.reason ? 'reason: ' + r.reason + '\n' : '') +
-      (r.rule_id ? 'rule: ' + r.rule_id + '\n' : '') +
-      (r.legal_basis ? 'legal basis: ' + r.legal_basis + '\n' : '') +
-      (r.fields ? 'fields: ' + list(r.fields) + '\n' : '') +
+    const line = (key, v) => t(key) + ': ' + v + '\n';
+    pre.textContent = t(r.allowed ? 'console.explain.allowed' : 'console.explain.refused',
+      { revision: r.revision || '0' }) + '\n' +
+      (!r.allowed && r.reason ? line('console.explain.reason', r.reason) : '') +
+      (r.rule_id ? line('console.explain.rule', r.rule_id) : '') +
+      (r.legal_basis ? line('console.explain.legal_basis', r.legal_basis) : '') +
+      (r.fields ? line('console.explain.fields_line', list(r.fields)) : '') +
       (r.message ? r.message + '\n' : '') + (r.trace || []).join('\n');
   }
 
@@ -608,7 +708,7 @@
       from_revision: $('diff-from').value.trim() || '0', to_revision: $('diff-to').value.trim() || '0',
     });
     $('pol-diff').hidden = false;
-    $('pol-diff').textContent = r.diff || '(no difference)';
+    $('pol-diff').textContent = r.diff || t('console.policies.no_difference');
   }
 
   // ---- sign-in -------------------------------------------------------
@@ -620,7 +720,7 @@
     });
     const j = await r.json().catch(() => ({}));
     if (!r.ok) {
-      const err = new Error(j.message || 'sign-in refused');
+      const err = new Error(j.message || t('console.signin.refused'));
       err.code = j.code;
       err.actor = j.actor;
       throw err;
@@ -650,13 +750,12 @@
         // only if the person says so.
         if (e.code !== 'SESSION_EXISTS') {
           showError(e.message);
-        } else if (window.confirm(`This browser is signed in as ${e.actor}. `
-            + `Sign ${e.actor} out and sign in with the link you opened?`)) {
+        } else if (window.confirm(t('console.signin.replace_question', { actor: e.actor }))) {
           try { await startSession('/api/session', { code: m[1], replace: true }); } catch (e2) {
             showError(e2.message);
           }
         } else {
-          showError(`Still signed in as ${e.actor}: the sign-in link was not used.`);
+          showError(t('console.signin.kept', { actor: e.actor }));
         }
       }
     }
@@ -671,7 +770,15 @@
     await route();
   }
 
-  document.addEventListener('DOMContentLoaded', () => {
+  document.addEventListener('DOMContentLoaded', async () => {
+    await loadCatalogues();
+    applyTexts();
+    // Switching reloads the page in the other language: the session and
+    // the page (the hash) stay; what a page showed is fetched again.
+    $('lang').addEventListener('change', () => {
+      localStorage.setItem('dx.lang', $('lang').value);
+      location.reload();
+    });
     window.addEventListener('hashchange', route);
     $('audit-form').addEventListener('submit', guard(() => search(false)));
     $('q-more').addEventListener('click', guard(() => search(true)));
@@ -679,7 +786,7 @@
     $('verify-proof').addEventListener('click', guard(verifyShown));
     $('pin-save').addEventListener('click', guard(async () => {
       const pin = window.DxVerify.normalizePin($('pin-input').value);
-      if (pin && pin.length !== 64) throw new Error('a pin is 64 hex digits (SHA-256)');
+      if (pin && pin.length !== 64) throw new Error(t('console.proof.pin_length'));
       if (pin) localStorage.setItem('dx.logKeyPin', pin);
       else localStorage.removeItem('dx.logKeyPin');
       showPin();

@@ -161,13 +161,15 @@
   // Checks a StoredRecord against an InclusionProof (both as the console's
   // JSON gives them). Returns {ok, pin: 'match'|'none'|'differs', steps}.
   async function verifyInclusion(stored, proof, pinnedHex) {
+    // The steps' words from the console's catalogue (app.js sets DxT).
+    const T = (key, args) => (window.DxT ? window.DxT(key, args) : key);
     const steps = [];
     const step = (ok, text) => { steps.push({ ok, text }); return ok; };
     let ok = true;
     const bytes = b64ToBytes(stored.record_bytes);
     const leaf = await leafHash(bytes);
-    ok = step(bytes.length > 0, 'leaf hash computed here from the ' +
-      bytes.length + ' stored bytes: ' + hex(leaf)) && ok;
+    ok = step(bytes.length > 0, T('console.verify.leaf',
+      { bytes: bytes.length, hash: hex(leaf) })) && ok;
     const fields = protoFields(bytes);
     const shown = stored.record || {};
     const same = (n, v) => (fields[n] === undefined ? '' : fields[n]) === (v || '');
@@ -177,21 +179,20 @@
       same(10, shown.dataset_id) && same(17, shown.purpose_code) &&
       same(18, shown.legal_basis) &&
       decision === (shown.decision || 'DECISION_UNSPECIFIED'),
-      'the request id, consumer, dataset, purpose, legal basis and decision ' +
-      'shown are those of the proven bytes') && ok;
+      T('console.verify.fields')) && ok;
     const head = proof.tree_head || {};
     const index = BigInt(proof.leaf_index || 0);
     const size = BigInt(proof.tree_size || 0);
     ok = step(index === BigInt(stored.sequence_number || 0),
-      'the proof is for leaf ' + index + ', this record\'s position') && ok;
+      T('console.verify.position', { index })) && ok;
     const path = (proof.path || []).map(b64ToBytes);
     const root = await rootFromInclusion(index, size, leaf, path);
     const headRoot = b64ToBytes(head.root_hash);
     ok = step(root !== null && equal(root, headRoot),
-      'the ' + path.length + '-hash path leads to the root of the ' + size +
-      '-record tree: ' + (root ? hex(root) : 'no root (bad path length)')) && ok;
+      T('console.verify.path', { hashes: path.length, size,
+        root: root ? hex(root) : T('console.verify.no_root') })) && ok;
     ok = step(BigInt(head.tree_size || 0) === size,
-      'the signed tree head covers ' + (head.tree_size || 0) + ' records') && ok;
+      T('console.verify.covers', { size: head.tree_size || 0 })) && ok;
     const certDer = b64ToBytes(head.signer_certificate);
     let sigOk = false;
     try {
@@ -204,18 +205,16 @@
     } catch (e) {
       sigOk = false;
     }
-    ok = step(sigOk, 'the tree head\'s ECDSA P-256 signature verifies with ' +
-      'the log signing certificate\'s key') && ok;
+    ok = step(sigOk, T('console.verify.signature')) && ok;
     const fp = await fingerprint(certDer);
     const pin = normalizePin(pinnedHex);
     let pinState = 'none';
     if (pin) pinState = pin === fp ? 'match' : 'differs';
     step(pinState === 'match', pinState === 'match'
-      ? 'the log signing certificate is the one you pinned (' + fp + ')'
+      ? T('console.verify.pin_match', { fingerprint: fp })
       : pinState === 'none'
-        ? 'no log key is pinned: this certificate (' + fp + ') came from ' +
-          'the same server, so the check proves only that it agrees with itself'
-        : 'the log signing certificate (' + fp + ') is NOT the one you pinned');
+        ? T('console.verify.pin_none', { fingerprint: fp })
+        : T('console.verify.pin_differs', { fingerprint: fp }));
     return { ok: ok && pinState !== 'differs', pin: pinState, steps };
   }
 

@@ -33,7 +33,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.common.exceptions import (  # noqa: E402
     NoSuchElementException, StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 H29 = "000.00.00.H29"
 SUBJECT_A, SUBJECT_B = "001099000123", "001099000456"
@@ -188,14 +188,17 @@ class ConsoleTest(unittest.TestCase):
         time.sleep(1.5)  # a signed tree head covers them all
 
     # ------------------------------------------------------------ helpers --
-    def browser(self, script=None):
+    def browser(self, script=None, lang="en-US"):
+        """A headless Chromium whose language (navigator.languages and
+        Accept-Language) is `lang`: English unless a test asks otherwise."""
         o = webdriver.ChromeOptions()
         o.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
         profile = tempfile.mkdtemp(dir=self.tmp.name)
         for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                   "--disable-gpu", f"--user-data-dir={profile}", "--window-size=1280,1000",
-                  f"--ignore-certificate-errors-spki-list={self.spki}"]:
+                  f"--ignore-certificate-errors-spki-list={self.spki}", f"--lang={lang}"]:
             o.add_argument(a)
+        o.add_experimental_option("prefs", {"intl.accept_languages": lang})
         d = webdriver.Chrome(service=Service(shutil.which("chromedriver") or
                                              "/usr/bin/chromedriver"), options=o)
         self.browsers.append(d)
@@ -370,6 +373,99 @@ class ConsoleTest(unittest.TestCase):
             d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
         self.shot(d, "subject-report")
         self.assertTrue(self.admin_records("audit.subject-report"))
+
+    def test_3c_a_vietnamese_browser_gets_every_page_in_vietnamese_until_it_switches(self):
+        with open(os.path.join(REPO, "i18n", "vi.json"), encoding="utf-8") as f:
+            vi = json.load(f)
+        with open(os.path.join(REPO, "i18n", "en.json"), encoding="utf-8") as f:
+            en = json.load(f)
+        d = self.sign_in(self.browser(lang="vi-VN"), "auditor1")
+        self.assertEqual(d.execute_script("return navigator.languages[0]"), "vi-VN")
+        vi_words = set(vi.values())
+        # Words of the English catalogue that are not also Vietnamese text
+        # (codes such as "#" are the same in both).
+        en_only = set(en.values()) - vi_words
+
+        def texts_of(page):
+            """(fixed texts, table headings, labels) shown on the page."""
+            fixed = [(e.get_attribute("data-i18n"), e.text) for e in d.find_elements(
+                By.CSS_SELECTOR, f"header [data-i18n], #page-{page} [data-i18n]")
+                if e.is_displayed()]
+            heads = [e.text for e in d.find_elements(By.CSS_SELECTOR, f"#page-{page} th")
+                     if e.is_displayed()]
+            return fixed, heads
+
+        def tables_drawn(page, ids):
+            return lambda d: all(d.find_elements(By.CSS_SELECTOR, f"#{i} th") for i in ids)
+
+        pages = {"overview": ["ov-minutes", "ov-reasons", "ov-consumers", "ov-datasets"],
+                 "audit": [], "subject": [], "policies": ["pol-history"]}
+        for page, tables in pages.items():
+            with self.subTest(page=page):
+                self.go(d, page)
+                wait(d, tables_drawn(page, tables))
+                self.assertEqual(d.execute_script("return document.documentElement.lang"), "vi")
+                fixed, heads = texts_of(page)
+                self.assertTrue(fixed)
+                for key, text in fixed:
+                    # Selenium's .text collapses the HTML's line breaks.
+                    self.assertEqual(text, " ".join(vi[key].split()), key)
+                for h in heads:
+                    self.assertIn(h, vi_words, f"{page}: heading {h!r}")
+                body = d.find_element(By.ID, f"page-{page}").text
+                self.assertFalse([w for w in en_only if len(w) > 12 and w in body], page)
+        nav = [a.text for a in d.find_elements(By.CSS_SELECTOR, "#nav a")]
+        self.assertEqual(nav, ["Tổng quan", "Nhật ký kiểm toán", "Báo cáo chủ thể dữ liệu",
+                               "Chính sách"])
+        # The refusal's record: its time in Vietnam's zone with the offset,
+        # the same instant the log holds; words in Vietnamese.
+        self.search_request(d, self.refused_id)
+        rec = next(r for r in self.env.audit_records() if r.get("request_id") == self.refused_id)
+        at = int(rec["time_unix_micros"]) // 1_000_000 + 7 * 3600
+        expected = time.strftime("%Y-%m-%d %H:%M:%S +07:00", time.gmtime(at))
+        self.assertEqual(self.detail(d, "time"), expected)
+        self.assertEqual(self.detail(d, "decision"), "từ chối")
+        labels = [t.text for t in d.find_elements(By.CSS_SELECTOR, "#rec-fields dt")]
+        self.assertIn("căn cứ pháp lý (do cơ quan khai thác khai báo)", labels)
+        row = d.find_element(By.CSS_SELECTOR, "#audit-results tr.clickable").text
+        self.assertIn(expected, row)
+        # A time typed in the search is Vietnam's too: the minute of the
+        # refusal, in +07:00, finds it.
+        local = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at - 1))
+        local_to = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at + 2))
+        self.go(d, "audit")
+        for box, value in (("q-from", local), ("q-to", local_to)):
+            d.execute_script("document.getElementById(arguments[0]).value = arguments[1]",
+                             box, value)
+        d.find_element(By.ID, "q-request-id").clear()
+        d.find_element(By.ID, "q-request-id").send_keys(self.refused_id)
+        d.find_element(By.ID, "q-search").click()
+        wait(d, lambda d: self.refused_id in d.find_element(By.ID, "audit-results").text)
+        # The printable subject report, in Vietnamese.
+        self.go(d, "subject")
+        d.find_element(By.ID, "s-subject").send_keys(SUBJECT_A)
+        d.find_element(By.ID, "s-run").click()
+        wait(d, lambda d: "lần truy cập" in d.find_element(By.ID, "s-summary").text)
+        summary = d.find_element(By.ID, "s-summary").text
+        self.assertRegex(summary, r"^1 lần truy cập dữ liệu của người này, 1 yêu cầu bị từ chối")
+        claim = d.find_elements(By.CSS_SELECTOR, "#subject-claims tr")[1].text
+        self.assertIn(f"tự xưng là {H29}/motcua, chưa được xác minh", claim)
+        self.assertRegex(d.find_elements(By.CSS_SELECTOR, "#subject-results tr")[1].text,
+                         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+07:00")
+        self.shot(d, "subject-report-vi")
+        # English on request, remembered across a reload.
+        Select(d.find_element(By.ID, "lang")).select_by_value("en")
+        wait(d, lambda d: d.find_element(By.CSS_SELECTOR, "#nav a").text == "Overview")
+        self.assertEqual(d.execute_script("return document.documentElement.lang"), "en")
+        for page in pages:
+            self.go(d, page)
+            fixed, _ = texts_of(page)
+            for key, text in fixed:
+                self.assertEqual(text, " ".join(en[key].split()), key)
+        d.refresh()
+        wait(d, lambda d: d.find_element(By.ID, "who").text != "")
+        self.assertEqual(d.find_element(By.CSS_SELECTOR, "#nav a").text, "Overview")
+        self.assertEqual(d.find_element(By.ID, "lang").get_attribute("value"), "en")
 
     def test_3b_a_forgery_is_marked_in_the_search_the_record_and_the_overview(self):
         d = self.sign_in(self.browser(), "auditor1")

@@ -140,6 +140,67 @@ class ExchangeEndToEndTest(unittest.TestCase):
         self.assertEqual(recs[0]["reason"], "REASON_POLICY_DENIED")
         self.assertEqual(recs[0]["requested_fields"], ["full_name", "address"])
 
+    def test_a_refusal_speaks_vietnamese_and_english(self):
+        """A refusal carries a google.rpc.LocalizedMessage in vi-VN and one in
+        en beside today's message, with the legal basis and the rule put in;
+        dxctl under a Vietnamese locale leads with the Vietnamese one, and
+        under any other prints what it always printed."""
+        sys.path.insert(0, os.path.join(BUILD, "python"))
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import grpc
+        from consumer import Consumer
+        from grpc_status import detail_of, localized_of
+        h30 = Consumer(self.env)
+        try:
+            with self.assertRaises(grpc.RpcError) as refused:
+                h30.call(fields=["full_name", "address"])
+        finally:
+            h30.close()
+        err = refused.exception
+        self.assertEqual(err.code(), grpc.StatusCode.PERMISSION_DENIED)
+        self.assertIn("address", err.details())  # today's message, unchanged
+        detail = detail_of(err)
+        self.assertEqual(detail.reason, 14)  # REASON_POLICY_DENIED
+        self.assertTrue(detail.legal_basis.startswith("Law on Data 2024 Art. 18"))
+        self.assertEqual(detail.policy_rule_id, "h30-civil-registration")
+        self.assertEqual(localized_of(err), [
+            ("vi-VN", "Chính sách chia sẻ dữ liệu không cho phép yêu cầu này. "
+                      f"Căn cứ pháp lý: {detail.legal_basis}. "
+                      "Quy tắc: h30-civil-registration."),
+            ("en", "The sharing policy does not allow this request. "
+                   f"Legal basis: {detail.legal_basis}. Rule: h30-civil-registration."),
+        ])
+        args = [self.env.bin("dxctl"), "call", "--gateway", self.env.gateway, "--pki",
+                self.env.pki, "--agency", H30, "--system", "hotich", "--dataset",
+                "bca.population", "--purpose", "civil-registration", "--field", "full_name",
+                "--field", "address"]
+        for env, first in (({"LANG": "vi_VN.UTF-8"}, "TỪ CHỐI  PERMISSION_DENIED: Chính sách "
+                             "chia sẻ dữ liệu không cho phép yêu cầu này."),
+                           ({"LANG": "vi_VN.UTF-8", "LC_ALL": "C.UTF-8"},
+                            "REFUSED  PERMISSION_DENIED: "),
+                           ({"LANG": "en_US.UTF-8"}, "REFUSED  PERMISSION_DENIED: ")):
+            with self.subTest(env=env):
+                clean = {k: v for k, v in os.environ.items()
+                         if k not in ("LANG", "LC_ALL", "LC_MESSAGES")}
+                r = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                                   env={**clean, **env})
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn(first, r.stdout)
+                if "TỪ CHỐI" in first:
+                    self.assertIn("  lý do:        REASON_POLICY_DENIED", r.stdout)
+                    self.assertIn("  căn cứ pháp lý: Law on Data 2024 Art. 18", r.stdout)
+                    self.assertIn("  thông báo gốc: ", r.stdout)
+                else:
+                    self.assertIn("reason:       REASON_POLICY_DENIED", r.stdout)
+                    self.assertNotIn("lý do", r.stdout)
+        # A top-level error in each language.
+        for env, text in (({"LANG": "vi_VN.UTF-8"}, "không có lệnh 'cal'"),
+                          ({"LANG": "C.UTF-8"}, "unknown command 'cal'")):
+            r = subprocess.run([self.env.bin("dxctl"), "cal"], capture_output=True, text=True,
+                               timeout=60, env={**os.environ, "LC_ALL": "", **env})
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(text, r.stderr)
+
     def test_agency_without_grant_is_refused(self):
         # The Ministry of Finance has no grant at all on the population data.
         r = self.call(agency="000.00.00.G12", system="dkkd")

@@ -15,3 +15,19 @@ def detail_of(err):
                 if any_msg.Unpack(detail):
                     return detail
     return None
+
+
+def localized_of(err):
+    """The google.rpc.LocalizedMessages of a grpc.RpcError, as a list of
+    (locale, message) in the order the gateway sent them."""
+    from google.rpc import localized_message_pb2
+    out = []
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = errors_pb2.RpcStatus()
+            status.ParseFromString(value)
+            for any_msg in status.details:
+                m = localized_message_pb2.LocalizedMessage()
+                if any_msg.Is(m.DESCRIPTOR) and any_msg.Unpack(m):
+                    out.append((m.locale, m.message))
+    return out
