@@ -29,7 +29,7 @@ namespace {
 
 constexpr char kHelp[] =
     R"(usage: dxctl subscribe --gateway HOST:PORT --pki DIR --agency CODE
-                      --dataset ID --purpose CODE [flags]
+                      --system ID --dataset ID --purpose CODE [flags]
 
 Subscribes to the dataset's changes and prints each event as it comes:
   #SEQ KIND KEY  field=value ...
@@ -38,7 +38,7 @@ to the batch before are checked; a batch that fails stops the run (exit 3).
 After printing a batch it is acknowledged and the cursor file updated, so a
 later run with the same --cursor resumes after it.
 
-  --system ID           the consumer system (default: none)
+  --system ID           the consumer system registered under the agency
   --legal-basis TEXT    legal basis relied on
   --field NAME          a field wanted (repeatable; default: all granted)
   --cursor FILE         resume from FILE when it exists; keep it current
@@ -183,7 +183,8 @@ int RunSubscribe(const std::vector<std::string>& args) {
   auto max_idle = f.GetUint("max-idle");
   if (!max_events.ok()) return usage(max_events.status());
   if (!max_idle.ok()) return usage(max_idle.status());
-  for (const char* flag : {"gateway", "pki", "agency", "dataset", "purpose"}) {
+  for (const char* flag :
+       {"gateway", "pki", "agency", "system", "dataset", "purpose"}) {
     if (auto s = f.Require(flag); !s.ok()) return usage(s.status());
   }
   const std::string from = f.Get("from", "now");
