@@ -1,5 +1,7 @@
 #include "adapters/file/change_log.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -105,6 +107,7 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
         absl::StrCat("cannot open change log ", path_));
   }
   uint64_t last = 0;  // the last position read (0: none yet)
+  uint64_t read_bytes = 0;
   uint64_t line_no = 0;
   bool seen_any = false;  // a change was read (`last` is its position)
   std::string pending;    // bytes of a line not yet ended by a newline
@@ -123,6 +126,7 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
   while (!context.cancelled()) {
     in.read(buf, sizeof(buf));
     const std::streamsize got = in.gcount();
+    read_bytes += static_cast<uint64_t>(std::max<std::streamsize>(got, 0));
     if (got > 0) {
       pending.append(buf, static_cast<size_t>(got));
       size_t start = 0;
@@ -166,6 +170,16 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
     }
     // At the end of what is written so far.
     in.clear();
+    // Append-only: a log that shrank was rewritten or truncated, and what
+    // the feed already sent may no longer be in it. Stop rather than wait
+    // on it silently.
+    std::error_code size_error;
+    const uintmax_t size = std::filesystem::file_size(path_, size_error);
+    if (size_error || size < read_bytes) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "change log ", path_, " is shorter than the ", read_bytes,
+          " bytes already read (or gone): it must only be appended to"));
+    }
     if (skipping) {
       skipping = false;
       after = last;

@@ -140,5 +140,29 @@ TEST(ChangeLogSourceTest, PositionsThatDoNotIncreaseStopTheFeed) {
   EXPECT_NE(st.message().find("does not follow"), std::string::npos) << st;
 }
 
+TEST(ChangeLogSourceTest, ALogThatShrinksStopsTheFeed) {
+  const std::string dir = dx::testing::MakeTempDir("changelog");
+  const std::string path = dir + "/changes.jsonl";
+  {
+    std::ofstream f(path);
+    f << Line(1, "a", "insert") << Line(2, "a", "update");
+  }
+  ChangeLogSource src(std::make_unique<FakeBase>(), path,
+                      absl::Milliseconds(5));
+  v1::ChangesRequest req;
+  req.add_fields("citizen_id");
+  bool rewritten = false;
+  absl::Status st = src.Changes(req, {}, [&](v1::ChangeBatch&&) {
+    if (!rewritten) {
+      std::ofstream f(path, std::ios::trunc);  // rewritten, not appended
+      f << Line(1, "b", "insert");
+      rewritten = true;
+    }
+    return true;
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("only be appended to"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dx::adapters
