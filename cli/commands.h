@@ -11,6 +11,7 @@
 namespace dx::cli {
 
 int RunCall(const std::vector<std::string>& args);
+int RunSubscribe(const std::vector<std::string>& args);
 int RunPki(const std::vector<std::string>& args, const char* argv0);
 int RunAudit(const std::vector<std::string>& args);
 int RunPolicy(const std::vector<std::string>& args);

@@ -50,10 +50,12 @@ class AdapterPool {
                       const v1::AdapterRequest* request,
                       grpc::ClientReadReactor<grpc::ByteBuffer>* reactor);
 
- private:
+  // The channel to `endpoint`, for calls made with a stub (a subscription's
+  // change feed, read on the subscription's own thread).
   std::shared_ptr<grpc::Channel> ChannelFor(
       const v1::AdapterEndpoint& endpoint);
 
+ private:
   absl::Mutex mu_;
   Options options_ ABSL_GUARDED_BY(mu_);
   // Channels replaced by a rotation, kept for the calls still on them.

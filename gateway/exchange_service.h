@@ -47,6 +47,9 @@ class ExchangeService final : public v1::Exchange::CallbackService {
     return in_flight_.refusals_total();
   }
   int64_t in_flight() const { return in_flight_.in_flight(); }
+  // What the pipeline uses, for the services that share its checks
+  // (SubscriptionService).
+  const ExchangeDeps& deps() const { return deps_; }
 
  private:
   grpc::Status OverloadStatus() const;

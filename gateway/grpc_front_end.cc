@@ -25,6 +25,7 @@
 #include "gateway/node_components.h"
 #include "gateway/readiness.h"
 #include "gateway/refusal.h"
+#include "gateway/subscription_service.h"
 #include "metrics/grpc_server_metrics.h"
 #include "metrics/metrics.h"
 #include "services/audit_service.h"
@@ -79,6 +80,22 @@ absl::Status GrpcFrontEnd::BuildServices() {
         return c.Backup(actor, out_dir);
       },
       c.gate.get());
+  // Subscriptions share the exchange's checks (its deps) and keep their
+  // state in the node's state database.
+  SubscriptionService::Options sub;
+  const v1::SubscriptionConfig& sc = config.subscriptions();
+  if (sc.max_subscriptions() != 0)
+    sub.max_subscriptions = sc.max_subscriptions();
+  if (sc.heartbeat_seconds() != 0) {
+    sub.heartbeat = absl::Seconds(sc.heartbeat_seconds());
+  }
+  if (sc.max_events_per_batch() != 0) {
+    sub.max_events_per_batch =
+        std::min<uint32_t>(sc.max_events_per_batch(), 10000);
+  }
+  subscriptions_ = std::make_unique<SubscriptionService>(
+      c.exchange->deps(),
+      std::make_unique<RocksDbSubscriptionStates>(c.state_db.get()), sub);
   return absl::OkStatus();
 }
 
@@ -108,6 +125,7 @@ absl::Status GrpcFrontEnd::Listen() {
   builder.RegisterService(policy_.get());
   builder.RegisterService(registry_.get());
   builder.RegisterService(node_.get());
+  builder.RegisterService(subscriptions_.get());
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
@@ -116,7 +134,7 @@ absl::Status GrpcFrontEnd::Listen() {
     interceptors.push_back(metrics::NewGrpcServerMetrics(
         &c.metrics->registry(),
         {"dx.v1.Exchange", "dx.v1.Audit", "dx.v1.PolicyAdmin",
-         "dx.v1.RegistryAdmin", "dx.v1.Node"}));
+         "dx.v1.RegistryAdmin", "dx.v1.Node", "dx.v1.Subscriptions"}));
   }
   interceptors.push_back(c.gate->NewInterceptorFactory());
   // Health calls read the readiness of that very moment.
@@ -164,6 +182,7 @@ std::shared_ptr<grpc::Channel> GrpcFrontEnd::InProcessChannel() {
 void GrpcFrontEnd::Drain(absl::Duration grace) {
   if (server_ == nullptr) return;
   parts_->exchange->StopAccepting();
+  subscriptions_->StopAccepting();  // they live for hours: end them now
   parts_->readiness->Stop();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoSeconds(grace));
@@ -172,6 +191,7 @@ void GrpcFrontEnd::Drain(absl::Duration grace) {
 GrpcFrontEnd::~GrpcFrontEnd() {
   if (server_ != nullptr) parts_->readiness->SetPublisher(nullptr);
   server_.reset();
+  subscriptions_.reset();
   node_.reset();
   registry_.reset();
   policy_.reset();

@@ -22,6 +22,7 @@ class Service;
 namespace dx::gateway {
 
 class NodeComponents;
+class SubscriptionService;
 
 class GrpcFrontEnd {
  public:
@@ -50,6 +51,7 @@ class GrpcFrontEnd {
   std::unique_ptr<grpc::Service> policy_;
   std::unique_ptr<grpc::Service> registry_;
   std::unique_ptr<grpc::Service> node_;
+  std::unique_ptr<SubscriptionService> subscriptions_;
   std::unique_ptr<grpc::Server> server_;  // last: goes before the services
   int port_ = 0;
 };

@@ -58,6 +58,13 @@ std::vector<ReasonRow> MakeReasonCodes() {
       {v1::REASON_REQUEST_TOO_LARGE, {C::kResourceExhausted}},
       {v1::REASON_ANSWER_TOO_LARGE, {C::kResourceExhausted}},
       {v1::REASON_STATE_SECRET, {C::kPermissionDenied}},
+      // Subscriptions (gateway/subscription_service.cc).
+      {v1::REASON_SUBSCRIPTION_UNKNOWN, {C::kNotFound}},
+      {v1::REASON_ACK_NOT_DELIVERED, {C::kFailedPrecondition}},
+      {v1::REASON_CURSOR_MISMATCH, {C::kFailedPrecondition}},
+      {v1::REASON_SUBSCRIPTION_UNSUPPORTED,
+       {C::kUnimplemented, C::kInvalidArgument}},
+      {v1::REASON_SUBSCRIPTION_BUSY, {C::kResourceExhausted}},
   };
 }
 

@@ -33,6 +33,9 @@ struct AccessRequest {
   std::string dataset_id;
   std::string purpose_code;
   v1::Operation operation = v1::OPERATION_READ;
+  // How the consumer reads: a grant allows look-ups and streams unless it
+  // names its modes; a subscription only when it names it.
+  v1::AccessMode mode = v1::ACCESS_MODE_LOOKUP;
   // As requested; empty means "all I may read".
   std::vector<std::string> fields;
   // The names of the request's query keys, as sent ("citizen_id",

@@ -133,7 +133,7 @@ void LintDataset(const PolicySnapshot::CompiledDataset& ds,
       if (unconditional && Covers(e.consumers, g.consumers) &&
           (e.purposes.any || Covers(e.purposes, g.purposes)) &&
           (e.operations & g.operations) == g.operations &&
-          g.fields.SubsetOf(e.fields)) {
+          (e.modes & g.modes) == g.modes && g.fields.SubsetOf(e.fields)) {
         warn(gpath, absl::StrCat("unreachable: the earlier grant ",
                                  e.proto->id(), " matches every request ",
                                  g.proto->id(), " would, and decides first"));

@@ -180,6 +180,18 @@ void Compiler::Grant(PolicySnapshot::CompiledDataset* ds, const v1::Grant& g,
     c.operations = 1u << v1::OPERATION_READ;
   }
   for (int op : g.operations()) c.operations |= 1u << op;
+  // Look-ups and streams unless the grant says: a subscription pushes every
+  // change for as long as it lives, so it must be granted by name.
+  if (g.modes().empty()) {
+    c.modes = (1u << v1::ACCESS_MODE_LOOKUP) | (1u << v1::ACCESS_MODE_STREAM);
+  }
+  for (int m : g.modes()) {
+    if (m == v1::ACCESS_MODE_UNSPECIFIED || !v1::AccessMode_IsValid(m)) {
+      Error(path + ".modes", "name each mode: lookup, stream or subscription");
+      continue;
+    }
+    c.modes |= 1u << m;
+  }
   c.fields = FieldSet(ds->field_names.size());
   if (g.fields().empty()) {
     c.fields = ds->all;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/quote.h"
@@ -229,6 +230,18 @@ bool PolicySnapshot::FirstGrantDecides(Evaluation* e, AccessDecision* d) const {
       miss.Offer(Miss::kOperation, &g, "");
       continue;
     }
+    if (!(g.modes & (1u << req.mode))) {
+      std::string mode = v1::AccessMode_Name(req.mode);
+      mode = absl::AsciiStrToLower(mode.substr(mode.rfind('_') + 1));
+      e->Note("grant ", id, ": mode ", mode, " not granted");
+      miss.Offer(Miss::kOperation, &g,
+                 absl::StrCat("grant ", id, " does not allow mode '", mode,
+                              "' (its modes: lookup and stream unless it "
+                              "names them); ask the owner for a grant with "
+                              "modes: [",
+                              mode, "]"));
+      continue;
+    }
     if (now < g.valid_from || now >= g.valid_until) {
       const bool early = now < g.valid_from;
       std::string when =
@@ -333,6 +346,8 @@ bool PolicySnapshot::FirstGrantDecides(Evaluation* e, AccessDecision* d) const {
 bool PolicySnapshot::OpenDataDecides(Evaluation* e, AccessDecision* d) const {
   const CompiledDataset& ds = *e->ds;
   if (e->dataset->category() != v1::DATA_CATEGORY_OPEN) return false;
+  // Open data is read on request; a subscription needs a grant naming it.
+  if (e->req.mode == v1::ACCESS_MODE_SUBSCRIPTION) return false;
   FieldSet readable = ds.all.Minus(ds.personal).Minus(e->forbidden);
   if (readable.Empty() ||
       (!e->all_readable && !e->requested.SubsetOf(readable))) {
@@ -387,8 +402,11 @@ void PolicySnapshot::DenyWithNearestMiss(const Evaluation& e,
                        who, " for dataset ", dataset.id());
       break;
     case Miss::kOperation:
-      d->message = absl::StrCat("this operation is not granted to ", who,
-                                " for dataset ", dataset.id());
+      d->message = miss.detail.empty()
+                       ? absl::StrCat("this operation is not granted to ", who,
+                                      " for dataset ", dataset.id())
+                       : absl::StrCat(miss.detail, " (", who, ", dataset ",
+                                      dataset.id(), ")");
       break;
     case Miss::kFields:
       d->message = absl::StrCat(

@@ -440,5 +440,55 @@ datasets:
   EXPECT_EQ(d.policy_version, "r2");
 }
 
+// Subscriptions (issue 26): a grant names the modes it allows; without
+// `modes` it allows look-ups and streams, and a subscription must be named.
+TEST(AccessModeTest, ASubscriptionNeedsAGrantThatNamesIt) {
+  constexpr char kModes[] = R"(
+datasets:
+  - dataset: pop
+    grants:
+      - id: lookups
+        consumers: [000.00.00.H30]
+        purposes: [civil-registration]
+        fields: [citizen_id, full_name]
+        legal_basis: Law on Civil Status
+      - id: feed
+        consumers: [000.00.00.H31]
+        purposes: [civil-registration]
+        fields: [citizen_id, full_name]
+        modes: [subscription]
+        legal_basis: Law on Civil Status
+)";
+  std::vector<PolicyProblem> problems;
+  auto snap = PolicySnapshot::Compile(TestRegistry(), Doc(kModes), nullptr, 1,
+                                      kNow, &problems);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  auto decide = [&](const std::string& agency, v1::AccessMode mode,
+                    const std::string& dataset = "pop") {
+    AccessRequest r;
+    r.consumer_agency = agency;
+    r.dataset_id = dataset;
+    r.purpose_code = "civil-registration";
+    r.mode = mode;
+    return (*snap)->Decide(r, kNow);
+  };
+  EXPECT_TRUE(decide("000.00.00.H30", v1::ACCESS_MODE_LOOKUP).allowed);
+  EXPECT_TRUE(decide("000.00.00.H30", v1::ACCESS_MODE_STREAM).allowed);
+  AccessDecision no = decide("000.00.00.H30", v1::ACCESS_MODE_SUBSCRIPTION);
+  EXPECT_FALSE(no.allowed);
+  EXPECT_EQ(no.rule_id, "lookups");
+  EXPECT_THAT(no.message, HasSubstr("does not allow mode 'subscription'"));
+  EXPECT_THAT(no.message, HasSubstr("modes: [subscription]"));
+  EXPECT_TRUE(decide("000.00.00.H31", v1::ACCESS_MODE_SUBSCRIPTION).allowed);
+  // Naming modes replaces the default: this grant allows no look-ups.
+  EXPECT_FALSE(decide("000.00.00.H31", v1::ACCESS_MODE_LOOKUP).allowed);
+  // Open data is read on request by anyone; subscribing needs a grant.
+  EXPECT_TRUE(
+      decide("000.00.00.H30", v1::ACCESS_MODE_LOOKUP, "open.stats").allowed);
+  EXPECT_FALSE(
+      decide("000.00.00.H30", v1::ACCESS_MODE_SUBSCRIPTION, "open.stats")
+          .allowed);
+}
+
 }  // namespace
 }  // namespace dx::policy

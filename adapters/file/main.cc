@@ -2,6 +2,9 @@
 //
 //   dx-file-adapter --config deploy/file-adapter.yaml
 
+#include <fstream>
+
+#include "adapters/file/change_log.h"
 #include "adapters/file/file_source.h"
 #include "adapters/sdk/adapter_main.h"
 #include "common/log.h"
@@ -25,6 +28,26 @@ absl::Status Run(const std::string& config_path) {
                   {"records", static_cast<uint64_t>(source->row_count())},
                   {"file", ds.path()}});
     sources[ds.dataset_id()] = std::move(source);
+  }
+  // A change log serves subscriptions to a dataset the adapter serves.
+  for (const auto& log : config.change_logs()) {
+    auto it = sources.find(log.dataset_id());
+    if (it == sources.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          config_path, ": change_logs names dataset '", log.dataset_id(),
+          "', which is not in datasets (serve its file too)"));
+    }
+    const std::string path = dx::ResolvePath(base, log.path());
+    if (!std::ifstream(path).good()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          config_path, ": change log ", path,
+          " cannot be read (create it empty if nothing changed yet)"));
+    }
+    it->second = std::make_unique<dx::adapters::ChangeLogSource>(
+        std::move(it->second), path,
+        absl::Milliseconds(log.poll_millis() == 0 ? 200 : log.poll_millis()));
+    dx::LogEvent("dx-file-adapter", "info", "change log",
+                 {{"dataset", log.dataset_id()}, {"file", log.path()}});
   }
   return dx::adapters::ServeUntilSignal(
       "dx-file-adapter", std::move(options), std::move(sources),

@@ -147,6 +147,28 @@ class AdapterServer::Service final : public v1::Adapter::Service {
     return Counted(*req, ToGrpc(st), sent);
   }
 
+  // A change feed (subscriptions): batches of changes, and an empty batch
+  // when the log is idle, until the gateway cancels.
+  grpc::Status Changes(grpc::ServerContext* ctx, const v1::ChangesRequest* req,
+                       grpc::ServerWriter<v1::ChangeBatch>* writer) override {
+    v1::AdapterRequest as_fetch;  // what Admit and the counters read
+    as_fetch.set_dataset_id(req->dataset_id());
+    const DataSource* source = nullptr;
+    if (grpc::Status s = Admit(ctx, as_fetch, &source); !s.ok()) {
+      return Counted(as_fetch, s, 0);
+    }
+    uint64_t sent = 0;
+    absl::Status st = source->Changes(
+        *req, ContextOf(ctx, /*streaming=*/true), [&](v1::ChangeBatch&& b) {
+          if (ctx->IsCancelled() || !writer->Write(b)) return false;
+          sent += b.changes_size();
+          return true;
+        });
+    // The gateway ending the feed is how a feed ends: not an error.
+    if (ctx->IsCancelled()) st = absl::CancelledError("the gateway left");
+    return Counted(as_fetch, ToGrpc(st), sent);
+  }
+
  private:
   static FetchContext ContextOf(grpc::ServerContext* ctx,
                                 bool streaming = false) {

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "dx/v1/adapter.pb.h"
+#include "dx/v1/subscription.pb.h"
 
 namespace dx::adapters {
 
@@ -37,6 +38,24 @@ class DataSource {
   virtual absl::Status Fetch(const v1::AdapterRequest& request,
                              const FetchContext& context,
                              const Emit& emit) const = 0;
+
+  // Receives one batch of changes (or an empty one with the log's end, when
+  // idle); returns false when the caller wants no more.
+  using EmitChanges = std::function<bool(v1::ChangeBatch&& batch)>;
+  // The dataset's changes after request.after_position, in the order they
+  // were committed, then new ones as they come, until context.cancelled()
+  // or `emit` returns false. A source without a change feed answers
+  // UNIMPLEMENTED. Thread-safe.
+  virtual absl::Status Changes(const v1::ChangesRequest& request,
+                               const FetchContext& context,
+                               const EmitChanges& emit) const {
+    (void)request;
+    (void)context;
+    (void)emit;
+    return absl::UnimplementedError(
+        "this adapter serves no change feed for the dataset; configure one "
+        "(change_logs in the file adapter's configuration)");
+  }
 };
 
 }  // namespace dx::adapters

@@ -21,7 +21,7 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
   ts->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
 
-std::string PeerPem(const grpc::CallbackServerContext& ctx) {
+std::string PeerPem(const grpc::ServerContextBase& ctx) {
   auto auth = ctx.auth_context();
   if (!auth) return "";
   auto values = auth->FindPropertyValues("x509_pem_cert");
@@ -32,12 +32,12 @@ std::string PeerPem(const grpc::CallbackServerContext& ctx) {
 }  // namespace
 
 Admission::Admission(const ExchangeDeps& deps,
-                     const grpc::CallbackServerContext* ctx,
-                     v1::RecordKind kind)
+                     const grpc::ServerContextBase* ctx, v1::RecordKind kind)
     : deps_(deps),
       ctx_(ctx),
       received_(deps.clock->Now()),
-      stream_(kind == v1::RECORD_KIND_STREAM_START) {
+      stream_(kind == v1::RECORD_KIND_STREAM_START),
+      kind_(kind) {
   record_.set_kind(kind);
   record_.set_node_id(deps.node_id);
   record_.set_received_unix_micros(absl::ToUnixMicros(received_));
@@ -96,6 +96,10 @@ void Admission::Decide(uint64_t max_records, Cancellation* cancel,
   ar.dataset_id = e.dataset_id();
   ar.purpose_code = e.purpose_code();
   ar.operation = e.operation();
+  ar.mode = kind_ == v1::RECORD_KIND_SUBSCRIPTION_START
+                ? v1::ACCESS_MODE_SUBSCRIPTION
+            : stream_ ? v1::ACCESS_MODE_STREAM
+                      : v1::ACCESS_MODE_LOOKUP;
   ar.fields.assign(e.fields().begin(), e.fields().end());
   // The policy decides what may be asked as what may be read: every key
   // must be declared, and match a field this consumer may read.

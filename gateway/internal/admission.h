@@ -24,7 +24,10 @@ namespace dx::gateway::internal {
 
 class Admission {
  public:
-  Admission(const ExchangeDeps& deps, const grpc::CallbackServerContext* ctx,
+  // `kind`: the record kind of an allowed call's first record (EXCHANGE,
+  // STREAM_START or SUBSCRIPTION_START), which also says the access mode the
+  // policy is asked about.
+  Admission(const ExchangeDeps& deps, const grpc::ServerContextBase* ctx,
             v1::RecordKind kind);
 
   // Step 1; also records what the request says, as far as it could be read.
@@ -83,11 +86,12 @@ class Admission {
   void FillRecordFromRequest();
 
   const ExchangeDeps& deps_;
-  const grpc::CallbackServerContext* const ctx_;
+  const grpc::ServerContextBase* const ctx_;
   CheckedRequest checked_;
   policy::AccessDecision decision_;
   absl::Time received_;
   const bool stream_;
+  const v1::RecordKind kind_;
   v1::AuditRecord record_;
   std::string mask_key_;  // for hash masks: per consumer (policy/masking.h)
   absl::Time adapter_started_;

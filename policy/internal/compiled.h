@@ -55,6 +55,7 @@ struct CompiledGrant {
   ConsumerSet consumers;
   PurposeSet purposes;
   uint32_t operations = 0;  // bit per v1::Operation
+  uint32_t modes = 0;       // bit per v1::AccessMode
   FieldSet fields;
   std::vector<MaskSpec> masks;
   std::shared_ptr<const RowFilter> row_filter;

@@ -1,0 +1,168 @@
+#include "adapters/file/change_log.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/testing/temp_dir.h"
+
+namespace dx::adapters {
+namespace {
+
+const std::vector<std::string> kCols = {"citizen_id", "full_name"};
+
+TEST(ChangeLineTest, ParsesEachKind) {
+  auto c = ParseChangeLine(
+      R"({"position": 3, "key": "k1", "kind": "update", "values": )"
+      R"({"citizen_id": "k1", "full_name": null, "other": 1}, )"
+      R"("commit_time": "2026-12-07T06:00:00Z"})",
+      kCols);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->position(), "3");
+  EXPECT_EQ(c->kind(), v1::CHANGE_KIND_UPDATE);
+  ASSERT_EQ(c->values().values_size(), 2);
+  EXPECT_EQ(c->values().values(0), "k1");
+  ASSERT_EQ(c->values().nulls_size(), 1);  // null is missing, not ""
+  EXPECT_EQ(c->values().nulls(0), 1u);
+  auto d = ParseChangeLine(R"({"position": 4, "key": "k1", "kind": "delete", )"
+                           R"("commit_time": "2026-12-07T06:00:01Z"})",
+                           kCols);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->values().values_size(), 0);
+}
+
+TEST(ChangeLineTest, RefusesWhatIsNotAChange) {
+  for (
+      const char* bad : {
+          "not json",
+          R"({"key": "k", "kind": "insert", "values": {}, "commit_time": "2026-12-07T06:00:00Z"})",
+          R"({"position": -1, "key": "k", "kind": "insert", "values": {}, "commit_time": "2026-12-07T06:00:00Z"})",
+          R"({"position": 1, "key": "", "kind": "insert", "values": {}, "commit_time": "2026-12-07T06:00:00Z"})",
+          R"({"position": 1, "key": "k", "kind": "upsert", "values": {}, "commit_time": "2026-12-07T06:00:00Z"})",
+          R"({"position": 1, "key": "k", "kind": "insert", "commit_time": "2026-12-07T06:00:00Z"})",
+          R"({"position": 1, "key": "k", "kind": "insert", "values": {}, "commit_time": "yesterday"})",
+      }) {
+    EXPECT_FALSE(ParseChangeLine(bad, kCols).ok()) << bad;
+  }
+}
+
+class FakeBase final : public DataSource {
+ public:
+  absl::Status Fetch(const v1::AdapterRequest&, const FetchContext&,
+                     const Emit&) const override {
+    return absl::OkStatus();
+  }
+};
+
+std::string Line(int pos, const char* key, const char* kind) {
+  return absl::StrCat(R"({"position": )", pos, R"(, "key": ")", key,
+                      R"(", "kind": ")", kind,
+                      R"(", "values": {"citizen_id": ")", key,
+                      R"("}, "commit_time": "2026-12-07T06:00:00Z"})", "\n");
+}
+
+// Reads the feed until `want` changes arrived (or a bound of batches).
+std::vector<v1::ProviderChange> Follow(const ChangeLogSource& src,
+                                       v1::ChangesRequest req, size_t want,
+                                       absl::Status* st,
+                                       std::string* end = nullptr) {
+  std::vector<v1::ProviderChange> got;
+  int batches = 0;
+  FetchContext ctx;
+  *st = src.Changes(req, ctx, [&](v1::ChangeBatch&& b) {
+    for (auto& c : *b.mutable_changes()) got.push_back(c);
+    if (end) *end = b.end_position();
+    return got.size() < want && ++batches < 100;
+  });
+  return got;
+}
+
+TEST(ChangeLogSourceTest, ResumesAfterAPositionAndFollowsAppends) {
+  const std::string dir = dx::testing::MakeTempDir("changelog");
+  const std::string path = dir + "/changes.jsonl";
+  {
+    std::ofstream f(path);
+    f << Line(1, "a", "insert") << Line(2, "a", "update")
+      << Line(5, "b", "insert");
+  }
+  ChangeLogSource src(std::make_unique<FakeBase>(), path,
+                      absl::Milliseconds(5));
+  v1::ChangesRequest req;
+  req.add_fields("citizen_id");
+  req.set_after_position("1");
+  absl::Status st;
+  auto got = Follow(src, req, 2, &st);
+  ASSERT_TRUE(st.ok()) << st;
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].position(), "2");
+  EXPECT_EQ(got[1].position(), "5");
+  EXPECT_EQ(got[1].values().values(0), "b");
+
+  // From the end: nothing old, the end position first, then what is added.
+  req.clear_after_position();
+  req.set_from_end(true);
+  std::string end;
+  std::vector<v1::ProviderChange> later;
+  bool appended = false;
+  st = src.Changes(req, {}, [&](v1::ChangeBatch&& b) {
+    if (!appended) {
+      EXPECT_EQ(b.changes_size(), 0);
+      EXPECT_EQ(b.end_position(), "5");
+      std::ofstream f(path, std::ios::app);
+      f << Line(6, "c", "delete");
+      appended = true;
+      return true;
+    }
+    for (auto& c : *b.mutable_changes()) later.push_back(c);
+    return later.empty();
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].kind(), v1::CHANGE_KIND_DELETE);
+  EXPECT_EQ(later[0].position(), "6");
+}
+
+TEST(ChangeLogSourceTest, PositionsThatDoNotIncreaseStopTheFeed) {
+  const std::string dir = dx::testing::MakeTempDir("changelog");
+  const std::string path = dir + "/changes.jsonl";
+  {
+    std::ofstream f(path);
+    f << Line(2, "a", "insert") << Line(2, "a", "update");
+  }
+  ChangeLogSource src(std::make_unique<FakeBase>(), path,
+                      absl::Milliseconds(5));
+  v1::ChangesRequest req;
+  req.add_fields("citizen_id");
+  absl::Status st;
+  Follow(src, req, 10, &st);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("does not follow"), std::string::npos) << st;
+}
+
+TEST(ChangeLogSourceTest, ALogThatShrinksStopsTheFeed) {
+  const std::string dir = dx::testing::MakeTempDir("changelog");
+  const std::string path = dir + "/changes.jsonl";
+  {
+    std::ofstream f(path);
+    f << Line(1, "a", "insert") << Line(2, "a", "update");
+  }
+  ChangeLogSource src(std::make_unique<FakeBase>(), path,
+                      absl::Milliseconds(5));
+  v1::ChangesRequest req;
+  req.add_fields("citizen_id");
+  bool rewritten = false;
+  absl::Status st = src.Changes(req, {}, [&](v1::ChangeBatch&&) {
+    if (!rewritten) {
+      std::ofstream f(path, std::ios::trunc);  // rewritten, not appended
+      f << Line(1, "b", "insert");
+      rewritten = true;
+    }
+    return true;
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("only be appended to"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dx::adapters

@@ -1,0 +1,323 @@
+// dxctl subscribe: an agency's subscription to a dataset's changes. Prints
+// each event, checks each batch (the gateway's signature, the chain), acks
+// what it printed and keeps a cursor file, so that a later run resumes
+// after the last ack (docs/SUBSCRIPTIONS.md).
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "certs/crypto.h"
+#include "certs/trust_store.h"
+#include "cli/agency_client.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/output.h"
+#include "cli/pki_layout.h"
+#include "cli/remote.h"
+#include "common/bytes.h"
+#include "common/files.h"
+#include "common/records.h"
+#include "dx/v1/subscription.grpc.pb.h"
+
+namespace dx::cli {
+namespace {
+
+constexpr char kHelp[] =
+    R"(usage: dxctl subscribe --gateway HOST:PORT --pki DIR --agency CODE
+                      --system ID --dataset ID --purpose CODE [flags]
+
+Subscribes to the dataset's changes and prints each event as it comes:
+  #SEQ KIND KEY  field=value ...
+Each batch's signature (a gateway's, chaining to --pki's root) and its link
+to the batch before are checked; a batch that fails stops the run (exit 3).
+After printing a batch it is acknowledged and the cursor file updated, so a
+later run with the same --cursor resumes after it.
+
+  --system ID           the consumer system registered under the agency
+  --legal-basis TEXT    legal basis relied on
+  --field NAME          a field wanted (repeatable; default: all granted)
+  --cursor FILE         resume from FILE when it exists; keep it current
+  --from now|beginning  where a new subscription starts (default now)
+  --max-events N        stop after N events (default: run until interrupted)
+  --max-idle N          stop after N heartbeats in a row without an event
+  --no-ack              print without acknowledging (the events come again)
+)";
+
+// The cursor file: what was acknowledged, and an ack under way (sent, its
+// answer not yet known), so that a run that stopped between the two can
+// resume from either.
+struct Cursor {
+  std::string subscription_id;
+  uint64_t acked = 0;
+  std::string head;  // SHA-256 of the acknowledged batch
+  uint64_t pending = 0;
+  std::string pending_head;
+};
+
+absl::StatusOr<Cursor> ReadCursor(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  Cursor c;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(line, absl::MaxSplits('=', 1));
+    if (kv.first == "subscription_id") c.subscription_id = kv.second;
+    if (kv.first == "acked") (void)absl::SimpleAtoi(kv.second, &c.acked);
+    if (kv.first == "head") c.head = absl::HexStringToBytes(kv.second);
+    if (kv.first == "pending") (void)absl::SimpleAtoi(kv.second, &c.pending);
+    if (kv.first == "pending_head") {
+      c.pending_head = absl::HexStringToBytes(kv.second);
+    }
+  }
+  if (c.subscription_id.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a dxctl subscribe cursor"));
+  }
+  return c;
+}
+
+absl::Status WriteCursor(const std::string& path, const Cursor& c) {
+  return WriteFileAtomically(
+      path,
+      absl::StrCat("subscription_id=", c.subscription_id, "\nacked=", c.acked,
+                   "\nhead=", HexEncode(c.head), "\npending=", c.pending,
+                   "\npending_head=", HexEncode(c.pending_head), "\n"));
+}
+
+const char* KindName(v1::ChangeKind k) {
+  switch (k) {
+    case v1::CHANGE_KIND_INSERT:
+      return "insert";
+    case v1::CHANGE_KIND_UPDATE:
+      return "update";
+    case v1::CHANGE_KIND_DELETE:
+      return "delete";
+    case v1::CHANGE_KIND_CORRECTION:
+      return "correction";
+    default:
+      return "?";
+  }
+}
+
+class Session {
+ public:
+  Session(const Flags& f, const certs::Signer& signer,
+          v1::Subscriptions::Stub* stub)
+      : f_(f), signer_(signer), stub_(stub) {}
+
+  // The signed envelope: a RequestEnvelope's bytes, then the terms'.
+  absl::StatusOr<v1::SignedRequest> Sign(const std::string& terms) const {
+    RequestParams p;
+    p.consumer_agency = f_.Get("agency");
+    p.consumer_system = f_.Get("system");
+    p.dataset_id = f_.Get("dataset");
+    p.purpose_code = f_.Get("purpose");
+    p.legal_basis = f_.Get("legal-basis");
+    p.fields = f_.GetAll("field");
+    v1::SignedRequest req;
+    req.set_envelope(BuildEnvelope(p).SerializeAsString() + terms);
+    auto sig = signer_.Sign(req.envelope());
+    if (!sig.ok()) return sig.status();
+    req.set_signature(*sig);
+    req.set_signer_certificate(signer_.certificate_der());
+    return req;
+  }
+
+  grpc::Status Ack(const std::string& id, uint64_t sequence) const {
+    v1::AckTerms t;
+    t.set_subscription_id(id);
+    t.set_sequence(sequence);
+    auto req = Sign(t.SerializeAsString());
+    if (!req.ok()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          std::string(req.status().message()));
+    }
+    v1::AckResponse resp;
+    auto ctx = RemoteNode::NewContext(absl::Seconds(30));
+    return stub_->Ack(ctx.get(), *req, &resp);
+  }
+
+ private:
+  const Flags& f_;
+  const certs::Signer& signer_;
+  v1::Subscriptions::Stub* const stub_;
+};
+
+int Refused(const grpc::Status& s) {
+  std::cout << "REFUSED  " << GrpcCodeName(s.error_code()) << ": "
+            << s.error_message() << "\n";
+  if (auto d = ErrorDetailOf(s)) {
+    std::cout << "  reason: " << v1::ReasonCode_Name(d->reason()) << "\n";
+  }
+  return 1;
+}
+
+}  // namespace
+
+int RunSubscribe(const std::vector<std::string>& args) {
+  auto parsed = Flags::Parse(
+      args,
+      {"gateway", "pki", "agency", "system", "dataset", "purpose",
+       "legal-basis", "field", "cursor", "from", "max-events", "max-idle"},
+      {"no-ack", "help"});
+  if (!parsed.ok()) {
+    std::cerr << "dxctl subscribe: " << parsed.status().message() << "\n"
+              << kHelp;
+    return kExitUsage;
+  }
+  const Flags& f = *parsed;
+  if (f.Has("help")) {
+    std::cout << kHelp;
+    return 0;
+  }
+  auto usage = [](const absl::Status& s) {
+    std::cerr << "dxctl subscribe: " << s.message() << "\n";
+    return kExitUsage;
+  };
+  auto max_events = f.GetUint("max-events");
+  auto max_idle = f.GetUint("max-idle");
+  if (!max_events.ok()) return usage(max_events.status());
+  if (!max_idle.ok()) return usage(max_idle.status());
+  for (const char* flag :
+       {"gateway", "pki", "agency", "system", "dataset", "purpose"}) {
+    if (auto s = f.Require(flag); !s.ok()) return usage(s.status());
+  }
+  const std::string from = f.Get("from", "now");
+  if (from != "now" && from != "beginning") {
+    return usage(absl::InvalidArgumentError("--from is now or beginning"));
+  }
+  const PkiLayout pki{f.Get("pki")};
+  const std::string dir = pki.agency(f.Get("agency"));
+  auto signer = certs::Signer::FromFiles(dir + "/sign.key", dir + "/sign.pem");
+  if (!signer.ok()) return usage(signer.status());
+  certs::TrustStore::Options to;
+  to.ca_file = pki.root_ca();
+  to.intermediates_file = pki.intermediates();
+  to.require_crl = false;
+  auto trust = certs::TrustStore::Create(to);
+  if (!trust.ok()) return usage(trust.status());
+  auto remote = RemoteNode::Connect(
+      {pki.root_ca(), dir + "/tls.pem", dir + "/tls.key"}, f.Get("gateway"));
+  if (!remote.ok()) return usage(remote.status());
+  auto stub = v1::Subscriptions::NewStub(remote->channel());
+  Session session(f, **signer, stub.get());
+
+  const std::string cursor_path = f.Get("cursor");
+  Cursor cursor;
+  bool resume = false;
+  if (!cursor_path.empty() && std::filesystem::exists(cursor_path)) {
+    auto c = ReadCursor(cursor_path);
+    if (!c.ok()) return usage(c.status());
+    cursor = *c;
+    resume = true;
+  }
+
+  // Opens the stream; a resume whose ack was under way when the last run
+  // stopped is tried from the pending ack if the gateway holds that one.
+  std::unique_ptr<grpc::ClientContext> ctx;
+  std::unique_ptr<grpc::ClientReader<v1::SubscriptionMessage>> reader;
+  v1::SubscriptionMessage msg;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    v1::SubscriptionTerms terms;
+    if (resume) {
+      terms.set_start(v1::START_FROM_CURSOR);
+      terms.set_subscription_id(cursor.subscription_id);
+      terms.set_acked_sequence(cursor.acked);
+    } else {
+      terms.set_start(from == "now" ? v1::START_FROM_NOW
+                                    : v1::START_FROM_BEGINNING);
+    }
+    auto req = session.Sign(terms.SerializeAsString());
+    if (!req.ok()) return usage(req.status());
+    reader.reset();  // before the context it used
+    ctx = std::make_unique<grpc::ClientContext>();  // one per call
+    reader = stub->Subscribe(ctx.get(), *req);
+    if (reader->Read(&msg) && msg.has_opened()) break;
+    grpc::Status s = reader->Finish();
+    auto d = ErrorDetailOf(s);
+    if (attempt == 0 && resume && cursor.pending > cursor.acked && d &&
+        d->reason() == v1::REASON_CURSOR_MISMATCH) {
+      cursor.acked = cursor.pending;  // the gateway took the last ack
+      cursor.head = cursor.pending_head;
+      continue;
+    }
+    return Refused(s);
+  }
+  const v1::SubscriptionOpened opened = msg.opened();
+  if (resume && opened.chain_head_sha256() != cursor.head) {
+    std::cout << "CHAIN BROKEN  the gateway resumes from another batch than "
+                 "the cursor's\n";
+    return kExitNotVerified;
+  }
+  cursor.subscription_id = opened.subscription_id();
+  cursor.acked = opened.resumes_after_sequence();
+  cursor.head = opened.chain_head_sha256();
+  std::cout << "SUBSCRIBED  " << cursor.subscription_id << " after #"
+            << cursor.acked << std::endl;  // a reader waits on this line
+  uint64_t events = 0, idle = 0;
+  while (reader->Read(&msg)) {
+    if (msg.has_heartbeat()) {
+      if (*max_idle != 0 && ++idle >= *max_idle) break;
+      continue;
+    }
+    if (!msg.has_batch()) continue;
+    idle = 0;
+    const v1::SignedEventBatch& sb = msg.batch();
+    certs::CertVerdict v = (*trust)->VerifyDer(sb.signer_certificate());
+    v1::EventBatch b;
+    if (!v.ok() || v.cert->principal.kind != certs::PrincipalKind::kGateway ||
+        !v.cert->verifier->Verify(sb.envelope(), sb.signature()) ||
+        !b.ParseFromString(sb.envelope())) {
+      std::cout << "SIGNATURE FAILED  a batch is not signed by a gateway of "
+                   "this PKI\n";
+      return kExitNotVerified;
+    }
+    if (b.previous_batch_sha256() != cursor.head ||
+        b.first_sequence() != cursor.acked + 1) {
+      std::cout << "CHAIN BROKEN  batch #" << b.first_sequence()
+                << " does not follow #" << cursor.acked << "\n";
+      return kExitNotVerified;
+    }
+    for (const v1::ChangeEvent& e : b.events()) {
+      std::string line = absl::StrCat("#", e.sequence(), " ",
+                                      KindName(e.kind()), " ", e.key(), " ");
+      for (int i = 0; i < e.values().values_size() && i < b.columns_size();
+           ++i) {
+        absl::StrAppend(
+            &line, " ", b.columns(i), "=",
+            IsNull(e.values(), i) ? "(null)" : e.values().values(i));
+      }
+      std::cout << line << "\n";
+    }
+    std::cout.flush();
+    const std::string hash = certs::Sha256(sb.envelope());
+    if (!f.Has("no-ack")) {
+      cursor.pending = b.last_sequence();
+      cursor.pending_head = hash;
+      if (!cursor_path.empty()) {
+        if (auto s = WriteCursor(cursor_path, cursor); !s.ok()) return usage(s);
+      }
+      grpc::Status s = session.Ack(cursor.subscription_id, b.last_sequence());
+      if (!s.ok()) return Refused(s);
+    }
+    cursor.acked = b.last_sequence();
+    cursor.head = hash;
+    cursor.pending = 0;
+    cursor.pending_head.clear();
+    if (!cursor_path.empty() && !f.Has("no-ack")) {
+      if (auto s = WriteCursor(cursor_path, cursor); !s.ok()) return usage(s);
+    }
+    events += b.events_size();
+    if (*max_events != 0 && events >= *max_events) break;
+  }
+  ctx->TryCancel();
+  std::cout << "ENDED  " << events << " events, last #" << cursor.acked << "\n";
+  return 0;
+}
+
+}  // namespace dx::cli

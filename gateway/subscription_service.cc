@@ -1,0 +1,699 @@
+#include "gateway/subscription_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/bytes.h"
+#include "dx/v1/adapter.grpc.pb.h"
+#include "gateway/internal/admission.h"
+#include "gateway/subscription_chain.h"
+#include "policy/masking.h"
+
+namespace dx::gateway {
+namespace {
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  ts->set_seconds(nanos / 1000000000);
+  ts->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+Refusal Unsupported(std::string message) {
+  return Refusal::Of(absl::StatusCode::kInvalidArgument,
+                     v1::REASON_SUBSCRIPTION_UNSUPPORTED, std::move(message));
+}
+
+// The terms ride in the signed envelope after the RequestEnvelope's fields
+// (subscription.proto): parsing the same bytes reads them.
+Refusal ReadTerms(const std::string& envelope, v1::SubscriptionTerms* terms) {
+  v1::AckTerms ack;
+  if (!terms->ParseFromString(envelope) || !ack.ParseFromString(envelope)) {
+    return Unsupported("the envelope's subscription terms do not parse");
+  }
+  if (!ack.subscription_id().empty() || ack.sequence() != 0) {
+    return Unsupported(
+        "this envelope carries AckTerms: send it to Subscriptions.Ack, and "
+        "a Subscribe with SubscriptionTerms");
+  }
+  switch (terms->start()) {
+    case v1::START_FROM_UNSPECIFIED:
+    case v1::START_FROM_NOW:
+    case v1::START_FROM_BEGINNING:
+      if (!terms->subscription_id().empty()) {
+        return Unsupported(
+            "subscription_id is for start START_FROM_CURSOR (a resume); a "
+            "new subscription gets its id from the gateway");
+      }
+      return Refusal();
+    case v1::START_FROM_CURSOR:
+      if (terms->subscription_id().empty()) {
+        return Unsupported(
+            "START_FROM_CURSOR needs subscription_id and acked_sequence");
+      }
+      return Refusal();
+    case v1::START_FROM_SNAPSHOT:
+      return Refusal::Of(absl::StatusCode::kUnimplemented,
+                         v1::REASON_SUBSCRIPTION_UNSUPPORTED,
+                         "START_FROM_SNAPSHOT is not built yet: start from "
+                         "now or the beginning, and read the dataset with "
+                         "Exchange.Stream (docs/SUBSCRIPTIONS.md)");
+    default:
+      return Unsupported(absl::StrCat("unknown start ", terms->start()));
+  }
+}
+
+Refusal Unknown(const std::string& id) {
+  return Refusal::For(
+      v1::REASON_SUBSCRIPTION_UNKNOWN,
+      absl::StrCat("no subscription '", id,
+                   "' of this agency and dataset on this gateway; subscribe "
+                   "anew (START_FROM_NOW)"));
+}
+
+// What a subscription's other records repeat of its start record: who,
+// what, under which policy.
+v1::AuditRecord Derived(const v1::AuditRecord& start, v1::RecordKind kind) {
+  v1::AuditRecord r;
+  r.set_kind(kind);
+  r.set_node_id(start.node_id());
+  r.set_tls_agency(start.tls_agency());
+  r.set_consumer_agency(start.consumer_agency());
+  r.set_consumer_system(start.consumer_system());
+  r.set_signer_cert_sha256(start.signer_cert_sha256());
+  r.set_tls_cert_sha256(start.tls_cert_sha256());
+  r.set_identity_verified(start.identity_verified());
+  r.set_request_id(start.request_id());
+  r.set_dataset_id(start.dataset_id());
+  r.set_provider_agency(start.provider_agency());
+  r.set_operation(start.operation());
+  r.set_purpose_code(start.purpose_code());
+  r.set_legal_basis(start.legal_basis());
+  r.set_policy_version(start.policy_version());
+  r.set_policy_rule_id(start.policy_rule_id());
+  *r.mutable_matched_rule_ids() = start.matched_rule_ids();
+  *r.mutable_masked_fields() = start.masked_fields();
+  r.set_row_filter(start.row_filter());
+  r.set_peer(start.peer());
+  r.set_subscription_id(start.subscription_id());
+  return r;
+}
+
+// How a change's record key is shown to the consumer. The key is the value
+// of the dataset's first field (its key, as the file adapter indexes it), so
+// it is shown as that field would be: as is when granted, masked as the
+// grant masks it, and as a per-consumer hash token when the field is not
+// granted, so that updates and deletes of one record still match up
+// without the consumer learning the key.
+using KeyShown = std::function<std::string(const std::string&)>;
+KeyShown KeyShownFor(const policy::AccessDecision& d, std::string mask_key) {
+  policy::MaskSpec spec;
+  spec.kind = v1::MASK_KIND_HASH;
+  bool granted = false;
+  if (d.dataset != nullptr && d.dataset->fields_size() > 0) {
+    const std::string& key_field = d.dataset->fields(0).name();
+    granted = std::find(d.fields.begin(), d.fields.end(), key_field) !=
+              d.fields.end();
+    spec.field = key_field;
+    for (const auto& m : d.masks) {
+      if (m.field == key_field) {
+        spec = m;
+        granted = false;  // masked: shown as the mask says
+      }
+    }
+  }
+  if (granted) return [](const std::string& key) { return key; };
+  return [spec, mask_key = std::move(mask_key)](const std::string& key) {
+    return policy::MaskValue(spec, key, mask_key);
+  };
+}
+
+}  // namespace
+
+struct SubscriptionService::Live {
+  // Guarded by the service's mu_.
+  v1::SubscriptionState state;
+  grpc::ClientContext* adapter_ctx = nullptr;  // the feed being read
+  bool stopping = false;
+  std::string stop_reason;  // why, once stopping
+  absl::CondVar changed;    // an ack came, or stopping
+};
+
+SubscriptionService::SubscriptionService(
+    const ExchangeDeps& deps, std::unique_ptr<SubscriptionStates> states,
+    Options options)
+    : deps_(deps), states_(std::move(states)), options_(options) {}
+
+SubscriptionService::~SubscriptionService() { StopAccepting(); }
+
+void SubscriptionService::StopAccepting() {
+  accepting_ = false;
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, live] : live_) {
+    live->stopping = true;
+    live->stop_reason = "the gateway is shutting down";
+    if (live->adapter_ctx != nullptr) live->adapter_ctx->TryCancel();
+    live->changed.SignalAll();
+  }
+}
+
+absl::StatusOr<audit::AppendResult> SubscriptionService::AppendNow(
+    v1::AuditRecord record) {
+  absl::Notification done;
+  absl::StatusOr<audit::AppendResult> out;
+  record.set_time_unix_micros(absl::ToUnixMicros(deps_.clock->Now()));
+  deps_.audit->Append(std::move(record),
+                      [&](absl::StatusOr<audit::AppendResult> r) {
+                        out = std::move(r);
+                        done.Notify();
+                      });
+  done.WaitForNotification();
+  return out;
+}
+
+grpc::Status SubscriptionService::Refuse(internal::Admission* a,
+                                         const Refusal& r,
+                                         v1::Decision decision) {
+  a->RecordOutcome(r, decision);
+  a->StampTotal();
+  auto receipt = AppendNow(a->record());
+  if (!receipt.ok()) {
+    return ErrorStatus(AuditFailure(receipt.status()), a->request_id(), nullptr,
+                       deps_.node_id);
+  }
+  return ErrorStatus(r, a->request_id(), &*receipt, deps_.node_id);
+}
+
+Refusal SubscriptionService::Admit(internal::Admission* a, bool decide) {
+  Refusal r;
+  Cancellation cancel;
+  absl::Notification replayed;
+  a->CheckReplay(&cancel, [&](Refusal got) {
+    r = std::move(got);
+    replayed.Notify();
+  });
+  replayed.WaitForNotification();
+  if (r.refused() || !decide) return r;
+  absl::Notification decided;
+  a->Decide(/*max_records=*/0, &cancel, [&](Refusal got) {
+    r = std::move(got);
+    decided.Notify();
+  });
+  decided.WaitForNotification();
+  // Daily record quotas do not count events yet: give back what the
+  // decision reserved (docs/SUBSCRIPTIONS.md, not built yet).
+  if (!r.refused()) a->SettleQuota(0);
+  return r;
+}
+
+// The provider's present end, for a subscription from now: the first
+// (empty) batch of a feed read from the end.
+absl::StatusOr<std::string> SubscriptionService::ProviderEnd(
+    internal::Admission* a) {
+  auto stub = v1::Adapter::NewStub(deps_.adapters->ChannelFor(a->adapter()));
+  grpc::ClientContext cctx;
+  cctx.set_deadline(
+      absl::ToChronoTime(deps_.clock->Now() + a->AdapterTimeout()));
+  v1::ChangesRequest req;
+  req.set_dataset_id(a->decision().dataset->id());
+  req.set_from_end(true);
+  req.set_consumer_agency(a->env().consumer_agency());
+  for (const auto& f : a->decision().adapter_fields) req.add_fields(f);
+  auto reader = stub->Changes(&cctx, req);
+  v1::ChangeBatch first;
+  const bool got = reader->Read(&first);
+  cctx.TryCancel();
+  grpc::Status st = reader->Finish();
+  if (!got) {
+    return absl::UnavailableError(absl::StrCat(
+        "the adapter gave no change feed position: ", st.error_message()));
+  }
+  return first.end_position();
+}
+
+Refusal SubscriptionService::Open(internal::Admission* a,
+                                  const v1::SubscriptionTerms& terms,
+                                  std::shared_ptr<Live>* out) {
+  const v1::RequestEnvelope& env = a->env();
+  const bool resume = terms.start() == v1::START_FROM_CURSOR;
+  v1::SubscriptionState state;
+  if (!resume) {
+    state.set_subscription_id(HexEncode(certs::RandomBytes(16)));
+    state.set_consumer_agency(env.consumer_agency());
+    state.set_dataset_id(env.dataset_id());
+    state.set_purpose_code(env.purpose_code());
+    state.set_created_unix_micros(absl::ToUnixMicros(deps_.clock->Now()));
+    if (terms.start() != v1::START_FROM_BEGINNING) {
+      auto end = ProviderEnd(a);
+      if (!end.ok()) {
+        return AdapterFailure(static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+                              std::string(end.status().message()),
+                              a->AdapterTimeout());
+      }
+      state.set_start_position(*end);
+      state.set_acked_position(*end);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (!accepting_) return ShuttingDown();
+  if (resume) {
+    // The consumer came back while its old stream is still served (the
+    // gateway notices a consumer gone at its next write, within a
+    // heartbeat): the new stream takes over, once the old one has ended
+    // and saved what it delivered.
+    auto old = live_.find(terms.subscription_id());
+    if (old != live_.end() &&
+        old->second->state.consumer_agency() == env.consumer_agency() &&
+        old->second->state.dataset_id() == env.dataset_id()) {
+      std::shared_ptr<Live> prev = old->second;
+      prev->stopping = true;
+      prev->stop_reason = "taken over by a new stream";
+      if (prev->adapter_ctx != nullptr) prev->adapter_ctx->TryCancel();
+      prev->changed.SignalAll();
+      const absl::Time until =
+          absl::Now() + 2 * options_.heartbeat + absl::Seconds(1);
+      while (live_.contains(terms.subscription_id()) &&
+             !ended_.WaitWithDeadline(&mu_, until)) {
+      }
+    }
+    // Under the lock: an Ack of this (not live) subscription may be saving.
+    auto loaded = states_->Load(terms.subscription_id());
+    if (!loaded.ok()) return InternalFailure(loaded.status());
+    if (!loaded->has_value() ||
+        (*loaded)->consumer_agency() != env.consumer_agency() ||
+        (*loaded)->dataset_id() != env.dataset_id()) {
+      return Unknown(terms.subscription_id());
+    }
+    state = **loaded;
+  }
+  auto it = live_.find(state.subscription_id());
+  if (it != live_.end()) {
+    return Refusal::For(
+        v1::REASON_SUBSCRIPTION_BUSY,
+        absl::StrCat("subscription ", state.subscription_id(),
+                     " is being served on another stream; end that one, or "
+                     "retry when the gateway has seen it end (within a "
+                     "heartbeat)"));
+  }
+  if (live_.size() >= options_.max_subscriptions) {
+    return Refusal::For(
+        v1::REASON_SUBSCRIPTION_BUSY,
+        absl::StrCat("this gateway serves its maximum of ",
+                     options_.max_subscriptions,
+                     " subscriptions; retry later or on another node"));
+  }
+  if (resume && terms.acked_sequence() != state.acked_sequence()) {
+    return Refusal::For(
+        v1::REASON_CURSOR_MISMATCH,
+        absl::StrCat("the cursor says sequence ", terms.acked_sequence(),
+                     " was acknowledged; the gateway holds ",
+                     state.acked_sequence(),
+                     ": resume from the last ack (events after it are sent "
+                     "again)"));
+  }
+  // Delivered but not acknowledged: sent again, with the same numbers.
+  state.clear_delivered();
+  if (absl::Status s = states_->Save(state); !s.ok()) {
+    return InternalFailure(s);
+  }
+  auto live = std::make_shared<Live>();
+  live->state = std::move(state);
+  live_.emplace(live->state.subscription_id(), live);
+  *out = std::move(live);
+  return Refusal();
+}
+
+void SubscriptionService::Close(const std::shared_ptr<Live>& live,
+                                internal::Admission* a,
+                                const std::string& why) {
+  v1::AuditRecord r =
+      Derived(a->record(), v1::RECORD_KIND_SUBSCRIPTION_CONTROL);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = live_.find(live->state.subscription_id());
+    if (it != live_.end() && it->second == live) live_.erase(it);
+    ended_.SignalAll();
+    r.set_last_event_sequence(live->state.acked_sequence());
+    r.set_provider_position(live->state.acked_position());
+  }
+  r.set_decision(v1::DECISION_ALLOW);
+  r.set_subscription_event(absl::StrCat("ended: ", why));
+  (void)AppendNow(std::move(r));  // the log's health reports a failure
+}
+
+grpc::Status SubscriptionService::Subscribe(
+    grpc::ServerContext* ctx, const v1::SignedRequest* request,
+    grpc::ServerWriter<v1::SubscriptionMessage>* writer) {
+  internal::Admission a(deps_, ctx, v1::RECORD_KIND_SUBSCRIPTION_START);
+  v1::SubscriptionTerms terms;
+  Refusal r = a.Authenticate(accepting_, *request);
+  // The terms before the replay guard remembers the nonce: a malformed
+  // request can be sent again, corrected.
+  if (!r.refused()) r = ReadTerms(request->envelope(), &terms);
+  // A feed is not filtered by query: a subscription naming one person
+  // would otherwise pass a grant that requires a named subject and receive
+  // everyone's changes. Fail closed until per-subscription filters exist.
+  if (!r.refused() &&
+      (!a.env().query().empty() || !a.env().data_subject_id().empty())) {
+    r = Unsupported(
+        "a subscription carries every change its grant allows: query and "
+        "data_subject_id are not supported (leave them empty)");
+  }
+  if (!r.refused()) {
+    r = Admit(&a, /*decide=*/true);
+  }
+  std::shared_ptr<Live> live;
+  if (!r.refused()) r = Open(&a, terms, &live);
+  if (r.refused()) {
+    return Refuse(&a, r,
+                  r.reason == v1::REASON_INTERNAL ? v1::DECISION_ERROR
+                                                  : v1::DECISION_DENY);
+  }
+  {
+    absl::MutexLock lock(&mu_);  // an Ack may be changing the state
+    a.record().set_subscription_id(live->state.subscription_id());
+    a.record().set_last_event_sequence(live->state.acked_sequence());
+    a.record().set_provider_position(live->state.acked_position());
+  }
+  for (const auto& f : a.decision().fields) a.record().add_returned_fields(f);
+  a.RecordOutcome(Refusal(), v1::DECISION_ALLOW);
+  a.StampTotal();
+  auto receipt = AppendNow(a.record());
+  if (!receipt.ok()) {
+    Close(live, &a, "the audit log could not record the start");
+    return ErrorStatus(AuditFailure(receipt.status()), a.request_id(), nullptr,
+                       deps_.node_id);
+  }
+  std::string why = "the consumer left";
+  grpc::Status st = Serve(&a, ctx, writer, live.get(), &why);
+  Close(live, &a, why);
+  return st;
+}
+
+grpc::Status SubscriptionService::Serve(
+    internal::Admission* a, grpc::ServerContext* ctx,
+    grpc::ServerWriter<v1::SubscriptionMessage>* writer, Live* live,
+    std::string* why) {
+  v1::ChangesRequest creq;
+  ChainHead head;
+  {
+    absl::MutexLock lock(&mu_);
+    const v1::SubscriptionState& s = live->state;
+    creq.set_after_position(s.acked_position());
+    creq.set_subscription_id(s.subscription_id());
+    head.sha256 = s.acked_batch_sha256();
+    head.last_sequence = s.acked_sequence();
+  }
+  v1::SubscriptionMessage msg;
+  v1::SubscriptionOpened* opened = msg.mutable_opened();
+  opened->set_subscription_id(creq.subscription_id());
+  opened->set_resumes_after_sequence(head.last_sequence);
+  opened->set_chain_head_sha256(head.sha256);
+  if (!writer->Write(msg)) return grpc::Status::OK;
+
+  creq.set_dataset_id(a->decision().dataset->id());
+  creq.set_consumer_agency(a->env().consumer_agency());
+  for (const auto& f : a->decision().adapter_fields) creq.add_fields(f);
+  creq.set_max_changes(options_.max_events_per_batch);
+  creq.set_idle_seconds(static_cast<uint32_t>(
+      std::max<int64_t>(1, absl::ToInt64Seconds(options_.heartbeat))));
+  auto stub = v1::Adapter::NewStub(deps_.adapters->ChannelFor(a->adapter()));
+  grpc::ClientContext cctx;
+  {
+    absl::MutexLock lock(&mu_);
+    if (live->stopping) {
+      *why = live->stop_reason;
+      return grpc::Status::OK;
+    }
+    live->adapter_ctx = &cctx;
+  }
+  auto reader = stub->Changes(&cctx, creq);
+  const std::vector<std::string>& columns = a->decision().fields;
+  const bool row_filter = a->decision().row_filter != nullptr;
+  const KeyShown show_key = KeyShownFor(
+      a->decision(),
+      policy::MaskKeyFor(deps_.subject_hmac_key, a->env().consumer_agency()));
+  absl::Time last_sent = deps_.clock->Now();
+  auto heartbeat = [&]() -> bool {
+    v1::SubscriptionMessage hb;
+    SetTimestamp(deps_.clock->Now(), hb.mutable_heartbeat()->mutable_time());
+    hb.mutable_heartbeat()->set_last_sequence(head.last_sequence);
+    last_sent = deps_.clock->Now();
+    return writer->Write(hb);
+  };
+  grpc::Status result = grpc::Status::OK;
+  std::string bad_adapter;
+  v1::ChangeBatch cb;
+  while (true) {
+    if (ctx->IsCancelled()) break;
+    // A consumer that does not ack holds the feed here (bounded state, and
+    // the adapter held back by flow control), with heartbeats.
+    bool gone = false, stopping = false;
+    std::string stop_reason;
+    while (true) {
+      bool held = false;
+      {
+        absl::MutexLock lock(&mu_);
+        stopping = live->stopping;
+        stop_reason = live->stop_reason;
+        held = !stopping && !ctx->IsCancelled() &&
+               live->state.delivered_size() >=
+                   static_cast<int>(options_.max_unacked_batches);
+        if (held && live->changed.WaitWithTimeout(&mu_, options_.heartbeat)) {
+          continue;  // an ack, or stopping: look again
+        }
+      }
+      if (!held) break;
+      if (!heartbeat()) {
+        gone = true;
+        break;
+      }
+    }
+    if (stopping) {
+      *why = stop_reason;
+      break;
+    }
+    if (gone) break;
+    if (!reader->Read(&cb)) break;
+    if (cb.changes_size() == 0) {
+      if (deps_.clock->Now() - last_sent >= options_.heartbeat &&
+          !heartbeat()) {
+        break;
+      }
+      continue;
+    }
+    v1::EventBatch eb;
+    for (const auto& c : columns) eb.add_columns(c);
+    uint64_t seq = head.last_sequence;
+    for (v1::ProviderChange& c : *cb.mutable_changes()) {
+      v1::RecordBatch in, out;
+      *in.mutable_columns() = cb.columns();
+      const bool has_values = c.values().values_size() > 0;
+      if (has_values) *in.add_rows() = c.values();
+      const bool is_delete = c.kind() == v1::CHANGE_KIND_DELETE;
+      if (is_delete && row_filter && !has_values) {
+        continue;  // cannot tell whether it was in view: withheld
+      }
+      if (has_values && a->Filter(&in, 1, &out) == 0) {
+        continue;  // outside the consumer's rows
+      }
+      if (has_values && !std::equal(out.columns().begin(), out.columns().end(),
+                                    columns.begin(), columns.end())) {
+        // An adapter that left out a column asked for: its values would
+        // not line up with the batch's columns.
+        bad_adapter = absl::StrCat("change ", c.position(),
+                                   " lacks columns the gateway asked for");
+        break;
+      }
+      v1::ChangeEvent* e = eb.add_events();
+      e->set_sequence(++seq);
+      e->set_key(show_key(c.key()));
+      e->set_kind(c.kind());
+      *e->mutable_commit_time() = c.commit_time();
+      if (!is_delete && out.rows_size() == 1) {
+        *e->mutable_values() = std::move(*out.mutable_rows(0));
+      }
+    }
+    if (!bad_adapter.empty()) {
+      *why = absl::StrCat("the adapter's feed failed: ", bad_adapter);
+      result = ErrorStatus(
+          AdapterFailure(static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+                         bad_adapter, a->AdapterTimeout()),
+          a->request_id(), nullptr, deps_.node_id);
+      break;
+    }
+    if (eb.events_size() == 0) continue;  // nothing of it in view
+    eb.set_subscription_id(creq.subscription_id());
+    eb.set_first_sequence(head.last_sequence + 1);
+    eb.set_last_sequence(seq);
+    eb.set_previous_batch_sha256(head.sha256);
+    eb.set_gateway_node_id(deps_.node_id);
+    eb.set_policy_version(a->decision().policy_version);
+    eb.set_dataset_id(creq.dataset_id());
+    // The audit record binds the events (columns and events, serialized
+    // before the receipt and time are set) and is durable before they leave.
+    v1::AuditRecord rec =
+        Derived(a->record(), v1::RECORD_KIND_SUBSCRIPTION_BATCH);
+    rec.set_decision(v1::DECISION_ALLOW);
+    rec.set_first_event_sequence(eb.first_sequence());
+    rec.set_last_event_sequence(eb.last_sequence());
+    rec.set_record_count(eb.events_size());
+    rec.set_provider_position(cb.end_position());
+    *rec.mutable_returned_fields() = eb.columns();
+    {
+      v1::EventBatch content;
+      *content.mutable_columns() = eb.columns();
+      *content.mutable_events() = eb.events();
+      rec.set_response_sha256(certs::Sha256(content.SerializeAsString()));
+    }
+    auto receipt = AppendNow(std::move(rec));
+    if (!receipt.ok()) {
+      *why = "the audit log could not record a batch";
+      result = ErrorStatus(AuditFailure(receipt.status()), a->request_id(),
+                           nullptr, deps_.node_id);
+      break;
+    }
+    v1::AuditReceipt* out = eb.mutable_receipt();
+    out->set_sequence_number(receipt->sequence_number);
+    out->set_record_hash(receipt->record_hash);
+    out->set_node_id(deps_.node_id);
+    SetTimestamp(deps_.clock->Now(), eb.mutable_issued_at());
+    auto signed_batch = SignBatch(*deps_.signer, eb);
+    if (!signed_batch.ok()) {
+      *why = "the batch could not be signed";
+      result = ErrorStatus(InternalFailure(signed_batch.status()),
+                           a->request_id(), nullptr, deps_.node_id);
+      break;
+    }
+    const std::string hash = BatchHash(*signed_batch);
+    {
+      // Saved before it leaves: an ack of it must find it.
+      absl::MutexLock lock(&mu_);
+      v1::DeliveredBatch* d = live->state.add_delivered();
+      d->set_first_sequence(eb.first_sequence());
+      d->set_last_sequence(eb.last_sequence());
+      d->set_sha256(hash);
+      d->set_end_position(cb.end_position());
+      if (absl::Status s = states_->Save(live->state); !s.ok()) {
+        *why = "its state could not be saved";
+        result = ErrorStatus(InternalFailure(s), a->request_id(), nullptr,
+                             deps_.node_id);
+        break;
+      }
+    }
+    v1::SubscriptionMessage m;
+    *m.mutable_batch() = *std::move(signed_batch);
+    if (!writer->Write(m)) break;
+    head.sha256 = hash;
+    head.last_sequence = eb.last_sequence();
+    last_sent = deps_.clock->Now();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    live->adapter_ctx = nullptr;
+    if (live->stopping) *why = live->stop_reason;  // it cancelled the feed
+  }
+  cctx.TryCancel();
+  grpc::Status adapter = reader->Finish();
+  if (result.ok() && !ctx->IsCancelled() && !adapter.ok() &&
+      adapter.error_code() != grpc::StatusCode::CANCELLED) {
+    *why = absl::StrCat("the adapter's feed failed: ", adapter.error_message());
+    result = ErrorStatus(
+        AdapterFailure(adapter.error_code(), adapter.error_message(),
+                       a->AdapterTimeout()),
+        a->request_id(), nullptr, deps_.node_id);
+  }
+  return result;
+}
+
+grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
+                                      const v1::SignedRequest* request,
+                                      v1::AckResponse* response) {
+  internal::Admission a(deps_, ctx, v1::RECORD_KIND_SUBSCRIPTION_CONTROL);
+  Refusal r = a.Authenticate(accepting_, *request);
+  v1::AckTerms terms;
+  if (!r.refused() && (!terms.ParseFromString(request->envelope()) ||
+                       terms.subscription_id().empty())) {
+    r = Unsupported(
+        "an Ack's envelope needs AckTerms (subscription_id, sequence) after "
+        "the RequestEnvelope fields");
+  }
+  if (!r.refused()) r = Admit(&a, /*decide=*/false);
+  a.record().set_subscription_id(terms.subscription_id());
+  a.record().set_last_event_sequence(terms.sequence());
+  if (!r.refused()) {
+    absl::MutexLock lock(&mu_);
+    std::shared_ptr<Live> live;
+    v1::SubscriptionState stored;
+    v1::SubscriptionState* state = nullptr;
+    if (auto it = live_.find(terms.subscription_id()); it != live_.end()) {
+      live = it->second;
+      state = &live->state;
+    } else if (auto loaded = states_->Load(terms.subscription_id());
+               !loaded.ok()) {
+      r = InternalFailure(loaded.status());
+    } else if (loaded->has_value()) {
+      stored = **loaded;
+      state = &stored;
+    }
+    if (!r.refused() &&
+        (state == nullptr ||
+         state->consumer_agency() != a.env().consumer_agency() ||
+         state->dataset_id() != a.env().dataset_id())) {
+      r = Unknown(terms.subscription_id());
+    }
+    if (!r.refused() && terms.sequence() > state->acked_sequence()) {
+      int found = -1;
+      for (int i = 0; i < state->delivered_size(); ++i) {
+        if (state->delivered(i).last_sequence() == terms.sequence()) found = i;
+      }
+      if (found < 0) {
+        r = Refusal::For(
+            v1::REASON_ACK_NOT_DELIVERED,
+            absl::StrCat(
+                "sequence ", terms.sequence(),
+                " is not the last event of a batch delivered on subscription ",
+                terms.subscription_id(), " since its last ack (",
+                state->acked_sequence(),
+                "); acknowledge the last_sequence of a batch you received"));
+      } else {
+        const v1::DeliveredBatch d = state->delivered(found);
+        state->set_acked_sequence(d.last_sequence());
+        state->set_acked_position(d.end_position());
+        state->set_acked_batch_sha256(d.sha256());
+        state->mutable_delivered()->DeleteSubrange(0, found + 1);
+        if (absl::Status s = states_->Save(*state); !s.ok()) {
+          r = InternalFailure(s);
+        } else if (live != nullptr) {
+          live->changed.SignalAll();
+        }
+      }
+    }
+    if (!r.refused()) {
+      response->set_subscription_id(terms.subscription_id());
+      response->set_acked_sequence(state->acked_sequence());
+    }
+  }
+  if (r.refused()) {
+    a.record().set_subscription_event(absl::StrCat("ack refused: ", r.message));
+    return Refuse(&a, r,
+                  r.reason == v1::REASON_INTERNAL ? v1::DECISION_ERROR
+                                                  : v1::DECISION_DENY);
+  }
+  // An accepted ack is recorded too: it is the consumer's signed word that
+  // it holds the events up to it.
+  a.record().set_subscription_event(
+      absl::StrCat("acked ", response->acked_sequence()));
+  a.RecordOutcome(Refusal(), v1::DECISION_ALLOW);
+  a.StampTotal();
+  auto receipt = AppendNow(a.record());
+  if (!receipt.ok()) {
+    return ErrorStatus(AuditFailure(receipt.status()), a.request_id(), nullptr,
+                       deps_.node_id);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace dx::gateway

@@ -1,0 +1,91 @@
+// SubscriptionService: the Subscriptions gRPC service (subscription.proto)
+// on one node. A Subscribe is admitted as an exchange is (the same
+// RequestChecker, replay guard and policy, asked about the subscription
+// mode), then served on the gRPC thread that took it, for as long as it
+// lives: the adapter's change feed is read from the acknowledged position,
+// each change filtered, projected and masked as the decision says, and
+// each batch recorded in the audit log (durable first), signed, chained to
+// the one before and sent. The state (acknowledged point, batches delivered
+// since) is saved before a batch leaves, so an ack never names a batch the
+// node forgot. Ack moves the acknowledged point to the end of a delivered
+// batch. docs/SUBSCRIPTIONS.md has the guarantees.
+//
+// Threads: one per subscription being served (sync API), capped by
+// max_subscriptions; Acks on gRPC's threads. Thread-safe.
+#ifndef DX_GATEWAY_SUBSCRIPTION_SERVICE_H_
+#define DX_GATEWAY_SUBSCRIPTION_SERVICE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "dx/v1/subscription.grpc.pb.h"
+#include "gateway/exchange_deps.h"
+#include "gateway/subscription_state.h"
+
+namespace dx::gateway {
+namespace internal {
+class Admission;
+}
+
+class SubscriptionService final : public v1::Subscriptions::Service {
+ public:
+  struct Options {
+    uint32_t max_subscriptions = 64;
+    absl::Duration heartbeat = absl::Seconds(10);
+    uint32_t max_events_per_batch = 256;
+    // Batches delivered and not acknowledged before the feed pauses (the
+    // adapter is then held back by gRPC's flow control): what bounds a
+    // slow consumer's cost to the node.
+    uint32_t max_unacked_batches = 64;
+  };
+  // `deps` (the exchange pipeline's) must outlive the service.
+  SubscriptionService(const ExchangeDeps& deps,
+                      std::unique_ptr<SubscriptionStates> states,
+                      Options options);
+  ~SubscriptionService() override;
+
+  grpc::Status Subscribe(
+      grpc::ServerContext* ctx, const v1::SignedRequest* request,
+      grpc::ServerWriter<v1::SubscriptionMessage>* writer) override;
+  grpc::Status Ack(grpc::ServerContext* ctx, const v1::SignedRequest* request,
+                   v1::AckResponse* response) override;
+
+  // Refuses new subscriptions and ends those being served (their adapter
+  // feeds are cancelled), so that a shutdown's drain finishes.
+  void StopAccepting();
+
+ private:
+  struct Live;
+  // The replay guard, then (when `decide`) the policy, after Authenticate.
+  Refusal Admit(internal::Admission* a, bool decide);
+  Refusal Open(internal::Admission* a, const v1::SubscriptionTerms& terms,
+               std::shared_ptr<Live>* live);
+  absl::StatusOr<std::string> ProviderEnd(internal::Admission* a);
+  grpc::Status Serve(internal::Admission* a, grpc::ServerContext* ctx,
+                     grpc::ServerWriter<v1::SubscriptionMessage>* writer,
+                     Live* live, std::string* why);
+  void Close(const std::shared_ptr<Live>& live, internal::Admission* a,
+             const std::string& why);
+  grpc::Status Refuse(internal::Admission* a, const Refusal& r,
+                      v1::Decision decision);
+  absl::StatusOr<audit::AppendResult> AppendNow(v1::AuditRecord record);
+
+  const ExchangeDeps& deps_;
+  const std::unique_ptr<SubscriptionStates> states_;
+  const Options options_;
+  std::atomic<bool> accepting_{true};
+
+  absl::Mutex mu_;
+  // Subscriptions being served, by id; their state is the one in force
+  // (an Ack changes it here and in states_).
+  absl::flat_hash_map<std::string, std::shared_ptr<Live>> live_
+      ABSL_GUARDED_BY(mu_);
+  absl::CondVar ended_;  // a subscription's stream ended (left live_)
+};
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_SUBSCRIPTION_SERVICE_H_

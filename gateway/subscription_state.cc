@@ -1,0 +1,50 @@
+#include "gateway/subscription_state.h"
+
+#include <rocksdb/db.h>
+
+#include "absl/strings/str_cat.h"
+#include "audit/state_db.h"
+
+namespace dx::gateway {
+namespace {
+
+std::string KeyOf(const std::string& id) {
+  return absl::StrCat("subscription/", id);
+}
+
+}  // namespace
+
+absl::StatusOr<absl::optional<v1::SubscriptionState>>
+RocksDbSubscriptionStates::Load(const std::string& id) const {
+  std::string bytes;
+  rocksdb::Status s = db_->db()->Get(
+      rocksdb::ReadOptions(), db_->cf(audit::Cf::kMeta), KeyOf(id), &bytes);
+  if (s.IsNotFound()) return absl::optional<v1::SubscriptionState>();
+  if (!s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("reading subscription ", id, ": ", s.ToString()));
+  }
+  v1::SubscriptionState state;
+  if (!state.ParseFromString(bytes)) {
+    return absl::DataLossError(
+        absl::StrCat("the stored state of subscription ", id,
+                     " does not parse; the state database is damaged"));
+  }
+  return absl::optional<v1::SubscriptionState>(std::move(state));
+}
+
+absl::Status RocksDbSubscriptionStates::Save(
+    const v1::SubscriptionState& state) {
+  rocksdb::WriteOptions synced;
+  synced.sync = true;  // an ack is only as good as its state on disk
+  rocksdb::Status s =
+      db_->db()->Put(synced, db_->cf(audit::Cf::kMeta),
+                     KeyOf(state.subscription_id()), state.SerializeAsString());
+  if (!s.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "saving subscription ", state.subscription_id(), ": ", s.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dx::gateway

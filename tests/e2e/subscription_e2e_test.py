@@ -1,0 +1,332 @@
+"""End-to-end tests of subscriptions (issue 26, one node): dxgate and the
+file adapter following an append-only JSON Lines change log, as real
+processes over loopback mutual TLS. A consumer subscribes with a signed
+request; each signed batch is checked with the openssl CLI, and the chain of
+batches by a few independent lines here; the gateway is restarted and the
+consumer resumes from its ack. One deployment for the class."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(BUILD, "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grpc  # noqa: E402
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from dx.v1 import errors_pb2, exchange_pb2, subscription_pb2, subscription_pb2_grpc  # noqa: E402
+from consumer import Consumer  # noqa: E402
+from grpc_status import detail_of  # noqa: E402
+from tests.harness import DevEnv  # noqa: E402
+from tests.harness.dev_env import test_dataset_entry  # noqa: E402
+
+H30, H29 = "000.00.00.H30", "000.00.00.H29"
+DATASET = "test.residents"
+FIELDS = ["citizen_id", "full_name", "province_code", "note"]
+POLICY = """
+  - dataset: test.residents
+    grants:
+      - {id: residents-feed, consumers: [000.00.00.H30], purposes: [testing],
+         fields: [citizen_id, full_name, province_code],
+         masks: [{field: full_name, kind: partial, keep_last: 3}],
+         modes: [subscription], legal_basis: tests}
+      - {id: residents-lookup, consumers: [000.00.00.H30], purposes: [statistics],
+         fields: [province_code], legal_basis: tests}
+"""
+S = subscription_pb2
+
+
+class Subscriber(Consumer):
+    """A consumer agency's subscription client: Consumer's keys and TLS,
+    the Subscriptions service, envelopes with terms appended and signed."""
+
+    def __init__(self, env, agency=H30):
+        super().__init__(env, agency)
+        self.subs = subscription_pb2_grpc.SubscriptionsStub(self.channel)
+
+    def with_terms(self, terms, purpose="testing", **kw):
+        base = self.signed(dataset=DATASET, purpose=purpose, **kw)
+        data = base.envelope + terms.SerializeToString()
+        return exchange_pb2.SignedRequest(
+            envelope=data, signature=self.key.sign(data, ec.ECDSA(hashes.SHA256())),
+            signer_certificate=self.cert_der)
+
+    def subscribe(self, start=S.START_FROM_NOW, sub_id="", acked=0, request=None, **kw):
+        req = request or self.with_terms(S.SubscriptionTerms(
+            start=start, subscription_id=sub_id, acked_sequence=acked), **kw)
+        stream = self.subs.Subscribe(req, timeout=120)
+        first = next(stream)
+        assert first.HasField("opened"), first
+        return stream, first.opened
+
+    def ack(self, sub_id, sequence, **kw):
+        return self.subs.Ack(self.with_terms(
+            S.AckTerms(subscription_id=sub_id, sequence=sequence), **kw), timeout=20)
+
+    @staticmethod
+    def refused(fn, *args, **kw):
+        try:
+            fn(*args, **kw)
+        except grpc.RpcError as e:
+            d = detail_of(e)
+            return e.code(), errors_pb2.ReasonCode.Name(d.reason) if d else None, e.details()
+        raise AssertionError("not refused")
+
+
+def read_events(stream, want, max_heartbeats=60):
+    """Signed batches until `want` events arrived; bounded by heartbeats
+    (one a second when idle), never by wall time."""
+    batches, events, beats = [], 0, 0
+    while events < want:
+        msg = next(stream)
+        if msg.HasField("heartbeat"):
+            beats += 1
+            if beats > max_heartbeats:
+                raise AssertionError(f"only {events} of {want} events arrived")
+            continue
+        batches.append(msg.batch)
+        events += len(S.EventBatch.FromString(msg.batch.envelope).events)
+    return batches
+
+
+def check_chain(head, last_sequence, batches):
+    """The consumer's own check, independent of the gateway's code: each
+    batch names SHA-256 of the previous batch's signed bytes, and numbers
+    its events one by one after the previous batch's last."""
+    for signed in batches:
+        b = S.EventBatch.FromString(signed.envelope)
+        assert b.previous_batch_sha256 == head, "a batch is missing or rewritten"
+        assert b.first_sequence == last_sequence + 1, (b.first_sequence, last_sequence)
+        assert [e.sequence for e in b.events] == list(
+            range(b.first_sequence, b.last_sequence + 1))
+        head, last_sequence = hashlib.sha256(signed.envelope).digest(), b.last_sequence
+    return head, last_sequence
+
+
+class SubscriptionEndToEndTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dx-sub-")
+        cls.env = DevEnv(cls.tmp.name, BUILD, population=100, business=100,
+                         gateway_settings={"subscriptions": "{heartbeat_seconds: 1}"})
+        cls.env.setup()
+        data = os.path.join(cls.env.root, "data")
+        with open(os.path.join(data, "residents.csv"), "w", encoding="utf-8") as f:
+            f.write(",".join(FIELDS) + "\n079000000001,Trần Thị Hoa,079,x\n")
+        cls.log = os.path.join(data, "residents-changes.jsonl")
+        open(cls.log, "w").close()
+        cls.position = 0
+        cls.env.extra_file_datasets["000.00.00.G01"] = f"""\
+  - dataset_id: {DATASET}
+    path: data/residents.csv
+change_logs:
+  - {{dataset_id: {DATASET}, path: data/residents-changes.jsonl, poll_millis: 50}}
+"""
+        for agency in ("000.00.00.G01", "000.00.00.G12"):
+            cls.env.start_adapter(agency)
+        cls.env.start_gateway(
+            test_dataset_entry(DATASET, FIELDS, 3000, 7001, "000.00.00.G01"), POLICY)
+        cls.h30 = Subscriber(cls.env)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h30.close()
+        cls.env.close()
+        cls.tmp.cleanup()
+
+    @classmethod
+    def change(cls, key, kind, **values):
+        cls.position += 1
+        line = {"position": cls.position, "key": key, "kind": kind,
+                "commit_time": "2026-12-07T06:00:00Z"}
+        if kind != "delete":
+            line["values"] = {"citizen_id": key, "province_code": "079", "note": "secret",
+                              **values}
+        with open(cls.log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def openssl_verifies(self, signed):
+        d = tempfile.mkdtemp(dir=self.tmp.name)
+        paths = {n: os.path.join(d, n) for n in ("env.bin", "sig.der", "cert.der", "pub.pem")}
+        for name, data in (("env.bin", signed.envelope), ("sig.der", signed.signature),
+                           ("cert.der", signed.signer_certificate)):
+            with open(paths[name], "wb") as f:
+                f.write(data)
+        subprocess.run(["openssl", "x509", "-inform", "DER", "-in", paths["cert.der"],
+                        "-pubkey", "-noout", "-out", paths["pub.pem"]], check=True)
+        out = subprocess.run(["openssl", "dgst", "-sha256", "-verify", paths["pub.pem"],
+                              "-signature", paths["sig.der"], paths["env.bin"]],
+                             capture_output=True, text=True)
+        return out.returncode == 0 and "Verified OK" in out.stdout
+
+    def records_of(self, sub_id):
+        return [r for r in self.env.audit_records() if r.get("subscription_id") == sub_id]
+
+    def test_insert_update_delete_arrive_as_three_signed_chained_events(self):
+        stream, opened = self.h30.subscribe()
+        self.assertEqual(opened.resumes_after_sequence, 0)
+        self.change("079000000101", "insert", full_name="Nguyễn Văn Bình")
+        self.change("079000000101", "update", full_name="Nguyễn Văn Bính")
+        self.change("079000000101", "delete")
+        batches = read_events(stream, 3)
+        stream.cancel()
+        for b in batches:
+            self.assertTrue(self.openssl_verifies(b), "openssl does not verify a batch")
+        head, last = check_chain(opened.chain_head_sha256, 0, batches)
+        self.assertEqual(last, 3)
+        events = [e for b in batches for e in S.EventBatch.FromString(b.envelope).events]
+        columns = list(S.EventBatch.FromString(batches[0].envelope).columns)
+        self.assertEqual(columns, ["citizen_id", "full_name", "province_code"])  # no note
+        self.assertEqual([e.kind for e in events],
+                         [S.CHANGE_KIND_INSERT, S.CHANGE_KIND_UPDATE, S.CHANGE_KIND_DELETE])
+        self.assertEqual({e.key for e in events}, {"079000000101"})
+        self.assertEqual(events[0].values.values[0], "079000000101")
+        self.assertTrue(events[0].values.values[1].endswith("ình"))  # masked, last 3
+        self.assertNotIn("Nguyễn", events[0].values.values[1])
+        self.assertEqual(len(events[2].values.values), 0)  # a delete carries none
+        self.assertEqual(self.h30.ack(opened.subscription_id, last).acked_sequence, 3)
+        # Audited: the start, each batch with its range and digest, the ack.
+        recs = self.records_of(opened.subscription_id)
+        kinds = [r["kind"] for r in recs]
+        self.assertEqual(kinds[0], "RECORD_KIND_SUBSCRIPTION_START")
+        batch_recs = [r for r in recs if r["kind"] == "RECORD_KIND_SUBSCRIPTION_BATCH"]
+        self.assertEqual(len(batch_recs), len(batches))
+        self.assertEqual(str(batch_recs[-1]["last_event_sequence"]), "3")
+        self.assertTrue(batch_recs[0].get("response_sha256"))
+        self.assertTrue(any("acked 3" in r.get("subscription_event", "") for r in recs))
+
+    def test_forged_and_replayed_subscribe_refused(self):
+        req = self.h30.with_terms(S.SubscriptionTerms(start=S.START_FROM_NOW))
+        stream, _ = self.h30.subscribe(request=req)
+        stream.cancel()
+        code, reason, _ = Subscriber.refused(self.h30.subscribe, request=req)
+        self.assertEqual((code, reason), (grpc.StatusCode.FAILED_PRECONDITION, "REASON_REPLAY"))
+        # The terms changed after signing (a resume of someone's subscription).
+        forged = exchange_pb2.SignedRequest()
+        forged.CopyFrom(self.h30.with_terms(S.SubscriptionTerms(start=S.START_FROM_NOW)))
+        forged.envelope = forged.envelope + S.SubscriptionTerms(
+            start=S.START_FROM_CURSOR, subscription_id="x").SerializeToString()
+        code, reason, _ = Subscriber.refused(self.h30.subscribe, request=forged)
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.UNAUTHENTICATED, "REASON_BAD_SIGNATURE"))
+
+    def test_ack_of_a_sequence_never_delivered_is_refused_and_audited(self):
+        stream, opened = self.h30.subscribe()
+        stream.cancel()
+        code, reason, msg = Subscriber.refused(self.h30.ack, opened.subscription_id, 99)
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.FAILED_PRECONDITION, "REASON_ACK_NOT_DELIVERED"))
+        self.assertIn("99", msg)
+        refused = [r for r in self.records_of(opened.subscription_id)
+                   if r["kind"] == "RECORD_KIND_SUBSCRIPTION_CONTROL"
+                   and r.get("decision") == "DECISION_DENY"]
+        self.assertEqual(len(refused), 1)
+        self.assertIn("ack refused", refused[0]["subscription_event"])
+        # Another agency cannot ack (or learn of) H30's subscription.
+        h29 = Subscriber(self.env, H29)
+        try:
+            code, reason, _ = Subscriber.refused(h29.ack, opened.subscription_id, 0)
+        finally:
+            h29.close()
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.NOT_FOUND, "REASON_SUBSCRIPTION_UNKNOWN"))
+
+    def test_grant_without_the_subscription_mode_is_refused(self):
+        code, reason, msg = Subscriber.refused(self.h30.subscribe, purpose="statistics")
+        self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED)
+        self.assertEqual(reason, "REASON_POLICY_DENIED")
+        self.assertIn("does not allow mode 'subscription'", msg)
+        # The same grant still serves its look-ups.
+        columns, _ = self.h30.call(dataset=DATASET, purpose="statistics",
+                                   query={"province_code": "079"})
+        self.assertEqual(columns, ["province_code"])
+
+    def test_snapshot_query_and_subject_are_refused(self):
+        code, reason, _ = Subscriber.refused(self.h30.subscribe, start=S.START_FROM_SNAPSHOT)
+        self.assertEqual((code, reason), (grpc.StatusCode.UNIMPLEMENTED,
+                                          "REASON_SUBSCRIPTION_UNSUPPORTED"))
+        # A feed is not narrowed by a query or a subject: naming one person
+        # must not pass for a look-up of that person (fail closed).
+        for kw in ({"data_subject_id": "079000000001"},
+                   {"query": {"citizen_id": "079000000001"}}):
+            code, reason, _ = Subscriber.refused(self.h30.subscribe, **kw)
+            self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                              "REASON_SUBSCRIPTION_UNSUPPORTED"), kw)
+
+    def dxctl_subscribe(self, cursor, then):
+        """Runs dxctl subscribe for one event; `then()` once it subscribed."""
+        proc = subprocess.Popen(
+            [self.env.bin("dxctl"), "subscribe", "--gateway", self.env.gateway,
+             "--pki", self.env.pki, "--agency", H30, "--system", "hotich",
+             "--dataset", DATASET,
+             "--purpose", "testing", "--cursor", cursor, "--max-events", "1",
+             "--max-idle", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = proc.stdout.readline()
+        if not first.startswith("SUBSCRIBED"):
+            proc.kill()
+            out, err = proc.communicate()
+            self.fail(first + out + err)
+        then()
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, out + err)
+        return first + out
+
+    def test_dxctl_subscribe_prints_acks_and_resumes_from_its_cursor(self):
+        cursor = os.path.join(self.tmp.name, "dxctl.cursor")
+        out = self.dxctl_subscribe(
+            cursor, lambda: self.change("079000000301", "insert", full_name="Đỗ Văn Phúc"))
+        self.assertRegex(out, r"#1 insert 079000000301 +citizen_id=079000000301 "
+                              r"full_name=\S*húc province_code=079")
+        self.assertNotIn("secret", out)
+        with open(cursor, encoding="utf-8") as f:
+            self.assertIn("acked=1", f.read())
+        out = self.dxctl_subscribe(
+            cursor, lambda: self.change("079000000302", "update", full_name="Đỗ Văn Quý"))
+        self.assertIn("after #1", out)
+        self.assertIn("#2 update 079000000302", out)
+
+    def test_z_resumes_from_its_ack_after_a_gateway_restart(self):
+        # Last (z): it restarts the gateway.
+        stream, opened = self.h30.subscribe()
+        sub_id = opened.subscription_id
+        self.change("079000000201", "insert", full_name="Lê Văn Cường")
+        [b1] = read_events(stream, 1)
+        head1, last1 = check_chain(b'', 0, [b1])
+        self.h30.ack(sub_id, last1)
+        self.change("079000000202", "insert", full_name="Phạm Thị Dung")
+        read_events(stream, 1)  # delivered, never acknowledged
+        stream.cancel()
+        self.env.stop_gateway()
+        self.change("079000000203", "insert", full_name="Võ Văn Em")  # while down
+        self.env.start_gateway(
+            test_dataset_entry(DATASET, FIELDS, 3000, 7001, "000.00.00.G01"), POLICY)
+        self.h30.close()
+        type(self).h30 = Subscriber(self.env)
+        # A cursor from before the ack is refused: it would skip nothing but
+        # it is not what the gateway holds.
+        code, reason, _ = Subscriber.refused(
+            self.h30.subscribe, start=S.START_FROM_CURSOR, sub_id=sub_id, acked=0)
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.FAILED_PRECONDITION, "REASON_CURSOR_MISMATCH"))
+        stream, opened = self.h30.subscribe(start=S.START_FROM_CURSOR, sub_id=sub_id,
+                                            acked=last1)
+        self.assertEqual(opened.resumes_after_sequence, last1)
+        self.assertEqual(opened.chain_head_sha256, head1)
+        batches = read_events(stream, 2)
+        stream.cancel()
+        _, last = check_chain(head1, last1, batches)
+        events = [e for b in batches for e in S.EventBatch.FromString(b.envelope).events]
+        # The unacknowledged event again, with its number, then the new one.
+        self.assertEqual([(e.sequence, e.key) for e in events],
+                         [(2, "079000000202"), (3, "079000000203")])
+        self.assertEqual(last, 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
