@@ -56,6 +56,9 @@ std::vector<ReasonRow> MakeReasonCodes() {
       {v1::REASON_QUERY_NOT_ALLOWED, {C::kPermissionDenied}},
       {v1::REASON_REQUEST_TOO_LARGE, {C::kResourceExhausted}},
       {v1::REASON_ANSWER_TOO_LARGE, {C::kResourceExhausted}},
+      // Not a permission the policy could grant: the caller's code is
+      // retired, and no grant changes that; it must call as a successor.
+      {v1::REASON_AGENCY_SUCCEEDED, {C::kFailedPrecondition}},
   };
 }
 

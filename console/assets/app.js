@@ -233,13 +233,31 @@
     // Each provider's adapter: its address from the registry, and what the
     // hour's exchanges met there (an error is the gateway's verdict on the
     // adapter: unreachable, too slow, or a bad answer).
-    let registered = [];
+    let registered = [], successions = [];
     try {
       const reg = await rpc('dx.v1.RegistryAdmin/Get', {});
       registered = ((reg.registry || {}).datasets || []);
+      successions = ((reg.registry || {}).successions || []);
     } catch (e) {
       registered = [];
     }
+    // The lineage of merged agencies (registry successions), and where each
+    // stands now: an old code is refused from its effective date, after
+    // its grace period (POLICY.md#succession-of-agencies).
+    const nowMs = Date.now();
+    vtable($('ov-successions'), [
+      ['old code', (s) => code(s.agency || '')],
+      ['successors', (s) => (s.successors || []).map(code).join(', ')],
+      ['effective', (s) => s.effective || ''],
+      ['grace until', (s) => s.grace_until || ''],
+      ['now', (s) => {
+        const state = nowMs < Date.parse(s.effective) ? 'not yet'
+          : (s.grace_until && nowMs < Date.parse(s.grace_until) ? 'in grace: served, marked'
+            : 'refused');
+        return el('span', { class: state === 'refused' ? 'deny' : 'allow' }, state);
+      }],
+      ['legal basis', (s) => s.legal_basis || ''],
+    ], successions);
     const seen = new Map();
     for (const x of records) {
       const k = x.dataset_id || '';
@@ -282,6 +300,7 @@
     const put = (k, v) => { if (v) q[k] = v; };
     put('request_id', $('q-request-id').value.trim());
     put('consumer_agency', $('q-consumer').value.trim());
+    if ($('q-lineage').checked && q.consumer_agency) q.consumer_lineage = true;
     put('provider_agency', $('q-provider').value.trim());
     put('dataset_id', $('q-dataset').value.trim());
     put('decision', $('q-decision').value);
