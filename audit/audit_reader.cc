@@ -35,6 +35,11 @@ bool Matches(const AuditReader::Filter& f, const v1::AuditRecord& r) {
   if (!f.consumer_agency.empty() && r.consumer_agency() != f.consumer_agency) {
     return false;
   }
+  if (!f.consumer_any.empty() &&
+      std::find(f.consumer_any.begin(), f.consumer_any.end(),
+                r.consumer_agency()) == f.consumer_any.end()) {
+    return false;
+  }
   if (!f.provider_agency.empty() && r.provider_agency() != f.provider_agency) {
     return false;
   }

@@ -26,6 +26,9 @@ class AuditReader {
     int64_t from_micros = 0;
     int64_t to_micros = 0;
     std::string consumer_agency;
+    // When not empty: the record's consumer is any of these (a lineage of
+    // succeeded agencies); consumer_agency is then left empty.
+    std::vector<std::string> consumer_any;
     std::string provider_agency;
     std::string dataset_id;
     std::string subject_hmac;

@@ -201,10 +201,11 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
            "table|jsonl|csv]",
            "search; filters: --since TIME --until TIME --consumer CODE\n"
            "--provider CODE --dataset ID --subject ID --decision "
-           "allow|deny|error --request-id ID",
+           "allow|deny|error --request-id ID;\n--lineage: --consumer's "
+           "predecessors and successors too (merged agencies)",
            {"since", "until", "consumer", "provider", "dataset", "subject",
             "decision", "request-id", "limit", "page-size", "format"},
-           {},
+           {"lineage"},
            {"limit", "page-size"},
            OnLogOrCluster(RunQuery, RunClusterQuery)},
           {"get",

@@ -1,7 +1,10 @@
 #include "cli/audit_output.h"
 
 #include <string_view>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "audit/attribution.h"
 #include "cli/pki_layout.h"
 #include "common/files.h"
@@ -48,6 +51,13 @@ std::string Who(const v1::StoredRecord& s) {
   // An admin actor is a person's name (any script); an agency code and a
   // system id are ASCII, so a look-alike letter in one is named.
   who = r.kind() == v1::RECORD_KIND_ADMIN ? VisibleText(who) : VisibleCode(who);
+  if (!r.consumer_successors().empty()) {
+    // A merged agency's record (in its grace period, or refused after it):
+    // the lineage, so that a reader sees who carries on its duties.
+    std::vector<std::string> to;
+    for (const auto& c : r.consumer_successors()) to.push_back(VisibleCode(c));
+    absl::StrAppend(&who, " (succeeded by ", absl::StrJoin(to, ", "), ")");
+  }
   if (!Claimed(s)) return who;
   return who.empty() ? "unknown caller, not verified"
                      : absl::StrCat("claimed to be ", who, ", not verified");
@@ -215,6 +225,13 @@ absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f) {
   q.set_dataset_id(f.Get("dataset"));
   q.set_data_subject_id(f.Get("subject"));
   q.set_request_id(f.Get("request-id"));
+  if (f.Has("lineage")) {
+    if (q.consumer_agency().empty()) {
+      return absl::InvalidArgumentError(
+          "--lineage needs --consumer CODE (the code whose lineage to search)");
+    }
+    q.set_consumer_lineage(true);
+  }
   const std::string d = f.Get("decision");
   if (d == "allow")
     q.set_decision(v1::DECISION_ALLOW);

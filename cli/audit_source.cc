@@ -41,6 +41,11 @@ class LocalSource final : public AuditSource {
     f.dataset_id = q.dataset_id();
     f.request_id = q.request_id();
     f.decision = q.decision();
+    if (q.consumer_lineage()) {
+      return absl::FailedPreconditionError(
+          "--lineage needs the registry in force: ask a gateway (--gateway) "
+          "instead of --data-dir");
+    }
     if (!q.data_subject_id().empty()) {
       DX_ASSIGN_OR_RETURN(f.subject_hmac, SubjectHmac(q.data_subject_id()));
     }

@@ -371,6 +371,14 @@ Exit codes: 0 done, 1 refused or failed (or a test case failed), 2 usage error.
            {"subject", "json"},
            {},
            PolicyRemote(RunExplain)},
+          {"propose-succession",
+           "propose-succession OLD [--comment TEXT] [--dry-run] [--print]",
+           "carry the grants and groups of a succeeded agency (registry\n"
+           "successions) to its successors, as a reviewed policy change",
+           {"comment"},
+           {"dry-run", "print"},
+           {},
+           PolicyRemote(RunProposeSuccession)},
           {"test",
            "test CASES.yaml [--policy FILE --registry REG.yaml]",
            "run decision cases (dx.v1.PolicyTestSuite); exit 1 when one\n"

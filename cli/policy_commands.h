@@ -26,6 +26,8 @@ void PrintPolicyMessages(
 // dxctl policy test CASES.yaml, and validate -f FILE.
 int RunPolicyTest(const Flags& flags);
 int RunPolicyValidate(const Flags& flags);
+// dxctl policy propose-succession OLD (policy_succession_command.cc).
+int RunProposeSuccession(const Flags& flags, PolicyClient& admin);
 
 }  // namespace dx::cli
 

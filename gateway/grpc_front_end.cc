@@ -28,6 +28,7 @@
 #include "gateway/subscription_service.h"
 #include "metrics/grpc_server_metrics.h"
 #include "metrics/metrics.h"
+#include "policy/policy_sync.h"
 #include "services/audit_service.h"
 #include "services/node_service.h"
 #include "services/policy_admin_service.h"
@@ -69,6 +70,15 @@ absl::Status GrpcFrontEnd::BuildServices() {
   audit.pruner = c.pruner.get();
   audit.log_signer = c.log_signer;
   if (c.trail != nullptr) audit.checkpoints = c.trail->checkpoints();
+  // The lineage from the registry in force (the policy snapshot's, as
+  // every decision sees it); none before a policy is loaded.
+  audit.lineage = [&c](const std::string& code) {
+    auto snapshot = c.sync != nullptr ? c.sync->Current() : nullptr;
+    if (snapshot == nullptr || snapshot->registry() == nullptr) {
+      return std::vector<std::string>{code};
+    }
+    return snapshot->registry()->successions().Lineage(code);
+  };
   audit_ = std::make_unique<services::AuditService>(std::move(audit));
   policy_ = std::make_unique<services::PolicyAdminService>(c.policy_admin.get(),
                                                            c.gate.get());

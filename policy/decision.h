@@ -94,6 +94,10 @@ struct AccessDecision {
   v1::ReasonCode reason = v1::REASON_POLICY_DENIED;
   std::string message;
   std::string legal_basis;
+  // The consumer's code was succeeded (registry successions): its
+  // successors, for the audit record (served in a grace period, or
+  // refused with REASON_AGENCY_SUCCEEDED).
+  std::vector<std::string> consumer_successors;
 };
 
 class Authorizer {

@@ -41,6 +41,7 @@ AccessDecision PolicySnapshot::Decide(const AccessRequest& req, absl::Time now,
 bool PolicySnapshot::RefuseOutsideRegistry(Evaluation* e,
                                            AccessDecision* d) const {
   const AccessRequest& req = e->req;
+  if (RefuseSucceededConsumer(e, d)) return true;
   const CompiledDataset* found = Find(req.dataset_id);
   if (found == nullptr) {
     d->reason = v1::REASON_UNKNOWN_DATASET;
@@ -115,6 +116,39 @@ bool PolicySnapshot::RefuseOutsideRegistry(Evaluation* e,
     return RefuseStateSecret(*e, d);
   }
   return false;
+}
+
+// 0. A consumer whose code was succeeded (a merged province): refused from
+// the effective date, naming the successors; in a grace period decided as
+// usual, with the successors kept for the audit record.
+bool PolicySnapshot::RefuseSucceededConsumer(Evaluation* e,
+                                             AccessDecision* d) const {
+  const registry::Successions& successions = registry_->successions();
+  const registry::SuccessionEntry* s = successions.Find(e->req.consumer_agency);
+  if (s == nullptr) return false;
+  const registry::SuccessionState state =
+      successions.StateAt(e->req.consumer_agency, e->now);
+  if (state == registry::SuccessionState::kActive) return false;
+  d->consumer_successors.assign(s->proto->successors().begin(),
+                                s->proto->successors().end());
+  if (state == registry::SuccessionState::kInGrace) {
+    e->Note("consumer ", e->req.consumer_agency,
+            ": succeeded, in its grace period until ", Rfc3339(s->grace_until),
+            "; decided as before");
+    return false;
+  }
+  d->reason = v1::REASON_AGENCY_SUCCEEDED;
+  d->code = absl::StatusCode::kFailedPrecondition;
+  d->legal_basis = s->proto->legal_basis();
+  d->message = absl::StrCat(
+      registry::SuccessionText(*s),
+      s->proto->grace_until().empty()
+          ? std::string()
+          : absl::StrCat("; its grace period ended ", Rfc3339(s->grace_until)),
+      "; call as ", absl::StrJoin(s->proto->successors(), " or "),
+      " with that agency's certificate");
+  e->Note("consumer ", e->req.consumer_agency, ": ", d->message);
+  return true;
 }
 
 // 1. Forbids: a whole-dataset forbid, or one on a field asked or queried

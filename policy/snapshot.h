@@ -5,12 +5,15 @@
 // slows an exchange in flight. Thread-safe (immutable).
 //
 // How a decision is reached (docs/POLICY.md):
-//   0. the dataset, the consumer's system, every field asked and every
-//      query key sent must be in the registry (NOT_FOUND, PERMISSION_DENIED,
-//      INVALID_ARGUMENT), and its required query keys sent; a dataset, or
-//      a field asked or queried by, marked state_secret is refused
-//      (STATE_SECRET), whoever asks, the owner included; "all I may read"
-//      never includes a state-secret field;
+//   0. a consumer whose code was succeeded (registry successions) is
+//      refused from the effective date, after its grace period
+//      (FAILED_PRECONDITION, naming the successors); then the dataset, the
+//      consumer's system, every field asked and every query key sent must
+//      be in the registry (NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT),
+//      and its required query keys sent; a dataset, or a field asked or
+//      queried by, marked state_secret is refused (STATE_SECRET), whoever
+//      asks, the owner included; "all I may read" never includes a
+//      state-secret field;
 //   1. forbid rules matching the consumer and purpose: a whole-dataset
 //      forbid refuses; field forbids refuse requests naming those fields,
 //      or querying by them (QUERY_NOT_ALLOWED), and remove them from "all
@@ -115,6 +118,7 @@ class PolicySnapshot {
   struct Evaluation;
   bool RefuseOutsideRegistry(Evaluation* e, AccessDecision* d) const;      // 0
   bool RefuseStateSecret(const Evaluation& e, AccessDecision* d) const;    // 0
+  bool RefuseSucceededConsumer(Evaluation* e, AccessDecision* d) const;    // 0
   bool ApplyForbids(Evaluation* e, AccessDecision* d) const;               // 1
   bool OwnerReads(const Evaluation& e, AccessDecision* d) const;           // 2
   bool FirstGrantDecides(Evaluation* e, AccessDecision* d) const;          // 3

@@ -84,6 +84,7 @@ absl::StatusOr<std::shared_ptr<const Registry>> Registry::FromProto(
                  text.substr(colon + 2));
     }
   }
+  DX_RETURN_IF_ERROR(r->successions_.Build(r->proto_, bad));
   return std::shared_ptr<const Registry>(std::move(r));
 }
 

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/registry.pb.h"
+#include "registry/succession.h"
 
 namespace dx::registry {
 
@@ -42,6 +43,8 @@ class Registry {
   const v1::Agency* FindAgency(const std::string& code) const;
   bool HasSystem(const std::string& agency, const std::string& system) const;
   bool HasField(const v1::Dataset& dataset, const std::string& field) const;
+  // Successions of agencies (merged provinces): who succeeded whom, when.
+  const Successions& successions() const { return successions_; }
   const v1::Registry& proto() const { return proto_; }
   uint64_t revision() const { return revision_; }
   // SHA-256 of the serialized proto (hex): names this content in logs and
@@ -57,6 +60,7 @@ class Registry {
   absl::flat_hash_map<std::string, const v1::Agency*> agencies_;
   absl::flat_hash_set<std::string> systems_;  // "agency/system"
   absl::flat_hash_set<std::string> fields_;   // "dataset/field"
+  Successions successions_;
 };
 
 // The state_secret marks `before` has and `after` lacks: "dataset D" or

@@ -49,6 +49,19 @@ grpc::Status AuditService::Query(
     f.dataset_id = req->dataset_id();
     f.request_id = req->request_id();
     f.decision = req->decision();
+    if (req->consumer_lineage()) {
+      if (req->consumer_agency().empty()) {
+        return absl::InvalidArgumentError(
+            "consumer_lineage needs consumer_agency (the code whose lineage "
+            "to search)");
+      }
+      std::vector<std::string> lineage = {req->consumer_agency()};
+      if (deps_.lineage) lineage = deps_.lineage(req->consumer_agency());
+      if (lineage.size() > 1) {
+        f.consumer_agency.clear();
+        f.consumer_any = std::move(lineage);
+      }
+    }
     if (!req->data_subject_id().empty()) {
       f.subject_hmac =
           certs::HmacSha256(deps_.subject_hmac_key, req->data_subject_id());

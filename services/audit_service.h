@@ -12,6 +12,7 @@
 #ifndef DX_SERVICES_AUDIT_SERVICE_H_
 #define DX_SERVICES_AUDIT_SERVICE_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ class AuditService final : public v1::Audit::Service {
     // Signs statistics reports (the log key); reports are refused when
     // null.
     const certs::Signer* log_signer = nullptr;
+    // The codes linked to an agency by successions in the registry in
+    // force, the agency first (AuditQuery.consumer_lineage); null: none.
+    std::function<std::vector<std::string>(const std::string&)> lineage;
   };
   explicit AuditService(Deps deps)
       : deps_(std::move(deps)), reader_(deps_.db) {}

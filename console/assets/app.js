@@ -57,6 +57,9 @@
     for (const e of document.querySelectorAll('[data-i18n]')) {
       e.textContent = t(e.getAttribute('data-i18n'));
     }
+    for (const e of document.querySelectorAll('[data-i18n-title]')) {
+      e.title = t(e.getAttribute('data-i18n-title'));
+    }
     $('lang').value = lang;
   }
 
@@ -311,13 +314,32 @@
     // Each provider's adapter: its address from the registry, and what the
     // hour's exchanges met there (an error is the gateway's verdict on the
     // adapter: unreachable, too slow, or a bad answer).
-    let registered = [];
+    let registered = [], successions = [];
     try {
       const reg = await rpc('dx.v1.RegistryAdmin/Get', {});
       registered = ((reg.registry || {}).datasets || []);
+      successions = ((reg.registry || {}).successions || []);
     } catch (e) {
       registered = [];
     }
+    // The lineage of merged agencies (registry successions), and where each
+    // stands now: an old code is refused from its effective date, after
+    // its grace period (POLICY.md#succession-of-agencies).
+    const nowMs = Date.now();
+    vtable($('ov-successions'), cols([
+      ['console.succession.old_code', (s) => code(s.agency || '')],
+      ['console.succession.successors', (s) => (s.successors || []).map(code).join(', ')],
+      ['console.succession.effective', (s) => s.effective || ''],
+      ['console.succession.grace_until', (s) => s.grace_until || ''],
+      ['console.succession.now', (s) => {
+        const state = nowMs < Date.parse(s.effective) ? 'not_yet'
+          : (s.grace_until && nowMs < Date.parse(s.grace_until) ? 'in_grace'
+            : 'refused');
+        return el('span', { class: state === 'refused' ? 'deny' : 'allow' },
+          t('console.succession.state.' + state));
+      }],
+      ['console.field.legal_basis', (s) => s.legal_basis || ''],
+    ]), successions);
     const seen = new Map();
     for (const x of records) {
       const k = x.dataset_id || '';
@@ -361,6 +383,7 @@
     const put = (k, v) => { if (v) q[k] = v; };
     put('request_id', $('q-request-id').value.trim());
     put('consumer_agency', $('q-consumer').value.trim());
+    if ($('q-lineage').checked && q.consumer_agency) q.consumer_lineage = true;
     put('provider_agency', $('q-provider').value.trim());
     put('dataset_id', $('q-dataset').value.trim());
     put('decision', $('q-decision').value);

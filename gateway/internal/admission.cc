@@ -123,6 +123,9 @@ void Admission::Decide(uint64_t max_records, Cancellation* cancel,
         *record_.mutable_matched_rule_ids() = {
             decision_.matched_rule_ids.begin(),
             decision_.matched_rule_ids.end()};
+        *record_.mutable_consumer_successors() = {
+            decision_.consumer_successors.begin(),
+            decision_.consumer_successors.end()};
         if (!decision_.allowed) {
           Refusal r =
               Refusal::Of(decision_.code, decision_.reason, decision_.message);
