@@ -54,7 +54,7 @@ class CatalogueTest(unittest.TestCase):
     def keys_in_sources(self):
         used = {}
         html = read("console", "assets", "index.html")
-        for k in re.findall(r'data-i18n="([^"]+)"', html):
+        for k in re.findall(r'data-i18n(?:-title)?="([^"]+)"', html):
             used[k] = "index.html"
         for name in ("app.js", "verify.js"):
             js = read("console", "assets", name)

@@ -332,11 +332,12 @@
       ['console.succession.effective', (s) => s.effective || ''],
       ['console.succession.grace_until', (s) => s.grace_until || ''],
       ['console.succession.now', (s) => {
-        const state = nowMs < Date.parse(s.effective) ? 'not_yet'
-          : (s.grace_until && nowMs < Date.parse(s.grace_until) ? 'in_grace'
-            : 'refused');
-        return el('span', { class: state === 'refused' ? 'deny' : 'allow' },
-          t('console.succession.state.' + state));
+        const refused = nowMs >= Date.parse(s.effective)
+          && !(s.grace_until && nowMs < Date.parse(s.grace_until));
+        const state = nowMs < Date.parse(s.effective) ? t('console.succession.state.not_yet')
+          : (refused ? t('console.succession.state.refused')
+            : t('console.succession.state.in_grace'));
+        return el('span', { class: refused ? 'deny' : 'allow' }, state);
       }],
       ['console.field.legal_basis', (s) => s.legal_basis || ''],
     ]), successions);
