@@ -121,12 +121,12 @@ class DevEnv:
             time.sleep(0.05)
         raise RuntimeError(f"{name} did not start within {timeout}s: {self.log(name)}")
 
-    def log(self, name):
+    def log(self, name, tail=4000):
         path = os.path.join(self.root, "logs", name + ".log")
         if not os.path.exists(path):
             return ""
         with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()[-4000:]
+            return f.read()[-tail:]
 
     def start_adapter(self, agency):
         name, dataset, data_file, _ = PROVIDERS[agency]
@@ -239,14 +239,35 @@ trust:
 
     def _stop(self, name, sig=signal.SIGTERM, timeout=20):
         proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return proc.returncode if proc else None
+        if proc is None:
+            return None
+        if proc.poll() is not None:
+            # It ended before anyone asked it to: a crash or a sanitizer's
+            # abort shows here, not in the test that saw only a reset
+            # connection. Its log lives in a temp dir that is about to go.
+            self._report_if_failed(name, proc.returncode, died_alone=True)
+            return proc.returncode
         proc.send_signal(sig)
         try:
-            return proc.wait(timeout)
+            code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            return proc.wait()
+            code = proc.wait()
+        self._report_if_failed(name, code, died_alone=False)
+        return code
+
+    def _report_if_failed(self, name, code, died_alone):
+        """Prints the tail of NAME's log to stderr when it died on its own
+        with a nonzero status or a signal, or its log holds a sanitizer's
+        report, so that CI's output says why."""
+        text = self.log(name, tail=1 << 30)
+        sanitizer = "Sanitizer" in text or "runtime error:" in text
+        text = text[-12000:]
+        if not sanitizer and not (died_alone and code not in (0, None)):
+            return
+        why = "a sanitizer report" if sanitizer else f"exit status {code}"
+        print(f"\n== {name} ({why}); the end of its log:\n{text}\n== end of {name}'s log",
+              file=sys.stderr)
 
     def stop_gateway(self, sig=signal.SIGTERM):
         return self._stop("gateway", sig)
