@@ -27,10 +27,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/dxbench_options.h"
 #include "bench/histogram.h"
+#include "bench/process_cpu.h"
 #include "certs/crypto.h"
 #include "cli/agency_client.h"
 #include "cli/target.h"
@@ -111,6 +113,10 @@ class Runner {
     start_ = SteadyClock::now();
     warm_end_ = start_ + Seconds(o_.warmup);
     end_ = warm_end_ + Seconds(o_.duration);
+    std::thread cpu_sampler;
+    if (!o_.cpu_pids.empty() && o_.requests == 0) {
+      cpu_sampler = std::thread([this] { SampleCpu(); });
+    }
     if (o_.rate > 0) {
       RunOpenLoop();
     } else {
@@ -124,6 +130,31 @@ class Runner {
     std::unique_lock<std::mutex> lock(done_mu_);
     done_cv_.wait(lock, [&] { return in_flight_ == 0 && pacer_done_; });
     measured_end_ = std::min(SteadyClock::now(), end_);
+    lock.unlock();
+    if (cpu_sampler.joinable()) cpu_sampler.join();
+  }
+
+  // The CPU seconds each --cpu process used between the end of the warm-up
+  // and the end of the timed window, and that window's length.
+  void SampleCpu() {
+    auto sample = [this] {
+      std::map<std::string, double> at;
+      for (const auto& [name, pid] : o_.cpu_pids) {
+        absl::StatusOr<double> s = ProcessCpuSeconds(pid);
+        at[name] = s.ok() ? *s : -1;  // gone: reported as unknown
+      }
+      return at;
+    };
+    std::this_thread::sleep_until(warm_end_);
+    const auto t0 = SteadyClock::now();
+    std::map<std::string, double> before = sample();
+    std::this_thread::sleep_until(end_);
+    const auto t1 = SteadyClock::now();
+    std::map<std::string, double> after = sample();
+    cpu_window_s_ = std::chrono::duration<double>(t1 - t0).count();
+    for (const auto& [name, b] : before) {
+      cpu_s_[name] = b < 0 || after[name] < 0 ? -1 : after[name] - b;
+    }
   }
 
   int Report() {
@@ -158,18 +189,33 @@ class Runner {
           static_cast<unsigned long>(results_.records),
           static_cast<unsigned long>(results_.bytes));
     }
+    // CPU per call of each --cpu process: its CPU seconds in the window
+    // over the calls the window saw (throughput x window).
+    std::string cpu_json, cpu_text;
+    for (const auto& [name, cpu] : cpu_s_) {
+      const double calls = tput * cpu_window_s_;
+      const double us = cpu < 0 || calls <= 0 ? -1 : cpu * 1e6 / calls;
+      absl::StrAppend(&cpu_json, cpu_json.empty() ? "" : ",", "\"", name,
+                      "\":", absl::StrFormat("%.1f", us));
+      absl::StrAppend(&cpu_text, cpu_text.empty() ? "" : ", ", name, " ",
+                      absl::StrFormat("%.0f", us), " us");
+    }
+    if (!cpu_text.empty()) {
+      std::printf("%-28s CPU per call: %s\n", "", cpu_text.c_str());
+    }
     std::printf(
         "{\"label\":\"%s\",\"mode\":\"%s\",\"throughput\":%.1f,\"p50_us\":%lu,"
         "\"p90_us\":%lu,"
         "\"p99_us\":%lu,\"p999_us\":%lu,\"max_us\":%lu,\"ok\":%lu,\"errors\":{%"
         "s},"
-        "\"records\":%lu,\"bytes\":%lu,\"seconds\":%.3f,\"retried\":%lu}\n",
+        "\"records\":%lu,\"bytes\":%lu,\"seconds\":%.3f,\"retried\":%lu,"
+        "\"cpu_us_per_call\":{%s}}\n",
         o_.label.c_str(), o_.mode.c_str(), tput, h.Percentile(0.5),
         h.Percentile(0.9), h.Percentile(0.99), h.Percentile(0.999), h.max(),
         static_cast<unsigned long>(results_.ok), err_json.c_str(),
         static_cast<unsigned long>(results_.records),
         static_cast<unsigned long>(results_.bytes), secs,
-        static_cast<unsigned long>(retried_.load()));
+        static_cast<unsigned long>(retried_.load()), cpu_json.c_str());
     if (receipts_ != nullptr) std::fflush(receipts_);
     return errors == 0 && results_.ok > 0 ? 0 : 1;
   }
@@ -402,6 +448,9 @@ class Runner {
   std::mutex receipts_mu_;
   std::mutex sign_mu_;
   SteadyClock::time_point start_, warm_end_, end_, measured_end_;
+  // SampleCpu's: written before Run() returns, read by Report().
+  std::map<std::string, double> cpu_s_;  // -1: the process was gone
+  double cpu_window_s_ = 0;
   std::mutex done_mu_;
   std::condition_variable done_cv_;
   int64_t in_flight_ = 0;

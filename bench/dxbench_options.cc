@@ -33,6 +33,8 @@ constexpr char kHelp[] = R"(usage: dxbench --target HOST:PORT [flags]
   --retries N               retry a call refused with UNAVAILABLE up to N times,
                             each with a new request (a cluster node went away)
   --receipts FILE           write "node sequence request_id" for each answer
+  --cpu NAME=PID            report PID's CPU time per call in the timed window
+                            as NAME (repeatable; not with --requests)
 
 --target takes one node, several (a:1,b:2,c:3: round robin over the healthy
 ones), or dns:///NAME:PORT.
@@ -46,7 +48,8 @@ std::optional<Options> ParseOptions(const std::vector<std::string>& args) {
              "key",         "sign-cert", "sign-key", "agency",   "system",
              "dataset",     "purpose",   "field",    "query",    "concurrency",
              "rate",        "duration",  "warmup",   "requests", "channels",
-             "max-records", "tls-name",  "label",    "retries",  "receipts"},
+             "max-records", "tls-name",  "label",    "retries",  "receipts",
+             "cpu"},
       {"stream", "sign-live", "help"});
   if (!f.ok() || f->Has("help") || !f->Has("target")) {
     if (!f.ok()) std::cerr << "dxbench: " << f.status().message() << "\n";
@@ -91,6 +94,16 @@ std::optional<Options> ParseOptions(const std::vector<std::string>& args) {
   (void)absl::SimpleAtoi(f->Get("max-records", "0"), &o.max_records);
   (void)absl::SimpleAtoi(f->Get("retries", "0"), &o.retries);
   o.receipts = f->Get("receipts");
+  for (const auto& c : f->GetAll("cpu")) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(c, absl::MaxSplits('=', 1));
+    int pid = 0;
+    if (kv.first.empty() || !absl::SimpleAtoi(kv.second, &pid) || pid <= 0) {
+      std::cerr << "dxbench: --cpu takes NAME=PID, not " << c << "\n" << kHelp;
+      return std::nullopt;
+    }
+    o.cpu_pids[kv.first] = pid;
+  }
   o.tls_name = f->Get("tls-name", "localhost");
   o.stream = f->Has("stream");
   o.sign_live = f->Has("sign-live");

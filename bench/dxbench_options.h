@@ -23,6 +23,9 @@ struct Options {
   int retries = 0;
   std::string receipts;
   bool stream = false, sign_live = false;
+  // --cpu NAME=PID: processes whose CPU time per call is reported for the
+  // timed window (duration runs only).
+  std::map<std::string, int> cpu_pids;
 };
 
 // The options of a run from the arguments after the program name; nullopt

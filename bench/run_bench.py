@@ -72,6 +72,18 @@ http {{
 """
 
 
+def ecdsa_p256_us(seconds=3):
+    """(sign, verify) microseconds of one ECDSA P-256 operation on one core,
+    from `openssl speed -mr` ("+F4:index:bits:signs/s:verifies/s")."""
+    out = subprocess.run(["openssl", "speed", "-seconds", str(seconds), "-mr", "ecdsap256"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("+F4:"):
+            signs, verifies = (float(x) for x in line.split(":")[3:5])
+            return 1e6 / signs, 1e6 / verifies
+    raise RuntimeError(f"openssl speed printed no +F4 line: {out}")
+
+
 def free_port():
     import socket
     s = socket.socket()
@@ -90,11 +102,13 @@ class Bench:
         os.makedirs(self.root, exist_ok=True)
         self.env = DevEnv(self.root, self.build, population=args.population, business=1000)
 
-    def run_dxbench(self, target, mode, label, extra=(), one_citizen=True):
+    def run_dxbench(self, target, mode, label, extra=(), one_citizen=True, cpu=None):
         # Unary calls look up one citizen; streams read the whole registry.
+        # cpu: {name: pid} whose CPU per call dxbench reports for the window.
         query = ["--query", f"citizen_id={CITIZEN}"] if one_citizen else []
+        cpu_flags = [f for name, pid in (cpu or {}).items() for f in ("--cpu", f"{name}={pid}")]
         cmd = [self.dxbench, "--target", target, "--mode", mode, "--pki", self.env.pki,
-               "--label", label, *query,
+               "--label", label, *query, *cpu_flags,
                "--field", "citizen_id", "--field", "full_name", "--field", "birth_date",
                "--field", "sex", "--field", "province_code", *extra]
         out = subprocess.run(cmd, capture_output=True, text=True)
@@ -103,8 +117,16 @@ class Bench:
             raise RuntimeError(f"dxbench failed: {out.stdout}\n{out.stderr}")
         result = json.loads(lines[-1])
         result["failed"] = out.returncode != 0
-        print("   " + out.stdout.splitlines()[0], flush=True)
+        for line in out.stdout.splitlines():
+            if not line.startswith("{"):
+                print("   " + line, flush=True)
         return result
+
+    def nginx_worker(self):
+        """The pid of nginx's one worker (the master only supervises)."""
+        with open(f"/proc/{self.nginx.pid}/task/{self.nginx.pid}/children") as f:
+            children = f.read().split()
+        return int(children[0]) if children else self.nginx.pid
 
     def start_nginx(self):
         os.makedirs(os.path.join(self.root, "nginx-tmp"), exist_ok=True)
@@ -141,14 +163,19 @@ class Bench:
                   "--warmup", str(a.warmup)]
         runs = {k: [] for k in ("direct", "nginx", "durable", "unsynced")}
         rss = {"durable": 0, "unsynced": 0}
+        adapter_pid = self.env.procs["adapter-population"].pid
         for r in range(a.rounds):
             print(f"round {r + 1}:", flush=True)
-            runs["direct"].append(self.run_dxbench(adapter, "direct", "1 direct", closed))
-            runs["nginx"].append(self.run_dxbench(nginx, "direct", "2 nginx", closed))
+            runs["direct"].append(self.run_dxbench(adapter, "direct", "1 direct", closed,
+                                                   cpu={"adapter": adapter_pid}))
+            runs["nginx"].append(self.run_dxbench(
+                nginx, "direct", "2 nginx", closed,
+                cpu={"proxy": self.nginx_worker(), "adapter": adapter_pid}))
             for key, sync, label in (("durable", True, "3 dxgate durable"),
                                      ("unsynced", False, "4 dxgate unsynced")):
                 pid = self.gateway(sync)
-                runs[key].append(self.run_dxbench(self.env.gateway, "gateway", label, closed))
+                runs[key].append(self.run_dxbench(self.env.gateway, "gateway", label, closed,
+                                                  cpu={"proxy": pid, "adapter": adapter_pid}))
                 rss[key] = max(rss[key], rss_kib(pid))
 
         def med(key, field):
@@ -168,6 +195,7 @@ class Bench:
         print(f"ratio 3/4 (durable / unsynced): {t['durable'] / t['unsynced']:.2f}   target >= 0.9")
         if failed:
             print(f"FAILED runs (unexpected errors): {failed}")
+        self.print_cpu_floor(runs)
 
         rate = max(1, int(t["durable"] / 2))
         print(f"\nfixed rate {rate} calls/s (half of 3's throughput), open loop, {a.duration:g} s:")
@@ -201,6 +229,32 @@ class Bench:
         print(f"gateway RSS growth during the stream: {growth / 1024:.1f} MiB   target < 50 MiB")
         self.close()
         return 1 if failed else 0
+
+    def print_cpu_floor(self, runs):
+        """CPU per call of each process, medians over the rounds, and dxgate's
+        beside its floor: what a plain proxy spends (nginx) plus the one
+        ECDSA P-256 verify and one sign that only dxgate must do, measured
+        by `openssl speed` in this run (issue 29)."""
+        def cpu(key, name):
+            values = [x["cpu_us_per_call"].get(name, -1) for x in runs[key]]
+            values = [v for v in values if v >= 0]
+            return statistics.median(values) if values else float("nan")
+
+        print("\nCPU per call (us, medians)   proxy or gateway    adapter")
+        names = {"direct": "1 direct", "nginx": "2 nginx", "durable": "3 dxgate durable",
+                 "unsynced": "4 dxgate unsynced"}
+        for k in runs:
+            proxy = "" if k == "direct" else f"{cpu(k, 'proxy'):.0f}"
+            print(f"  {names[k]:<26} {proxy:>16} {cpu(k, 'adapter'):>10.0f}")
+        sign, verify = ecdsa_p256_us()
+        floor = cpu("nginx", "proxy") + sign + verify
+        ratio = cpu("durable", "proxy") / floor
+        print(f"openssl speed ecdsap256 (one core, this run): sign {sign:.0f} us, "
+              f"verify {verify:.0f} us")
+        print(f"floor = nginx {cpu('nginx', 'proxy'):.0f} + verify {verify:.0f} + "
+              f"sign {sign:.0f} = {floor:.0f} us")
+        print(f"ratio dxgate CPU per call / floor: {ratio:.2f}   target <= 1.1"
+              f"{'' if ratio <= 1.1 else '   NOT MET'}")
 
     def close(self):
         if getattr(self, "nginx", None) and self.nginx.poll() is None:
