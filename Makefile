@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-ab bench-cluster bench-cluster-audit bench-audit bench-console bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-profile bench-ab bench-cluster bench-cluster-audit bench-audit bench-console bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
 
 all: build
 
@@ -121,6 +121,11 @@ bench-sql: build
 # Gateway builds or settings side by side in one run (bench/ab_gateway.py):
 #   make bench-ab AB_ARGS="--variant before=/tmp/old/build --variant after=build"
 AB_ARGS ?= --variant current=$(BUILD_DIR)
+# Where the gateway's CPU per exchange goes, by stage (perf, issue 29).
+bench-profile: build
+	@bash scripts/install-deps.sh bench
+	@/usr/bin/python3 bench/profile_gateway.py --build-dir $(BUILD_DIR) $(PROFILE_ARGS)
+
 bench-ab: build
 	@/usr/bin/python3 bench/ab_gateway.py --build-dir $(BUILD_DIR) $(AB_ARGS)
 
