@@ -21,6 +21,7 @@ int RunHealth(const std::vector<std::string>& args);
 int RunAdmin(const std::vector<std::string>& args);
 int RunConsole(const std::vector<std::string>& args);
 int RunReport(const std::vector<std::string>& args);
+int RunFederation(const std::vector<std::string>& args);
 
 // The top level: each command above by name. `argv0` is dxctl's own path
 // (pki init runs the PKI script beside it).

@@ -60,6 +60,15 @@ CommandTable TopLevelTable(const std::string& argv0) {
            {},
            nullptr,
            to(RunReport)},
+          {"federation",
+           "federation verify-anchor ...",
+           "check a federation anchor and print what it vouches for\n"
+           "('dxctl federation --help')",
+           {},
+           {},
+           {},
+           nullptr,
+           to(RunFederation)},
           {"policy",
            "policy ...",
            "apply, review, explain, test and roll back sharing policies\n"
