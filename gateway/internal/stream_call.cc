@@ -70,11 +70,14 @@ void StreamCall::OnWriteDone(bool ok) {
   }
   if (finishing_) return;
   if (!ok) client_ctx_.TryCancel();  // the consumer went away
-  bool send = false, complete = false;
+  bool send = false, complete = false, dropped = false;
   {
     absl::MutexLock lock(&mu_);
     writing_ = false;
-    if (!ok) batch_ready_ = false;  // nobody to send it to
+    if (!ok && batch_ready_) {  // nobody to send it to
+      batch_ready_ = false;
+      dropped = true;  // and no read is under way: none will start
+    }
     if (batch_ready_) {
       batch_ready_ = false;
       writing_ = true;
@@ -83,8 +86,18 @@ void StreamCall::OnWriteDone(bool ok) {
       complete = stream_ended_;
     }
   }
+  if (dropped) NoMoreReads();
   if (send) SendBatchAndReadNext();
   if (complete) CompleteStream();
+}
+
+void StreamCall::NoMoreReads() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (reads_over_) return;
+    reads_over_ = true;
+  }
+  grpc::ClientReadReactor<grpc::ByteBuffer>::RemoveHold();
 }
 
 void StreamCall::OnCancel() {
@@ -104,7 +117,10 @@ void StreamCall::OnDone() {
 }
 
 void StreamCall::OnReadDone(bool ok) {
-  if (!ok) return;  // OnDone(status) follows
+  if (!ok) {  // the adapter's stream ended: OnDone(status) follows
+    NoMoreReads();
+    return;
+  }
   // A batch after the limit is still looked at (SendBatchAndReadNext): it
   // tells whether more records matched.
   {
@@ -150,6 +166,11 @@ void StreamCall::StartAdapter() {
   }
   deps_.adapters->FetchStreamRaw(a_.adapter(), &client_ctx_, &adapter_request_,
                                  this);
+  // Held until no read will be started again (NoMoreReads): without it the
+  // adapter's OnDone can come while a batch waits for the previous write
+  // (the adapter ended meanwhile), and the read started after that write
+  // would be an operation after OnDone, which gRPC forbids.
+  grpc::ClientReadReactor<grpc::ByteBuffer>::AddHold();
   grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
   grpc::ClientReadReactor<grpc::ByteBuffer>::StartCall();
 }
@@ -208,6 +229,7 @@ void StreamCall::SendBatchAndReadNext() {
       writing_ = false;
     }
     client_ctx_.TryCancel();  // OnDone(status) reports the error
+    NoMoreReads();
     return;
   }
   if (over) truncated_ = a_.LimitKind(0);
@@ -220,6 +242,7 @@ void StreamCall::SendBatchAndReadNext() {
       writing_ = false;
     }
     client_ctx_.TryCancel();
+    NoMoreReads();
     return;
   }
   record_count_ += *taken;
@@ -228,6 +251,7 @@ void StreamCall::SendBatchAndReadNext() {
   grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
   if (over) {
     client_ctx_.TryCancel();  // the answer is complete: stop the adapter
+    NoMoreReads();
   } else {
     grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
   }

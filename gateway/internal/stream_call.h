@@ -49,6 +49,9 @@ class StreamCall final : public grpc::ServerWriteReactor<v1::StreamMessage>,
   void SendBatchAndReadNext();
   // After the adapter's stream ended and every batch was written.
   void CompleteStream();
+  // No read of the adapter's stream will be started again: removes the
+  // hold taken at its start, so that its OnDone can come. Once.
+  void NoMoreReads();
   void PrepareEnd(const Refusal& r, v1::Decision decision);
   std::string BatchesDigest() const;
   void FinishSuccess();
@@ -87,6 +90,7 @@ class StreamCall final : public grpc::ServerWriteReactor<v1::StreamMessage>,
   bool stream_ended_ ABSL_GUARDED_BY(mu_) = false;  // adapter's OnDone came
   grpc::Status end_status_;  // set with stream_ended_, read after
   bool adapter_started_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_over_ ABSL_GUARDED_BY(mu_) = false;  // NoMoreReads() ran
   bool adapter_done_ ABSL_GUARDED_BY(mu_) = false;
   bool server_done_ ABSL_GUARDED_BY(mu_) = false;
 };

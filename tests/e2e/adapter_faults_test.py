@@ -7,6 +7,7 @@ dev PKI; the request's `mode` query parameter picks its misbehaviour."""
 import os
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import uuid
@@ -66,6 +67,7 @@ def batch(rows, columns=("citizen_id", "full_name", "ethnicity")):
 
 
 class RogueAdapter:
+    ended = threading.Event()  # set when a big_then_end stream has sent all
     def fetch(self, request, context):
         mode = request.query.get("mode", "")
         if mode == "slow":
@@ -97,6 +99,15 @@ class RogueAdapter:
                 if not context.is_active():
                     return
                 yield big
+            return
+        if mode == "big_then_end":
+            # A batch far over the consumer's flow-control window, then a
+            # small one, then the end: the gateway holds the small one while
+            # the big one waits for the consumer, and the adapter's stream
+            # ends meanwhile.
+            yield batch([(f"{i:06d}", "x" * 1000, "Kinh") for i in range(3000)])
+            yield batch([("999999", "Cuoi", "Kinh")])
+            RogueAdapter.ended.set()
             return
         yield batch([("001", "An", "Kinh")])
         if mode == "broken_row":
@@ -274,6 +285,28 @@ class AdapterFaultsTest(unittest.TestCase):
             b.ParseFromString(m.batch)
             self.assertEqual(list(b.columns), ["citizen_id", "full_name"])
             self.assertNotIn(b"Kinh", m.batch)
+
+    def test_stream_whose_adapter_ends_while_a_batch_waits_is_served_whole(self):
+        # The consumer reads nothing until the adapter's stream has ended:
+        # the gateway then holds the second batch, its write of the first
+        # blocked on the consumer, when the adapter's end arrives. No read
+        # may follow that end (gRPC forbids operations after OnDone); the
+        # second batch and the signed end still reach the consumer.
+        RogueAdapter.ended.clear()
+        it = self.stub.Stream(self.request("big_then_end"), timeout=60)
+        self.assertTrue(RogueAdapter.ended.wait(30), "the adapter never finished")
+        time.sleep(1)  # its end reaches the gateway meanwhile
+        messages = list(it)
+        self.assertTrue(messages[-1].HasField("final"))
+        rows = 0
+        for m in messages[:-1]:
+            b = records_pb2.RecordBatch()
+            b.ParseFromString(m.batch)
+            rows += len(b.rows)
+        self.assertEqual(rows, 3001)
+        end = exchange_pb2.ResponseEnvelope.FromString(messages[-1].final.envelope)
+        self.assertEqual(end.record_count, 3001)
+        self.assert_still_serving()
 
     def test_stream_with_an_undecodable_row_fails_cleanly(self):
         self.failed(lambda: list(self.stub.Stream(self.request("broken_row"), timeout=10)),
