@@ -193,28 +193,38 @@ absl::Status Anchor::Check(const Options& options) {
       return Invalid(at + ".root_certificates_pem",
                      "at least one CA certificate of the platform's PKI");
     }
-    for (int r = 0; r < fp.root_certificates_pem_size(); ++r) {
-      const std::string where =
-          absl::StrCat(at, ".root_certificates_pem[", r, "]");
-      absl::StatusOr<std::vector<std::string>> ders =
-          certs::PemBundleToDer(fp.root_certificates_pem(r));
-      if (!ders.ok() || ders->empty()) {
-        return Invalid(where, "not a PEM certificate");
-      }
-      for (std::string& der : *ders) {
-        absl::StatusOr<certs::X509Ptr> cert = certs::ParseCertificateDer(der);
-        if (!cert.ok()) return Invalid(where, "not a PEM certificate");
-        if (X509_check_ca(cert->get()) < 1) {
-          return Invalid(where,
-                         "not a CA certificate (basicConstraints CA:TRUE)");
+    // Roots are trusted; intermediates only help build a chain. Both must
+    // be CA certificates valid now.
+    auto read_cas = [&](const auto& pems, const char* field,
+                        std::vector<std::string>* out) -> absl::Status {
+      for (int r = 0; r < pems.size(); ++r) {
+        const std::string where = absl::StrCat(at, ".", field, "[", r, "]");
+        absl::StatusOr<std::vector<std::string>> ders =
+            certs::PemBundleToDer(pems[r]);
+        if (!ders.ok() || ders->empty()) {
+          return Invalid(where, "not a PEM certificate");
         }
-        if (X509_cmp_time(X509_get0_notAfter(cert->get()), &now_unix) <= 0 ||
-            X509_cmp_time(X509_get0_notBefore(cert->get()), &now_unix) > 0) {
-          return Invalid(where, "not valid now (see its notBefore/notAfter)");
+        for (std::string& der : *ders) {
+          absl::StatusOr<certs::X509Ptr> cert = certs::ParseCertificateDer(der);
+          if (!cert.ok()) return Invalid(where, "not a PEM certificate");
+          if (X509_check_ca(cert->get()) < 1) {
+            return Invalid(where,
+                           "not a CA certificate (basicConstraints CA:TRUE)");
+          }
+          if (X509_cmp_time(X509_get0_notAfter(cert->get()), &now_unix) <= 0 ||
+              X509_cmp_time(X509_get0_notBefore(cert->get()), &now_unix) > 0) {
+            return Invalid(where, "not valid now (see its notBefore/notAfter)");
+          }
+          out->push_back(std::move(der));
         }
-        platform.roots_der.push_back(std::move(der));
       }
-    }
+      return absl::OkStatus();
+    };
+    DX_RETURN_IF_ERROR(read_cas(fp.root_certificates_pem(),
+                                "root_certificates_pem", &platform.roots_der));
+    DX_RETURN_IF_ERROR(read_cas(fp.intermediate_certificates_pem(),
+                                "intermediate_certificates_pem",
+                                &platform.intermediates_der));
     for (int g = 0; g < fp.gateways_size(); ++g) {
       const std::string where = absl::StrCat(at, ".gateways[", g, "]");
       if (!ValidAddress(fp.gateways(g).address())) {

@@ -25,7 +25,8 @@ namespace dx::federation {
 struct Platform {
   std::string id;
   std::string display_name;
-  std::vector<std::string> roots_der;  // its PKI's CA certificates
+  std::vector<std::string> roots_der;          // its PKI's CA certificates
+  std::vector<std::string> intermediates_der;  // chain helpers, not trusted
   std::vector<v1::FederationGateway> gateways;
 };
 
