@@ -9,8 +9,14 @@
 #include "common/files.h"
 #include "common/yaml_proto.h"
 #include "gateway/config.h"
+#include "gateway/witness_port.h"
+#include "gateway/witness_port.h"
 #include "policy/snapshot.h"
 #include "registry/registry.h"
+#include "witness/store.h"
+#include "witness/witness.h"
+#include "witness/store.h"
+#include "witness/witness.h"
 
 namespace dx::gateway {
 namespace {
@@ -61,6 +67,14 @@ std::vector<std::string> CheckGatewayConfig(
           " holds no PEM certificate: give the roots the authority's tokens "
           "chain to"));
     }
+  }
+
+  // The witness's keys, as its start reads them (its state is not opened).
+  if (auto w = BuildWitness(config->witness(),
+                            std::make_unique<witness::InMemoryWitnessStore>(),
+                            SystemClock::Get());
+      !w.ok()) {
+    problems.push_back(std::string(w.status().message()));
   }
 
   certs::TrustStore::Options trust;
