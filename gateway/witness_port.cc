@@ -8,8 +8,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "audit/admin.h"
 #include "audit/audit_log.h"
 #include "certs/crypto.h"
@@ -127,11 +129,30 @@ struct WitnessPort::State {
   audit::AuditLog* audit_log = nullptr;
   prometheus::Family<prometheus::Counter>* refusals = nullptr;
   prometheus::Family<prometheus::Counter>* inconsistent = nullptr;
+  // The evidence already audited (origin, both sizes and roots), so that
+  // anyone replaying a log's inconsistent checkpoint cannot fill the audit
+  // log with copies of it: each piece of evidence is recorded once.
+  // Bounded: forgotten all at once when full (a replay is then recorded
+  // once more, which is safe).
+  static constexpr size_t kMaxRemembered = 4096;
+  absl::Mutex mu;
+  absl::flat_hash_set<std::string> audited ABSL_GUARDED_BY(mu);
   console::TlsIdentity identity;  // outlives server: its handshakes read it
   std::unique_ptr<http::Server> server;
 
+  // Whether this evidence is new (and remembers it).
+  bool FirstSeen(const witness::AddCheckpointResponse& r);
   void Audit(const witness::AddCheckpointResponse& r, const std::string& peer);
 };
+
+bool WitnessPort::State::FirstSeen(const witness::AddCheckpointResponse& r) {
+  std::string key =
+      absl::StrCat(r.origin, "\n", r.cosigned.size, "\n", r.submitted.size,
+                   "\n", r.cosigned.root_hash, r.submitted.root_hash);
+  absl::MutexLock lock(&mu);
+  if (audited.size() >= kMaxRemembered) audited.clear();
+  return audited.insert(std::move(key)).second;
+}
 
 http::Limits WitnessPort::DefaultLimits() {
   http::Limits l;
@@ -248,7 +269,7 @@ void WitnessPort::Handle(const http::Request& request,
           ->Add({{"origin", r.origin}, {"status", absl::StrCat(r.http_status)}})
           .Increment();
     }
-    if (r.evidence_of_misbehaviour) {
+    if (r.evidence_of_misbehaviour && s.FirstSeen(r)) {
       if (s.inconsistent != nullptr) {
         s.inconsistent->Add({{"origin", r.origin}}).Increment();
       }

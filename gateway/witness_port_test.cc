@@ -286,6 +286,12 @@ TEST_F(WitnessPortTest, HandlesPathsMethodsAndAuditsEvidence) {
   EXPECT_EQ(rec.witness_evidence().submitted_note(), forged);
   EXPECT_NE(rec.witness_evidence().cosigned_root(),
             rec.witness_evidence().submitted_root());
+  // Replayed (by anyone who holds it): refused again, audited once.
+  EXPECT_EQ(add(5, forged).status, 409);
+  EXPECT_EQ(log.records().size(), 1u);
+  // Another inconsistent checkpoint is new evidence.
+  EXPECT_EQ(add(5, Checkpoint(5, "again ")).status, 409);
+  EXPECT_EQ(log.records().size(), 2u);
 }
 
 }  // namespace
