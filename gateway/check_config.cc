@@ -10,11 +10,9 @@
 #include "common/yaml_proto.h"
 #include "gateway/config.h"
 #include "gateway/witness_port.h"
-#include "gateway/witness_port.h"
+#include "gateway/witness_submitter.h"
 #include "policy/snapshot.h"
 #include "registry/registry.h"
-#include "witness/store.h"
-#include "witness/witness.h"
 #include "witness/store.h"
 #include "witness/witness.h"
 
@@ -75,6 +73,10 @@ std::vector<std::string> CheckGatewayConfig(
                             SystemClock::Get());
       !w.ok()) {
     problems.push_back(std::string(w.status().message()));
+  }
+  if (absl::Status s = WitnessSubmitter::CheckPeers(config->witness());
+      !s.ok()) {
+    problems.push_back(std::string(s.message()));
   }
 
   certs::TrustStore::Options trust;

@@ -58,6 +58,21 @@ absl::Status NormalizeWitness(const std::string& path, Resolve resolve,
   auto refuse = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": witness.", what));
   };
+  for (int i = 0; i < w->peers_size(); ++i) {
+    v1::WitnessPeer* peer = w->mutable_peers(i);
+    if (!absl::StartsWith(peer->url(), "https://")) {
+      return refuse(absl::StrCat("peers[", i, "].url '", peer->url(),
+                                 "' must be https://host:port[/prefix]"));
+    }
+    if (peer->vkey().empty()) {
+      return refuse(absl::StrCat(
+          "peers[", i,
+          "].vkey must be the peer witness's verifier key (its start logs "
+          "it)"));
+    }
+    resolve(peer->mutable_ca_file());
+  }
+  if (w->submit_interval_seconds() == 0) w->set_submit_interval_seconds(30);
   if (w->listen_address().empty()) {
     if (w->logs_size() > 0 || !w->key_file().empty()) {
       return refuse(
@@ -205,6 +220,9 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
     }
   }
   DX_RETURN_IF_ERROR(NormalizeWitness(path, resolve, c.mutable_witness()));
+  if (c.witness().log_origin().empty()) {
+    c.mutable_witness()->set_log_origin(absl::StrCat(c.node_id(), "/audit"));
+  }
   v1::ClusterConfig* cluster = c.mutable_cluster();
   if (cluster->etcd_endpoints_size() > 0) {
     if (cluster->prefix().empty()) cluster->set_prefix("/dx/");

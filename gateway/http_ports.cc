@@ -13,6 +13,7 @@
 #include "gateway/node_reloads.h"
 #include "gateway/node_status.h"
 #include "gateway/readiness.h"
+#include "gateway/witness_submitter.h"
 #include "metrics/metrics.h"
 #include "witness/rocksdb_store.h"
 #include "witness/witness.h"
@@ -56,6 +57,9 @@ absl::StatusOr<std::unique_ptr<WitnessPort>> StartWitnessPort(
     NodeComponents* parts) {
   NodeComponents& c = *parts;
   const v1::WitnessConfig& wc = c.config.witness();
+  // The submitter's peers are checked here too, so that a bad vkey stops
+  // the start (the housekeeping that runs the submitter cannot).
+  DX_RETURN_IF_ERROR(WitnessSubmitter::CheckPeers(wc));
   DX_ASSIGN_OR_RETURN(
       auto witness,
       BuildWitness(

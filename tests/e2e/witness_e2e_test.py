@@ -16,6 +16,7 @@ import base64
 import hashlib
 import http.client
 import os
+import re
 import signal
 import socket
 import ssl
@@ -136,12 +137,18 @@ class WitnessTest(unittest.TestCase):
         cls.witness_pub_b64 = base64.b64encode(raw[-32:]).decode()
         logs = ", ".join(f"{{origin: '{o}', public_key_files: [peer-log.pem]}}"
                          for o in ORIGINS.values())
+        # A second node, gw2, whose own log the first witnesses (started by
+        # test_a_second_node_submits_its_own_log): its log key is its
+        # signing certificate's.
+        os.makedirs(os.path.join(root, "pki"), exist_ok=True)
+        logs += ", {origin: 'gw2/audit', public_key_files: [pki/gateways/gw2/sign.pem]}"
         cls.env = DevEnv(root, BUILD, population=10, business=10, gateway_settings={
             "metrics": "{listen_address: '127.0.0.1:0', port_file: metrics.port}",
             "witness": (f"{{listen_address: '127.0.0.1:0', port_file: witness.port, "
                         f"key_file: witness.key, name: '{WITNESS_NAME}', "
                         f"path_prefix: /w, logs: [{logs}]}}"),
         }).setup()
+        cls.env.pki_cmd("gateway", "gw2", "365")
         cls.ca_file = os.path.join(cls.env.pki, "root-ca.pem")
         cls.start_node()
 
@@ -278,6 +285,46 @@ class WitnessTest(unittest.TestCase):
         log.grow(2)
         status, _, body = self.add(log.request(10))
         self.assertEqual(status, 200, body)
+
+    # ------------------------------------------------------ the submitter --
+    def test_a_second_node_submits_its_own_log(self):
+        # gw2 posts its latest tree head, as a checkpoint signed with its
+        # log key, to this witness; the witness's vkey computed here from
+        # its public key (tlog-cosignature's key ID rule).
+        raw = base64.b64decode(self.witness_pub_b64)
+        key_id = hashlib.sha256(WITNESS_NAME.encode() + b"\n\x04" + raw).digest()[:4]
+        key_b64 = base64.b64encode(b"\x04" + raw).decode()
+        vkey = f"{WITNESS_NAME}+{key_id.hex()}+{key_b64}"
+        env = self.env
+        config, port_file = env.gateway_config(
+            "gw2", "gw2", None, "gw2-data", "pki/gateways/gw2",
+            {"witness": (f"{{submit_interval_seconds: 1, peers: [{{url: "
+                         f"'https://127.0.0.1:{self.port}/w', vkey: '{vkey}', "
+                         f"ca_file: pki/root-ca.pem}}]}}")})
+        env._spawn("gw2", [env.bin("dxgate"), "--config", config])
+        try:
+            env._wait_port("gw2", port_file)
+            deadline = time.time() + 60
+            cosigned = None
+            while cosigned is None:
+                m = re.search(r"witness submit: \S+ cosigned size (\d+)", env.log("gw2", 1 << 20))
+                if m:
+                    cosigned = int(m.group(1))
+                elif time.time() > deadline:
+                    self.fail(f"gw2's log was not cosigned: {env.log('gw2')}")
+                else:
+                    time.sleep(0.1)
+            self.assertGreater(cosigned, 0)
+        finally:
+            env._stop("gw2")
+        # The witness holds gw2's log at that size: a checkpoint of gw2's
+        # signed here with its log key, from old size 0, gets 409 and it.
+        with open(os.path.join(env.pki, "gateways", "gw2", "sign.key"), "rb") as f:
+            gw2_key = serialization.load_pem_private_key(f.read(), None)
+        probe = PeerLog("gw2/audit", gw2_key).grow(cosigned + 1)
+        status, content_type, body = self.add(probe.request(0))
+        self.assertEqual((status, content_type), (409, "text/x.tlog.size"), body)
+        self.assertGreaterEqual(int(body), cosigned)
 
     # -------------------------------------------------------- the edge --
     def test_wrong_path_method_and_malformed_bodies(self):
