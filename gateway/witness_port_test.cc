@@ -42,11 +42,13 @@ class FixedClock final : public Clock {
 class RecordingLog final : public audit::AuditLog {
  public:
   void Append(v1::AuditRecord record, Callback done) override {
+    uint64_t n = 0;
     {
       absl::MutexLock lock(&mu_);
       records_.push_back(std::move(record));
+      n = records_.size();
     }
-    done(audit::AppendResult{records_.size(), ""});
+    done(audit::AppendResult{n, ""});
   }
   absl::Status Health() const override { return absl::OkStatus(); }
   std::vector<v1::AuditRecord> records() const {

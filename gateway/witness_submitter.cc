@@ -189,6 +189,12 @@ absl::StatusOr<std::string> WitnessSubmitter::Cosigned(
 }
 
 WitnessSubmitter::Post WitnessSubmitter::HttpsPost(int timeout_seconds) {
+  // Here, before the duty's thread posts: libcurl's global set-up is not
+  // thread-safe (and is idempotent).
+  static const bool curl_ready = [] {
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  }();
+  (void)curl_ready;
   return [timeout_seconds](const v1::WitnessPeer& peer,
                            const std::string& body) -> absl::StatusOr<Answer> {
     CURL* curl = curl_easy_init();
