@@ -281,6 +281,17 @@ class WitnessTest(unittest.TestCase):
         sig = base64.b64decode(sig_line.split(" ")[2])[4:]
         self.log_key.public_key().verify(sig, (text + "\n").encode(),
                                          ec.ECDSA(hashes.SHA256()))
+        # The log holding them still verifies (records and tree heads),
+        # once a tree head is signed over them (within a second).
+        deadline = time.time() + 30
+        while True:
+            r = self.env.auditor("verify")
+            if r.returncode == 0 or time.time() > deadline:
+                break
+            self.assertIn("no signed tree head yet", r.stdout + r.stderr)
+            time.sleep(0.2)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("VERIFIED", r.stdout)
         # Nothing refused moved the witness: the honest log extends.
         log.grow(2)
         status, _, body = self.add(log.request(10))
