@@ -9,8 +9,12 @@
 #include "common/files.h"
 #include "common/yaml_proto.h"
 #include "gateway/config.h"
+#include "gateway/witness_port.h"
+#include "gateway/witness_submitter.h"
 #include "policy/snapshot.h"
 #include "registry/registry.h"
+#include "witness/store.h"
+#include "witness/witness.h"
 
 namespace dx::gateway {
 namespace {
@@ -61,6 +65,18 @@ std::vector<std::string> CheckGatewayConfig(
           " holds no PEM certificate: give the roots the authority's tokens "
           "chain to"));
     }
+  }
+
+  // The witness's keys, as its start reads them (its state is not opened).
+  if (auto w = BuildWitness(config->witness(),
+                            std::make_unique<witness::InMemoryWitnessStore>(),
+                            SystemClock::Get());
+      !w.ok()) {
+    problems.push_back(std::string(w.status().message()));
+  }
+  if (absl::Status s = WitnessSubmitter::CheckPeers(config->witness());
+      !s.ok()) {
+    problems.push_back(std::string(s.message()));
   }
 
   certs::TrustStore::Options trust;

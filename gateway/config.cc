@@ -49,6 +49,81 @@ absl::Status NormalizeTimestamping(const std::string& path, Resolve resolve,
   return absl::OkStatus();
 }
 
+// witness: off without a listen_address; with one, everything it needs
+// to cosign is named. The keys themselves are read at start
+// (gateway/witness_port.cc), which names the file or line that is wrong.
+template <typename Resolve>
+absl::Status NormalizeWitness(const std::string& path, Resolve resolve,
+                              v1::WitnessConfig* w) {
+  auto refuse = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": witness.", what));
+  };
+  for (int i = 0; i < w->peers_size(); ++i) {
+    v1::WitnessPeer* peer = w->mutable_peers(i);
+    if (!absl::StartsWith(peer->url(), "https://")) {
+      return refuse(absl::StrCat("peers[", i, "].url '", peer->url(),
+                                 "' must be https://host:port[/prefix]"));
+    }
+    if (peer->vkey().empty()) {
+      return refuse(absl::StrCat(
+          "peers[", i,
+          "].vkey must be the peer witness's verifier key (its start logs "
+          "it)"));
+    }
+    resolve(peer->mutable_ca_file());
+  }
+  if (w->submit_interval_seconds() == 0) w->set_submit_interval_seconds(30);
+  if (w->listen_address().empty()) {
+    if (w->logs_size() > 0 || !w->key_file().empty()) {
+      return refuse(
+          "listen_address must be set when the witness is configured "
+          "(its logs or key_file are), e.g. 0.0.0.0:8445");
+    }
+    return absl::OkStatus();
+  }
+  if (w->key_file().empty()) {
+    return refuse(
+        "key_file must name the witness's Ed25519 key (PKCS#8 PEM, made "
+        "with `openssl genpkey -algorithm ed25519`)");
+  }
+  if (w->name().empty() ||
+      w->name().find_first_of(" +\n") != std::string::npos) {
+    return refuse(
+        "name must be set, without spaces or '+', e.g. "
+        "hub.dxgate.example/witness");
+  }
+  if (!w->path_prefix().empty() &&
+      (w->path_prefix().front() != '/' || w->path_prefix().back() == '/')) {
+    return refuse(absl::StrCat("path_prefix '", w->path_prefix(),
+                               "' must start with '/' and not end with one, "
+                               "e.g. /witness"));
+  }
+  if (w->logs_size() == 0) {
+    return refuse("logs must name at least one log to witness");
+  }
+  for (int i = 0; i < w->logs_size(); ++i) {
+    v1::WitnessedLog* log = w->mutable_logs(i);
+    if (log->origin().empty()) {
+      return refuse(absl::StrCat("logs[", i, "].origin must be set"));
+    }
+    for (int j = 0; j < i; ++j) {
+      if (w->logs(j).origin() == log->origin()) {
+        return refuse(absl::StrCat("logs[", i, "]: the origin '", log->origin(),
+                                   "' is listed twice"));
+      }
+    }
+    if (log->vkeys_size() + log->public_key_files_size() == 0) {
+      return refuse(absl::StrCat("logs[", i, "] ('", log->origin(),
+                                 "') needs its keys: vkeys or "
+                                 "public_key_files"));
+    }
+    for (auto& f : *log->mutable_public_key_files()) resolve(&f);
+  }
+  resolve(w->mutable_key_file());
+  resolve(w->mutable_port_file());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
@@ -143,6 +218,10 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
                            push->mutable_client_tls()->mutable_key_file()}) {
       resolve(p);
     }
+  }
+  DX_RETURN_IF_ERROR(NormalizeWitness(path, resolve, c.mutable_witness()));
+  if (c.witness().log_origin().empty()) {
+    c.mutable_witness()->set_log_origin(absl::StrCat(c.node_id(), "/audit"));
   }
   v1::ClusterConfig* cluster = c.mutable_cluster();
   if (cluster->etcd_endpoints_size() > 0) {

@@ -16,6 +16,7 @@
 #include "gateway/readiness.h"
 #include "gateway/statistics_push.h"
 #include "gateway/tree_head_stamping.h"
+#include "gateway/witness_submitter.h"
 
 namespace dx::gateway {
 namespace {
@@ -88,6 +89,27 @@ std::vector<BackgroundTasks::Task> HousekeepingDuties(
                  },
                  /*run_at_start=*/true});
   if (c.stamper != nullptr) out.push_back(TreeHeadStampingDuty(c.stamper));
+  const v1::WitnessConfig& wc = c.config.witness();
+  if (wc.peers_size() > 0) {
+    // Its own reader: the duty reads tree heads and proofs on its thread.
+    auto reader = std::make_shared<audit::AuditReader>(c.state_db.get());
+    WitnessSubmitter::Deps d;
+    d.config = wc;
+    d.reader = reader.get();
+    d.db = c.state_db.get();
+    d.log_signer = c.log_signer;
+    d.post = WitnessSubmitter::HttpsPost(10);
+    auto submitter = WitnessSubmitter::Create(std::move(d));
+    if (submitter.ok()) {
+      std::shared_ptr<WitnessSubmitter> shared = *std::move(submitter);
+      out.push_back({"dx-witness-submit",
+                     absl::Seconds(wc.submit_interval_seconds()),
+                     [reader, shared] { shared->Tick(); },
+                     /*run_at_start=*/true});
+    } else {  // the start checked the peers (StartWitnessPort)
+      Log(std::string(submitter.status().message()));
+    }
+  }
   return out;
 }
 

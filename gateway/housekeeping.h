@@ -15,6 +15,9 @@
 //    statistics reports measure;
 //  - timestamp (when audit.timestamping is set): RFC 3161 stamps of the
 //    tree heads (gateway/tree_head_stamping.h);
+//  - witness-submit (when witness.peers is set), every
+//    submit_interval_seconds (at once too): the log's latest checkpoint to
+//    the peer witnesses (gateway/witness_submitter.h);
 // and, once, the end of a prune that a crash interrupted (audit/pruner.h).
 // When statistics_push is configured, the reports' pusher
 // (gateway/statistics_push.h) runs beside them, on its own thread.

@@ -1,6 +1,7 @@
 #include "gateway/http_ports.h"
 
 #include "absl/strings/str_cat.h"
+#include "audit/rocksdb_audit_log.h"
 #include "authz/call_gate.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -12,7 +13,10 @@
 #include "gateway/node_reloads.h"
 #include "gateway/node_status.h"
 #include "gateway/readiness.h"
+#include "gateway/witness_submitter.h"
 #include "metrics/metrics.h"
+#include "witness/rocksdb_store.h"
+#include "witness/witness.h"
 
 namespace dx::gateway {
 
@@ -47,6 +51,40 @@ absl::StatusOr<std::unique_ptr<metrics::HttpEndpoint>> StartMetricsPort(
            absl::StrCat("metrics on http://", config.metrics().listen_address(),
                         " (port ", endpoint->port(), "): /metrics, /healthz"));
   return endpoint;
+}
+
+absl::StatusOr<std::unique_ptr<WitnessPort>> StartWitnessPort(
+    NodeComponents* parts) {
+  NodeComponents& c = *parts;
+  const v1::WitnessConfig& wc = c.config.witness();
+  // The submitter's peers are checked here too, so that a bad vkey stops
+  // the start (the housekeeping that runs the submitter cannot).
+  DX_RETURN_IF_ERROR(WitnessSubmitter::CheckPeers(wc));
+  DX_ASSIGN_OR_RETURN(
+      auto witness,
+      BuildWitness(
+          wc, std::make_unique<witness::RocksDbWitnessStore>(c.state_db.get()),
+          c.clock));
+  if (witness == nullptr) return nullptr;
+  WitnessPort::Options o;
+  o.config = &wc;
+  o.cert_file = c.config.tls().cert_file();
+  o.key_file = c.config.tls().key_file();
+  const std::string vkey = witness->cosigner().VerifierKeyString();
+  o.witness = std::move(witness);
+  o.audit_log = c.audit_log.get();
+  o.metrics = c.metrics.get();
+  DX_ASSIGN_OR_RETURN(auto port, WitnessPort::Start(std::move(o)));
+  if (!wc.port_file().empty()) {
+    DX_RETURN_IF_ERROR(
+        WriteFileAtomically(wc.port_file(), absl::StrCat(port->port(), "\n")));
+  }
+  LogEvent("dxgate", "info",
+           absl::StrCat("witness on https://", wc.listen_address(), " (port ",
+                        port->port(), "): POST ", wc.path_prefix(),
+                        "/add-checkpoint, ", wc.logs_size(),
+                        " log(s); its verifier key: ", vkey));
+  return port;
 }
 
 absl::StatusOr<std::unique_ptr<console::ConsoleServer>> StartConsolePort(

@@ -15,6 +15,7 @@
 #include "gateway/housekeeping.h"
 #include "gateway/http_ports.h"
 #include "gateway/node_reloads.h"
+#include "gateway/witness_port.h"
 #include "metrics/http_endpoint.h"
 
 namespace dx::gateway {
@@ -57,6 +58,7 @@ absl::Status GatewayServer::Open(const Options& options) {
   DX_ASSIGN_OR_RETURN(grpc_, GrpcFrontEnd::Start(parts_.get()));
   DX_ASSIGN_OR_RETURN(metrics_, StartMetricsPort(parts_.get()));
   DX_ASSIGN_OR_RETURN(console_, StartConsolePort(parts_.get(), grpc_.get()));
+  DX_ASSIGN_OR_RETURN(witness_, StartWitnessPort(parts_.get()));
   if (parts_->trail != nullptr) {
     // In a cluster: publish this node's tree heads where it is reached,
     // stand for checkpointer.
@@ -115,6 +117,9 @@ void GatewayServer::Shutdown() {
     console_.reset();
     parts_->gate->SetConsoleSessions(nullptr);
   }
+  // The witness: its answers under way finish (their audit records are
+  // written before the log closes below).
+  witness_.reset();
   // 3. The drain.
   if (grpc_ != nullptr) {
     Log(absl::StrCat("draining in-flight calls (up to ",

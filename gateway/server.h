@@ -27,6 +27,7 @@ namespace dx::gateway {
 class ConfigReloader;
 class GrpcFrontEnd;
 class Housekeeping;
+class WitnessPort;
 
 class GatewayServer {
  public:
@@ -65,6 +66,7 @@ class GatewayServer {
   std::unique_ptr<GrpcFrontEnd> grpc_;
   std::unique_ptr<metrics::HttpEndpoint> metrics_;
   std::unique_ptr<console::ConsoleServer> console_;
+  std::unique_ptr<WitnessPort> witness_;
   std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<Housekeeping> housekeeping_;
   bool shut_down_ = false;

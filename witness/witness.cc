@@ -97,7 +97,23 @@ std::string FormatAddCheckpointRequest(const AddCheckpointRequest& request) {
 
 Witness::Witness(std::unique_ptr<Cosigner> cosigner, std::vector<Log> logs,
                  const Clock* clock)
-    : cosigner_(std::move(cosigner)), clock_(clock) {
+    : Witness(std::move(cosigner), std::move(logs), clock,
+              std::make_unique<InMemoryWitnessStore>()) {}
+
+absl::StatusOr<std::unique_ptr<Witness>> Witness::Open(
+    std::unique_ptr<Cosigner> cosigner, std::vector<Log> logs,
+    const Clock* clock, std::unique_ptr<WitnessStore> store) {
+  DX_ASSIGN_OR_RETURN(WitnessedCheckpoints saved, store->LoadAll());
+  std::unique_ptr<Witness> w(new Witness(std::move(cosigner), std::move(logs),
+                                         clock, std::move(store)));
+  absl::MutexLock lock(&w->mu_);
+  w->latest_ = std::move(saved);
+  return w;
+}
+
+Witness::Witness(std::unique_ptr<Cosigner> cosigner, std::vector<Log> logs,
+                 const Clock* clock, std::unique_ptr<WitnessStore> store)
+    : cosigner_(std::move(cosigner)), clock_(clock), store_(std::move(store)) {
   for (Log& log : logs) {
     KnownLog& known = logs_[log.origin];
     for (auto& key : log.keys) {
@@ -120,31 +136,61 @@ AddCheckpointResponse Witness::AddCheckpoint(absl::string_view body) {
   if (!checkpoint.ok()) {
     return Refuse(400, std::string(checkpoint.status().message()));
   }
-  const auto log = logs_.find(checkpoint->origin);
+  return Verified(*request, *note, *checkpoint);
+}
+
+AddCheckpointResponse Witness::Verified(const AddCheckpointRequest& request,
+                                        const Note& note,
+                                        const Checkpoint& checkpoint) {
+  const auto log = logs_.find(checkpoint.origin);
   if (log == logs_.end()) {
     return Refuse(404, absl::StrCat("this witness does not witness the log '",
-                                    checkpoint->origin, "'"));
+                                    checkpoint.origin, "'"));
   }
-  auto verified = VerifyNote(*note, log->second.key_views);
+  AddCheckpointResponse r = Checked(request, note, checkpoint, log->second);
+  r.origin = checkpoint.origin;
+  return r;
+}
+
+AddCheckpointResponse Witness::Checked(const AddCheckpointRequest& request,
+                                       const Note& note,
+                                       const Checkpoint& checkpoint,
+                                       const KnownLog& log) {
+  // The signature is checked before the lock: it is the costly part, and
+  // it depends on nothing the lock guards.
+  auto verified = VerifyNote(note, log.key_views);
   if (!verified.ok()) {
-    return Refuse(403, absl::StrCat("the checkpoint of '", checkpoint->origin,
+    return Refuse(403, absl::StrCat("the checkpoint of '", checkpoint.origin,
                                     "' is not signed by its log: ",
                                     verified.status().message()));
   }
-  if (request->old_size > checkpoint->size) {
-    return Refuse(400, absl::StrCat("old size ", request->old_size,
-                                    " is above the checkpoint's size ",
-                                    checkpoint->size));
+  if (request.old_size > checkpoint.size) {
+    return Refuse(
+        400, absl::StrCat("old size ", request.old_size,
+                          " is above the checkpoint's size ", checkpoint.size));
   }
-
   absl::MutexLock lock(&mu_);
-  const auto it = latest_.find(checkpoint->origin);
+  AddCheckpointResponse r = AddLocked(request, note, checkpoint);
+  if (r.evidence_of_misbehaviour) {
+    r.old_size = request.old_size;
+    const auto it = latest_.find(checkpoint.origin);
+    if (it != latest_.end()) r.cosigned = it->second;
+    r.submitted = WitnessedCheckpoint{checkpoint.size, checkpoint.root_hash,
+                                      request.checkpoint};
+  }
+  return r;
+}
+
+AddCheckpointResponse Witness::AddLocked(const AddCheckpointRequest& request,
+                                         const Note& note,
+                                         const Checkpoint& checkpoint) {
+  const auto it = latest_.find(checkpoint.origin);
   const uint64_t latest_size = it == latest_.end() ? 0 : it->second.size;
-  if (request->old_size != latest_size) {
+  if (request.old_size != latest_size) {
     AddCheckpointResponse r =
-        Refuse(409, absl::StrCat("old size ", request->old_size,
+        Refuse(409, absl::StrCat("old size ", request.old_size,
                                  " is not the size last cosigned for '",
-                                 checkpoint->origin, "', ", latest_size));
+                                 checkpoint.origin, "', ", latest_size));
     r.content_type = "text/x.tlog.size";
     r.body = absl::StrCat(latest_size, "\n");
     return r;
@@ -153,32 +199,32 @@ AddCheckpointResponse Witness::AddCheckpoint(absl::string_view body) {
   // for a log never cosigned: nothing is proven about it yet).
   const std::string old_root =
       it == latest_.end() ? audit::EmptyRoot() : it->second.root_hash;
-  if (request->old_size == checkpoint->size) {
-    if (it != latest_.end() && checkpoint->root_hash != old_root) {
+  if (request.old_size == checkpoint.size) {
+    if (it != latest_.end() && checkpoint.root_hash != old_root) {
       return Refuse(
           409,
-          absl::StrCat("the log '", checkpoint->origin,
-                       "' signed another root for size ", checkpoint->size,
+          absl::StrCat("the log '", checkpoint.origin,
+                       "' signed another root for size ", checkpoint.size,
                        " than the one cosigned: it was rewritten"),
           /*evidence=*/true);
     }
-    if (it == latest_.end() && checkpoint->root_hash != audit::EmptyRoot()) {
+    if (it == latest_.end() && checkpoint.root_hash != audit::EmptyRoot()) {
       return Refuse(422, "a checkpoint of size 0 must have the empty root");
     }
-    if (!request->proof.empty()) {
+    if (!request.proof.empty()) {
       return Refuse(422, "the proof between equal sizes must be empty");
     }
-  } else if (request->old_size == 0) {
-    if (!request->proof.empty()) {
+  } else if (request.old_size == 0) {
+    if (!request.proof.empty()) {
       return Refuse(422, "the proof from size 0 must be empty");
     }
-  } else if (!audit::VerifyConsistency(request->old_size, checkpoint->size,
-                                       old_root, checkpoint->root_hash,
-                                       request->proof)) {
+  } else if (!audit::VerifyConsistency(request.old_size, checkpoint.size,
+                                       old_root, checkpoint.root_hash,
+                                       request.proof)) {
     return Refuse(
         422,
-        absl::StrCat("the consistency proof from size ", request->old_size,
-                     " to ", checkpoint->size, " of '", checkpoint->origin,
+        absl::StrCat("the consistency proof from size ", request.old_size,
+                     " to ", checkpoint.size, " of '", checkpoint.origin,
                      "' does not verify: the log is not an extension of the "
                      "one cosigned"),
         /*evidence=*/true);
@@ -186,18 +232,27 @@ AddCheckpointResponse Witness::AddCheckpoint(absl::string_view body) {
 
   const uint64_t now = static_cast<uint64_t>(
       std::max<int64_t>(0, absl::ToUnixSeconds(clock_->Now())));
-  auto cosig = cosigner_->Cosign(note->text, now);
+  auto cosig = cosigner_->Cosign(note.text, now);
   if (!cosig.ok()) {
     return Refuse(500, std::string(cosig.status().message()));
   }
-  latest_[checkpoint->origin] = WitnessedCheckpoint{
-      checkpoint->size, checkpoint->root_hash, request->checkpoint};
+  // Durable before the cosignature leaves (the spec's MUST): a witness
+  // that lost this after answering would cosign a rewritten log later.
+  WitnessedCheckpoint cosigned{checkpoint.size, checkpoint.root_hash,
+                               request.checkpoint};
+  const absl::Status saved = store_->Save(checkpoint.origin, cosigned);
+  if (!saved.ok()) {
+    return Refuse(500, absl::StrCat("the witness could not record the "
+                                    "checkpoint, so it cosigns nothing: ",
+                                    saved.message()));
+  }
+  latest_[checkpoint.origin] = std::move(cosigned);
   AddCheckpointResponse r;
   r.http_status = 200;
   r.content_type = "text/plain; charset=utf-8";
   r.body = FormatSignatureLine(*cosig);
-  r.reason = absl::StrCat("cosigned '", checkpoint->origin, "' at size ",
-                          checkpoint->size);
+  r.reason = absl::StrCat("cosigned '", checkpoint.origin, "' at size ",
+                          checkpoint.size);
   return r;
 }
 

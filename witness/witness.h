@@ -11,7 +11,10 @@
 // Refusals a log's misbehaviour explains (409 same size other root, 422)
 // are flagged as evidence, for the alarm and the audit record a caller
 // adds. The check and the update happen under one lock, so two concurrent
-// requests can never roll the recorded size back. Thread-safe.
+// requests can never roll the recorded size back. The latest checkpoints
+// live in a WitnessStore (witness/store.h): a cosignature is returned only
+// after its checkpoint is saved there, and Open reloads them, so a witness
+// restarted still holds the sizes it cosigned. Thread-safe.
 #ifndef DX_WITNESS_WITNESS_H_
 #define DX_WITNESS_WITNESS_H_
 
@@ -26,8 +29,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "witness/checkpoint.h"
 #include "witness/cosignature.h"
 #include "witness/note.h"
+#include "witness/store.h"
 
 namespace dx::witness {
 
@@ -52,13 +57,14 @@ struct AddCheckpointResponse {
   std::string reason;        // for people and the audit log
   // The log signed something inconsistent with what it showed before.
   bool evidence_of_misbehaviour = false;
-};
-
-// The latest checkpoint cosigned for one origin.
-struct WitnessedCheckpoint {
-  uint64_t size = 0;
-  std::string root_hash;
-  std::string note;  // as submitted, the evidence to show later
+  // The checkpoint's origin once it parsed and is witnessed here ("" for
+  // an unknown origin, so that it can label metrics: a bounded set).
+  std::string origin;
+  // With evidence_of_misbehaviour: the request's old size, the checkpoint
+  // cosigned before and the one refused (both notes signed by the log).
+  uint64_t old_size = 0;
+  WitnessedCheckpoint cosigned;
+  WitnessedCheckpoint submitted;
 };
 
 class Witness final {
@@ -68,9 +74,14 @@ class Witness final {
     // The log's keys (ECDSA type 0x02 usually); owned.
     std::vector<std::unique_ptr<NoteVerifier>> keys;
   };
-  // `clock` is not owned and must outlive the witness.
+  // `clock` is not owned and must outlive the witness. Keeps its state in
+  // memory only (an InMemoryWitnessStore): for tests.
   Witness(std::unique_ptr<Cosigner> cosigner, std::vector<Log> logs,
           const Clock* clock);
+  // The same over `store`, whose saved checkpoints it loads first.
+  static absl::StatusOr<std::unique_ptr<Witness>> Open(
+      std::unique_ptr<Cosigner> cosigner, std::vector<Log> logs,
+      const Clock* clock, std::unique_ptr<WitnessStore> store);
 
   AddCheckpointResponse AddCheckpoint(absl::string_view body)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -87,12 +98,28 @@ class Witness final {
     std::vector<const NoteVerifier*> key_views;
   };
 
+  Witness(std::unique_ptr<Cosigner> cosigner, std::vector<Log> logs,
+          const Clock* clock, std::unique_ptr<WitnessStore> store);
+
+  // The steps of AddCheckpoint once the request parsed: the origin's
+  // lookup, the log's signature, then the state under the lock.
+  AddCheckpointResponse Verified(const AddCheckpointRequest& request,
+                                 const Note& note, const Checkpoint& checkpoint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  AddCheckpointResponse Checked(const AddCheckpointRequest& request,
+                                const Note& note, const Checkpoint& checkpoint,
+                                const KnownLog& log) ABSL_LOCKS_EXCLUDED(mu_);
+  AddCheckpointResponse AddLocked(const AddCheckpointRequest& request,
+                                  const Note& note,
+                                  const Checkpoint& checkpoint)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::unique_ptr<Cosigner> cosigner_;
   const Clock* const clock_;
+  const std::unique_ptr<WitnessStore> store_;
   std::map<std::string, KnownLog, std::less<>> logs_;  // fixed after ctor
   mutable absl::Mutex mu_;
-  std::map<std::string, WitnessedCheckpoint, std::less<>> latest_
-      ABSL_GUARDED_BY(mu_);
+  WitnessedCheckpoints latest_ ABSL_GUARDED_BY(mu_);  // as saved in store_
 };
 
 }  // namespace dx::witness

@@ -415,15 +415,24 @@ TEST_F(WitnessTest, RefusesAsTheSpecSays) {
 TEST_F(WitnessTest, RefusesARewrittenLog) {
   auto witness = MakeWitness();
   Tree tree(10);
-  ASSERT_EQ(witness->AddCheckpoint(Request(0, {}, SignedCheckpoint(tree)))
-                .http_status,
-            200);
+  const std::string first = SignedCheckpoint(tree);
+  ASSERT_EQ(witness->AddCheckpoint(Request(0, {}, first)).http_status, 200);
   // Same size, another root (the data dir replaced): 409, as evidence.
   Tree rewritten(10, "rewritten ");
-  auto r = witness->AddCheckpoint(Request(10, {}, SignedCheckpoint(rewritten)));
+  const std::string forged = SignedCheckpoint(rewritten);
+  auto r = witness->AddCheckpoint(Request(10, {}, forged));
   EXPECT_EQ(r.http_status, 409) << r.reason;
   EXPECT_TRUE(r.evidence_of_misbehaviour);
   EXPECT_NE(r.reason.find("rewritten"), std::string::npos);
+  // Both checkpoints, for the audit record: the log signed each.
+  EXPECT_EQ(r.origin, kOrigin);
+  EXPECT_EQ(r.old_size, 10u);
+  EXPECT_EQ(r.cosigned.size, 10u);
+  EXPECT_EQ(r.cosigned.root_hash, tree.Root());
+  EXPECT_EQ(r.cosigned.note, first);
+  EXPECT_EQ(r.submitted.size, 10u);
+  EXPECT_EQ(r.submitted.root_hash, rewritten.Root());
+  EXPECT_EQ(r.submitted.note, forged);
   // The same checkpoint again is fine (a retry).
   r = witness->AddCheckpoint(Request(10, {}, SignedCheckpoint(tree)));
   EXPECT_EQ(r.http_status, 200) << r.reason;
