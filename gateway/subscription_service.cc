@@ -8,6 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/bytes.h"
 #include "dx/v1/adapter.grpc.pb.h"
+#include "gateway/envelope_terms.h"
 #include "gateway/internal/admission.h"
 #include "gateway/subscription_chain.h"
 #include "policy/masking.h"
@@ -28,15 +29,15 @@ Refusal Unsupported(std::string message) {
 
 // The terms ride in the signed envelope after the RequestEnvelope's fields
 // (subscription.proto): parsing the same bytes reads them.
-Refusal ReadTerms(const std::string& envelope, v1::SubscriptionTerms* terms) {
-  v1::AckTerms ack;
-  if (!terms->ParseFromString(envelope) || !ack.ParseFromString(envelope)) {
+Refusal ReadTerms(const std::string& envelope, const TermsCarried& carried,
+                  v1::SubscriptionTerms* terms) {
+  if (!terms->ParseFromString(envelope)) {
     return Unsupported("the envelope's subscription terms do not parse");
   }
-  if (!ack.subscription_id().empty() || ack.sequence() != 0) {
+  if (carried.ack) {
     return Unsupported(
-        "this envelope carries AckTerms: send it to Subscriptions.Ack, and "
-        "a Subscribe with SubscriptionTerms");
+        "this envelope carries AckTerms (fields 1011-1020): send it to "
+        "dx.v1.Subscriptions/Ack, and a Subscribe with SubscriptionTerms");
   }
   switch (terms->start()) {
     case v1::START_FROM_UNSPECIFIED:
@@ -351,7 +352,8 @@ grpc::Status SubscriptionService::Subscribe(
   Refusal r = a.Authenticate(accepting_, *request);
   // The terms before the replay guard remembers the nonce: a malformed
   // request can be sent again, corrected.
-  if (!r.refused()) r = ReadTerms(request->envelope(), &terms);
+  if (!r.refused())
+    r = ReadTerms(request->envelope(), TermsIn(a.env()), &terms);
   // A feed is not filtered by query: a subscription naming one person
   // would otherwise pass a grant that requires a named subject and receive
   // everyone's changes. Fail closed until per-subscription filters exist.
@@ -614,6 +616,11 @@ grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
   internal::Admission a(deps_, ctx, v1::RECORD_KIND_SUBSCRIPTION_CONTROL);
   Refusal r = a.Authenticate(accepting_, *request);
   v1::AckTerms terms;
+  if (!r.refused() && TermsIn(a.env()).subscription) {
+    r = Unsupported(
+        "this envelope carries SubscriptionTerms (fields 1001-1010): send it "
+        "to dx.v1.Subscriptions/Subscribe, and an Ack with AckTerms only");
+  }
   if (!r.refused() && (!terms.ParseFromString(request->envelope()) ||
                        terms.subscription_id().empty())) {
     r = Unsupported(

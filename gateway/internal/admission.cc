@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/envelope_terms.h"
 #include "gateway/policy_filter.h"
 #include "gateway/record_filter.h"
 #include "policy/masking.h"
@@ -61,6 +62,12 @@ Refusal Admission::Authenticate(bool accepting,
     const absl::Time start = deps_.clock->Now();
     refusal = deps_.checker->Check(request, PeerPem(*ctx_), &checked_);
     stages_.Set(Stage::kVerify, deps_.clock->Now() - start);
+    // A signed subscribe or ack sent to Exchange: its terms would be
+    // ignored and it would be served as a plain look-up.
+    if (!refusal.refused() && kind_ != v1::RECORD_KIND_SUBSCRIPTION_START &&
+        kind_ != v1::RECORD_KIND_SUBSCRIPTION_CONTROL) {
+      refusal = TermsOnExchange(checked_.envelope);
+    }
   } else {
     RequestChecker::ReadUnverified(request, PeerPem(*ctx_), &checked_);
   }

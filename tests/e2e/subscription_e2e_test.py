@@ -237,6 +237,54 @@ change_logs:
         self.assertEqual((code, reason),
                          (grpc.StatusCode.NOT_FOUND, "REASON_SUBSCRIPTION_UNKNOWN"))
 
+    def test_terms_sent_to_the_wrong_rpc_are_refused_and_audited(self):
+        # A signed subscribe sent to Exchange: without the check it would be
+        # served as a look-up (this grant allows look-ups of this query).
+        lookup = {"purpose": "statistics", "query": {"province_code": "079"}}
+        sent = []
+        for rpc in ("Call", "Stream"):
+            req = self.h30.with_terms(S.SubscriptionTerms(start=S.START_FROM_NOW), **lookup)
+            sent.append(exchange_pb2.RequestEnvelope.FromString(req.envelope).request_id)
+            call = getattr(self.h30.stub, rpc)
+            code, reason, msg = Subscriber.refused(
+                lambda r: list(call(r, timeout=20)) if rpc == "Stream" else call(r, timeout=20),
+                req)
+            self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                              "REASON_MALFORMED_REQUEST"), rpc)
+            self.assertIn("send it to dx.v1.Subscriptions/Subscribe", msg)
+        req = self.h30.with_terms(S.AckTerms(subscription_id="x", sequence=1), **lookup)
+        sent.append(exchange_pb2.RequestEnvelope.FromString(req.envelope).request_id)
+        code, reason, msg = Subscriber.refused(self.h30.stub.Call, req, timeout=20)
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.INVALID_ARGUMENT, "REASON_MALFORMED_REQUEST"))
+        self.assertIn("dx.v1.Subscriptions/Ack", msg)
+        # Ack terms on Subscribe, subscription terms on Ack.
+        both = S.SubscriptionTerms(start=S.START_FROM_NOW).SerializeToString() + \
+            S.AckTerms(subscription_id="x", sequence=1).SerializeToString()
+        for fn, terms, rpc in ((self.h30.subscribe, S.AckTerms(subscription_id="x"), "Ack"),
+                               (self.h30.subs.Ack, S.SubscriptionTerms(
+                                   start=S.START_FROM_NOW), "Subscribe")):
+            req = self.h30.with_terms(terms)
+            sent.append(exchange_pb2.RequestEnvelope.FromString(req.envelope).request_id)
+            code, reason, msg = Subscriber.refused(fn, request=req) if rpc == "Ack" else \
+                Subscriber.refused(fn, req, timeout=20)
+            self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                              "REASON_SUBSCRIPTION_UNSUPPORTED"), rpc)
+            self.assertIn(f"send it to dx.v1.Subscriptions/{rpc}", msg)
+        base = self.h30.signed(dataset=DATASET, purpose="testing")
+        data = base.envelope + both
+        req = exchange_pb2.SignedRequest(
+            envelope=data, signature=self.h30.key.sign(data, ec.ECDSA(hashes.SHA256())),
+            signer_certificate=self.h30.cert_der)
+        code, reason, _ = Subscriber.refused(self.h30.subscribe, request=req)
+        self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                          "REASON_SUBSCRIPTION_UNSUPPORTED"))
+        # Each refusal is in the audit log, denied, with its reason.
+        recs = {r.get("request_id"): r for r in self.env.audit_records()}
+        for rid in sent:
+            self.assertIn(rid, recs)
+            self.assertEqual(recs[rid].get("decision"), "DECISION_DENY", recs[rid])
+
     def test_grant_without_the_subscription_mode_is_refused(self):
         code, reason, msg = Subscriber.refused(self.h30.subscribe, purpose="statistics")
         self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED)
