@@ -99,6 +99,9 @@ absl::Status GrpcFrontEnd::BuildServices() {
   if (sc.heartbeat_seconds() != 0) {
     sub.heartbeat = absl::Seconds(sc.heartbeat_seconds());
   }
+  if (sc.policy_recheck_seconds() != 0) {
+    sub.policy_recheck = absl::Seconds(sc.policy_recheck_seconds());
+  }
   if (sc.max_events_per_batch() != 0) {
     sub.max_events_per_batch =
         std::min<uint32_t>(sc.max_events_per_batch(), 10000);

@@ -75,6 +75,10 @@ Refusal Admission::Authenticate(bool accepting,
   return refusal;
 }
 
+Refusal Admission::RecheckCertificates(const v1::SignedRequest& request) const {
+  return deps_.checker->RecheckCertificates(request, PeerPem(*ctx_));
+}
+
 void Admission::CheckReplay(Cancellation* cancel,
                             std::function<void(Refusal)> done) {
   const replay::ReplayKey key{env().consumer_agency(), env().request_id(),
@@ -95,7 +99,7 @@ void Admission::CheckReplay(Cancellation* cancel,
 }
 
 void Admission::Decide(uint64_t max_records, Cancellation* cancel,
-                       std::function<void(Refusal)> done) {
+                       std::function<void(Refusal)> done, bool charge_quota) {
   const v1::RequestEnvelope& e = env();
   policy::AccessRequest ar;
   ar.consumer_agency = e.consumer_agency();
@@ -116,12 +120,16 @@ void Admission::Decide(uint64_t max_records, Cancellation* cancel,
   ar.has_data_subject_id = !e.data_subject_id().empty();
   ar.consent_reference = e.consent_reference();
   ar.max_records = max_records;
+  ar.charge_quota = charge_quota;
   deps_.authorizer->Decide(
       ar, cancel,
       [this, start = deps_.clock->Now(),
        done = std::move(done)](policy::AccessDecision d) {
         stages_.Set(Stage::kPolicy, deps_.clock->Now() - start);
         decision_ = std::move(d);
+        // A decision made again (a subscription under way) replaces these.
+        record_.clear_masked_fields();
+        record_.clear_row_filter();
         if (decision_.dataset != nullptr) {
           record_.set_provider_agency(decision_.dataset->provider_agency());
         }

@@ -295,6 +295,89 @@ change_logs:
                                    query={"province_code": "079"})
         self.assertEqual(columns, ["province_code"])
 
+    def apply_policy(self, grant_fields, forbid=""):
+        doc = os.path.join(self.tmp.name, "residents-policy.yaml")
+        masks = ("masks: [{field: full_name, kind: partial, keep_last: 3}],\n         "
+                 if "full_name" in grant_fields else "")
+        with open(doc, "w", encoding="utf-8") as f:
+            f.write(f"""datasets:
+  - dataset: test.residents
+    grants:
+      - {{id: residents-feed, consumers: [000.00.00.H30], purposes: [testing],
+         fields: [{", ".join(grant_fields)}],
+         {masks}modes: [subscription], legal_basis: tests}}
+      - {{id: residents-lookup, consumers: [000.00.00.H30], purposes: [statistics],
+         fields: [province_code], legal_basis: tests}}
+{forbid}""")
+        out = self.env.policy("apply", "-f", doc)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def test_live_policy_narrows_the_next_batch_then_a_revocation_ends_the_feed(self):
+        stream, opened = self.h30.subscribe()
+        try:
+            self.change("079000000401", "insert", full_name="Hồ Văn Giang")
+            [b1] = read_events(stream, 1)
+            e1 = S.EventBatch.FromString(b1.envelope)
+            self.assertIn("full_name", e1.columns)
+            # Narrowed while the feed runs: the next batch has no full_name.
+            self.apply_policy(["citizen_id", "province_code"])
+            self.change("079000000402", "insert", full_name="Hồ Văn Hải")
+            [b2] = read_events(stream, 1)
+            e2 = S.EventBatch.FromString(b2.envelope)
+            self.assertEqual(list(e2.columns), ["citizen_id", "province_code"])
+            self.assertEqual(list(e2.events[0].values.values), ["079000000402", "079"])
+            self.assertNotEqual(e2.policy_version, e1.policy_version)
+            # Widened again: the feed was opened without full_name; it is
+            # read again with it, and nothing is skipped or sent twice.
+            self.apply_policy(["citizen_id", "full_name", "province_code"])
+            self.change("079000000403", "insert", full_name="Hồ Văn Hiếu")
+            [b3] = read_events(stream, 1)
+            e3 = S.EventBatch.FromString(b3.envelope)
+            self.assertEqual([(e.sequence, e.key) for e in e3.events], [(3, "079000000403")])
+            self.assertTrue(e3.events[0].values.values[1].endswith("iếu"))
+            head, last = check_chain(opened.chain_head_sha256, 0, [b1, b2, b3])
+            # Revoked (a forbid citing its act) while idle, and a change
+            # written after: the feed ends, signed, before it is delivered.
+            self.apply_policy(["citizen_id", "province_code"], forbid="""\
+    forbids:
+      - {id: feed-suspended, consumers: [000.00.00.H30],
+         legal_basis: Decision 77/QD-BCA (suspension), reason: sharing suspended}
+""")
+            self.change("079000000404", "insert", full_name="Hồ Văn Khoa")
+            ended, beats = None, 0
+            with self.assertRaises(grpc.RpcError) as caught:
+                for msg in stream:
+                    self.assertFalse(msg.HasField("batch"), "a batch after the revocation")
+                    if msg.HasField("heartbeat"):
+                        beats += 1
+                        self.assertLess(beats, 60, "the feed was not ended")
+                    if msg.HasField("ended"):
+                        ended = msg.ended
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        finally:
+            stream.cancel()
+            self.apply_policy(["citizen_id", "full_name", "province_code"])
+        self.assertIsNotNone(ended, "no signed final message")
+        self.assertTrue(self.openssl_verifies(ended), "openssl does not verify the end")
+        end = S.SubscriptionEnded.FromString(ended.envelope)
+        self.assertEqual(errors_pb2.ReasonCode.Name(end.reason), "REASON_POLICY_FORBIDDEN")
+        self.assertEqual(end.rule_id, "feed-suspended")
+        self.assertIn("Decision 77/QD-BCA", end.legal_basis)
+        self.assertEqual((end.last_sequence, end.previous_batch_sha256), (last, head))
+        self.assertEqual(end.subscription_id, opened.subscription_id)
+        # Audited: the end, denied, citing the rule, its receipt in the message.
+        recs = [r for r in self.records_of(opened.subscription_id)
+                if r["kind"] == "RECORD_KIND_SUBSCRIPTION_CONTROL"
+                and r.get("decision") == "DECISION_DENY"]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]["policy_rule_id"], "feed-suspended")
+        self.assertEqual(recs[0]["reason"], "REASON_POLICY_FORBIDDEN")
+        self.assertEqual(str(recs[0]["last_event_sequence"]), str(last))
+        batch_recs = [r for r in self.records_of(opened.subscription_id)
+                      if r["kind"] == "RECORD_KIND_SUBSCRIPTION_BATCH"]
+        self.assertEqual([r["policy_version"] for r in batch_recs],
+                         [e1.policy_version, e2.policy_version, e3.policy_version])
+
     def test_snapshot_query_and_subject_are_refused(self):
         code, reason, _ = Subscriber.refused(self.h30.subscribe, start=S.START_FROM_SNAPSHOT)
         self.assertEqual((code, reason), (grpc.StatusCode.UNIMPLEMENTED,
