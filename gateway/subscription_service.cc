@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/bytes.h"
@@ -140,7 +141,10 @@ struct SubscriptionService::Live {
   bool stopping = false;
   std::string stop_reason;    // why, once stopping
   bool end_recorded = false;  // End wrote the stream's last record
-  absl::CondVar changed;      // an ack came, or stopping
+  // Events delivered on this stream and not acknowledged, as told to the
+  // observer (so that its end takes back exactly what it added).
+  int64_t unacked_told = 0;
+  absl::CondVar changed;  // an ack came, or stopping
 };
 
 SubscriptionService::SubscriptionService(
@@ -269,6 +273,12 @@ grpc::Status SubscriptionService::End(
   out->set_sequence_number(receipt->sequence_number);
   out->set_record_hash(receipt->record_hash);
   out->set_node_id(deps_.node_id);
+  if (options_.observer != nullptr) {
+    options_.observer->StreamEnded(a->decision().dataset != nullptr
+                                       ? a->decision().dataset->id()
+                                       : a->env().dataset_id(),
+                                   ended.reason);
+  }
   auto signed_end = SignEnded(*deps_.signer, e);
   if (signed_end.ok()) {
     v1::SubscriptionMessage m;
@@ -405,6 +415,11 @@ void SubscriptionService::Close(const std::shared_ptr<Live>& live,
     auto it = live_.find(live->state.subscription_id());
     if (it != live_.end() && it->second == live) live_.erase(it);
     ended_.SignalAll();
+    if (options_.observer != nullptr && live->unacked_told != 0) {
+      options_.observer->Unacknowledged(live->state.dataset_id(),
+                                        -live->unacked_told);
+      live->unacked_told = 0;
+    }
     r.set_last_event_sequence(live->state.acked_sequence());
     r.set_provider_position(live->state.acked_position());
     if (live->end_recorded) return;  // End recorded why, denied
@@ -486,6 +501,23 @@ grpc::Status SubscriptionService::Serve(
   opened->set_chain_head_sha256(head.sha256);
   if (!writer->Write(msg)) return grpc::Status::OK;
 
+  // Told to the observer: served while Serve runs; idle while only
+  // heartbeats were sent since the last batch.
+  const std::string dataset = a->decision().dataset->id();
+  SubscriptionObserver* const observer = options_.observer;
+  bool idle_told = false;
+  auto set_idle = [&](bool idle) {
+    if (observer != nullptr && idle != idle_told) {
+      observer->StreamsIdle(dataset, idle ? 1 : -1);
+    }
+    idle_told = idle;
+  };
+  if (observer != nullptr) observer->StreamsOpen(dataset, 1);
+  absl::Cleanup untold = [&] {
+    set_idle(false);
+    if (observer != nullptr) observer->StreamsOpen(dataset, -1);
+  };
+
   creq.set_dataset_id(a->decision().dataset->id());
   creq.set_consumer_agency(a->env().consumer_agency());
   creq.set_max_changes(options_.max_events_per_batch);
@@ -555,6 +587,7 @@ grpc::Status SubscriptionService::Serve(
     SetTimestamp(deps_.clock->Now(), hb.mutable_heartbeat()->mutable_time());
     hb.mutable_heartbeat()->set_last_sequence(head.last_sequence);
     last_sent = deps_.clock->Now();
+    set_idle(true);
     return writer->Write(hb);
   };
   grpc::Status result = grpc::Status::OK;
@@ -726,10 +759,31 @@ grpc::Status SubscriptionService::Serve(
                              deps_.node_id);
         break;
       }
+      if (observer != nullptr) {
+        live->unacked_told += eb.events_size();
+        observer->Unacknowledged(dataset, eb.events_size());
+      }
     }
     v1::SubscriptionMessage m;
     *m.mutable_batch() = *std::move(signed_batch);
     if (!writer->Write(m)) break;
+    if (observer != nullptr) {
+      // Lag: from the newest event's commit at the provider to now.
+      absl::Time newest = absl::InfinitePast();
+      for (const auto& e : eb.events()) {
+        if (e.has_commit_time()) {
+          newest = std::max(newest,
+                            absl::FromUnixSeconds(e.commit_time().seconds()) +
+                                absl::Nanoseconds(e.commit_time().nanos()));
+        }
+      }
+      observer->BatchDelivered(
+          dataset, eb.events_size(),
+          newest == absl::InfinitePast()
+              ? absl::Seconds(-1)
+              : std::max(absl::ZeroDuration(), deps_.clock->Now() - newest));
+    }
+    set_idle(false);
     read_position = cb.end_position();
     head.sha256 = hash;
     head.last_sequence = eb.last_sequence();
@@ -812,6 +866,14 @@ grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
                 "); acknowledge the last_sequence of a batch you received"));
       } else {
         const v1::DeliveredBatch d = state->delivered(found);
+        if (live != nullptr && options_.observer != nullptr) {
+          const int64_t moved =
+              std::min<int64_t>(live->unacked_told,
+                                static_cast<int64_t>(d.last_sequence() -
+                                                     state->acked_sequence()));
+          live->unacked_told -= moved;
+          options_.observer->Unacknowledged(state->dataset_id(), -moved);
+        }
         state->set_acked_sequence(d.last_sequence());
         state->set_acked_position(d.end_position());
         state->set_acked_batch_sha256(d.sha256());
@@ -829,6 +891,7 @@ grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
     }
   }
   if (r.refused()) {
+    if (options_.observer != nullptr) options_.observer->AckRefused(r.reason);
     a.record().set_subscription_event(absl::StrCat("ack refused: ", r.message));
     return Refuse(&a, r,
                   r.reason == v1::REASON_INTERNAL ? v1::DECISION_ERROR

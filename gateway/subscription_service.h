@@ -24,6 +24,7 @@
 #include "dx/v1/subscription.grpc.pb.h"
 #include "gateway/exchange_deps.h"
 #include "gateway/subscription_chain.h"
+#include "gateway/subscription_observer.h"
 #include "gateway/subscription_state.h"
 
 namespace dx::gateway {
@@ -44,6 +45,9 @@ class SubscriptionService final : public v1::Subscriptions::Service {
     // A stream is decided again before each batch and at least this often
     // while idle: a revoked grant or certificate ends it within this.
     absl::Duration policy_recheck = absl::Seconds(5);
+    // Told of streams, batches, acks and ends (metrics); may be null.
+    // Must outlive the service.
+    SubscriptionObserver* observer = nullptr;
   };
   // `deps` (the exchange pipeline's) must outlive the service.
   SubscriptionService(const ExchangeDeps& deps,

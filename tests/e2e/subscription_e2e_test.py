@@ -4,13 +4,16 @@ processes over loopback mutual TLS. A consumer subscribes with a signed
 request; each signed batch is checked with the openssl CLI, and the chain of
 batches by a few independent lines here; the gateway is restarted and the
 consumer resumes from its ack. One deployment for the class."""
+import datetime
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
@@ -25,6 +28,7 @@ from consumer import Consumer  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 from tests.harness import DevEnv  # noqa: E402
 from tests.harness.dev_env import test_dataset_entry  # noqa: E402
+from metrics_e2e_test import parse, value  # noqa: E402
 
 H30, H29 = "000.00.00.H30", "000.00.00.H29"
 DATASET = "test.residents"
@@ -114,7 +118,9 @@ class SubscriptionEndToEndTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-sub-")
         cls.env = DevEnv(cls.tmp.name, BUILD, population=100, business=100,
-                         gateway_settings={"subscriptions": "{heartbeat_seconds: 1}"})
+                         gateway_settings={"subscriptions": "{heartbeat_seconds: 1}",
+                                           "metrics": "{listen_address: '127.0.0.1:0', "
+                                                      "port_file: metrics.port}"})
         cls.env.setup()
         data = os.path.join(cls.env.root, "data")
         with open(os.path.join(data, "residents.csv"), "w", encoding="utf-8") as f:
@@ -141,10 +147,10 @@ change_logs:
         cls.tmp.cleanup()
 
     @classmethod
-    def change(cls, key, kind, **values):
+    def change(cls, key, kind, commit_time="2026-12-07T06:00:00Z", **values):
         cls.position += 1
         line = {"position": cls.position, "key": key, "kind": kind,
-                "commit_time": "2026-12-07T06:00:00Z"}
+                "commit_time": commit_time}
         if kind != "delete":
             line["values"] = {"citizen_id": key, "province_code": "079", "note": "secret",
                               **values}
@@ -365,6 +371,8 @@ change_logs:
         self.assertIn("Decision 77/QD-BCA", end.legal_basis)
         self.assertEqual((end.last_sequence, end.previous_batch_sha256), (last, head))
         self.assertEqual(end.subscription_id, opened.subscription_id)
+        self.assertEqual(value(self.scrape(), "dx_subscription_ends_total", dataset=DATASET,
+                               reason="policy_forbidden"), 1)
         # Audited: the end, denied, citing the rule, its receipt in the message.
         recs = [r for r in self.records_of(opened.subscription_id)
                 if r["kind"] == "RECORD_KIND_SUBSCRIPTION_CONTROL"
@@ -377,6 +385,63 @@ change_logs:
                       if r["kind"] == "RECORD_KIND_SUBSCRIPTION_BATCH"]
         self.assertEqual([r["policy_version"] for r in batch_recs],
                          [e1.policy_version, e2.policy_version, e3.policy_version])
+
+    def scrape(self):
+        with open(os.path.join(self.env.root, "metrics.port")) as f:
+            port = int(f.read())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            return parse(r.read().decode())
+
+    def wait_gauge(self, name, want, **labels):
+        """Until the gauge reads `want`; bounded by scrapes (a stream's end
+        is noticed at its next heartbeat, one a second), not by time."""
+        for _ in range(200):
+            got = value(self.scrape(), name, **labels)
+            if got == want:
+                return
+            time.sleep(0.05)
+        self.fail(f"{name}{labels} stayed at {got}, not {want}")
+
+    def test_metrics_count_events_batches_streams_lag_and_acks(self):
+        ds = {"dataset": DATASET}
+        self.wait_gauge("dx_subscriptions", 0, state="open", **ds)
+        before = self.scrape()
+        stream, opened = self.h30.subscribe()
+        try:
+            self.assertEqual(value(self.scrape(), "dx_subscriptions", state="open", **ds), 1)
+            hour_ago = (datetime.datetime.now(datetime.timezone.utc)
+                        - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.change("079000000501", "insert", commit_time=hour_ago, full_name="Mai Văn An")
+            self.change("079000000502", "insert", commit_time=hour_ago, full_name="Mai Thị Ba")
+            batches = read_events(stream, 2)
+            _, last = check_chain(opened.chain_head_sha256, 0, batches)
+            after = self.scrape()
+            self.assertEqual(value(after, "dx_subscription_events_total", **ds)
+                             - value(before, "dx_subscription_events_total", **ds), 2)
+            self.assertEqual(value(after, "dx_subscription_batches_total", **ds)
+                             - value(before, "dx_subscription_batches_total", **ds),
+                             len(batches))
+            self.assertEqual(value(after, "dx_subscription_unacked_events", **ds), 2)
+            # The lag is measured from the commit, an hour ago.
+            lag_count = (value(after, "dx_subscription_lag_seconds_count", **ds)
+                         - value(before, "dx_subscription_lag_seconds_count", **ds))
+            lag_sum = (value(after, "dx_subscription_lag_seconds_sum", **ds)
+                       - value(before, "dx_subscription_lag_seconds_sum", **ds))
+            self.assertEqual(lag_count, len(batches))
+            self.assertGreaterEqual(lag_sum / lag_count, 3600)
+            self.h30.ack(opened.subscription_id, last)
+            self.assertEqual(value(self.scrape(), "dx_subscription_unacked_events", **ds), 0)
+            refused = value(self.scrape(), "dx_subscription_ack_refusals_total",
+                            reason="ack_not_delivered")
+            Subscriber.refused(self.h30.ack, opened.subscription_id, last + 50)
+            self.assertEqual(value(self.scrape(), "dx_subscription_ack_refusals_total",
+                                   reason="ack_not_delivered"), refused + 1)
+            # Nothing more to send: heartbeats only, the stream is idle.
+            self.wait_gauge("dx_subscriptions", 1, state="idle", **ds)
+        finally:
+            stream.cancel()
+        self.wait_gauge("dx_subscriptions", 0, state="open", **ds)
+        self.wait_gauge("dx_subscriptions", 0, state="idle", **ds)
 
     def test_snapshot_query_and_subject_are_refused(self):
         code, reason, _ = Subscriber.refused(self.h30.subscribe, start=S.START_FROM_SNAPSHOT)
