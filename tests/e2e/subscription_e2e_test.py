@@ -487,6 +487,47 @@ change_logs:
         self.assertIn("after #1", out)
         self.assertIn("#2 update 079000000302", out)
 
+    def test_dxctl_subscribe_cloudevents_lines_after_the_checks(self):
+        proc = subprocess.Popen(
+            [self.env.bin("dxctl"), "subscribe", "--gateway", self.env.gateway,
+             "--pki", self.env.pki, "--agency", H30, "--system", "hotich",
+             "--dataset", DATASET, "--purpose", "testing", "--format", "cloudevents",
+             "--max-events", "2", "--max-idle", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = proc.stderr.readline()  # status lines on stderr: stdout is events only
+        if not first.startswith("SUBSCRIBED"):
+            proc.kill()
+            out, err = proc.communicate()
+            self.fail(first + out + err)
+        sub_id = first.split()[1]
+        self.change("079000000601", "insert", full_name='Ngô "Văn" Xuân')
+        self.change("079000000601", "delete")
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, out + err)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 2, out)
+        events = [json.loads(line) for line in lines]  # each line one JSON object
+        for n, ev in enumerate(events, start=1):
+            for attr in ("specversion", "id", "source", "type", "time", "subject",
+                         "datacontenttype", "data"):
+                self.assertIn(attr, ev)
+            self.assertEqual(ev["specversion"], "1.0")
+            self.assertEqual(ev["id"], f"{sub_id}-{n}")
+            self.assertEqual(ev["source"], "urn:dx:gateway:gw1")
+            self.assertEqual(ev["subject"], "079000000601")
+            self.assertEqual(ev["time"], "2026-12-07T06:00:00Z")
+            self.assertEqual(ev["datacontenttype"], "application/json")
+            self.assertEqual(ev["dxdataset"], DATASET)
+        self.assertEqual([e["type"] for e in events],
+                         ["vn.dx.change.insert", "vn.dx.change.delete"])
+        data = events[0]["data"]
+        self.assertEqual(sorted(data), ["citizen_id", "full_name", "province_code"])
+        self.assertEqual(data["citizen_id"], "079000000601")
+        self.assertTrue(data["full_name"].endswith("uân"))  # masked as granted
+        self.assertNotIn("Ngô", data["full_name"])
+        self.assertEqual(events[1]["data"], {})
+        self.assertIn("ENDED", err)
+
     def test_z_resumes_from_its_ack_after_a_gateway_restart(self):
         # Last (z): it restarts the gateway.
         stream, opened = self.h30.subscribe()
