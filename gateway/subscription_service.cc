@@ -40,6 +40,18 @@ Refusal ReadTerms(const std::string& envelope, const TermsCarried& carried,
         "this envelope carries AckTerms (fields 1011-1020): send it to "
         "dx.v1.Subscriptions/Ack, and a Subscribe with SubscriptionTerms");
   }
+  if (terms->unsubscribe()) {
+    if (terms->subscription_id().empty()) {
+      return Unsupported("unsubscribe needs the subscription_id to end");
+    }
+    if (terms->start() != v1::START_FROM_UNSPECIFIED &&
+        terms->start() != v1::START_FROM_CURSOR) {
+      return Unsupported(
+          "unsubscribe ends a subscription and start begins one: send one "
+          "or the other");
+    }
+    return Refusal();
+  }
   switch (terms->start()) {
     case v1::START_FROM_UNSPECIFIED:
     case v1::START_FROM_NOW:
@@ -437,8 +449,12 @@ grpc::Status SubscriptionService::Subscribe(
   Refusal r = a.Authenticate(accepting_, *request);
   // The terms before the replay guard remembers the nonce: a malformed
   // request can be sent again, corrected.
-  if (!r.refused())
+  if (!r.refused()) {
     r = ReadTerms(request->envelope(), TermsIn(a.env()), &terms);
+  }
+  if (!r.refused() && terms.unsubscribe()) {
+    return Unsubscribe(&a, terms, writer);
+  }
   // A feed is not filtered by query: a subscription naming one person
   // would otherwise pass a grant that requires a named subject and receive
   // everyone's changes. Fail closed until per-subscription filters exist.
@@ -477,6 +493,84 @@ grpc::Status SubscriptionService::Subscribe(
   grpc::Status st = Serve(&a, *request, ctx, writer, live.get(), &why);
   Close(live, &a, why);
   return st;
+}
+
+grpc::Status SubscriptionService::Unsubscribe(
+    internal::Admission* a, const v1::SubscriptionTerms& terms,
+    grpc::ServerWriter<v1::SubscriptionMessage>* writer) {
+  const std::string& id = terms.subscription_id();
+  a->record().set_kind(v1::RECORD_KIND_SUBSCRIPTION_CONTROL);
+  a->record().set_subscription_id(id);
+  // Not the policy: a consumer can always end what it holds.
+  Refusal r = Admit(a, /*decide=*/false);
+  absl::StatusOr<audit::AppendResult> receipt;
+  uint64_t acked = 0;
+  if (!r.refused()) {
+    // Under the lock throughout: no resume, ack or batch of this
+    // subscription can save its state between the check and the delete.
+    absl::MutexLock lock(&mu_);
+    auto old = live_.find(id);
+    if (old != live_.end() &&
+        old->second->state.consumer_agency() == a->env().consumer_agency() &&
+        old->second->state.dataset_id() == a->env().dataset_id()) {
+      std::shared_ptr<Live> prev = old->second;
+      prev->stopping = true;
+      prev->stop_reason = "unsubscribed by the consumer";
+      if (prev->adapter_ctx != nullptr) prev->adapter_ctx->TryCancel();
+      prev->changed.SignalAll();
+      const absl::Time until =
+          absl::Now() + 2 * options_.heartbeat + absl::Seconds(1);
+      while (live_.contains(id) && !ended_.WaitWithDeadline(&mu_, until)) {
+      }
+    }
+    auto loaded = states_->Load(id);
+    if (!loaded.ok()) {
+      r = InternalFailure(loaded.status());
+    } else if (!loaded->has_value() ||
+               (*loaded)->consumer_agency() != a->env().consumer_agency() ||
+               (*loaded)->dataset_id() != a->env().dataset_id()) {
+      r = Unknown(id);
+    } else if (live_.contains(id)) {
+      r = Refusal::For(v1::REASON_SUBSCRIPTION_BUSY,
+                       absl::StrCat("subscription ", id,
+                                    " is still being served; retry the "
+                                    "unsubscribe"));
+    } else {
+      acked = (*loaded)->acked_sequence();
+      // Recorded first: the log says it was ended before it is.
+      a->record().set_last_event_sequence(acked);
+      a->record().set_provider_position((*loaded)->acked_position());
+      a->record().set_subscription_event(
+          absl::StrCat("unsubscribed (acked ", acked, ")"));
+      a->RecordOutcome(Refusal(), v1::DECISION_ALLOW);
+      a->StampTotal();
+      receipt = AppendNow(a->record());
+      if (!receipt.ok()) {
+        return ErrorStatus(AuditFailure(receipt.status()), a->request_id(),
+                           nullptr, deps_.node_id);
+      }
+      if (absl::Status s = states_->Delete(id); !s.ok()) {
+        return ErrorStatus(InternalFailure(s), a->request_id(), &*receipt,
+                           deps_.node_id);
+      }
+    }
+  }
+  if (r.refused()) {
+    a->record().set_subscription_event(
+        absl::StrCat("unsubscribe refused: ", r.message));
+    return Refuse(a, r,
+                  r.reason == v1::REASON_INTERNAL ? v1::DECISION_ERROR
+                                                  : v1::DECISION_DENY);
+  }
+  v1::SubscriptionMessage m;
+  v1::Unsubscribed* u = m.mutable_unsubscribed();
+  u->set_subscription_id(id);
+  u->set_acked_sequence(acked);
+  u->mutable_receipt()->set_sequence_number(receipt->sequence_number);
+  u->mutable_receipt()->set_record_hash(receipt->record_hash);
+  u->mutable_receipt()->set_node_id(deps_.node_id);
+  (void)writer->Write(m);
+  return grpc::Status::OK;
 }
 
 grpc::Status SubscriptionService::Serve(

@@ -83,6 +83,11 @@ class SubscriptionService final : public v1::Subscriptions::Service {
   Refusal Open(internal::Admission* a, const v1::SubscriptionTerms& terms,
                std::shared_ptr<Live>* live);
   absl::StatusOr<std::string> ProviderEnd(internal::Admission* a);
+  // SubscriptionTerms.unsubscribe: ends the subscription's stream if one is
+  // served, records the end, deletes its state.
+  grpc::Status Unsubscribe(internal::Admission* a,
+                           const v1::SubscriptionTerms& terms,
+                           grpc::ServerWriter<v1::SubscriptionMessage>* writer);
   grpc::Status Serve(internal::Admission* a, const v1::SignedRequest& request,
                      grpc::ServerContext* ctx,
                      grpc::ServerWriter<v1::SubscriptionMessage>* writer,

@@ -202,5 +202,27 @@ TEST(SubscriptionStatesTest, SavedStateSurvivesAReopen) {
   EXPECT_FALSE(states.Load("abd")->has_value());
 }
 
+// An unsubscribe deletes for good: gone after a reopen too; the others stay.
+TEST(SubscriptionStatesTest, ADeletedStateIsGoneAfterAReopen) {
+  const std::string dir = dx::testing::MakeTempDir("substate-delete");
+  {
+    auto db = OpenDb(dir);
+    ASSERT_TRUE(db.ok()) << db.status();
+    RocksDbSubscriptionStates states(db->get());
+    for (const char* id : {"one", "two"}) {
+      v1::SubscriptionState s;
+      s.set_subscription_id(id);
+      ASSERT_TRUE(states.Save(s).ok());
+    }
+    ASSERT_TRUE(states.Delete("one").ok());
+    ASSERT_TRUE(states.Delete("never").ok());  // nothing to delete: fine
+  }
+  auto db = OpenDb(dir);
+  ASSERT_TRUE(db.ok()) << db.status();
+  RocksDbSubscriptionStates states(db->get());
+  EXPECT_FALSE(states.Load("one")->has_value());
+  EXPECT_TRUE(states.Load("two")->has_value());
+}
+
 }  // namespace
 }  // namespace dx::gateway

@@ -69,6 +69,11 @@ class Subscriber(Consumer):
         assert first.HasField("opened"), first
         return stream, first.opened
 
+    def unsubscribe(self, sub_id, start=S.START_FROM_UNSPECIFIED):
+        """The stream's messages; it ends OK once the subscription is gone."""
+        return list(self.subs.Subscribe(self.with_terms(S.SubscriptionTerms(
+            subscription_id=sub_id, unsubscribe=True, start=start)), timeout=60))
+
     def ack(self, sub_id, sequence, **kw):
         return self.subs.Ack(self.with_terms(
             S.AckTerms(subscription_id=sub_id, sequence=sequence), **kw), timeout=20)
@@ -527,6 +532,50 @@ change_logs:
         self.assertNotIn("Ngô", data["full_name"])
         self.assertEqual(events[1]["data"], {})
         self.assertIn("ENDED", err)
+
+    def test_unsubscribe_ends_for_good_and_a_resume_is_not_found(self):
+        stream, opened = self.h30.subscribe()
+        sub_id = opened.subscription_id
+        self.change("079000000701", "insert", full_name="Lý Văn Tâm")
+        [b1] = read_events(stream, 1)
+        _, last = check_chain(b"", 0, [b1])
+        self.h30.ack(sub_id, last)
+        # Not another agency's to end; nor with a start (contradictory).
+        h29 = Subscriber(self.env, H29)
+        try:
+            code, reason, _ = Subscriber.refused(h29.unsubscribe, sub_id)
+        finally:
+            h29.close()
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.NOT_FOUND, "REASON_SUBSCRIPTION_UNKNOWN"))
+        code, reason, _ = Subscriber.refused(self.h30.unsubscribe, sub_id,
+                                             start=S.START_FROM_NOW)
+        self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                          "REASON_SUBSCRIPTION_UNSUPPORTED"))
+        # While its stream is served: the stream is ended, then it is gone.
+        [msg] = self.h30.unsubscribe(sub_id)
+        self.assertTrue(msg.HasField("unsubscribed"), msg)
+        self.assertEqual((msg.unsubscribed.subscription_id, msg.unsubscribed.acked_sequence),
+                         (sub_id, last))
+        rest = list(stream)  # the old stream ends (OK) without another batch
+        self.assertFalse([m for m in rest if m.HasField("batch")])
+        code, reason, _ = Subscriber.refused(
+            self.h30.subscribe, start=S.START_FROM_CURSOR, sub_id=sub_id, acked=last)
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.NOT_FOUND, "REASON_SUBSCRIPTION_UNKNOWN"))
+        code, reason, _ = Subscriber.refused(self.h30.ack, sub_id, last)
+        self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+        code, reason, _ = Subscriber.refused(self.h30.unsubscribe, sub_id)
+        self.assertEqual(code, grpc.StatusCode.NOT_FOUND)  # already gone
+        recs = [r for r in self.records_of(sub_id)
+                if r["kind"] == "RECORD_KIND_SUBSCRIPTION_CONTROL"
+                and r.get("decision") == "DECISION_ALLOW"
+                and r.get("subscription_event", "").startswith("unsubscribed")]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]["subscription_event"], f"unsubscribed (acked {last})")
+        self.assertEqual(recs[0]["consumer_agency"], H30)
+        self.assertGreater(msg.unsubscribed.receipt.sequence_number, 0)
+        self.assertEqual(len(msg.unsubscribed.receipt.record_hash), 32)
 
     def test_z_resumes_from_its_ack_after_a_gateway_restart(self):
         # Last (z): it restarts the gateway.
