@@ -47,6 +47,8 @@ later run with the same --cursor resumes after it.
   --max-events N        stop after N events (default: run until interrupted)
   --max-idle N          stop after N heartbeats in a row without an event
   --no-ack              print without acknowledging (the events come again)
+  --unsubscribe         end the --cursor's subscription for good (its state
+                        is deleted at the gateway), then remove the cursor
   --format text|cloudevents
                         text (default), or one CloudEvents 1.0 JSON object
                         a line (structured mode: id = subscription id and
@@ -176,7 +178,7 @@ int RunSubscribe(const std::vector<std::string>& args) {
                              {"gateway", "pki", "agency", "system", "dataset",
                               "purpose", "legal-basis", "field", "cursor",
                               "from", "max-events", "max-idle", "format"},
-                             {"no-ack", "help"});
+                             {"no-ack", "unsubscribe", "help"});
   if (!parsed.ok()) {
     std::cerr << "dxctl subscribe: " << parsed.status().message() << "\n"
               << kHelp;
@@ -234,6 +236,32 @@ int RunSubscribe(const std::vector<std::string>& args) {
     if (!c.ok()) return usage(c.status());
     cursor = *c;
     resume = true;
+  }
+  if (f.Has("unsubscribe")) {
+    if (!resume) {
+      return usage(absl::InvalidArgumentError(
+          "--unsubscribe needs --cursor FILE of an existing subscription"));
+    }
+    v1::SubscriptionTerms terms;
+    terms.set_subscription_id(cursor.subscription_id);
+    terms.set_unsubscribe(true);
+    auto req = session.Sign(terms.SerializeAsString());
+    if (!req.ok()) return usage(req.status());
+    auto uctx = RemoteNode::NewContext(absl::Seconds(60));
+    auto ureader = stub->Subscribe(uctx.get(), *req);
+    v1::SubscriptionMessage m;
+    const bool got = ureader->Read(&m) && m.has_unsubscribed();
+    grpc::Status s = ureader->Finish();
+    if (!s.ok()) return Refused(s, status);
+    if (!got) {
+      status << "FAILED  the gateway did not confirm the unsubscribe\n";
+      return 1;
+    }
+    std::error_code ignored;
+    std::filesystem::remove(cursor_path, ignored);
+    status << "UNSUBSCRIBED  " << cursor.subscription_id << " (acked #"
+           << m.unsubscribed().acked_sequence() << ")\n";
+    return 0;
   }
 
   // Opens the stream; a resume whose ack was under way when the last run

@@ -491,6 +491,18 @@ change_logs:
             cursor, lambda: self.change("079000000302", "update", full_name="Đỗ Văn Quý"))
         self.assertIn("after #1", out)
         self.assertIn("#2 update 079000000302", out)
+        # Ended for good: the cursor is removed; the gateway forgot it.
+        with open(cursor, encoding="utf-8") as f:
+            sub_id = f.read().split("subscription_id=")[1].split()[0]
+        r = self.env.dxctl("subscribe", "--gateway", self.env.gateway, "--pki", self.env.pki,
+                           "--agency", H30, "--system", "hotich", "--dataset", DATASET,
+                           "--purpose", "testing", "--cursor", cursor, "--unsubscribe")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"UNSUBSCRIBED  {sub_id} (acked #2)", r.stdout)
+        self.assertFalse(os.path.exists(cursor))
+        code, reason, _ = Subscriber.refused(
+            self.h30.subscribe, start=S.START_FROM_CURSOR, sub_id=sub_id, acked=2)
+        self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
 
     def test_dxctl_subscribe_cloudevents_lines_after_the_checks(self):
         proc = subprocess.Popen(
