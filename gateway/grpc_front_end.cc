@@ -100,6 +100,10 @@ absl::Status GrpcFrontEnd::BuildServices() {
   if (sc.heartbeat_seconds() != 0) {
     sub.heartbeat = absl::Seconds(sc.heartbeat_seconds());
   }
+  if (sc.max_unacked_batches() != 0) {
+    sub.max_unacked_batches =
+        std::min<uint32_t>(sc.max_unacked_batches(), 10000);
+  }
   if (sc.policy_recheck_seconds() != 0) {
     sub.policy_recheck = absl::Seconds(sc.policy_recheck_seconds());
   }

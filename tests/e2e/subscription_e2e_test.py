@@ -123,7 +123,8 @@ class SubscriptionEndToEndTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-sub-")
         cls.env = DevEnv(cls.tmp.name, BUILD, population=100, business=100,
-                         gateway_settings={"subscriptions": "{heartbeat_seconds: 1}",
+                         gateway_settings={"subscriptions": "{heartbeat_seconds: 1, "
+                                                            "max_unacked_batches: 4}",
                                            "metrics": "{listen_address: '127.0.0.1:0', "
                                                       "port_file: metrics.port}"})
         cls.env.setup()
@@ -447,6 +448,29 @@ change_logs:
             stream.cancel()
         self.wait_gauge("dx_subscriptions", 0, state="open", **ds)
         self.wait_gauge("dx_subscriptions", 0, state="idle", **ds)
+
+    def test_a_consumer_that_does_not_ack_holds_its_feed_with_heartbeats(self):
+        # max_unacked_batches is 4 in this deployment.
+        stream, opened = self.h30.subscribe()
+        try:
+            batches = []
+            for n in range(4):  # one batch each: read before the next change
+                self.change(f"07900000080{n}", "insert", full_name="Đinh Văn Lộc")
+                batches += read_events(stream, 1)
+            _, last = check_chain(opened.chain_head_sha256, 0, batches)
+            self.assertEqual((len(batches), last), (4, 4))
+            self.change("079000000804", "insert", full_name="Đinh Văn Lộc")
+            # Held: heartbeats only (the consumer sees the node alive), no batch.
+            for _ in range(3):
+                msg = next(stream)
+                self.assertTrue(msg.HasField("heartbeat"), msg)
+                self.assertEqual(msg.heartbeat.last_sequence, 4)
+            self.h30.ack(opened.subscription_id, 2)
+            [b5] = read_events(stream, 1)
+            b = S.EventBatch.FromString(b5.envelope)
+            self.assertEqual([(e.sequence, e.key) for e in b.events], [(5, "079000000804")])
+        finally:
+            stream.cancel()
 
     def test_snapshot_query_and_subject_are_refused(self):
         code, reason, _ = Subscriber.refused(self.h30.subscribe, start=S.START_FROM_SNAPSHOT)
