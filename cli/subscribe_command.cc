@@ -14,6 +14,7 @@
 #include "certs/crypto.h"
 #include "certs/trust_store.h"
 #include "cli/agency_client.h"
+#include "cli/cloudevents.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/output.h"
@@ -46,6 +47,19 @@ later run with the same --cursor resumes after it.
   --max-events N        stop after N events (default: run until interrupted)
   --max-idle N          stop after N heartbeats in a row without an event
   --no-ack              print without acknowledging (the events come again)
+  --unsubscribe         end the --cursor's subscription for good (its state
+                        is deleted at the gateway), then remove the cursor
+  --format text|cloudevents
+                        text (default), or one CloudEvents 1.0 JSON object
+                        a line (structured mode: id = subscription id and
+                        sequence, type vn.dx.change.<kind>, subject = key,
+                        time = commit, data = the values); then the status
+                        lines (SUBSCRIBED, ENDED, ...) go to stderr
+
+A stream the gateway ends because the policy or a certificate no longer
+allows it ends with a signed message: it is checked, printed as
+  ENDED BY GATEWAY  REASON rule RULE (LEGAL BASIS): MESSAGE
+and the run exits 1.
 )";
 
 // The cursor file: what was acknowledged, and an ack under way (sent, its
@@ -148,11 +162,11 @@ class Session {
   v1::Subscriptions::Stub* const stub_;
 };
 
-int Refused(const grpc::Status& s) {
-  std::cout << "REFUSED  " << GrpcCodeName(s.error_code()) << ": "
-            << s.error_message() << "\n";
+int Refused(const grpc::Status& s, std::ostream& out) {
+  out << "REFUSED  " << GrpcCodeName(s.error_code()) << ": "
+      << s.error_message() << "\n";
   if (auto d = ErrorDetailOf(s)) {
-    std::cout << "  reason: " << v1::ReasonCode_Name(d->reason()) << "\n";
+    out << "  reason: " << v1::ReasonCode_Name(d->reason()) << "\n";
   }
   return 1;
 }
@@ -160,11 +174,11 @@ int Refused(const grpc::Status& s) {
 }  // namespace
 
 int RunSubscribe(const std::vector<std::string>& args) {
-  auto parsed = Flags::Parse(
-      args,
-      {"gateway", "pki", "agency", "system", "dataset", "purpose",
-       "legal-basis", "field", "cursor", "from", "max-events", "max-idle"},
-      {"no-ack", "help"});
+  auto parsed = Flags::Parse(args,
+                             {"gateway", "pki", "agency", "system", "dataset",
+                              "purpose", "legal-basis", "field", "cursor",
+                              "from", "max-events", "max-idle", "format"},
+                             {"no-ack", "unsubscribe", "help"});
   if (!parsed.ok()) {
     std::cerr << "dxctl subscribe: " << parsed.status().message() << "\n"
               << kHelp;
@@ -191,6 +205,13 @@ int RunSubscribe(const std::vector<std::string>& args) {
   if (from != "now" && from != "beginning") {
     return usage(absl::InvalidArgumentError("--from is now or beginning"));
   }
+  const std::string format = f.Get("format", "text");
+  if (format != "text" && format != "cloudevents") {
+    return usage(absl::InvalidArgumentError("--format is text or cloudevents"));
+  }
+  const bool cloudevents = format == "cloudevents";
+  // Events go to stdout; with CloudEvents, stdout holds nothing else.
+  std::ostream& status = cloudevents ? std::cerr : std::cout;
   const PkiLayout pki{f.Get("pki")};
   const std::string dir = pki.agency(f.Get("agency"));
   auto signer = certs::Signer::FromFiles(dir + "/sign.key", dir + "/sign.pem");
@@ -215,6 +236,32 @@ int RunSubscribe(const std::vector<std::string>& args) {
     if (!c.ok()) return usage(c.status());
     cursor = *c;
     resume = true;
+  }
+  if (f.Has("unsubscribe")) {
+    if (!resume) {
+      return usage(absl::InvalidArgumentError(
+          "--unsubscribe needs --cursor FILE of an existing subscription"));
+    }
+    v1::SubscriptionTerms terms;
+    terms.set_subscription_id(cursor.subscription_id);
+    terms.set_unsubscribe(true);
+    auto req = session.Sign(terms.SerializeAsString());
+    if (!req.ok()) return usage(req.status());
+    auto uctx = RemoteNode::NewContext(absl::Seconds(60));
+    auto ureader = stub->Subscribe(uctx.get(), *req);
+    v1::SubscriptionMessage m;
+    const bool got = ureader->Read(&m) && m.has_unsubscribed();
+    grpc::Status s = ureader->Finish();
+    if (!s.ok()) return Refused(s, status);
+    if (!got) {
+      status << "FAILED  the gateway did not confirm the unsubscribe\n";
+      return 1;
+    }
+    std::error_code ignored;
+    std::filesystem::remove(cursor_path, ignored);
+    status << "UNSUBSCRIBED  " << cursor.subscription_id << " (acked #"
+           << m.unsubscribed().acked_sequence() << ")\n";
+    return 0;
   }
 
   // Opens the stream; a resume whose ack was under way when the last run
@@ -246,44 +293,77 @@ int RunSubscribe(const std::vector<std::string>& args) {
       cursor.head = cursor.pending_head;
       continue;
     }
-    return Refused(s);
+    return Refused(s, status);
   }
   const v1::SubscriptionOpened opened = msg.opened();
   if (resume && opened.chain_head_sha256() != cursor.head) {
-    std::cout << "CHAIN BROKEN  the gateway resumes from another batch than "
-                 "the cursor's\n";
+    status << "CHAIN BROKEN  the gateway resumes from another batch than "
+              "the cursor's\n";
     return kExitNotVerified;
   }
   cursor.subscription_id = opened.subscription_id();
   cursor.acked = opened.resumes_after_sequence();
   cursor.head = opened.chain_head_sha256();
-  std::cout << "SUBSCRIBED  " << cursor.subscription_id << " after #"
-            << cursor.acked << std::endl;  // a reader waits on this line
+  status << "SUBSCRIBED  " << cursor.subscription_id << " after #"
+         << cursor.acked << std::endl;  // a reader waits on this line
   uint64_t events = 0, idle = 0;
   while (reader->Read(&msg)) {
     if (msg.has_heartbeat()) {
       if (*max_idle != 0 && ++idle >= *max_idle) break;
       continue;
     }
+    auto gateway_signed = [&](const std::string& envelope,
+                              const std::string& signature,
+                              const std::string& cert) {
+      certs::CertVerdict v = (*trust)->VerifyDer(cert);
+      return v.ok() &&
+             v.cert->principal.kind == certs::PrincipalKind::kGateway &&
+             v.cert->verifier->Verify(envelope, signature);
+    };
+    if (msg.has_ended()) {
+      const v1::SignedSubscriptionEnded& se = msg.ended();
+      v1::SubscriptionEnded e;
+      if (!gateway_signed(se.envelope(), se.signature(),
+                          se.signer_certificate()) ||
+          !e.ParseFromString(se.envelope())) {
+        status << "SIGNATURE FAILED  the final message is not signed by a "
+                  "gateway of this PKI\n";
+        return kExitNotVerified;
+      }
+      if (e.previous_batch_sha256() != cursor.head) {
+        status << "CHAIN BROKEN  the final message does not follow #"
+               << cursor.acked << "\n";
+        return kExitNotVerified;
+      }
+      status << "ENDED BY GATEWAY  " << v1::ReasonCode_Name(e.reason())
+             << " rule " << (e.rule_id().empty() ? "-" : e.rule_id()) << " ("
+             << e.legal_basis() << "): " << e.message() << " after #"
+             << e.last_sequence() << "\n";
+      (void)reader->Finish();
+      return 1;
+    }
     if (!msg.has_batch()) continue;
     idle = 0;
     const v1::SignedEventBatch& sb = msg.batch();
-    certs::CertVerdict v = (*trust)->VerifyDer(sb.signer_certificate());
     v1::EventBatch b;
-    if (!v.ok() || v.cert->principal.kind != certs::PrincipalKind::kGateway ||
-        !v.cert->verifier->Verify(sb.envelope(), sb.signature()) ||
+    if (!gateway_signed(sb.envelope(), sb.signature(),
+                        sb.signer_certificate()) ||
         !b.ParseFromString(sb.envelope())) {
-      std::cout << "SIGNATURE FAILED  a batch is not signed by a gateway of "
-                   "this PKI\n";
+      status << "SIGNATURE FAILED  a batch is not signed by a gateway of "
+                "this PKI\n";
       return kExitNotVerified;
     }
     if (b.previous_batch_sha256() != cursor.head ||
         b.first_sequence() != cursor.acked + 1) {
-      std::cout << "CHAIN BROKEN  batch #" << b.first_sequence()
-                << " does not follow #" << cursor.acked << "\n";
+      status << "CHAIN BROKEN  batch #" << b.first_sequence()
+             << " does not follow #" << cursor.acked << "\n";
       return kExitNotVerified;
     }
     for (const v1::ChangeEvent& e : b.events()) {
+      if (cloudevents) {
+        std::cout << CloudEventJson(b, e) << "\n";
+        continue;
+      }
       std::string line = absl::StrCat("#", e.sequence(), " ",
                                       KindName(e.kind()), " ", e.key(), " ");
       for (int i = 0; i < e.values().values_size() && i < b.columns_size();
@@ -303,7 +383,7 @@ int RunSubscribe(const std::vector<std::string>& args) {
         if (auto s = WriteCursor(cursor_path, cursor); !s.ok()) return usage(s);
       }
       grpc::Status s = session.Ack(cursor.subscription_id, b.last_sequence());
-      if (!s.ok()) return Refused(s);
+      if (!s.ok()) return Refused(s, status);
     }
     cursor.acked = b.last_sequence();
     cursor.head = hash;
@@ -316,7 +396,12 @@ int RunSubscribe(const std::vector<std::string>& args) {
     if (*max_events != 0 && events >= *max_events) break;
   }
   ctx->TryCancel();
-  std::cout << "ENDED  " << events << " events, last #" << cursor.acked << "\n";
+  grpc::Status end = reader->Finish();
+  if (!end.ok() && end.error_code() != grpc::StatusCode::CANCELLED) {
+    if (cloudevents) std::cout.flush();
+    return Refused(end, status);
+  }
+  status << "ENDED  " << events << " events, last #" << cursor.acked << "\n";
   return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "common/status_macros.h"
 #include "gateway/exchange_service.h"
 #include "gateway/node_components.h"
+#include "gateway/prometheus_subscription_metrics.h"
 #include "gateway/readiness.h"
 #include "gateway/refusal.h"
 #include "gateway/subscription_service.h"
@@ -99,9 +100,21 @@ absl::Status GrpcFrontEnd::BuildServices() {
   if (sc.heartbeat_seconds() != 0) {
     sub.heartbeat = absl::Seconds(sc.heartbeat_seconds());
   }
+  if (sc.max_unacked_batches() != 0) {
+    sub.max_unacked_batches =
+        std::min<uint32_t>(sc.max_unacked_batches(), 10000);
+  }
+  if (sc.policy_recheck_seconds() != 0) {
+    sub.policy_recheck = absl::Seconds(sc.policy_recheck_seconds());
+  }
   if (sc.max_events_per_batch() != 0) {
     sub.max_events_per_batch =
         std::min<uint32_t>(sc.max_events_per_batch(), 10000);
+  }
+  if (c.metrics != nullptr) {
+    subscription_metrics_ =
+        std::make_unique<PrometheusSubscriptionMetrics>(&c.metrics->registry());
+    sub.observer = subscription_metrics_.get();
   }
   subscriptions_ = std::make_unique<SubscriptionService>(
       c.exchange->deps(),

@@ -22,6 +22,7 @@ class Service;
 namespace dx::gateway {
 
 class NodeComponents;
+class SubscriptionObserver;
 class SubscriptionService;
 
 class GrpcFrontEnd {
@@ -51,6 +52,8 @@ class GrpcFrontEnd {
   std::unique_ptr<grpc::Service> policy_;
   std::unique_ptr<grpc::Service> registry_;
   std::unique_ptr<grpc::Service> node_;
+  // Before subscriptions_: the service uses it until it is gone.
+  std::unique_ptr<SubscriptionObserver> subscription_metrics_;
   std::unique_ptr<SubscriptionService> subscriptions_;
   std::unique_ptr<grpc::Server> server_;  // last: goes before the services
   int port_ = 0;

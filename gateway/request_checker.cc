@@ -74,6 +74,17 @@ void RequestChecker::ReadUnverified(const v1::SignedRequest& request,
   }
 }
 
+Refusal RequestChecker::RecheckCertificates(
+    const v1::SignedRequest& request, const std::string& tls_peer_pem) const {
+  if (!tls_peer_pem.empty()) {
+    certs::CertVerdict tls = trust_->VerifyPem(tls_peer_pem);
+    if (!tls.ok()) return CertRefusal(tls, "TLS client certificate");
+  }
+  certs::CertVerdict signer = trust_->VerifyDer(request.signer_certificate());
+  if (!signer.ok()) return CertRefusal(signer, "signer certificate");
+  return Refusal();
+}
+
 Refusal RequestChecker::Check(const v1::SignedRequest& request,
                               const std::string& tls_peer_pem,
                               CheckedRequest* out) const {

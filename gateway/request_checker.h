@@ -56,6 +56,14 @@ class RequestChecker {
   Refusal Check(const v1::SignedRequest& request,
                 const std::string& tls_peer_pem, CheckedRequest* out) const;
 
+  // For a request admitted earlier and still being served (a
+  // subscription): its TLS client certificate and its signer certificate
+  // verify again now (chain, CRL, validity), so that a revocation or an
+  // expiry ends what it allowed. Neither the signature nor the freshness
+  // is checked again (the request was authentic when it came).
+  Refusal RecheckCertificates(const v1::SignedRequest& request,
+                              const std::string& tls_peer_pem) const;
+
   // Only reads what the request claims (envelope, TLS agency), verifying
   // nothing: for a request refused before it is checked (shutting down,
   // not ready), so that its audit record still says who tried.

@@ -214,6 +214,32 @@ TEST_F(RequestCheckerTest, RevokedSignerCertificate) {
   EXPECT_EQ(ref.reason, v1::REASON_CERT_REVOKED) << ref.message;
 }
 
+// A subscription under way is checked again: its certificates, not its
+// freshness (it was fresh when it came); a revocation ends it.
+TEST_F(RequestCheckerTest, RecheckSeesARevocationAndNotTheRequestsAge) {
+  const v1::SignedRequest ok = Sign(Envelope());
+  ASSERT_FALSE(Check(ok).refused());
+  clock_.Set(clock_.Now() + absl::Hours(1));  // long past expires_at
+  EXPECT_FALSE(checker_
+                   ->RecheckCertificates(
+                       ok, ReadOrDie(Agency("000.00.00.H30", "tls.pem")))
+                   .refused());
+  for (const std::string leaf : {"sign", "tls"}) {
+    const std::string pki = PkiWithRevoked(leaf);
+    const std::string dir = pki + "/agencies/000.00.00.H30";
+    auto trust = TrustOf(pki);
+    RequestChecker checker({}, trust.get(), &clock_);
+    auto s = certs::Signer::FromFiles(dir + "/sign.key", dir + "/sign.pem");
+    v1::SignedRequest r;
+    Envelope().SerializeToString(r.mutable_envelope());
+    r.set_signature(*(*s)->Sign(r.envelope()));
+    r.set_signer_certificate((*s)->certificate_der());
+    Refusal ref = checker.RecheckCertificates(r, ReadOrDie(dir + "/tls.pem"));
+    EXPECT_EQ(ref.reason, v1::REASON_CERT_REVOKED) << leaf << ref.message;
+    EXPECT_EQ(ref.code, absl::StatusCode::kUnauthenticated);
+  }
+}
+
 // An auditor must see who tried, even when their certificate is refused:
 // what was read is kept, marked unverified.
 TEST_F(RequestCheckerTest, RevokedTlsCertificateStillNamesWhoTried) {

@@ -55,4 +55,17 @@ absl::StatusOr<v1::EventBatch> FollowChain(const v1::SignedEventBatch& next,
   return b;
 }
 
+absl::StatusOr<v1::SignedSubscriptionEnded> SignEnded(
+    const certs::Signer& signer, const v1::SubscriptionEnded& ended) {
+  v1::SignedSubscriptionEnded out;
+  if (!ended.SerializeToString(out.mutable_envelope())) {
+    return absl::InternalError("cannot serialize a subscription's end");
+  }
+  auto sig = signer.SignWithCertificate(out.envelope());
+  if (!sig.ok()) return sig.status();
+  out.set_signature(std::move(sig->der));
+  out.set_signer_certificate(std::move(sig->certificate_der));
+  return out;
+}
+
 }  // namespace dx::gateway

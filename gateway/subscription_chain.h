@@ -20,6 +20,10 @@ namespace dx::gateway {
 absl::StatusOr<v1::SignedEventBatch> SignBatch(const certs::Signer& signer,
                                                const v1::EventBatch& batch);
 
+// Serializes and signs a feed's final message, as SignBatch does a batch.
+absl::StatusOr<v1::SignedSubscriptionEnded> SignEnded(
+    const certs::Signer& signer, const v1::SubscriptionEnded& ended);
+
 // What the next batch's previous_batch_sha256 must be.
 std::string BatchHash(const v1::SignedEventBatch& signed_batch);
 

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/bytes.h"
 #include "dx/v1/adapter.grpc.pb.h"
+#include "gateway/envelope_terms.h"
 #include "gateway/internal/admission.h"
 #include "gateway/subscription_chain.h"
 #include "policy/masking.h"
@@ -28,15 +30,27 @@ Refusal Unsupported(std::string message) {
 
 // The terms ride in the signed envelope after the RequestEnvelope's fields
 // (subscription.proto): parsing the same bytes reads them.
-Refusal ReadTerms(const std::string& envelope, v1::SubscriptionTerms* terms) {
-  v1::AckTerms ack;
-  if (!terms->ParseFromString(envelope) || !ack.ParseFromString(envelope)) {
+Refusal ReadTerms(const std::string& envelope, const TermsCarried& carried,
+                  v1::SubscriptionTerms* terms) {
+  if (!terms->ParseFromString(envelope)) {
     return Unsupported("the envelope's subscription terms do not parse");
   }
-  if (!ack.subscription_id().empty() || ack.sequence() != 0) {
+  if (carried.ack) {
     return Unsupported(
-        "this envelope carries AckTerms: send it to Subscriptions.Ack, and "
-        "a Subscribe with SubscriptionTerms");
+        "this envelope carries AckTerms (fields 1011-1020): send it to "
+        "dx.v1.Subscriptions/Ack, and a Subscribe with SubscriptionTerms");
+  }
+  if (terms->unsubscribe()) {
+    if (terms->subscription_id().empty()) {
+      return Unsupported("unsubscribe needs the subscription_id to end");
+    }
+    if (terms->start() != v1::START_FROM_UNSPECIFIED &&
+        terms->start() != v1::START_FROM_CURSOR) {
+      return Unsupported(
+          "unsubscribe ends a subscription and start begins one: send one "
+          "or the other");
+    }
+    return Refusal();
   }
   switch (terms->start()) {
     case v1::START_FROM_UNSPECIFIED:
@@ -137,8 +151,12 @@ struct SubscriptionService::Live {
   v1::SubscriptionState state;
   grpc::ClientContext* adapter_ctx = nullptr;  // the feed being read
   bool stopping = false;
-  std::string stop_reason;  // why, once stopping
-  absl::CondVar changed;    // an ack came, or stopping
+  std::string stop_reason;    // why, once stopping
+  bool end_recorded = false;  // End wrote the stream's last record
+  // Events delivered on this stream and not acknowledged, as told to the
+  // observer (so that its end takes back exactly what it added).
+  int64_t unacked_told = 0;
+  absl::CondVar changed;  // an ack came, or stopping
 };
 
 SubscriptionService::SubscriptionService(
@@ -196,16 +214,90 @@ Refusal SubscriptionService::Admit(internal::Admission* a, bool decide) {
   });
   replayed.WaitForNotification();
   if (r.refused() || !decide) return r;
+  return Decide(a, /*again=*/false);
+}
+
+Refusal SubscriptionService::Decide(internal::Admission* a, bool again) {
+  Refusal r;
+  Cancellation cancel;
   absl::Notification decided;
-  a->Decide(/*max_records=*/0, &cancel, [&](Refusal got) {
-    r = std::move(got);
-    decided.Notify();
-  });
+  a->Decide(
+      /*max_records=*/0, &cancel,
+      [&](Refusal got) {
+        r = std::move(got);
+        decided.Notify();
+      },
+      /*charge_quota=*/!again);
   decided.WaitForNotification();
   // Daily record quotas do not count events yet: give back what the
   // decision reserved (docs/SUBSCRIPTIONS.md, not built yet).
   if (!r.refused()) a->SettleQuota(0);
   return r;
+}
+
+Refusal SubscriptionService::Recheck(internal::Admission* a,
+                                     const v1::SignedRequest& request) {
+  Refusal r = a->RecheckCertificates(request);
+  // Not charged again: the stream was charged as one request when it
+  // opened (each resume is charged as one).
+  if (!r.refused()) r = Decide(a, /*again=*/true);
+  return r;
+}
+
+grpc::Status SubscriptionService::End(
+    internal::Admission* a, grpc::ServerWriter<v1::SubscriptionMessage>* writer,
+    Live* live, const ChainHead& head, const Refusal& ended, std::string* why) {
+  *why = absl::StrCat("ended by the gateway: ", ended.message);
+  v1::AuditRecord rec =
+      Derived(a->record(), v1::RECORD_KIND_SUBSCRIPTION_CONTROL);
+  rec.set_decision(v1::DECISION_DENY);
+  rec.set_reason(ended.reason);
+  rec.set_status_code(static_cast<int>(ended.code));
+  rec.set_message(ended.message);
+  if (!ended.rule_id.empty()) rec.set_policy_rule_id(ended.rule_id);
+  rec.set_last_event_sequence(head.last_sequence);
+  rec.set_subscription_event(*why);
+  auto receipt = AppendNow(std::move(rec));
+  {
+    absl::MutexLock lock(&mu_);
+    live->end_recorded = receipt.ok();
+  }
+  if (!receipt.ok()) {
+    return ErrorStatus(AuditFailure(receipt.status()), a->request_id(), nullptr,
+                       deps_.node_id);
+  }
+  v1::SubscriptionEnded e;
+  {
+    absl::MutexLock lock(&mu_);
+    e.set_subscription_id(live->state.subscription_id());
+  }
+  e.set_dataset_id(a->env().dataset_id());
+  e.set_reason(ended.reason);
+  e.set_message(ended.message);
+  e.set_rule_id(ended.rule_id);
+  e.set_legal_basis(ended.legal_basis);
+  e.set_policy_version(a->decision().policy_version);
+  e.set_last_sequence(head.last_sequence);
+  e.set_previous_batch_sha256(head.sha256);
+  e.set_gateway_node_id(deps_.node_id);
+  SetTimestamp(deps_.clock->Now(), e.mutable_issued_at());
+  v1::AuditReceipt* out = e.mutable_receipt();
+  out->set_sequence_number(receipt->sequence_number);
+  out->set_record_hash(receipt->record_hash);
+  out->set_node_id(deps_.node_id);
+  if (options_.observer != nullptr) {
+    options_.observer->StreamEnded(a->decision().dataset != nullptr
+                                       ? a->decision().dataset->id()
+                                       : a->env().dataset_id(),
+                                   ended.reason);
+  }
+  auto signed_end = SignEnded(*deps_.signer, e);
+  if (signed_end.ok()) {
+    v1::SubscriptionMessage m;
+    *m.mutable_ended() = *std::move(signed_end);
+    (void)writer->Write(m);  // the status below says it too
+  }
+  return ErrorStatus(ended, a->request_id(), &*receipt, deps_.node_id);
 }
 
 // The provider's present end, for a subscription from now: the first
@@ -335,8 +427,14 @@ void SubscriptionService::Close(const std::shared_ptr<Live>& live,
     auto it = live_.find(live->state.subscription_id());
     if (it != live_.end() && it->second == live) live_.erase(it);
     ended_.SignalAll();
+    if (options_.observer != nullptr && live->unacked_told != 0) {
+      options_.observer->Unacknowledged(live->state.dataset_id(),
+                                        -live->unacked_told);
+      live->unacked_told = 0;
+    }
     r.set_last_event_sequence(live->state.acked_sequence());
     r.set_provider_position(live->state.acked_position());
+    if (live->end_recorded) return;  // End recorded why, denied
   }
   r.set_decision(v1::DECISION_ALLOW);
   r.set_subscription_event(absl::StrCat("ended: ", why));
@@ -351,7 +449,12 @@ grpc::Status SubscriptionService::Subscribe(
   Refusal r = a.Authenticate(accepting_, *request);
   // The terms before the replay guard remembers the nonce: a malformed
   // request can be sent again, corrected.
-  if (!r.refused()) r = ReadTerms(request->envelope(), &terms);
+  if (!r.refused()) {
+    r = ReadTerms(request->envelope(), TermsIn(a.env()), &terms);
+  }
+  if (!r.refused() && terms.unsubscribe()) {
+    return Unsubscribe(&a, terms, writer);
+  }
   // A feed is not filtered by query: a subscription naming one person
   // would otherwise pass a grant that requires a named subject and receive
   // everyone's changes. Fail closed until per-subscription filters exist.
@@ -387,13 +490,92 @@ grpc::Status SubscriptionService::Subscribe(
                        deps_.node_id);
   }
   std::string why = "the consumer left";
-  grpc::Status st = Serve(&a, ctx, writer, live.get(), &why);
+  grpc::Status st = Serve(&a, *request, ctx, writer, live.get(), &why);
   Close(live, &a, why);
   return st;
 }
 
+grpc::Status SubscriptionService::Unsubscribe(
+    internal::Admission* a, const v1::SubscriptionTerms& terms,
+    grpc::ServerWriter<v1::SubscriptionMessage>* writer) {
+  const std::string& id = terms.subscription_id();
+  a->record().set_kind(v1::RECORD_KIND_SUBSCRIPTION_CONTROL);
+  a->record().set_subscription_id(id);
+  // Not the policy: a consumer can always end what it holds.
+  Refusal r = Admit(a, /*decide=*/false);
+  absl::StatusOr<audit::AppendResult> receipt;
+  uint64_t acked = 0;
+  if (!r.refused()) {
+    // Under the lock throughout: no resume, ack or batch of this
+    // subscription can save its state between the check and the delete.
+    absl::MutexLock lock(&mu_);
+    auto old = live_.find(id);
+    if (old != live_.end() &&
+        old->second->state.consumer_agency() == a->env().consumer_agency() &&
+        old->second->state.dataset_id() == a->env().dataset_id()) {
+      std::shared_ptr<Live> prev = old->second;
+      prev->stopping = true;
+      prev->stop_reason = "unsubscribed by the consumer";
+      if (prev->adapter_ctx != nullptr) prev->adapter_ctx->TryCancel();
+      prev->changed.SignalAll();
+      const absl::Time until =
+          absl::Now() + 2 * options_.heartbeat + absl::Seconds(1);
+      while (live_.contains(id) && !ended_.WaitWithDeadline(&mu_, until)) {
+      }
+    }
+    auto loaded = states_->Load(id);
+    if (!loaded.ok()) {
+      r = InternalFailure(loaded.status());
+    } else if (!loaded->has_value() ||
+               (*loaded)->consumer_agency() != a->env().consumer_agency() ||
+               (*loaded)->dataset_id() != a->env().dataset_id()) {
+      r = Unknown(id);
+    } else if (live_.contains(id)) {
+      r = Refusal::For(v1::REASON_SUBSCRIPTION_BUSY,
+                       absl::StrCat("subscription ", id,
+                                    " is still being served; retry the "
+                                    "unsubscribe"));
+    } else {
+      acked = (*loaded)->acked_sequence();
+      // Recorded first: the log says it was ended before it is.
+      a->record().set_last_event_sequence(acked);
+      a->record().set_provider_position((*loaded)->acked_position());
+      a->record().set_subscription_event(
+          absl::StrCat("unsubscribed (acked ", acked, ")"));
+      a->RecordOutcome(Refusal(), v1::DECISION_ALLOW);
+      a->StampTotal();
+      receipt = AppendNow(a->record());
+      if (!receipt.ok()) {
+        return ErrorStatus(AuditFailure(receipt.status()), a->request_id(),
+                           nullptr, deps_.node_id);
+      }
+      if (absl::Status s = states_->Delete(id); !s.ok()) {
+        return ErrorStatus(InternalFailure(s), a->request_id(), &*receipt,
+                           deps_.node_id);
+      }
+    }
+  }
+  if (r.refused()) {
+    a->record().set_subscription_event(
+        absl::StrCat("unsubscribe refused: ", r.message));
+    return Refuse(a, r,
+                  r.reason == v1::REASON_INTERNAL ? v1::DECISION_ERROR
+                                                  : v1::DECISION_DENY);
+  }
+  v1::SubscriptionMessage m;
+  v1::Unsubscribed* u = m.mutable_unsubscribed();
+  u->set_subscription_id(id);
+  u->set_acked_sequence(acked);
+  u->mutable_receipt()->set_sequence_number(receipt->sequence_number);
+  u->mutable_receipt()->set_record_hash(receipt->record_hash);
+  u->mutable_receipt()->set_node_id(deps_.node_id);
+  (void)writer->Write(m);
+  return grpc::Status::OK;
+}
+
 grpc::Status SubscriptionService::Serve(
-    internal::Admission* a, grpc::ServerContext* ctx,
+    internal::Admission* a, const v1::SignedRequest& request,
+    grpc::ServerContext* ctx,
     grpc::ServerWriter<v1::SubscriptionMessage>* writer, Live* live,
     std::string* why) {
   v1::ChangesRequest creq;
@@ -413,34 +595,93 @@ grpc::Status SubscriptionService::Serve(
   opened->set_chain_head_sha256(head.sha256);
   if (!writer->Write(msg)) return grpc::Status::OK;
 
+  // Told to the observer: served while Serve runs; idle while only
+  // heartbeats were sent since the last batch.
+  const std::string dataset = a->decision().dataset->id();
+  SubscriptionObserver* const observer = options_.observer;
+  bool idle_told = false;
+  auto set_idle = [&](bool idle) {
+    if (observer != nullptr && idle != idle_told) {
+      observer->StreamsIdle(dataset, idle ? 1 : -1);
+    }
+    idle_told = idle;
+  };
+  if (observer != nullptr) observer->StreamsOpen(dataset, 1);
+  absl::Cleanup untold = [&] {
+    set_idle(false);
+    if (observer != nullptr) observer->StreamsOpen(dataset, -1);
+  };
+
   creq.set_dataset_id(a->decision().dataset->id());
   creq.set_consumer_agency(a->env().consumer_agency());
-  for (const auto& f : a->decision().adapter_fields) creq.add_fields(f);
   creq.set_max_changes(options_.max_events_per_batch);
+  // The adapter's empty batches are when an idle feed is looked at again:
+  // for its heartbeat and for the policy's recheck.
   creq.set_idle_seconds(static_cast<uint32_t>(
-      std::max<int64_t>(1, absl::ToInt64Seconds(options_.heartbeat))));
+      std::max<int64_t>(1, absl::ToInt64Seconds(std::min(
+                               options_.heartbeat, options_.policy_recheck)))));
   auto stub = v1::Adapter::NewStub(deps_.adapters->ChannelFor(a->adapter()));
-  grpc::ClientContext cctx;
-  {
-    absl::MutexLock lock(&mu_);
-    if (live->stopping) {
-      *why = live->stop_reason;
-      return grpc::Status::OK;
+  // The provider position after the last batch read and dealt with (sent,
+  // or nothing of it in view): where a reopened feed reads from.
+  std::string read_position = creq.after_position();
+  std::unique_ptr<grpc::ClientContext> cctx;
+  std::unique_ptr<grpc::ClientReader<v1::ChangeBatch>> reader;
+  auto close_feed = [&]() -> grpc::Status {
+    {
+      absl::MutexLock lock(&mu_);
+      live->adapter_ctx = nullptr;
     }
-    live->adapter_ctx = &cctx;
-  }
-  auto reader = stub->Changes(&cctx, creq);
+    cctx->TryCancel();
+    grpc::Status st = reader->Finish();
+    reader.reset();
+    return st;
+  };
+  // Opens the adapter's feed after read_position, asking for the fields
+  // the decision in force needs; false when the stream is stopping.
+  auto open_feed = [&]() -> bool {
+    if (reader != nullptr) (void)close_feed();
+    creq.clear_fields();
+    for (const auto& f : a->decision().adapter_fields) creq.add_fields(f);
+    creq.set_after_position(read_position);
+    cctx = std::make_unique<grpc::ClientContext>();
+    {
+      absl::MutexLock lock(&mu_);
+      if (live->stopping) {
+        *why = live->stop_reason;
+        return false;
+      }
+      live->adapter_ctx = cctx.get();
+    }
+    reader = stub->Changes(cctx.get(), creq);
+    return true;
+  };
+  if (!open_feed()) return grpc::Status::OK;
+  // The decision in force: a->decision() is replaced at each recheck.
   const std::vector<std::string>& columns = a->decision().fields;
-  const bool row_filter = a->decision().row_filter != nullptr;
-  const KeyShown show_key = KeyShownFor(
-      a->decision(),
-      policy::MaskKeyFor(deps_.subject_hmac_key, a->env().consumer_agency()));
+  const std::string mask_key =
+      policy::MaskKeyFor(deps_.subject_hmac_key, a->env().consumer_agency());
+  bool row_filter = a->decision().row_filter != nullptr;
+  KeyShown show_key = KeyShownFor(a->decision(), mask_key);
   absl::Time last_sent = deps_.clock->Now();
+  absl::Time last_check = deps_.clock->Now();
+  // Set when the policy now in force, or a certificate, ends the feed.
+  Refusal ended;
+  auto recheck_due = [&]() {
+    return deps_.clock->Now() - last_check >= options_.policy_recheck;
+  };
+  auto recheck = [&]() {
+    last_check = deps_.clock->Now();
+    ended = Recheck(a, request);
+    row_filter = a->decision().row_filter != nullptr;
+    show_key = KeyShownFor(a->decision(), mask_key);
+    return !ended.refused();
+  };
   auto heartbeat = [&]() -> bool {
     v1::SubscriptionMessage hb;
     SetTimestamp(deps_.clock->Now(), hb.mutable_heartbeat()->mutable_time());
     hb.mutable_heartbeat()->set_last_sequence(head.last_sequence);
     last_sent = deps_.clock->Now();
+    set_idle(true);
     return writer->Write(hb);
   };
   grpc::Status result = grpc::Status::OK;
@@ -461,12 +702,19 @@ grpc::Status SubscriptionService::Serve(
         held = !stopping && !ctx->IsCancelled() &&
                live->state.delivered_size() >=
                    static_cast<int>(options_.max_unacked_batches);
-        if (held && live->changed.WaitWithTimeout(&mu_, options_.heartbeat)) {
-          continue;  // an ack, or stopping: look again
+        // WaitWithTimeout is true when the time ran out: then a heartbeat
+        // (and the policy's recheck) is due; signalled, an ack came or the
+        // stream is stopping: look again.
+        if (held &&
+            !live->changed.WaitWithTimeout(
+                &mu_, std::min(options_.heartbeat, options_.policy_recheck))) {
+          continue;
         }
       }
       if (!held) break;
-      if (!heartbeat()) {
+      if (recheck_due() && !recheck()) break;
+      if (deps_.clock->Now() - last_sent >= options_.heartbeat &&
+          !heartbeat()) {
         gone = true;
         break;
       }
@@ -475,9 +723,29 @@ grpc::Status SubscriptionService::Serve(
       *why = stop_reason;
       break;
     }
-    if (gone) break;
+    if (gone || ended.refused()) break;
     if (!reader->Read(&cb)) break;
-    if (cb.changes_size() == 0) {
+    const bool idle = cb.changes_size() == 0;
+    // Each batch is decided under the policy in force (and the
+    // certificates' state) when it is read; an idle feed every
+    // policy_recheck.
+    if (!idle || recheck_due()) {
+      if (!recheck()) break;
+      const bool fields_asked = std::all_of(
+          a->decision().adapter_fields.begin(),
+          a->decision().adapter_fields.end(), [&](const std::string& f) {
+            return std::find(creq.fields().begin(), creq.fields().end(), f) !=
+                   creq.fields().end();
+          });
+      if (!fields_asked) {
+        // The policy now grants (or filters on) a field the feed was not
+        // opened with: read again from here, with it.
+        if (!open_feed()) break;
+        continue;
+      }
+    }
+    if (idle) {
+      read_position = cb.end_position();
       if (deps_.clock->Now() - last_sent >= options_.heartbeat &&
           !heartbeat()) {
         break;
@@ -524,7 +792,10 @@ grpc::Status SubscriptionService::Serve(
           a->request_id(), nullptr, deps_.node_id);
       break;
     }
-    if (eb.events_size() == 0) continue;  // nothing of it in view
+    if (eb.events_size() == 0) {  // nothing of it in view
+      read_position = cb.end_position();
+      continue;
+    }
     eb.set_subscription_id(creq.subscription_id());
     eb.set_first_sequence(head.last_sequence + 1);
     eb.set_last_sequence(seq);
@@ -582,21 +853,45 @@ grpc::Status SubscriptionService::Serve(
                              deps_.node_id);
         break;
       }
+      if (observer != nullptr) {
+        live->unacked_told += eb.events_size();
+        observer->Unacknowledged(dataset, eb.events_size());
+      }
     }
     v1::SubscriptionMessage m;
     *m.mutable_batch() = *std::move(signed_batch);
     if (!writer->Write(m)) break;
+    if (observer != nullptr) {
+      // Lag: from the newest event's commit at the provider to now.
+      absl::Time newest = absl::InfinitePast();
+      for (const auto& e : eb.events()) {
+        if (e.has_commit_time()) {
+          newest = std::max(newest,
+                            absl::FromUnixSeconds(e.commit_time().seconds()) +
+                                absl::Nanoseconds(e.commit_time().nanos()));
+        }
+      }
+      observer->BatchDelivered(
+          dataset, eb.events_size(),
+          newest == absl::InfinitePast()
+              ? absl::Seconds(-1)
+              : std::max(absl::ZeroDuration(), deps_.clock->Now() - newest));
+    }
+    set_idle(false);
+    read_position = cb.end_position();
     head.sha256 = hash;
     head.last_sequence = eb.last_sequence();
     last_sent = deps_.clock->Now();
   }
+  grpc::Status adapter =
+      reader != nullptr ? close_feed() : grpc::Status::CANCELLED;
   {
     absl::MutexLock lock(&mu_);
-    live->adapter_ctx = nullptr;
     if (live->stopping) *why = live->stop_reason;  // it cancelled the feed
   }
-  cctx.TryCancel();
-  grpc::Status adapter = reader->Finish();
+  if (ended.refused() && result.ok()) {
+    return End(a, writer, live, head, ended, why);
+  }
   if (result.ok() && !ctx->IsCancelled() && !adapter.ok() &&
       adapter.error_code() != grpc::StatusCode::CANCELLED) {
     *why = absl::StrCat("the adapter's feed failed: ", adapter.error_message());
@@ -614,6 +909,11 @@ grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
   internal::Admission a(deps_, ctx, v1::RECORD_KIND_SUBSCRIPTION_CONTROL);
   Refusal r = a.Authenticate(accepting_, *request);
   v1::AckTerms terms;
+  if (!r.refused() && TermsIn(a.env()).subscription) {
+    r = Unsupported(
+        "this envelope carries SubscriptionTerms (fields 1001-1010): send it "
+        "to dx.v1.Subscriptions/Subscribe, and an Ack with AckTerms only");
+  }
   if (!r.refused() && (!terms.ParseFromString(request->envelope()) ||
                        terms.subscription_id().empty())) {
     r = Unsupported(
@@ -660,6 +960,14 @@ grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
                 "); acknowledge the last_sequence of a batch you received"));
       } else {
         const v1::DeliveredBatch d = state->delivered(found);
+        if (live != nullptr && options_.observer != nullptr) {
+          const int64_t moved =
+              std::min<int64_t>(live->unacked_told,
+                                static_cast<int64_t>(d.last_sequence() -
+                                                     state->acked_sequence()));
+          live->unacked_told -= moved;
+          options_.observer->Unacknowledged(state->dataset_id(), -moved);
+        }
         state->set_acked_sequence(d.last_sequence());
         state->set_acked_position(d.end_position());
         state->set_acked_batch_sha256(d.sha256());
@@ -677,6 +985,7 @@ grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
     }
   }
   if (r.refused()) {
+    if (options_.observer != nullptr) options_.observer->AckRefused(r.reason);
     a.record().set_subscription_event(absl::StrCat("ack refused: ", r.message));
     return Refuse(&a, r,
                   r.reason == v1::REASON_INTERNAL ? v1::DECISION_ERROR

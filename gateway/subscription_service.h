@@ -23,6 +23,8 @@
 #include "absl/synchronization/mutex.h"
 #include "dx/v1/subscription.grpc.pb.h"
 #include "gateway/exchange_deps.h"
+#include "gateway/subscription_chain.h"
+#include "gateway/subscription_observer.h"
 #include "gateway/subscription_state.h"
 
 namespace dx::gateway {
@@ -40,6 +42,12 @@ class SubscriptionService final : public v1::Subscriptions::Service {
     // adapter is then held back by gRPC's flow control): what bounds a
     // slow consumer's cost to the node.
     uint32_t max_unacked_batches = 64;
+    // A stream is decided again before each batch and at least this often
+    // while idle: a revoked grant or certificate ends it within this.
+    absl::Duration policy_recheck = absl::Seconds(5);
+    // Told of streams, batches, acks and ends (metrics); may be null.
+    // Must outlive the service.
+    SubscriptionObserver* observer = nullptr;
   };
   // `deps` (the exchange pipeline's) must outlive the service.
   SubscriptionService(const ExchangeDeps& deps,
@@ -61,10 +69,27 @@ class SubscriptionService final : public v1::Subscriptions::Service {
   struct Live;
   // The replay guard, then (when `decide`) the policy, after Authenticate.
   Refusal Admit(internal::Admission* a, bool decide);
+  // The policy's decision (blocking), reserved records given back; `again`
+  // for a stream under way: no quota taken.
+  Refusal Decide(internal::Admission* a, bool again);
+  // A stream under way: its certificates, then the policy now in force.
+  Refusal Recheck(internal::Admission* a, const v1::SignedRequest& request);
+  // Ends a stream that `ended` no longer allows: audited (CONTROL, DENY),
+  // a signed SubscriptionEnded sent, and its status returned.
+  grpc::Status End(internal::Admission* a,
+                   grpc::ServerWriter<v1::SubscriptionMessage>* writer,
+                   Live* live, const ChainHead& head, const Refusal& ended,
+                   std::string* why);
   Refusal Open(internal::Admission* a, const v1::SubscriptionTerms& terms,
                std::shared_ptr<Live>* live);
   absl::StatusOr<std::string> ProviderEnd(internal::Admission* a);
-  grpc::Status Serve(internal::Admission* a, grpc::ServerContext* ctx,
+  // SubscriptionTerms.unsubscribe: ends the subscription's stream if one is
+  // served, records the end, deletes its state.
+  grpc::Status Unsubscribe(internal::Admission* a,
+                           const v1::SubscriptionTerms& terms,
+                           grpc::ServerWriter<v1::SubscriptionMessage>* writer);
+  grpc::Status Serve(internal::Admission* a, const v1::SignedRequest& request,
+                     grpc::ServerContext* ctx,
                      grpc::ServerWriter<v1::SubscriptionMessage>* writer,
                      Live* live, std::string* why);
   void Close(const std::shared_ptr<Live>& live, internal::Admission* a,

@@ -47,4 +47,16 @@ absl::Status RocksDbSubscriptionStates::Save(
   return absl::OkStatus();
 }
 
+absl::Status RocksDbSubscriptionStates::Delete(const std::string& id) {
+  rocksdb::WriteOptions synced;
+  synced.sync = true;  // an answered unsubscribe stays done after a crash
+  rocksdb::Status s =
+      db_->db()->Delete(synced, db_->cf(audit::Cf::kMeta), KeyOf(id));
+  if (!s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("deleting subscription ", id, ": ", s.ToString()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace dx::gateway

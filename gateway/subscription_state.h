@@ -27,6 +27,8 @@ class SubscriptionStates {
   virtual absl::StatusOr<absl::optional<v1::SubscriptionState>> Load(
       const std::string& id) const = 0;
   virtual absl::Status Save(const v1::SubscriptionState& state) = 0;
+  // For good (an unsubscribe): a later Load finds nothing. Synced.
+  virtual absl::Status Delete(const std::string& id) = 0;
 };
 
 // The RocksDB implementation over the node's state database (which must
@@ -37,6 +39,7 @@ class RocksDbSubscriptionStates final : public SubscriptionStates {
   absl::StatusOr<absl::optional<v1::SubscriptionState>> Load(
       const std::string& id) const override;
   absl::Status Save(const v1::SubscriptionState& state) override;
+  absl::Status Delete(const std::string& id) override;
 
  private:
   audit::StateDb* const db_;

@@ -7,6 +7,7 @@
 #include "certs/crypto.h"
 #include "certs/testing/dev_pki.h"
 #include "common/testing/temp_dir.h"
+#include "gateway/envelope_terms.h"
 #include "gateway/subscription_chain.h"
 #include "gateway/subscription_state.h"
 
@@ -115,6 +116,60 @@ TEST(SubscriptionChainTest, EventsMustBeNumberedOneByOne) {
   EXPECT_FALSE(FollowChain(*SignBatch(*signer, gap), &head).ok());
 }
 
+// What each rpc sees of the terms after a RequestEnvelope's own fields.
+v1::RequestEnvelope Parsed(const std::string& terms) {
+  v1::RequestEnvelope env;
+  env.set_request_id("r1");
+  env.set_dataset_id("d");
+  v1::RequestEnvelope out;
+  EXPECT_TRUE(out.ParseFromString(env.SerializeAsString() + terms));
+  return out;
+}
+
+// Field `number` as a varint 1, the way a newer client's terms would come.
+std::string VarintField(int number) {
+  uint32_t tag = static_cast<uint32_t>(number) << 3;  // wire type 0
+  std::string out;
+  while (tag >= 0x80) {
+    out.push_back(static_cast<char>((tag & 0x7f) | 0x80));
+    tag >>= 7;
+  }
+  out.push_back(static_cast<char>(tag));
+  out.push_back(1);
+  return out;
+}
+
+TEST(EnvelopeTermsTest, TermsAreFoundAndRefusedOnAnExchange) {
+  EXPECT_FALSE(TermsIn(Parsed("")).subscription);
+  EXPECT_FALSE(TermsIn(Parsed("")).ack);
+  EXPECT_FALSE(TermsOnExchange(Parsed("")).refused());
+
+  v1::SubscriptionTerms st;
+  st.set_start(v1::START_FROM_NOW);
+  const v1::RequestEnvelope sub = Parsed(st.SerializeAsString());
+  EXPECT_TRUE(TermsIn(sub).subscription);
+  EXPECT_FALSE(TermsIn(sub).ack);
+  Refusal r = TermsOnExchange(sub);
+  EXPECT_EQ(r.code, absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.reason, v1::REASON_MALFORMED_REQUEST);
+  EXPECT_NE(r.message.find("dx.v1.Subscriptions/Subscribe"), std::string::npos);
+
+  v1::AckTerms at;
+  at.set_subscription_id("s");
+  const v1::RequestEnvelope ack = Parsed(at.SerializeAsString());
+  EXPECT_TRUE(TermsIn(ack).ack);
+  EXPECT_FALSE(TermsIn(ack).subscription);
+  EXPECT_NE(TermsOnExchange(ack).message.find("dx.v1.Subscriptions/Ack"),
+            std::string::npos);
+
+  // Any number in the reserved range counts, including ones not yet used
+  // (so an older gateway refuses a newer client's terms); beyond it, not.
+  EXPECT_TRUE(TermsIn(Parsed(VarintField(1010))).subscription);
+  EXPECT_TRUE(TermsIn(Parsed(VarintField(1020))).ack);
+  const TermsCarried beyond = TermsIn(Parsed(VarintField(1021)));
+  EXPECT_FALSE(beyond.subscription || beyond.ack);
+}
+
 TEST(SubscriptionStatesTest, SavedStateSurvivesAReopen) {
   const std::string dir = dx::testing::MakeTempDir("substate");
   v1::SubscriptionState s;
@@ -145,6 +200,28 @@ TEST(SubscriptionStatesTest, SavedStateSurvivesAReopen) {
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ((*got)->SerializeAsString(), s.SerializeAsString());
   EXPECT_FALSE(states.Load("abd")->has_value());
+}
+
+// An unsubscribe deletes for good: gone after a reopen too; the others stay.
+TEST(SubscriptionStatesTest, ADeletedStateIsGoneAfterAReopen) {
+  const std::string dir = dx::testing::MakeTempDir("substate-delete");
+  {
+    auto db = OpenDb(dir);
+    ASSERT_TRUE(db.ok()) << db.status();
+    RocksDbSubscriptionStates states(db->get());
+    for (const char* id : {"one", "two"}) {
+      v1::SubscriptionState s;
+      s.set_subscription_id(id);
+      ASSERT_TRUE(states.Save(s).ok());
+    }
+    ASSERT_TRUE(states.Delete("one").ok());
+    ASSERT_TRUE(states.Delete("never").ok());  // nothing to delete: fine
+  }
+  auto db = OpenDb(dir);
+  ASSERT_TRUE(db.ok()) << db.status();
+  RocksDbSubscriptionStates states(db->get());
+  EXPECT_FALSE(states.Load("one")->has_value());
+  EXPECT_TRUE(states.Load("two")->has_value());
 }
 
 }  // namespace

@@ -47,6 +47,9 @@ struct AccessRequest {
   // The most records this call can return (0: no limit); a daily records
   // quota is charged this much at most, and the rest given back.
   uint64_t max_records = 0;
+  // False for a decision made again about a call already admitted and
+  // charged (a subscription under way): no quota is taken or reserved.
+  bool charge_quota = true;
 };
 
 struct MaskSpec {

@@ -36,7 +36,7 @@ void PolicyAuthorizer::Decide(const AccessRequest& request,
                               Cancellation* cancel, Callback done) const {
   const absl::Time now = clock_->Now();
   AccessDecision d = Current()->Decide(request, now);
-  if (!d.allowed || d.quota_key.empty()) {
+  if (!d.allowed || d.quota_key.empty() || !request.charge_quota) {
     done(std::move(d));
     return;
   }

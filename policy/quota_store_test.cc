@@ -75,6 +75,34 @@ datasets:
   EXPECT_EQ(d.max_records, 10u);
 }
 
+// A decision made again about a call already admitted (a subscription
+// under way, before each batch) takes no quota: a feed with a
+// requests-per-minute grant is not ended by its own rechecks.
+TEST(PolicyAuthorizerQuotaTest, ADecisionMadeAgainTakesNoQuota) {
+  auto snap = PolicySnapshot::Compile(testing::TestRegistry(), testing::Doc(R"(
+datasets:
+  - dataset: pop
+    grants:
+      - {id: q, consumers: [000.00.00.H30], purposes: [p], legal_basis: x,
+         fields: [status], quota: {requests_per_minute: 1, records_per_day: 10}}
+)"),
+                                      nullptr, 1, absl::Now(), nullptr);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  FakeClock clock(absl::FromUnixSeconds(1763953230));
+  LocalQuotaStore quotas;
+  PolicyAuthorizer authz(*snap, &quotas, &clock);
+  AccessRequest r = testing::Req("000.00.00.H30", "pop", "p");
+  ASSERT_TRUE(testing::DecideNow(authz, r).allowed);  // the minute's one
+  r.charge_quota = false;
+  for (int i = 0; i < 5; ++i) {
+    AccessDecision d = testing::DecideNow(authz, r);
+    ASSERT_TRUE(d.allowed) << d.message;
+    EXPECT_EQ(d.records_charge, nullptr);
+  }
+  r.charge_quota = true;
+  EXPECT_EQ(testing::DecideNow(authz, r).reason, v1::REASON_QUOTA_EXCEEDED);
+}
+
 // A store that cannot be reached: nothing is served (fail closed).
 class UnreachableQuotaStore final : public QuotaStore {
  public:

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/envelope_terms.h"
 #include "gateway/policy_filter.h"
 #include "gateway/record_filter.h"
 #include "policy/masking.h"
@@ -61,11 +62,21 @@ Refusal Admission::Authenticate(bool accepting,
     const absl::Time start = deps_.clock->Now();
     refusal = deps_.checker->Check(request, PeerPem(*ctx_), &checked_);
     stages_.Set(Stage::kVerify, deps_.clock->Now() - start);
+    // A signed subscribe or ack sent to Exchange: its terms would be
+    // ignored and it would be served as a plain look-up.
+    if (!refusal.refused() && kind_ != v1::RECORD_KIND_SUBSCRIPTION_START &&
+        kind_ != v1::RECORD_KIND_SUBSCRIPTION_CONTROL) {
+      refusal = TermsOnExchange(checked_.envelope);
+    }
   } else {
     RequestChecker::ReadUnverified(request, PeerPem(*ctx_), &checked_);
   }
   FillRecordFromRequest();
   return refusal;
+}
+
+Refusal Admission::RecheckCertificates(const v1::SignedRequest& request) const {
+  return deps_.checker->RecheckCertificates(request, PeerPem(*ctx_));
 }
 
 void Admission::CheckReplay(Cancellation* cancel,
@@ -88,7 +99,7 @@ void Admission::CheckReplay(Cancellation* cancel,
 }
 
 void Admission::Decide(uint64_t max_records, Cancellation* cancel,
-                       std::function<void(Refusal)> done) {
+                       std::function<void(Refusal)> done, bool charge_quota) {
   const v1::RequestEnvelope& e = env();
   policy::AccessRequest ar;
   ar.consumer_agency = e.consumer_agency();
@@ -109,12 +120,16 @@ void Admission::Decide(uint64_t max_records, Cancellation* cancel,
   ar.has_data_subject_id = !e.data_subject_id().empty();
   ar.consent_reference = e.consent_reference();
   ar.max_records = max_records;
+  ar.charge_quota = charge_quota;
   deps_.authorizer->Decide(
       ar, cancel,
       [this, start = deps_.clock->Now(),
        done = std::move(done)](policy::AccessDecision d) {
         stages_.Set(Stage::kPolicy, deps_.clock->Now() - start);
         decision_ = std::move(d);
+        // A decision made again (a subscription under way) replaces these.
+        record_.clear_masked_fields();
+        record_.clear_row_filter();
         if (decision_.dataset != nullptr) {
           record_.set_provider_agency(decision_.dataset->provider_agency());
         }

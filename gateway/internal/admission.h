@@ -36,8 +36,16 @@ class Admission {
   void CheckReplay(Cancellation* cancel, std::function<void(Refusal)> done);
   // Step 3, for a call that can return `max_records` (0: no limit): `done`
   // runs once, with the decision's refusal or none.
+  // `charge_quota` false: a decision made again for a call already
+  // admitted (a subscription under way) takes no quota.
   void Decide(uint64_t max_records, Cancellation* cancel,
-              std::function<void(Refusal)> done);
+              std::function<void(Refusal)> done, bool charge_quota = true);
+
+  // For a call served long after it was admitted (a subscription): its
+  // certificates verify again now (RequestChecker::RecheckCertificates).
+  // Then Decide may be called again: the decision and the record's policy
+  // fields are replaced by the policy now in force.
+  Refusal RecheckCertificates(const v1::SignedRequest& request) const;
 
   const v1::RequestEnvelope& env() const { return checked_.envelope; }
   const std::string& request_id() const {

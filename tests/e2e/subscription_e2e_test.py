@@ -4,13 +4,16 @@ processes over loopback mutual TLS. A consumer subscribes with a signed
 request; each signed batch is checked with the openssl CLI, and the chain of
 batches by a few independent lines here; the gateway is restarted and the
 consumer resumes from its ack. One deployment for the class."""
+import datetime
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DX_BUILD_DIR", os.path.join(REPO, "build"))
@@ -25,6 +28,7 @@ from consumer import Consumer  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 from tests.harness import DevEnv  # noqa: E402
 from tests.harness.dev_env import test_dataset_entry  # noqa: E402
+from metrics_e2e_test import parse, value  # noqa: E402
 
 H30, H29 = "000.00.00.H30", "000.00.00.H29"
 DATASET = "test.residents"
@@ -64,6 +68,11 @@ class Subscriber(Consumer):
         first = next(stream)
         assert first.HasField("opened"), first
         return stream, first.opened
+
+    def unsubscribe(self, sub_id, start=S.START_FROM_UNSPECIFIED):
+        """The stream's messages; it ends OK once the subscription is gone."""
+        return list(self.subs.Subscribe(self.with_terms(S.SubscriptionTerms(
+            subscription_id=sub_id, unsubscribe=True, start=start)), timeout=60))
 
     def ack(self, sub_id, sequence, **kw):
         return self.subs.Ack(self.with_terms(
@@ -114,7 +123,10 @@ class SubscriptionEndToEndTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-sub-")
         cls.env = DevEnv(cls.tmp.name, BUILD, population=100, business=100,
-                         gateway_settings={"subscriptions": "{heartbeat_seconds: 1}"})
+                         gateway_settings={"subscriptions": "{heartbeat_seconds: 1, "
+                                                            "max_unacked_batches: 4}",
+                                           "metrics": "{listen_address: '127.0.0.1:0', "
+                                                      "port_file: metrics.port}"})
         cls.env.setup()
         data = os.path.join(cls.env.root, "data")
         with open(os.path.join(data, "residents.csv"), "w", encoding="utf-8") as f:
@@ -141,10 +153,10 @@ change_logs:
         cls.tmp.cleanup()
 
     @classmethod
-    def change(cls, key, kind, **values):
+    def change(cls, key, kind, commit_time="2026-12-07T06:00:00Z", **values):
         cls.position += 1
         line = {"position": cls.position, "key": key, "kind": kind,
-                "commit_time": "2026-12-07T06:00:00Z"}
+                "commit_time": commit_time}
         if kind != "delete":
             line["values"] = {"citizen_id": key, "province_code": "079", "note": "secret",
                               **values}
@@ -237,6 +249,54 @@ change_logs:
         self.assertEqual((code, reason),
                          (grpc.StatusCode.NOT_FOUND, "REASON_SUBSCRIPTION_UNKNOWN"))
 
+    def test_terms_sent_to_the_wrong_rpc_are_refused_and_audited(self):
+        # A signed subscribe sent to Exchange: without the check it would be
+        # served as a look-up (this grant allows look-ups of this query).
+        lookup = {"purpose": "statistics", "query": {"province_code": "079"}}
+        sent = []
+        for rpc in ("Call", "Stream"):
+            req = self.h30.with_terms(S.SubscriptionTerms(start=S.START_FROM_NOW), **lookup)
+            sent.append(exchange_pb2.RequestEnvelope.FromString(req.envelope).request_id)
+            call = getattr(self.h30.stub, rpc)
+            code, reason, msg = Subscriber.refused(
+                lambda r: list(call(r, timeout=20)) if rpc == "Stream" else call(r, timeout=20),
+                req)
+            self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                              "REASON_MALFORMED_REQUEST"), rpc)
+            self.assertIn("send it to dx.v1.Subscriptions/Subscribe", msg)
+        req = self.h30.with_terms(S.AckTerms(subscription_id="x", sequence=1), **lookup)
+        sent.append(exchange_pb2.RequestEnvelope.FromString(req.envelope).request_id)
+        code, reason, msg = Subscriber.refused(self.h30.stub.Call, req, timeout=20)
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.INVALID_ARGUMENT, "REASON_MALFORMED_REQUEST"))
+        self.assertIn("dx.v1.Subscriptions/Ack", msg)
+        # Ack terms on Subscribe, subscription terms on Ack.
+        both = S.SubscriptionTerms(start=S.START_FROM_NOW).SerializeToString() + \
+            S.AckTerms(subscription_id="x", sequence=1).SerializeToString()
+        for fn, terms, rpc in ((self.h30.subscribe, S.AckTerms(subscription_id="x"), "Ack"),
+                               (self.h30.subs.Ack, S.SubscriptionTerms(
+                                   start=S.START_FROM_NOW), "Subscribe")):
+            req = self.h30.with_terms(terms)
+            sent.append(exchange_pb2.RequestEnvelope.FromString(req.envelope).request_id)
+            code, reason, msg = Subscriber.refused(fn, request=req) if rpc == "Ack" else \
+                Subscriber.refused(fn, req, timeout=20)
+            self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                              "REASON_SUBSCRIPTION_UNSUPPORTED"), rpc)
+            self.assertIn(f"send it to dx.v1.Subscriptions/{rpc}", msg)
+        base = self.h30.signed(dataset=DATASET, purpose="testing")
+        data = base.envelope + both
+        req = exchange_pb2.SignedRequest(
+            envelope=data, signature=self.h30.key.sign(data, ec.ECDSA(hashes.SHA256())),
+            signer_certificate=self.h30.cert_der)
+        code, reason, _ = Subscriber.refused(self.h30.subscribe, request=req)
+        self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                          "REASON_SUBSCRIPTION_UNSUPPORTED"))
+        # Each refusal is in the audit log, denied, with its reason.
+        recs = {r.get("request_id"): r for r in self.env.audit_records()}
+        for rid in sent:
+            self.assertIn(rid, recs)
+            self.assertEqual(recs[rid].get("decision"), "DECISION_DENY", recs[rid])
+
     def test_grant_without_the_subscription_mode_is_refused(self):
         code, reason, msg = Subscriber.refused(self.h30.subscribe, purpose="statistics")
         self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED)
@@ -246,6 +306,171 @@ change_logs:
         columns, _ = self.h30.call(dataset=DATASET, purpose="statistics",
                                    query={"province_code": "079"})
         self.assertEqual(columns, ["province_code"])
+
+    def apply_policy(self, grant_fields, forbid=""):
+        doc = os.path.join(self.tmp.name, "residents-policy.yaml")
+        masks = ("masks: [{field: full_name, kind: partial, keep_last: 3}],\n         "
+                 if "full_name" in grant_fields else "")
+        with open(doc, "w", encoding="utf-8") as f:
+            f.write(f"""datasets:
+  - dataset: test.residents
+    grants:
+      - {{id: residents-feed, consumers: [000.00.00.H30], purposes: [testing],
+         fields: [{", ".join(grant_fields)}],
+         {masks}modes: [subscription], legal_basis: tests}}
+      - {{id: residents-lookup, consumers: [000.00.00.H30], purposes: [statistics],
+         fields: [province_code], legal_basis: tests}}
+{forbid}""")
+        out = self.env.policy("apply", "-f", doc)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def test_live_policy_narrows_the_next_batch_then_a_revocation_ends_the_feed(self):
+        stream, opened = self.h30.subscribe()
+        try:
+            self.change("079000000401", "insert", full_name="Hồ Văn Giang")
+            [b1] = read_events(stream, 1)
+            e1 = S.EventBatch.FromString(b1.envelope)
+            self.assertIn("full_name", e1.columns)
+            # Narrowed while the feed runs: the next batch has no full_name.
+            self.apply_policy(["citizen_id", "province_code"])
+            self.change("079000000402", "insert", full_name="Hồ Văn Hải")
+            [b2] = read_events(stream, 1)
+            e2 = S.EventBatch.FromString(b2.envelope)
+            self.assertEqual(list(e2.columns), ["citizen_id", "province_code"])
+            self.assertEqual(list(e2.events[0].values.values), ["079000000402", "079"])
+            self.assertNotEqual(e2.policy_version, e1.policy_version)
+            # Widened again: the feed was opened without full_name; it is
+            # read again with it, and nothing is skipped or sent twice.
+            self.apply_policy(["citizen_id", "full_name", "province_code"])
+            self.change("079000000403", "insert", full_name="Hồ Văn Hiếu")
+            [b3] = read_events(stream, 1)
+            e3 = S.EventBatch.FromString(b3.envelope)
+            self.assertEqual([(e.sequence, e.key) for e in e3.events], [(3, "079000000403")])
+            self.assertTrue(e3.events[0].values.values[1].endswith("iếu"))
+            head, last = check_chain(opened.chain_head_sha256, 0, [b1, b2, b3])
+            # Revoked (a forbid citing its act) while idle, and a change
+            # written after: the feed ends, signed, before it is delivered.
+            self.apply_policy(["citizen_id", "province_code"], forbid="""\
+    forbids:
+      - {id: feed-suspended, consumers: [000.00.00.H30],
+         legal_basis: Decision 77/QD-BCA (suspension), reason: sharing suspended}
+""")
+            self.change("079000000404", "insert", full_name="Hồ Văn Khoa")
+            ended, beats = None, 0
+            with self.assertRaises(grpc.RpcError) as caught:
+                for msg in stream:
+                    self.assertFalse(msg.HasField("batch"), "a batch after the revocation")
+                    if msg.HasField("heartbeat"):
+                        beats += 1
+                        self.assertLess(beats, 60, "the feed was not ended")
+                    if msg.HasField("ended"):
+                        ended = msg.ended
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        finally:
+            stream.cancel()
+            self.apply_policy(["citizen_id", "full_name", "province_code"])
+        self.assertIsNotNone(ended, "no signed final message")
+        self.assertTrue(self.openssl_verifies(ended), "openssl does not verify the end")
+        end = S.SubscriptionEnded.FromString(ended.envelope)
+        self.assertEqual(errors_pb2.ReasonCode.Name(end.reason), "REASON_POLICY_FORBIDDEN")
+        self.assertEqual(end.rule_id, "feed-suspended")
+        self.assertIn("Decision 77/QD-BCA", end.legal_basis)
+        self.assertEqual((end.last_sequence, end.previous_batch_sha256), (last, head))
+        self.assertEqual(end.subscription_id, opened.subscription_id)
+        self.assertEqual(value(self.scrape(), "dx_subscription_ends_total", dataset=DATASET,
+                               reason="policy_forbidden"), 1)
+        # Audited: the end, denied, citing the rule, its receipt in the message.
+        recs = [r for r in self.records_of(opened.subscription_id)
+                if r["kind"] == "RECORD_KIND_SUBSCRIPTION_CONTROL"
+                and r.get("decision") == "DECISION_DENY"]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]["policy_rule_id"], "feed-suspended")
+        self.assertEqual(recs[0]["reason"], "REASON_POLICY_FORBIDDEN")
+        self.assertEqual(str(recs[0]["last_event_sequence"]), str(last))
+        batch_recs = [r for r in self.records_of(opened.subscription_id)
+                      if r["kind"] == "RECORD_KIND_SUBSCRIPTION_BATCH"]
+        self.assertEqual([r["policy_version"] for r in batch_recs],
+                         [e1.policy_version, e2.policy_version, e3.policy_version])
+
+    def scrape(self):
+        with open(os.path.join(self.env.root, "metrics.port")) as f:
+            port = int(f.read())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            return parse(r.read().decode())
+
+    def wait_gauge(self, name, want, **labels):
+        """Until the gauge reads `want`; bounded by scrapes (a stream's end
+        is noticed at its next heartbeat, one a second), not by time."""
+        for _ in range(200):
+            got = value(self.scrape(), name, **labels)
+            if got == want:
+                return
+            time.sleep(0.05)
+        self.fail(f"{name}{labels} stayed at {got}, not {want}")
+
+    def test_metrics_count_events_batches_streams_lag_and_acks(self):
+        ds = {"dataset": DATASET}
+        self.wait_gauge("dx_subscriptions", 0, state="open", **ds)
+        before = self.scrape()
+        stream, opened = self.h30.subscribe()
+        try:
+            self.assertEqual(value(self.scrape(), "dx_subscriptions", state="open", **ds), 1)
+            hour_ago = (datetime.datetime.now(datetime.timezone.utc)
+                        - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.change("079000000501", "insert", commit_time=hour_ago, full_name="Mai Văn An")
+            self.change("079000000502", "insert", commit_time=hour_ago, full_name="Mai Thị Ba")
+            batches = read_events(stream, 2)
+            _, last = check_chain(opened.chain_head_sha256, 0, batches)
+            after = self.scrape()
+            self.assertEqual(value(after, "dx_subscription_events_total", **ds)
+                             - value(before, "dx_subscription_events_total", **ds), 2)
+            self.assertEqual(value(after, "dx_subscription_batches_total", **ds)
+                             - value(before, "dx_subscription_batches_total", **ds),
+                             len(batches))
+            self.assertEqual(value(after, "dx_subscription_unacked_events", **ds), 2)
+            # The lag is measured from the commit, an hour ago.
+            lag_count = (value(after, "dx_subscription_lag_seconds_count", **ds)
+                         - value(before, "dx_subscription_lag_seconds_count", **ds))
+            lag_sum = (value(after, "dx_subscription_lag_seconds_sum", **ds)
+                       - value(before, "dx_subscription_lag_seconds_sum", **ds))
+            self.assertEqual(lag_count, len(batches))
+            self.assertGreaterEqual(lag_sum / lag_count, 3600)
+            self.h30.ack(opened.subscription_id, last)
+            self.assertEqual(value(self.scrape(), "dx_subscription_unacked_events", **ds), 0)
+            refused = value(self.scrape(), "dx_subscription_ack_refusals_total",
+                            reason="ack_not_delivered")
+            Subscriber.refused(self.h30.ack, opened.subscription_id, last + 50)
+            self.assertEqual(value(self.scrape(), "dx_subscription_ack_refusals_total",
+                                   reason="ack_not_delivered"), refused + 1)
+            # Nothing more to send: heartbeats only, the stream is idle.
+            self.wait_gauge("dx_subscriptions", 1, state="idle", **ds)
+        finally:
+            stream.cancel()
+        self.wait_gauge("dx_subscriptions", 0, state="open", **ds)
+        self.wait_gauge("dx_subscriptions", 0, state="idle", **ds)
+
+    def test_a_consumer_that_does_not_ack_holds_its_feed_with_heartbeats(self):
+        # max_unacked_batches is 4 in this deployment.
+        stream, opened = self.h30.subscribe()
+        try:
+            batches = []
+            for n in range(4):  # one batch each: read before the next change
+                self.change(f"07900000080{n}", "insert", full_name="Đinh Văn Lộc")
+                batches += read_events(stream, 1)
+            _, last = check_chain(opened.chain_head_sha256, 0, batches)
+            self.assertEqual((len(batches), last), (4, 4))
+            self.change("079000000804", "insert", full_name="Đinh Văn Lộc")
+            # Held: heartbeats only (the consumer sees the node alive), no batch.
+            for _ in range(3):
+                msg = next(stream)
+                self.assertTrue(msg.HasField("heartbeat"), msg)
+                self.assertEqual(msg.heartbeat.last_sequence, 4)
+            self.h30.ack(opened.subscription_id, 2)
+            [b5] = read_events(stream, 1)
+            b = S.EventBatch.FromString(b5.envelope)
+            self.assertEqual([(e.sequence, e.key) for e in b.events], [(5, "079000000804")])
+        finally:
+            stream.cancel()
 
     def test_snapshot_query_and_subject_are_refused(self):
         code, reason, _ = Subscriber.refused(self.h30.subscribe, start=S.START_FROM_SNAPSHOT)
@@ -290,6 +515,103 @@ change_logs:
             cursor, lambda: self.change("079000000302", "update", full_name="Đỗ Văn Quý"))
         self.assertIn("after #1", out)
         self.assertIn("#2 update 079000000302", out)
+        # Ended for good: the cursor is removed; the gateway forgot it.
+        with open(cursor, encoding="utf-8") as f:
+            sub_id = f.read().split("subscription_id=")[1].split()[0]
+        r = self.env.dxctl("subscribe", "--gateway", self.env.gateway, "--pki", self.env.pki,
+                           "--agency", H30, "--system", "hotich", "--dataset", DATASET,
+                           "--purpose", "testing", "--cursor", cursor, "--unsubscribe")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"UNSUBSCRIBED  {sub_id} (acked #2)", r.stdout)
+        self.assertFalse(os.path.exists(cursor))
+        code, reason, _ = Subscriber.refused(
+            self.h30.subscribe, start=S.START_FROM_CURSOR, sub_id=sub_id, acked=2)
+        self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+
+    def test_dxctl_subscribe_cloudevents_lines_after_the_checks(self):
+        proc = subprocess.Popen(
+            [self.env.bin("dxctl"), "subscribe", "--gateway", self.env.gateway,
+             "--pki", self.env.pki, "--agency", H30, "--system", "hotich",
+             "--dataset", DATASET, "--purpose", "testing", "--format", "cloudevents",
+             "--max-events", "2", "--max-idle", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = proc.stderr.readline()  # status lines on stderr: stdout is events only
+        if not first.startswith("SUBSCRIBED"):
+            proc.kill()
+            out, err = proc.communicate()
+            self.fail(first + out + err)
+        sub_id = first.split()[1]
+        self.change("079000000601", "insert", full_name='Ngô "Văn" Xuân')
+        self.change("079000000601", "delete")
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, out + err)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 2, out)
+        events = [json.loads(line) for line in lines]  # each line one JSON object
+        for n, ev in enumerate(events, start=1):
+            for attr in ("specversion", "id", "source", "type", "time", "subject",
+                         "datacontenttype", "data"):
+                self.assertIn(attr, ev)
+            self.assertEqual(ev["specversion"], "1.0")
+            self.assertEqual(ev["id"], f"{sub_id}-{n}")
+            self.assertEqual(ev["source"], "urn:dx:gateway:gw1")
+            self.assertEqual(ev["subject"], "079000000601")
+            self.assertEqual(ev["time"], "2026-12-07T06:00:00Z")
+            self.assertEqual(ev["datacontenttype"], "application/json")
+            self.assertEqual(ev["dxdataset"], DATASET)
+        self.assertEqual([e["type"] for e in events],
+                         ["vn.dx.change.insert", "vn.dx.change.delete"])
+        data = events[0]["data"]
+        self.assertEqual(sorted(data), ["citizen_id", "full_name", "province_code"])
+        self.assertEqual(data["citizen_id"], "079000000601")
+        self.assertTrue(data["full_name"].endswith("uân"))  # masked as granted
+        self.assertNotIn("Ngô", data["full_name"])
+        self.assertEqual(events[1]["data"], {})
+        self.assertIn("ENDED", err)
+
+    def test_unsubscribe_ends_for_good_and_a_resume_is_not_found(self):
+        stream, opened = self.h30.subscribe()
+        sub_id = opened.subscription_id
+        self.change("079000000701", "insert", full_name="Lý Văn Tâm")
+        [b1] = read_events(stream, 1)
+        _, last = check_chain(b"", 0, [b1])
+        self.h30.ack(sub_id, last)
+        # Not another agency's to end; nor with a start (contradictory).
+        h29 = Subscriber(self.env, H29)
+        try:
+            code, reason, _ = Subscriber.refused(h29.unsubscribe, sub_id)
+        finally:
+            h29.close()
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.NOT_FOUND, "REASON_SUBSCRIPTION_UNKNOWN"))
+        code, reason, _ = Subscriber.refused(self.h30.unsubscribe, sub_id,
+                                             start=S.START_FROM_NOW)
+        self.assertEqual((code, reason), (grpc.StatusCode.INVALID_ARGUMENT,
+                                          "REASON_SUBSCRIPTION_UNSUPPORTED"))
+        # While its stream is served: the stream is ended, then it is gone.
+        [msg] = self.h30.unsubscribe(sub_id)
+        self.assertTrue(msg.HasField("unsubscribed"), msg)
+        self.assertEqual((msg.unsubscribed.subscription_id, msg.unsubscribed.acked_sequence),
+                         (sub_id, last))
+        rest = list(stream)  # the old stream ends (OK) without another batch
+        self.assertFalse([m for m in rest if m.HasField("batch")])
+        code, reason, _ = Subscriber.refused(
+            self.h30.subscribe, start=S.START_FROM_CURSOR, sub_id=sub_id, acked=last)
+        self.assertEqual((code, reason),
+                         (grpc.StatusCode.NOT_FOUND, "REASON_SUBSCRIPTION_UNKNOWN"))
+        code, reason, _ = Subscriber.refused(self.h30.ack, sub_id, last)
+        self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+        code, reason, _ = Subscriber.refused(self.h30.unsubscribe, sub_id)
+        self.assertEqual(code, grpc.StatusCode.NOT_FOUND)  # already gone
+        recs = [r for r in self.records_of(sub_id)
+                if r["kind"] == "RECORD_KIND_SUBSCRIPTION_CONTROL"
+                and r.get("decision") == "DECISION_ALLOW"
+                and r.get("subscription_event", "").startswith("unsubscribed")]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]["subscription_event"], f"unsubscribed (acked {last})")
+        self.assertEqual(recs[0]["consumer_agency"], H30)
+        self.assertGreater(msg.unsubscribed.receipt.sequence_number, 0)
+        self.assertEqual(len(msg.unsubscribed.receipt.record_hash), 32)
 
     def test_z_resumes_from_its_ack_after_a_gateway_restart(self):
         # Last (z): it restarts the gateway.
