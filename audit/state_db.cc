@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "audit/keys.h"
+#include "common/rocksdb_under_tsan.h"
 
 namespace dx::audit {
 namespace {
@@ -75,6 +76,7 @@ absl::StatusOr<std::unique_ptr<StateDb>> StateDb::Open(const Options& options) {
   if (options.env != nullptr) db_options.env = options.env;
   // One thread writes the audit log; insert hints need this off.
   db_options.allow_concurrent_memtable_write = false;
+  SerializeRocksDbWritesUnderTsan(&db_options);
   // Keep the WAL's fdatasync short and steady: write table files out in
   // small steps (no burst of dirty pages for the journal to flush along
   // with the WAL), and reuse WAL files, whose blocks are already allocated,

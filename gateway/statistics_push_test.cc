@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "audit/admin.h"
 #include "audit/audit_reader.h"
 #include "audit/rocksdb_audit_log.h"
@@ -47,6 +48,14 @@ class StatisticsPushTest : public ::testing::Test {
     ASSERT_TRUE(audit::AppendAndWait(log_.get(), r).ok());
     recorder_ = std::make_unique<AuditAdminRecorder>(log_.get(), "gw1");
     reader_ = std::make_unique<audit::AuditReader>(db_.get());
+    // The writer signs the tree head after it acknowledged the record; a
+    // report is computed at a signed head, so wait for it (a slow first run
+    // under TSan pushed yesterday's report first).
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (!reader_->TreeHead(0).ok() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ASSERT_TRUE(reader_->TreeHead(0).ok());
   }
 
   StatisticsPush::Deps Deps() {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/bytes.h"
+#include "common/rocksdb_under_tsan.h"
 
 namespace dx::policy {
 namespace {
@@ -65,6 +66,7 @@ absl::StatusOr<std::unique_ptr<RocksDbPolicyStore>> RocksDbPolicyStore::Open(
   rocksdb::Options options;
   options.create_if_missing = true;
   options.max_open_files = 64;
+  SerializeRocksDbWritesUnderTsan(&options);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
   if (!s.ok()) {

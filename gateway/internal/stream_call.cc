@@ -1,5 +1,6 @@
 #include "gateway/internal/stream_call.h"
 
+#include "common/tsan_hand_off.h"
 #include "gateway/internal/closing.h"
 #include "gateway/policy_filter.h"
 #include "gateway/record_filter.h"
@@ -59,10 +60,11 @@ void StreamCall::OnDecided(Refusal refusal) {
 }
 
 void StreamCall::OnWriteDone(bool ok) {
+  TsanTakeOver(this);
   if (final_pending_.exchange(false)) {
     // The signed end: written, or the consumer is gone and it never will be.
     if (ok) {
-      grpc::ServerWriteReactor<v1::StreamMessage>::Finish(grpc::Status::OK);
+      FinishWith(grpc::Status::OK);
     } else {
       EndNotDelivered();
     }
@@ -97,16 +99,34 @@ void StreamCall::NoMoreReads() {
     if (reads_over_) return;
     reads_over_ = true;
   }
+  TsanHandOff(this);
   grpc::ClientReadReactor<grpc::ByteBuffer>::RemoveHold();
 }
 
+void StreamCall::WriteOut() {
+  TsanHandOff(this);
+  grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
+}
+
+void StreamCall::ReadNext() {
+  TsanHandOff(this);
+  grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
+}
+
+void StreamCall::FinishWith(grpc::Status status) {
+  TsanHandOff(this);
+  grpc::ServerWriteReactor<v1::StreamMessage>::Finish(std::move(status));
+}
+
 void StreamCall::OnCancel() {
+  TsanTakeOver(this);
   cancel_.Cancel();
   absl::MutexLock lock(&mu_);
   if (adapter_started_) client_ctx_.TryCancel();
 }
 
 void StreamCall::OnDone() {
+  TsanTakeOver(this);
   bool remove;
   {
     absl::MutexLock lock(&mu_);
@@ -117,6 +137,7 @@ void StreamCall::OnDone() {
 }
 
 void StreamCall::OnReadDone(bool ok) {
+  TsanTakeOver(this);
   if (!ok) {  // the adapter's stream ended: OnDone(status) follows
     NoMoreReads();
     return;
@@ -135,6 +156,7 @@ void StreamCall::OnReadDone(bool ok) {
 }
 
 void StreamCall::OnDone(const grpc::Status& s) {
+  TsanTakeOver(this);
   a_.AdapterDone(s.error_code());
   bool complete, remove;
   {
@@ -171,7 +193,7 @@ void StreamCall::StartAdapter() {
   // (the adapter ended meanwhile), and the read started after that write
   // would be an operation after OnDone, which gRPC forbids.
   grpc::ClientReadReactor<grpc::ByteBuffer>::AddHold();
-  grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
+  ReadNext();
   grpc::ClientReadReactor<grpc::ByteBuffer>::StartCall();
 }
 
@@ -248,12 +270,12 @@ void StreamCall::SendBatchAndReadNext() {
   record_count_ += *taken;
   digest_.append(certs::Sha256(*bytes));
   ++batch_count_;
-  grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
+  WriteOut();
   if (over) {
     client_ctx_.TryCancel();  // the answer is complete: stop the adapter
     NoMoreReads();
   } else {
-    grpc::ClientReadReactor<grpc::ByteBuffer>::StartRead(&batch_bytes_);
+    ReadNext();
   }
 }
 
@@ -315,7 +337,7 @@ void StreamCall::FinishSuccess() {
       [this](grpc::Status s) {
         finishing_ = true;
         if (!s.ok()) {
-          grpc::ServerWriteReactor<v1::StreamMessage>::Finish(std::move(s));
+          FinishWith(std::move(s));
           return;
         }
         // The consumer left while the end was being recorded: the end
@@ -327,7 +349,7 @@ void StreamCall::FinishSuccess() {
         // Written apart from the status, so that OnWriteDone tells whether
         // it reached the consumer's connection.
         final_pending_ = true;
-        grpc::ServerWriteReactor<v1::StreamMessage>::StartWrite(&out_);
+        WriteOut();
       });
 }
 
@@ -337,9 +359,8 @@ void StreamCall::EndNotDelivered() {
       Refusal::Of(absl::StatusCode::kCancelled, v1::REASON_UNSPECIFIED,
                   "the consumer left before the stream's signed end was "
                   "sent: its batches left, its receipt did not"),
-      /*records_left=*/true, [this](grpc::Status s) {
-        grpc::ServerWriteReactor<v1::StreamMessage>::Finish(std::move(s));
-      });
+      /*records_left=*/true,
+      [this](grpc::Status s) { FinishWith(std::move(s)); });
 }
 
 void StreamCall::FailAndAudit(const Refusal& refusal, v1::Decision decision) {
@@ -349,7 +370,7 @@ void StreamCall::FailAndAudit(const Refusal& refusal, v1::Decision decision) {
 
 void StreamCall::FinishServer(grpc::Status status) {
   finishing_ = true;
-  grpc::ServerWriteReactor<v1::StreamMessage>::Finish(std::move(status));
+  FinishWith(std::move(status));
 }
 
 }  // namespace dx::gateway::internal

@@ -59,6 +59,10 @@ class StreamCall final : public grpc::ServerWriteReactor<v1::StreamMessage>,
   void EndNotDelivered();
   void FailAndAudit(const Refusal& refusal, v1::Decision decision);
   void FinishServer(grpc::Status status);
+  // Each hand-off to gRPC goes through these (common/tsan_hand_off.h).
+  void WriteOut();
+  void ReadNext();
+  void FinishWith(grpc::Status status);
 
   InFlightSlot slot_;
   const ExchangeDeps& deps_;
