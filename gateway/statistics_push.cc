@@ -1,6 +1,5 @@
 #include "gateway/statistics_push.h"
 
-#include <curl/curl.h>
 #include <google/protobuf/util/json_util.h>
 #include <rocksdb/db.h>
 
@@ -14,6 +13,7 @@
 #include "audit/statistics_report.h"
 #include "common/log.h"
 #include "gateway/admin_recorder.h"
+#include "gateway/https_post.h"
 
 namespace dx::gateway {
 namespace {
@@ -27,17 +27,10 @@ absl::TimeZone Vietnam() {
 std::string DayOf(absl::CivilDay d) { return absl::FormatCivilTime(d); }
 std::string MonthOf(absl::CivilMonth m) { return absl::FormatCivilTime(m); }
 
-size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
-
 }  // namespace
 
 StatisticsPush::StatisticsPush(Deps deps) : deps_(std::move(deps)) {
-  // Before the thread that uses it (libcurl's global set-up is not
-  // thread-safe); idempotent.
-  static const bool curl_ready = [] {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  }();
-  (void)curl_ready;
+  InitHttpsPost();  // before the thread that posts
   thread_ = std::make_unique<Periodic>(
       Periodic::Options{absl::Seconds(1), /*run_at_start=*/true,
                         "dx-stats-push"},
@@ -154,43 +147,18 @@ StatisticsPush::Outcome StatisticsPush::Push(v1::ReportPeriod period,
 StatisticsPush::Post StatisticsPush::HttpsPost(
     const v1::StatisticsPushConfig& config) {
   return [config](const std::string& json) -> absl::Status {
-    CURL* curl = curl_easy_init();
-    if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
-    char error[CURL_ERROR_SIZE] = {0};
-    curl_slist* headers =
-        curl_slist_append(nullptr, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, config.url().c_str());
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(json.size()));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT,
-                     static_cast<long>(config.timeout_seconds()));
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Discard);
-    if (!config.ca_file().empty()) {
-      curl_easy_setopt(curl, CURLOPT_CAINFO, config.ca_file().c_str());
-    }
-    if (!config.client_tls().cert_file().empty()) {
-      curl_easy_setopt(curl, CURLOPT_SSLCERT,
-                       config.client_tls().cert_file().c_str());
-      curl_easy_setopt(curl, CURLOPT_SSLKEY,
-                       config.client_tls().key_file().c_str());
-    }
-    const CURLcode rc = curl_easy_perform(curl);
-    long http = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    if (rc != CURLE_OK) {
-      return absl::UnavailableError(
-          absl::StrCat(curl_easy_strerror(rc), error[0] ? ": " : "", error));
-    }
-    if (http < 200 || http > 299) {
-      return absl::UnavailableError(absl::StrCat("HTTP ", http));
+    HttpsPostRequest r;
+    r.url = config.url();
+    r.content_type = "application/json";
+    r.body = json;
+    r.ca_file = config.ca_file();
+    r.cert_file = config.client_tls().cert_file();
+    r.key_file = config.client_tls().key_file();
+    r.timeout_seconds = static_cast<int>(config.timeout_seconds());
+    absl::StatusOr<HttpsPostAnswer> answer = HttpsPostOnce(r);
+    if (!answer.ok()) return answer.status();
+    if (answer->status < 200 || answer->status > 299) {
+      return absl::UnavailableError(absl::StrCat("HTTP ", answer->status));
     }
     return absl::OkStatus();
   };

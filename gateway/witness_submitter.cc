@@ -1,6 +1,5 @@
 #include "gateway/witness_submitter.h"
 
-#include <curl/curl.h>
 #include <rocksdb/db.h>
 
 #include <utility>
@@ -13,6 +12,7 @@
 #include "audit/state_db.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "gateway/https_post.h"
 #include "witness/checkpoint.h"
 #include "witness/cosignature.h"
 #include "witness/keys.h"
@@ -26,24 +26,6 @@ constexpr char kPrefix[] = "witness/cosigned/";
 
 void Log(const std::string& level, const std::string& line) {
   LogEvent("dxgate", level, absl::StrCat("witness submit: ", line));
-}
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  auto* body = static_cast<std::string*>(out);
-  // A witness answers a few lines; more is not a witness.
-  if (body->size() + size * n > 64 * 1024) return 0;
-  body->append(data, size * n);
-  return size * n;
-}
-
-size_t Header(char* data, size_t size, size_t n, void* out) {
-  absl::string_view line(data, size * n);
-  constexpr absl::string_view kName = "content-type:";
-  if (absl::StartsWithIgnoreCase(line, kName)) {
-    *static_cast<std::string*>(out) =
-        std::string(absl::StripAsciiWhitespace(line.substr(kName.size())));
-  }
-  return size * n;
 }
 
 }  // namespace
@@ -189,48 +171,21 @@ absl::StatusOr<std::string> WitnessSubmitter::Cosigned(
 }
 
 WitnessSubmitter::Post WitnessSubmitter::HttpsPost(int timeout_seconds) {
-  // Here, before the duty's thread posts: libcurl's global set-up is not
-  // thread-safe (and is idempotent).
-  static const bool curl_ready = [] {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  }();
-  (void)curl_ready;
+  InitHttpsPost();  // before the duty's thread posts
   return [timeout_seconds](const v1::WitnessPeer& peer,
                            const std::string& body) -> absl::StatusOr<Answer> {
-    CURL* curl = curl_easy_init();
-    if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
-    char error[CURL_ERROR_SIZE] = {0};
-    const std::string url = absl::StrCat(peer.url(), "/add-checkpoint");
+    HttpsPostRequest r;
+    r.url = absl::StrCat(peer.url(), "/add-checkpoint");
+    r.content_type = "text/plain";
+    r.body = body;
+    r.ca_file = peer.ca_file();
+    r.timeout_seconds = timeout_seconds;
+    r.max_answer_bytes = 64 * 1024;  // a witness answers a few lines
+    DX_ASSIGN_OR_RETURN(HttpsPostAnswer got, HttpsPostOnce(r));
     Answer answer;
-    curl_slist* headers =
-        curl_slist_append(nullptr, "Content-Type: text/plain");
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(timeout_seconds));
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, Header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer.content_type);
-    if (!peer.ca_file().empty()) {
-      curl_easy_setopt(curl, CURLOPT_CAINFO, peer.ca_file().c_str());
-    }
-    const CURLcode rc = curl_easy_perform(curl);
-    long http = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    if (rc != CURLE_OK) {
-      return absl::UnavailableError(absl::StrCat(
-          url, ": ", curl_easy_strerror(rc), error[0] ? ": " : "", error));
-    }
-    answer.status = static_cast<int>(http);
+    answer.status = static_cast<int>(got.status);
+    answer.body = std::move(got.body);
+    answer.content_type = std::move(got.content_type);
     return answer;
   };
 }
