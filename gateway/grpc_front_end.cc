@@ -111,6 +111,9 @@ absl::Status GrpcFrontEnd::BuildServices() {
     sub.max_events_per_batch =
         std::min<uint32_t>(sc.max_events_per_batch(), 10000);
   }
+  // Events count against the daily records quotas, in the exchanges'
+  // counters (memory, or etcd in a cluster).
+  sub.quotas = c.backends.quotas.get();
   if (c.metrics != nullptr) {
     subscription_metrics_ =
         std::make_unique<PrometheusSubscriptionMetrics>(&c.metrics->registry());

@@ -13,6 +13,8 @@
 #include "gateway/internal/admission.h"
 #include "gateway/subscription_chain.h"
 #include "policy/masking.h"
+#include "policy/policy_authorizer.h"
+#include "policy/quota_store.h"
 
 namespace dx::gateway {
 namespace {
@@ -229,8 +231,8 @@ Refusal SubscriptionService::Decide(internal::Admission* a, bool again) {
       },
       /*charge_quota=*/!again);
   decided.WaitForNotification();
-  // Daily record quotas do not count events yet: give back what the
-  // decision reserved (docs/SUBSCRIPTIONS.md, not built yet).
+  // The decision reserved records as for a look-up; events are charged
+  // batch by batch instead (ChargeEvents): give the reservation back.
   if (!r.refused()) a->SettleQuota(0);
   return r;
 }
@@ -241,6 +243,59 @@ Refusal SubscriptionService::Recheck(internal::Admission* a,
   // Not charged again: the stream was charged as one request when it
   // opened (each resume is charged as one).
   if (!r.refused()) r = Decide(a, /*again=*/true);
+  return r;
+}
+
+Refusal SubscriptionService::ChargeEvents(internal::Admission* a,
+                                          uint64_t events) {
+  const policy::AccessDecision& d = a->decision();
+  if (options_.quotas == nullptr || d.quota_records_per_day == 0 ||
+      events == 0) {
+    return Refusal();
+  }
+  // All or none: a batch is signed and chained whole, so it is not cut to
+  // what is left of the day; its events stay at the provider and are read
+  // again when the consumer resumes (from its last acknowledgement).
+  absl::StatusOr<policy::QuotaTakeResult> got;
+  absl::Notification taken;
+  Cancellation cancel;
+  options_.quotas->Take(
+      {{policy::DailyRecordsBucket(d, deps_.clock->Now()), events, events}},
+      &cancel, [&](absl::StatusOr<policy::QuotaTakeResult> r) {
+        got = std::move(r);
+        taken.Notify();
+      });
+  taken.WaitForNotification();
+  Refusal r;
+  if (!got.ok()) {
+    r = Refusal::Of(
+        absl::StatusCode::kUnavailable, v1::REASON_QUOTA_STORE_UNAVAILABLE,
+        absl::StrCat("the quota counters of grant ", d.rule_id,
+                     " cannot be reached, so no more events are sent; "
+                     "resume later (",
+                     got.status().message(), ")"));
+  } else if (!got->granted) {
+    r = Refusal::Of(
+        absl::StatusCode::kResourceExhausted, v1::REASON_QUOTA_EXCEEDED,
+        absl::StrCat(
+            "grant ", d.rule_id, " for agency ", a->env().consumer_agency(),
+            ": the quota of ", d.quota_records_per_day,
+            " records per day (events included) cannot take the next batch "
+            "of ",
+            events,
+            " events; it renews at midnight (UTC+7): resume then, from your "
+            "last acknowledged event",
+            events > d.quota_records_per_day
+                ? absl::StrCat("; a batch larger than the whole quota never "
+                               "fits: ask for max_events_per_batch (",
+                               options_.max_events_per_batch,
+                               ") or the quota to change")
+                : ""));
+  }
+  if (r.refused()) {
+    r.rule_id = d.rule_id;
+    r.legal_basis = d.legal_basis;
+  }
   return r;
 }
 
@@ -796,6 +851,8 @@ grpc::Status SubscriptionService::Serve(
       read_position = cb.end_position();
       continue;
     }
+    ended = ChargeEvents(a, eb.events_size());
+    if (ended.refused()) break;  // not sent: read again on resume
     eb.set_subscription_id(creq.subscription_id());
     eb.set_first_sequence(head.last_sequence + 1);
     eb.set_last_sequence(seq);

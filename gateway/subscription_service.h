@@ -27,6 +27,10 @@
 #include "gateway/subscription_observer.h"
 #include "gateway/subscription_state.h"
 
+namespace dx::policy {
+class QuotaStore;
+}  // namespace dx::policy
+
 namespace dx::gateway {
 namespace internal {
 class Admission;
@@ -48,6 +52,10 @@ class SubscriptionService final : public v1::Subscriptions::Service {
     // Told of streams, batches, acks and ends (metrics); may be null.
     // Must outlive the service.
     SubscriptionObserver* observer = nullptr;
+    // The counters behind the grants' quotas (the exchange's): a batch's
+    // events are charged to the deciding grant's daily records quota. Null:
+    // events are not counted. Must outlive the service.
+    policy::QuotaStore* quotas = nullptr;
   };
   // `deps` (the exchange pipeline's) must outlive the service.
   SubscriptionService(const ExchangeDeps& deps,
@@ -74,6 +82,10 @@ class SubscriptionService final : public v1::Subscriptions::Service {
   Refusal Decide(internal::Admission* a, bool again);
   // A stream under way: its certificates, then the policy now in force.
   Refusal Recheck(internal::Admission* a, const v1::SignedRequest& request);
+  // Charges `events` to the deciding grant's daily records quota, all or
+  // none: a refusal when the quota cannot take them all, or its counters
+  // cannot be reached (the feed then ends before the batch leaves).
+  Refusal ChargeEvents(internal::Admission* a, uint64_t events);
   // Ends a stream that `ended` no longer allows: audited (CONTROL, DENY),
   // a signed SubscriptionEnded sent, and its status returned.
   grpc::Status End(internal::Admission* a,

@@ -32,6 +32,10 @@ std::shared_ptr<const PolicySnapshot> PolicyAuthorizer::Current() const {
   return std::atomic_load(&snapshot_);
 }
 
+QuotaBucket DailyRecordsBucket(const AccessDecision& d, absl::Time now) {
+  return {d.quota_key + "/rpd", VietnamDayWindow(now), d.quota_records_per_day};
+}
+
 void PolicyAuthorizer::Decide(const AccessRequest& request,
                               Cancellation* cancel, Callback done) const {
   const absl::Time now = clock_->Now();
@@ -54,10 +58,7 @@ void PolicyAuthorizer::Decide(const AccessRequest& request,
     records_take = static_cast<int>(takes.size());
     const uint64_t want = request.max_records != 0 ? request.max_records
                                                    : d.quota_records_per_day;
-    takes.push_back(
-        {{d.quota_key + "/rpd", VietnamDayWindow(now), d.quota_records_per_day},
-         1,
-         want});
+    takes.push_back({DailyRecordsBucket(d, now), 1, want});
   }
   const std::vector<QuotaTake> asked = takes;
   quotas_->Take(

@@ -16,6 +16,11 @@
 
 namespace dx::policy {
 
+// The counters of a decision's daily records quota (quota_records_per_day
+// not 0), in the window of `now`: what an exchange's records and a
+// subscription's events are charged to.
+QuotaBucket DailyRecordsBucket(const AccessDecision& d, absl::Time now);
+
 class PolicyAuthorizer final : public Authorizer {
  public:
   // `quotas` and `clock` must outlive this object.

@@ -307,7 +307,7 @@ change_logs:
                                    query={"province_code": "079"})
         self.assertEqual(columns, ["province_code"])
 
-    def apply_policy(self, grant_fields, forbid=""):
+    def apply_policy(self, grant_fields, forbid="", feed_id="residents-feed", feed_extra=""):
         doc = os.path.join(self.tmp.name, "residents-policy.yaml")
         masks = ("masks: [{field: full_name, kind: partial, keep_last: 3}],\n         "
                  if "full_name" in grant_fields else "")
@@ -315,9 +315,9 @@ change_logs:
             f.write(f"""datasets:
   - dataset: test.residents
     grants:
-      - {{id: residents-feed, consumers: [000.00.00.H30], purposes: [testing],
+      - {{id: {feed_id}, consumers: [000.00.00.H30], purposes: [testing],
          fields: [{", ".join(grant_fields)}],
-         {masks}modes: [subscription], legal_basis: tests}}
+         {masks}{feed_extra}modes: [subscription], legal_basis: tests}}
       - {{id: residents-lookup, consumers: [000.00.00.H30], purposes: [statistics],
          fields: [province_code], legal_basis: tests}}
 {forbid}""")
@@ -391,6 +391,69 @@ change_logs:
                       if r["kind"] == "RECORD_KIND_SUBSCRIPTION_BATCH"]
         self.assertEqual([r["policy_version"] for r in batch_recs],
                          [e1.policy_version, e2.policy_version, e3.policy_version])
+
+    def test_events_count_against_the_daily_records_quota(self):
+        # A grant of its own, so its own counters: 3 records a day, events
+        # included.
+        self.apply_policy(["citizen_id", "province_code"], feed_id="residents-feed-metered",
+                          feed_extra="quota: {records_per_day: 3},\n         ")
+        stream = None
+        try:
+            stream, opened = self.h30.subscribe()
+            sub_id = opened.subscription_id
+            delivered = []
+            for i in range(3):
+                self.change(f"07900000080{i}", "insert", full_name="Đỗ Văn Lâm")
+                delivered += read_events(stream, 1)
+            head, last = check_chain(opened.chain_head_sha256, 0, delivered)
+            self.assertEqual(last, 3)
+            self.h30.ack(sub_id, last)
+            # The fourth event does not fit the day: the feed ends, signed,
+            # and the event does not leave.
+            self.change("079000000803", "insert", full_name="Đỗ Văn Minh")
+            ended, beats = None, 0
+            with self.assertRaises(grpc.RpcError) as caught:
+                for msg in stream:
+                    self.assertFalse(msg.HasField("batch"), "a batch past the quota")
+                    if msg.HasField("heartbeat"):
+                        beats += 1
+                        self.assertLess(beats, 60, "the feed was not ended")
+                    if msg.HasField("ended"):
+                        ended = msg.ended
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIsNotNone(ended, "no signed final message")
+            self.assertTrue(self.openssl_verifies(ended), "openssl does not verify the end")
+            end = S.SubscriptionEnded.FromString(ended.envelope)
+            self.assertEqual(errors_pb2.ReasonCode.Name(end.reason), "REASON_QUOTA_EXCEEDED")
+            self.assertEqual(end.rule_id, "residents-feed-metered")
+            self.assertIn("3 records per day", end.message)
+            self.assertEqual((end.last_sequence, end.previous_batch_sha256), (last, head))
+            recs = [r for r in self.records_of(sub_id)
+                    if r["kind"] == "RECORD_KIND_SUBSCRIPTION_CONTROL"
+                    and r.get("decision") == "DECISION_DENY"]
+            self.assertEqual(len(recs), 1, recs)
+            self.assertEqual((recs[0]["reason"], recs[0]["policy_rule_id"]),
+                             ("REASON_QUOTA_EXCEEDED", "residents-feed-metered"))
+            # The same day, a resume is refused at once.
+            code, reason, _ = Subscriber.refused(
+                self.h30.subscribe, start=S.START_FROM_CURSOR, sub_id=sub_id, acked=last)
+            self.assertEqual((code, reason),
+                             (grpc.StatusCode.RESOURCE_EXHAUSTED, "REASON_QUOTA_EXCEEDED"))
+        finally:
+            if stream is not None:
+                stream.cancel()
+            self.apply_policy(["citizen_id", "full_name", "province_code"])
+        # The quota lifted: the resume gets the event that was held back,
+        # with the next number in the chain.
+        stream, opened = self.h30.subscribe(start=S.START_FROM_CURSOR, sub_id=sub_id,
+                                            acked=last)
+        try:
+            [b] = read_events(stream, 1)
+        finally:
+            stream.cancel()
+        check_chain(head, last, [b])
+        self.assertEqual([(e.sequence, e.key) for e in S.EventBatch.FromString(b.envelope).events],
+                         [(4, "079000000803")])
 
     def scrape(self):
         with open(os.path.join(self.env.root, "metrics.port")) as f:
