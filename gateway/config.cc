@@ -49,6 +49,50 @@ absl::Status NormalizeTimestamping(const std::string& path, Resolve resolve,
   return absl::OkStatus();
 }
 
+// federation: each anchor names its operator and its three files; two
+// anchors of one operator would leave which is in force to chance.
+template <typename Resolve>
+absl::Status NormalizeFederation(const std::string& path, Resolve resolve,
+                                 v1::FederationConfig* f) {
+  auto refuse = [&](const std::string& what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": federation.", what));
+  };
+  if (f->anchors_size() > 0 && f->platform_id().empty()) {
+    return refuse(
+        "platform_id must name this platform as the anchors do (e.g. "
+        "vn.gov.hanoi)");
+  }
+  for (int i = 0; i < f->anchors_size(); ++i) {
+    v1::FederationAnchorFile* a = f->mutable_anchors(i);
+    const std::string at = absl::StrCat("anchors[", i, "].");
+    if (a->operator_platform_id().empty()) {
+      return refuse(absl::StrCat(
+          at,
+          "operator_platform_id must name the platform whose operator "
+          "signs the anchor (its platform_id)"));
+    }
+    for (int j = 0; j < i; ++j) {
+      if (f->anchors(j).operator_platform_id() == a->operator_platform_id()) {
+        return refuse(absl::StrCat(
+            at, "operator_platform_id ", a->operator_platform_id(),
+            " is also anchors[", j, "]'s: one anchor per operator"));
+      }
+    }
+    if (a->anchor_file().empty() || a->signature_file().empty() ||
+        a->operator_certificate_file().empty()) {
+      return refuse(absl::StrCat(
+          at,
+          "anchor_file, signature_file and operator_certificate_file "
+          "must all be set"));
+    }
+    resolve(a->mutable_anchor_file());
+    resolve(a->mutable_signature_file());
+    resolve(a->mutable_operator_certificate_file());
+  }
+  return absl::OkStatus();
+}
+
 // witness: off without a listen_address; with one, everything it needs
 // to cosign is named. The keys themselves are read at start
 // (gateway/witness_port.cc), which names the file or line that is wrong.
@@ -219,6 +263,8 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
       resolve(p);
     }
   }
+  DX_RETURN_IF_ERROR(
+      NormalizeFederation(path, resolve, c.mutable_federation()));
   DX_RETURN_IF_ERROR(NormalizeWitness(path, resolve, c.mutable_witness()));
   if (c.witness().log_origin().empty()) {
     c.mutable_witness()->set_log_origin(absl::StrCat(c.node_id(), "/audit"));

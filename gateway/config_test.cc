@@ -97,5 +97,43 @@ TEST(GatewayConfigTest, ABadTimestampingSectionIsNamed) {
   }
 }
 
+TEST(GatewayConfigTest, FederationAnchorsResolveTheirFiles) {
+  const std::string path = ConfigWithAudit(
+      "federation: {platform_id: vn.gov.hanoi, anchors: [{"
+      "operator_platform_id: vn.ndxp.hub, anchor_file: hub.yaml, "
+      "signature_file: hub.yaml.sig, operator_certificate_file: hub.pem}]}\n");
+  auto c = LoadGatewayConfig(path);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string dir = path.substr(0, path.rfind('/'));
+  const v1::FederationAnchorFile& a = c->federation().anchors(0);
+  EXPECT_EQ(a.anchor_file(), dir + "/hub.yaml");
+  EXPECT_EQ(a.signature_file(), dir + "/hub.yaml.sig");
+  EXPECT_EQ(a.operator_certificate_file(), dir + "/hub.pem");
+}
+
+TEST(GatewayConfigTest, ABadFederationSectionIsNamed) {
+  const std::string one =
+      "{operator_platform_id: vn.ndxp.hub, anchor_file: a.yaml, "
+      "signature_file: a.sig, operator_certificate_file: a.pem}";
+  for (const auto& [federation, field] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"federation: {anchors: [" + one + "]}\n", "federation.platform_id"},
+           {"federation: {platform_id: p, anchors: [" + one + ", " + one +
+                "]}\n",
+            "federation.anchors[1].operator_platform_id vn.ndxp.hub is also "
+            "anchors[0]'s"},
+           {"federation: {platform_id: p, anchors: [{operator_platform_id: "
+            "x, anchor_file: a.yaml}]}\n",
+            "federation.anchors[0].anchor_file, signature_file and "
+            "operator_certificate_file must all be set"},
+           {"federation: {platform_id: p, anchors: [{anchor_file: a.yaml}]}\n",
+            "federation.anchors[0].operator_platform_id"}}) {
+    auto c = LoadGatewayConfig(ConfigWithAudit(federation));
+    ASSERT_FALSE(c.ok()) << federation;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(c.status().message(), field)) << c.status();
+  }
+}
+
 }  // namespace
 }  // namespace dx::gateway

@@ -29,7 +29,7 @@ absl::StatusOr<std::unique_ptr<metrics::HttpEndpoint>> StartMetricsPort(
   sources.node_id = config.node_id();
   sources.clock = c.clock;
   sources.not_serving = [&c] { return c.readiness->Why(); };
-  sources.expiries = [&config] { return NodeExpiries(config); };
+  sources.expiries = [&c] { return c.Expiries(); };
   sources.exchange = c.exchange.get();
   sources.replay = c.backends.replay.get();
   sources.audit_log = c.audit_log.get();

@@ -21,6 +21,7 @@
 #include "gateway/admin_recorder.h"
 #include "gateway/exchange_log.h"
 #include "gateway/exchange_service.h"
+#include "gateway/federation_anchors.h"
 #include "gateway/node_reloads.h"
 #include "gateway/node_status.h"
 #include "gateway/prometheus_exchange_metrics.h"
@@ -88,6 +89,7 @@ absl::StatusOr<std::unique_ptr<NodeComponents>> NodeComponents::Build(
   reload.signer = c->signer.get();
   reload.separate_log_signer = c->separate_log_signer.get();
   reload.adapters = c->adapters.get();
+  reload.federation = c->federation.get();
   if (c->backends.registry->ReloadableFile().ok()) {
     reload.file_registry_admin = c->registry_admin.get();
   }
@@ -130,6 +132,16 @@ absl::Status NodeComponents::OpenAuditLog() {
   audit::StateDb::Options db;
   db.path = DataDir(config.data_dir()).state();
   DX_ASSIGN_OR_RETURN(state_db, audit::StateDb::Open(db));
+  if (config.federation().anchors_size() > 0) {
+    DX_ASSIGN_OR_RETURN(
+        federation,
+        FederationAnchors::Load({&config.federation(), state_db.get(), clock}));
+    for (const std::string& line : federation->Describe()) {
+      LogEvent("dxgate", "info",
+               absl::StrCat("federation (platform ",
+                            config.federation().platform_id(), "): ", line));
+    }
+  }
   audit::RocksDbAuditLog::Options log;
   log.sync = config.audit().sync();
   log.tree_head_signer = log_signer;
@@ -310,8 +322,18 @@ v1::NodeStatus NodeComponents::Status() const {
   };
   s.runtime = backends.runtime.get();
   s.trail = trail.get();
-  s.expiries = [this] { return NodeExpiries(config); };
+  s.expiries = [this] { return Expiries(); };
   return NodeStatusOf(s);
+}
+
+std::vector<certs::Expiry> NodeComponents::Expiries() const {
+  std::vector<certs::Expiry> out = NodeExpiries(config);
+  if (federation != nullptr) {
+    for (certs::Expiry& e : federation->Expiries()) {
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<v1::BackupManifest> NodeComponents::Backup(

@@ -11,7 +11,8 @@
 //  2. signer, log signer: the node's keys; the audit log signs its tree
 //     heads with the log signer.
 //  3. subject_key, state_db: the data folder; the audit log, its readers
-//     and the pruner live in state_db.
+//     and the pruner live in state_db. federation: the anchors in force
+//     (their serials are kept in state_db).
 //  4. audit_log: every later part records through it.
 //  5. recorder: the one way admin records reach the log (audit_log).
 //  6. pruner: prunes audit_log in state_db.
@@ -45,6 +46,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "certs/expiry.h"
 #include "common/clock.h"
 #include "dx/v1/cluster.pb.h"
 #include "dx/v1/config.pb.h"
@@ -81,6 +83,7 @@ class AuditAdminRecorder;
 class ExchangeLog;
 class ExchangeObservers;
 class ExchangeService;
+class FederationAnchors;
 class NodeReloads;
 class PrometheusExchangeMetrics;
 class Readiness;
@@ -116,6 +119,9 @@ class NodeComponents {
   uint64_t Close();
 
   v1::NodeStatus Status() const;
+  // When what the node relies on runs out: NodeExpiries(config) and the
+  // federation anchors in force.
+  std::vector<certs::Expiry> Expiries() const;
   absl::StatusOr<v1::BackupManifest> Backup(const std::string& actor,
                                             const std::string& out_dir);
 
@@ -129,6 +135,7 @@ class NodeComponents {
   const certs::Signer* log_signer = nullptr;
   std::string subject_key;
   std::unique_ptr<audit::StateDb> state_db;
+  std::unique_ptr<FederationAnchors> federation;  // null: no federation
   std::unique_ptr<audit::RocksDbAuditLog> audit_log;
   std::unique_ptr<AuditAdminRecorder> recorder;
   std::unique_ptr<audit::Pruner> pruner;

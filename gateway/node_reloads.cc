@@ -12,6 +12,7 @@
 #include "common/status_macros.h"
 #include "console/console_server.h"
 #include "gateway/adapter_pool.h"
+#include "gateway/federation_anchors.h"
 #include "gateway/registry_admin.h"
 
 namespace dx::gateway {
@@ -59,6 +60,18 @@ std::vector<ConfigReloader::Reloadable> NodeReloads::Reloadables() {
                    [this, &log_keys](auto) {
                      return ReloadSigner(log_keys, parts_.separate_log_signer);
                    }});
+  }
+  if (parts_.federation != nullptr) {
+    const v1::FederationConfig& f = config.federation();
+    for (int i = 0; i < f.anchors_size(); ++i) {
+      const v1::FederationAnchorFile& a = f.anchors(i);
+      out.push_back(
+          {absl::StrCat("federation anchor of ", a.operator_platform_id()),
+           {a.anchor_file(), a.signature_file(), a.operator_certificate_file()},
+           [this, i](auto) {
+             return parts_.federation->Reload(static_cast<size_t>(i));
+           }});
+    }
   }
   return out;
 }

@@ -2,7 +2,8 @@
 // the ConfigReloader (gateway/config_reloader.h): the registry file (a
 // node with a file registry), the trust anchors and intermediates, the TLS
 // certificate and key (of the gRPC port, the web console and the calls to
-// adapters alike), the signing key and the log's when separate. Each is
+// adapters alike), the signing key and the log's when separate, and each
+// federation anchor (its three files). Each is
 // read whole and checked before it takes effect. It also installs the TLS
 // copies the gRPC port serves with, at the start. Not thread-safe: called
 // at the start, then by the ConfigReloader under its lock, one at a time.
@@ -26,6 +27,7 @@ class ConsoleServer;
 namespace dx::gateway {
 
 class AdapterPool;
+class FederationAnchors;
 class RegistryAdmin;
 
 // The trust store's options from the configuration.
@@ -45,6 +47,8 @@ class NodeReloads {
     AdapterPool* adapters = nullptr;
     // Null when the registry is not a file (a cluster's is etcd's).
     RegistryAdmin* file_registry_admin = nullptr;
+    // Null without federation anchors.
+    FederationAnchors* federation = nullptr;
   };
   // `anchors_pem`: the trust anchors the store was built from.
   NodeReloads(Parts parts, std::string anchors_pem)

@@ -6,66 +6,36 @@ the exit status the help gives (3 not verified, 1 another check failed).
 Run by ctest (make test), or:
 DX_BUILD_DIR=build /usr/bin/python3 tests/federation_anchor_cli_test.py
 """
-import datetime
 import os
 import subprocess
+import sys
 import tempfile
 import unittest
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from tests.harness.anchors import AnchorMaker  # noqa: E402
+
 BUILD = os.path.abspath(os.environ.get("DX_BUILD_DIR", "build"))
 DXCTL = os.path.join(BUILD, "cli", "dxctl")
-
-
-def sh(cmd, cwd):
-    subprocess.run(cmd, shell=True, cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 class FederationAnchorCliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-anchor-")
-        d = cls.dir = cls.tmp.name
-        for name, ca in (("op", False), ("root-bca", True), ("root-hn", True)):
-            ext = "-addext basicConstraints=critical,CA:TRUE" if ca else ""
-            sh(f"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-               f"-keyout {name}.key -out {name}.pem -days 30 -subj /CN={name} {ext}", d)
+        cls.dir = cls.tmp.name
+        cls.maker = AnchorMaker(cls.dir)
 
     @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
-    def anchor(self, serial=3, hanoi_agencies='["H30."]'):
-        now = datetime.datetime.now(datetime.timezone.utc)
-        fmt = "%Y-%m-%dT%H:%M:%SZ"
-
-        def pem(name):
-            with open(os.path.join(self.dir, name + ".pem")) as f:
-                return "|\n        " + f.read().strip().replace("\n", "\n        ")
-        return f"""platform_id: vn.ndxp.hub
-serial: {serial}
-issued_at: "{(now - datetime.timedelta(days=1)).strftime(fmt)}"
-expires_at: "{(now + datetime.timedelta(days=20)).strftime(fmt)}"
-platforms:
-  - platform_id: vn.gov.bca
-    display_name: Ministry of Public Security
-    root_certificates_pem:
-      - {pem("root-bca")}
-    gateways: [{{address: "bca.example:7443", tls_name: bca.example}}]
-    agencies: ["000.00.00.G01"]
-    datasets: [bca.population]
-  - platform_id: vn.gov.hanoi
-    root_certificates_pem:
-      - {pem("root-hn")}
-    agencies: {hanoi_agencies}
-"""
+    def anchor(self, **kw):
+        return self.maker.anchor(**kw)
 
     def write_and_sign(self, text, name="anchor.yaml"):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        sh(f"openssl dgst -sha256 -sign op.key -out {name}.sig {name}", self.dir)
-        return path
+        return self.maker.write_and_sign(text, name)
 
     def verify(self, path, *extra, sig=None):
         return subprocess.run(
