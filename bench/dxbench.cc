@@ -403,6 +403,12 @@ class Runner {
               attempt < o_.retries && NextRequest(req)) {
             delete resp;
             retried_.fetch_add(1);
+            // Each channel balances over every node: a retry sent at once
+            // may go to the node that just went away, over a connection its
+            // channel has not yet seen reset. A short wait (rare: only
+            // after UNAVAILABLE) lets the channel notice.
+            std::this_thread::sleep_for(
+                std::chrono::milliseconds(20 * (attempt + 1)));
             CallGateway((ch + 1) % exchange_.size(), req, scheduled,
                         attempt + 1);
             return;
