@@ -237,8 +237,10 @@ std::shared_ptr<grpc::Channel> GrpcFrontEnd::InProcessChannel() {
 void GrpcFrontEnd::Drain(absl::Duration grace) {
   if (server_ == nullptr) return;
   parts_->exchange->StopAccepting();
-  if (subscription_duties_ != nullptr) subscription_duties_->Stop();
   subscriptions_->StopAccepting();  // they live for hours: end them now
+  // A sweep under way stops at its next subscription (the service no
+  // longer accepts); none starts after.
+  if (subscription_duties_ != nullptr) subscription_duties_->Stop();
   parts_->readiness->Stop();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoSeconds(grace));

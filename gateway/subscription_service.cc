@@ -497,9 +497,11 @@ void SubscriptionService::Close(const std::shared_ptr<Live>& live,
         LogEvent(
             "dxgate", "warning",
             absl::StrCat("subscription ", live->state.subscription_id(),
-                         ": its time of activity was not saved (", s.message(),
-                         "); the hourly sweep sets it while it is "
-                         "served"));
+                         ": the end of its stream was not saved as its time "
+                         "of activity (",
+                         s.message(),
+                         "); its idle time counts from its last batch, ack, "
+                         "resume or sweep"));
       }
       live_.erase(it);
     }
@@ -1121,7 +1123,10 @@ SubscriptionService::ExpirySweep SubscriptionService::ExpireIdle() {
     }
   }
   // The candidates first, without the lock (a listing may be long), then
-  // each decided again under it.
+  // each decided again under it. At most kMaxPerSweep a sweep, so that its
+  // memory and its time (two synced writes each) stay bounded however many
+  // were abandoned; the rest go at the next sweep.
+  constexpr size_t kMaxPerSweep = 10000;
   std::vector<std::string> candidates;
   absl::Status listed = states_->ForEach([&](const v1::SubscriptionState& s) {
     const absl::Time active = absl::FromUnixMicros(s.last_active_unix_micros());
@@ -1129,7 +1134,7 @@ SubscriptionService::ExpirySweep SubscriptionService::ExpireIdle() {
         now - active >= options_.idle_expiry) {
       candidates.push_back(s.subscription_id());
     }
-    return true;
+    return candidates.size() < kMaxPerSweep;
   });
   if (!listed.ok()) {
     sweep.status = listed;
