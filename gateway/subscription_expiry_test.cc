@@ -158,6 +158,22 @@ TEST_F(SubscriptionExpiryTest, OneBeingServedIsKeptAndDatedHoweverOld) {
   EXPECT_TRUE(audit_.records().empty());
 }
 
+TEST_F(SubscriptionExpiryTest, AStreamsEndDatesItSoItsIdleTimeCountsFromThere) {
+  Store("s", absl::Hours(24 * 100));
+  ASSERT_TRUE(
+      SubscriptionServiceTestPeer::MarkServed(service_.get(), "s").ok());
+  clock_.Advance(absl::Hours(1));  // served, no sweep meanwhile
+  ASSERT_TRUE(SubscriptionServiceTestPeer::EndServed(service_.get(), "s").ok());
+  ASSERT_TRUE(Stored("s").has_value());
+  EXPECT_EQ(Stored("s")->last_active_unix_micros(), NowMicros());
+  clock_.Advance(absl::Hours(24 * 29));
+  SubscriptionService::ExpirySweep sweep = service_->ExpireIdle();
+  ASSERT_TRUE(sweep.status.ok()) << sweep.status;
+  EXPECT_EQ(sweep.expired, 0);
+  EXPECT_EQ(sweep.served, 0);
+  EXPECT_TRUE(Stored("s").has_value());
+}
+
 TEST_F(SubscriptionExpiryTest, AStateOfAnOlderVersionIsDatedNotExpired) {
   Store("old", absl::nullopt);
   SubscriptionService::ExpirySweep sweep = service_->ExpireIdle();

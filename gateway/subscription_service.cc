@@ -1216,4 +1216,20 @@ absl::Status SubscriptionServiceTestPeer::MarkServed(
   return absl::OkStatus();
 }
 
+absl::Status SubscriptionServiceTestPeer::EndServed(
+    SubscriptionService* service, const std::string& id) {
+  std::shared_ptr<SubscriptionService::Live> live;
+  {
+    absl::MutexLock lock(&service->mu_);
+    auto it = service->live_.find(id);
+    if (it == service->live_.end()) return absl::NotFoundError(id);
+    live = it->second;
+  }
+  grpc::ServerContext ctx;  // no call: an empty peer
+  internal::Admission a(service->deps_, &ctx,
+                        v1::RECORD_KIND_SUBSCRIPTION_START);
+  service->Close(live, &a, "the test ended it");
+  return absl::OkStatus();
+}
+
 }  // namespace dx::gateway

@@ -19,6 +19,10 @@ class SubscriptionServiceTestPeer {
   // does (without saving anything), until the service goes.
   static absl::Status MarkServed(SubscriptionService* service,
                                  const std::string& id);
+  // Ends what MarkServed began as a stream's end does (Close: its record,
+  // its time of activity saved, no longer served).
+  static absl::Status EndServed(SubscriptionService* service,
+                                const std::string& id);
 };
 
 }  // namespace dx::gateway
