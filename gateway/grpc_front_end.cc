@@ -20,6 +20,7 @@
 #include "common/data_dir.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/periodic.h"
 #include "common/status_macros.h"
 #include "gateway/exchange_service.h"
 #include "gateway/node_components.h"
@@ -44,6 +45,7 @@ absl::StatusOr<std::unique_ptr<GrpcFrontEnd>> GrpcFrontEnd::Start(
   std::unique_ptr<GrpcFrontEnd> f(new GrpcFrontEnd(parts));
   DX_RETURN_IF_ERROR(f->BuildServices());
   DX_RETURN_IF_ERROR(f->Listen());
+  f->StartSubscriptionExpiry();
   return f;
 }
 
@@ -111,6 +113,9 @@ absl::Status GrpcFrontEnd::BuildServices() {
     sub.max_events_per_batch =
         std::min<uint32_t>(sc.max_events_per_batch(), 10000);
   }
+  if (sc.idle_expiry_days() != 0) {
+    sub.idle_expiry = absl::Hours(24) * sc.idle_expiry_days();
+  }
   // Events count against the daily records quotas, in the exchanges'
   // counters (memory, or etcd in a cluster).
   sub.quotas = c.backends.quotas.get();
@@ -123,6 +128,30 @@ absl::Status GrpcFrontEnd::BuildServices() {
       c.exchange->deps(),
       std::make_unique<RocksDbSubscriptionStates>(c.state_db.get()), sub);
   return absl::OkStatus();
+}
+
+void GrpcFrontEnd::StartSubscriptionExpiry() {
+  SubscriptionService* service = subscriptions_.get();
+  subscription_duties_ = std::make_unique<BackgroundTasks>();
+  subscription_duties_->Add(
+      {"dx-sub-expiry", absl::Hours(1),
+       [service] {
+         const SubscriptionService::ExpirySweep sweep = service->ExpireIdle();
+         if (sweep.expired != 0 || sweep.stamped != 0) {
+           LogEvent("dxgate", "info",
+                    absl::StrCat("subscriptions' idle expiry: ", sweep.expired,
+                                 " expired (audited), ", sweep.stamped,
+                                 " from an older version now dated, ",
+                                 sweep.served, " served now"));
+         }
+         if (!sweep.status.ok()) {
+           LogEvent("dxgate", "warning",
+                    absl::StrCat("subscriptions' idle expiry stopped: ",
+                                 sweep.status.message(),
+                                 "; it runs again within the hour"));
+         }
+       },
+       /*run_at_start=*/true});
 }
 
 absl::Status GrpcFrontEnd::Listen() {
@@ -209,6 +238,9 @@ void GrpcFrontEnd::Drain(absl::Duration grace) {
   if (server_ == nullptr) return;
   parts_->exchange->StopAccepting();
   subscriptions_->StopAccepting();  // they live for hours: end them now
+  // A sweep under way stops at its next subscription (the service no
+  // longer accepts); none starts after.
+  if (subscription_duties_ != nullptr) subscription_duties_->Stop();
   parts_->readiness->Stop();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoSeconds(grace));
@@ -217,6 +249,7 @@ void GrpcFrontEnd::Drain(absl::Duration grace) {
 GrpcFrontEnd::~GrpcFrontEnd() {
   if (server_ != nullptr) parts_->readiness->SetPublisher(nullptr);
   server_.reset();
+  subscription_duties_.reset();  // before the service it sweeps
   subscriptions_.reset();
   node_.reset();
   registry_.reset();

@@ -3,8 +3,10 @@
 // serves them with Exchange, health and reflection on one mutual-TLS port
 // (the copies NodeReloads::InstallTls writes, re-read by gRPC every second),
 // behind the interceptors: metrics first (so that refused calls are counted
-// too), then the authorization gate, then health's readiness. The one file
-// that includes the services' headers. Thread-safe once started.
+// too), then the authorization gate, then health's readiness. It also runs
+// the subscriptions' idle expiry (hourly and at start: the service is its
+// own). The one file that includes the services' headers. Thread-safe once
+// started.
 #ifndef DX_GATEWAY_GRPC_FRONT_END_H_
 #define DX_GATEWAY_GRPC_FRONT_END_H_
 
@@ -18,6 +20,10 @@ class Channel;
 class Server;
 class Service;
 }  // namespace grpc
+
+namespace dx {
+class BackgroundTasks;
+}  // namespace dx
 
 namespace dx::gateway {
 
@@ -45,6 +51,7 @@ class GrpcFrontEnd {
   explicit GrpcFrontEnd(NodeComponents* parts);
   absl::Status BuildServices();
   absl::Status Listen();
+  void StartSubscriptionExpiry();
   void SetServing(bool serving);
 
   NodeComponents* const parts_;
@@ -55,6 +62,9 @@ class GrpcFrontEnd {
   // Before subscriptions_: the service uses it until it is gone.
   std::unique_ptr<SubscriptionObserver> subscription_metrics_;
   std::unique_ptr<SubscriptionService> subscriptions_;
+  // The subscriptions' idle expiry, hourly and at start; stopped before
+  // the service ends its streams (Drain) and before it goes.
+  std::unique_ptr<BackgroundTasks> subscription_duties_;
   std::unique_ptr<grpc::Server> server_;  // last: goes before the services
   int port_ = 0;
 };

@@ -60,7 +60,13 @@ PrometheusSubscriptionMetrics::PrometheusSubscriptionMetrics(
                 .Help("Streams the gateway ended because the policy or a "
                       "certificate no longer allows them (a signed "
                       "SubscriptionEnded), by dataset and reason.")
-                .Register(*registry)) {}
+                .Register(*registry)),
+      expired_(prometheus::BuildCounter()
+                   .Name("dx_subscriptions_expired_total")
+                   .Help("Subscriptions deleted because no stream served, "
+                         "no ack moved and no resume came for "
+                         "idle_expiry_days (each audited), by dataset.")
+                   .Register(*registry)) {}
 
 void PrometheusSubscriptionMetrics::StreamsOpen(const std::string& dataset,
                                                 int delta) {
@@ -98,6 +104,10 @@ void PrometheusSubscriptionMetrics::StreamEnded(const std::string& dataset,
                                                 v1::ReasonCode reason) {
   ends_.Add({{"dataset", dataset}, {"reason", ReasonLabel(reason)}})
       .Increment();
+}
+
+void PrometheusSubscriptionMetrics::Expired(const std::string& dataset) {
+  expired_.Add({{"dataset", dataset}}).Increment();
 }
 
 }  // namespace dx::gateway

@@ -2,7 +2,8 @@
 // docs/OPERATIONS.md (dx_subscription_events_total,
 // dx_subscription_batches_total, dx_subscriptions,
 // dx_subscription_lag_seconds, dx_subscription_unacked_events,
-// dx_subscription_ack_refusals_total, dx_subscription_ends_total) in a
+// dx_subscription_ack_refusals_total, dx_subscription_ends_total,
+// dx_subscriptions_expired_total) in a
 // prometheus-cpp registry. Labels come only from the registry's datasets,
 // a fixed state and the reason enum. Thread-safe.
 #ifndef DX_GATEWAY_PROMETHEUS_SUBSCRIPTION_METRICS_H_
@@ -30,6 +31,7 @@ class PrometheusSubscriptionMetrics final : public SubscriptionObserver {
   void Unacknowledged(const std::string& dataset, int64_t delta) override;
   void AckRefused(v1::ReasonCode reason) override;
   void StreamEnded(const std::string& dataset, v1::ReasonCode reason) override;
+  void Expired(const std::string& dataset) override;
 
  private:
   prometheus::Family<prometheus::Counter>& events_;
@@ -39,6 +41,7 @@ class PrometheusSubscriptionMetrics final : public SubscriptionObserver {
   prometheus::Family<prometheus::Gauge>& unacked_;
   prometheus::Family<prometheus::Counter>& ack_refusals_;
   prometheus::Family<prometheus::Counter>& ends_;
+  prometheus::Family<prometheus::Counter>& expired_;
 };
 
 }  // namespace dx::gateway

@@ -37,6 +37,9 @@ class SubscriptionObserver {
   // longer allows it (the signed SubscriptionEnded).
   virtual void StreamEnded(const std::string& dataset,
                            v1::ReasonCode reason) = 0;
+  // An idle subscription was deleted by the expiry's sweep (audited).
+  // Not pure: an observer that does not count expiries need not say so.
+  virtual void Expired(const std::string& dataset) { (void)dataset; }
 };
 
 }  // namespace dx::gateway

@@ -3,14 +3,19 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/bytes.h"
+#include "common/log.h"
+#include "common/status_macros.h"
 #include "dx/v1/adapter.grpc.pb.h"
 #include "gateway/envelope_terms.h"
 #include "gateway/internal/admission.h"
+#include "gateway/internal/subscription_service_peer.h"
 #include "gateway/subscription_chain.h"
 #include "policy/masking.h"
 #include "policy/policy_authorizer.h"
@@ -85,8 +90,10 @@ Refusal Unknown(const std::string& id) {
   return Refusal::For(
       v1::REASON_SUBSCRIPTION_UNKNOWN,
       absl::StrCat("no subscription '", id,
-                   "' of this agency and dataset on this gateway; subscribe "
-                   "anew (START_FROM_NOW)"));
+                   "' of this agency and dataset on this gateway (it may "
+                   "have been unsubscribed, or have expired after "
+                   "idle_expiry_days without a stream, an ack or a resume); "
+                   "subscribe anew (START_FROM_NOW)"));
 }
 
 // What a subscription's other records repeat of its start record: who,
@@ -462,6 +469,7 @@ Refusal SubscriptionService::Open(internal::Admission* a,
   }
   // Delivered but not acknowledged: sent again, with the same numbers.
   state.clear_delivered();
+  state.set_last_active_unix_micros(absl::ToUnixMicros(deps_.clock->Now()));
   if (absl::Status s = states_->Save(state); !s.ok()) {
     return InternalFailure(s);
   }
@@ -480,7 +488,23 @@ void SubscriptionService::Close(const std::shared_ptr<Live>& live,
   {
     absl::MutexLock lock(&mu_);
     auto it = live_.find(live->state.subscription_id());
-    if (it != live_.end() && it->second == live) live_.erase(it);
+    if (it != live_.end() && it->second == live) {
+      // Served until now: the idle expiry counts from here. Before it
+      // leaves live_, so that an unsubscribe's delete comes after.
+      if (absl::Status s = StampActive(live->state.subscription_id(),
+                                       deps_.clock->Now(), live.get());
+          !s.ok()) {
+        LogEvent(
+            "dxgate", "warning",
+            absl::StrCat("subscription ", live->state.subscription_id(),
+                         ": the end of its stream was not saved as its time "
+                         "of activity (",
+                         s.message(),
+                         "); its idle time counts from its last batch, ack, "
+                         "resume or sweep"));
+      }
+      live_.erase(it);
+    }
     ended_.SignalAll();
     if (options_.observer != nullptr && live->unacked_told != 0) {
       options_.observer->Unacknowledged(live->state.dataset_id(),
@@ -904,6 +928,8 @@ grpc::Status SubscriptionService::Serve(
       d->set_last_sequence(eb.last_sequence());
       d->set_sha256(hash);
       d->set_end_position(cb.end_position());
+      live->state.set_last_active_unix_micros(
+          absl::ToUnixMicros(deps_.clock->Now()));
       if (absl::Status s = states_->Save(live->state); !s.ok()) {
         *why = "its state could not be saved";
         result = ErrorStatus(InternalFailure(s), a->request_id(), nullptr,
@@ -1029,6 +1055,8 @@ grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
         state->set_acked_position(d.end_position());
         state->set_acked_batch_sha256(d.sha256());
         state->mutable_delivered()->DeleteSubrange(0, found + 1);
+        state->set_last_active_unix_micros(
+            absl::ToUnixMicros(deps_.clock->Now()));
         if (absl::Status s = states_->Save(*state); !s.ok()) {
           r = InternalFailure(s);
         } else if (live != nullptr) {
@@ -1060,6 +1088,148 @@ grpc::Status SubscriptionService::Ack(grpc::ServerContext* ctx,
                        deps_.node_id);
   }
   return grpc::Status::OK;
+}
+
+absl::Status SubscriptionService::StampActive(const std::string& id,
+                                              absl::Time now, Live* live) {
+  // What is stored, not the stream's copy: that copy may hold a batch
+  // whose save failed, which must not become deliverable by this write.
+  auto loaded = states_->Load(id);
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->has_value()) return absl::OkStatus();
+  v1::SubscriptionState state = **std::move(loaded);
+  state.set_last_active_unix_micros(absl::ToUnixMicros(now));
+  DX_RETURN_IF_ERROR(states_->Save(state));
+  if (live != nullptr) {
+    live->state.set_last_active_unix_micros(absl::ToUnixMicros(now));
+  }
+  return absl::OkStatus();
+}
+
+SubscriptionService::ExpirySweep SubscriptionService::ExpireIdle() {
+  ExpirySweep sweep;
+  const absl::Time now = deps_.clock->Now();
+  {
+    // Those served now are active: stamped, so that a node that crashes
+    // during a long quiet stream does not expire it at its next start.
+    absl::MutexLock lock(&mu_);
+    if (!accepting_) return sweep;
+    for (auto& [id, live] : live_) {
+      if (absl::Status s = StampActive(id, now, live.get()); !s.ok()) {
+        sweep.status = s;
+        return sweep;
+      }
+      ++sweep.served;
+    }
+  }
+  // The candidates first, without the lock (a listing may be long), then
+  // each decided again under it. At most kMaxPerSweep a sweep, so that its
+  // memory and its time (two synced writes each) stay bounded however many
+  // were abandoned; the rest go at the next sweep.
+  constexpr size_t kMaxPerSweep = 10000;
+  std::vector<std::string> candidates;
+  absl::Status listed = states_->ForEach([&](const v1::SubscriptionState& s) {
+    const absl::Time active = absl::FromUnixMicros(s.last_active_unix_micros());
+    if (s.last_active_unix_micros() == 0 ||
+        now - active >= options_.idle_expiry) {
+      candidates.push_back(s.subscription_id());
+    }
+    return candidates.size() < kMaxPerSweep;
+  });
+  if (!listed.ok()) {
+    sweep.status = listed;
+    return sweep;
+  }
+  for (const std::string& id : candidates) {
+    ExpireOne(id, now, &sweep);
+    if (!sweep.status.ok() || !accepting_) break;
+  }
+  return sweep;
+}
+
+void SubscriptionService::ExpireOne(const std::string& id, absl::Time now,
+                                    ExpirySweep* sweep) {
+  // Under the lock throughout, as an unsubscribe: no resume, ack or batch
+  // can save this state between the check and the delete.
+  absl::MutexLock lock(&mu_);
+  if (live_.contains(id)) return;  // served now (stamped above): kept
+  auto loaded = states_->Load(id);
+  if (!loaded.ok()) {
+    sweep->status = loaded.status();
+    return;
+  }
+  if (!loaded->has_value()) return;  // unsubscribed meanwhile
+  const v1::SubscriptionState& state = **loaded;
+  if (state.last_active_unix_micros() == 0) {
+    // Written before its time of activity was kept: active from now on,
+    // never expired on sight.
+    sweep->status = StampActive(id, now, nullptr);
+    if (sweep->status.ok()) ++sweep->stamped;
+    return;
+  }
+  const absl::Time since =
+      absl::FromUnixMicros(state.last_active_unix_micros());
+  if (now - since < options_.idle_expiry) return;  // resumed or acked since
+  v1::AuditRecord r;
+  r.set_kind(v1::RECORD_KIND_SUBSCRIPTION_CONTROL);
+  r.set_decision(v1::DECISION_ALLOW);
+  r.set_node_id(deps_.node_id);
+  r.set_consumer_agency(state.consumer_agency());
+  r.set_dataset_id(state.dataset_id());
+  r.set_purpose_code(state.purpose_code());
+  r.set_subscription_id(id);
+  r.set_last_event_sequence(state.acked_sequence());
+  r.set_provider_position(state.acked_position());
+  r.set_subscription_event(absl::StrCat(
+      "expired: idle since ",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", since, absl::UTCTimeZone()),
+      " (idle_expiry_days ", absl::ToInt64Hours(options_.idle_expiry) / 24,
+      ")"));
+  // Recorded first: nothing disappears unaudited. A record that cannot be
+  // made durable keeps the state (the next sweep tries again).
+  auto receipt = AppendNow(std::move(r));
+  if (!receipt.ok()) {
+    sweep->status = absl::UnavailableError(absl::StrCat(
+        "subscription ", id, " is kept: its expiry could not be recorded (",
+        receipt.status().message(), ")"));
+    return;
+  }
+  if (absl::Status s = states_->Delete(id); !s.ok()) {
+    sweep->status = s;  // recorded and kept: the next sweep records it again
+    return;
+  }
+  ++sweep->expired;
+  if (options_.observer != nullptr) {
+    options_.observer->Expired(state.dataset_id());
+  }
+}
+
+absl::Status SubscriptionServiceTestPeer::MarkServed(
+    SubscriptionService* service, const std::string& id) {
+  absl::MutexLock lock(&service->mu_);
+  auto loaded = service->states_->Load(id);
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->has_value()) return absl::NotFoundError(id);
+  auto live = std::make_shared<SubscriptionService::Live>();
+  live->state = **loaded;
+  service->live_.emplace(id, std::move(live));
+  return absl::OkStatus();
+}
+
+absl::Status SubscriptionServiceTestPeer::EndServed(
+    SubscriptionService* service, const std::string& id) {
+  std::shared_ptr<SubscriptionService::Live> live;
+  {
+    absl::MutexLock lock(&service->mu_);
+    auto it = service->live_.find(id);
+    if (it == service->live_.end()) return absl::NotFoundError(id);
+    live = it->second;
+  }
+  grpc::ServerContext ctx;  // no call: an empty peer
+  internal::Admission a(service->deps_, &ctx,
+                        v1::RECORD_KIND_SUBSCRIPTION_START);
+  service->Close(live, &a, "the test ended it");
+  return absl::OkStatus();
 }
 
 }  // namespace dx::gateway

@@ -56,6 +56,16 @@ class SubscriptionService final : public v1::Subscriptions::Service {
     // events are charged to the deciding grant's daily records quota. Null:
     // events are not counted. Must outlive the service.
     policy::QuotaStore* quotas = nullptr;
+    // A subscription no stream served, none acked and none resumed for this
+    // long is deleted by ExpireIdle (subscriptions.idle_expiry_days).
+    absl::Duration idle_expiry = absl::Hours(24 * 30);
+  };
+  // What one ExpireIdle did.
+  struct ExpirySweep {
+    int expired = 0;      // deleted, each after its audit record was durable
+    int stamped = 0;      // written before 0.8.0 (no time of activity): now set
+    int served = 0;       // served now: kept, and their time of activity set
+    absl::Status status;  // the first failure: the sweep stopped there
   };
   // `deps` (the exchange pipeline's) must outlive the service.
   SubscriptionService(const ExchangeDeps& deps,
@@ -72,6 +82,16 @@ class SubscriptionService final : public v1::Subscriptions::Service {
   // Refuses new subscriptions and ends those being served (their adapter
   // feeds are cancelled), so that a shutdown's drain finishes.
   void StopAccepting();
+
+  // The idle expiry's sweep (the node runs it hourly and at start): each
+  // subscription whose last activity is older than options.idle_expiry and
+  // that is not served now is deleted, after its audit record
+  // (RECORD_KIND_SUBSCRIPTION_CONTROL, ALLOW, "expired: idle since ...")
+  // is durable; when the record cannot be written the state stays and the
+  // sweep stops. States without a time of activity (older versions) and
+  // those served now are stamped with the present instead. Blocking; call
+  // it from one thread at a time (a duty's).
+  ExpirySweep ExpireIdle();
 
  private:
   struct Live;
@@ -109,6 +129,16 @@ class SubscriptionService final : public v1::Subscriptions::Service {
   grpc::Status Refuse(internal::Admission* a, const Refusal& r,
                       v1::Decision decision);
   absl::StatusOr<audit::AppendResult> AppendNow(v1::AuditRecord record);
+  // Sets the stored state's time of activity to `now` (and the served
+  // stream's copy, `live`, when not null), changing nothing else of what
+  // is stored. Nothing stored: nothing done.
+  absl::Status StampActive(const std::string& id, absl::Time now, Live* live)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes one idle subscription found by the sweep, if it still is idle
+  // and not served.
+  void ExpireOne(const std::string& id, absl::Time now, ExpirySweep* sweep);
+
+  friend class SubscriptionServiceTestPeer;  // marks one served, in tests
 
   const ExchangeDeps& deps_;
   const std::unique_ptr<SubscriptionStates> states_;

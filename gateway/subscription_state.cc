@@ -2,15 +2,17 @@
 
 #include <rocksdb/db.h>
 
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "audit/state_db.h"
 
 namespace dx::gateway {
 namespace {
 
-std::string KeyOf(const std::string& id) {
-  return absl::StrCat("subscription/", id);
-}
+constexpr char kPrefix[] = "subscription/";
+
+std::string KeyOf(const std::string& id) { return absl::StrCat(kPrefix, id); }
 
 }  // namespace
 
@@ -55,6 +57,29 @@ absl::Status RocksDbSubscriptionStates::Delete(const std::string& id) {
   if (!s.ok()) {
     return absl::UnavailableError(
         absl::StrCat("deleting subscription ", id, ": ", s.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbSubscriptionStates::ForEach(
+    const std::function<bool(const v1::SubscriptionState&)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(
+      rocksdb::ReadOptions(), db_->cf(audit::Cf::kMeta)));
+  const rocksdb::Slice prefix(kPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    v1::SubscriptionState state;
+    if (!state.ParseFromArray(it->value().data(),
+                              static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          absl::StrCat("the stored state under ", it->key().ToString(),
+                       " does not parse; the state database is damaged"));
+    }
+    if (!visit(state)) return absl::OkStatus();
+  }
+  if (!it->status().ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("listing subscriptions: ", it->status().ToString()));
   }
   return absl::OkStatus();
 }

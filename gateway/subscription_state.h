@@ -8,6 +8,7 @@
 #ifndef DX_GATEWAY_SUBSCRIPTION_STATE_H_
 #define DX_GATEWAY_SUBSCRIPTION_STATE_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -29,6 +30,18 @@ class SubscriptionStates {
   virtual absl::Status Save(const v1::SubscriptionState& state) = 0;
   // For good (an unsubscribe): a later Load finds nothing. Synced.
   virtual absl::Status Delete(const std::string& id) = 0;
+  // Calls `visit` with each stored state, one at a time (memory stays
+  // bounded however many there are), until it returns false. A state
+  // saved or deleted meanwhile may or may not be seen: callers check again
+  // under their lock. For the idle expiry's sweep. A store that cannot be
+  // listed says UNIMPLEMENTED (expiry is then off, and the sweep says so).
+  virtual absl::Status ForEach(
+      const std::function<bool(const v1::SubscriptionState&)>& visit) const {
+    (void)visit;
+    return absl::UnimplementedError(
+        "this subscription state store cannot be listed, so idle "
+        "subscriptions do not expire");
+  }
 };
 
 // The RocksDB implementation over the node's state database (which must
@@ -40,6 +53,8 @@ class RocksDbSubscriptionStates final : public SubscriptionStates {
       const std::string& id) const override;
   absl::Status Save(const v1::SubscriptionState& state) override;
   absl::Status Delete(const std::string& id) override;
+  absl::Status ForEach(const std::function<bool(const v1::SubscriptionState&)>&
+                           visit) const override;
 
  private:
   audit::StateDb* const db_;
