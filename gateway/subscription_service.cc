@@ -931,6 +931,9 @@ grpc::Status SubscriptionService::Serve(
       live->state.set_last_active_unix_micros(
           absl::ToUnixMicros(deps_.clock->Now()));
       if (absl::Status s = states_->Save(live->state); !s.ok()) {
+        // Not sent: an ack must not find it (it would acknowledge events
+        // never delivered, and a resume would skip them).
+        live->state.mutable_delivered()->RemoveLast();
         *why = "its state could not be saved";
         result = ErrorStatus(InternalFailure(s), a->request_id(), nullptr,
                              deps_.node_id);
