@@ -33,15 +33,9 @@ class SubscriptionStates {
   // Calls `visit` with each stored state, one at a time (memory stays
   // bounded however many there are), until it returns false. A state
   // saved or deleted meanwhile may or may not be seen: callers check again
-  // under their lock. For the idle expiry's sweep. A store that cannot be
-  // listed says UNIMPLEMENTED (expiry is then off, and the sweep says so).
+  // under their lock. For the idle expiry's sweep.
   virtual absl::Status ForEach(
-      const std::function<bool(const v1::SubscriptionState&)>& visit) const {
-    (void)visit;
-    return absl::UnimplementedError(
-        "this subscription state store cannot be listed, so idle "
-        "subscriptions do not expire");
-  }
+      const std::function<bool(const v1::SubscriptionState&)>& visit) const = 0;
 };
 
 // The RocksDB implementation over the node's state database (which must
