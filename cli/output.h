@@ -24,6 +24,10 @@ constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 // Something was checked and did not verify (a proof, a signature).
 constexpr int kExitNotVerified = 3;
+// dxctl subscribe: the provider no longer keeps the changes after the
+// cursor (REASON_SUBSCRIPTION_RESYNC); a retry would fail the same way,
+// so a script must start a new subscription instead.
+constexpr int kExitResynchronise = 4;
 
 // Prints "dxctl TOOL: message" to stderr; INVALID_ARGUMENT is a usage error
 // (2), anything else a failure (1).

@@ -59,7 +59,9 @@ later run with the same --cursor resumes after it.
 A stream the gateway ends because the policy or a certificate no longer
 allows it ends with a signed message: it is checked, printed as
   ENDED BY GATEWAY  REASON rule RULE (LEGAL BASIS): MESSAGE
-and the run exits 1.
+and the run exits 1; or 4 when the reason is REASON_SUBSCRIPTION_RESYNC
+(the provider no longer keeps the changes after the cursor): retrying
+fails the same way; subscribe anew (--from beginning, a new cursor).
 )";
 
 // The cursor file: what was acknowledged, and an ack under way (sent, its
@@ -340,7 +342,13 @@ int RunSubscribe(const std::vector<std::string>& args) {
              << e.legal_basis() << "): " << e.message() << " after #"
              << e.last_sequence() << "\n";
       (void)reader->Finish();
-      return 1;
+      if (e.reason() == v1::REASON_SUBSCRIPTION_RESYNC) {
+        status << "RESYNCHRONISE  the cursor's subscription cannot go on "
+                  "without a gap; subscribe anew with --from beginning and "
+                  "rebuild your copy\n";
+        return kExitResynchronise;
+      }
+      return kExitFailed;
     }
     if (!msg.has_batch()) continue;
     idle = 0;

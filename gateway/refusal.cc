@@ -65,6 +65,7 @@ std::vector<ReasonRow> MakeReasonCodes() {
       {v1::REASON_SUBSCRIPTION_UNSUPPORTED,
        {C::kUnimplemented, C::kInvalidArgument}},
       {v1::REASON_SUBSCRIPTION_BUSY, {C::kResourceExhausted}},
+      {v1::REASON_SUBSCRIPTION_RESYNC, {C::kOutOfRange}},
       // Not a permission the policy could grant: the caller's code is
       // retired, and no grant changes that; it must call as a successor.
       {v1::REASON_AGENCY_SUCCEEDED, {C::kFailedPrecondition}},

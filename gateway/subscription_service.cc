@@ -378,7 +378,7 @@ absl::StatusOr<std::string> SubscriptionService::ProviderEnd(
   auto reader = stub->Changes(&cctx, req);
   v1::ChangeBatch first;
   const bool got = reader->Read(&first);
-  cctx.TryCancel();
+  if (got) cctx.TryCancel();  // else its status is the adapter's own
   grpc::Status st = reader->Finish();
   if (!got) {
     return absl::UnavailableError(absl::StrCat(
@@ -705,12 +705,17 @@ grpc::Status SubscriptionService::Serve(
   std::string read_position = creq.after_position();
   std::unique_ptr<grpc::ClientContext> cctx;
   std::unique_ptr<grpc::ClientReader<v1::ChangeBatch>> reader;
+  // Set when the adapter ended its stream (a Read returned false): its
+  // status is then the adapter's own, which a cancel would replace with
+  // CANCELLED (and an adapter's OUT_OF_RANGE or failure would be lost).
+  bool feed_ended = false;
   auto close_feed = [&]() -> grpc::Status {
     {
       absl::MutexLock lock(&mu_);
       live->adapter_ctx = nullptr;
     }
-    cctx->TryCancel();
+    if (!feed_ended) cctx->TryCancel();
+    feed_ended = false;
     grpc::Status st = reader->Finish();
     reader.reset();
     return st;
@@ -803,7 +808,10 @@ grpc::Status SubscriptionService::Serve(
       break;
     }
     if (gone || ended.refused()) break;
-    if (!reader->Read(&cb)) break;
+    if (!reader->Read(&cb)) {
+      feed_ended = true;
+      break;
+    }
     const bool idle = cb.changes_size() == 0;
     // Each batch is decided under the policy in force (and the
     // certificates' state) when it is read; an idle feed every
@@ -977,6 +985,22 @@ grpc::Status SubscriptionService::Serve(
   }
   if (ended.refused() && result.ok()) {
     return End(a, writer, live, head, ended, why);
+  }
+  // The provider pruned the changes after the acknowledged position: no
+  // resume can go on without a gap. The consumer is told so, signed and
+  // audited, rather than a retry that would fail the same way for ever.
+  if (result.ok() && !ctx->IsCancelled() &&
+      adapter.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+    return End(
+        a, writer, live, head,
+        Refusal::Of(
+            absl::StatusCode::kOutOfRange, v1::REASON_SUBSCRIPTION_RESYNC,
+            absl::StrCat(
+                "the provider no longer keeps the changes after position ",
+                read_position, " (", adapter.error_message(),
+                "); open a new subscription from the beginning (or a "
+                "snapshot) and rebuild your copy from it")),
+        why);
   }
   if (result.ok() && !ctx->IsCancelled() && !adapter.ok() &&
       adapter.error_code() != grpc::StatusCode::CANCELLED) {

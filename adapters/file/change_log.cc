@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,19 @@ absl::StatusOr<v1::ChangeKind> KindOf(const std::string& s) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::optional<uint64_t>> PrunedThrough(absl::string_view line) {
+  nlohmann::json obj = nlohmann::json::parse(line, nullptr, false);
+  if (obj.is_discarded() || !obj.is_object()) return std::nullopt;
+  auto pruned = obj.find("pruned_through");
+  if (pruned == obj.end()) return std::nullopt;
+  if (!pruned->is_number_unsigned() || obj.size() != 1) {
+    return absl::InvalidArgumentError(
+        "a retention marker is {\"pruned_through\": N} alone, N a "
+        "non-negative integer (the last position dropped)");
+  }
+  return pruned->get<uint64_t>();
+}
 
 absl::StatusOr<v1::ProviderChange> ParseChangeLine(
     absl::string_view line, const std::vector<std::string>& columns) {
@@ -109,8 +123,9 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
   uint64_t last = 0;  // the last position read (0: none yet)
   uint64_t read_bytes = 0;
   uint64_t line_no = 0;
-  bool seen_any = false;  // a change was read (`last` is its position)
-  std::string pending;    // bytes of a line not yet ended by a newline
+  bool seen_any = false;     // a change was read (`last` is its position)
+  bool seen_marker = false;  // the first line was looked at for a marker
+  std::string pending;       // bytes of a line not yet ended by a newline
   v1::ChangeBatch batch;
   for (const auto& f : columns) batch.add_columns(f);
   absl::Time last_emit = absl::Now();
@@ -136,6 +151,32 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
         absl::string_view line(pending.data() + start, nl - start);
         if (line.find_first_not_of(" \t\r") == absl::string_view::npos) {
           continue;
+        }
+        if (!seen_any && !seen_marker) {
+          seen_marker = true;  // only the log's first line may be one
+          auto pruned = PrunedThrough(line);
+          if (!pruned.ok()) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("change log ", path_, ":", line_no, ": ",
+                             pruned.status().message()));
+          }
+          if (pruned->has_value()) {
+            // Changes up to **pruned were dropped by the log's retention:
+            // a feed that still needs one of them cannot go on without a
+            // gap, and must say so (the gateway tells the consumer to
+            // resynchronise).
+            if (!request.after_position().empty() && !request.from_end() &&
+                after < **pruned) {
+              return absl::OutOfRangeError(absl::StrCat(
+                  "change log ", path_,
+                  " keeps only the changes after "
+                  "position ",
+                  **pruned, "; the changes after ", after, " were pruned"));
+            }
+            last = **pruned;
+            seen_any = true;
+            continue;
+          }
         }
         auto change = ParseChangeLine(line, columns);
         if (!change.ok()) {

@@ -5,7 +5,11 @@
 //    "values": {"citizen_id": "001099000123", "full_name": "..."},
 //    "commit_time": "2026-12-07T06:00:00Z"}
 // Positions are integers that increase from line to line; "kind" is insert,
-// update, delete (no values) or correction. The file is read from the
+// update, delete (no values) or correction. An operator who prunes old
+// changes rewrites the log starting with a retention marker,
+// {"pruned_through": N}, the last position dropped: a feed asked to read
+// after a position below N answers OUT_OF_RANGE (the consumer must
+// resynchronise), never a silent gap. The file is read from the
 // start for each feed and then polled for new lines; a line is read only
 // once it ends with a newline (a writer may be half-way through it).
 // Thread-safe: each feed reads the file on its own.
@@ -13,6 +17,7 @@
 #define DX_ADAPTERS_FILE_CHANGE_LOG_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +32,10 @@ namespace dx::adapters {
 // values are empty and listed in row.nulls).
 absl::StatusOr<v1::ProviderChange> ParseChangeLine(
     absl::string_view line, const std::vector<std::string>& columns);
+
+// The N of a retention marker line {"pruned_through": N}; nullopt for any
+// other line (a change); INVALID_ARGUMENT for a malformed marker.
+absl::StatusOr<std::optional<uint64_t>> PrunedThrough(absl::string_view line);
 
 class ChangeLogSource final : public DataSource {
  public:

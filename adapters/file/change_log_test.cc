@@ -165,4 +165,78 @@ TEST(ChangeLogSourceTest, ALogThatShrinksStopsTheFeed) {
 }
 
 }  // namespace
+TEST(ChangeLogSourceTest, AResumeFromBeforeTheRetentionMarkerIsOutOfRange) {
+  const std::string dir = dx::testing::MakeTempDir("changelog");
+  const std::string path = dir + "/changes.jsonl";
+  {
+    std::ofstream f(path);
+    f << R"({"pruned_through": 10})"
+      << "\n"
+      << Line(11, "a", "update") << Line(12, "b", "insert");
+  }
+  ChangeLogSource src(std::make_unique<FakeBase>(), path,
+                      absl::Milliseconds(5));
+  v1::ChangesRequest req;
+  req.add_fields("citizen_id");
+  absl::Status st;
+  // Changes 4 to 10 are gone: a gap, refused.
+  req.set_after_position("3");
+  EXPECT_TRUE(Follow(src, req, 1, &st).empty());
+  EXPECT_EQ(st.code(), absl::StatusCode::kOutOfRange) << st;
+  EXPECT_NE(st.message().find("keeps only the changes after position 10"),
+            std::string::npos)
+      << st;
+  // At the marker, or past it: nothing missing.
+  req.set_after_position("10");
+  auto got = Follow(src, req, 2, &st);
+  ASSERT_TRUE(st.ok()) << st;
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].position(), "11");
+  // From the oldest change kept (no position): no gap to tell.
+  req.clear_after_position();
+  got = Follow(src, req, 2, &st);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(got.size(), 2u);
+  // From the end, whatever was pruned.
+  req.set_from_end(true);
+  std::string end;
+  st = src.Changes(req, {}, [&](v1::ChangeBatch&& b) {
+    end = b.end_position();
+    return false;  // the first batch tells the end
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(end, "12");
+}
+
+TEST(ChangeLogSourceTest, AMarkerMustComeFirstAndBeWellFormed) {
+  EXPECT_EQ(PrunedThrough(R"({"pruned_through": 7})").value(), 7u);
+  EXPECT_FALSE(PrunedThrough(Line(1, "a", "insert")).value().has_value());
+  EXPECT_FALSE(PrunedThrough(R"({"pruned_through": -1})").ok());
+  EXPECT_FALSE(PrunedThrough(R"({"pruned_through": 7, "key": "a"})").ok());
+
+  const std::string dir = dx::testing::MakeTempDir("changelog");
+  const std::string path = dir + "/changes.jsonl";
+  {
+    std::ofstream f(path);  // a marker after a change is not a change
+    f << Line(1, "a", "insert") << R"({"pruned_through": 5})"
+      << "\n";
+  }
+  ChangeLogSource src(std::make_unique<FakeBase>(), path,
+                      absl::Milliseconds(5));
+  v1::ChangesRequest req;
+  req.add_fields("citizen_id");
+  absl::Status st;
+  Follow(src, req, 5, &st);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  {
+    std::ofstream f(path, std::ios::trunc);  // a change must follow N
+    f << R"({"pruned_through": 5})"
+      << "\n"
+      << Line(5, "a", "insert");
+  }
+  Follow(src, req, 5, &st);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("does not follow"), std::string::npos) << st;
+}
+
 }  // namespace dx::adapters

@@ -676,6 +676,78 @@ change_logs:
         self.assertGreater(msg.unsubscribed.receipt.sequence_number, 0)
         self.assertEqual(len(msg.unsubscribed.receipt.record_hash), 32)
 
+    def test_y_a_resume_from_before_the_retention_is_told_to_resynchronise(self):
+        # Next to last (y): it rewrites the change log, as an operator who
+        # prunes it does. Only a later subscription may read it after.
+        stream, opened = self.h30.subscribe()
+        sub_id = opened.subscription_id
+        self.change("079000000801", "insert", full_name="Đinh Văn Lâm")
+        [b1] = read_events(stream, 1)
+        head, last = check_chain(b"", 0, [b1])
+        self.h30.ack(sub_id, last)
+        stream.cancel()
+        # Pruned past what this subscription acknowledged: changes it never
+        # received are gone, so a resume cannot go on without a gap.
+        pruned = type(self).position + 5
+        with open(self.log, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"pruned_through": pruned}) + "\n")
+        type(self).position = pruned
+        self.change("079000000802", "insert", full_name="Đinh Văn Minh")
+        stream, opened = self.h30.subscribe(start=S.START_FROM_CURSOR, sub_id=sub_id,
+                                            acked=last)
+        ended = None
+        with self.assertRaises(grpc.RpcError) as caught:
+            for msg in stream:
+                self.assertFalse(msg.HasField("batch"), "a batch across the gap")
+                if msg.HasField("ended"):
+                    ended = msg.ended
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.OUT_OF_RANGE)
+        self.assertEqual(errors_pb2.ReasonCode.Name(detail_of(caught.exception).reason),
+                         "REASON_SUBSCRIPTION_RESYNC")
+        self.assertIn("open a new subscription", caught.exception.details())
+        self.assertIsNotNone(ended, "no signed final message")
+        self.assertTrue(self.openssl_verifies(ended), "openssl does not verify the end")
+        end = S.SubscriptionEnded.FromString(ended.envelope)
+        self.assertEqual(errors_pb2.ReasonCode.Name(end.reason), "REASON_SUBSCRIPTION_RESYNC")
+        self.assertEqual((end.subscription_id, end.last_sequence, end.previous_batch_sha256),
+                         (sub_id, last, head))
+        recs = [r for r in self.records_of(sub_id)
+                if r["kind"] == "RECORD_KIND_SUBSCRIPTION_CONTROL"
+                and r.get("decision") == "DECISION_DENY"]
+        self.assertEqual([r["reason"] for r in recs], ["REASON_SUBSCRIPTION_RESYNC"])
+        self.assertEqual(value(self.scrape(), "dx_subscription_ends_total", dataset=DATASET,
+                               reason="subscription_resync"), 1)
+        # Every later resume is told the same; dxctl says what to do, and
+        # exits 4 (not 1) so that a script does not retry for ever.
+        cursor = os.path.join(self.tmp.name, "resync.cursor")
+        with open(cursor, "w", encoding="utf-8") as f:
+            f.write(f"subscription_id={sub_id}\nacked={last}\nhead={head.hex()}\n")
+        r = self.env.dxctl("subscribe", "--gateway", self.env.gateway, "--pki", self.env.pki,
+                           "--agency", H30, "--system", "hotich", "--dataset", DATASET,
+                           "--purpose", "testing", "--cursor", cursor, "--max-idle", "60")
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        self.assertIn("ENDED BY GATEWAY  REASON_SUBSCRIPTION_RESYNC", r.stdout + r.stderr)
+        self.assertIn("RESYNCHRONISE", r.stdout + r.stderr)
+        # What the consumer is told to do works: a new subscription from
+        # the oldest change kept reads what follows the marker.
+        stream, opened = self.h30.subscribe(start=S.START_FROM_BEGINNING)
+        [b] = read_events(stream, 1)
+        self.assertEqual([e.key for e in S.EventBatch.FromString(b.envelope).events],
+                         ["079000000802"])
+        # A feed the adapter fails (a line that is no change) ends with the
+        # adapter's failure, not as if it had ended well.
+        with open(self.log, "a", encoding="utf-8") as f:
+            f.write("not a change\n")
+        with self.assertRaises(grpc.RpcError) as caught:
+            read_events(stream, 1)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(errors_pb2.ReasonCode.Name(detail_of(caught.exception).reason),
+                         "REASON_ADAPTER_ERROR")
+        self.assertIn("not a JSON object", caught.exception.details())
+        # The operator repairs the log (pruning the bad line) for what follows.
+        with open(self.log, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"pruned_through": type(self).position}) + "\n")
+
     def test_z_resumes_from_its_ack_after_a_gateway_restart(self):
         # Last (z): it restarts the gateway.
         stream, opened = self.h30.subscribe()
