@@ -19,6 +19,8 @@ const char* KindType(v1::ChangeKind k) {
       return "vn.dx.change.delete";
     case v1::CHANGE_KIND_CORRECTION:
       return "vn.dx.change.correction";
+    case v1::CHANGE_KIND_LEFT_VIEW:
+      return "vn.dx.change.left_view";
     default:
       return "vn.dx.change.unknown";
   }

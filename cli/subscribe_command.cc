@@ -115,6 +115,8 @@ const char* KindName(v1::ChangeKind k) {
       return "delete";
     case v1::CHANGE_KIND_CORRECTION:
       return "correction";
+    case v1::CHANGE_KIND_LEFT_VIEW:
+      return "left_view";
     default:
       return "?";
   }

@@ -153,6 +153,18 @@ KeyShown KeyShownFor(const policy::AccessDecision& d, std::string mask_key) {
   };
 }
 
+// Whether the record as it was before `change` (its previous_values, when
+// the adapter sent them) passed the consumer's row filter.
+bool WasInView(const internal::Admission* a,
+               const google::protobuf::RepeatedPtrField<std::string>& columns,
+               const v1::ProviderChange& change) {
+  if (change.previous_values().values_size() == 0) return false;
+  v1::RecordBatch before, out;
+  *before.mutable_columns() = columns;
+  *before.add_rows() = change.previous_values();
+  return a->Filter(&before, 1, &out) > 0;
+}
+
 }  // namespace
 
 struct SubscriptionService::Live {
@@ -851,11 +863,24 @@ grpc::Status SubscriptionService::Serve(
       if (is_delete && row_filter && !has_values) {
         continue;  // cannot tell whether it was in view: withheld
       }
-      if (has_values && a->Filter(&in, 1, &out) == 0) {
-        continue;  // outside the consumer's rows
+      if (c.kind() == v1::CHANGE_KIND_LEFT_VIEW) {
+        bad_adapter = absl::StrCat("change ", c.position(),
+                                   " is of a kind only the gateway makes "
+                                   "(left_view)");
+        break;
       }
-      if (has_values && !std::equal(out.columns().begin(), out.columns().end(),
-                                    columns.begin(), columns.end())) {
+      bool left_view = false;
+      if (has_values && a->Filter(&in, 1, &out) == 0) {
+        // Outside the consumer's rows now. If it was inside them before
+        // (the adapter sent the record as it was), the consumer holds a
+        // copy it may no longer see: tell it, without values. A record
+        // never in view is never announced (its key would leak).
+        if (is_delete || !WasInView(a, cb.columns(), c)) continue;
+        left_view = true;
+      }
+      if (has_values && !left_view &&
+          !std::equal(out.columns().begin(), out.columns().end(),
+                      columns.begin(), columns.end())) {
         // An adapter that left out a column asked for: its values would
         // not line up with the batch's columns.
         bad_adapter = absl::StrCat("change ", c.position(),
@@ -865,9 +890,9 @@ grpc::Status SubscriptionService::Serve(
       v1::ChangeEvent* e = eb.add_events();
       e->set_sequence(++seq);
       e->set_key(show_key(c.key()));
-      e->set_kind(c.kind());
+      e->set_kind(left_view ? v1::CHANGE_KIND_LEFT_VIEW : c.kind());
       *e->mutable_commit_time() = c.commit_time();
-      if (!is_delete && out.rows_size() == 1) {
+      if (!is_delete && !left_view && out.rows_size() == 1) {
         *e->mutable_values() = std::move(*out.mutable_rows(0));
       }
     }

@@ -21,6 +21,20 @@ absl::StatusOr<v1::ChangeKind> KindOf(const std::string& s) {
       "kind '", s, "' is not insert, update, delete or correction"));
 }
 
+// The values of `obj` in `columns` order (a missing one is null).
+void RowOf(const nlohmann::json& obj, const std::vector<std::string>& columns,
+           v1::Row* row) {
+  for (uint32_t i = 0; i < columns.size(); ++i) {
+    auto v = obj.find(columns[i]);
+    if (v == obj.end() || v->is_null()) {
+      row->add_values("");
+      row->add_nulls(i);
+    } else {
+      row->add_values(v->is_string() ? v->get<std::string>() : v->dump());
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::optional<uint64_t>> PrunedThrough(absl::string_view line) {
@@ -83,15 +97,19 @@ absl::StatusOr<v1::ProviderChange> ParseChangeLine(
     return absl::InvalidArgumentError(
         "\"values\" must be an object (every kind but delete)");
   }
-  v1::Row* row = c.mutable_values();
-  for (uint32_t i = 0; i < columns.size(); ++i) {
-    auto v = values->find(columns[i]);
-    if (v == values->end() || v->is_null()) {
-      row->add_values("");
-      row->add_nulls(i);
-    } else {
-      row->add_values(v->is_string() ? v->get<std::string>() : v->dump());
+  RowOf(*values, columns, c.mutable_values());
+  auto previous = obj.find("previous");
+  if (previous != obj.end()) {
+    if (c.kind() != v1::CHANGE_KIND_UPDATE &&
+        c.kind() != v1::CHANGE_KIND_CORRECTION) {
+      return absl::InvalidArgumentError(
+          "\"previous\" (the record before the change) belongs to an update "
+          "or a correction only");
     }
+    if (!previous->is_object()) {
+      return absl::InvalidArgumentError("\"previous\" must be an object");
+    }
+    RowOf(*previous, columns, c.mutable_previous_values());
   }
   return c;
 }

@@ -5,7 +5,9 @@
 //    "values": {"citizen_id": "001099000123", "full_name": "..."},
 //    "commit_time": "2026-12-07T06:00:00Z"}
 // Positions are integers that increase from line to line; "kind" is insert,
-// update, delete (no values) or correction. An operator who prunes old
+// update, delete (no values) or correction; an update or a correction may
+// carry "previous", the record as it was (the gateway uses it to tell a
+// consumer whose row filter the record leaves). An operator who prunes old
 // changes rewrites the log starting with a retention marker,
 // {"pruned_through": N}, the last position dropped: a feed asked to read
 // after a position below N answers OUT_OF_RANGE (the consumer must

@@ -32,6 +32,28 @@ TEST(ChangeLineTest, ParsesEachKind) {
   EXPECT_EQ(d->values().values_size(), 0);
 }
 
+TEST(ChangeLineTest, AnUpdateMayCarryTheRecordAsItWas) {
+  auto c = ParseChangeLine(
+      R"({"position": 5, "key": "k1", "kind": "update", "values": )"
+      R"({"citizen_id": "k1", "full_name": "New"}, "previous": )"
+      R"({"citizen_id": "k1", "full_name": "Old"}, )"
+      R"("commit_time": "2026-12-07T06:00:00Z"})",
+      kCols);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->previous_values().values_size(), 2);
+  EXPECT_EQ(c->previous_values().values(1), "Old");
+  EXPECT_EQ(c->values().values(1), "New");
+  // Only an update or a correction has a before; and it is an object.
+  for (const char* bad : {
+           R"({"position": 1, "key": "k", "kind": "insert", "values": {}, )"
+           R"("previous": {}, "commit_time": "2026-12-07T06:00:00Z"})",
+           R"({"position": 1, "key": "k", "kind": "update", "values": {}, )"
+           R"("previous": "x", "commit_time": "2026-12-07T06:00:00Z"})",
+       }) {
+    EXPECT_FALSE(ParseChangeLine(bad, kCols).ok()) << bad;
+  }
+}
+
 TEST(ChangeLineTest, RefusesWhatIsNotAChange) {
   for (
       const char* bad : {

@@ -153,13 +153,15 @@ change_logs:
         cls.tmp.cleanup()
 
     @classmethod
-    def change(cls, key, kind, commit_time="2026-12-07T06:00:00Z", **values):
+    def change(cls, key, kind, commit_time="2026-12-07T06:00:00Z", previous=None, **values):
         cls.position += 1
         line = {"position": cls.position, "key": key, "kind": kind,
                 "commit_time": commit_time}
         if kind != "delete":
             line["values"] = {"citizen_id": key, "province_code": "079", "note": "secret",
                               **values}
+        if previous is not None:  # the record as it was
+            line["previous"] = {"citizen_id": key, "note": "secret", **previous}
         with open(cls.log, "a", encoding="utf-8") as f:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
@@ -454,6 +456,46 @@ change_logs:
         check_chain(head, last, [b])
         self.assertEqual([(e.sequence, e.key) for e in S.EventBatch.FromString(b.envelope).events],
                          [(4, "079000000803")])
+
+    def test_a_record_leaving_the_row_filter_is_told_without_values(self):
+        # A grant of Ho Chi Minh City's rows only (province 079).
+        self.apply_policy(["citizen_id", "full_name", "province_code"],
+                          feed_id="residents-feed-079",
+                          feed_extra="row_filter: \"province_code == '079'\",\n         ")
+        stream = None
+        try:
+            stream, opened = self.h30.subscribe()
+            self.change("079000000901", "insert", full_name="Mai Văn Nam")
+            # Moved to Hanoi: it leaves the consumer's rows; the key is
+            # told, the new values (in a province it may not see) are not.
+            self.change("079000000901", "update", full_name="Mai Văn Nam",
+                        province_code="001",
+                        previous={"full_name": "Mai Văn Nam", "province_code": "079"})
+            # Never in view, moved within Hanoi: nothing is told.
+            self.change("001000000902", "update", full_name="Mai Thị Oanh",
+                        province_code="001",
+                        previous={"full_name": "Mai Thị Oanh", "province_code": "002"})
+            # Moved to Ho Chi Minh City: it enters, and arrives whole.
+            self.change("001000000903", "update", full_name="Mai Văn Phong",
+                        province_code="079",
+                        previous={"full_name": "Mai Văn Phong", "province_code": "001"})
+            batches = read_events(stream, 3)
+        finally:
+            if stream is not None:
+                stream.cancel()
+            self.apply_policy(["citizen_id", "full_name", "province_code"])
+        check_chain(opened.chain_head_sha256, 0, batches)
+        for b in batches:
+            self.assertTrue(self.openssl_verifies(b))
+        events = [e for b in batches for e in S.EventBatch.FromString(b.envelope).events]
+        self.assertEqual([(e.key, S.ChangeKind.Name(e.kind)) for e in events],
+                         [("079000000901", "CHANGE_KIND_INSERT"),
+                          ("079000000901", "CHANGE_KIND_LEFT_VIEW"),
+                          ("001000000903", "CHANGE_KIND_UPDATE")])
+        self.assertEqual(len(events[1].values.values), 0, "values of a record out of view")
+        self.assertEqual(list(events[2].values.values)[0::2], ["001000000903", "079"])
+        raw = b"".join(b.envelope for b in batches)
+        self.assertNotIn(b"001000000902", raw)
 
     def scrape(self):
         with open(os.path.join(self.env.root, "metrics.port")) as f:
