@@ -44,7 +44,9 @@ bool Matches(const AuditReader::Filter& f, const v1::AuditRecord& r) {
     return false;
   }
   if (!f.dataset_id.empty() && r.dataset_id() != f.dataset_id) return false;
-  if (!f.subject_hmac.empty() && r.data_subject_hmac() != f.subject_hmac) {
+  if (!f.subject_hmac.empty() && r.data_subject_hmac() != f.subject_hmac &&
+      std::find(r.event_subject_hmacs().begin(), r.event_subject_hmacs().end(),
+                f.subject_hmac) == r.event_subject_hmacs().end()) {
     return false;
   }
   if (!f.request_id.empty() && r.request_id() != f.request_id) return false;

@@ -91,6 +91,43 @@ TEST_F(AuditReaderTest, EachIndexFindsItsRecords) {
   EXPECT_EQ(All(f), (std::vector<uint64_t>{28, 29}));
 }
 
+// A subscription's batch carries many people's records: each is found by
+// its subject, through the batch's event_subject_hmacs, as a look-up that
+// named them is.
+TEST_F(AuditReaderTest, ABatchIsFoundByEachSubjectItCarried) {
+  db_.reset();
+  reader_.reset();
+  db_ = *StateDb::Open({testing::MakeTempDir("reader-batch") + "/db"});
+  RocksDbAuditLog::Options o;
+  o.tree_head_signer = signer_.get();
+  auto log = *RocksDbAuditLog::Create(db_.get(), o);
+  const std::string subject_c(32, 'c');
+  v1::AuditRecord lookup;
+  lookup.set_time_unix_micros(kT0);
+  lookup.set_data_subject_hmac(kSubjectA);
+  ASSERT_TRUE(AppendAndWait(log.get(), lookup).ok());
+  v1::AuditRecord batch;
+  batch.set_time_unix_micros(kT0 + 1'000'000);
+  batch.set_kind(v1::RECORD_KIND_SUBSCRIPTION_BATCH);
+  batch.add_event_subject_hmacs(kSubjectA);
+  batch.add_event_subject_hmacs(subject_c);
+  ASSERT_TRUE(AppendAndWait(log.get(), batch).ok());
+  log.reset();
+  reader_ = std::make_unique<AuditReader>(db_.get());
+  AuditReader::Filter f;
+  f.subject_hmac = kSubjectA;
+  EXPECT_EQ(All(f), (std::vector<uint64_t>{0, 1}));
+  f.subject_hmac = subject_c;
+  EXPECT_EQ(All(f), (std::vector<uint64_t>{1}));
+  f.subject_hmac = kSubjectB;
+  EXPECT_TRUE(All(f).empty());
+  // With another filter the reader checks the record itself (no subject
+  // index): the batch still matches its subjects.
+  f.subject_hmac = subject_c;
+  f.from_micros = kT0;
+  EXPECT_EQ(All(f), (std::vector<uint64_t>{1}));
+}
+
 // Every way a record leaves the reader says whether its names were proven:
 // the denials of the fixture were never verified (their consumer is only
 // claimed), the allowed exchanges were served.

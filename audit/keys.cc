@@ -62,6 +62,11 @@ std::vector<std::pair<Cf, std::string>> IndexEntries(const v1::AuditRecord& r,
   if (r.data_subject_hmac().size() == 32) {
     out.emplace_back(Cf::kIdxSubject, r.data_subject_hmac() + time_seq);
   }
+  for (const std::string& h : r.event_subject_hmacs()) {
+    if (h.size() == 32 && h != r.data_subject_hmac()) {
+      out.emplace_back(Cf::kIdxSubject, h + time_seq);
+    }
+  }
   if (!r.request_id().empty()) {
     out.emplace_back(Cf::kIdxRequest,
                      absl::StrCat(IndexPrefix(Cf::kIdxRequest, r.request_id()),

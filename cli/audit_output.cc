@@ -155,9 +155,15 @@ void PrintSubjectReport(const std::vector<v1::StoredRecord>& records,
     for (const auto& r : records) printer.Print(r);
     return;
   }
-  std::vector<const v1::StoredRecord*> verified, claimed;
+  std::vector<const v1::StoredRecord*> verified, claimed, pushed;
   size_t served = 0;
   for (const auto& r : records) {
+    // A subscription's batch names no one: it carried this person's record
+    // among others' changes to an agency that subscribed to the dataset.
+    if (r.record().kind() == v1::RECORD_KIND_SUBSCRIPTION_BATCH) {
+      pushed.push_back(&r);
+      continue;
+    }
     (Claimed(r) ? claimed : verified).push_back(&r);
     if (!Claimed(r) && r.record().decision() == v1::DECISION_ALLOW) ++served;
   }
@@ -173,10 +179,16 @@ void PrintSubjectReport(const std::vector<v1::StoredRecord>& records,
                "by the agency named:\n";
   for (const auto* r : claimed) printer.Print(*r);
   if (claimed.empty()) std::cout << "  none\n";
+  std::cout << "Changes to this person's record pushed to agencies that "
+               "subscribed to the dataset ("
+            << pushed.size() << " batch(es)):\n";
+  for (const auto* r : pushed) printer.Print(*r);
+  if (pushed.empty()) std::cout << "  none\n";
   std::cout << served << " access(es) to data about this person, "
             << verified.size() - served
             << " refused or failed request(s) by verified agencies, "
-            << claimed.size() << " unverified attempt(s)" << where << "\n";
+            << claimed.size() << " unverified attempt(s), " << pushed.size()
+            << " pushed change batch(es)" << where << "\n";
 }
 
 absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,

@@ -9,6 +9,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "certs/crypto.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -151,6 +152,17 @@ KeyShown KeyShownFor(const policy::AccessDecision& d, std::string mask_key) {
   return [spec, mask_key = std::move(mask_key)](const std::string& key) {
     return policy::MaskValue(spec, key, mask_key);
   };
+}
+
+// Whether a change's record key names a person: the dataset's key field
+// (its first) is tagged personal. Then each event's key is a data subject's
+// id, hashed into the batch's audit record for the subject's report.
+bool KeyIsPersonal(const policy::AccessDecision& d) {
+  if (d.dataset == nullptr || d.dataset->fields_size() == 0) return false;
+  for (const std::string& tag : d.dataset->fields(0).tags()) {
+    if (tag == "personal" || tag == "sensitive_personal") return true;
+  }
+  return false;
 }
 
 // Whether the record as it was before `change` (its previous_values, when
@@ -854,6 +866,9 @@ grpc::Status SubscriptionService::Serve(
     v1::EventBatch eb;
     for (const auto& c : columns) eb.add_columns(c);
     uint64_t seq = head.last_sequence;
+    // The data subjects whose records this batch carries, for their report.
+    const bool personal_key = KeyIsPersonal(a->decision());
+    std::vector<std::string> subject_hmacs;
     for (v1::ProviderChange& c : *cb.mutable_changes()) {
       v1::RecordBatch in, out;
       *in.mutable_columns() = cb.columns();
@@ -890,6 +905,10 @@ grpc::Status SubscriptionService::Serve(
       v1::ChangeEvent* e = eb.add_events();
       e->set_sequence(++seq);
       e->set_key(show_key(c.key()));
+      if (personal_key) {
+        subject_hmacs.push_back(
+            certs::HmacSha256(deps_.subject_hmac_key, c.key()));
+      }
       e->set_kind(left_view ? v1::CHANGE_KIND_LEFT_VIEW : c.kind());
       *e->mutable_commit_time() = c.commit_time();
       if (!is_delete && !left_view && out.rows_size() == 1) {
@@ -927,6 +946,10 @@ grpc::Status SubscriptionService::Serve(
     rec.set_record_count(eb.events_size());
     rec.set_provider_position(cb.end_position());
     *rec.mutable_returned_fields() = eb.columns();
+    std::sort(subject_hmacs.begin(), subject_hmacs.end());
+    subject_hmacs.erase(std::unique(subject_hmacs.begin(), subject_hmacs.end()),
+                        subject_hmacs.end());
+    for (auto& h : subject_hmacs) rec.add_event_subject_hmacs(std::move(h));
     {
       v1::EventBatch content;
       *content.mutable_columns() = eb.columns();

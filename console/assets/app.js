@@ -566,7 +566,11 @@
     if (f) req.from_unix_micros = f;
     if (to) req.to_unix_micros = to;
     const r = await rpc('dx.v1.Audit/SubjectReport', req);
-    const all = (r.messages || []).filter((s) => s.record);
+    const isPush = (s) => s.record.kind === 'RECORD_KIND_SUBSCRIPTION_BATCH';
+    // A subscription's batch names no one: it carried this person's record
+    // among others' changes; listed apart from the requests.
+    const pushed = (r.messages || []).filter((s) => s.record && isPush(s));
+    const all = (r.messages || []).filter((s) => s.record && !isPush(s));
     // Requests whose agency the gateway verified, apart from attempts that
     // only claimed one: a claim is never an access by the agency it names.
     const verified = all.filter((s) => !claimed(s));
@@ -596,9 +600,19 @@
       ['console.field.reason', (s) => short(s.record.reason)],
       ['console.subject.claimed_request_id', (s) => s.record.request_id || ''],
     ]), claims, null, () => 'claimed');
+    vtable($('subject-pushed'), cols([
+      ['console.field.time', (s) => timeOf(s.record.time_unix_micros)],
+      ['console.overview.agency', (s) => code(s.record.consumer_agency || '')],
+      ['console.subject.system', (s) => code(s.record.consumer_system || '')],
+      ['console.field.dataset', (s) => s.record.dataset_id || ''],
+      ['console.subject.declared_purpose', (s) => s.record.purpose_code || ''],
+      ['console.subject.fields_returned', (s) => list(s.record.returned_fields)],
+      ['console.subject.subscription', (s) => code(s.record.subscription_id || '')],
+    ]), pushed);
     const day = vnTime(Date.now()).slice(0, 10);
     $('s-summary').textContent = t('console.subject.summary', {
-      served, refused: verified.length - served, claims: claims.length, day,
+      served, refused: verified.length - served, claims: claims.length,
+      pushed: pushed.length, day,
     });
   }
 

@@ -358,7 +358,8 @@ class ConsoleTest(unittest.TestCase):
                          f"claimed to be {H29}/motcua, not verified")
         summary = d.find_element(By.ID, "s-summary").text
         self.assertIn("1 accesses to the data of this person, 1 refused or failed requests by "
-                      "verified agencies, and 1 unverified attempts", summary)
+                      "verified agencies, 1 unverified attempts that named this person, and 0 "
+                      "pushed batches of changes to their record", summary)
         # The printable form keeps both sections, their headings and the summary.
         d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
         try:
@@ -367,6 +368,8 @@ class ConsoleTest(unittest.TestCase):
             headings = [h.text for h in d.find_elements(By.CSS_SELECTOR, "#page-subject h2")
                         if h.is_displayed()]
             self.assertIn("Attempts that named this person, not verified", headings)
+            self.assertIn("Changes to this person's record pushed to subscribing agencies",
+                          headings)
             self.assertFalse(d.find_element(By.ID, "subject-form").is_displayed())
             self.shot(d, "subject-report-print")
         finally:

@@ -46,6 +46,13 @@ POLICY = """
 S = subscription_pb2
 
 
+def registry_entry():
+    """The dataset, its key field (citizen_id) tagged personal: each event's
+    key is a data subject's id, for the subject's report."""
+    entry = test_dataset_entry(DATASET, FIELDS, 3000, 7001, "000.00.00.G01")
+    return entry.replace("{name: citizen_id}", "{name: citizen_id, tags: [personal]}", 1)
+
+
 class Subscriber(Consumer):
     """A consumer agency's subscription client: Consumer's keys and TLS,
     the Subscriptions service, envelopes with terms appended and signed."""
@@ -143,7 +150,7 @@ change_logs:
         for agency in ("000.00.00.G01", "000.00.00.G12"):
             cls.env.start_adapter(agency)
         cls.env.start_gateway(
-            test_dataset_entry(DATASET, FIELDS, 3000, 7001, "000.00.00.G01"), POLICY)
+            registry_entry(), POLICY)
         cls.h30 = Subscriber(cls.env)
 
     @classmethod
@@ -497,6 +504,41 @@ change_logs:
         raw = b"".join(b.envelope for b in batches)
         self.assertNotIn(b"001000000902", raw)
 
+    def test_a_pushed_change_is_in_the_data_subjects_report(self):
+        stream, opened = self.h30.subscribe()
+        try:
+            self.change("079000001001", "insert", full_name="Trịnh Văn Quang")
+            self.change("079000001002", "insert", full_name="Trịnh Thị Rồng")
+            read_events(stream, 2)
+        finally:
+            stream.cancel()
+        # The batch record holds each key's keyed hash, never the key.
+        [rec] = [r for r in self.records_of(opened.subscription_id)
+                 if r["kind"] == "RECORD_KIND_SUBSCRIPTION_BATCH"]
+        self.assertEqual(len(rec["event_subject_hmacs"]), 2)
+        self.assertNotIn("079000001001", json.dumps(rec))
+        # Other subscriptions still served may have carried it too: the
+        # report lists each batch; ours is among them.
+        r = self.env.auditor("subject-report", "--subject", "079000001001", "--format", "jsonl")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertTrue(rows)
+        self.assertEqual({row["kind"] for row in rows}, {"RECORD_KIND_SUBSCRIPTION_BATCH"})
+        self.assertEqual([row["sequence_number"] for row in rows
+                          if row["subscription_id"] == opened.subscription_id],
+                         [rec["sequence_number"]])
+        r = self.env.auditor("subject-report", "--subject", "079000001001")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        requests, pushed = r.stdout.split("Changes to this person's record pushed")
+        self.assertNotIn("SUBSCRIPTION_BATCH", requests)
+        self.assertIn(f"{H30}/hotich -> {DATASET}", pushed)
+        self.assertEqual(pushed.count("SUBSCRIPTION_BATCH"), len(rows))
+        self.assertIn("0 access(es) to data about this person", r.stdout)
+        self.assertIn(f"{len(rows)} pushed change batch(es)", r.stdout)
+        r = self.env.auditor("subject-report", "--subject", "079000001003", "--format", "jsonl")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.strip(), "", "a person whose record was not pushed")
+
     def scrape(self):
         with open(os.path.join(self.env.root, "metrics.port")) as f:
             port = int(f.read())
@@ -804,7 +846,7 @@ change_logs:
         self.env.stop_gateway()
         self.change("079000000203", "insert", full_name="Võ Văn Em")  # while down
         self.env.start_gateway(
-            test_dataset_entry(DATASET, FIELDS, 3000, 7001, "000.00.00.G01"), POLICY)
+            registry_entry(), POLICY)
         self.h30.close()
         type(self).h30 = Subscriber(self.env)
         # A cursor from before the ack is refused: it would skip nothing but
