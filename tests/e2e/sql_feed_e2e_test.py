@@ -250,14 +250,40 @@ datasets:
                          str(end))
         # From the horizon on, the feed serves; a malformed position is refused.
         self.insert("079000000503", "Đặng Văn Tám")
-        batch = next(stub.Changes(S.ChangesRequest(
-            dataset_id=DATASET, after_position=str(end), fields=["citizen_id"]), timeout=20))
-        self.assertEqual([c.key for c in batch.changes], ["079000000503"])
+        # idle_seconds 600: the next change must come by the trigger's
+        # notification, within the call's 20 s, not by the idle poll.
+        feed = stub.Changes(S.ChangesRequest(dataset_id=DATASET, after_position=str(end),
+                                             fields=["citizen_id"], idle_seconds=600),
+                            timeout=20)
+        self.assertEqual([c.key for c in next(feed).changes], ["079000000503"])
+        self.insert("079000000504", "Đặng Văn Chín")
+        self.assertEqual([c.key for c in next(feed).changes], ["079000000504"])
+        feed.cancel()
         for bad in ("-1", "x", "1; DELETE FROM registry.citizens_outbox"):
             with self.assertRaises(grpc.RpcError) as ctx:
                 list(stub.Changes(S.ChangesRequest(dataset_id=DATASET, after_position=bad),
                                   timeout=20))
             self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, bad)
+
+    def test_a_lost_database_connection_ends_the_feed_unavailable(self):
+        stub = self.adapter_stub()
+        feed = stub.Changes(S.ChangesRequest(dataset_id=DATASET, from_end=True,
+                                             idle_seconds=600), timeout=20)
+        next(feed)  # the start position: the feed now waits on its connection
+        self.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 "WHERE application_name = 'dx-sql-adapter'")
+        with self.assertRaises(grpc.RpcError) as ctx:
+            next(feed)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNAVAILABLE,
+                         ctx.exception.details())
+        # The next feed gets a new connection.
+        feed = stub.Changes(S.ChangesRequest(dataset_id=DATASET, from_end=True,
+                                             fields=["citizen_id"], idle_seconds=600),
+                            timeout=20)
+        self.assertEqual(len(next(feed).changes), 0)
+        self.insert("079000000601", "Bùi Văn Mười")
+        self.assertEqual([c.key for c in next(feed).changes], ["079000000601"])
+        feed.cancel()
 
 
 if __name__ == "__main__":
