@@ -70,16 +70,19 @@ class ChangeFeedPlan {
 
  private:
   std::string dataset_id_;
-  std::string source_;      // quoted, maybe schema-qualified
-  std::string outbox_;      // quoted, maybe schema-qualified
-  std::string sequence_;    // quoted <outbox>_seq
-  std::string pruned_;      // quoted <outbox>_pruned
-  std::string function_;    // quoted <outbox>_capture
-  std::string trigger_;     // quoted, unqualified <outbox name>_capture
-  std::string index_;       // quoted, unqualified <outbox name>_unstamped
-  std::string channel_;     // the outbox's name as written in the config
-  std::string key_column_;  // quoted
-  std::string key_name_;    // the key column's name, unquoted
+  std::string source_;            // quoted, maybe schema-qualified
+  std::string outbox_;            // quoted, maybe schema-qualified
+  std::string sequence_;          // quoted <outbox>_seq
+  std::string pruned_;            // quoted <outbox>_pruned
+  std::string function_;          // quoted <outbox>_capture
+  std::string trigger_;           // quoted, unqualified <outbox name>_capture
+  std::string index_;             // quoted, unqualified <outbox name>_unstamped
+  std::string notify_function_;   // quoted <outbox>_notify
+  std::string notify_trigger_;    // quoted, unqualified <outbox name>_notify
+  std::string truncate_trigger_;  // quoted, unqualified <outbox name>_trunc
+  std::string channel_;           // the outbox's name as written in the config
+  std::string key_column_;        // quoted
+  std::string key_name_;          // the key column's name, unquoted
   std::vector<std::pair<std::string, std::string>> fields_;  // name, column
   int64_t lock_key_ = 0;  // the advisory lock's second key
   absl::Duration keep_;

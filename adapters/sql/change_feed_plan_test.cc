@@ -54,6 +54,9 @@ TEST(ChangeFeedPlan, DdlCreatesOutboxSequenceHorizonTriggerAndGrants) {
         "AFTER INSERT OR UPDATE OR DELETE ON \"registry\".\"citizens\"",
         "to_jsonb(NEW)", "jsonb_build_object('citizen_id', OLD.\"citizen_id\")",
         "clock_timestamp()", "pg_notify('registry.citizens_outbox', '')",
+        "FOR EACH STATEMENT EXECUTE FUNCTION "
+        "\"registry\".\"citizens_outbox_notify\"()",
+        "BEFORE TRUNCATE ON \"registry\".\"citizens\"",
         "GRANT SELECT, UPDATE, DELETE ON \"registry\".\"citizens_outbox\" TO "
         "\"dx_reader\"",
         "GRANT USAGE ON SEQUENCE \"registry\".\"citizens_outbox_seq\"",

@@ -156,6 +156,11 @@ datasets:
         # The provider's change time, not the gateway's: within the test's run.
         for e in events:
             self.assertLess(abs(e.commit_time.seconds - time.time()), 600)
+        # TRUNCATE fires no row trigger: it would empty the table behind the
+        # feed, so the DDL's statement trigger refuses it.
+        with self.assertRaises(RuntimeError) as ctx:
+            self.sql("TRUNCATE registry.citizens")
+        self.assertIn("would bypass its change feed", str(ctx.exception))
 
     def test_a_lower_id_committed_last_still_arrives(self):
         """The sequencer's point: T1 takes the lower outbox id and commits
