@@ -235,11 +235,21 @@ absl::Status SqlChangeFeed::Changes(const v1::ChangesRequest& request,
       last_emit = absl::Now();
       return emit(std::move(batch));
     };
+    DX_ASSIGN_OR_RETURN(const int64_t end, ExecInt(c, plan_.EndStatement()));
     if (request.from_end()) {
-      DX_ASSIGN_OR_RETURN(after, ExecInt(c, plan_.EndStatement()));
+      after = end;
       if (!send(v1::ChangeBatch(empty))) return absl::OkStatus();
     } else if (after < 0) {
       DX_ASSIGN_OR_RETURN(after, ExecInt(c, plan_.HorizonStatement()));
+    } else if (after > end) {
+      // Positions only grow, so one past the end was never given by this
+      // outbox: it was recreated or its database restored from a backup,
+      // and reading on would silently skip what is numbered again below.
+      return absl::OutOfRangeError(absl::StrCat(
+          "position ", after, " is beyond the change feed's end (", end,
+          "): the provider's outbox was recreated or its database restored; "
+          "the consumer must resynchronise: take a fresh copy, then "
+          "subscribe from now"));
     }
     while (!context.cancelled()) {
       v1::ChangeBatch batch = empty;

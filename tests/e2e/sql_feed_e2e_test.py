@@ -264,6 +264,14 @@ datasets:
         self.insert("079000000504", "Đặng Văn Chín")
         self.assertEqual([c.key for c in next(feed).changes], ["079000000504"])
         feed.cancel()
+        # A position beyond the end (an outbox recreated, a database
+        # restored from a backup) would silently skip what is numbered
+        # again below it: refused as well.
+        with self.assertRaises(grpc.RpcError) as ctx:
+            list(stub.Changes(S.ChangesRequest(dataset_id=DATASET,
+                                               after_position="999999999"), timeout=20))
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.OUT_OF_RANGE)
+        self.assertIn("beyond the change feed's end", ctx.exception.details())
         for bad in ("-1", "x", "1; DELETE FROM registry.citizens_outbox"):
             with self.assertRaises(grpc.RpcError) as ctx:
                 list(stub.Changes(S.ChangesRequest(dataset_id=DATASET, after_position=bad),
