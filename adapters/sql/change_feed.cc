@@ -124,8 +124,19 @@ class SqlChangeFeed::Feed {
   // position read, or `after` when none.
   absl::StatusOr<int64_t> Read(const std::string& sql, int64_t after,
                                uint32_t max, v1::ChangeBatch* batch) {
-    DX_ASSIGN_OR_RETURN(
-        Result r, Exec(c_, sql, {absl::StrCat(after), absl::StrCat(max)}));
+    absl::StatusOr<Result> read =
+        Exec(c_, sql, {absl::StrCat(after), absl::StrCat(max)});
+    if (absl::IsInvalidArgument(read.status())) {
+      // Only the outbox's stored values are cast here (the parameters are
+      // two integers we wrote): a row the provider put in by hand that
+      // does not fit the table. The feed cannot pass it; say which.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a change in the outbox after position ", after,
+          " holds a value that does not fit the dataset's table (",
+          read.status().message(),
+          "); the provider must correct or delete that outbox row"));
+    }
+    DX_ASSIGN_OR_RETURN(Result r, std::move(read));
     const PGresult* res = r.get();
     const int columns = batch->columns_size();
     for (int t = 0; t < PQntuples(res); ++t) {

@@ -298,6 +298,39 @@ datasets:
         self.assertEqual([c.key for c in next(feed).changes], ["079000000601"])
         feed.cancel()
 
+    def test_a_providers_correction_arrives_and_a_row_that_does_not_fit_stops_the_feed(self):
+        stream, _ = self.h30.subscribe()
+        self.insert("079000000701", "Ngô Văn Bảy")
+        # The provider marks a correction by writing the outbox itself.
+        self.sql("INSERT INTO registry.citizens_outbox (key, kind, row) VALUES "
+                 "('079000000701', 'correction', '{\"citizen_id\": \"079000000701\", "
+                 "\"ho_ten\": \"Ngô Văn Bẩy\", \"birth_date\": \"1990-02-04\"}')")
+        events = self.events_of(read_events(stream, 2, max_heartbeats=20))
+        stream.cancel()
+        self.assertEqual([e.kind for e in events],
+                         [S.CHANGE_KIND_INSERT, S.CHANGE_KIND_CORRECTION])
+        self.assertEqual(list(events[1].values.values),
+                         ["079000000701", "Ngô Văn Bẩy", "1990-02-04"])
+        # A hand-written row whose value does not fit the table's type: the
+        # feed stops at it, naming where, rather than skip or garble it.
+        stub = self.adapter_stub()
+        end = next(stub.Changes(S.ChangesRequest(dataset_id=DATASET, from_end=True),
+                                timeout=20)).end_position
+        self.sql("INSERT INTO registry.citizens_outbox (key, kind, row) VALUES "
+                 "('079000000701', 'correction', '{\"birth_date\": \"not a date\"}')")
+        try:
+            with self.assertRaises(grpc.RpcError) as ctx:
+                list(stub.Changes(S.ChangesRequest(dataset_id=DATASET, after_position=end,
+                                                   fields=["birth_date"]), timeout=20))
+            self.assertEqual(ctx.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertIn(f"after position {end}", ctx.exception.details())
+            self.assertIn("correct or delete that outbox row", ctx.exception.details())
+        finally:
+            self.sql("DELETE FROM registry.citizens_outbox WHERE row->>'birth_date' = 'not a date'")
+        # A kind outside the four is refused by the table itself.
+        with self.assertRaises(RuntimeError):
+            self.sql("INSERT INTO registry.citizens_outbox (key, kind) VALUES ('k', 'drop')")
+
 
 if __name__ == "__main__":
     unittest.main()
