@@ -331,6 +331,31 @@ datasets:
         with self.assertRaises(RuntimeError):
             self.sql("INSERT INTO registry.citizens_outbox (key, kind) VALUES ('k', 'drop')")
 
+    def test_a_writer_without_rights_on_the_outbox_is_captured_but_cannot_forge_it(self):
+        self.sql("CREATE ROLE clerk LOGIN; GRANT USAGE ON SCHEMA registry TO clerk; "
+                 "GRANT SELECT, INSERT, UPDATE, DELETE ON registry.citizens TO clerk")
+
+        def as_clerk(statement):
+            return self.pg._run("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                "-h", self.pg.sockets, "-p", str(self.pg.port), "-U", "clerk",
+                                "-d", "population", input=statement, check=False)
+        stream, _ = self.h30.subscribe()
+        r = as_clerk("INSERT INTO registry.citizens (citizen_id, ho_ten) "
+                     "VALUES ('079000000801', 'Mai Văn Tám')")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [event] = self.events_of(read_events(stream, 1, max_heartbeats=20))
+        stream.cancel()
+        self.assertEqual((event.key, event.kind), ("079000000801", S.CHANGE_KIND_INSERT))
+        # The trigger writes as the outbox's owner; the clerk cannot write
+        # the outbox (a forged change), stamp it, or call the function.
+        for forged in ("INSERT INTO registry.citizens_outbox (key, kind) "
+                       "VALUES ('079000000999', 'delete')",
+                       "UPDATE registry.citizens_outbox SET seq = 1",
+                       "SELECT registry.citizens_outbox_capture()"):
+            r = as_clerk(forged)
+            self.assertNotEqual(r.returncode, 0, forged)
+            self.assertIn("permission denied", r.stderr, forged)
+
 
 if __name__ == "__main__":
     unittest.main()
