@@ -293,8 +293,9 @@ absl::Status SqlChangeFeed::Changes(const v1::ChangesRequest& request,
     (void)Exec(c, "UNLISTEN *");
     while (PGnotify* n = PQnotifies(c)) PQfreemem(n);
   }
-  if (!s.ok() && absl::IsUnavailable(s) == false &&
-      PQstatus(c) == CONNECTION_BAD) {
+  // Whatever failed, a connection lost under it is the reason to tell:
+  // UNAVAILABLE, which the gateway retries from its acknowledged position.
+  if (!s.ok() && !absl::IsUnavailable(s) && PQstatus(c) == CONNECTION_BAD) {
     return PgError(c, nullptr);
   }
   return s;

@@ -68,6 +68,9 @@ datasets:
       - {{name: province_code}}
     query_keys: [{{field: citizen_id}}]
     change_feed: {{outbox_table: registry.citizens_outbox, key_field: citizen_id}}
+  - dataset_id: test.nofeed
+    table: registry.citizens
+    fields: [{{name: citizen_id}}]
 """
             # The operator's step: the adapter prints the DDL, the owner runs it.
             config = cls.env.write("sqlfeed-ddl.yaml", "port_file: x\n" + cls.body)
@@ -355,6 +358,13 @@ datasets:
             r = as_clerk(forged)
             self.assertNotEqual(r.returncode, 0, forged)
             self.assertIn("permission denied", r.stderr, forged)
+
+    def test_a_dataset_without_a_change_feed_says_how_to_configure_one(self):
+        with self.assertRaises(grpc.RpcError) as ctx:
+            list(self.adapter_stub().Changes(S.ChangesRequest(dataset_id="test.nofeed"),
+                                             timeout=20))
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertIn("give it a change_feed", ctx.exception.details())
 
 
 if __name__ == "__main__":
