@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/sql/sql_source.h"
+#include "common/log.h"
 #include "common/records.h"
 #include "common/status_macros.h"
 
@@ -20,8 +21,9 @@ namespace {
 constexpr int kStampRound = 10000;
 // How often a waiting feed checks that the gateway is still there.
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(50);
-// Pruning runs at most this often per dataset.
+// Pruning runs at most this often per dataset, for at most kPruneTime.
 constexpr absl::Duration kPruneEvery = absl::Minutes(1);
+constexpr absl::Duration kPruneTime = absl::Seconds(5);
 
 using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
@@ -113,11 +115,32 @@ class SqlChangeFeed::Feed {
       }));
       if (stamped < kStampRound) break;
     }
-    if (source_.PruneDue()) {
-      DX_RETURN_IF_ERROR(InWriteTransaction(
-          c_, [&]() { return Exec(c_, plan_.PruneStatement()).status(); }));
-    }
+    if (source_.PruneDue()) Prune();
+    // A prune that failed on a lost connection fails the feed here.
+    if (PQstatus(c_) == CONNECTION_BAD) return PgError(c_, nullptr);
     return absl::OkStatus();
+  }
+
+  // Deletes what keep_hours let go, in rounds, for at most kPruneTime. A
+  // failure is logged, not fatal: a feed is served while the outbox is
+  // longer than it should be (the next minute tries again).
+  void Prune() {
+    const absl::Time stop = absl::Now() + kPruneTime;
+    for (;;) {
+      int deleted = 0;
+      absl::Status s = InWriteTransaction(c_, [&]() -> absl::Status {
+        DX_ASSIGN_OR_RETURN(Result r, Exec(c_, plan_.PruneStatement()));
+        (void)absl::SimpleAtoi(PQcmdTuples(r.get()), &deleted);
+        return absl::OkStatus();
+      });
+      if (!s.ok()) {
+        LogEvent("dx-sql-adapter", "warning", "change feed prune failed",
+                 {{"dataset", plan_.dataset_id()},
+                  {"error", std::string(s.message())}});
+        return;
+      }
+      if (deleted < ChangeFeedPlan::kPruneRound || absl::Now() >= stop) return;
+    }
   }
 
   // Up to `max` changes after `after`, appended to `batch`; the last

@@ -277,13 +277,17 @@ std::string ChangeFeedPlan::EndStatement() const {
 }
 
 std::string ChangeFeedPlan::PruneStatement() const {
+  // The oldest kPruneRound old rows by seq decide the cut; everything up to
+  // it goes (a prefix in seq order, so the horizon is exact). Bounded, so
+  // a week's backlog is deleted in rounds within statement_timeout.
   return absl::StrCat(
-      "WITH cut AS (SELECT max(seq) AS s FROM ", outbox_,
+      "WITH cut AS (SELECT max(seq) AS s FROM (SELECT seq FROM ", outbox_,
       " WHERE seq IS NOT NULL AND committed_at < now() - interval '",
-      absl::ToInt64Seconds(keep_), " seconds'), gone AS (DELETE FROM ", outbox_,
-      " WHERE seq <= (SELECT s FROM cut) RETURNING seq) UPDATE ", pruned_,
-      " SET through = GREATEST(through, (SELECT max(seq) FROM gone))",
-      " WHERE (SELECT max(seq) FROM gone) IS NOT NULL");
+      absl::ToInt64Seconds(keep_), " seconds' ORDER BY seq LIMIT ", kPruneRound,
+      ") q), horizon AS (UPDATE ", pruned_,
+      " SET through = GREATEST(through, (SELECT s FROM cut)) WHERE (SELECT s "
+      "FROM cut) IS NOT NULL RETURNING through) DELETE FROM ",
+      outbox_, " WHERE seq <= (SELECT s FROM cut)");
 }
 
 std::string ChangeFeedPlan::ListenStatement() const {

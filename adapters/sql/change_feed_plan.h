@@ -58,8 +58,10 @@ class ChangeFeedPlan {
   // The present end: the last stamped position, or the horizon when the
   // outbox is empty.
   std::string EndStatement() const;
-  // Deletes stamped rows older than keep_hours, a prefix in seq order, and
-  // raises the horizon to the last one deleted.
+  // Deletes stamped rows older than keep_hours, a prefix in seq order, at
+  // most about kPruneRound of them, and raises the horizon to the last one
+  // deleted. Its command tuples are the rows deleted.
+  static constexpr int kPruneRound = 10000;
   std::string PruneStatement() const;
   // LISTEN on the channel the trigger notifies.
   std::string ListenStatement() const;
