@@ -366,11 +366,11 @@ datasets:
         self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
         self.assertIn("give it a change_feed", ctx.exception.details())
 
-    # The gateway (not this branch) loses the adapter's status: its
-    # close_feed() cancels the adapter call before Finish(), so a feed the
-    # adapter ended with OUT_OF_RANGE (or UNAVAILABLE) ends the consumer's
-    # stream OK and is audited "the consumer left". Pinned here until the
-    # gateway maps it; then this test passes and the marker must go.
+    # On this branch the gateway loses the adapter's status (close_feed()
+    # cancels the adapter call before Finish()), so the stream ends OK and
+    # is audited "the consumer left". main's 92ce1c0 fixes that and maps an
+    # adapter's OUT_OF_RANGE to REASON_SUBSCRIPTION_RESYNC: once merged,
+    # this test passes ("unexpected success"), and the marker must go.
     @unittest.expectedFailure
     def test_zz_a_consumer_behind_the_retention_is_told_to_resynchronise(self):
         stream, opened = self.h30.subscribe()
@@ -388,8 +388,10 @@ datasets:
         stream, _ = self.h30.subscribe(start=S.START_FROM_CURSOR,
                                        sub_id=opened.subscription_id, acked=last)
         with self.assertRaises(grpc.RpcError) as ctx:
-            list(stream)
-        self.assertIn("resynchronise", ctx.exception.details())
+            for msg in stream:
+                self.assertFalse(msg.HasField("batch"), "a batch across the gap")
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.OUT_OF_RANGE,
+                         ctx.exception.details())
 
 
 if __name__ == "__main__":
