@@ -2,12 +2,17 @@
 // dxgate, one parameterised SELECT per request (docs/ADAPTERS.md).
 //
 //   dx-sql-adapter --config deploy/sql-adapter.yaml
+//   dx-sql-adapter --print-change-feed-ddl deploy/sql-adapter.yaml
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/sdk/adapter_main.h"
+#include "adapters/sql/change_feed.h"
+#include "adapters/sql/change_feed_plan.h"
 #include "adapters/sql/pg_pool.h"
 #include "adapters/sql/sql_source.h"
 #include "common/log.h"
@@ -64,6 +69,9 @@ absl::Status Run(const std::string& config_path) {
   }
   const absl::Duration max_statement = absl::Milliseconds(
       db.max_statement_ms() != 0 ? db.max_statement_ms() : 30000);
+  // Each change feed has a pool of its own: a running feed holds its
+  // connection, which must not starve the look-ups.
+  const dx::adapters::PgPool::Options feed_options = pool_options;
   auto pool = std::make_unique<dx::adapters::PgPool>(std::move(pool_options));
   dx::adapters::AdapterServer::Sources sources;
   for (const auto& ds : config.datasets()) {
@@ -74,8 +82,23 @@ absl::Status Run(const std::string& config_path) {
     }
     dx::LogEvent("dx-sql-adapter", "info", "dataset",
                  {{"dataset", ds.dataset_id()}, {"table", ds.table()}});
-    sources[ds.dataset_id()] = std::make_unique<dx::adapters::SqlSource>(
-        *std::move(plan), pool.get(), max_statement);
+    std::unique_ptr<dx::adapters::DataSource> source =
+        std::make_unique<dx::adapters::SqlSource>(*std::move(plan), pool.get(),
+                                                  max_statement);
+    if (ds.has_change_feed()) {
+      auto feed = dx::adapters::ChangeFeedPlan::Compile(ds);
+      if (!feed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(config_path, ": ", feed.status().message()));
+      }
+      auto options = feed_options;
+      options.size = feed->max_feeds();
+      source = std::make_unique<dx::adapters::SqlChangeFeed>(
+          std::move(source), *std::move(feed),
+          std::make_unique<dx::adapters::PgPool>(std::move(options)),
+          max_statement);
+    }
+    sources[ds.dataset_id()] = std::move(source);
   }
   // The database may be down now: the pool connects on the first request,
   // so the adapter starts and answers UNAVAILABLE until it is back.
@@ -85,8 +108,43 @@ absl::Status Run(const std::string& config_path) {
       dx::ResolvePath(base, config.metrics().port_file()));
 }
 
+// --print-change-feed-ddl: the SQL an operator runs once for the change
+// feeds of the config; nothing is run on the database.
+int PrintDdl(const std::string& config_path) {
+  dx::v1::SqlAdapterConfig config;
+  absl::Status s = dx::LoadYamlFile(config_path, &config);
+  std::string out;
+  for (const auto& ds : config.datasets()) {
+    if (!s.ok()) break;
+    if (!ds.has_change_feed()) continue;
+    auto plan = dx::adapters::ChangeFeedPlan::Compile(ds);
+    if (!plan.ok()) {
+      s = plan.status();
+      break;
+    }
+    absl::StrAppend(
+        &out,
+        plan->Ddl(dx::adapters::ConninfoUser(config.database().conninfo())),
+        "\n");
+  }
+  if (s.ok() && out.empty()) {
+    s = absl::InvalidArgumentError(
+        "no dataset of the config has a change_feed");
+  }
+  if (!s.ok()) {
+    std::cerr << "dx-sql-adapter: " << config_path << ": " << s.message()
+              << "\n";
+    return 2;
+  }
+  std::cout << out;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--print-change-feed-ddl") == 0) {
+    return PrintDdl(argv[2]);
+  }
   return dx::adapters::AdapterMain(argc, argv, "dx-sql-adapter", &Run);
 }

@@ -70,6 +70,17 @@ absl::Status PgError(PGconn* conn, const PGresult* result) {
                    code.empty() ? "none" : code, "): ", message));
 }
 
+std::string ConninfoUser(const std::string& conninfo) {
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
+  if (options == nullptr) return "";
+  std::string user;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (std::string(o->keyword) == "user" && o->val != nullptr) user = o->val;
+  }
+  PQconninfoFree(options);
+  return user;
+}
+
 PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::healthy() const {

@@ -119,6 +119,10 @@ class PgPool {
 // timeout, INTERNAL otherwise; each with the server's message.
 absl::Status PgError(pg_conn* conn, const pg_result* result);
 
+// The user a libpq connection string names ("" when none, or when it does
+// not parse): the role the change-feed DDL grants to.
+std::string ConninfoUser(const std::string& conninfo);
+
 }  // namespace dx::adapters
 
 #endif  // DX_ADAPTERS_SQL_PG_POOL_H_

@@ -77,6 +77,18 @@ absl::Status SqlSource::Fetch(const v1::AdapterRequest& request,
   }
 }
 
+absl::Status SqlSource::Changes(const v1::ChangesRequest& request,
+                                const FetchContext& context,
+                                const EmitChanges& emit) const {
+  (void)request;
+  (void)context;
+  (void)emit;
+  return absl::UnimplementedError(absl::StrCat(
+      "dataset ", plan_.dataset_id(),
+      " has no change feed in dx-sql-adapter's configuration; give it a "
+      "change_feed (docs/ADAPTERS.md, \"The SQL adapter's change feed\")"));
+}
+
 // One command in flight on a connection: waits for its results without
 // blocking in libpq, so that a gateway that goes away or a deadline that
 // passes cancels the statement on the server.

@@ -25,6 +25,11 @@ class SqlSource final : public DataSource {
   absl::Status Fetch(const v1::AdapterRequest& request,
                      const FetchContext& context,
                      const Emit& emit) const override;
+  // Reached only for a dataset without a change_feed (SqlChangeFeed
+  // serves the others): UNIMPLEMENTED, saying how to configure one.
+  absl::Status Changes(const v1::ChangesRequest& request,
+                       const FetchContext& context,
+                       const EmitChanges& emit) const override;
 
  private:
   class Waiter;

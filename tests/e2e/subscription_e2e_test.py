@@ -57,12 +57,13 @@ class Subscriber(Consumer):
     """A consumer agency's subscription client: Consumer's keys and TLS,
     the Subscriptions service, envelopes with terms appended and signed."""
 
-    def __init__(self, env, agency=H30):
+    def __init__(self, env, agency=H30, dataset=DATASET):
         super().__init__(env, agency)
         self.subs = subscription_pb2_grpc.SubscriptionsStub(self.channel)
+        self.dataset = dataset
 
     def with_terms(self, terms, purpose="testing", **kw):
-        base = self.signed(dataset=DATASET, purpose=purpose, **kw)
+        base = self.signed(dataset=self.dataset, purpose=purpose, **kw)
         data = base.envelope + terms.SerializeToString()
         return exchange_pb2.SignedRequest(
             envelope=data, signature=self.key.sign(data, ec.ECDSA(hashes.SHA256())),

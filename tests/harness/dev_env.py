@@ -153,15 +153,16 @@ datasets:
         self.adapter_ports[agency] = self._wait_port("adapter-" + name, port_file)
         return self.adapter_ports[agency]
 
-    def start_custom_adapter(self, name, binary, agency, body):
+    def start_custom_adapter(self, name, binary, agency, body, port=0):
         """Starts `binary` (dx-sql-adapter, dx-rest-adapter) as `name`,
         serving with `agency`'s adapter certificate; `body` is the rest of
-        its YAML config (database:, upstream:, datasets:). Returns its port."""
+        its YAML config (database:, upstream:, datasets:). Returns its port
+        (`port` when not 0: a restart keeps the gateway's registry true)."""
         port_file = os.path.join(self.root, f"adapter-{name}.port")
         if os.path.exists(port_file):
             os.remove(port_file)
         config = self.write(f"adapter-{name}.yaml", f"""\
-listen_address: 127.0.0.1:0
+listen_address: 127.0.0.1:{port}
 port_file: {port_file}
 tls:
   cert_file: pki/adapters/{agency}/tls.pem

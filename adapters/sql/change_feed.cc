@@ -1,0 +1,327 @@
+#include "adapters/sql/change_feed.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "adapters/sql/sql_source.h"
+#include "common/log.h"
+#include "common/records.h"
+#include "common/status_macros.h"
+
+namespace dx::adapters {
+namespace {
+
+// Rows the sequencer stamps per transaction (StampStatement's LIMIT).
+constexpr int kStampRound = 10000;
+// How often a waiting feed checks that the gateway is still there.
+constexpr absl::Duration kWaitSlice = absl::Milliseconds(50);
+// Pruning runs at most this often per dataset, for at most kPruneTime.
+constexpr absl::Duration kPruneEvery = absl::Minutes(1);
+constexpr absl::Duration kPruneTime = absl::Seconds(5);
+
+using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// Runs one statement (parameters as text); its result when it succeeded.
+absl::StatusOr<Result> Exec(PGconn* c, const std::string& sql,
+                            const std::vector<std::string>& params = {}) {
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  Result r(PQexecParams(c, sql.c_str(), static_cast<int>(values.size()),
+                        nullptr, values.data(), nullptr, nullptr, 0),
+           &PQclear);
+  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    return PgError(c, r.get());
+  }
+  return r;
+}
+
+// The one bigint of a one-row result (0 for NULL).
+absl::StatusOr<int64_t> ExecInt(PGconn* c, const std::string& sql) {
+  DX_ASSIGN_OR_RETURN(Result r, Exec(c, sql));
+  int64_t v = 0;
+  if (PQntuples(r.get()) == 1 && !PQgetisnull(r.get(), 0, 0) &&
+      !absl::SimpleAtoi(PQgetvalue(r.get(), 0, 0), &v)) {
+    return absl::InternalError(absl::StrCat("'", sql, "' gave no integer"));
+  }
+  return v;
+}
+
+// Runs `body` in a READ WRITE transaction (the pool's connections are read
+// only by default); rolls back when it fails.
+template <typename Body>
+absl::Status InWriteTransaction(PGconn* c, Body body) {
+  DX_RETURN_IF_ERROR(Exec(c, "BEGIN READ WRITE").status());
+  absl::Status s = body();
+  if (s.ok()) s = Exec(c, "COMMIT").status();
+  if (!s.ok() && PQstatus(c) == CONNECTION_OK &&
+      PQtransactionStatus(c) != PQTRANS_IDLE) {
+    (void)Exec(c, "ROLLBACK");
+  }
+  return s;
+}
+
+absl::StatusOr<v1::ChangeKind> KindOf(absl::string_view s) {
+  if (s == "insert") return v1::CHANGE_KIND_INSERT;
+  if (s == "update") return v1::CHANGE_KIND_UPDATE;
+  if (s == "delete") return v1::CHANGE_KIND_DELETE;
+  if (s == "correction") return v1::CHANGE_KIND_CORRECTION;
+  return absl::FailedPreconditionError(
+      absl::StrCat("the outbox holds a change of kind '", s,
+                   "' (insert, update, delete or correction expected)"));
+}
+
+absl::Status OutOfRange(int64_t after, int64_t horizon) {
+  return absl::OutOfRangeError(absl::StrCat(
+      "position ", after,
+      " is older than the oldest change the provider "
+      "still keeps (changes up to ",
+      horizon,
+      " were pruned after the feed's keep_hours); the consumer must "
+      "resynchronise: take a fresh copy, then subscribe from now"));
+}
+
+}  // namespace
+
+bool SqlChangeFeed::PruneDue() const {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  if (now - last_prune_ < kPruneEvery) return false;
+  last_prune_ = now;
+  return true;
+}
+
+// One running feed on one connection.
+class SqlChangeFeed::Feed {
+ public:
+  Feed(const SqlChangeFeed& source, PGconn* conn, const FetchContext& context)
+      : source_(source), plan_(source.plan_), c_(conn), context_(context) {}
+
+  // The sequencer: stamps every committed unstamped row, in rounds.
+  absl::Status Stamp() {
+    for (;;) {
+      int stamped = 0;
+      DX_RETURN_IF_ERROR(InWriteTransaction(c_, [&]() -> absl::Status {
+        DX_RETURN_IF_ERROR(Exec(c_, plan_.LockStatement()).status());
+        DX_ASSIGN_OR_RETURN(Result r, Exec(c_, plan_.StampStatement()));
+        (void)absl::SimpleAtoi(PQcmdTuples(r.get()), &stamped);
+        return absl::OkStatus();
+      }));
+      if (stamped < kStampRound) break;
+    }
+    if (source_.PruneDue()) Prune();
+    // A prune that failed on a lost connection fails the feed here.
+    if (PQstatus(c_) == CONNECTION_BAD) return PgError(c_, nullptr);
+    return absl::OkStatus();
+  }
+
+  // Deletes what keep_hours let go, in rounds, for at most kPruneTime. A
+  // failure is logged, not fatal: a feed is served while the outbox is
+  // longer than it should be (the next minute tries again).
+  void Prune() {
+    const absl::Time stop = absl::Now() + kPruneTime;
+    for (;;) {
+      int deleted = 0;
+      absl::Status s = InWriteTransaction(c_, [&]() -> absl::Status {
+        DX_ASSIGN_OR_RETURN(Result r, Exec(c_, plan_.PruneStatement()));
+        (void)absl::SimpleAtoi(PQcmdTuples(r.get()), &deleted);
+        return absl::OkStatus();
+      });
+      if (!s.ok()) {
+        LogEvent("dx-sql-adapter", "warning", "change feed prune failed",
+                 {{"dataset", plan_.dataset_id()},
+                  {"error", std::string(s.message())}});
+        return;
+      }
+      if (deleted < ChangeFeedPlan::kPruneRound || absl::Now() >= stop) return;
+    }
+  }
+
+  // Up to `max` changes after `after`, appended to `batch`; the last
+  // position read, or `after` when none.
+  absl::StatusOr<int64_t> Read(const std::string& sql, int64_t after,
+                               uint32_t max, v1::ChangeBatch* batch) {
+    absl::StatusOr<Result> read =
+        Exec(c_, sql, {absl::StrCat(after), absl::StrCat(max)});
+    if (absl::IsInvalidArgument(read.status())) {
+      // Only the outbox's stored values are cast here (the parameters are
+      // two integers we wrote): a row the provider put in by hand that
+      // does not fit the table. The feed cannot pass it; say which.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a change in the outbox after position ", after,
+          " holds a value that does not fit the dataset's table (",
+          read.status().message(),
+          "); the provider must correct or delete that outbox row"));
+    }
+    DX_ASSIGN_OR_RETURN(Result r, std::move(read));
+    const PGresult* res = r.get();
+    const int columns = batch->columns_size();
+    for (int t = 0; t < PQntuples(res); ++t) {
+      v1::ProviderChange* change = batch->add_changes();
+      change->set_position(PQgetvalue(res, t, 0));
+      (void)absl::SimpleAtoi(PQgetvalue(res, t, 0), &after);
+      change->set_key(PQgetvalue(res, t, 1));
+      DX_ASSIGN_OR_RETURN(v1::ChangeKind kind, KindOf(PQgetvalue(res, t, 2)));
+      change->set_kind(kind);
+      int64_t micros = 0;
+      (void)absl::SimpleAtoi(PQgetvalue(res, t, 3), &micros);
+      change->mutable_commit_time()->set_seconds(
+          micros >= 0 ? micros / 1000000 : (micros - 999999) / 1000000);
+      change->mutable_commit_time()->set_nanos(
+          static_cast<int32_t>(((micros % 1000000) + 1000000) % 1000000) *
+          1000);
+      if (kind == v1::CHANGE_KIND_DELETE) continue;
+      v1::Row* row = change->mutable_values();
+      for (int i = 0; i < columns; ++i) {
+        const int col = 4 + i;
+        if (PQgetisnull(res, t, col)) {
+          AddNull(row);
+        } else {
+          row->add_values(FormatPgValue(PQftype(res, col),
+                                        PQgetvalue(res, t, col),
+                                        PQgetlength(res, t, col)));
+        }
+      }
+    }
+    return after;
+  }
+
+  // Waits until the trigger notifies, `until` passes or the gateway goes
+  // away. Notifications that came while a statement ran count at once.
+  absl::Status Wait(absl::Time until) {
+    for (;;) {
+      if (!PQconsumeInput(c_)) return PgError(c_, nullptr);
+      bool notified = false;
+      while (PGnotify* n = PQnotifies(c_)) {
+        PQfreemem(n);
+        notified = true;
+      }
+      const absl::Time now = absl::Now();
+      if (notified || now >= until || context_.cancelled()) {
+        return absl::OkStatus();
+      }
+      pollfd fd{PQsocket(c_), POLLIN, 0};
+      (void)poll(&fd, 1,
+                 static_cast<int>(absl::ToInt64Milliseconds(
+                     std::min(kWaitSlice, until - now))) +
+                     1);
+    }
+  }
+
+ private:
+  const SqlChangeFeed& source_;
+  const ChangeFeedPlan& plan_;
+  PGconn* const c_;
+  const FetchContext& context_;
+};
+
+absl::Status SqlChangeFeed::Changes(const v1::ChangesRequest& request,
+                                    const FetchContext& context,
+                                    const EmitChanges& emit) const {
+  const std::vector<std::string> fields(request.fields().begin(),
+                                        request.fields().end());
+  DX_ASSIGN_OR_RETURN(const std::string read_sql, plan_.ReadStatement(fields));
+  int64_t after = -1;  // -1: from the oldest change kept
+  if (!request.after_position().empty()) {
+    DX_ASSIGN_OR_RETURN(after, ParseFeedPosition(request.after_position()));
+  }
+  const uint32_t max_changes =
+      std::min(kMaxChanges, request.max_changes() == 0 ? kDefaultMaxChanges
+                                                       : request.max_changes());
+  const absl::Duration idle =
+      absl::Seconds(request.idle_seconds() == 0 ? 10 : request.idle_seconds());
+
+  absl::StatusOr<PgPool::Lease> lease = pool_->Acquire(absl::InfiniteFuture());
+  if (!lease.ok()) {
+    if (pool_->open_connections() >= plan_.max_feeds()) {
+      return absl::UnavailableError(absl::StrCat(
+          "dataset ", plan_.dataset_id(), " already serves ", plan_.max_feeds(),
+          " change feeds (each holds a database connection); retry later, "
+          "or raise change_feed.max_feeds in the adapter's config if the "
+          "database has room"));
+    }
+    return lease.status();
+  }
+  PgConnection& conn = **lease;
+  PGconn* c = conn.get();
+  Feed feed(*this, c, context);
+
+  auto run = [&]() -> absl::Status {
+    if (const std::string set = conn.TimeoutStatement(max_statement_);
+        !set.empty()) {
+      DX_RETURN_IF_ERROR(Exec(c, set).status());
+      conn.TimeoutSet(max_statement_);
+    }
+    // LISTEN before the first read: a change committed after it wakes us.
+    DX_RETURN_IF_ERROR(Exec(c, plan_.ListenStatement()).status());
+    DX_RETURN_IF_ERROR(feed.Stamp());
+    v1::ChangeBatch empty;
+    for (const std::string& f : fields) empty.add_columns(f);
+    absl::Time last_emit = absl::Now();
+    auto send = [&](v1::ChangeBatch&& batch) {
+      batch.set_end_position(absl::StrCat(after));
+      last_emit = absl::Now();
+      return emit(std::move(batch));
+    };
+    DX_ASSIGN_OR_RETURN(const int64_t end, ExecInt(c, plan_.EndStatement()));
+    if (request.from_end()) {
+      after = end;
+      if (!send(v1::ChangeBatch(empty))) return absl::OkStatus();
+    } else if (after < 0) {
+      DX_ASSIGN_OR_RETURN(after, ExecInt(c, plan_.HorizonStatement()));
+    } else if (after > end) {
+      // Positions only grow, so one past the end was never given by this
+      // outbox: it was recreated or its database restored from a backup,
+      // and reading on would silently skip what is numbered again below.
+      return absl::OutOfRangeError(absl::StrCat(
+          "position ", after, " is beyond the change feed's end (", end,
+          "): the provider's outbox was recreated or its database restored; "
+          "the consumer must resynchronise: take a fresh copy, then "
+          "subscribe from now"));
+    }
+    while (!context.cancelled()) {
+      v1::ChangeBatch batch = empty;
+      DX_ASSIGN_OR_RETURN(const int64_t last,
+                          feed.Read(read_sql, after, max_changes, &batch));
+      // After the read: a prune that committed before it raised the
+      // horizon, so a short read is never mistaken for a complete one.
+      DX_ASSIGN_OR_RETURN(const int64_t horizon,
+                          ExecInt(c, plan_.HorizonStatement()));
+      if (after < horizon) return OutOfRange(after, horizon);
+      const int got = batch.changes_size();
+      if (got > 0) {
+        after = last;
+        if (!send(std::move(batch))) return absl::OkStatus();
+        if (got >= static_cast<int>(max_changes)) continue;  // more waiting
+      } else if (absl::Now() - last_emit >= idle) {
+        if (!send(v1::ChangeBatch(empty))) return absl::OkStatus();
+      }
+      DX_RETURN_IF_ERROR(feed.Wait(last_emit + idle));
+      if (context.cancelled()) break;
+      DX_RETURN_IF_ERROR(feed.Stamp());
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = run();
+  // The connection goes back to the pool as it came: no transaction, no
+  // channel listened to (a broken one is closed by the lease).
+  if (PQstatus(c) == CONNECTION_OK) {
+    if (PQtransactionStatus(c) != PQTRANS_IDLE) (void)Exec(c, "ROLLBACK");
+    (void)Exec(c, "UNLISTEN *");
+    while (PGnotify* n = PQnotifies(c)) PQfreemem(n);
+  }
+  // Whatever failed, a connection lost under it is the reason to tell:
+  // UNAVAILABLE, which the gateway retries from its acknowledged position.
+  if (!s.ok() && !absl::IsUnavailable(s) && PQstatus(c) == CONNECTION_BAD) {
+    return PgError(c, nullptr);
+  }
+  return s;
+}
+
+}  // namespace dx::adapters

@@ -1,0 +1,140 @@
+// ChangeFeedPlan alone: positions, the config's checks, the DDL and the
+// statements (quoted names, escaped literals, no request value in text).
+#include "adapters/sql/change_feed_plan.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+
+namespace dx::adapters {
+namespace {
+
+v1::SqlDataset Dataset() {
+  v1::SqlDataset ds;
+  ds.set_dataset_id("bca.population");
+  ds.set_table("registry.citizens");
+  auto* f = ds.add_fields();
+  f->set_name("citizen_id");
+  f = ds.add_fields();
+  f->set_name("full_name");
+  f->set_column("ho_ten");
+  ds.mutable_change_feed()->set_outbox_table("registry.citizens_outbox");
+  ds.mutable_change_feed()->set_key_field("citizen_id");
+  return ds;
+}
+
+TEST(FeedPosition, AcceptsDecimalSequenceNumbers) {
+  EXPECT_EQ(*ParseFeedPosition("0"), 0);
+  EXPECT_EQ(*ParseFeedPosition("42"), 42);
+  EXPECT_EQ(*ParseFeedPosition("9223372036854775807"), INT64_MAX);
+}
+
+TEST(FeedPosition, RefusesAnythingElse) {
+  for (const char* bad :
+       {"", "-1", "+1", " 1", "1 ", "0x10", "1e3", "1.5", "9223372036854775808",
+        "99999999999999999999", "7; DELETE FROM x", "abc"}) {
+    auto p = ParseFeedPosition(bad);
+    ASSERT_FALSE(p.ok()) << bad;
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(absl::StrContains(p.status().message(), "resume from"))
+        << p.status();
+  }
+}
+
+TEST(ChangeFeedPlan, DdlCreatesOutboxSequenceHorizonTriggerAndGrants) {
+  auto plan = ChangeFeedPlan::Compile(Dataset());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const std::string ddl = plan->Ddl("dx_reader");
+  for (const char* want :
+       {"CREATE TABLE \"registry\".\"citizens_outbox\" (",
+        "CREATE SEQUENCE \"registry\".\"citizens_outbox_seq\"",
+        "CREATE TABLE \"registry\".\"citizens_outbox_pruned\"",
+        "CREATE FUNCTION \"registry\".\"citizens_outbox_capture\"()",
+        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp",
+        "AFTER INSERT OR UPDATE OR DELETE ON \"registry\".\"citizens\"",
+        "to_jsonb(NEW)", "jsonb_build_object('citizen_id', OLD.\"citizen_id\")",
+        "clock_timestamp()", "pg_notify('registry.citizens_outbox', '')",
+        "FOR EACH STATEMENT EXECUTE FUNCTION "
+        "\"registry\".\"citizens_outbox_notify\"()",
+        "BEFORE TRUNCATE ON \"registry\".\"citizens\"",
+        "GRANT SELECT, UPDATE, DELETE ON \"registry\".\"citizens_outbox\" TO "
+        "\"dx_reader\"",
+        "GRANT USAGE ON SEQUENCE \"registry\".\"citizens_outbox_seq\"",
+        "BEGIN;", "COMMIT;"}) {
+    EXPECT_TRUE(absl::StrContains(ddl, want)) << want << "\n" << ddl;
+  }
+  // No role known: a comment says what to grant, nothing is granted.
+  EXPECT_FALSE(absl::StrContains(plan->Ddl(""), "GRANT "));
+}
+
+TEST(ChangeFeedPlan, HostileNamesStayQuotedAndEscaped) {
+  v1::SqlDataset ds = Dataset();
+  ds.mutable_fields(0)->set_column("id\"); DROP TABLE x; --'");
+  ds.mutable_change_feed()->set_outbox_table("o'ut\"box");
+  auto plan = ChangeFeedPlan::Compile(ds);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const std::string ddl = plan->Ddl("r\"x");
+  EXPECT_TRUE(absl::StrContains(ddl, "\"id\"\"); DROP TABLE x; --'\""));
+  EXPECT_TRUE(absl::StrContains(ddl, "'id\"); DROP TABLE x; --'''"));
+  EXPECT_TRUE(absl::StrContains(ddl, "pg_notify('o''ut\"box', '')"));
+  EXPECT_TRUE(absl::StrContains(ddl, "TO \"r\"\"x\""));
+  EXPECT_TRUE(
+      absl::StrContains(plan->ListenStatement(), "LISTEN \"o'ut\"\"box\""));
+  EXPECT_TRUE(absl::StrContains(plan->StampStatement(),
+                                "nextval('\"o''ut\"\"box_seq\"'::regclass)"));
+}
+
+TEST(ChangeFeedPlan, RefusesUnusableConfig) {
+  auto refused = [](v1::SqlDataset ds, const char* what) {
+    auto plan = ChangeFeedPlan::Compile(ds);
+    ASSERT_FALSE(plan.ok()) << what;
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(plan.status().message(), what))
+        << plan.status();
+    EXPECT_TRUE(absl::StrContains(plan.status().message(), "bca.population"));
+  };
+  v1::SqlDataset ds = Dataset();
+  ds.mutable_change_feed()->clear_outbox_table();
+  refused(ds, "outbox_table is required");
+  ds = Dataset();
+  ds.mutable_change_feed()->set_key_field("ho_ten");  // a column, not a field
+  refused(ds, "key_field 'ho_ten' is not a field");
+  ds = Dataset();
+  ds.mutable_change_feed()->clear_key_field();
+  refused(ds, "key_field is required");
+  ds = Dataset();
+  ds.mutable_change_feed()->set_outbox_table("a.b.c");
+  refused(ds, "not a table or schema.table");
+  ds = Dataset();
+  ds.mutable_change_feed()->set_outbox_table(std::string(60, 'x'));
+  refused(ds, "longer than");
+  ds = Dataset();
+  ds.mutable_change_feed()->set_outbox_table("out$box");
+  refused(ds, "'$'");
+}
+
+TEST(ChangeFeedPlan, ReadsOnlyTheFieldsAskedInTheirOrder) {
+  auto plan = ChangeFeedPlan::Compile(Dataset());
+  ASSERT_TRUE(plan.ok());
+  auto sql = plan->ReadStatement({"full_name", "citizen_id"});
+  ASSERT_TRUE(sql.ok()) << sql.status();
+  EXPECT_TRUE(absl::StrContains(*sql, "r.\"ho_ten\", r.\"citizen_id\" FROM"))
+      << *sql;
+  EXPECT_TRUE(absl::StrContains(*sql, "o.seq > $1::bigint ORDER BY o.seq"));
+  EXPECT_TRUE(absl::StrContains(*sql, "LIMIT $2::integer"));
+  auto unknown = plan->ReadStatement({"ho_ten"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(unknown.status().message(), "unknown field"));
+}
+
+TEST(ChangeFeedPlan, RetentionDefaultsToAWeek) {
+  auto plan = ChangeFeedPlan::Compile(Dataset());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->keep(), absl::Hours(168));
+  EXPECT_TRUE(absl::StrContains(plan->PruneStatement(), "'604800 seconds'"));
+  EXPECT_EQ(plan->max_feeds(), 16);
+}
+
+}  // namespace
+}  // namespace dx::adapters
