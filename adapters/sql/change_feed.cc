@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -41,6 +42,10 @@ absl::StatusOr<Result> Exec(PGconn* c, const std::string& sql,
   }
   return r;
 }
+
+// The read statement's columns: seq, key, kind, time, whether it has a
+// before image, then the fields' values, then their values before.
+constexpr int kFirstValue = 5;
 
 // The one bigint of a one-row result (0 for NULL).
 absl::StatusOr<int64_t> ExecInt(PGconn* c, const std::string& sql) {
@@ -176,17 +181,24 @@ class SqlChangeFeed::Feed {
       change->mutable_commit_time()->set_nanos(
           static_cast<int32_t>(((micros % 1000000) + 1000000) % 1000000) *
           1000);
-      if (kind == v1::CHANGE_KIND_DELETE) continue;
-      v1::Row* row = change->mutable_values();
-      for (int i = 0; i < columns; ++i) {
-        const int col = 4 + i;
-        if (PQgetisnull(res, t, col)) {
-          AddNull(row);
-        } else {
-          row->add_values(FormatPgValue(PQftype(res, col),
-                                        PQgetvalue(res, t, col),
-                                        PQgetlength(res, t, col)));
+      // A delete's values are the record as it was (the gateway decides a
+      // row filter with them and never sends them), as an update's
+      // previous_values are.
+      auto row_at = [&](int first, v1::Row* row) {
+        for (int i = 0; i < columns; ++i) {
+          const int col = first + i;
+          if (PQgetisnull(res, t, col)) {
+            AddNull(row);
+          } else {
+            row->add_values(FormatPgValue(PQftype(res, col),
+                                          PQgetvalue(res, t, col),
+                                          PQgetlength(res, t, col)));
+          }
         }
+      };
+      row_at(kFirstValue, change->mutable_values());
+      if (std::string_view(PQgetvalue(res, t, 4)) == "t") {
+        row_at(kFirstValue + columns, change->mutable_previous_values());
       }
     }
     return after;

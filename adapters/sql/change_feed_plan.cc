@@ -152,11 +152,15 @@ absl::StatusOr<ChangeFeedPlan> ChangeFeedPlan::Compile(
 std::string ChangeFeedPlan::Ddl(absl::string_view reader_role) const {
   // The row's values travel as jsonb (to_jsonb(NEW)) and are typed again by
   // the reader (jsonb_populate_record with the table's row type), so that
-  // they come out formatted as Fetch formats them. The change's time is
+  // they come out formatted as Fetch formats them. The record as it was
+  // (to_jsonb(OLD)) is kept too: in `row` for a delete and in `previous`
+  // for an update, so that the gateway can tell a consumer under a row
+  // filter that a record it held was deleted or left its rows; the gateway
+  // never sends those values. It costs the old values' bytes in the outbox
+  // for keep_hours, values the table itself held. The change's time is
   // clock_timestamp(): the moment of the change itself, the closest to
   // the commit a trigger can see; now() is the transaction's start, which
   // for a long transaction can be minutes before its commit.
-  const std::string key_literal = Literal(key_name_);
   std::string ddl = absl::StrCat(
       "-- Change feed of dataset ", dataset_id_,
       " (dx-sql-adapter --print-change-feed-ddl). Run once, as the owner of ",
@@ -166,7 +170,7 @@ std::string ChangeFeedPlan::Ddl(absl::string_view reader_role) const {
       "  key text NOT NULL,\n",
       "  kind text NOT NULL CHECK (kind IN "
       "('insert', 'update', 'delete', 'correction')),\n",
-      "  row jsonb,\n",
+      "  row jsonb,\n", "  previous jsonb,  -- an update's record as it was\n",
       "  committed_at timestamptz NOT NULL DEFAULT clock_timestamp());\n",
       "CREATE INDEX ", index_, " ON ", outbox_, " (id) WHERE seq IS NULL;\n",
       "CREATE SEQUENCE ", sequence_, ";\n",
@@ -180,18 +184,17 @@ std::string ChangeFeedPlan::Ddl(absl::string_view reader_role) const {
       "BEGIN\n", "  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.",
       key_column_, " IS DISTINCT FROM NEW.", key_column_, ") THEN\n",
       "    INSERT INTO ", outbox_, " (key, kind, row) VALUES (OLD.",
-      key_column_, "::text, 'delete', jsonb_build_object(", key_literal,
-      ", OLD.", key_column_, "));\n", "  END IF;\n",
+      key_column_, "::text, 'delete', to_jsonb(OLD));\n", "  END IF;\n",
       "  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.", key_column_,
       " IS DISTINCT FROM NEW.", key_column_, ") THEN\n", "    INSERT INTO ",
       outbox_, " (key, kind, row) VALUES (NEW.", key_column_,
       "::text, 'insert', to_jsonb(NEW));\n", "  ELSIF TG_OP = 'UPDATE' THEN\n",
-      "    INSERT INTO ", outbox_, " (key, kind, row) VALUES (NEW.",
-      key_column_, "::text, 'update', to_jsonb(NEW));\n", "  END IF;\n",
-      "  RETURN NULL;\n", "END $dxfeed$;\n", "REVOKE ALL ON FUNCTION ",
-      function_, "() FROM PUBLIC;\n", "CREATE TRIGGER ", trigger_,
-      " AFTER INSERT OR UPDATE OR DELETE ON ", source_,
-      " FOR EACH ROW EXECUTE FUNCTION ", function_, "();\n",
+      "    INSERT INTO ", outbox_, " (key, kind, row, previous) VALUES (NEW.",
+      key_column_, "::text, 'update', to_jsonb(NEW), to_jsonb(OLD));\n",
+      "  END IF;\n", "  RETURN NULL;\n", "END $dxfeed$;\n",
+      "REVOKE ALL ON FUNCTION ", function_, "() FROM PUBLIC;\n",
+      "CREATE TRIGGER ", trigger_, " AFTER INSERT OR UPDATE OR DELETE ON ",
+      source_, " FOR EACH ROW EXECUTE FUNCTION ", function_, "();\n",
       // Once per statement, not per row (a 100,000-row insert: 1.76 s
       // instead of 2.70 s); PostgreSQL delivers it at commit. TRUNCATE fires no
       // row trigger: it would empty the table behind the feed, so it is
@@ -245,7 +248,9 @@ absl::StatusOr<std::string> ChangeFeedPlan::ReadStatement(
     const std::vector<std::string>& fields) const {
   std::vector<std::string> select = {
       "o.seq", "o.key", "o.kind",
-      "(extract(epoch FROM o.committed_at) * 1000000)::bigint"};
+      "(extract(epoch FROM o.committed_at) * 1000000)::bigint",
+      "o.previous IS NOT NULL"};
+  std::vector<std::string> previous;
   for (const std::string& f : fields) {
     const std::string* column = nullptr;
     for (const auto& [name, col] : fields_) {
@@ -259,12 +264,16 @@ absl::StatusOr<std::string> ChangeFeedPlan::ReadStatement(
                        " (known: ", absl::StrJoin(known, ", "), ")"));
     }
     select.push_back(absl::StrCat("r.", *QuoteIdentifier(*column)));
+    previous.push_back(absl::StrCat("p.", *QuoteIdentifier(*column)));
   }
+  for (auto& p : previous) select.push_back(std::move(p));
   return absl::StrCat(
       "SELECT ", absl::StrJoin(select, ", "), " FROM ", outbox_,
       " o LEFT JOIN LATERAL jsonb_populate_record(NULL::", source_,
-      ", o.row) r ON o.kind <> 'delete' WHERE o.seq > $1::bigint ORDER BY "
-      "o.seq LIMIT $2::integer");
+      ", o.row) r ON true LEFT JOIN LATERAL jsonb_populate_record(NULL::",
+      source_,
+      ", o.previous) p ON o.previous IS NOT NULL WHERE o.seq > $1::bigint "
+      "ORDER BY o.seq LIMIT $2::integer");
 }
 
 std::string ChangeFeedPlan::HorizonStatement() const {

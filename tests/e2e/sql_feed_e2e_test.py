@@ -35,6 +35,9 @@ POLICY = """
       - {id: citizens-feed, consumers: [000.00.00.H30], purposes: [testing],
          fields: [citizen_id, full_name, birth_date], modes: [subscription],
          legal_basis: tests}
+      - {id: citizens-feed-079, consumers: [000.00.00.H29], purposes: [testing],
+         fields: [citizen_id, full_name, province_code], modes: [subscription],
+         row_filter: "province_code == '079'", legal_basis: tests}
 """
 
 
@@ -164,6 +167,36 @@ datasets:
         with self.assertRaises(RuntimeError) as ctx:
             self.sql("TRUNCATE registry.citizens")
         self.assertIn("would bypass its change feed", str(ctx.exception))
+
+    def test_a_province_is_told_what_leaves_its_rows_and_what_is_deleted_in_them(self):
+        # The outbox keeps the record as it was (to_jsonb(OLD)): the gateway
+        # decides the row filter on it for a delete and for a record that
+        # moves out, and sends neither's values.
+        h29 = Subscriber(self.env, "000.00.00.H29", dataset=DATASET)
+        self.addCleanup(h29.close)
+        stream, opened = h29.subscribe(system="motcua")
+        try:
+            self.insert("079000000201", "Lâm Văn An")
+            self.sql("UPDATE registry.citizens SET province_code = '001' "
+                     "WHERE citizen_id = '079000000201'")
+            self.sql("INSERT INTO registry.citizens (citizen_id, ho_ten, birth_date, "
+                     "province_code) VALUES ('001000000202', 'Lâm Thị Bé', '1990-02-03', '001')")
+            self.sql("DELETE FROM registry.citizens WHERE citizen_id = '001000000202'")
+            self.insert("079000000203", "Lâm Văn Cư")
+            self.sql("DELETE FROM registry.citizens WHERE citizen_id = '079000000203'")
+            batches = read_events(stream, 4, max_heartbeats=20)
+        finally:
+            stream.cancel()
+        check_chain(opened.chain_head_sha256, 0, batches)
+        events = self.events_of(batches)
+        self.assertEqual([(e.key, S.ChangeKind.Name(e.kind)) for e in events],
+                         [("079000000201", "CHANGE_KIND_INSERT"),
+                          ("079000000201", "CHANGE_KIND_LEFT_VIEW"),
+                          ("079000000203", "CHANGE_KIND_INSERT"),
+                          ("079000000203", "CHANGE_KIND_DELETE")])
+        self.assertEqual([len(e.values.values) for e in events], [3, 0, 3, 0])
+        raw = b"".join(b.envelope for b in batches)
+        self.assertNotIn("001000000202".encode(), raw)  # never in its rows: never named
 
     def test_a_lower_id_committed_last_still_arrives(self):
         """The sequencer's point: T1 takes the lower outbox id and commits
