@@ -233,6 +233,19 @@ class SqlChangeFeed::Feed {
   const FetchContext& context_;
 };
 
+absl::Status SqlChangeFeed::Housekeep() const {
+  DX_ASSIGN_OR_RETURN(PgPool::Lease lease, pool_->Acquire(absl::Now()));
+  PgConnection& conn = *lease;
+  if (const std::string set = conn.TimeoutStatement(max_statement_);
+      !set.empty()) {
+    DX_RETURN_IF_ERROR(Exec(conn.get(), set).status());
+    conn.TimeoutSet(max_statement_);
+  }
+  const FetchContext context;
+  Feed feed(*this, conn.get(), context);
+  return feed.Stamp();
+}
+
 absl::Status SqlChangeFeed::Changes(const v1::ChangesRequest& request,
                                     const FetchContext& context,
                                     const EmitChanges& emit) const {

@@ -45,6 +45,13 @@ class SqlChangeFeed final : public DataSource {
                        const FetchContext& context,
                        const EmitChanges& emit) const override;
 
+  // Stamps what writers committed and prunes what keep_hours let go, as a
+  // feed does each round, on a connection of the feed's pool (none free:
+  // feeds are running and do it themselves). The adapter runs it at start
+  // and every minute, so an outbox that no consumer reads stays bounded
+  // too, and a first feed does not find a year of unstamped rows.
+  absl::Status Housekeep() const;
+
  private:
   class Feed;
   // True when this call should prune (once a minute across feeds).

@@ -16,6 +16,7 @@
 #include "adapters/sql/pg_pool.h"
 #include "adapters/sql/sql_source.h"
 #include "common/log.h"
+#include "common/periodic.h"
 #include "common/yaml_proto.h"
 #include "dx/v1/sql_adapter.pb.h"
 
@@ -74,6 +75,12 @@ absl::Status Run(const std::string& config_path) {
   const dx::adapters::PgPool::Options feed_options = pool_options;
   auto pool = std::make_unique<dx::adapters::PgPool>(std::move(pool_options));
   dx::adapters::AdapterServer::Sources sources;
+  // One housekeeper per change feed, with a connection of its own: it
+  // stamps and prunes the outbox while no consumer reads it. Separate from
+  // the served sources, whose lifetime ends inside ServeUntilSignal.
+  std::vector<
+      std::pair<std::string, std::unique_ptr<dx::adapters::SqlChangeFeed>>>
+      housekeepers;
   for (const auto& ds : config.datasets()) {
     auto plan = dx::adapters::SqlQueryPlan::Compile(ds);
     if (!plan.ok()) {
@@ -93,12 +100,35 @@ absl::Status Run(const std::string& config_path) {
       }
       auto options = feed_options;
       options.size = feed->max_feeds();
+      auto keeper_options = feed_options;
+      keeper_options.size = 1;
+      housekeepers.emplace_back(
+          ds.dataset_id(),
+          std::make_unique<dx::adapters::SqlChangeFeed>(
+              nullptr, *feed,
+              std::make_unique<dx::adapters::PgPool>(std::move(keeper_options)),
+              max_statement));
       source = std::make_unique<dx::adapters::SqlChangeFeed>(
           std::move(source), *std::move(feed),
           std::make_unique<dx::adapters::PgPool>(std::move(options)),
           max_statement);
     }
     sources[ds.dataset_id()] = std::move(source);
+  }
+  dx::BackgroundTasks duties;
+  if (!housekeepers.empty()) {
+    duties.Add({"dx-feed-keep", absl::Minutes(1),
+                [&housekeepers] {
+                  for (const auto& [dataset, keeper] : housekeepers) {
+                    if (absl::Status s = keeper->Housekeep(); !s.ok()) {
+                      dx::LogEvent("dx-sql-adapter", "warning",
+                                   "change feed housekeeping failed",
+                                   {{"dataset", dataset},
+                                    {"error", std::string(s.message())}});
+                    }
+                  }
+                },
+                /*run_at_start=*/true});
   }
   // The database may be down now: the pool connects on the first request,
   // so the adapter starts and answers UNAVAILABLE until it is back.

@@ -267,6 +267,29 @@ datasets:
                           (last + 2, "079000000402", S.CHANGE_KIND_UPDATE)])
         self.assertEqual(events[1].values.values[1], "Võ Thị Nắm")
 
+    def test_an_outbox_no_one_reads_is_stamped_and_pruned_by_the_adapter(self):
+        # No feed runs: the adapter's housekeeping (at its start, then every
+        # minute) stamps what writers committed and prunes what is too old,
+        # so an outbox without consumers stays bounded.
+        self.env._stop("adapter-sqlfeed", signal.SIGKILL)
+        try:
+            self.insert("079000000651", "Hà Văn Mười")  # while nothing can stamp
+            self.insert("079000000652", "Hà Văn Một")
+            unstamped = "SELECT count(*) FROM registry.citizens_outbox WHERE seq IS NULL"
+            self.assertEqual(self.sql(unstamped), "2")
+            self.sql("UPDATE registry.citizens_outbox SET committed_at = now() - "
+                     "interval '169 hours'")
+        finally:
+            self.start_sql_adapter()  # and no feed is opened
+        for _ in range(600):  # a bound, not a timing: the work is two statements
+            if self.sql("SELECT count(*) FROM registry.citizens_outbox") == "0":
+                break
+            time.sleep(0.1)
+        self.assertEqual(self.sql("SELECT count(*) FROM registry.citizens_outbox"), "0")
+        horizon = int(self.sql("SELECT max(through) FROM registry.citizens_outbox_pruned"))
+        self.assertEqual(horizon, int(self.sql(
+            "SELECT last_value FROM registry.citizens_outbox_seq")))
+
     def test_position_older_than_the_retention_is_out_of_range(self):
         self.insert("079000000501", "Đặng Văn Sáu")
         self.insert("079000000502", "Đặng Văn Bảy")
