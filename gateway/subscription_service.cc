@@ -875,8 +875,10 @@ grpc::Status SubscriptionService::Serve(
       const bool has_values = c.values().values_size() > 0;
       if (has_values) *in.add_rows() = c.values();
       const bool is_delete = c.kind() == v1::CHANGE_KIND_DELETE;
-      if (is_delete && row_filter && !has_values) {
-        continue;  // cannot tell whether it was in view: withheld
+      if (row_filter && !has_values) {
+        // Cannot tell whether it is (or, for a delete, was) in view:
+        // withheld, whatever its kind, so that no key out of view leaks.
+        continue;
       }
       if (c.kind() == v1::CHANGE_KIND_LEFT_VIEW) {
         bad_adapter = absl::StrCat("change ", c.position(),

@@ -59,11 +59,20 @@ absl::StatusOr<int64_t> ExecInt(PGconn* c, const std::string& sql) {
 }
 
 // Runs `body` in a READ WRITE transaction (the pool's connections are read
-// only by default); rolls back when it fails.
+// only by default); rolls back when it fails. READ COMMITTED whatever the
+// role's default: the sequencer's UPDATE must see what the previous lock
+// holder committed (a REPEATABLE READ snapshot taken before the lock would
+// not). A session that stops talking inside it (a partition) is ended by
+// the server after a minute, so its advisory lock does not stall every
+// feed until TCP gives up.
 template <typename Body>
 absl::Status InWriteTransaction(PGconn* c, Body body) {
-  DX_RETURN_IF_ERROR(Exec(c, "BEGIN READ WRITE").status());
-  absl::Status s = body();
+  DX_RETURN_IF_ERROR(
+      Exec(c, "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE").status());
+  absl::Status s =
+      Exec(c, "SET LOCAL idle_in_transaction_session_timeout = '60s'")
+          .status();
+  if (s.ok()) s = body();
   if (s.ok()) s = Exec(c, "COMMIT").status();
   if (!s.ok() && PQstatus(c) == CONNECTION_OK &&
       PQtransactionStatus(c) != PQTRANS_IDLE) {

@@ -99,6 +99,38 @@ absl::StatusOr<ChangeFeedPlan> ChangeFeedPlan::Compile(
                             kMaxNameBytes - kMaxSuffixBytes,
                             " bytes (the names made from it must fit 63)"));
   }
+  // The trigger function runs as the table's owner (SECURITY DEFINER) with
+  // search_path pg_catalog, pg_temp: an unqualified outbox would be looked
+  // up in pg_temp, where any writer can create a table of that name (and
+  // a trigger on it that then runs as the owner). One spelling also gives
+  // every replica the same advisory lock.
+  if (!absl::StrContains(outbox, ".")) {
+    return bad(absl::StrCat("outbox_table '", outbox,
+                            "' must name its schema (\"registry.", outbox,
+                            "\"): the capture trigger runs as the table's "
+                            "owner and resolves no unqualified name"));
+  }
+  // Names are printed into the DDL, some in comments: no line breaks or
+  // other control characters, which could end a comment.
+  for (absl::string_view name :
+       {absl::string_view(outbox), absl::string_view(dataset.table()),
+        absl::string_view(dataset.dataset_id())}) {
+    if (std::any_of(name.begin(), name.end(), [](char ch) {
+          return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+        })) {
+      return bad(
+          "table, outbox and dataset names must hold no control "
+          "characters (line breaks, tabs)");
+    }
+  }
+  for (const auto& f : dataset.fields()) {
+    const std::string& col = f.column().empty() ? f.name() : f.column();
+    if (std::any_of(col.begin(), col.end(), [](char ch) {
+          return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+        })) {
+      return bad("column names must hold no control characters");
+    }
+  }
   // The trigger function's body is dollar-quoted.
   if (absl::StrContains(outbox, "$") ||
       absl::StrContains(dataset.table(), "$")) {

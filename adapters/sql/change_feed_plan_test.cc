@@ -71,17 +71,18 @@ TEST(ChangeFeedPlan, DdlCreatesOutboxSequenceHorizonTriggerAndGrants) {
 TEST(ChangeFeedPlan, HostileNamesStayQuotedAndEscaped) {
   v1::SqlDataset ds = Dataset();
   ds.mutable_fields(0)->set_column("id\"); DROP TABLE x; --'");
-  ds.mutable_change_feed()->set_outbox_table("o'ut\"box");
+  ds.mutable_change_feed()->set_outbox_table("s.o'ut\"box");
   auto plan = ChangeFeedPlan::Compile(ds);
   ASSERT_TRUE(plan.ok()) << plan.status();
   const std::string ddl = plan->Ddl("r\"x");
   EXPECT_TRUE(absl::StrContains(ddl, "\"id\"\"); DROP TABLE x; --'\""));
-  EXPECT_TRUE(absl::StrContains(ddl, "pg_notify('o''ut\"box', '')"));
+  EXPECT_TRUE(absl::StrContains(ddl, "pg_notify('s.o''ut\"box', '')"));
   EXPECT_TRUE(absl::StrContains(ddl, "TO \"r\"\"x\""));
   EXPECT_TRUE(
-      absl::StrContains(plan->ListenStatement(), "LISTEN \"o'ut\"\"box\""));
-  EXPECT_TRUE(absl::StrContains(plan->StampStatement(),
-                                "nextval('\"o''ut\"\"box_seq\"'::regclass)"));
+      absl::StrContains(plan->ListenStatement(), "LISTEN \"s.o'ut\"\"box\""));
+  EXPECT_TRUE(
+      absl::StrContains(plan->StampStatement(),
+                        "nextval('\"s\".\"o''ut\"\"box_seq\"'::regclass)"));
 }
 
 TEST(ChangeFeedPlan, RefusesUnusableConfig) {
@@ -109,8 +110,19 @@ TEST(ChangeFeedPlan, RefusesUnusableConfig) {
   ds.mutable_change_feed()->set_outbox_table(std::string(60, 'x'));
   refused(ds, "longer than");
   ds = Dataset();
-  ds.mutable_change_feed()->set_outbox_table("out$box");
+  ds.mutable_change_feed()->set_outbox_table("s.out$box");
   refused(ds, "'$'");
+  // Unqualified: the owner's trigger would look it up in pg_temp.
+  ds = Dataset();
+  ds.mutable_change_feed()->set_outbox_table("citizens_outbox");
+  refused(ds, "must name its schema");
+  // A line break would end a comment of the printed DDL.
+  ds = Dataset();
+  ds.set_dataset_id("bca.population\nDROP TABLE x; --");
+  refused(ds, "control characters");
+  ds = Dataset();
+  ds.mutable_fields(0)->set_column("id\n; DROP TABLE x");
+  refused(ds, "control characters");
 }
 
 TEST(ChangeFeedPlan, ReadsOnlyTheFieldsAskedInTheirOrder) {
