@@ -70,8 +70,7 @@ absl::Status InWriteTransaction(PGconn* c, Body body) {
   DX_RETURN_IF_ERROR(
       Exec(c, "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE").status());
   absl::Status s =
-      Exec(c, "SET LOCAL idle_in_transaction_session_timeout = '60s'")
-          .status();
+      Exec(c, "SET LOCAL idle_in_transaction_session_timeout = '60s'").status();
   if (s.ok()) s = body();
   if (s.ok()) s = Exec(c, "COMMIT").status();
   if (!s.ok() && PQstatus(c) == CONNECTION_OK &&
