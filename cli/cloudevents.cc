@@ -21,6 +21,8 @@ const char* KindType(v1::ChangeKind k) {
       return "vn.dx.change.correction";
     case v1::CHANGE_KIND_LEFT_VIEW:
       return "vn.dx.change.left_view";
+    case v1::CHANGE_KIND_SNAPSHOT:
+      return "vn.dx.change.snapshot";
     default:
       return "vn.dx.change.unknown";
   }

@@ -43,7 +43,11 @@ later run with the same --cursor resumes after it.
   --legal-basis TEXT    legal basis relied on
   --field NAME          a field wanted (repeatable; default: all granted)
   --cursor FILE         resume from FILE when it exists; keep it current
-  --from now|beginning  where a new subscription starts (default now)
+  --from now|beginning|snapshot
+                        where a new subscription starts (default now);
+                        snapshot: every record first (kind snapshot), then
+                        the changes since; a status line
+                        "SNAPSHOT COMPLETE" follows the last of them
   --max-events N        stop after N events (default: run until interrupted)
   --max-idle N          stop after N heartbeats in a row without an event
   --no-ack              print without acknowledging (the events come again)
@@ -117,6 +121,8 @@ const char* KindName(v1::ChangeKind k) {
       return "correction";
     case v1::CHANGE_KIND_LEFT_VIEW:
       return "left_view";
+    case v1::CHANGE_KIND_SNAPSHOT:
+      return "snapshot";
     default:
       return "?";
   }
@@ -206,8 +212,9 @@ int RunSubscribe(const std::vector<std::string>& args) {
     if (auto s = f.Require(flag); !s.ok()) return usage(s.status());
   }
   const std::string from = f.Get("from", "now");
-  if (from != "now" && from != "beginning") {
-    return usage(absl::InvalidArgumentError("--from is now or beginning"));
+  if (from != "now" && from != "beginning" && from != "snapshot") {
+    return usage(
+        absl::InvalidArgumentError("--from is now, beginning or snapshot"));
   }
   const std::string format = f.Get("format", "text");
   if (format != "text" && format != "cloudevents") {
@@ -280,8 +287,9 @@ int RunSubscribe(const std::vector<std::string>& args) {
       terms.set_subscription_id(cursor.subscription_id);
       terms.set_acked_sequence(cursor.acked);
     } else {
-      terms.set_start(from == "now" ? v1::START_FROM_NOW
-                                    : v1::START_FROM_BEGINNING);
+      terms.set_start(from == "now"        ? v1::START_FROM_NOW
+                      : from == "snapshot" ? v1::START_FROM_SNAPSHOT
+                                           : v1::START_FROM_BEGINNING);
     }
     auto req = session.Sign(terms.SerializeAsString());
     if (!req.ok()) return usage(req.status());
@@ -385,6 +393,10 @@ int RunSubscribe(const std::vector<std::string>& args) {
       std::cout << line << "\n";
     }
     std::cout.flush();
+    if (b.snapshot_complete()) {
+      status << "SNAPSHOT COMPLETE  through #" << b.last_sequence()
+             << std::endl;
+    }
     const std::string hash = certs::Sha256(sb.envelope());
     if (!f.Has("no-ack")) {
       cursor.pending = b.last_sequence();

@@ -63,7 +63,7 @@ std::vector<ReasonRow> MakeReasonCodes() {
       {v1::REASON_ACK_NOT_DELIVERED, {C::kFailedPrecondition}},
       {v1::REASON_CURSOR_MISMATCH, {C::kFailedPrecondition}},
       {v1::REASON_SUBSCRIPTION_UNSUPPORTED,
-       {C::kUnimplemented, C::kInvalidArgument}},
+       {C::kUnimplemented, C::kInvalidArgument, C::kFailedPrecondition}},
       {v1::REASON_SUBSCRIPTION_BUSY, {C::kResourceExhausted}},
       {v1::REASON_SUBSCRIPTION_RESYNC, {C::kOutOfRange}},
       // Not a permission the policy could grant: the caller's code is

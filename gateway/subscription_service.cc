@@ -64,6 +64,7 @@ Refusal ReadTerms(const std::string& envelope, const TermsCarried& carried,
     case v1::START_FROM_UNSPECIFIED:
     case v1::START_FROM_NOW:
     case v1::START_FROM_BEGINNING:
+    case v1::START_FROM_SNAPSHOT:
       if (!terms->subscription_id().empty()) {
         return Unsupported(
             "subscription_id is for start START_FROM_CURSOR (a resume); a "
@@ -76,12 +77,6 @@ Refusal ReadTerms(const std::string& envelope, const TermsCarried& carried,
             "START_FROM_CURSOR needs subscription_id and acked_sequence");
       }
       return Refusal();
-    case v1::START_FROM_SNAPSHOT:
-      return Refusal::Of(absl::StatusCode::kUnimplemented,
-                         v1::REASON_SUBSCRIPTION_UNSUPPORTED,
-                         "START_FROM_SNAPSHOT is not built yet: start from "
-                         "now or the beginning, and read the dataset with "
-                         "Exchange.Stream (docs/SUBSCRIPTIONS.md)");
     default:
       return Unsupported(absl::StrCat("unknown start ", terms->start()));
   }
@@ -386,17 +381,18 @@ grpc::Status SubscriptionService::End(
   return ErrorStatus(ended, a->request_id(), &*receipt, deps_.node_id);
 }
 
-// The provider's present end, for a subscription from now: the first
-// (empty) batch of a feed read from the end.
-absl::StatusOr<std::string> SubscriptionService::ProviderEnd(
-    internal::Admission* a) {
+absl::StatusOr<std::string> SubscriptionService::ProviderStart(
+    internal::Admission* a, v1::StartFrom start) {
   auto stub = v1::Adapter::NewStub(deps_.adapters->ChannelFor(a->adapter()));
   grpc::ClientContext cctx;
   cctx.set_deadline(
       absl::ToChronoTime(deps_.clock->Now() + a->AdapterTimeout()));
   v1::ChangesRequest req;
   req.set_dataset_id(a->decision().dataset->id());
-  req.set_from_end(true);
+  req.set_position_only(true);
+  req.set_from_end(start != v1::START_FROM_BEGINNING &&
+                   start != v1::START_FROM_SNAPSHOT);
+  req.set_snapshot_first(start == v1::START_FROM_SNAPSHOT);
   req.set_consumer_agency(a->env().consumer_agency());
   for (const auto& f : a->decision().adapter_fields) req.add_fields(f);
   auto reader = stub->Changes(&cctx, req);
@@ -404,9 +400,25 @@ absl::StatusOr<std::string> SubscriptionService::ProviderEnd(
   const bool got = reader->Read(&first);
   if (got) cctx.TryCancel();  // else its status is the adapter's own
   grpc::Status st = reader->Finish();
+  if (start == v1::START_FROM_SNAPSHOT && (!got || !first.in_snapshot())) {
+    if (got || st.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+        st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the provider's adapter takes no snapshot of dataset ",
+          a->decision().dataset->id(),
+          got ? "" : absl::StrCat(" (", st.error_message(), ")"),
+          "; subscribe from now (or from the beginning) and read the "
+          "dataset once with Exchange.Stream"));
+    }
+  }
   if (!got) {
     return absl::UnavailableError(absl::StrCat(
         "the adapter gave no change feed position: ", st.error_message()));
+  }
+  // An adapter older than position_only sends its first batch of changes
+  // from the beginning: nothing to pin then (its end is past them).
+  if (start == v1::START_FROM_BEGINNING && first.changes_size() > 0) {
+    return std::string();
   }
   return first.end_position();
 }
@@ -423,16 +435,19 @@ Refusal SubscriptionService::Open(internal::Admission* a,
     state.set_dataset_id(env.dataset_id());
     state.set_purpose_code(env.purpose_code());
     state.set_created_unix_micros(absl::ToUnixMicros(deps_.clock->Now()));
-    if (terms.start() != v1::START_FROM_BEGINNING) {
-      auto end = ProviderEnd(a);
-      if (!end.ok()) {
-        return AdapterFailure(static_cast<int>(grpc::StatusCode::UNAVAILABLE),
-                              std::string(end.status().message()),
-                              a->AdapterTimeout());
-      }
-      state.set_start_position(*end);
-      state.set_acked_position(*end);
+    auto begin = ProviderStart(a, terms.start());
+    if (absl::IsFailedPrecondition(begin.status())) {
+      return Refusal::Of(absl::StatusCode::kFailedPrecondition,
+                         v1::REASON_SUBSCRIPTION_UNSUPPORTED,
+                         std::string(begin.status().message()));
     }
+    if (!begin.ok()) {
+      return AdapterFailure(static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+                            std::string(begin.status().message()),
+                            a->AdapterTimeout());
+    }
+    state.set_start_position(*begin);
+    state.set_acked_position(*begin);
   }
   absl::MutexLock lock(&mu_);
   if (!accepting_) return ShuttingDown();
@@ -794,6 +809,7 @@ grpc::Status SubscriptionService::Serve(
   };
   grpc::Status result = grpc::Status::OK;
   std::string bad_adapter;
+  bool snapshot_done = false;  // a snapshot ended and it was not yet told
   v1::ChangeBatch cb;
   while (true) {
     if (ctx->IsCancelled()) break;
@@ -837,6 +853,9 @@ grpc::Status SubscriptionService::Serve(
       break;
     }
     const bool idle = cb.changes_size() == 0;
+    // Told on the next batch delivered (this one's, if it has events in
+    // view): a snapshot whose tail is out of view still says it ended.
+    if (cb.snapshot_complete()) snapshot_done = true;
     // Each batch is decided under the policy in force (and the
     // certificates' state) when it is read; an idle feed every
     // policy_recheck.
@@ -938,6 +957,8 @@ grpc::Status SubscriptionService::Serve(
     eb.set_gateway_node_id(deps_.node_id);
     eb.set_policy_version(a->decision().policy_version);
     eb.set_dataset_id(creq.dataset_id());
+    eb.set_snapshot_complete(snapshot_done);
+    snapshot_done = false;
     // The audit record binds the events (columns and events, serialized
     // before the receipt and time are set) and is durable before they leave.
     v1::AuditRecord rec =

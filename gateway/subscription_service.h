@@ -114,7 +114,14 @@ class SubscriptionService final : public v1::Subscriptions::Service {
                    std::string* why);
   Refusal Open(internal::Admission* a, const v1::SubscriptionTerms& terms,
                std::shared_ptr<Live>* live);
-  absl::StatusOr<std::string> ProviderEnd(internal::Admission* a);
+  // Where a new subscription starting at `start` begins at the provider,
+  // asked of the adapter (ChangesRequest.position_only) so that its resumes
+  // never begin later: the present end (from now), the position before the
+  // oldest change kept (from the beginning; "" from an adapter that cannot
+  // tell), the snapshot's start (FAILED_PRECONDITION when the adapter takes
+  // no snapshots). UNAVAILABLE when the adapter gives no position.
+  absl::StatusOr<std::string> ProviderStart(internal::Admission* a,
+                                            v1::StartFrom start);
   // SubscriptionTerms.unsubscribe: ends the subscription's stream if one is
   // served, records the end, deletes its state.
   grpc::Status Unsubscribe(internal::Admission* a,

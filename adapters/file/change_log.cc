@@ -130,8 +130,24 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
       request.max_changes() == 0 ? 256 : request.max_changes();
   const absl::Duration idle =
       absl::Seconds(request.idle_seconds() == 0 ? 10 : request.idle_seconds());
+  if (request.snapshot_first()) {
+    return absl::FailedPreconditionError(
+        "the file adapter takes no snapshot of a dataset (its change log "
+        "has no records to start from); subscribe from now or from the "
+        "beginning of the log");
+  }
   // from_end: the first pass only finds the end; nothing before it is sent.
   bool skipping = request.from_end();
+  // position_only from the beginning: the position before the oldest
+  // change kept, which only the log's first line (a marker) can move.
+  const bool oldest_only = request.position_only() && !request.from_end();
+  auto tell_oldest = [&](uint64_t pruned) {
+    v1::ChangeBatch start;
+    for (const auto& f : columns) start.add_columns(f);
+    start.set_end_position(std::to_string(pruned));
+    (void)emit(std::move(start));
+    return absl::OkStatus();
+  };
 
   std::ifstream in(path_, std::ios::binary);
   if (!in) {
@@ -147,7 +163,9 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
   v1::ChangeBatch batch;
   for (const auto& f : columns) batch.add_columns(f);
   absl::Time last_emit = absl::Now();
+  size_t batch_bytes = 0;  // of the changes in `batch`
   auto flush = [&]() -> bool {
+    batch_bytes = 0;
     batch.set_end_position(std::to_string(std::max(last, after)));
     v1::ChangeBatch out = std::move(batch);
     batch.Clear();
@@ -191,10 +209,12 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
                   "position ",
                   **pruned, "; the changes after ", after, " were pruned"));
             }
+            if (oldest_only) return tell_oldest(**pruned);
             last = **pruned;
             seen_any = true;
             continue;
           }
+          if (oldest_only) return tell_oldest(0);
         }
         auto change = ParseChangeLine(line, columns);
         if (!change.ok()) {
@@ -213,8 +233,10 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
         last = pos;
         seen_any = true;
         if (skipping || pos <= after) continue;
+        batch_bytes += change->ByteSizeLong();
         *batch.add_changes() = *std::move(change);
-        if (static_cast<uint32_t>(batch.changes_size()) >= max_changes &&
+        if ((static_cast<uint32_t>(batch.changes_size()) >= max_changes ||
+             batch_bytes >= kMaxBatchBytes) &&
             !flush()) {
           return absl::OkStatus();
         }
@@ -239,10 +261,12 @@ absl::Status ChangeLogSource::Changes(const v1::ChangesRequest& request,
           "change log ", path_, " is shorter than the ", read_bytes,
           " bytes already read (or gone): it must only be appended to"));
     }
+    if (oldest_only) return tell_oldest(0);  // nothing written yet
     if (skipping) {
       skipping = false;
       after = last;
       if (!flush()) return absl::OkStatus();  // tells the start position
+      if (request.position_only()) return absl::OkStatus();
       continue;
     }
     if (batch.changes_size() > 0) {

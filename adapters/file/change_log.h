@@ -44,6 +44,10 @@ class ChangeLogSource final : public DataSource {
   // The longest line accepted: a longer one stops the feed (a change log
   // holds one record's change a line).
   static constexpr size_t kMaxLineBytes = 1 << 20;
+  // A batch is sent once its changes reach this many bytes, whatever
+  // max_changes allows: 256 lines of 1 MiB would pass the gateway's 64 MiB
+  // receive limit and stall the feed on a message it cannot take.
+  static constexpr size_t kMaxBatchBytes = 8 << 20;
 
   ChangeLogSource(std::unique_ptr<DataSource> base, std::string path,
                   absl::Duration poll)

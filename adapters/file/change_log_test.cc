@@ -230,6 +230,93 @@ TEST(ChangeLogSourceTest, AResumeFromBeforeTheRetentionMarkerIsOutOfRange) {
   EXPECT_EQ(end, "12");
 }
 
+// position_only: one empty batch naming where the request would start,
+// then the end of the call (the gateway pins a new subscription with it).
+TEST(ChangeLogSourceTest, PositionOnlyTellsWhereAFeedWouldStart) {
+  const std::string dir = dx::testing::MakeTempDir("changelog");
+  const std::string path = dir + "/changes.jsonl";
+  ChangeLogSource src(std::make_unique<FakeBase>(), path,
+                      absl::Milliseconds(5));
+  auto start_of = [&](v1::ChangesRequest req, absl::Status* st) {
+    req.add_fields("citizen_id");
+    req.set_position_only(true);
+    std::vector<v1::ChangeBatch> batches;
+    *st = src.Changes(req, {}, [&](v1::ChangeBatch&& b) {
+      batches.push_back(b);
+      return true;  // it must end by itself
+    });
+    EXPECT_LE(batches.size(), 1u);
+    if (batches.empty()) return std::string("(none)");
+    EXPECT_EQ(batches[0].changes_size(), 0);
+    return batches[0].end_position();
+  };
+  absl::Status st;
+  v1::ChangesRequest from_oldest, from_end, snapshot;
+  from_end.set_from_end(true);
+  snapshot.set_snapshot_first(true);
+  { std::ofstream f(path); }
+  EXPECT_EQ(start_of(from_oldest, &st), "0");
+  ASSERT_TRUE(st.ok()) << st;
+  {
+    std::ofstream f(path);
+    f << Line(1, "a", "insert") << Line(4, "b", "insert");
+  }
+  EXPECT_EQ(start_of(from_oldest, &st), "0");
+  EXPECT_EQ(start_of(from_end, &st), "4");
+  {
+    std::ofstream f(path);
+    f << R"({"pruned_through": 3})"
+      << "\n"
+      << Line(4, "b", "insert");
+  }
+  EXPECT_EQ(start_of(from_oldest, &st), "3");
+  ASSERT_TRUE(st.ok()) << st;
+  // Pinned at 0 before the prune, a feed now finds its gap.
+  v1::ChangesRequest resume;
+  resume.add_fields("citizen_id");
+  resume.set_after_position("0");
+  EXPECT_TRUE(Follow(src, resume, 1, &st).empty());
+  EXPECT_EQ(st.code(), absl::StatusCode::kOutOfRange) << st;
+  // No snapshots from a change log.
+  EXPECT_EQ(start_of(snapshot, &st), "(none)");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+}
+
+// Wide changes: a batch ends at kMaxBatchBytes, not only at max_changes,
+// so it always fits what the gateway can receive; nothing is lost between.
+TEST(ChangeLogSourceTest, ABatchOfWideChangesEndsAtItsByteBound) {
+  const std::string dir = dx::testing::MakeTempDir("changelog");
+  const std::string path = dir + "/changes.jsonl";
+  const std::string wide(1000000, 'w');
+  {
+    std::ofstream f(path);
+    for (int i = 1; i <= 20; ++i) {
+      f << absl::StrCat(R"({"position": )", i, R"(, "key": "k)", i,
+                        R"(", "kind": "insert", "values": {"citizen_id": ")",
+                        wide, R"("}, "commit_time": "2026-12-07T06:00:00Z"})",
+                        "\n");
+    }
+  }
+  ChangeLogSource src(std::make_unique<FakeBase>(), path,
+                      absl::Milliseconds(5));
+  v1::ChangesRequest req;
+  req.add_fields("citizen_id");
+  req.set_max_changes(256);
+  std::vector<int> sizes;
+  std::vector<std::string> keys;
+  absl::Status st = src.Changes(req, {}, [&](v1::ChangeBatch&& b) {
+    EXPECT_LT(b.ByteSizeLong(), ChangeLogSource::kMaxBatchBytes + (1u << 20));
+    sizes.push_back(b.changes_size());
+    for (const auto& c : b.changes()) keys.push_back(c.key());
+    return keys.size() < 20;
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  ASSERT_GE(sizes.size(), 3u);
+  EXPECT_EQ(sizes[0], 9);  // 9 x 1 MB passes 8 MiB
+  ASSERT_EQ(keys.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(keys[i], absl::StrCat("k", i + 1));
+}
+
 TEST(ChangeLogSourceTest, AMarkerMustComeFirstAndBeWellFormed) {
   EXPECT_EQ(PrunedThrough(R"({"pruned_through": 7})").value(), 7u);
   EXPECT_FALSE(PrunedThrough(Line(1, "a", "insert")).value().has_value());

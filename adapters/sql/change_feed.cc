@@ -4,10 +4,12 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/sql/sql_source.h"
@@ -25,6 +27,11 @@ constexpr absl::Duration kWaitSlice = absl::Milliseconds(50);
 // Pruning runs at most this often per dataset, for at most kPruneTime.
 constexpr absl::Duration kPruneEvery = absl::Minutes(1);
 constexpr absl::Duration kPruneTime = absl::Seconds(5);
+// A batch ends once its changes reach this many bytes, whatever
+// max_changes allows: very wide rows (and their before images) times
+// 10,000 would pass the gateway's 64 MiB receive limit and stall the feed
+// on a message it cannot take. The rows not taken are read again next.
+constexpr size_t kMaxBatchBytes = 8 << 20;
 
 using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
@@ -158,8 +165,13 @@ class SqlChangeFeed::Feed {
 
   // Up to `max` changes after `after`, appended to `batch`; the last
   // position read, or `after` when none.
+  // `full` is set when the batch reached kMaxBatchBytes before the rows
+  // read ran out (more are waiting).
   absl::StatusOr<int64_t> Read(const std::string& sql, int64_t after,
-                               uint32_t max, v1::ChangeBatch* batch) {
+                               uint32_t max, v1::ChangeBatch* batch,
+                               bool* full) {
+    *full = false;
+    size_t bytes = 0;
     absl::StatusOr<Result> read =
         Exec(c_, sql, {absl::StrCat(after), absl::StrCat(max)});
     if (absl::IsInvalidArgument(read.status())) {
@@ -176,6 +188,10 @@ class SqlChangeFeed::Feed {
     const PGresult* res = r.get();
     const int columns = batch->columns_size();
     for (int t = 0; t < PQntuples(res); ++t) {
+      if (bytes >= kMaxBatchBytes) {
+        *full = true;
+        break;
+      }
       v1::ProviderChange* change = batch->add_changes();
       change->set_position(PQgetvalue(res, t, 0));
       (void)absl::SimpleAtoi(PQgetvalue(res, t, 0), &after);
@@ -208,8 +224,54 @@ class SqlChangeFeed::Feed {
       if (std::string_view(PQgetvalue(res, t, 4)) == "t") {
         row_at(kFirstValue + columns, change->mutable_previous_values());
       }
+      bytes += change->ByteSizeLong();
     }
     return after;
+  }
+
+  // One page of the snapshot begun at feed position `feed`: up to `max`
+  // records after `from` (all from the first when it has no key), appended
+  // to `batch` as changes of kind snapshot, each positioned to resume the
+  // snapshot after it. Moves `from` to the last record read; the number read.
+  // `full` as Read's.
+  absl::StatusOr<int> ReadSnapshot(const std::string& first_sql,
+                                   const std::string& next_sql, uint32_t max,
+                                   SnapshotPosition* from,
+                                   v1::ChangeBatch* batch, bool* full) {
+    *full = false;
+    size_t bytes = 0;
+    int taken = 0;
+    DX_ASSIGN_OR_RETURN(
+        Result r, from->has_key
+                      ? Exec(c_, next_sql, {from->last_key, absl::StrCat(max)})
+                      : Exec(c_, first_sql, {absl::StrCat(max)}));
+    const PGresult* res = r.get();
+    const int columns = batch->columns_size();
+    for (int t = 0; t < PQntuples(res); ++t) {
+      if (bytes >= kMaxBatchBytes) {
+        *full = true;
+        break;
+      }
+      v1::ProviderChange* change = batch->add_changes();
+      from->has_key = true;
+      from->last_key = PQgetvalue(res, t, 0);
+      change->set_key(from->last_key);
+      change->set_kind(v1::CHANGE_KIND_SNAPSHOT);
+      change->set_position(FormatSnapshotPosition(*from));
+      for (int i = 0; i < columns; ++i) {
+        const int col = 1 + i;
+        if (PQgetisnull(res, t, col)) {
+          AddNull(change->mutable_values());
+        } else {
+          change->mutable_values()->add_values(
+              FormatPgValue(PQftype(res, col), PQgetvalue(res, t, col),
+                            PQgetlength(res, t, col)));
+        }
+      }
+      bytes += change->ByteSizeLong();
+      ++taken;
+    }
+    return taken;
   }
 
   // Waits until the trigger notifies, `until` passes or the gateway goes
@@ -261,9 +323,19 @@ absl::Status SqlChangeFeed::Changes(const v1::ChangesRequest& request,
                                         request.fields().end());
   DX_ASSIGN_OR_RETURN(const std::string read_sql, plan_.ReadStatement(fields));
   int64_t after = -1;  // -1: from the oldest change kept
-  if (!request.after_position().empty()) {
+  // Set when the feed starts (or goes on) with a snapshot.
+  std::optional<SnapshotPosition> snapshot;
+  if (absl::StartsWith(request.after_position(), kSnapshotPrefix)) {
+    DX_ASSIGN_OR_RETURN(snapshot,
+                        ParseSnapshotPosition(request.after_position()));
+    after = snapshot->feed;
+  } else if (!request.after_position().empty()) {
     DX_ASSIGN_OR_RETURN(after, ParseFeedPosition(request.after_position()));
   }
+  DX_ASSIGN_OR_RETURN(const std::string snapshot_first_sql,
+                      plan_.SnapshotStatement(fields, false));
+  DX_ASSIGN_OR_RETURN(const std::string snapshot_next_sql,
+                      plan_.SnapshotStatement(fields, true));
   const uint32_t max_changes =
       std::min(kMaxChanges, request.max_changes() == 0 ? kDefaultMaxChanges
                                                        : request.max_changes());
@@ -303,7 +375,60 @@ absl::Status SqlChangeFeed::Changes(const v1::ChangesRequest& request,
       return emit(std::move(batch));
     };
     DX_ASSIGN_OR_RETURN(const int64_t end, ExecInt(c, plan_.EndStatement()));
-    if (request.from_end()) {
+    if (request.position_only()) {
+      // Where this request would start: the gateway pins a new
+      // subscription there, so that its resumes never start later.
+      v1::ChangeBatch start(empty);
+      if (request.snapshot_first()) {
+        start.set_in_snapshot(true);
+        start.set_end_position(FormatSnapshotPosition({end, false, ""}));
+      } else if (request.from_end()) {
+        start.set_end_position(absl::StrCat(end));
+      } else {
+        DX_ASSIGN_OR_RETURN(const int64_t horizon,
+                            ExecInt(c, plan_.HorizonStatement()));
+        start.set_end_position(absl::StrCat(horizon));
+      }
+      (void)emit(std::move(start));
+      return absl::OkStatus();
+    }
+    if (request.snapshot_first() && request.after_position().empty()) {
+      snapshot = SnapshotPosition{end, false, ""};  // not pinned: from here
+      after = end;
+    }
+    if (snapshot.has_value()) {
+      if (after > end) {
+        return absl::OutOfRangeError(absl::StrCat(
+            "snapshot position ", after, " is beyond the change feed's end (",
+            end,
+            "): the provider's outbox was recreated or its database "
+            "restored; the consumer must subscribe anew with a snapshot"));
+      }
+      // The snapshot's pages, each read as of its own time; the feed then
+      // replays every change since the snapshot began, so the consumer's
+      // copy converges on the table (a record may come twice).
+      for (;;) {
+        v1::ChangeBatch page(empty);
+        page.set_in_snapshot(true);
+        bool full = false;
+        DX_ASSIGN_OR_RETURN(
+            const int got,
+            feed.ReadSnapshot(snapshot_first_sql, snapshot_next_sql,
+                              max_changes, &*snapshot, &page, &full));
+        // The changes since the snapshot began must all still be there.
+        DX_ASSIGN_OR_RETURN(const int64_t horizon,
+                            ExecInt(c, plan_.HorizonStatement()));
+        if (after < horizon) return OutOfRange(after, horizon);
+        const bool complete = got < static_cast<int>(max_changes) && !full;
+        page.set_snapshot_complete(complete);
+        page.set_end_position(complete ? absl::StrCat(after)
+                                       : FormatSnapshotPosition(*snapshot));
+        last_emit = absl::Now();
+        if (!emit(std::move(page))) return absl::OkStatus();
+        if (complete) break;
+        if (context.cancelled()) return absl::OkStatus();
+      }
+    } else if (request.from_end()) {
       after = end;
       if (!send(v1::ChangeBatch(empty))) return absl::OkStatus();
     } else if (after < 0) {
@@ -320,8 +445,10 @@ absl::Status SqlChangeFeed::Changes(const v1::ChangesRequest& request,
     }
     while (!context.cancelled()) {
       v1::ChangeBatch batch = empty;
-      DX_ASSIGN_OR_RETURN(const int64_t last,
-                          feed.Read(read_sql, after, max_changes, &batch));
+      bool full = false;
+      DX_ASSIGN_OR_RETURN(
+          const int64_t last,
+          feed.Read(read_sql, after, max_changes, &batch, &full));
       // After the read: a prune that committed before it raised the
       // horizon, so a short read is never mistaken for a complete one.
       DX_ASSIGN_OR_RETURN(const int64_t horizon,
@@ -331,7 +458,9 @@ absl::Status SqlChangeFeed::Changes(const v1::ChangesRequest& request,
       if (got > 0) {
         after = last;
         if (!send(std::move(batch))) return absl::OkStatus();
-        if (got >= static_cast<int>(max_changes)) continue;  // more waiting
+        if (full || got >= static_cast<int>(max_changes)) {
+          continue;  // more waiting
+        }
       } else if (absl::Now() - last_emit >= idle) {
         if (!send(v1::ChangeBatch(empty))) return absl::OkStatus();
       }

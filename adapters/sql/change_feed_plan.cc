@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "adapters/sql/sql_query.h"
 
 namespace dx::adapters {
@@ -74,6 +75,34 @@ absl::StatusOr<int64_t> ParseFeedPosition(absl::string_view position) {
         "the adapter sent); resume from a position this feed gave"));
   }
   return value;
+}
+
+std::string FormatSnapshotPosition(const SnapshotPosition& p) {
+  std::string out = absl::StrCat(kSnapshotPrefix, p.feed);
+  if (p.has_key) absl::StrAppend(&out, ":", p.last_key);
+  return out;
+}
+
+absl::StatusOr<SnapshotPosition> ParseSnapshotPosition(
+    absl::string_view position) {
+  auto bad = [&]() {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "after_position '", position.substr(0, 40),
+        "' is not a snapshot position of this change feed; resume from a "
+        "position this feed gave"));
+  };
+  if (!absl::ConsumePrefix(&position, kSnapshotPrefix)) return bad();
+  SnapshotPosition p;
+  const size_t colon = position.find(':');
+  auto feed = ParseFeedPosition(position.substr(0, colon));
+  if (!feed.ok()) return bad();
+  p.feed = *feed;
+  if (colon != absl::string_view::npos) {
+    p.has_key = true;
+    p.last_key = std::string(position.substr(colon + 1));
+    if (p.last_key.size() > kMaxSnapshotKeyBytes) return bad();
+  }
+  return p;
 }
 
 absl::StatusOr<ChangeFeedPlan> ChangeFeedPlan::Compile(
@@ -306,6 +335,28 @@ absl::StatusOr<std::string> ChangeFeedPlan::ReadStatement(
       source_,
       ", o.previous) p ON o.previous IS NOT NULL WHERE o.seq > $1::bigint "
       "ORDER BY o.seq LIMIT $2::integer");
+}
+
+absl::StatusOr<std::string> ChangeFeedPlan::SnapshotStatement(
+    const std::vector<std::string>& fields, bool after_key) const {
+  std::vector<std::string> select = {absl::StrCat(key_column_, "::text")};
+  for (const std::string& f : fields) {
+    const std::string* column = nullptr;
+    for (const auto& [name, col] : fields_) {
+      if (name == f) column = &col;
+    }
+    if (column == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown field '", f, "' of dataset ", dataset_id_));
+    }
+    select.push_back(*QuoteIdentifier(*column));
+  }
+  // $1 is untyped: PostgreSQL types it as the key column, so the key is
+  // compared (and ordered) as the table stores it, on its index.
+  return absl::StrCat("SELECT ", absl::StrJoin(select, ", "), " FROM ", source_,
+                      " WHERE ", key_column_,
+                      after_key ? " > $1" : " IS NOT NULL", " ORDER BY ",
+                      key_column_, " LIMIT $", after_key ? 2 : 1, "::integer");
 }
 
 std::string ChangeFeedPlan::HorizonStatement() const {

@@ -31,6 +31,25 @@ namespace dx::adapters {
 // for anything but 1 to 19 decimal digits within int64.
 absl::StatusOr<int64_t> ParseFeedPosition(absl::string_view position);
 
+// A position inside a snapshot (ChangesRequest.snapshot_first): the feed
+// position the snapshot began at, and the key of the last record sent
+// (none before the first). Written "snapshot:<feed position>" and
+// "snapshot:<feed position>:<key as text>"; the key is the rest, whatever
+// it holds.
+struct SnapshotPosition {
+  int64_t feed = 0;
+  bool has_key = false;
+  std::string last_key;
+};
+inline constexpr absl::string_view kSnapshotPrefix = "snapshot:";
+// Keys longer than this are refused in a position (a key column is short;
+// a position comes back from the gateway, which stores it).
+inline constexpr size_t kMaxSnapshotKeyBytes = 4096;
+std::string FormatSnapshotPosition(const SnapshotPosition& p);
+// INVALID_ARGUMENT unless `position` is what FormatSnapshotPosition wrote.
+absl::StatusOr<SnapshotPosition> ParseSnapshotPosition(
+    absl::string_view position);
+
 class ChangeFeedPlan {
  public:
   // INVALID_ARGUMENT naming the dataset and what is wrong in its
@@ -53,6 +72,13 @@ class ChangeFeedPlan {
   // one), typed as the dataset's table types them.
   absl::StatusOr<std::string> ReadStatement(
       const std::vector<std::string>& fields) const;
+  // One page of the snapshot: the dataset's records in key order, after
+  // the key $1 (`after_key`; the first page has no $1), at most $2 (or $1
+  // on the first page) of them. Columns: the key as text, then the values
+  // of `fields` as ReadStatement's are. The key column's type decides the
+  // order and the comparison, so the table's own index serves each page.
+  absl::StatusOr<std::string> SnapshotStatement(
+      const std::vector<std::string>& fields, bool after_key) const;
   // The position below which changes were pruned (one row, one column).
   std::string HorizonStatement() const;
   // The present end: the last stamped position, or the horizon when the

@@ -142,6 +142,52 @@ TEST(ChangeFeedPlan, ReadsOnlyTheFieldsAskedInTheirOrder) {
   EXPECT_TRUE(absl::StrContains(unknown.status().message(), "unknown field"));
 }
 
+TEST(SnapshotPosition, RoundTripsWithAndWithoutAKey) {
+  for (const SnapshotPosition& p :
+       {SnapshotPosition{7, false, ""}, SnapshotPosition{7, true, ""},
+        SnapshotPosition{0, true, "001:a:b"},
+        SnapshotPosition{42, true, "x"}}) {
+    const std::string text = FormatSnapshotPosition(p);
+    auto back = ParseSnapshotPosition(text);
+    ASSERT_TRUE(back.ok()) << text << ": " << back.status();
+    EXPECT_EQ(back->feed, p.feed) << text;
+    EXPECT_EQ(back->has_key, p.has_key) << text;
+    EXPECT_EQ(back->last_key, p.last_key) << text;
+  }
+  EXPECT_EQ(FormatSnapshotPosition({7, false, ""}), "snapshot:7");
+  EXPECT_EQ(FormatSnapshotPosition({7, true, "001"}), "snapshot:7:001");
+}
+
+TEST(SnapshotPosition, RefusesWhatTheFeedNeverWrote) {
+  for (const std::string& bad :
+       {std::string("7"), std::string("snapshot:"), std::string("snapshot:x"),
+        std::string("snapshot:-1:a"), std::string("Snapshot:7"),
+        std::string("snapshot:7") + ":" + std::string(5000, 'k')}) {
+    auto p = ParseSnapshotPosition(bad);
+    ASSERT_FALSE(p.ok()) << bad;
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(ChangeFeedPlan, SnapshotPagesGoInKeyOrderAfterTheLastKey) {
+  auto plan = ChangeFeedPlan::Compile(Dataset());
+  ASSERT_TRUE(plan.ok());
+  auto first = plan->SnapshotStatement({"full_name"}, false);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first,
+            "SELECT \"citizen_id\"::text, \"ho_ten\" FROM "
+            "\"registry\".\"citizens\" WHERE \"citizen_id\" IS NOT NULL "
+            "ORDER BY \"citizen_id\" LIMIT $1::integer");
+  auto next = plan->SnapshotStatement({"citizen_id"}, true);
+  ASSERT_TRUE(next.ok());
+  EXPECT_TRUE(absl::StrContains(
+      *next,
+      "WHERE \"citizen_id\" > $1 ORDER BY \"citizen_id\" LIMIT "
+      "$2::integer"))
+      << *next;
+  EXPECT_FALSE(plan->SnapshotStatement({"ho_ten"}, true).ok());
+}
+
 TEST(ChangeFeedPlan, RetentionDefaultsToAWeek) {
   auto plan = ChangeFeedPlan::Compile(Dataset());
   ASSERT_TRUE(plan.ok());

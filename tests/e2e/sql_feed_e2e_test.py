@@ -422,6 +422,134 @@ datasets:
         self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
         self.assertIn("give it a change_feed", ctx.exception.details())
 
+    def read_acking(self, stream, sub_id, until, max_heartbeats=30):
+        """Signed batches, each acknowledged as a consumer that made it
+        durable would (the gateway holds a feed at max_unacked_batches),
+        until `until(batches)` holds; bounded by heartbeats, not time."""
+        batches, beats = [], 0
+        while not until(batches):
+            msg = next(stream)
+            if msg.HasField("heartbeat"):
+                beats += 1
+                self.assertLessEqual(beats, max_heartbeats, "the feed stalled")
+                continue
+            beats = 0
+            batches.append(msg.batch)
+            self.h30.ack(sub_id, S.EventBatch.FromString(msg.batch.envelope).last_sequence)
+        return batches
+
+    def test_full_then_incremental_snapshot_plus_changes_equal_the_table(self):
+        """START_FROM_SNAPSHOT: every record, then every change since the
+        snapshot began. Written to while the snapshot is read and resumed
+        in its middle, the consumer's copy (snapshot events applied, then
+        changes) equals the table at the end."""
+        self.sql("INSERT INTO registry.citizens (citizen_id, ho_ten, birth_date, "
+                 "province_code) SELECT '0791' || lpad(i::text, 8, '0'), "
+                 "'Snapshot ' || i, '1990-02-03', '079' FROM generate_series(1, 1000) i")
+        stream, opened = self.h30.subscribe(start=S.START_FROM_SNAPSHOT)
+        sub_id = opened.subscription_id
+        first = self.read_acking(stream, sub_id, lambda b: len(b) >= 1)
+        stream.cancel()
+        head, last = check_chain(opened.chain_head_sha256, 0, first)
+        self.assertEqual({e.kind for e in self.events_of(first)}, {S.CHANGE_KIND_SNAPSHOT})
+        self.assertLess(last, 1000, "a page, not the whole table")
+        # Written while the snapshot is half read: records already sent and
+        # records still to come change, go, or are added on both sides.
+        self.sql("UPDATE registry.citizens SET ho_ten = ho_ten || ' (sửa)' "
+                 "WHERE citizen_id IN ('079100000001', '079100000900')")
+        self.sql("DELETE FROM registry.citizens WHERE citizen_id IN "
+                 "('079100000002', '079100000901')")
+        self.sql("INSERT INTO registry.citizens (citizen_id, ho_ten) VALUES "
+                 "('079100000000', 'Trước hết'), ('079199999999', 'Sau cùng')")
+        stream, reopened = self.h30.subscribe(start=S.START_FROM_CURSOR, sub_id=sub_id,
+                                              acked=last)
+        self.assertEqual(reopened.chain_head_sha256, head)
+        self.sql("UPDATE registry.citizens SET ho_ten = 'Cuối' "
+                 "WHERE citizen_id = '079100000500'")
+        self.insert("079100009999", "Dấu kết thúc")  # the last change written
+
+        def done(batches):
+            return any(e.key == "079100009999" and e.kind == S.CHANGE_KIND_INSERT
+                       for e in self.events_of(batches))
+        rest = self.read_acking(stream, sub_id, done)
+        stream.cancel()
+        batches = first + rest
+        check_chain(opened.chain_head_sha256, 0, batches)
+        for b in batches[:3] + batches[-2:]:
+            self.assertTrue(self.openssl_verifies(b))
+        # The snapshot comes first, and says once that it is complete.
+        marks = [i for i, b in enumerate(batches)
+                 if S.EventBatch.FromString(b.envelope).snapshot_complete]
+        self.assertEqual(len(marks), 1, marks)
+        events = self.events_of(batches)
+        kinds = [e.kind for e in events]
+        first_change = next(i for i, k in enumerate(kinds) if k != S.CHANGE_KIND_SNAPSHOT)
+        self.assertNotIn(S.CHANGE_KIND_SNAPSHOT, kinds[first_change:])
+        marked = sum(len(S.EventBatch.FromString(b.envelope).events)
+                     for b in batches[:marks[0] + 1])
+        self.assertEqual(marked, first_change)
+        copy = {}
+        for e in events:
+            if e.kind in (S.CHANGE_KIND_DELETE, S.CHANGE_KIND_LEFT_VIEW):
+                copy.pop(e.key, None)
+            else:
+                copy[e.key] = tuple(e.values.values[:2])
+        table = {}
+        for line in self.sql("SELECT citizen_id, ho_ten FROM registry.citizens").splitlines():
+            key, name = line.split("|")
+            table[key] = (key, name)
+        self.assertEqual(len(copy), len(table))
+        self.assertEqual(copy, table)
+        self.assertEqual(copy["079100000500"][1], "Cuối")
+        self.assertNotIn("079100000901", copy)
+
+    def test_dxctl_subscribe_from_snapshot_prints_every_record_then_says_so(self):
+        self.insert("079000000771", "Đỗ Văn Ảnh")
+        cursor = os.path.join(self.tmp.name, "snapshot.cursor")
+        r = self.env.dxctl("subscribe", "--gateway", self.env.gateway, "--pki", self.env.pki,
+                           "--agency", "000.00.00.H30", "--system", "hotich",
+                           "--dataset", DATASET, "--purpose", "testing", "--from", "snapshot",
+                           "--cursor", cursor, "--max-idle", "3")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        snapshot = [line.split()[2] for line in lines if line.split()[1:2] == ["snapshot"]]
+        keys = self.sql("SELECT citizen_id FROM registry.citizens").split()
+        self.assertEqual(sorted(snapshot), sorted(keys))
+        self.assertIn("079000000771", snapshot)
+        [done] = [i for i, line in enumerate(lines) if line.startswith("SNAPSHOT COMPLETE")]
+        self.assertGreater(done, max(i for i, line in enumerate(lines)
+                                     if line.split()[1:2] == ["snapshot"]))
+        r = self.env.dxctl("subscribe", "--gateway", self.env.gateway, "--pki", self.env.pki,
+                           "--agency", "000.00.00.H30", "--system", "hotich",
+                           "--dataset", DATASET, "--purpose", "testing", "--from", "yesterday")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--from is now, beginning or snapshot", r.stdout + r.stderr)
+
+    def test_snapshot_positions_are_the_adapters_and_checked(self):
+        stub = self.adapter_stub()
+        start = list(stub.Changes(S.ChangesRequest(
+            dataset_id=DATASET, snapshot_first=True, position_only=True,
+            fields=["citizen_id"]), timeout=20))
+        self.assertEqual(len(start), 1)
+        self.assertTrue(start[0].in_snapshot)
+        self.assertTrue(start[0].end_position.startswith("snapshot:"))
+        for bad in ("snapshot:x", "snapshot:-1:a", "snapshot:", "snapshot:1:" + "k" * 5000):
+            with self.assertRaises(grpc.RpcError) as ctx:
+                list(stub.Changes(S.ChangesRequest(dataset_id=DATASET, after_position=bad,
+                                                   fields=["citizen_id"]), timeout=20))
+            self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, bad)
+        # A key is a value, never SQL: it travels as a parameter.
+        count = self.sql("SELECT count(*) FROM registry.citizens")
+        feed = stub.Changes(S.ChangesRequest(
+            dataset_id=DATASET, fields=["citizen_id"], idle_seconds=600,
+            after_position=start[0].end_position + ":') OR true; DROP TABLE x; --"),
+            timeout=20)
+        page = next(feed)
+        feed.cancel()
+        self.assertTrue(page.in_snapshot)
+        self.assertTrue(all(c.kind == S.CHANGE_KIND_SNAPSHOT for c in page.changes))
+        self.assertEqual(self.sql("SELECT count(*) FROM registry.citizens"), count)
+
     def test_zz_a_consumer_behind_the_retention_is_told_to_resynchronise(self):
         stream, opened = self.h30.subscribe()
         self.insert("079000000991", "Lý Văn Một")
@@ -437,6 +565,27 @@ datasets:
                                          timeout=20))
         stream, _ = self.h30.subscribe(start=S.START_FROM_CURSOR,
                                        sub_id=opened.subscription_id, acked=last)
+        with self.assertRaises(grpc.RpcError) as ctx:
+            for msg in stream:
+                self.assertFalse(msg.HasField("batch"), "a batch across the gap")
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.OUT_OF_RANGE,
+                         ctx.exception.details())
+
+    def test_zz_from_the_beginning_never_acked_is_told_its_gap_too(self):
+        """A subscription from the beginning is pinned at the oldest change
+        kept when it is created: if its changes are pruned before it ever
+        acknowledged one, its resume is a resynchronise, not a silent start
+        after the gap."""
+        stream, opened = self.h30.subscribe(start=S.START_FROM_BEGINNING)
+        stream.cancel()  # nothing read, nothing acknowledged
+        self.insert("079000000995", "Lý Văn Năm")
+        self.sql("UPDATE registry.citizens_outbox SET committed_at = now() - "
+                 "interval '169 hours'")
+        self.restart_adapter()  # a new adapter prunes at its first feed
+        next(self.adapter_stub().Changes(S.ChangesRequest(dataset_id=DATASET, from_end=True),
+                                         timeout=20))
+        stream, _ = self.h30.subscribe(start=S.START_FROM_CURSOR,
+                                       sub_id=opened.subscription_id, acked=0)
         with self.assertRaises(grpc.RpcError) as ctx:
             for msg in stream:
                 self.assertFalse(msg.HasField("batch"), "a batch across the gap")
