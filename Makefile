@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-sql-feed bench-profile bench-ab bench-cluster bench-cluster-audit bench-audit bench-console bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-sql-feed bench-subscription bench-profile bench-ab bench-cluster bench-cluster-audit bench-audit bench-console bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
 
 all: build
 
@@ -122,6 +122,11 @@ bench-sql: build
 # on a bulk insert, stamp-and-read throughput, insert-to-delivery latency.
 bench-sql-feed: build
 	@DX_BUILD_DIR=$(abspath $(BUILD_DIR)) /usr/bin/python3 bench/sql_feed_bench.py $(SQL_FEED_BENCH_ARGS)
+
+# Subscriptions end to end: commit-to-delivery at steady rates, a backlog's
+# events/s beside pg_recvlogical, CPU per event (docs/SUBSCRIPTIONS.md).
+bench-subscription: build
+	@DX_BUILD_DIR=$(abspath $(BUILD_DIR)) /usr/bin/python3 bench/subscription_bench.py $(SUBSCRIPTION_BENCH_ARGS)
 
 # Gateway builds or settings side by side in one run (bench/ab_gateway.py):
 #   make bench-ab AB_ARGS="--variant before=/tmp/old/build --variant after=build"

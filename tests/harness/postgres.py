@@ -47,6 +47,10 @@ class PostgresServer:
     folders are handed to it). Every statement is logged, with the client's
     application name first, for tests that read what reached the server."""
     BIN = "/usr/lib/postgresql/15/bin"
+    # More `-c name=value` server options, after the harness's own (a later
+    # one wins): a benchmark turns statement logging off and logical
+    # decoding on.
+    extra_options = ""
 
     def __init__(self, root, port=None):
         self.root = os.path.abspath(root)
@@ -105,6 +109,8 @@ class PostgresServer:
         options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
                    "-c log_statement=all -c log_line_prefix='%a|' "
                    "-c fsync=off -c shared_buffers=64MB")
+        if self.extra_options:
+            options += " " + self.extra_options
         if getattr(self, "tls", None):
             options += f" -c ssl=on -c ssl_cert_file={self.tls[0]} -c ssl_key_file={self.tls[1]}"
         self._run(f"{self.BIN}/pg_ctl", "-D", self.data, "-l", self.logfile, "-o", options,
