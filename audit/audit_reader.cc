@@ -44,10 +44,17 @@ bool Matches(const AuditReader::Filter& f, const v1::AuditRecord& r) {
     return false;
   }
   if (!f.dataset_id.empty() && r.dataset_id() != f.dataset_id) return false;
-  if (!f.subject_hmac.empty() && r.data_subject_hmac() != f.subject_hmac &&
-      std::find(r.event_subject_hmacs().begin(), r.event_subject_hmacs().end(),
-                f.subject_hmac) == r.event_subject_hmacs().end()) {
-    return false;
+  if (!f.subject_hmac.empty()) {
+    auto holds = [&](const auto& hmacs) {
+      return std::find(hmacs.begin(), hmacs.end(), f.subject_hmac) !=
+             hmacs.end();
+    };
+    // A subject's hash, or a delivered record's (audit/record_hmac.h): the
+    // two never coincide, so one filter serves both questions.
+    if (r.data_subject_hmac() != f.subject_hmac &&
+        !holds(r.event_subject_hmacs()) && !holds(r.delivered_record_hmacs())) {
+      return false;
+    }
   }
   if (!f.request_id.empty() && r.request_id() != f.request_id) return false;
   if (f.decision != v1::DECISION_UNSPECIFIED && r.decision() != f.decision) {

@@ -67,6 +67,11 @@ std::vector<std::pair<Cf, std::string>> IndexEntries(const v1::AuditRecord& r,
       out.emplace_back(Cf::kIdxSubject, h + time_seq);
     }
   }
+  // Delivered records share the subject index: their hashes are of another
+  // domain (audit/record_hmac.h), never equal to a subject's.
+  for (const std::string& h : r.delivered_record_hmacs()) {
+    if (h.size() == 32) out.emplace_back(Cf::kIdxSubject, h + time_seq);
+  }
   if (!r.request_id().empty()) {
     out.emplace_back(Cf::kIdxRequest,
                      absl::StrCat(IndexPrefix(Cf::kIdxRequest, r.request_id()),

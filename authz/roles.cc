@@ -47,6 +47,7 @@ std::vector<MethodRule> MakeTable() {
       {audit("GetCheckpointProof"), anyone, "checkpoint proof"},
       {audit("ReadRecords"), auditor_or_operator, "audit records"},
       {audit("SubjectReport"), auditor, "subject report"},
+      {audit("RecordRecipients"), auditor, "record recipients"},
       {audit("Export"), auditor_or_operator, "audit export"},
       {audit("Prune"), {PrincipalKind::kOperator}, "audit prune"},
       {audit("StatisticsReport"), auditor, "statistics report"},

@@ -117,6 +117,21 @@ int RunSubjectReport(AuditSource& s, const Flags& f) {
   return 0;
 }
 
+int RunRecordRecipients(AuditSource& s, const Flags& f) {
+  auto request = RecordRecipientsFromFlags(f);
+  if (!request.ok()) return Fail(request.status());
+  std::vector<v1::StoredRecord> all;
+  absl::Status st =
+      s.RecordRecipients(*request, [&](const v1::StoredRecord& r) {
+        all.push_back(r);
+        return true;
+      });
+  if (!st.ok()) return Fail(st);
+  PrintRecordRecipients(all, *request, f.Get("format", "table"),
+                        /*show_node=*/false, "");
+  return 0;
+}
+
 int RunGet(AuditSource& s, const Flags& f) {
   auto seq = f.PositionalUint(0, "the record's sequence number");
   if (!seq.ok()) return Fail(seq.status());
@@ -268,6 +283,14 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 did not verify.
            {},
            {},
            OnLogOrCluster(RunSubjectReport, RunClusterSubjectReport)},
+          {"recipients",
+           "recipients --dataset ID --record KEY [--since T] [--until T] "
+           "[--format ...]",
+           "who received one record (look-ups, streams, subscriptions)",
+           {"dataset", "record", "since", "until", "format"},
+           {},
+           {},
+           OnLogOrCluster(RunRecordRecipients, RunClusterRecordRecipients)},
           {"prune",
            "prune --before TIME --out FILE",
            "export, verify, then prune (operator)",

@@ -1,5 +1,7 @@
 #include "cli/audit_output.h"
 
+#include <iostream>
+#include <map>
 #include <string_view>
 #include <vector>
 
@@ -189,6 +191,60 @@ void PrintSubjectReport(const std::vector<v1::StoredRecord>& records,
             << " refused or failed request(s) by verified agencies, "
             << claimed.size() << " unverified attempt(s), " << pushed.size()
             << " pushed change batch(es)" << where << "\n";
+}
+
+void PrintRecordRecipients(const std::vector<v1::StoredRecord>& records,
+                           const v1::RecordRecipientsRequest& request,
+                           const std::string& format, bool show_node,
+                           const std::string& where) {
+  RecordPrinter printer(format, show_node);
+  for (const auto& r : records) printer.Print(r);
+  if (format != "table") return;
+  // Per agency: how it received the record.
+  struct Ways {
+    int lookups = 0, streams = 0, batches = 0;
+  };
+  std::map<std::string, Ways> by_agency;
+  for (const auto& r : records) {
+    Ways& w = by_agency[r.record().consumer_agency()];
+    switch (r.record().kind()) {
+      case v1::RECORD_KIND_SUBSCRIPTION_BATCH:
+        ++w.batches;
+        break;
+      case v1::RECORD_KIND_STREAM_END:
+        ++w.streams;
+        break;
+      default:
+        ++w.lookups;
+    }
+  }
+  if (records.empty()) std::cout << "  none\n";
+  std::cout << "Record " << request.record_key() << " of "
+            << request.dataset_id() << " was delivered to " << by_agency.size()
+            << " agency(ies)" << where << (by_agency.empty() ? "" : ":")
+            << "\n";
+  for (const auto& [agency, w] : by_agency) {
+    std::cout << "  " << VisibleCode(agency) << "  " << w.lookups
+              << " look-up(s), " << w.streams << " stream(s), " << w.batches
+              << " subscription batch(es)\n";
+  }
+}
+
+absl::StatusOr<v1::RecordRecipientsRequest> RecordRecipientsFromFlags(
+    const Flags& f) {
+  v1::RecordRecipientsRequest req;
+  req.set_dataset_id(f.Get("dataset"));
+  req.set_record_key(f.Get("record"));
+  if (req.dataset_id().empty() || req.record_key().empty()) {
+    return absl::InvalidArgumentError(
+        "give --dataset ID and --record KEY (the value of the dataset's "
+        "first field)");
+  }
+  DX_ASSIGN_OR_RETURN(int64_t since, ParseWhen(f.Get("since"), "since"));
+  DX_ASSIGN_OR_RETURN(int64_t until, ParseWhen(f.Get("until"), "until"));
+  req.set_from_unix_micros(since);
+  req.set_to_unix_micros(until);
+  return req;
 }
 
 absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,

@@ -62,6 +62,15 @@ absl::StatusOr<v1::AuditQuery> QueryFromFlags(const Flags& f);
 // The subject report the flags ask for (--subject, required; --since --until).
 absl::StatusOr<v1::SubjectReportRequest> SubjectReportFromFlags(const Flags& f);
 
+// `dxctl audit recipients`: every delivery of one record (table: each
+// record, then who received it and how; jsonl: the records).
+void PrintRecordRecipients(const std::vector<v1::StoredRecord>& records,
+                           const v1::RecordRecipientsRequest& request,
+                           const std::string& format, bool show_node,
+                           const std::string& where);
+absl::StatusOr<v1::RecordRecipientsRequest> RecordRecipientsFromFlags(
+    const Flags& f);
+
 // The key that signed `sth`: its certificate checked against --ca (and
 // --intermediates) when given, at the tree head's time.
 absl::StatusOr<certs::PkeyPtr> LogKey(const v1::SignedTreeHead& sth,

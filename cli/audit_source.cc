@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "audit/audit_reader.h"
 #include "audit/bundle.h"
+#include "audit/record_hmac.h"
 #include "audit/state_db.h"
 #include "certs/crypto.h"
 #include "cli/pki_layout.h"
@@ -83,6 +84,29 @@ class LocalSource final : public AuditSource {
   absl::StatusOr<std::vector<std::string>> CompactRange(
       uint64_t size) override {
     return reader_.CompactRangeHashes(size);
+  }
+  absl::Status RecordRecipients(const v1::RecordRecipientsRequest& req,
+                                const RecordFn& emit) override {
+    if (subject_key_.size() != 32) {
+      return absl::FailedPreconditionError(
+          "the data folder holds no subject-hmac.key; ask the gateway "
+          "(--gateway)");
+    }
+    audit::AuditReader::Filter f;
+    f.subject_hmac =
+        audit::RecordHmac(subject_key_, req.dataset_id(), req.record_key());
+    f.dataset_id = req.dataset_id();
+    f.from_micros = req.from_unix_micros();
+    f.to_micros = req.to_unix_micros();
+    std::string token;
+    do {
+      DX_ASSIGN_OR_RETURN(auto page, reader_.Query(f, 10000, token));
+      for (const auto& r : page.records) {
+        if (!emit(r)) return absl::OkStatus();
+      }
+      token = page.next_page_token;
+    } while (!token.empty());
+    return absl::OkStatus();
   }
   absl::Status SubjectReport(const v1::SubjectReportRequest& req,
                              const RecordFn& emit) override {
@@ -216,6 +240,17 @@ class RemoteSource final : public AuditSource {
     DX_RETURN_IF_ERROR(audit_.Call(&v1::Audit::Stub::GetCompactRange, req, &out,
                                    kCallTimeout));
     return std::vector<std::string>(out.hashes().begin(), out.hashes().end());
+  }
+  absl::Status RecordRecipients(const v1::RecordRecipientsRequest& req,
+                                const RecordFn& emit) override {
+    auto ctx = RemoteNode::NewContext(kStreamTimeout);
+    auto reader = audit_.stub().RecordRecipients(ctx.get(), req);
+    v1::StoredRecord rec;
+    bool want = true;
+    while (reader->Read(&rec)) {
+      if (want) want = emit(rec);
+    }
+    return FromGrpc(reader->Finish());
   }
   absl::Status SubjectReport(const v1::SubjectReportRequest& req,
                              const RecordFn& emit) override {

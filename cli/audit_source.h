@@ -39,6 +39,9 @@ class AuditSource {
       uint64_t size) = 0;
   virtual absl::Status SubjectReport(const v1::SubjectReportRequest& request,
                                      const RecordFn& emit) = 0;
+  // The records that delivered one record of a dataset (its recipients).
+  virtual absl::Status RecordRecipients(
+      const v1::RecordRecipientsRequest& request, const RecordFn& emit) = 0;
   // One bundle for [from, to) proven against the tree head of `tree_size`
   // records (0: the latest; to = 0: up to that tree head).
   virtual absl::StatusOr<v1::AuditBundle> Export(uint64_t from, uint64_t to,

@@ -29,6 +29,7 @@ bool IsClusterAudit(const Flags& flags);
 
 int RunClusterQuery(const Flags& flags);
 int RunClusterSubjectReport(const Flags& flags);
+int RunClusterRecordRecipients(const Flags& flags);
 int RunClusterGet(const Flags& flags);
 int RunClusterProof(const Flags& flags);
 int RunClusterVerify(const Flags& flags);

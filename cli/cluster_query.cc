@@ -117,4 +117,31 @@ int RunClusterSubjectReport(const Flags& f) {
   return ReportMissed(missed, f);
 }
 
+int RunClusterRecordRecipients(const Flags& f) {
+  auto request = RecordRecipientsFromFlags(f);
+  if (!request.ok()) return Fail(request.status());
+  auto nodes = ClusterNodes(f);
+  if (!nodes.ok()) return Fail(nodes.status());
+  std::vector<v1::StoredRecord> all;
+  std::vector<const ClusterNode*> missed;
+  for (ClusterNode& n : *nodes) {
+    if (n.problem.ok()) {
+      std::vector<v1::StoredRecord> mine;
+      n.problem =
+          n.source->RecordRecipients(*request, [&](const v1::StoredRecord& r) {
+            mine.push_back(r);
+            return true;
+          });
+      if (n.problem.ok()) all.insert(all.end(), mine.begin(), mine.end());
+    }
+    if (!n.problem.ok()) missed.push_back(&n);
+  }
+  std::sort(all.begin(), all.end(), RecordBefore);
+  PrintRecordRecipients(all, *request, f.Get("format", "table"),
+                        /*show_node=*/true,
+                        absl::StrCat(", on ", nodes->size() - missed.size(),
+                                     " of ", nodes->size(), " node(s)"));
+  return ReportMissed(missed, f);
+}
+
 }  // namespace dx::cli

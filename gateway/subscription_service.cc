@@ -888,6 +888,8 @@ grpc::Status SubscriptionService::Serve(
     // The data subjects whose records this batch carries, for their report.
     const bool personal_key = KeyIsPersonal(a->decision());
     std::vector<std::string> subject_hmacs;
+    // Every record this batch tells the consumer about, for corrections.
+    audit::DeliveredRecords delivered = a->DeliveredRecordsFor();
     for (v1::ProviderChange& c : *cb.mutable_changes()) {
       v1::RecordBatch in, out;
       *in.mutable_columns() = cb.columns();
@@ -926,6 +928,7 @@ grpc::Status SubscriptionService::Serve(
       v1::ChangeEvent* e = eb.add_events();
       e->set_sequence(++seq);
       e->set_key(show_key(c.key()));
+      delivered.Add(c.key());
       if (personal_key) {
         subject_hmacs.push_back(
             certs::HmacSha256(deps_.subject_hmac_key, c.key()));
@@ -973,6 +976,7 @@ grpc::Status SubscriptionService::Serve(
     subject_hmacs.erase(std::unique(subject_hmacs.begin(), subject_hmacs.end()),
                         subject_hmacs.end());
     for (auto& h : subject_hmacs) rec.add_event_subject_hmacs(std::move(h));
+    delivered.FillInto(&rec);
     {
       v1::EventBatch content;
       *content.mutable_columns() = eb.columns();

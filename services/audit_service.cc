@@ -8,6 +8,7 @@
 #include "audit/bundle.h"
 #include "audit/keys.h"
 #include "audit/pruner.h"
+#include "audit/record_hmac.h"
 #include "audit/statistics_report.h"
 #include "certs/crypto.h"
 #include "common/files.h"
@@ -197,6 +198,36 @@ grpc::Status AuditService::SubjectReport(
     audit::AuditReader::Filter f;
     f.subject_hmac =
         certs::HmacSha256(deps_.subject_hmac_key, req->data_subject_id());
+    f.from_micros = req->from_unix_micros();
+    f.to_micros = req->to_unix_micros();
+    std::string token;
+    do {
+      DX_ASSIGN_OR_RETURN(auto page, reader_.Query(f, kMaxPage, token));
+      for (const auto& rec : page.records) {
+        if (!out->Write(rec)) return absl::CancelledError("");
+      }
+      token = page.next_page_token;
+    } while (!token.empty());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AuditService::RecordRecipients(
+    grpc::ServerContext* ctx, const v1::RecordRecipientsRequest* req,
+    grpc::ServerWriter<v1::StoredRecord>* out) {
+  return rpc::Handle(deps_.gate->Caller(ctx), [&](const certs::Principal& who) {
+    if (req->dataset_id().empty() || req->record_key().empty()) {
+      return absl::InvalidArgumentError(
+          "dataset_id and record_key are required: the dataset's id and the "
+          "value of its first (key) field");
+    }
+    DX_RETURN_IF_ERROR(RecordAdminAction(
+        who, "audit.record-recipients",
+        absl::StrCat("listed who received one record of ", req->dataset_id())));
+    audit::AuditReader::Filter f;
+    f.subject_hmac = audit::RecordHmac(deps_.subject_hmac_key,
+                                       req->dataset_id(), req->record_key());
+    f.dataset_id = req->dataset_id();
     f.from_micros = req->from_unix_micros();
     f.to_micros = req->to_unix_micros();
     std::string token;

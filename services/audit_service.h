@@ -83,6 +83,9 @@ class AuditService final : public v1::Audit::Service {
   grpc::Status GetCompactRange(grpc::ServerContext* ctx,
                                const v1::CompactRangeRequest* req,
                                v1::CompactRangeResponse* out) override;
+  grpc::Status RecordRecipients(
+      grpc::ServerContext* ctx, const v1::RecordRecipientsRequest* req,
+      grpc::ServerWriter<v1::StoredRecord>* out) override;
   grpc::Status SubjectReport(
       grpc::ServerContext* ctx, const v1::SubjectReportRequest* req,
       grpc::ServerWriter<v1::StoredRecord>* out) override;

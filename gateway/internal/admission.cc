@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/records.h"
 #include "gateway/envelope_terms.h"
 #include "gateway/policy_filter.h"
 #include "gateway/record_filter.h"
@@ -194,6 +195,60 @@ uint64_t Admission::Filter(v1::RecordBatch* in, uint64_t max_rows,
     return ApplyDecision(decision_, mask_key_, *in, max_rows, out);
   }
   return TakeProjected(in, decision_.fields, max_rows, out);
+}
+
+audit::DeliveredRecords Admission::DeliveredRecordsFor() const {
+  return audit::DeliveredRecords(
+      deps_.subject_hmac_key,
+      decision_.dataset != nullptr ? decision_.dataset->id() : "");
+}
+
+// The column of `columns` that carries the dataset's key unmasked, or -1.
+int Admission::DeliveredKeyColumn(
+    const google::protobuf::RepeatedPtrField<std::string>& columns) const {
+  if (decision_.dataset == nullptr || decision_.dataset->fields_size() == 0) {
+    return -1;
+  }
+  const std::string& key_field = decision_.dataset->fields(0).name();
+  for (const auto& m : decision_.masks) {
+    if (m.field == key_field) return -1;  // the consumer holds no key
+  }
+  for (int i = 0; i < columns.size(); ++i) {
+    if (columns.Get(i) == key_field) return i;
+  }
+  return -1;
+}
+
+void Admission::NoteDelivered(const v1::RecordBatch& out,
+                              audit::DeliveredRecords* delivered) const {
+  const int column = DeliveredKeyColumn(out.columns());
+  if (column < 0) return;
+  for (const v1::Row& row : out.rows()) {
+    if (column < row.values_size() && !IsNull(row, column)) {
+      delivered->Add(row.values(column));
+    }
+  }
+}
+
+void Admission::NoteDelivered(const v1::RawRecordBatch& out,
+                              audit::DeliveredRecords* delivered) const {
+  const int column = DeliveredKeyColumn(out.columns());
+  if (column < 0 || out.rows_size() == 0) return;
+  if (delivered->full()) {
+    delivered->MarkMore();
+    return;
+  }
+  v1::Row row;
+  for (const std::string& bytes : out.rows()) {
+    if (delivered->full()) {
+      delivered->MarkMore();
+      return;
+    }
+    if (row.ParseFromString(bytes) && column < row.values_size() &&
+        !IsNull(row, column)) {
+      delivered->Add(row.values(column));
+    }
+  }
 }
 
 void Admission::SettleQuota(uint64_t n) {

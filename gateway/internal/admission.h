@@ -16,6 +16,7 @@
 #include <functional>
 #include <string>
 
+#include "audit/record_hmac.h"
 #include "dx/v1/adapter.pb.h"
 #include "dx/v1/audit.pb.h"
 #include "gateway/exchange_deps.h"
@@ -59,6 +60,18 @@ class Admission {
   // Which of those limits RecordLimit(gateway_limit) is (the caller's
   // first when two are equal), for an answer that it cut short.
   v1::Truncation LimitKind(uint64_t gateway_limit) const;
+  // Which records an answer delivers, for the provider's corrections
+  // (AuditRecord.delivered_record_hmacs): NoteDelivered adds the keys of
+  // `out` (filtered, as sent) when it carries the dataset's key field (its
+  // first) unmasked; an answer without it names no record the consumer
+  // could match a correction to, and adds nothing.
+  audit::DeliveredRecords DeliveredRecordsFor() const;
+  void NoteDelivered(const v1::RecordBatch& out,
+                     audit::DeliveredRecords* delivered) const;
+  // The same for a stream's batch passed on undecoded: each row is decoded
+  // for its key only while `delivered` is not full.
+  void NoteDelivered(const v1::RawRecordBatch& out,
+                     audit::DeliveredRecords* delivered) const;
   // Filters, projects and masks `in` into `out` as the decision says.
   uint64_t Filter(v1::RecordBatch* in, uint64_t max_rows,
                   v1::RecordBatch* out) const;
@@ -92,6 +105,9 @@ class Admission {
 
  private:
   void FillRecordFromRequest();
+
+  int DeliveredKeyColumn(
+      const google::protobuf::RepeatedPtrField<std::string>& columns) const;
 
   const ExchangeDeps& deps_;
   const grpc::ServerContextBase* const ctx_;

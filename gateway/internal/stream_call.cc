@@ -268,6 +268,12 @@ void StreamCall::SendBatchAndReadNext() {
     return;
   }
   record_count_ += *taken;
+  if (!delivered_.has_value()) delivered_.emplace(a_.DeliveredRecordsFor());
+  if (NeedsRowWork(a_.decision())) {
+    a_.NoteDelivered(rows_out_, &*delivered_);
+  } else {
+    a_.NoteDelivered(filtered_, &*delivered_);
+  }
   digest_.append(certs::Sha256(*bytes));
   ++batch_count_;
   WriteOut();
@@ -310,6 +316,8 @@ void StreamCall::CompleteStream() {
 void StreamCall::PrepareEnd(const Refusal& r, v1::Decision decision) {
   a_.record().set_kind(v1::RECORD_KIND_STREAM_END);
   a_.record().set_stream_start_sequence(start_sequence_);
+  // What left before the failure was delivered all the same.
+  if (delivered_.has_value()) delivered_->FillInto(&a_.record());
   a_.RecordOutcome(r, decision);
 }
 
@@ -322,6 +330,7 @@ void StreamCall::FinishSuccess() {
   record.set_record_count(record_count_);
   record.set_truncated(truncated_);
   *record.mutable_returned_fields() = returned_fields_.columns();
+  if (delivered_.has_value()) delivered_->FillInto(&record);
   record.set_response_sha256(BatchesDigest());
   CloseAllowed(
       deps_, &a_,

@@ -15,6 +15,7 @@
 #include <grpcpp/support/client_callback.h>
 
 #include <atomic>
+#include <optional>
 
 #include "absl/synchronization/mutex.h"
 #include "dx/v1/adapter.pb.h"
@@ -76,6 +77,9 @@ class StreamCall final : public grpc::ServerWriteReactor<v1::StreamMessage>,
   uint64_t batch_count_ = 0;
   std::string digest_;  // concatenated SHA-256 of each batch sent
   v1::RecordBatch returned_fields_;
+  // The records sent so far, for the audit record (set at the first batch,
+  // once the decision is known).
+  std::optional<audit::DeliveredRecords> delivered_;
   std::atomic<bool> finishing_{false};
   std::atomic<bool> final_pending_{false};  // the signed end is being written
   uint64_t end_sequence_ = 0;               // the STREAM_END record's

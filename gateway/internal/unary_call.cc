@@ -159,6 +159,9 @@ void UnaryCall::Close() {
   record.set_record_count(record_count_);
   record.set_truncated(truncated_);
   record.set_response_sha256(certs::Sha256(records_.SerializeAsString()));
+  audit::DeliveredRecords delivered = a_.DeliveredRecordsFor();
+  a_.NoteDelivered(records_, &delivered);
+  delivered.FillInto(&record);
   CloseAllowed(
       deps_, &a_,
       [this](const audit::AppendResult& receipt) {

@@ -42,6 +42,8 @@ POLICY = """
          modes: [subscription], legal_basis: tests}
       - {id: residents-lookup, consumers: [000.00.00.H30], purposes: [statistics],
          fields: [province_code], legal_basis: tests}
+      - {id: residents-read, consumers: [000.00.00.H29, 000.00.00.G12], purposes: [records],
+         fields: [citizen_id, full_name], legal_basis: tests}
 """
 S = subscription_pb2
 
@@ -841,6 +843,62 @@ change_logs:
         # The operator repairs the log (pruning the bad line) for what follows.
         with open(self.log, "w", encoding="utf-8") as f:
             f.write(json.dumps({"pruned_through": type(self).position}) + "\n")
+
+    def test_who_received_a_record_by_look_up_stream_and_subscription(self):
+        """For a provider's correction: every agency that received record K
+        (a look-up, a stream, a subscription batch) and no other. The log
+        keeps keyed hashes of delivered keys, never the keys."""
+        key = "079000000001"  # the CSV's record, and a change of it
+        stream, _ = self.h30.subscribe()
+        try:
+            self.change(key, "correction", full_name="Trần Thị Hoà")
+            read_events(stream, 1)
+        finally:
+            stream.cancel()
+        h29, g12 = Consumer(self.env, H29), Consumer(self.env, "000.00.00.G12")
+        try:
+            _, rows = h29.call(dataset=DATASET, purpose="records", system="motcua",
+                               query={"citizen_id": key})
+            self.assertEqual([r[0] for r in rows], [key])
+            _, rows = g12.stream(dataset=DATASET, purpose="records", system="dkkd")
+            self.assertIn(key, [r[0] for r in rows])
+            # A look-up whose answer carries no key field names no record.
+            _, rows = self.h30.call(dataset=DATASET, purpose="statistics",
+                                    query={"province_code": "079"})
+            self.assertTrue(rows)
+        finally:
+            h29.close()
+            g12.close()
+        r = self.env.auditor("recipients", "--dataset", DATASET, "--record", key)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"Record {key} of {DATASET} was delivered to 3 agency(ies):", r.stdout)
+        self.assertIn(f"{H29}  1 look-up(s), 0 stream(s), 0 subscription batch(es)", r.stdout)
+        self.assertIn("000.00.00.G12  0 look-up(s), 1 stream(s), 0 subscription batch(es)",
+                      r.stdout)
+        self.assertRegex(r.stdout, rf"{H30}  0 look-up\(s\), 0 stream\(s\), [1-9]\d* "
+                                   r"subscription batch\(es\)")
+        r = self.env.auditor("recipients", "--dataset", DATASET, "--record", "079000099999")
+        self.assertIn("was delivered to 0 agency(ies)", r.stdout)
+        # One key in another dataset is another record.
+        r = self.env.auditor("recipients", "--dataset", "bca.population", "--record", key)
+        self.assertIn("was delivered to 0 agency(ies)", r.stdout)
+        r = self.env.auditor("recipients", "--dataset", DATASET)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--record", r.stdout + r.stderr)
+        # The delivered-record hashes are of their own domain: the citizen's
+        # report (by the same id) lists the pushed batch, not the look-up or
+        # the stream that named no data subject.
+        r = self.env.auditor("subject-report", "--subject", key, "--format", "jsonl")
+        kinds = {json.loads(line)["kind"] for line in r.stdout.splitlines()}
+        self.assertEqual(kinds, {"RECORD_KIND_SUBSCRIPTION_BATCH"})
+        # The question is itself audited; the keys are not in the log.
+        records = self.env.audit_records()
+        self.assertTrue(any(x.get("admin_action") == "audit.record-recipients"
+                            for x in records))
+        delivered = [x for x in records if x.get("delivered_record_hmacs")]
+        self.assertTrue(delivered)
+        for x in delivered:
+            self.assertNotIn(key, json.dumps(x.get("delivered_record_hmacs")))
 
     def test_z_resumes_from_its_ack_after_a_gateway_restart(self):
         # Last (z): it restarts the gateway.
