@@ -33,12 +33,16 @@ G01 = "000.00.00.G01"
 DATASET = "test.rest_feed"
 GARBAGE = "test.rest_feed_garbage"
 FIELDS = ["tax_code", "name", "status"]
+H29_GRANT = """
+      - {id: rest-feed-active, consumers: [000.00.00.H29], purposes: [testing],
+         fields: [tax_code, name, status], modes: [subscription],
+         row_filter: "status == '1'", legal_basis: tests}"""
 POLICY = "".join(f"""
   - dataset: {d}
     grants:
       - {{id: {d.replace(".", "-")}, consumers: [000.00.00.H30], purposes: [testing],
-         fields: [tax_code, name], modes: [subscription], legal_basis: tests}}
-""" for d in (DATASET, GARBAGE))
+         fields: [tax_code, name], modes: [subscription], legal_basis: tests}}""" + (
+    H29_GRANT if d == DATASET else "") for d in (DATASET, GARBAGE)) + "\n"
 
 
 class Provider(BaseHTTPRequestHandler):
@@ -188,6 +192,37 @@ class RestFeedEndToEndTest(unittest.TestCase):
         self.assertEqual(events[0].commit_time.seconds % 86400, 6 * 3600)  # the provider's
         raw = b"".join(b.envelope for b in batches)
         self.assertNotIn(b"never read", raw)
+
+    def test_previous_tells_a_row_filter_what_leaves_it_and_what_is_deleted(self):
+        """The provider's `previous` (and a delete's record as it was) let
+        the gateway decide a row filter on the record before the change,
+        and it sends neither's values."""
+        h29 = Subscriber(self.env, "000.00.00.H29", dataset=DATASET)
+        self.addCleanup(h29.close)
+        stream, opened = h29.subscribe(system="motcua")
+        try:
+            self.change("0101000201", "insert", ten_nnt="An", trang_thai="1")
+            self.change("0101000201", "update", ten_nnt="An", trang_thai="2",
+                        previous={"mst": "0101000201", "trang_thai": "1"})
+            self.change("0101000202", "insert", ten_nnt="Bé", trang_thai="2")
+            self.change("0101000202", "delete", previous={"mst": "0101000202",
+                                                          "trang_thai": "2"})
+            self.change("0101000203", "insert", ten_nnt="Cư", trang_thai="1")
+            self.change("0101000203", "delete", previous={"mst": "0101000203",
+                                                          "trang_thai": "1"})
+            batches = read_events(stream, 4, max_heartbeats=20)
+        finally:
+            stream.cancel()
+        check_chain(opened.chain_head_sha256, 0, batches)
+        events = self.events_of(batches)
+        self.assertEqual([(e.key, S.ChangeKind.Name(e.kind)) for e in events],
+                         [("0101000201", "CHANGE_KIND_INSERT"),
+                          ("0101000201", "CHANGE_KIND_LEFT_VIEW"),
+                          ("0101000203", "CHANGE_KIND_INSERT"),
+                          ("0101000203", "CHANGE_KIND_DELETE")])
+        self.assertEqual([len(e.values.values) for e in events], [3, 0, 3, 0])
+        raw = b"".join(b.envelope for b in batches)
+        self.assertNotIn(b"0101000202", raw)  # never in its rows: never named
 
     def test_a_resume_after_an_ack_asks_the_provider_after_that_position(self):
         stream, opened = self.h30.subscribe()
