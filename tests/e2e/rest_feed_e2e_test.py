@@ -32,6 +32,7 @@ S = subscription_pb2
 G01 = "000.00.00.G01"
 DATASET = "test.rest_feed"
 GARBAGE = "test.rest_feed_garbage"
+STATUS = "test.rest_feed_status"  # called on the adapter directly
 FIELDS = ["tax_code", "name", "status"]
 H29_GRANT = """
       - {id: rest-feed-active, consumers: [000.00.00.H29], purposes: [testing],
@@ -70,6 +71,9 @@ class Provider(BaseHTTPRequestHandler):
             bounds = {"start": str(s.pruned), "end": str(end)}
             if url.path == "/garbage" and limit > 0:
                 return self.send(200, b"<html>maintenance {")
+            if url.path == "/status":  # whatever the test set
+                code, body = s.status
+                return self.send(code, body)
             if after and int(after) < s.pruned:
                 return self.send(410, {"error": "gone"})
             start = int(after) if after else s.pruned
@@ -83,6 +87,7 @@ def serve():
     server.changes = []  # (position, change), oldest first
     server.pruned = 0
     server.requests = []  # (path, after, limit)
+    server.status = (200, {"changes": []})  # what /status answers
     server.handle_error = lambda request, address: None
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -108,10 +113,16 @@ class RestFeedEndToEndTest(unittest.TestCase):
       - {{name: tax_code, pointer: /mst}}
       - {{name: name, pointer: /ten_nnt}}
       - {{name: status, pointer: /trang_thai}}
+    max_response_bytes: 65536
     change_feed: {{url: "{base}/{path}", poll_millis: 100}}""" for d, path in (
-                (DATASET, "changes"), (GARBAGE, "garbage")))
+                (DATASET, "changes"), (GARBAGE, "garbage"), (STATUS, "status")))
+            datasets += f"""
+  - dataset_id: test.rest_nofeed
+    url: {base}/lookup/x
+    fields: [{{name: tax_code, pointer: /mst}}]
+"""
             cls.port = cls.env.start_custom_adapter("restfeed", "dx-rest-adapter", G01,
-                                                    "datasets:" + datasets + "\n")
+                                                    "datasets:" + datasets)
             cls.env.start_gateway(
                 test_dataset_entry(DATASET, FIELDS, 3000, cls.port, G01)
                 + test_dataset_entry(GARBAGE, FIELDS, 3000, cls.port, G01), POLICY)
@@ -301,6 +312,42 @@ class RestFeedEndToEndTest(unittest.TestCase):
         self.assertIn(f"dataset '{GARBAGE}'", ctx.exception.details())
         self.assertIn("breaks the feed's convention", ctx.exception.details())
         self.assertIn("not JSON", ctx.exception.details())
+
+    def test_the_endpoints_statuses_become_the_feeds(self):
+        """Transport-like failures are UNAVAILABLE (the gateway resumes);
+        an answer that breaks the contract is FAILED_PRECONDITION; each
+        names the dataset and what the endpoint did."""
+        stub = self.adapter_stub()
+        cases = [
+            ((503, {"error": "down"}), grpc.StatusCode.UNAVAILABLE, "failed (503"),
+            ((429, {}), grpc.StatusCode.UNAVAILABLE, "failed (429"),
+            ((401, {}), grpc.StatusCode.FAILED_PRECONDITION, "check the dataset's headers"),
+            ((404, {}), grpc.StatusCode.FAILED_PRECONDITION, "answered 404"),
+            ((302, b""), grpc.StatusCode.FAILED_PRECONDITION, "redirects are not followed"),
+            ((200, {"changes": [], "pad": "x" * 70000}), grpc.StatusCode.FAILED_PRECONDITION,
+             "larger than 65536 bytes"),
+            ((200, {"changes": [{"position": "1", "key": "k", "kind": "upsert",
+                                 "values": {}, "commit_time": "2026-12-07T06:00:00Z"}]}),
+             grpc.StatusCode.FAILED_PRECONDITION, "change 0 (position '1'): \"kind\" 'upsert'"),
+            ((200, {"changes": [{"position": "1", "key": "k", "kind": "insert",
+                                 "commit_time": "2026-12-07T06:00:00Z"}]}),
+             grpc.StatusCode.FAILED_PRECONDITION, "\"values\" (/values) must be an object"),
+        ]
+        for status, code, says in cases:
+            with self.subTest(status=status[0], says=says):
+                with self.provider.lock:
+                    self.provider.status = status
+                with self.assertRaises(grpc.RpcError) as ctx:
+                    list(stub.Changes(S.ChangesRequest(dataset_id=STATUS, after_position="0"),
+                                      timeout=20))
+                self.assertEqual(ctx.exception.code(), code, ctx.exception.details())
+                self.assertIn(f"dataset '{STATUS}'", ctx.exception.details())
+                self.assertIn(says, ctx.exception.details())
+        # A dataset without a change_feed says how to get one.
+        with self.assertRaises(grpc.RpcError) as ctx:
+            list(stub.Changes(S.ChangesRequest(dataset_id="test.rest_nofeed"), timeout=20))
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertIn("give it a change_feed", ctx.exception.details())
 
     def test_zz_a_410_from_the_provider_tells_the_consumer_to_resynchronise(self):
         stream, opened = self.h30.subscribe()
