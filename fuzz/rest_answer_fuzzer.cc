@@ -1,5 +1,6 @@
 // Fuzzes what dx-rest-adapter does with outside input: a provider's JSON
-// answer (ParseJsonRecords) and a consumer's query value placed in a URL
+// answer (ParseJsonRecords), a page of its change endpoint
+// (ChangeFeedPlan::ParsePage) and a consumer's query value placed in a URL
 // (RestPlan::Build). Rows always have one value per field, nulls name real
 // values, and no value can move the URL to another host or add a path
 // segment or parameter.
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_split.h"
+#include "adapters/rest/change_feed_plan.h"
 #include "adapters/rest/json_records.h"
 #include "adapters/rest/rest_plan.h"
 
@@ -28,6 +30,17 @@ const dx::adapters::RestPlan& Plan() {
     return *dx::adapters::RestPlan::Compile(ds);
   }();
   return plan;
+}
+
+const dx::adapters::ChangeFeedPlan& Feed() {
+  static const dx::adapters::ChangeFeedPlan feed = [] {
+    dx::v1::RestDataset ds;
+    ds.set_dataset_id("fuzz.rest");
+    ds.set_url("https://api.example.vn/v1/records/{id}");
+    ds.mutable_change_feed()->set_url("https://api.example.vn/v1/changes");
+    return *dx::adapters::ChangeFeedPlan::Compile(ds);
+  }();
+  return feed;
 }
 
 }  // namespace
@@ -58,6 +71,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               (parts.second.empty() ? 0 : 1)) {
         std::abort();
       }
+    }
+    return 0;
+  }
+  if (data[0] & 2) {
+    // Every change handed on is whole: a position the gateway can store, a
+    // key, a known kind, and one value per field (none for a bare delete).
+    dx::adapters::FieldPointers fields;
+    fields.names = {"id", "b"};
+    fields.pointers = {"/id", "/a/b"};
+    auto changes = Feed().ParsePage(input, fields);
+    if (!changes.ok()) return 0;
+    for (const auto& c : *changes) {
+      if (c.position().empty() ||
+          c.position().size() >
+              dx::adapters::ChangeFeedPlan::kMaxPositionBytes ||
+          c.key().empty() || c.kind() < dx::v1::CHANGE_KIND_INSERT ||
+          c.kind() > dx::v1::CHANGE_KIND_CORRECTION) {
+        std::abort();
+      }
+      if (c.values().values_size() != 2 &&
+          !(c.kind() == dx::v1::CHANGE_KIND_DELETE &&
+            c.values().values_size() == 0)) {
+        std::abort();
+      }
+      if (c.previous_values().values_size() % 2 != 0) std::abort();
     }
     return 0;
   }

@@ -224,6 +224,28 @@ void AddJsonValue(v1::Row* row, const Json* v) {
   }
 }
 
+JsonType TypeOf(const Json* v) {
+  if (v == nullptr) return JsonType::kAbsent;
+  switch (v->type()) {
+    case Json::value_t::null:
+      return JsonType::kNull;
+    case Json::value_t::boolean:
+      return JsonType::kBool;
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float:
+      return JsonType::kNumber;
+    case Json::value_t::string:
+      return JsonType::kString;
+    case Json::value_t::object:
+      return JsonType::kObject;
+    case Json::value_t::array:
+      return JsonType::kArray;
+    default:
+      return JsonType::kAbsent;
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> PointerTokens(absl::string_view pointer) {
@@ -238,7 +260,8 @@ std::vector<std::string> PointerTokens(absl::string_view pointer) {
 absl::StatusOr<JsonPage> ParseJsonRecords(
     absl::string_view body, const std::string& records_pointer,
     const std::vector<std::string>& field_pointers,
-    const std::string& next_pointer, uint64_t max_rows) {
+    const std::string& next_pointer, uint64_t max_rows,
+    const std::vector<std::string>& shape_pointers) {
   BoundedBuilder builder(records_pointer, field_pointers, next_pointer,
                          max_rows);
   if (!Json::sax_parse(body.begin(), body.end(), &builder)) {
@@ -254,12 +277,19 @@ absl::StatusOr<JsonPage> ParseJsonRecords(
         "the provider's answer has no records at '", records_pointer,
         "' (an array or an object; check records_pointer)"));
   }
+  page.records_array = records->is_array();
   auto add = [&](const Json& record) {
     v1::Row row;
     for (const std::string& p : field_pointers) {
       AddJsonValue(&row, record.is_object() ? At(record, p) : nullptr);
     }
     page.rows.push_back(std::move(row));
+    if (shape_pointers.empty()) return;
+    std::vector<JsonType>& shape = page.shapes.emplace_back();
+    for (const std::string& p : shape_pointers) {
+      shape.push_back(
+          TypeOf(record.is_object() || p.empty() ? At(record, p) : nullptr));
+    }
   };
   if (records->is_array()) {
     for (const Json& r : *records) add(r);

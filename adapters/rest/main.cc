@@ -5,7 +5,9 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "adapters/rest/change_feed_plan.h"
 #include "adapters/rest/http_client.h"
+#include "adapters/rest/rest_change_feed.h"
 #include "adapters/rest/rest_plan.h"
 #include "adapters/rest/rest_source.h"
 #include "adapters/sdk/adapter_main.h"
@@ -65,8 +67,20 @@ absl::Status Run(const std::string& config_path) {
     dx::LogEvent("dx-rest-adapter", "info", "dataset",
                  {{"dataset", ds.dataset_id()},
                   {"origin", dx::adapters::OriginOf(ds.url())}});
-    sources[ds.dataset_id()] = std::make_unique<dx::adapters::RestSource>(
-        *std::move(plan), client.get(), std::move(headers));
+    std::unique_ptr<dx::adapters::DataSource> source =
+        std::make_unique<dx::adapters::RestSource>(*std::move(plan),
+                                                   client.get(), headers);
+    if (ds.has_change_feed()) {
+      auto feed = dx::adapters::ChangeFeedPlan::Compile(ds);
+      if (!feed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(config_path, ": ", feed.status().message()));
+      }
+      source = std::make_unique<dx::adapters::RestChangeFeed>(
+          std::move(source), ds, *std::move(feed), client.get(),
+          std::move(headers));
+    }
+    sources[ds.dataset_id()] = std::move(source);
   }
   return dx::adapters::ServeUntilSignal(
       "dx-rest-adapter", std::move(options), std::move(sources),

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/status_macros.h"
 #include "common/utf8.h"
 
 namespace dx::adapters {
@@ -112,32 +113,42 @@ absl::StatusOr<RestPlan> RestPlan::Compile(const v1::RestDataset& dataset) {
   return plan;
 }
 
+absl::StatusOr<FieldPointers> ResolveFields(
+    const v1::RestDataset& dataset,
+    const google::protobuf::RepeatedPtrField<std::string>& names) {
+  FieldPointers out;
+  auto pointer_of = [](const v1::RestDataset::Field& f) {
+    return f.pointer().empty() ? absl::StrCat("/", f.name()) : f.pointer();
+  };
+  if (names.empty()) {
+    for (const auto& f : dataset.fields()) {
+      out.names.push_back(f.name());
+      out.pointers.push_back(pointer_of(f));
+    }
+    return out;
+  }
+  for (const std::string& name : names) {
+    auto it = std::find_if(
+        dataset.fields().begin(), dataset.fields().end(),
+        [&name](const v1::RestDataset::Field& f) { return f.name() == name; });
+    if (it == dataset.fields().end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown field '", name, "' in dataset ", dataset.dataset_id()));
+    }
+    out.names.push_back(name);
+    out.pointers.push_back(pointer_of(*it));
+  }
+  return out;
+}
+
 absl::StatusOr<RestCall> RestPlan::Build(
     const v1::AdapterRequest& request) const {
   RestCall call;
   call.method = config_.method().empty() ? "GET" : config_.method();
-  auto pointer_of = [](const v1::RestDataset::Field& f) {
-    return f.pointer().empty() ? absl::StrCat("/", f.name()) : f.pointer();
-  };
-  if (request.fields().empty()) {
-    for (const auto& f : config_.fields()) {
-      call.fields.push_back(f.name());
-      call.pointers.push_back(pointer_of(f));
-    }
-  } else {
-    for (const std::string& name : request.fields()) {
-      auto it = std::find_if(config_.fields().begin(), config_.fields().end(),
-                             [&name](const v1::RestDataset::Field& f) {
-                               return f.name() == name;
-                             });
-      if (it == config_.fields().end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "unknown field '", name, "' in dataset ", config_.dataset_id()));
-      }
-      call.fields.push_back(name);
-      call.pointers.push_back(pointer_of(*it));
-    }
-  }
+  DX_ASSIGN_OR_RETURN(FieldPointers fields,
+                      ResolveFields(config_, request.fields()));
+  call.fields = std::move(fields.names);
+  call.pointers = std::move(fields.pointers);
   std::vector<std::pair<std::string, std::string>> query(
       request.query().begin(), request.query().end());
   std::sort(query.begin(), query.end());

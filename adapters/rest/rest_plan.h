@@ -26,6 +26,18 @@ struct RestCall {
   std::vector<std::string> pointers;  // the JSON pointer of each
 };
 
+// The dataset fields asked (all of the dataset's, in its order, when
+// `names` is empty) and the JSON pointer of each inside a record.
+struct FieldPointers {
+  std::vector<std::string> names;
+  std::vector<std::string> pointers;
+};
+// INVALID_ARGUMENT naming an unknown field. Shared by look-ups and the
+// change feed, so both read a record's values the same way.
+absl::StatusOr<FieldPointers> ResolveFields(
+    const v1::RestDataset& dataset,
+    const google::protobuf::RepeatedPtrField<std::string>& names);
+
 class RestPlan {
  public:
   // INVALID_ARGUMENT naming the dataset and what is wrong in its config.

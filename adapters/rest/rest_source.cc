@@ -136,4 +136,16 @@ absl::Status RestSource::Fetch(const v1::AdapterRequest& request,
   return absl::OkStatus();
 }
 
+absl::Status RestSource::Changes(const v1::ChangesRequest& request,
+                                 const FetchContext& context,
+                                 const EmitChanges& emit) const {
+  (void)request;
+  (void)context;
+  (void)emit;
+  return absl::UnimplementedError(absl::StrCat(
+      "dataset '", plan_.config().dataset_id(),
+      "' has no change feed in dx-rest-adapter's configuration; give it a "
+      "change_feed (docs/ADAPTERS.md)"));
+}
+
 }  // namespace dx::adapters

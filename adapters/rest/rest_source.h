@@ -27,6 +27,10 @@ class RestSource final : public DataSource {
   absl::Status Fetch(const v1::AdapterRequest& request,
                      const FetchContext& context,
                      const Emit& emit) const override;
+  // A dataset without a change_feed: UNIMPLEMENTED, saying how to add one.
+  absl::Status Changes(const v1::ChangesRequest& request,
+                       const FetchContext& context,
+                       const EmitChanges& emit) const override;
 
  private:
   // The answer's body when its status is 2xx (an empty body is not JSON,
