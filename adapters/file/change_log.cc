@@ -91,8 +91,18 @@ absl::StatusOr<v1::ProviderChange> ParseChangeLine(
   const int64_t nanos = absl::ToUnixNanos(t);
   c.mutable_commit_time()->set_seconds(nanos / 1000000000);
   c.mutable_commit_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  if (c.kind() == v1::CHANGE_KIND_DELETE) return c;
   auto values = obj.find("values");
+  if (c.kind() == v1::CHANGE_KIND_DELETE) {
+    // Optional for a delete: the record as it was, which the gateway needs
+    // to tell whether a filtered consumer had it (and never sends).
+    if (values == obj.end()) return c;
+    if (!values->is_object()) {
+      return absl::InvalidArgumentError(
+          "a delete's \"values\" (the record as it was) must be an object");
+    }
+    RowOf(*values, columns, c.mutable_values());
+    return c;
+  }
   if (values == obj.end() || !values->is_object()) {
     return absl::InvalidArgumentError(
         "\"values\" must be an object (every kind but delete)");

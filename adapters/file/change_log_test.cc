@@ -32,6 +32,26 @@ TEST(ChangeLineTest, ParsesEachKind) {
   EXPECT_EQ(d->values().values_size(), 0);
 }
 
+// A delete may carry the record as it was: the gateway decides a row
+// filter on it (a delete of a record in the consumer's rows is sent, one
+// out of them withheld). It was dropped before, so every delete was
+// withheld from a filtered consumer.
+TEST(ChangeLineTest, ADeleteMayCarryTheRecordAsItWas) {
+  auto d = ParseChangeLine(
+      R"({"position": 4, "key": "k1", "kind": "delete", "values": )"
+      R"({"citizen_id": "k1", "full_name": "Gone"}, )"
+      R"("commit_time": "2026-12-07T06:00:01Z"})",
+      kCols);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->values().values_size(), 2);
+  EXPECT_EQ(d->values().values(1), "Gone");
+  EXPECT_FALSE(ParseChangeLine(R"({"position": 4, "key": "k1", )"
+                               R"("kind": "delete", "values": [1], )"
+                               R"("commit_time": "2026-12-07T06:00:01Z"})",
+                               kCols)
+                   .ok());
+}
+
 TEST(ChangeLineTest, AnUpdateMayCarryTheRecordAsItWas) {
   auto c = ParseChangeLine(
       R"({"position": 5, "key": "k1", "kind": "update", "values": )"

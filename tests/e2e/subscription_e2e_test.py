@@ -163,10 +163,13 @@ change_logs:
         cls.tmp.cleanup()
 
     @classmethod
-    def change(cls, key, kind, commit_time="2026-12-07T06:00:00Z", previous=None, **values):
+    def change(cls, key, kind, commit_time="2026-12-07T06:00:00Z", previous=None, was=None,
+               **values):
         cls.position += 1
         line = {"position": cls.position, "key": key, "kind": kind,
                 "commit_time": commit_time}
+        if kind == "delete" and was is not None:  # the record as it was
+            line["values"] = {"citizen_id": key, "note": "secret", **was}
         if kind != "delete":
             line["values"] = {"citizen_id": key, "province_code": "079", "note": "secret",
                               **values}
@@ -332,6 +335,8 @@ change_logs:
          {masks}{feed_extra}modes: [subscription], legal_basis: tests}}
       - {{id: residents-lookup, consumers: [000.00.00.H30], purposes: [statistics],
          fields: [province_code], legal_basis: tests}}
+      - {{id: residents-read, consumers: [000.00.00.H29, 000.00.00.G12], purposes: [records],
+         fields: [citizen_id, full_name], legal_basis: tests}}
 {forbid}""")
         out = self.env.policy("apply", "-f", doc)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
@@ -489,7 +494,13 @@ change_logs:
             self.change("001000000903", "update", full_name="Mai Văn Phong",
                         province_code="079",
                         previous={"full_name": "Mai Văn Phong", "province_code": "001"})
-            batches = read_events(stream, 3)
+            # Deleted with the record as it was: in its rows, told; out of
+            # them, withheld (its key never named).
+            self.change("001000000904", "delete",
+                        was={"full_name": "Mai Thị Quế", "province_code": "001"})
+            self.change("001000000903", "delete",
+                        was={"full_name": "Mai Văn Phong", "province_code": "079"})
+            batches = read_events(stream, 4)
         finally:
             if stream is not None:
                 stream.cancel()
@@ -501,11 +512,15 @@ change_logs:
         self.assertEqual([(e.key, S.ChangeKind.Name(e.kind)) for e in events],
                          [("079000000901", "CHANGE_KIND_INSERT"),
                           ("079000000901", "CHANGE_KIND_LEFT_VIEW"),
-                          ("001000000903", "CHANGE_KIND_UPDATE")])
+                          ("001000000903", "CHANGE_KIND_UPDATE"),
+                          ("001000000903", "CHANGE_KIND_DELETE")])
+        self.assertEqual(len(events[3].values.values), 0, "a delete's values were sent")
         self.assertEqual(len(events[1].values.values), 0, "values of a record out of view")
         self.assertEqual(list(events[2].values.values)[0::2], ["001000000903", "079"])
         raw = b"".join(b.envelope for b in batches)
         self.assertNotIn(b"001000000902", raw)
+        self.assertNotIn(b"001000000904", raw)
+        self.assertNotIn("Mai Thị Quế".encode(), raw)
 
     def test_a_pushed_change_is_in_the_data_subjects_report(self):
         stream, opened = self.h30.subscribe()
@@ -890,7 +905,8 @@ change_logs:
         # the stream that named no data subject.
         r = self.env.auditor("subject-report", "--subject", key, "--format", "jsonl")
         kinds = {json.loads(line)["kind"] for line in r.stdout.splitlines()}
-        self.assertEqual(kinds, {"RECORD_KIND_SUBSCRIPTION_BATCH"})
+        self.assertIn("RECORD_KIND_SUBSCRIPTION_BATCH", kinds)
+        self.assertFalse(kinds & {"RECORD_KIND_EXCHANGE", "RECORD_KIND_STREAM_END"}, kinds)
         # The question is itself audited; the keys are not in the log.
         records = self.env.audit_records()
         self.assertTrue(any(x.get("admin_action") == "audit.record-recipients"
