@@ -206,6 +206,8 @@ void PrintRecordRecipients(const std::vector<v1::StoredRecord>& records,
   };
   std::map<std::string, Ways> by_agency;
   for (const auto& r : records) {
+    // A follow-up repeats what its exchange delivered: counted once, there.
+    if (r.record().kind() == v1::RECORD_KIND_NOT_DELIVERED) continue;
     Ways& w = by_agency[r.record().consumer_agency()];
     switch (r.record().kind()) {
       case v1::RECORD_KIND_SUBSCRIPTION_BATCH:

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "certs/crypto.h"
@@ -147,6 +148,19 @@ KeyShown KeyShownFor(const policy::AccessDecision& d, std::string mask_key) {
   return [spec, mask_key = std::move(mask_key)](const std::string& key) {
     return policy::MaskValue(spec, key, mask_key);
   };
+}
+
+// A provider position as the audit log and the consumer's messages show
+// it. A position inside a snapshot ("snapshot:P:<key>", subscription.proto)
+// names a record by its key: a key the consumer may not be granted (or
+// that lies outside its rows), and that the log must not hold in clear. Only
+// its "snapshot:P" part is shown; the state store keeps it whole, to resume.
+std::string ShownPosition(absl::string_view position) {
+  constexpr absl::string_view kSnapshot = "snapshot:";
+  if (!absl::StartsWith(position, kSnapshot)) return std::string(position);
+  const size_t colon = position.find(':', kSnapshot.size());
+  if (colon == absl::string_view::npos) return std::string(position);
+  return absl::StrCat(position.substr(0, colon), ":(key withheld)");
 }
 
 // Whether a change's record key names a person: the dataset's key field
@@ -393,6 +407,11 @@ absl::StatusOr<std::string> SubscriptionService::ProviderStart(
   req.set_from_end(start != v1::START_FROM_BEGINNING &&
                    start != v1::START_FROM_SNAPSHOT);
   req.set_snapshot_first(start == v1::START_FROM_SNAPSHOT);
+  // An adapter that does not know position_only answers as a feed: at most
+  // one change, and an idle batch within a second, so that its first batch
+  // comes within the adapter timeout.
+  req.set_max_changes(1);
+  req.set_idle_seconds(1);
   req.set_consumer_agency(a->env().consumer_agency());
   for (const auto& f : a->decision().adapter_fields) req.add_fields(f);
   auto reader = stub->Changes(&cctx, req);
@@ -410,6 +429,13 @@ absl::StatusOr<std::string> SubscriptionService::ProviderStart(
           "; subscribe from now (or from the beginning) and read the "
           "dataset once with Exchange.Stream"));
     }
+  }
+  if (!got && st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    // Permanent: retrying cannot help (UNAVAILABLE would say it could).
+    return absl::FailedPreconditionError(
+        absl::StrCat("the provider's adapter serves no change feed for "
+                     "dataset ",
+                     a->decision().dataset->id(), ": ", st.error_message()));
   }
   if (!got) {
     return absl::UnavailableError(absl::StrCat(
@@ -551,7 +577,7 @@ void SubscriptionService::Close(const std::shared_ptr<Live>& live,
       live->unacked_told = 0;
     }
     r.set_last_event_sequence(live->state.acked_sequence());
-    r.set_provider_position(live->state.acked_position());
+    r.set_provider_position(ShownPosition(live->state.acked_position()));
     if (live->end_recorded) return;  // End recorded why, denied
   }
   r.set_decision(v1::DECISION_ALLOW);
@@ -596,7 +622,8 @@ grpc::Status SubscriptionService::Subscribe(
     absl::MutexLock lock(&mu_);  // an Ack may be changing the state
     a.record().set_subscription_id(live->state.subscription_id());
     a.record().set_last_event_sequence(live->state.acked_sequence());
-    a.record().set_provider_position(live->state.acked_position());
+    a.record().set_provider_position(
+        ShownPosition(live->state.acked_position()));
   }
   for (const auto& f : a.decision().fields) a.record().add_returned_fields(f);
   a.RecordOutcome(Refusal(), v1::DECISION_ALLOW);
@@ -657,7 +684,8 @@ grpc::Status SubscriptionService::Unsubscribe(
       acked = (*loaded)->acked_sequence();
       // Recorded first: the log says it was ended before it is.
       a->record().set_last_event_sequence(acked);
-      a->record().set_provider_position((*loaded)->acked_position());
+      a->record().set_provider_position(
+          ShownPosition((*loaded)->acked_position()));
       a->record().set_subscription_event(
           absl::StrCat("unsubscribed (acked ", acked, ")"));
       a->RecordOutcome(Refusal(), v1::DECISION_ALLOW);
@@ -970,7 +998,7 @@ grpc::Status SubscriptionService::Serve(
     rec.set_first_event_sequence(eb.first_sequence());
     rec.set_last_event_sequence(eb.last_sequence());
     rec.set_record_count(eb.events_size());
-    rec.set_provider_position(cb.end_position());
+    rec.set_provider_position(ShownPosition(cb.end_position()));
     *rec.mutable_returned_fields() = eb.columns();
     std::sort(subject_hmacs.begin(), subject_hmacs.end());
     subject_hmacs.erase(std::unique(subject_hmacs.begin(), subject_hmacs.end()),
@@ -1072,7 +1100,7 @@ grpc::Status SubscriptionService::Serve(
             absl::StatusCode::kOutOfRange, v1::REASON_SUBSCRIPTION_RESYNC,
             absl::StrCat(
                 "the provider no longer keeps the changes after position ",
-                read_position, " (", adapter.error_message(),
+                ShownPosition(read_position), " (", adapter.error_message(),
                 "); open a new subscription from the beginning (or a "
                 "snapshot) and rebuild your copy from it")),
         why);
@@ -1281,7 +1309,7 @@ void SubscriptionService::ExpireOne(const std::string& id, absl::Time now,
   r.set_purpose_code(state.purpose_code());
   r.set_subscription_id(id);
   r.set_last_event_sequence(state.acked_sequence());
-  r.set_provider_position(state.acked_position());
+  r.set_provider_position(ShownPosition(state.acked_position()));
   r.set_subscription_event(absl::StrCat(
       "expired: idle since ",
       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", since, absl::UTCTimeZone()),

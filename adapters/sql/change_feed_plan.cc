@@ -86,10 +86,11 @@ std::string FormatSnapshotPosition(const SnapshotPosition& p) {
 absl::StatusOr<SnapshotPosition> ParseSnapshotPosition(
     absl::string_view position) {
   auto bad = [&]() {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "after_position '", position.substr(0, 40),
-        "' is not a snapshot position of this change feed; resume from a "
-        "position this feed gave"));
+    // The position is not echoed: its key part may name a record.
+    return absl::InvalidArgumentError(
+        "after_position is not a snapshot position of this change feed "
+        "(snapshot:<position>[:<key of at most 4096 bytes>]); resume from a "
+        "position this feed gave");
   };
   if (!absl::ConsumePrefix(&position, kSnapshotPrefix)) return bad();
   SnapshotPosition p;

@@ -28,6 +28,8 @@ void AppendNotDelivered(const ExchangeDeps& deps, Admission* a, uint64_t amends,
     record.clear_returned_fields();
     record.clear_response_sha256();
     record.set_truncated(v1::TRUNCATION_NONE);
+    record.clear_delivered_record_hmacs();
+    record.set_delivered_records_truncated(false);
   }
   a->RecordOutcome(why, v1::DECISION_ERROR);
   a->StampTotal();

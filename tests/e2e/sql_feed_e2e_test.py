@@ -502,6 +502,13 @@ datasets:
         self.assertEqual(copy, table)
         self.assertEqual(copy["079100000500"][1], "Cuối")
         self.assertNotIn("079100000901", copy)
+        # A snapshot position names a record by its key: the audit log shows
+        # only its "snapshot:P" part.
+        positions = [r.get("provider_position", "") for r in self.env.audit_records()
+                     if r.get("subscription_id") == sub_id]
+        self.assertTrue(any(p.startswith("snapshot:") for p in positions), positions)
+        for p in positions:
+            self.assertNotIn("0791", p)
 
     def test_dxctl_subscribe_from_snapshot_prints_every_record_then_says_so(self):
         self.insert("079000000771", "Đỗ Văn Ảnh")
