@@ -2,6 +2,7 @@
 // the answers merged by time (cli/cluster_merge.h), a query paged with
 // --cursor.
 #include <algorithm>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -91,29 +92,51 @@ int RunClusterQuery(const Flags& f) {
   return ReportMissed(missed, f);
 }
 
-int RunClusterSubjectReport(const Flags& f) {
-  auto request = SubjectReportFromFlags(f);
-  if (!request.ok()) return Fail(request.status());
-  const v1::SubjectReportRequest& req = *request;
-  auto nodes = ClusterNodes(f);
-  if (!nodes.ok()) return Fail(nodes.status());
+namespace {
+
+// The records `ask` finds on every node answering, in log order; the
+// nodes that could not be asked are added to `missed`.
+using AskNode =
+    std::function<absl::Status(AuditSource&, const AuditSource::RecordFn&)>;
+std::vector<v1::StoredRecord> FromEveryNode(
+    std::vector<ClusterNode>& nodes, const AskNode& ask,
+    std::vector<const ClusterNode*>* missed) {
   std::vector<v1::StoredRecord> all;
-  std::vector<const ClusterNode*> missed;
-  for (ClusterNode& n : *nodes) {
+  for (ClusterNode& n : nodes) {
     if (n.problem.ok()) {
       std::vector<v1::StoredRecord> mine;
-      n.problem = n.source->SubjectReport(req, [&](const v1::StoredRecord& r) {
+      n.problem = ask(*n.source, [&](const v1::StoredRecord& r) {
         mine.push_back(r);
         return true;
       });
       if (n.problem.ok()) all.insert(all.end(), mine.begin(), mine.end());
     }
-    if (!n.problem.ok()) missed.push_back(&n);
+    if (!n.problem.ok()) missed->push_back(&n);
   }
   std::sort(all.begin(), all.end(), RecordBefore);
+  return all;
+}
+
+std::string OnNodes(size_t all, size_t missed) {
+  return absl::StrCat(", on ", all - missed, " of ", all, " node(s)");
+}
+
+}  // namespace
+
+int RunClusterSubjectReport(const Flags& f) {
+  auto request = SubjectReportFromFlags(f);
+  if (!request.ok()) return Fail(request.status());
+  auto nodes = ClusterNodes(f);
+  if (!nodes.ok()) return Fail(nodes.status());
+  std::vector<const ClusterNode*> missed;
+  const auto all = FromEveryNode(
+      *nodes,
+      [&](AuditSource& s, const AuditSource::RecordFn& emit) {
+        return s.SubjectReport(*request, emit);
+      },
+      &missed);
   PrintSubjectReport(all, f.Get("format", "table"), /*show_node=*/true,
-                     absl::StrCat(", on ", nodes->size() - missed.size(),
-                                  " of ", nodes->size(), " node(s)"));
+                     OnNodes(nodes->size(), missed.size()));
   return ReportMissed(missed, f);
 }
 
@@ -122,25 +145,16 @@ int RunClusterRecordRecipients(const Flags& f) {
   if (!request.ok()) return Fail(request.status());
   auto nodes = ClusterNodes(f);
   if (!nodes.ok()) return Fail(nodes.status());
-  std::vector<v1::StoredRecord> all;
   std::vector<const ClusterNode*> missed;
-  for (ClusterNode& n : *nodes) {
-    if (n.problem.ok()) {
-      std::vector<v1::StoredRecord> mine;
-      n.problem =
-          n.source->RecordRecipients(*request, [&](const v1::StoredRecord& r) {
-            mine.push_back(r);
-            return true;
-          });
-      if (n.problem.ok()) all.insert(all.end(), mine.begin(), mine.end());
-    }
-    if (!n.problem.ok()) missed.push_back(&n);
-  }
-  std::sort(all.begin(), all.end(), RecordBefore);
+  const auto all = FromEveryNode(
+      *nodes,
+      [&](AuditSource& s, const AuditSource::RecordFn& emit) {
+        return s.RecordRecipients(*request, emit);
+      },
+      &missed);
   PrintRecordRecipients(all, *request, f.Get("format", "table"),
                         /*show_node=*/true,
-                        absl::StrCat(", on ", nodes->size() - missed.size(),
-                                     " of ", nodes->size(), " node(s)"));
+                        OnNodes(nodes->size(), missed.size()));
   return ReportMissed(missed, f);
 }
 

@@ -186,6 +186,25 @@ grpc::Status AuditService::GetCompactRange(grpc::ServerContext* ctx,
   });
 }
 
+namespace {
+
+// Every record `f` finds, page by page, written to `out`.
+absl::Status WriteAll(const audit::AuditReader& reader,
+                      const audit::AuditReader::Filter& f,
+                      grpc::ServerWriter<v1::StoredRecord>* out) {
+  std::string token;
+  do {
+    DX_ASSIGN_OR_RETURN(auto page, reader.Query(f, kMaxPage, token));
+    for (const auto& rec : page.records) {
+      if (!out->Write(rec)) return absl::CancelledError("");
+    }
+    token = page.next_page_token;
+  } while (!token.empty());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 grpc::Status AuditService::SubjectReport(
     grpc::ServerContext* ctx, const v1::SubjectReportRequest* req,
     grpc::ServerWriter<v1::StoredRecord>* out) {
@@ -200,15 +219,7 @@ grpc::Status AuditService::SubjectReport(
         certs::HmacSha256(deps_.subject_hmac_key, req->data_subject_id());
     f.from_micros = req->from_unix_micros();
     f.to_micros = req->to_unix_micros();
-    std::string token;
-    do {
-      DX_ASSIGN_OR_RETURN(auto page, reader_.Query(f, kMaxPage, token));
-      for (const auto& rec : page.records) {
-        if (!out->Write(rec)) return absl::CancelledError("");
-      }
-      token = page.next_page_token;
-    } while (!token.empty());
-    return absl::OkStatus();
+    return WriteAll(reader_, f, out);
   });
 }
 
@@ -230,15 +241,7 @@ grpc::Status AuditService::RecordRecipients(
     f.dataset_id = req->dataset_id();
     f.from_micros = req->from_unix_micros();
     f.to_micros = req->to_unix_micros();
-    std::string token;
-    do {
-      DX_ASSIGN_OR_RETURN(auto page, reader_.Query(f, kMaxPage, token));
-      for (const auto& rec : page.records) {
-        if (!out->Write(rec)) return absl::CancelledError("");
-      }
-      token = page.next_page_token;
-    } while (!token.empty());
-    return absl::OkStatus();
+    return WriteAll(reader_, f, out);
   });
 }
 
