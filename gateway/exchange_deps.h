@@ -13,12 +13,15 @@
 #include "common/clock.h"
 #include "gateway/adapter_pool.h"
 #include "gateway/exchange_observer.h"
+#include "gateway/federation_trust.h"
 #include "gateway/refusal.h"
 #include "gateway/request_checker.h"
 #include "policy/decision.h"
 #include "replay/replay_store.h"
 
 namespace dx::gateway {
+
+class PeerPool;
 
 struct ExchangeDeps {
   const RequestChecker* checker = nullptr;
@@ -28,6 +31,12 @@ struct ExchangeDeps {
   audit::AuditLog* audit = nullptr;
   const certs::Signer* signer = nullptr;
   AdapterPool* adapters = nullptr;
+  // A federated platform (docs/FEDERATION.md#routing-through-peers): the
+  // trust its anchors give, and the channels to peer platforms' gateways.
+  // Both null: no federation (no request is forwarded or taken from a
+  // peer).
+  const FederationTrust* federation = nullptr;
+  PeerPool* peers = nullptr;
   const Clock* clock = nullptr;
   // Whether the gateway may serve at all (the audit log can record, the
   // policy is known to be current): a refusal when not, checked before

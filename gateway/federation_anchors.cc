@@ -141,6 +141,14 @@ std::shared_ptr<const federation::Anchor> FederationAnchors::Get(
   return nullptr;
 }
 
+std::vector<std::shared_ptr<const federation::Anchor>> FederationAnchors::All()
+    const {
+  std::vector<std::shared_ptr<const federation::Anchor>> out;
+  absl::MutexLock lock(&mu_);
+  for (const Held& h : held_) out.push_back(h.anchor);
+  return out;
+}
+
 std::vector<certs::Expiry> FederationAnchors::Expiries() const {
   std::vector<certs::Expiry> out;
   absl::MutexLock lock(&mu_);

@@ -47,6 +47,9 @@ class FederationAnchors {
   // The anchor in force of `operator_platform_id`; null if none.
   std::shared_ptr<const federation::Anchor> Get(
       const std::string& operator_platform_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Every anchor in force, in the configuration's order.
+  std::vector<std::shared_ptr<const federation::Anchor>> All() const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // When each anchor in force runs out, and its operator's certificate
   // (for the node's status, metrics and alerts).
   std::vector<certs::Expiry> Expiries() const ABSL_LOCKS_EXCLUDED(mu_);

@@ -22,8 +22,10 @@
 #include "gateway/exchange_log.h"
 #include "gateway/exchange_service.h"
 #include "gateway/federation_anchors.h"
+#include "gateway/federation_routes.h"
 #include "gateway/node_reloads.h"
 #include "gateway/node_status.h"
+#include "gateway/peer_pool.h"
 #include "gateway/prometheus_exchange_metrics.h"
 #include "gateway/readiness.h"
 #include "gateway/registry_admin.h"
@@ -90,6 +92,8 @@ absl::StatusOr<std::unique_ptr<NodeComponents>> NodeComponents::Build(
   reload.separate_log_signer = c->separate_log_signer.get();
   reload.adapters = c->adapters.get();
   reload.federation = c->federation.get();
+  reload.federation_routes = c->federation_routes.get();
+  reload.peers = c->peers.get();
   if (c->backends.registry->ReloadableFile().ok()) {
     reload.file_registry_admin = c->registry_admin.get();
   }
@@ -141,6 +145,8 @@ absl::Status NodeComponents::OpenAuditLog() {
                absl::StrCat("federation (platform ",
                             config.federation().platform_id(), "): ", line));
     }
+    federation_routes = std::make_unique<FederationRoutes>(
+        config.federation(), federation.get(), clock);
   }
   audit::RocksDbAuditLog::Options log;
   log.sync = config.audit().sync();
@@ -182,7 +188,8 @@ absl::Status NodeComponents::OpenPolicy() {
   RequestChecker::Options check;
   check.clock_skew = absl::Seconds(config.clock_skew_seconds());
   check.max_lifetime = absl::Seconds(config.max_request_lifetime_seconds());
-  checker = std::make_unique<RequestChecker>(check, trust.get(), clock);
+  checker = std::make_unique<RequestChecker>(check, trust.get(), clock,
+                                             federation_routes.get());
   // The sharing policy follows the store, compiled against the registry
   // (docs/POLICY.md).
   policy::PolicySync::Options follow;
@@ -263,6 +270,11 @@ absl::Status NodeComponents::BuildExchange() {
   adapters = std::make_unique<AdapterPool>(
       AdapterPool::Options{ca_pem, tls_cert, tls_key,
                            static_cast<int>(config.max_response_bytes())});
+  if (federation_routes != nullptr) {
+    peers = std::make_unique<PeerPool>(
+        PeerPool::Identity{tls_cert, tls_key},
+        static_cast<int>(config.max_response_bytes()));
+  }
   // Health, housekeeping and every exchange ask this one gate.
   readiness = std::make_unique<Readiness>(
       Readiness::Sources{
@@ -290,6 +302,8 @@ absl::Status NodeComponents::BuildExchange() {
   deps.audit = audit_log.get();
   deps.signer = signer.get();
   deps.adapters = adapters.get();
+  deps.federation = federation_routes.get();
+  deps.peers = peers.get();
   deps.clock = clock;
   deps.readiness = [gate = readiness.get()] { return gate->Check(); };
   deps.node_id = config.node_id();
@@ -362,6 +376,7 @@ uint64_t NodeComponents::Close() {
   exchange_metrics.reset();
   metrics.reset();
   readiness.reset();
+  peers.reset();
   adapters.reset();
   registry_admin.reset();
   policy_admin.reset();

@@ -12,7 +12,8 @@
 //     heads with the log signer.
 //  3. subject_key, state_db: the data folder; the audit log, its readers
 //     and the pruner live in state_db. federation: the anchors in force
-//     (their serials are kept in state_db).
+//     (their serials are kept in state_db); federation_routes: the trust
+//     and routes the exchange pipeline asks of them.
 //  4. audit_log: every later part records through it.
 //  5. recorder: the one way admin records reach the log (audit_log).
 //  6. pruner: prunes audit_log in state_db.
@@ -25,7 +26,8 @@
 // 10. sync: the sharing policy, compiled from the backends' stores.
 // 11. policy_admin: changes the policy in the store, waits for sync.
 // 12. registry_admin: changes the registry, checked against sync.
-// 13. adapters: the channels to the adapters (the TLS pair, the anchors).
+// 13. adapters: the channels to the adapters (the TLS pair, the anchors);
+//     peers: the channels to peer platforms' gateways (the TLS pair).
 // 14. readiness: asks audit_log, the backends and sync whether to serve.
 // 15. metrics, exchange_metrics, exchange_log, observers: watch exchanges.
 // 16. exchange: the Exchange pipeline, on all of the above.
@@ -89,6 +91,8 @@ class PrometheusExchangeMetrics;
 class Readiness;
 class RegistryAdmin;
 class RequestChecker;
+class FederationRoutes;
+class PeerPool;
 
 class NodeComponents {
  public:
@@ -135,7 +139,8 @@ class NodeComponents {
   const certs::Signer* log_signer = nullptr;
   std::string subject_key;
   std::unique_ptr<audit::StateDb> state_db;
-  std::unique_ptr<FederationAnchors> federation;  // null: no federation
+  std::unique_ptr<FederationAnchors> federation;        // null: no federation
+  std::unique_ptr<FederationRoutes> federation_routes;  // null: none
   std::unique_ptr<audit::RocksDbAuditLog> audit_log;
   std::unique_ptr<AuditAdminRecorder> recorder;
   std::unique_ptr<audit::Pruner> pruner;
@@ -149,6 +154,7 @@ class NodeComponents {
   std::unique_ptr<policy::PolicyAdmin> policy_admin;
   std::unique_ptr<RegistryAdmin> registry_admin;
   std::unique_ptr<AdapterPool> adapters;
+  std::unique_ptr<PeerPool> peers;  // null: no federation
   std::unique_ptr<Readiness> readiness;
   std::unique_ptr<metrics::Metrics> metrics;  // null when metrics are off
   std::unique_ptr<PrometheusExchangeMetrics> exchange_metrics;

@@ -13,6 +13,8 @@
 #include "console/console_server.h"
 #include "gateway/adapter_pool.h"
 #include "gateway/federation_anchors.h"
+#include "gateway/federation_routes.h"
+#include "gateway/peer_pool.h"
 #include "gateway/registry_admin.h"
 
 namespace dx::gateway {
@@ -68,8 +70,15 @@ std::vector<ConfigReloader::Reloadable> NodeReloads::Reloadables() {
       out.push_back(
           {absl::StrCat("federation anchor of ", a.operator_platform_id()),
            {a.anchor_file(), a.signature_file(), a.operator_certificate_file()},
-           [this, i](auto) {
-             return parts_.federation->Reload(static_cast<size_t>(i));
+           [this, i](auto) -> absl::StatusOr<std::string> {
+             DX_ASSIGN_OR_RETURN(
+                 std::string changed,
+                 parts_.federation->Reload(static_cast<size_t>(i)));
+             if (changed == "unchanged") return changed;
+             // Peer platforms' roots may have changed: the TLS port
+             // follows.
+             DX_ASSIGN_OR_RETURN(std::string installed, InstallTls());
+             return absl::StrCat(changed, "; TLS ", installed);
            }});
     }
   }
@@ -122,7 +131,16 @@ absl::StatusOr<std::string> NodeReloads::InstallTls() {
                       ReadFile(parts_.config->tls().cert_file()));
   DX_ASSIGN_OR_RETURN(std::string key,
                       ReadFile(parts_.config->tls().key_file()));
-  const std::string& ca = anchors_pem_;
+  // The TLS port also lets peer platforms' gateways connect (their roots
+  // from the anchors in force); every service checks its caller again
+  // against this platform's own trust store, and only Exchange takes a
+  // peer's gateway, as a hop (docs/FEDERATION.md). The adapters' channels
+  // trust this platform's anchors alone.
+  const std::string ca =
+      parts_.federation_routes != nullptr
+          ? absl::StrCat(anchors_pem_,
+                         parts_.federation_routes->PeerGatewayRootsPem())
+          : anchors_pem_;
   // The key matches the certificate, which is this node's and verifies.
   auto pair = certs::Signer::FromPem(key, cert);
   if (!pair.ok()) {
@@ -150,7 +168,10 @@ absl::StatusOr<std::string> NodeReloads::InstallTls() {
       std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
       ec);
   DX_RETURN_IF_ERROR(WriteFileAtomically(dir + "/cert.pem", cert));
-  if (parts_.adapters != nullptr) parts_.adapters->SetIdentity({ca, cert, key});
+  if (parts_.adapters != nullptr) {
+    parts_.adapters->SetIdentity({anchors_pem_, cert, key});
+  }
+  if (parts_.peers != nullptr) parts_.peers->SetIdentity({cert, key});
   return absl::StrCat("certificate sha256 ",
                       HexEncode(certs::Sha256((*pair)->certificate_der())));
 }

@@ -28,6 +28,8 @@ namespace dx::gateway {
 
 class AdapterPool;
 class FederationAnchors;
+class FederationRoutes;
+class PeerPool;
 class RegistryAdmin;
 
 // The trust store's options from the configuration.
@@ -49,6 +51,8 @@ class NodeReloads {
     RegistryAdmin* file_registry_admin = nullptr;
     // Null without federation anchors.
     FederationAnchors* federation = nullptr;
+    const FederationRoutes* federation_routes = nullptr;
+    PeerPool* peers = nullptr;
   };
   // `anchors_pem`: the trust anchors the store was built from.
   NodeReloads(Parts parts, std::string anchors_pem)

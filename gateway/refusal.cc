@@ -69,6 +69,10 @@ std::vector<ReasonRow> MakeReasonCodes() {
       // Not a permission the policy could grant: the caller's code is
       // retired, and no grant changes that; it must call as a successor.
       {v1::REASON_AGENCY_SUCCEEDED, {C::kFailedPrecondition}},
+      // Federation (gateway/internal/forwarding.cc).
+      {v1::REASON_PEER_UNAVAILABLE, {C::kUnavailable, C::kDeadlineExceeded}},
+      {v1::REASON_ROUTING_REFUSED,
+       {C::kFailedPrecondition, C::kInvalidArgument}},
   };
 }
 
@@ -137,6 +141,7 @@ grpc::Status ErrorStatus(const Refusal& r, const std::string& request_id,
   detail.set_legal_basis(r.legal_basis);
   detail.set_policy_rule_id(r.rule_id);
   detail.set_request_id(request_id);
+  detail.set_platform_id(r.platform_id);
   if (receipt != nullptr) {
     v1::AuditReceipt* out = detail.mutable_receipt();
     out->set_sequence_number(receipt->sequence_number);

@@ -49,6 +49,9 @@ struct Refusal {
   std::string message;
   std::string legal_basis;
   std::string rule_id;
+  // In a federation: the platform whose gateway refused (ErrorDetail.
+  // platform_id); set at the close from the node's platform.
+  std::string platform_id;
   // The catalogue entry of the LocalizedMessages (i18n/*.json) when it is
   // not the reason's own ("refusal.<REASON>"), with the values of its
   // placeholders: the detail of this refusal (a request id, a size).

@@ -90,6 +90,13 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
                               CheckedRequest* out) const {
   ReadEnvelope(request, out);
 
+  // 0. A peer platform's gateway forwarding a consumer's request (a hop):
+  // the consumer is known by its signature alone.
+  if (hops_ != nullptr && !tls_peer_pem.empty()) {
+    absl::StatusOr<Hop> hop = hops_->IdentifyHop(tls_peer_pem);
+    if (hop.ok()) return CheckForwarded(request, *hop, out);
+  }
+
   // 1. The TLS client must be an agency (gRPC already verified the chain;
   // the trust store adds the CRL and the identity).
   if (tls_peer_pem.empty()) {
@@ -161,6 +168,46 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   out->identity_verified = true;
 
   // 4. Field checks, freshness.
+  if (Refusal r = CheckEnvelopeFields(env); r.refused()) return r;
+  return CheckFreshness(env);
+}
+
+Refusal RequestChecker::CheckForwarded(const v1::SignedRequest& request,
+                                       const Hop& hop,
+                                       CheckedRequest* out) const {
+  out->via_platform = hop.platform_id;
+  out->via_gateway = hop.gateway_node;
+  if (!out->envelope_parsed) {
+    return Refusal::For(v1::REASON_MALFORMED_REQUEST,
+                        "SignedRequest.envelope is empty or not a serialized "
+                        "dx.v1.RequestEnvelope");
+  }
+  const v1::RequestEnvelope& env = out->envelope;
+  if (request.signer_certificate().empty() || request.signature().empty()) {
+    return Refusal::For(v1::REASON_BAD_SIGNATURE,
+                        "SignedRequest needs signature and signer_certificate "
+                        "(DER) set");
+  }
+  auto cert = certs::ParseCertificateDer(request.signer_certificate());
+  if (cert.ok()) {
+    out->signer_fingerprint = certs::CertificateFingerprint(cert->get());
+  }
+  absl::StatusOr<certs::PkeyPtr> key = hops_->VerifyForwardedConsumer(
+      env.consumer_agency(), request.signer_certificate());
+  if (!key.ok()) {
+    return Refusal::For(v1::REASON_IDENTITY_MISMATCH,
+                        absl::StrCat("forwarded by platform ", hop.platform_id,
+                                     ": ", key.status().message()));
+  }
+  if (!certs::VerifySignature(key->get(), request.envelope(),
+                              request.signature())) {
+    return Refusal::For(
+        v1::REASON_BAD_SIGNATURE,
+        absl::StrCat("forwarded by platform ", hop.platform_id,
+                     ": the consumer's signature does not verify over the "
+                     "envelope bytes (were they altered in transit?)"));
+  }
+  out->identity_verified = true;
   if (Refusal r = CheckEnvelopeFields(env); r.refused()) return r;
   return CheckFreshness(env);
 }

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "dx/v1/errors.pb.h"
 #include "dx/v1/exchange.pb.h"
+#include "gateway/federation_trust.h"
 #include "gateway/refusal.h"
 
 namespace dx::gateway {
@@ -37,8 +38,15 @@ struct CheckedRequest {
   std::string tls_cert_fingerprint;
   std::string signer_fingerprint;
   // The TLS certificate, the signer certificate and the signature verified,
-  // and all name the envelope's consumer agency.
+  // and all name the envelope's consumer agency. For a forwarded request:
+  // the forwarding gateway is a peer platform's, and the signer certificate
+  // and the signature verified under the platform that speaks for the
+  // consumer agency.
   bool identity_verified = false;
+  // A request forwarded by a peer platform's gateway (a hop): that
+  // platform and its gateway's node id; empty for a consumer's own call.
+  std::string via_platform;
+  std::string via_gateway;
 };
 
 class RequestChecker {
@@ -48,8 +56,11 @@ class RequestChecker {
     absl::Duration max_lifetime = absl::Minutes(10);
     size_t max_fields = 1000;
   };
-  RequestChecker(Options options, certs::TrustStore* trust, const Clock* clock)
-      : options_(options), trust_(trust), clock_(clock) {}
+  // `hops`: the federation's trust; null: no request is taken from a peer
+  // platform's gateway.
+  RequestChecker(Options options, certs::TrustStore* trust, const Clock* clock,
+                 const FederationTrust* hops = nullptr)
+      : options_(options), trust_(trust), clock_(clock), hops_(hops) {}
 
   // `tls_peer_pem` is the client's TLS certificate as gRPC reports it
   // (empty when there is none).
@@ -72,12 +83,16 @@ class RequestChecker {
                              CheckedRequest* out);
 
  private:
+  // A request whose TLS client is a peer platform's gateway `hop`.
+  Refusal CheckForwarded(const v1::SignedRequest& request, const Hop& hop,
+                         CheckedRequest* out) const;
   Refusal CheckEnvelopeFields(const v1::RequestEnvelope& env) const;
   Refusal CheckFreshness(const v1::RequestEnvelope& env) const;
 
   const Options options_;
   certs::TrustStore* const trust_;
   const Clock* const clock_;
+  const FederationTrust* const hops_;
 };
 
 // Maps a certificate problem to a refusal.

@@ -66,7 +66,14 @@ absl::StatusOr<std::shared_ptr<const Registry>> Registry::FromProto(
                  absl::StrCat("agency '", d.provider_agency(),
                               "' is not in agencies"));
     }
-    if (d.adapter().address().empty()) {
+    if (!d.peer_platform().empty()) {
+      // Served by a peer platform's gateway: no adapter of ours.
+      if (!d.adapter().address().empty()) {
+        return bad(where + ".adapter",
+                   "a dataset served by a peer_platform names no adapter "
+                   "(its platform's gateway answers for it): remove one");
+      }
+    } else if (d.adapter().address().empty()) {
       return bad(where + ".adapter.address", "must be set (host:port)");
     }
     if (d.fields().empty()) return bad(where + ".fields", "must list fields");

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/records.h"
 #include "gateway/envelope_terms.h"
 #include "gateway/policy_filter.h"
@@ -21,6 +25,37 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
   const int64_t nanos = absl::ToUnixNanos(t);
   ts->set_seconds(nanos / 1000000000);
   ts->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+// Transit metadata (docs/FEDERATION.md#routing-through-peers): beside the
+// consumer's signed bytes, never inside them.
+constexpr char kHopPath[] = "dx-hop-path";
+constexpr char kHopLimit[] = "dx-hop-limit";
+// Far above any real network (consumer platform, hub, provider), far
+// below harm.
+constexpr size_t kMaxPathEntries = 16;
+
+// The one value of `key` in the client's metadata; false if absent or
+// sent more than once.
+bool OneMetadata(const grpc::ServerContextBase& ctx, const char* key,
+                 std::string* out) {
+  const auto& md = ctx.client_metadata();
+  auto range = md.equal_range(key);
+  if (range.first == range.second || std::next(range.first) != range.second) {
+    return false;
+  }
+  out->assign(range.first->second.data(), range.first->second.size());
+  return true;
+}
+
+bool IsPlatformId(absl::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '-' && c != '_') {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string PeerPem(const grpc::ServerContextBase& ctx) {
@@ -65,6 +100,7 @@ Refusal Admission::Authenticate(bool accepting,
     stages_.Set(Stage::kVerify, deps_.clock->Now() - start);
     // A signed subscribe or ack sent to Exchange: its terms would be
     // ignored and it would be served as a plain look-up.
+    if (!refusal.refused() && forwarded()) refusal = CheckTransit();
     if (!refusal.refused() && kind_ != v1::RECORD_KIND_SUBSCRIPTION_START &&
         kind_ != v1::RECORD_KIND_SUBSCRIPTION_CONTROL) {
       refusal = TermsOnExchange(checked_.envelope);
@@ -74,6 +110,116 @@ Refusal Admission::Authenticate(bool accepting,
   }
   FillRecordFromRequest();
   return refusal;
+}
+
+Refusal Admission::CheckTransit() {
+  auto refuse = [](absl::StatusCode code, std::string m) {
+    return Refusal::Of(code, v1::REASON_ROUTING_REFUSED, std::move(m));
+  };
+  if (kind_ != v1::RECORD_KIND_EXCHANGE) {
+    return refuse(absl::StatusCode::kFailedPrecondition,
+                  "only Exchange/Call crosses platforms so far; streams and "
+                  "subscriptions through a peer platform are not served yet");
+  }
+  std::string path, limit;
+  if (!OneMetadata(*ctx_, kHopPath, &path) ||
+      !OneMetadata(*ctx_, kHopLimit, &limit)) {
+    return refuse(absl::StatusCode::kInvalidArgument,
+                  "a forwarded request carries exactly one dx-hop-path and "
+                  "one dx-hop-limit header");
+  }
+  hop_path_ = absl::StrSplit(path, ',');
+  record_.clear_hop_path();
+  for (const std::string& p : hop_path_) record_.add_hop_path(p);
+  if (hop_path_.size() > kMaxPathEntries ||
+      !std::all_of(hop_path_.begin(), hop_path_.end(), IsPlatformId)) {
+    hop_path_.clear();
+    record_.clear_hop_path();
+    return refuse(absl::StatusCode::kInvalidArgument,
+                  absl::StrCat("dx-hop-path must be at most ", kMaxPathEntries,
+                               " platform ids separated by commas"));
+  }
+  if (hop_path_.back() != checked_.via_platform) {
+    return refuse(absl::StatusCode::kInvalidArgument,
+                  absl::StrCat("dx-hop-path must end with the forwarding "
+                               "platform ",
+                               checked_.via_platform));
+  }
+  if (std::find(hop_path_.begin(), hop_path_.end(),
+                deps_.federation->platform_id()) != hop_path_.end()) {
+    return refuse(absl::StatusCode::kFailedPrecondition,
+                  absl::StrCat("routing loop: the request already crossed "
+                               "this platform (",
+                               deps_.federation->platform_id(), ") on ", path,
+                               "; check the platforms' peer_platform entries"));
+  }
+  if (!absl::SimpleAtoi(limit, &hop_limit_) || limit.size() > 3) {
+    return refuse(absl::StatusCode::kInvalidArgument,
+                  "dx-hop-limit must be a small decimal number");
+  }
+  if (hop_limit_ == 0) {
+    return refuse(absl::StatusCode::kFailedPrecondition,
+                  absl::StrCat("no hops left after ", path,
+                               ": the request crossed as many platforms as "
+                               "its first platform allows"));
+  }
+  return Refusal();
+}
+
+Refusal Admission::CheckLeaving() const {
+  auto refuse = [this](std::string m) {
+    Refusal r = Refusal::For(v1::REASON_POLICY_FORBIDDEN, std::move(m));
+    r.rule_id = decision_.rule_id;
+    return r;
+  };
+  if (!decision_.masks.empty() || decision_.row_filter != nullptr) {
+    return refuse(absl::StrCat(
+        "dataset ", decision_.dataset->id(), " is served by platform ",
+        decision_.dataset->peer_platform(),
+        " and this platform's grant masks fields or filters rows: a signed "
+        "answer cannot be altered in transit, so such a grant cannot be "
+        "served across platforms (the grant must allow the fields unmasked, "
+        "with no row filter)"));
+  }
+  if (env().fields().empty()) {
+    if (decision_.fields.size() !=
+        static_cast<size_t>(decision_.dataset->fields_size())) {
+      return refuse(absl::StrCat(
+          "dataset ", decision_.dataset->id(), " is served by platform ",
+          decision_.dataset->peer_platform(),
+          ": name the fields you need (this platform allows you ",
+          absl::StrJoin(decision_.fields, ", "), ")"));
+    }
+    return Refusal();
+  }
+  for (const std::string& f : env().fields()) {
+    if (std::find(decision_.fields.begin(), decision_.fields.end(), f) ==
+        decision_.fields.end()) {
+      return refuse(absl::StrCat("field ", f, " of ", decision_.dataset->id(),
+                                 " may not leave this platform for you"));
+    }
+  }
+  return Refusal();
+}
+
+std::string Admission::OnwardPath() const {
+  std::vector<std::string> path = hop_path_;
+  path.push_back(deps_.federation->platform_id());
+  return absl::StrJoin(path, ",");
+}
+
+uint32_t Admission::OnwardLimit() const {
+  // The platforms it may still enter, the next one included.
+  return forwarded() ? hop_limit_ - 1 : deps_.federation->max_hops();
+}
+
+absl::Time Admission::ForwardDeadline() const {
+  absl::Time callers = absl::FromChrono(ctx_->deadline());
+  if (callers == absl::InfiniteFuture()) {
+    callers = received_ + deps_.adapter_timeout;
+  }
+  return std::min(callers - deps_.federation->return_margin(),
+                  FromTimestamp(env().expires_at()));
 }
 
 Refusal Admission::RecheckCertificates(const v1::SignedRequest& request) const {
@@ -148,6 +294,17 @@ void Admission::Decide(uint64_t max_records, Cancellation* cancel,
           r.legal_basis = decision_.legal_basis;
           r.rule_id = decision_.rule_id;
           done(std::move(r));
+          return;
+        }
+        if (ServedByPeer() && kind_ != v1::RECORD_KIND_EXCHANGE) {
+          done(Refusal::For(
+              v1::REASON_ROUTING_REFUSED,
+              absl::StrCat("dataset ", decision_.dataset->id(),
+                           " is served by platform ",
+                           decision_.dataset->peer_platform(),
+                           ": only Exchange/Call crosses platforms so far; "
+                           "streams and subscriptions are not served across "
+                           "platforms yet")));
           return;
         }
         for (const auto& m : decision_.masks) {
@@ -354,6 +511,8 @@ void Admission::FillRecordFromRequest() {
   record_.set_signer_cert_sha256(checked_.signer_fingerprint);
   record_.set_tls_cert_sha256(checked_.tls_cert_fingerprint);
   record_.set_identity_verified(checked_.identity_verified);
+  record_.set_via_platform(checked_.via_platform);
+  record_.set_via_gateway(checked_.via_gateway);
   if (!checked_.envelope_parsed) return;
   const v1::RequestEnvelope& e = env();
   record_.set_request_id(e.request_id());

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "audit/record_hmac.h"
 #include "dx/v1/adapter.pb.h"
@@ -33,6 +34,14 @@ class Admission {
 
   // Step 1; also records what the request says, as far as it could be read.
   Refusal Authenticate(bool accepting, const v1::SignedRequest& request);
+  // Step 1 of a forwarded request (its TLS client is a peer platform's
+  // gateway): its transit metadata, read after Authenticate. Refuses a
+  // loop (this platform in the path), no hops left, or a request type not
+  // served across platforms yet.
+  Refusal CheckTransit();
+  // Whether the request came from a peer platform's gateway.
+  bool forwarded() const { return !checked_.via_platform.empty(); }
+
   // Step 2: `done` runs once, with the replay refusal or none.
   void CheckReplay(Cancellation* cancel, std::function<void(Refusal)> done);
   // Step 3, for a call that can return `max_records` (0: no limit): `done`
@@ -80,6 +89,24 @@ class Admission {
   void SettleQuota(uint64_t n);
 
   const v1::AdapterEndpoint& adapter() const;
+  // Whether the dataset allowed is served by a peer platform.
+  bool ServedByPeer() const {
+    return decision_.dataset != nullptr &&
+           !decision_.dataset->peer_platform().empty();
+  }
+  // Before a request leaves for a peer platform: this platform's decision
+  // must be one the relayed answer keeps, since the provider's signed
+  // answer cannot be filtered in transit (no masks, no row filter, the
+  // fields asked for all allowed).
+  Refusal CheckLeaving() const;
+  // The transit metadata to send on: this platform appended to the path,
+  // one hop fewer.
+  std::string OnwardPath() const;
+  uint32_t OnwardLimit() const;
+  // The forward's deadline: the caller's less the way back's margin,
+  // bounded by the request's expiry.
+  absl::Time ForwardDeadline() const;
+  const std::string& request_sha256() const { return checked_.request_sha256; }
   v1::AdapterRequest AdapterRequestFor(uint32_t max_records,
                                        uint32_t batch_rows) const;
   // A unary call's adapter deadline: the adapter timeout, bounded by the
@@ -117,7 +144,10 @@ class Admission {
   const bool stream_;
   const v1::RecordKind kind_;
   v1::AuditRecord record_;
-  std::string mask_key_;  // for hash masks: per consumer (policy/masking.h)
+  std::string mask_key_;
+  // A forwarded request's transit metadata (CheckTransit).
+  std::vector<std::string> hop_path_;
+  uint32_t hop_limit_ = 0;  // for hash masks: per consumer (policy/masking.h)
   absl::Time adapter_started_;
   // Each slot written by one step; read at the close, after every step.
   StageTimes stages_;

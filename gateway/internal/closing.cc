@@ -3,11 +3,19 @@
 namespace dx::gateway::internal {
 namespace {
 
+// In a federation a refusal names the platform whose gateway gave it.
+Refusal Named(const ExchangeDeps& deps, Refusal r) {
+  if (r.platform_id.empty() && deps.federation != nullptr) {
+    r.platform_id = deps.federation->platform_id();
+  }
+  return r;
+}
+
 // The record could not be appended: the exchange ends in that error, and
 // the observer hears of it as such.
 grpc::Status NotRecorded(const ExchangeDeps& deps, Admission* a,
                          const absl::Status& why) {
-  const Refusal failure = AuditFailure(why);
+  const Refusal failure = Named(deps, AuditFailure(why));
   a->RecordOutcome(failure, v1::DECISION_ERROR);
   grpc::Status s = ErrorStatus(failure, a->request_id(), nullptr, deps.node_id);
   a->ReportClosed(-1, s.error_code());
@@ -36,12 +44,12 @@ void AppendNotDelivered(const ExchangeDeps& deps, Admission* a, uint64_t amends,
   deps.audit->Append(record, [&deps, a, why, done = std::move(done)](
                                  absl::StatusOr<audit::AppendResult> r) {
     if (!r.ok()) {
-      done(-1, ErrorStatus(AuditFailure(r.status()), a->request_id(), nullptr,
-                           deps.node_id));
+      done(-1, ErrorStatus(Named(deps, AuditFailure(r.status())),
+                           a->request_id(), nullptr, deps.node_id));
       return;
     }
     done(static_cast<int64_t>(r->sequence_number),
-         ErrorStatus(why, a->request_id(), &*r, deps.node_id));
+         ErrorStatus(Named(deps, why), a->request_id(), &*r, deps.node_id));
   });
 }
 
@@ -60,10 +68,31 @@ void CloseRefused(const ExchangeDeps& deps, Admission* a,
       finish(NotRecorded(deps, a, r.status()));
       return;
     }
-    grpc::Status s = ErrorStatus(refusal, a->request_id(), &*r, deps.node_id);
+    grpc::Status s =
+        ErrorStatus(Named(deps, refusal), a->request_id(), &*r, deps.node_id);
     a->ReportClosed(static_cast<int64_t>(r->sequence_number), s.error_code());
     finish(std::move(s));
   });
+}
+
+void CloseRelayed(const ExchangeDeps& deps, Admission* a,
+                  const Refusal& as_recorded, v1::Decision decision,
+                  grpc::Status relayed, FinishFn finish) {
+  a->RecordOutcome(as_recorded, decision);
+  a->StampTotal();
+  deps.audit->Append(
+      a->record(),
+      [&deps, a, relayed = std::move(relayed), start = deps.clock->Now(),
+       finish = std::move(finish)](absl::StatusOr<audit::AppendResult> r) {
+        a->stages().Set(Stage::kAuditCommit, deps.clock->Now() - start);
+        if (!r.ok()) {
+          finish(NotRecorded(deps, a, r.status()));
+          return;
+        }
+        a->ReportClosed(static_cast<int64_t>(r->sequence_number),
+                        relayed.error_code());
+        finish(relayed);
+      });
 }
 
 void CloseAllowed(

@@ -24,6 +24,14 @@ void CloseRefused(const ExchangeDeps& deps, Admission* admission,
                   const Refusal& refusal, v1::Decision decision,
                   FinishFn finish);
 
+// A refusal a peer platform gave to a forwarded request: records it as
+// `as_recorded` (`decision` DENY or ERROR), then finishes with the peer's
+// status as it came, its ErrorDetail naming the platform that refused and
+// its receipt.
+void CloseRelayed(const ExchangeDeps& deps, Admission* admission,
+                  const Refusal& as_recorded, v1::Decision decision,
+                  grpc::Status relayed, FinishFn finish);
+
 // Records the allowed outcome; once durable, `answer(receipt)` fills and
 // signs what is sent; then finishes OK. An error there answers INTERNAL,
 // and a RECORD_KIND_NOT_DELIVERED record follows the first (the answer

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/internal/closing.h"
+#include "gateway/internal/forwarding.h"
+#include "gateway/peer_pool.h"
 
 namespace dx::gateway::internal {
 
@@ -14,6 +16,7 @@ UnaryCall::UnaryCall(const ExchangeDeps& deps, InFlightLimiter* limiter,
       a_(deps, ctx, v1::RECORD_KIND_EXCHANGE) {}
 
 void UnaryCall::Start(bool accepting, const v1::SignedRequest& request) {
+  request_ = &request;  // gRPC's, alive until the call is done
   Refusal refused = a_.Authenticate(accepting, request);
   if (refused.refused()) {
     CloseRefused(deps_, &a_, refused, v1::DECISION_DENY,
@@ -57,6 +60,10 @@ void UnaryCall::OnReplayChecked(Refusal refusal) {
 void UnaryCall::OnDecided(Refusal refusal) {
   if (refusal.refused()) {
     MainBranchDone(std::move(refusal), v1::DECISION_DENY);
+    return;
+  }
+  if (a_.ServedByPeer()) {
+    Forward();
     return;
   }
   max_records_ = static_cast<uint32_t>(a_.RecordLimit(deps_.max_records_unary));
@@ -117,6 +124,103 @@ void UnaryCall::OnAdapterDone(grpc::Status s) {
   MainBranchDone(Refusal(), v1::DECISION_ALLOW);
 }
 
+void UnaryCall::Forward() {
+  if (deps_.federation == nullptr || deps_.peers == nullptr) {
+    MainBranchDone(
+        Refusal::For(v1::REASON_PEER_UNAVAILABLE,
+                     absl::StrCat("dataset ", a_.env().dataset_id(),
+                                  " is served by a peer platform, and this "
+                                  "node has no federation configured")),
+        v1::DECISION_ERROR);
+    return;
+  }
+  if (Refusal r = a_.CheckLeaving(); r.refused()) {
+    MainBranchDone(std::move(r), v1::DECISION_DENY);
+    return;
+  }
+  absl::StatusOr<PeerRoute> route =
+      deps_.federation->RouteTo(*a_.decision().dataset);
+  if (!route.ok()) {
+    MainBranchDone(Refusal::For(v1::REASON_PEER_UNAVAILABLE,
+                                std::string(route.status().message())),
+                   v1::DECISION_ERROR);
+    return;
+  }
+  route_ = *std::move(route);
+  const v1::FederationGateway& gateway = route_.gateways.front();
+  a_.record().set_routed_to_platform(route_.platform_id);
+  a_.record().set_routed_to_gateway(gateway.address());
+  // The consumer's signed bytes go on as they came (the envelope is a
+  // bytes field: parsing and serializing the SignedRequest keeps them).
+  bool own_buffer = false;
+  if (!grpc::SerializationTraits<v1::SignedRequest>::Serialize(
+           *request_, &forward_request_, &own_buffer)
+           .ok()) {
+    MainBranchDone(InternalFailure(absl::InternalError(
+                       "cannot serialize the request to forward")),
+                   v1::DECISION_ERROR);
+    return;
+  }
+  client_ctx_.set_deadline(absl::ToChronoTime(a_.ForwardDeadline()));
+  client_ctx_.AddMetadata("dx-hop-path", a_.OnwardPath());
+  client_ctx_.AddMetadata("dx-hop-limit", std::to_string(a_.OnwardLimit()));
+  a_.AdapterStarting();
+  deps_.peers->CallRaw(gateway, route_.roots_pem, &client_ctx_,
+                       &forward_request_, &forward_bytes_,
+                       [this](grpc::Status s) { OnForwarded(std::move(s)); });
+}
+
+void UnaryCall::OnForwarded(grpc::Status s) {
+  a_.AdapterDone(s.error_code());
+  const v1::FederationGateway& gateway = route_.gateways.front();
+  if (!s.ok()) {
+    v1::ErrorDetail detail;
+    if (PeerErrorDetail(s, &detail)) {
+      // The peer refused and said why: the consumer gets its status as it
+      // came (its reason, legal basis and receipt, naming its platform).
+      relay_status_ = true;
+      relayed_status_ = s;
+      const Refusal recorded =
+          RecordedPeerRefusal(s, detail, route_.platform_id);
+      MainBranchDone(
+          recorded,
+          s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                  s.error_code() == grpc::StatusCode::INTERNAL ||
+                  s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+              ? v1::DECISION_ERROR
+              : v1::DECISION_DENY);
+      return;
+    }
+    MainBranchDone(PeerFailure(s, route_, gateway), v1::DECISION_ERROR);
+    return;
+  }
+  v1::ResponseEnvelope env;
+  absl::Status checked =
+      grpc::SerializationTraits<v1::SignedResponse>::Deserialize(
+          &forward_bytes_, &relayed_)
+              .ok()
+          ? CheckRelayedAnswer(*deps_.federation, relayed_, a_.request_sha256(),
+                               &env)
+          : absl::DataLossError("it is not a dx.v1.SignedResponse");
+  if (!checked.ok()) {
+    MainBranchDone(
+        Refusal::For(v1::REASON_PEER_UNAVAILABLE,
+                     absl::StrCat("the answer of platform ", route_.platform_id,
+                                  "'s gateway ", gateway.address(),
+                                  " is refused, nothing of it is relayed: ",
+                                  checked.message())),
+        v1::DECISION_ERROR);
+    return;
+  }
+  v1::AuditRecord& record = a_.record();
+  *record.mutable_returned_fields() = env.records().columns();
+  record_count_ = static_cast<uint64_t>(env.records().rows_size());
+  record.set_record_count(record_count_);
+  record.set_truncated(env.truncated());
+  record.set_response_sha256(certs::Sha256(env.records().SerializeAsString()));
+  MainBranchDone(Refusal(), v1::DECISION_ALLOW);
+}
+
 void UnaryCall::MainBranchDone(Refusal refusal, v1::Decision decision) {
   bool last;
   {
@@ -151,7 +255,27 @@ void UnaryCall::Close() {
     return;
   }
   if (main.refused()) {
+    if (relay_status_) {
+      CloseRelayed(deps_, &a_, main, decision, relayed_status_,
+                   std::move(finish));
+      return;
+    }
     CloseRefused(deps_, &a_, main, decision, std::move(finish));
+    return;
+  }
+  if (!route_.platform_id.empty()) {
+    // A relayed answer: the provider's signed bytes as they came, and this
+    // hop's receipt beside them.
+    CloseAllowed(
+        deps_, &a_,
+        [this](const audit::AppendResult& receipt) {
+          *response_ = std::move(relayed_);
+          return AddHopReceipt(*deps_.signer, deps_.federation->platform_id(),
+                               deps_.node_id, a_.request_sha256(),
+                               route_.platform_id, receipt, deps_.clock->Now(),
+                               response_);
+        },
+        std::move(finish));
     return;
   }
   v1::AuditRecord& record = a_.record();

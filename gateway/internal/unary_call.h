@@ -32,10 +32,17 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   void OnReplayChecked(Refusal refusal);
   void OnDecided(Refusal refusal);
   void OnAdapterDone(grpc::Status s);
+  // A dataset served by a peer platform: the request goes on to that
+  // platform's gateway, and its answer (or refusal) comes back relayed.
+  void Forward();
+  void OnForwarded(grpc::Status s);
   // The decision's branch ended (refused, or records ready).
   void MainBranchDone(Refusal refusal, v1::Decision decision);
   // Runs when both branches are done.
   void Close();
+
+  // Closes with a peer's refusal, relayed as it came.
+  void CloseWithRelayed();
 
   InFlightSlot slot_;
   const ExchangeDeps& deps_;
@@ -50,6 +57,15 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   v1::RecordBatch records_;
   uint64_t record_count_ = 0;
   v1::Truncation truncated_ = v1::TRUNCATION_NONE;
+  // A forwarded call (Forward): the request as sent on, the route, the
+  // peer's answer, and a peer's refusal to relay.
+  const v1::SignedRequest* request_ = nullptr;
+  grpc::ByteBuffer forward_request_;
+  grpc::ByteBuffer forward_bytes_;
+  PeerRoute route_;
+  v1::SignedResponse relayed_;
+  bool relay_status_ = false;
+  grpc::Status relayed_status_;
 
   absl::Mutex mu_;
   int branches_ ABSL_GUARDED_BY(mu_) = 2;

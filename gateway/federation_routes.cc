@@ -1,0 +1,138 @@
+#include "gateway/federation_routes.h"
+
+#include "absl/strings/str_cat.h"
+#include "certs/crypto.h"
+#include "certs/identity.h"
+#include "federation/peer_trust.h"
+#include "gateway/federation_anchors.h"
+
+namespace dx::gateway {
+namespace {
+
+std::string DerToPem(const std::string& der) {
+  auto cert = certs::ParseCertificateDer(der);
+  return cert.ok() ? certs::CertificateToPem(cert->get()) : std::string();
+}
+
+}  // namespace
+
+absl::StatusOr<PeerRoute> FederationRoutes::RouteTo(
+    const v1::Dataset& dataset) const {
+  const std::string& to = dataset.peer_platform();
+  if (to == platform_id_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("dataset ", dataset.id(), " names this platform (", to,
+                     ") as its peer_platform: name an adapter instead"));
+  }
+  const absl::Time now = clock_->Now();
+  for (const auto& anchor : anchors_->All()) {
+    if (anchor->expires_at() <= now) continue;
+    const federation::Platform* p = anchor->Find(to);
+    if (p == nullptr || p->gateways.empty()) continue;
+    PeerRoute route;
+    route.platform_id = p->id;
+    route.gateways = p->gateways;
+    for (const std::string& der : p->roots_der) {
+      route.roots_pem += DerToPem(der);
+    }
+    return route;
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "dataset ", dataset.id(), " is served by platform ", to,
+      ", but no federation anchor in force names that platform with a "
+      "gateway (an anchor past its expiry counts for nothing): import a "
+      "current anchor that lists it"));
+}
+
+absl::StatusOr<std::string> FederationRoutes::AnswerSignerPlatform(
+    const std::string& signer_der) const {
+  auto cert = certs::ParseCertificateDer(signer_der);
+  if (!cert.ok()) {
+    return absl::PermissionDeniedError(
+        "the answer's signer certificate does not parse");
+  }
+  auto who = certs::PrincipalOf(cert->get());
+  if (!who.ok() || who->kind != certs::PrincipalKind::kGateway) {
+    return absl::PermissionDeniedError(
+        "the answer's signer certificate does not name a gateway");
+  }
+  const absl::Time now = clock_->Now();
+  for (const auto& anchor : anchors_->All()) {
+    if (anchor->expires_at() <= now) continue;
+    for (const federation::Platform& p : anchor->platforms()) {
+      if (p.id == platform_id_) continue;
+      if (certs::VerifyChainAt(signer_der, p.intermediates_der, p.roots_der,
+                               absl::ToUnixSeconds(now))
+              .ok()) {
+        return p.id;
+      }
+    }
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("the answer is signed by gateway ", who->id,
+                   ", whose certificate chains to no peer platform's roots"));
+}
+
+std::string FederationRoutes::PeerGatewayRootsPem() const {
+  std::string pem;
+  for (const auto& anchor : anchors_->All()) {
+    for (const federation::Platform& p : anchor->platforms()) {
+      if (p.id == platform_id_ || p.gateways.empty()) continue;
+      for (const std::string& der : p.roots_der) pem += DerToPem(der);
+    }
+  }
+  return pem;
+}
+
+absl::StatusOr<Hop> FederationRoutes::IdentifyHop(
+    const std::string& tls_pem) const {
+  auto der = certs::PemBundleToDer(tls_pem);
+  if (!der.ok() || der->empty()) {
+    return absl::PermissionDeniedError("no TLS certificate");
+  }
+  // Cheap first: most callers are agencies, not gateways.
+  auto cert = certs::ParseCertificateDer(der->front());
+  if (!cert.ok()) return cert.status();
+  auto who = certs::PrincipalOf(cert->get());
+  if (!who.ok() || who->kind != certs::PrincipalKind::kGateway) {
+    return absl::PermissionDeniedError("not a gateway");
+  }
+  const absl::Time now = clock_->Now();
+  absl::Status last = absl::PermissionDeniedError("no anchor in force");
+  for (const auto& anchor : anchors_->All()) {
+    if (anchor->expires_at() <= now) continue;
+    absl::StatusOr<const federation::Platform*> p =
+        federation::PlatformOfPeerGateway(*anchor, der->front(), now);
+    if (!p.ok()) {
+      last = p.status();
+      continue;
+    }
+    if ((*p)->id == platform_id_) {
+      return absl::PermissionDeniedError(
+          "a gateway of this very platform is not a hop");
+    }
+    return Hop{(*p)->id, who->id};
+  }
+  return last;
+}
+
+absl::StatusOr<certs::PkeyPtr> FederationRoutes::VerifyForwardedConsumer(
+    const std::string& consumer_agency, const std::string& signer_der) const {
+  const absl::Time now = clock_->Now();
+  absl::Status last = absl::PermissionDeniedError(absl::StrCat(
+      "federation: no anchor in force names a platform that speaks for "
+      "agency ",
+      consumer_agency));
+  for (const auto& anchor : anchors_->All()) {
+    if (anchor->expires_at() <= now) continue;
+    if (anchor->PlatformOfAgency(consumer_agency) == nullptr) continue;
+    absl::StatusOr<federation::FederatedConsumer> c =
+        federation::VerifyFederatedConsumer(*anchor, consumer_agency,
+                                            signer_der, now);
+    if (c.ok()) return std::move(c->key);
+    last = c.status();
+  }
+  return last;
+}
+
+}  // namespace dx::gateway

@@ -1,0 +1,79 @@
+// FederationRoutes: what a node of a federated platform asks of the
+// anchors in force when a request crosses platforms
+// (docs/FEDERATION.md#routing-through-peers):
+//   - on the way out, where a dataset served by a peer platform goes (its
+//     gateways and the roots their TLS certificates chain to), and whether
+//     the answer that comes back is signed by a gateway of a platform the
+//     anchors name;
+//   - on the way in, whether a TLS client is a peer platform's gateway (a
+//     hop), and the consumer of a forwarded request, whose certificate must
+//     chain to the roots of the platform that speaks for its agency.
+// This platform's own entry in an anchor is never a peer: a gateway of our
+// own PKI is not a hop, and no dataset is routed to ourselves. An anchor
+// past its expiry gives no trust (fail closed). Thread-safe; reads the
+// anchors in force on each call, so a new anchor takes effect at once.
+#ifndef DX_GATEWAY_FEDERATION_ROUTES_H_
+#define DX_GATEWAY_FEDERATION_ROUTES_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "dx/v1/config.pb.h"
+#include "gateway/federation_trust.h"
+
+namespace dx::gateway {
+
+class FederationAnchors;
+
+class FederationRoutes final : public FederationTrust {
+ public:
+  // `anchors` and `clock` must outlive this.
+  FederationRoutes(const v1::FederationConfig& config,
+                   const FederationAnchors* anchors, const Clock* clock)
+      : platform_id_(config.platform_id()),
+        max_hops_(config.max_hops() != 0 ? config.max_hops() : 3),
+        return_margin_(absl::Milliseconds(
+            config.return_margin_ms() != 0 ? config.return_margin_ms() : 200)),
+        anchors_(anchors),
+        clock_(clock) {}
+
+  const std::string& platform_id() const override { return platform_id_; }
+  uint32_t max_hops() const override { return max_hops_; }
+  absl::Duration return_margin() const override { return return_margin_; }
+
+  // The route to `dataset.peer_platform()`: an anchor in force must name
+  // that platform with at least one gateway. FAILED_PRECONDITION otherwise,
+  // saying which anchor to fix.
+  absl::StatusOr<PeerRoute> RouteTo(const v1::Dataset& dataset) const override;
+
+  // Whether `signer_der` (a relayed answer's signer certificate) is a
+  // gateway's (urn:dx:gateway:NODE) of a peer platform and chains to its
+  // roots; returns that platform's id.
+  absl::StatusOr<std::string> AnswerSignerPlatform(
+      const std::string& signer_der) const override;
+
+  // PEM of every peer platform's roots that has gateways: the TLS port
+  // must let their gateways connect (each service checks the caller again
+  // against this platform's own trust store; only Exchange takes hops).
+  std::string PeerGatewayRootsPem() const;
+
+  // The way in.
+  absl::StatusOr<Hop> IdentifyHop(const std::string& tls_pem) const override;
+  absl::StatusOr<certs::PkeyPtr> VerifyForwardedConsumer(
+      const std::string& consumer_agency,
+      const std::string& signer_der) const override;
+
+ private:
+  const std::string platform_id_;
+  const uint32_t max_hops_;
+  const absl::Duration return_margin_;
+  const FederationAnchors* const anchors_;
+  const Clock* const clock_;
+};
+
+}  // namespace dx::gateway
+
+#endif  // DX_GATEWAY_FEDERATION_ROUTES_H_
