@@ -1,19 +1,25 @@
-"""Routing through a peer platform (issue 27; docs/FEDERATION.md, "Routing
-through peers"). Two platforms on loopback, each with its own PKI, registry
-and policy: Hanoi's (vn.gov.hanoi, the consumer agency H30's) and the
-Ministry of Public Security's (vn.gov.bca, which serves bca.population).
-Both import one anchor signed by the hub's operator (openssl CLI). Hanoi's
-registry says that bca.population is served by vn.gov.bca; its gateway
-forwards H30's signed request unchanged to the ministry's gateway over
-mutual TLS as itself. The test checks the answer and the hop receipt with
-openssl, each platform's audit record, and what a hostile hop or consumer
-can do: alter the bytes in transit, present an agency of one platform as
-another's, replay to another entry, loop, or find the peer down."""
+"""Routing through peer platforms (issue 27; docs/FEDERATION.md, "Routing
+through peers"). Three platforms on loopback, each with its own PKI,
+registry and policy: Hanoi's (vn.gov.hanoi, the consumer agency H30's), the
+national hub (vn.ndxp.hub) and the Ministry of Public Security's
+(vn.gov.bca, which serves bca.population). All import one anchor signed by
+the hub's operator (openssl CLI); Hanoi and the ministry never exchange
+anchors. Hanoi's registry says that bca.population and mof.business go to
+the hub, the hub's that they go to the ministry; the hub's transit rules
+(its policy) exclude mof.business. Each gateway forwards H30's signed
+request unchanged over mutual TLS as itself. The test checks the answer and
+each hop receipt with openssl, each platform's audit record, and what a
+hostile hop or consumer can do: alter the bytes in transit, present an
+agency of one platform as another's, replay to another entry, loop, or find
+a peer down."""
 import base64
+import concurrent.futures
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import tempfile
 import time
 import unittest
@@ -33,7 +39,7 @@ from grpc_status import detail_of  # noqa: E402
 import rfc6962  # noqa: E402
 
 H30 = "000.00.00.H30"
-HANOI, BCA = "vn.gov.hanoi", "vn.gov.bca"
+HANOI, HUB, BCA = "vn.gov.hanoi", "vn.ndxp.hub", "vn.gov.bca"
 FIELDS = ["citizen_id", "full_name", "birth_date"]
 
 
@@ -42,7 +48,7 @@ def indent_pem(path):
         return "|\n          " + f.read().strip().replace("\n", "\n          ")
 
 
-def anchor_text(hn, bca, hn_port, bca_port, serial=1):
+def anchor_text(hn, hub, bca, hn_port, hub_port, bca_port, serial=1):
     def platform(pid, env, port, agencies, datasets):
         return f"""  - platform_id: {pid}
     root_certificates_pem:
@@ -59,7 +65,9 @@ def anchor_text(hn, bca, hn_port, bca_port, serial=1):
             f"issued_at: \"{time.strftime(fmt, time.gmtime(now - 86400))}\"\n"
             f"expires_at: \"{time.strftime(fmt, time.gmtime(now + 30 * 86400))}\"\n"
             "platforms:\n"
-            + platform(BCA, bca, bca_port, '["000.00.00.G01"]', "[bca.population]")
+            + platform(BCA, bca, bca_port, '["000.00.00.G01", "000.00.00.G12"]',
+                       "[bca.population, mof.business]")
+            + platform(HUB, hub, hub_port, "[]", "[]")
             + platform(HANOI, hn, hn_port, '["000.00.00.H30"]', "[]"))
 
 
@@ -71,14 +79,26 @@ def federation_settings(platform, anchors):
             f"operator_certificate_file: {anchors}/op.pem}}]}}")
 
 
-def hanoi_registry(env):
-    """Hanoi's registry: bca.population served by the ministry's platform
-    (its adapter block replaced by peer_platform)."""
+def routed_registry(env, to):
+    """deploy/registry.yaml with bca.population and mof.business served by
+    the peer platform `to` (their adapter blocks replaced)."""
     text = env.registry_text()
-    start = text.index("  - id: bca.population")
-    block_start = text.index("    adapter:\n", start)
-    block_end = text.index("    fields:\n", block_start)
-    return text[:block_start] + f"    peer_platform: {BCA}\n" + text[block_end:]
+    for dataset in ("bca.population", "mof.business"):
+        start = text.index(f"  - id: {dataset}")
+        block_start = text.index("    adapter:\n", start)
+        block_end = text.index("    fields:\n", block_start)
+        text = text[:block_start] + f"    peer_platform: {to}\n" + text[block_end:]
+    return text
+
+
+def start_router(env, registry, policy, port):
+    """A platform's gateway without adapters of its own."""
+    env.write("registry.yaml", registry)
+    env.write("policy.yaml", policy)
+    config, port_file = env.gateway_config("gateway", "gw1", port, "gateway-data",
+                                           "pki/gateway", env.gateway_settings)
+    env._spawn("gateway", [env.bin("dxgate"), "--config", config])
+    env._wait_port("gateway", port_file)
 
 
 def openssl_verifies(tmp, data, signature, cert_der):
@@ -102,41 +122,45 @@ class FederationRoutingTest(unittest.TestCase):
         anchors = os.path.join(root, "anchors")
         os.makedirs(anchors)
         cls.maker = AnchorMaker(anchors)
-        hn_port, bca_port = free_ports(2)
-        cls.bca = DevEnv(os.path.join(root, "bca"), BUILD, population=50, business=5,
-                         gateway_settings={"federation": federation_settings(BCA, anchors)})
-        cls.hn = DevEnv(os.path.join(root, "hn"), BUILD, population=5, business=5,
-                        gateway_settings={"federation": federation_settings(HANOI, anchors)})
-        cls.bca.setup()
-        cls.hn.setup()
-        cls.bca.gateway_port, cls.hn.gateway_port = bca_port, hn_port
-        cls.maker.write_and_sign(anchor_text(cls.hn, cls.bca, hn_port, bca_port))
+        hn_port, hub_port, bca_port = free_ports(3)
+
+        def platform(name, pid, population):
+            return DevEnv(os.path.join(root, name), BUILD, population=population, business=5,
+                          gateway_settings={"federation": federation_settings(pid, anchors)})
+        cls.bca = platform("bca", BCA, 50)
+        cls.hub = platform("hub", HUB, 5)
+        cls.hn = platform("hn", HANOI, 5)
+        cls.envs = (cls.hn, cls.hub, cls.bca)
+        for env, port in zip(cls.envs, (hn_port, hub_port, bca_port)):
+            env.setup()
+            env.gateway_port = port
+        cls.maker.write_and_sign(anchor_text(cls.hn, cls.hub, cls.bca,
+                                             hn_port, hub_port, bca_port))
         try:
             cls.bca.start()
-            # Hanoi: no adapters of its own; bca.population is the ministry's.
-            # Its policy lets H30 ask for one more purpose, which the
-            # ministry's policy does not grant.
-            cls.hn.write("registry.yaml", hanoi_registry(cls.hn))
-            policy = cls.hn.policy_text().replace(
+            # The hub's transit rules: H30 may ask bca.population for
+            # civil registration; mof.business does not cross the hub.
+            hub_policy = cls.hub.policy_text()
+            hub_policy = hub_policy[:hub_policy.index("  - dataset: mof.business")].replace(
                 "purposes: [civil-registration]",
                 "purposes: [civil-registration, household-survey]", 1)
-            cls.hn.write("policy.yaml", policy)
-            config, port_file = cls.hn.gateway_config(
-                "gateway", "gw1", hn_port, "gateway-data", "pki/gateway",
-                cls.hn.gateway_settings)
-            cls.hn._spawn("gateway", [cls.hn.bin("dxgate"), "--config", config])
-            cls.hn._wait_port("gateway", port_file)
+            start_router(cls.hub, routed_registry(cls.hub, BCA), hub_policy, hub_port)
+            # Hanoi lets H30 ask for one more purpose, which the ministry's
+            # policy does not grant.
+            start_router(cls.hn, routed_registry(cls.hn, HUB), cls.hn.policy_text().replace(
+                "purposes: [civil-registration]",
+                "purposes: [civil-registration, household-survey]", 1), hn_port)
         except Exception:
-            cls.hn.close()
-            cls.bca.close()
+            for env in cls.envs:
+                env.close()
             raise
         cls.consumer = Consumer(cls.hn)
 
     @classmethod
     def tearDownClass(cls):
         cls.consumer.close()
-        cls.hn.close()
-        cls.bca.close()
+        for env in cls.envs:
+            env.close()
         cls.tmp.cleanup()
 
     def channel(self, server_env, client_pki, client_dir):
@@ -170,7 +194,24 @@ class FederationRoutingTest(unittest.TestCase):
     def records_of(self, env, request_id):
         return [r for r in env.audit_records() if r.get("request_id") == request_id]
 
-    def test_1_a_province_agency_reads_the_ministrys_dataset_through_its_platform(self):
+    def assert_in_log(self, env, seq, leaf):
+        """The record `seq` of `env`'s log has leaf hash `leaf`, proved by
+        `dxctl audit proof` and checked by an independent RFC 6962 checker."""
+        deadline = time.time() + 30
+        while True:  # until a tree head covers it
+            out = env.auditor("proof", str(seq), "--json")
+            if out.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        proof = json.loads(out.stdout.splitlines()[0])
+        self.assertEqual(base64.b64decode(proof["leaf_hash"]), leaf)
+        self.assertTrue(rfc6962.verify_inclusion(
+            int(proof.get("leaf_index", 0)), int(proof["tree_size"]), leaf,
+            [base64.b64decode(p) for p in proof.get("path", [])],
+            base64.b64decode(proof["tree_head"]["root_hash"])))
+
+    def test_1_a_province_agency_reads_the_ministrys_dataset_through_two_hops(self):
         request = self.consumer.signed(fields=FIELDS)
         request_id = exchange_pb2.RequestEnvelope.FromString(request.envelope).request_id
         answer = self.consumer.stub.Call(request, timeout=20)
@@ -181,61 +222,62 @@ class FederationRoutingTest(unittest.TestCase):
         # openssl alone; the ministry's receipt is in its envelope.
         self.assertTrue(openssl_verifies(self.tmp.name, answer.envelope, answer.signature,
                                          answer.signer_certificate))
-        self.assertEqual(env.gateway_node_id, "gw1")
-        # Hanoi's hop receipt, beside the signed bytes, checks with openssl too.
-        self.assertEqual(len(answer.hop_receipts), 1)
-        hop = answer.hop_receipts[0]
-        self.assertTrue(openssl_verifies(self.tmp.name, hop.body, hop.signature,
-                                         hop.signer_certificate))
-        body = exchange_pb2.HopReceiptBody.FromString(hop.body)
-        self.assertEqual(body.platform_id, HANOI)
-        self.assertEqual(body.routed_to_platform, BCA)
-        import hashlib
-        self.assertEqual(body.request_sha256, hashlib.sha256(request.envelope).digest())
-        self.assertEqual(body.response_envelope_sha256,
-                         hashlib.sha256(answer.envelope).digest())
-        # A changed byte of the receipt fails openssl.
+        self.assertEqual(env.request_sha256, hashlib.sha256(request.envelope).digest())
+        # One receipt per platform that forwarded it, beside the signed bytes:
+        # the hub's, then Hanoi's (the nearest last); each checks with openssl.
+        self.assertEqual(len(answer.hop_receipts), 2)
+        bodies = []
+        for hop in answer.hop_receipts:
+            self.assertTrue(openssl_verifies(self.tmp.name, hop.body, hop.signature,
+                                             hop.signer_certificate))
+            body = exchange_pb2.HopReceiptBody.FromString(hop.body)
+            self.assertEqual(body.request_sha256, hashlib.sha256(request.envelope).digest())
+            self.assertEqual(body.response_envelope_sha256,
+                             hashlib.sha256(answer.envelope).digest())
+            bodies.append(body)
+        self.assertEqual([(b.platform_id, b.routed_to_platform) for b in bodies],
+                         [(HUB, BCA), (HANOI, HUB)])
+        # A changed byte of a receipt fails openssl.
+        hop = answer.hop_receipts[1]
         tampered = bytearray(hop.body)
         tampered[-1] ^= 1
         self.assertFalse(openssl_verifies(self.tmp.name, bytes(tampered), hop.signature,
                                           hop.signer_certificate))
-        # Each platform recorded it: the ministry as a request forwarded by
-        # Hanoi's gateway, decided on H30's identity; Hanoi as routed.
+        # Each platform recorded it. The ministry: forwarded by the hub's
+        # gateway, after Hanoi, decided on H30's identity.
         bca_records = self.records_of(self.bca, request_id)
         self.assertEqual(len(bca_records), 1, bca_records)
         r = bca_records[0]
         self.assertEqual(r["decision"], "DECISION_ALLOW")
         self.assertEqual(r["consumer_agency"], H30)
         self.assertTrue(r["identity_verified"])
-        self.assertEqual(r["via_platform"], HANOI)
+        self.assertEqual(r["via_platform"], HUB)
         self.assertEqual(r["via_gateway"], "gw1")
-        self.assertEqual(r["hop_path"], [HANOI])
+        self.assertEqual(r["hop_path"], [HANOI, HUB])
         self.assertEqual(r["policy_rule_id"], "h30-civil-registration")
-        hn_records = self.records_of(self.hn, request_id)
-        self.assertEqual(len(hn_records), 1, hn_records)
-        h = hn_records[0]
-        self.assertEqual(h["decision"], "DECISION_ALLOW")
-        self.assertEqual(h["routed_to_platform"], BCA)
-        self.assertEqual(int(h.get("sequence_number", 0)), body.sequence_number)
-        self.assertEqual(int(h["record_count"]), len(env.records.rows))
-        # The hop's record is in Hanoi's log: H30 proves it with dxctl and
-        # the proof checks with an independent RFC 6962 checker.
-        deadline = time.time() + 30
-        while True:
-            out = self.hn.dxctl("audit", "proof", str(body.sequence_number), "--json",
-                                "--gateway", self.hn.gateway, "--pki", self.hn.pki,
-                                "--agency", H30)
-            if out.returncode == 0 or time.time() > deadline:
-                break
-            time.sleep(0.5)
-        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-        proof = json.loads(out.stdout.splitlines()[0])
-        leaf = base64.b64decode(proof["leaf_hash"])
-        self.assertEqual(leaf, body.record_hash)
-        self.assertTrue(rfc6962.verify_inclusion(
-            int(proof.get("leaf_index", 0)), int(proof["tree_size"]), leaf,
-            [base64.b64decode(p) for p in proof.get("path", [])],
-            base64.b64decode(proof["tree_head"]["root_hash"])))
+        # The hub and Hanoi: routed on, each receipt naming its record, which
+        # is in that platform's log.
+        for platform_env, body, via, to in ((self.hub, bodies[0], HANOI, BCA),
+                                            (self.hn, bodies[1], "", HUB)):
+            records = self.records_of(platform_env, request_id)
+            self.assertEqual(len(records), 1, records)
+            h = records[0]
+            self.assertEqual(h["decision"], "DECISION_ALLOW")
+            self.assertEqual(h.get("via_platform", ""), via)
+            self.assertEqual(h["routed_to_platform"], to)
+            self.assertEqual(int(h.get("sequence_number", 0)), body.sequence_number)
+            self.assertEqual(int(h["record_count"]), len(env.records.rows))
+            self.assert_in_log(platform_env, body.sequence_number, body.record_hash)
+
+    def test_1b_the_hubs_transit_rules_refuse_a_dataset_and_name_the_hub(self):
+        request = self.consumer.signed(dataset="mof.business", purpose="business-licensing")
+        request_id = exchange_pb2.RequestEnvelope.FromString(request.envelope).request_id
+        code, d = self.refused(lambda: self.consumer.stub.Call(request, timeout=20))
+        self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED)
+        self.assertEqual(d.platform_id, HUB)
+        self.assertEqual(self.records_of(self.bca, request_id), [])  # never reached it
+        self.assertEqual([x["decision"] for x in self.records_of(self.hub, request_id)],
+                         ["DECISION_DENY"])
 
     def test_2_each_platform_refuses_on_its_own_rules_and_names_itself(self):
         # Hanoi's own rule: no fields named, and its grant allows fewer than
@@ -355,17 +397,71 @@ class FederationRoutingTest(unittest.TestCase):
         self.assertEqual(errors_pb2.ReasonCode.Name(d.reason), "REASON_ROUTING_REFUSED")
 
     def test_z_a_peer_that_is_down_is_named(self):
+        # The ministry down: the hub says so, naming it; Hanoi relays that.
         self.bca.stop_gateway()
         request = self.consumer.signed(fields=FIELDS)
         code, d = self.refused(lambda: self.consumer.stub.Call(request, timeout=30))
         # Connection refused: UNAVAILABLE at once, not the deadline.
         self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
         self.assertEqual(errors_pb2.ReasonCode.Name(d.reason), "REASON_PEER_UNAVAILABLE")
-        self.assertIn(BCA, d.message)
-        self.assertEqual(d.platform_id, HANOI)
+        self.assertIn(f"platform {BCA}'s gateway", d.message)
+        self.assertEqual(d.platform_id, HUB)
         request_id = exchange_pb2.RequestEnvelope.FromString(request.envelope).request_id
-        self.assertEqual([x["decision"] for x in self.records_of(self.hn, request_id)],
-                         ["DECISION_ERROR"])
+        for env in (self.hub, self.hn):
+            self.assertEqual([x["decision"] for x in self.records_of(env, request_id)],
+                             ["DECISION_ERROR"])
+        # The hub down too: Hanoi names it.
+        self.hub.stop_gateway()
+        code, d = self.refused(lambda: self.consumer.call(fields=FIELDS, timeout=30))
+        self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+        self.assertIn(f"platform {HUB}'s gateway", d.message)
+        self.assertEqual(d.platform_id, HANOI)
+        # A hub that answers no call in time (a gRPC server with the hub's
+        # TLS pair whose Call sleeps): each forward ends at the consumer's
+        # deadline less the way back's margin, so Hanoi still answers, with
+        # its refusal, before the consumer gives up; calls stuck on the hub
+        # hold no thread (a local refusal is answered meanwhile).
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def sleepy(request, context):
+            release.wait(10)
+            return b""
+        server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=40))
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "dx.v1.Exchange", {"Call": grpc.unary_unary_rpc_method_handler(
+                sleepy, request_deserializer=None, response_serializer=None)}),))
+
+        def read(p):
+            with open(os.path.join(self.hub.pki, p), "rb") as f:
+                return f.read()
+        server.add_secure_port(f"127.0.0.1:{self.hub.gateway_port}",
+                               grpc.ssl_server_credentials(
+                                   [(read("gateway/tls.key"), read("gateway/tls.pem"))]))
+        server.start()
+        self.addCleanup(server.stop, None)
+
+        def slow_call():
+            try:
+                self.consumer.call(fields=FIELDS, timeout=3)
+            except grpc.RpcError as e:
+                return e.code(), detail_of(e)
+            return None, None
+        deadline = time.time() + 30
+        while True:  # until Hanoi's channel reconnects into the silent port
+            code, d = slow_call()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED or time.time() > deadline:
+                break
+        self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertIsNotNone(d, "Hanoi did not answer before the consumer's deadline")
+        self.assertEqual(errors_pb2.ReasonCode.Name(d.reason), "REASON_PEER_UNAVAILABLE")
+        self.assertIn("did not answer in time", d.message)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+            stuck = [pool.submit(slow_call) for _ in range(32)]
+            code, d = self.refused(lambda: self.consumer.call(timeout=10))  # no fields
+            self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED)
+            for f in stuck:
+                self.assertEqual(f.result()[0], grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 if __name__ == "__main__":
