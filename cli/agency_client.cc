@@ -1,9 +1,11 @@
 #include "cli/agency_client.h"
 
 #include <grpcpp/support/status.h>
+#include <openssl/x509.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "certs/identity.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "google/rpc/localized_message.pb.h"
@@ -51,19 +53,72 @@ absl::StatusOr<v1::SignedRequest> SignEnvelope(
   return req;
 }
 
+absl::StatusOr<PeerCas> LoadPeerCas(const std::string& pem_file) {
+  DX_ASSIGN_OR_RETURN(std::string pem, ReadFile(pem_file));
+  DX_ASSIGN_OR_RETURN(std::vector<std::string> ders,
+                      certs::PemBundleToDer(pem));
+  PeerCas out;
+  for (std::string& der : ders) {
+    auto cert = certs::ParseCertificateDer(der);
+    if (!cert.ok()) return cert.status();
+    const bool self_signed =
+        X509_NAME_cmp(X509_get_subject_name(cert->get()),
+                      X509_get_issuer_name(cert->get())) == 0;
+    (self_signed ? out.roots_der : out.intermediates_der)
+        .push_back(std::move(der));
+  }
+  if (out.roots_der.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(pem_file, " holds no root (self-signed) certificate"));
+  }
+  return out;
+}
+
+namespace {
+
+// The key of a gateway's signing certificate `der`: it verifies in
+// `trust`, or chains to a peer platform's roots; and it names a gateway.
+absl::StatusOr<certs::PkeyPtr> GatewaySignerKey(const std::string& der,
+                                                certs::TrustStore* trust,
+                                                const PeerCas* peers,
+                                                const char* what) {
+  certs::CertVerdict v = trust->VerifyDer(der);
+  absl::StatusOr<certs::PkeyPtr> key;
+  if (v.ok()) {
+    key = certs::PublicKeyOfDer(der);
+  } else if (peers != nullptr) {
+    key = certs::VerifyChainAt(der, peers->intermediates_der, peers->roots_der,
+                               absl::ToUnixSeconds(absl::Now()));
+    if (!key.ok()) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          what, ": ", v.message, "; nor does it chain to the peer CAs (",
+          key.status().message(), ")"));
+    }
+  } else {
+    return absl::UnauthenticatedError(absl::StrCat(
+        what, ": ", v.message,
+        " (an answer from another platform: give its CAs with --peer-ca)"));
+  }
+  if (!key.ok()) return key.status();
+  auto cert = certs::ParseCertificateDer(der);
+  auto who = cert.ok() ? certs::PrincipalOf(cert->get())
+                       : absl::StatusOr<certs::Principal>(cert.status());
+  if (!who.ok() || who->kind != certs::PrincipalKind::kGateway) {
+    return absl::UnauthenticatedError(
+        absl::StrCat(what, " is not a gateway's certificate"));
+  }
+  return key;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::ResponseEnvelope> VerifyResponse(
     const v1::SignedResponse& response, const v1::SignedRequest& request,
-    certs::TrustStore* trust) {
-  certs::CertVerdict v = trust->VerifyDer(response.signer_certificate());
-  if (!v.ok()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("gateway signing certificate: ", v.message));
-  }
-  if (v.cert->principal.kind != certs::PrincipalKind::kGateway) {
-    return absl::UnauthenticatedError(
-        "response signed by a certificate that is not a gateway's");
-  }
-  if (!certs::VerifySignature(v.cert->public_key.get(), response.envelope(),
+    certs::TrustStore* trust, const PeerCas* peers) {
+  DX_ASSIGN_OR_RETURN(certs::PkeyPtr key,
+                      GatewaySignerKey(response.signer_certificate(), trust,
+                                       peers, "gateway signing certificate"));
+  if (!certs::VerifySignature(key.get(), response.envelope(),
                               response.signature())) {
     return absl::UnauthenticatedError(
         "gateway signature does not verify over the response envelope");
@@ -77,6 +132,38 @@ absl::StatusOr<v1::ResponseEnvelope> VerifyResponse(
         "response answers another request (request_sha256 differs)");
   }
   return env;
+}
+
+absl::StatusOr<std::vector<v1::HopReceiptBody>> VerifyHopReceipts(
+    const v1::SignedResponse& response, const v1::SignedRequest& request,
+    certs::TrustStore* trust, const PeerCas* peers) {
+  std::vector<v1::HopReceiptBody> out;
+  const std::string request_sha = certs::Sha256(request.envelope());
+  const std::string answer_sha = certs::Sha256(response.envelope());
+  for (int i = 0; i < response.hop_receipts_size(); ++i) {
+    const v1::HopReceipt& hop = response.hop_receipts(i);
+    const std::string what = absl::StrCat("hop receipt ", i + 1);
+    DX_ASSIGN_OR_RETURN(
+        certs::PkeyPtr key,
+        GatewaySignerKey(hop.signer_certificate(), trust, peers, what.c_str()));
+    if (!certs::VerifySignature(key.get(), hop.body(), hop.signature())) {
+      return absl::UnauthenticatedError(
+          absl::StrCat(what, ": the signature does not verify over its body"));
+    }
+    v1::HopReceiptBody body;
+    if (!body.ParseFromString(hop.body())) {
+      return absl::DataLossError(
+          absl::StrCat(what, ": the body does not parse"));
+    }
+    if (body.request_sha256() != request_sha ||
+        body.response_envelope_sha256() != answer_sha) {
+      return absl::UnauthenticatedError(
+          absl::StrCat(what, " (platform ", body.platform_id(),
+                       ") is for another request or answer"));
+    }
+    out.push_back(std::move(body));
+  }
+  return out;
 }
 
 const char* GrpcCodeName(int code) {

@@ -45,12 +45,31 @@ v1::RequestEnvelope BuildEnvelope(const RequestParams& params);
 absl::StatusOr<v1::SignedRequest> SignEnvelope(
     const v1::RequestEnvelope& envelope, const certs::Signer& signer);
 
-// Checks a signed response: the signer certificate verifies in `trust` and
-// belongs to a gateway, the signature verifies over the envelope bytes, and
-// the envelope answers `request` (request_sha256 matches).
+// The CA certificates of peer platforms whose gateways may sign an answer
+// that crossed platforms (docs/FEDERATION.md#routing-through-peers): their
+// roots and intermediates, as the federation anchors list them.
+struct PeerCas {
+  std::vector<std::string> roots_der;          // self-signed
+  std::vector<std::string> intermediates_der;  // the others
+};
+// Reads a PEM bundle of roots and intermediates (self-signed ones are
+// roots).
+absl::StatusOr<PeerCas> LoadPeerCas(const std::string& pem_file);
+
+// Checks a signed response: the signer certificate verifies in `trust` (or,
+// with `peers`, chains to a peer platform's roots) and belongs to a
+// gateway, the signature verifies over the envelope bytes, and the envelope
+// answers `request` (request_sha256 matches).
 absl::StatusOr<v1::ResponseEnvelope> VerifyResponse(
     const v1::SignedResponse& response, const v1::SignedRequest& request,
-    certs::TrustStore* trust);
+    certs::TrustStore* trust, const PeerCas* peers = nullptr);
+
+// Checks each hop receipt of an answer that crossed platforms: signed by a
+// gateway (of this platform, or with `peers` of a peer platform), for this
+// request and this very answer. Returns their bodies, in order.
+absl::StatusOr<std::vector<v1::HopReceiptBody>> VerifyHopReceipts(
+    const v1::SignedResponse& response, const v1::SignedRequest& request,
+    certs::TrustStore* trust, const PeerCas* peers);
 
 // "PERMISSION_DENIED" and the like.
 const char* GrpcCodeName(int code);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -39,6 +40,9 @@ Identity (either --pki DIR with --agency CODE, or each file):
   --agency CODE         consumer agency code, e.g. 000.00.00.H30
   --ca FILE             trust anchors (root CA, PEM)
   --intermediates FILE  intermediate CA certificates (PEM)
+  --peer-ca FILE        CA certificates (roots and intermediates, PEM) of peer
+                        platforms whose gateways may sign an answer that
+                        crossed platforms (docs/FEDERATION.md)
   --cert FILE --key FILE            the agency's TLS certificate chain and key
   --sign-cert FILE --sign-key FILE  the agency's signing certificate and key
 Request:
@@ -211,7 +215,8 @@ int RunCall(const std::vector<std::string>& args) {
              "legal-basis",     "field",       "query",      "subject",
              "consent",         "max-records", "request-id", "nonce-hex",
              "issued-offset-s", "lifetime-s",  "timeout-ms", "resend",
-             "tamper",          "save-dir",    "print-rows", "envelope-agency"},
+             "tamper",          "save-dir",    "print-rows", "envelope-agency",
+             "peer-ca"},
       {"stream", "json", "quiet", "help"});
   if (!parsed.ok()) {
     std::cerr << "dxctl call: " << parsed.status().message() << "\n" << kHelp;
@@ -302,6 +307,13 @@ int RunCall(const std::vector<std::string>& args) {
   trust_options.require_crl = false;
   auto trust = certs::TrustStore::Create(trust_options);
   if (!trust.ok()) return fail_usage(trust.status());
+  std::optional<PeerCas> peer_cas;
+  if (f.Has("peer-ca")) {
+    auto loaded = LoadPeerCas(f.Get("peer-ca"));
+    if (!loaded.ok()) return fail_usage(loaded.status());
+    peer_cas = *std::move(loaded);
+  }
+  const PeerCas* peers = peer_cas ? &*peer_cas : nullptr;
 
   ChannelLimits limits;
   limits.max_receive_bytes = 256 << 20;
@@ -323,9 +335,14 @@ int RunCall(const std::vector<std::string>& args) {
     v1::SignedResponse response;
     grpc::Status s = stub->Call(ctx.get(), request, &response);
     if (!s.ok()) return ReportError(s);
-    auto env = VerifyResponse(response, request, trust->get());
+    auto env = VerifyResponse(response, request, trust->get(), peers);
     if (!env.ok()) {
       std::cout << "VERIFICATION FAILED  " << env.status().message() << "\n";
+      return 3;
+    }
+    auto hops = VerifyHopReceipts(response, request, trust->get(), peers);
+    if (!hops.ok()) {
+      std::cout << "VERIFICATION FAILED  " << hops.status().message() << "\n";
       return 3;
     }
     if (!save_dir.empty()) {
@@ -346,6 +363,13 @@ int RunCall(const std::vector<std::string>& args) {
       PrintRecords(env->records(), static_cast<size_t>(*print_rows));
     }
     PrintReceipt(*env);
+    for (const v1::HopReceiptBody& hop : *hops) {
+      std::cout << "  hop receipt OK: platform " << hop.platform_id()
+                << " (node " << hop.node_id() << ") routed it to "
+                << hop.routed_to_platform() << ", its audit record #"
+                << hop.sequence_number() << " leaf "
+                << HexEncode(hop.record_hash()) << "\n";
+    }
     return 0;
   }
 
@@ -373,7 +397,7 @@ int RunCall(const std::vector<std::string>& args) {
                  "message\n";
     return 3;
   }
-  auto env = VerifyResponse(*final_message, request, trust->get());
+  auto env = VerifyResponse(*final_message, request, trust->get(), peers);
   if (!env.ok()) {
     std::cout << "VERIFICATION FAILED  " << env.status().message() << "\n";
     return 3;

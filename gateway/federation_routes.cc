@@ -75,7 +75,9 @@ absl::StatusOr<std::string> FederationRoutes::AnswerSignerPlatform(
 
 std::string FederationRoutes::PeerGatewayRootsPem() const {
   std::string pem;
+  const absl::Time now = clock_->Now();
   for (const auto& anchor : anchors_->All()) {
+    if (anchor->expires_at() <= now) continue;
     for (const federation::Platform& p : anchor->platforms()) {
       if (p.id == platform_id_ || p.gateways.empty()) continue;
       for (const std::string& der : p.roots_der) pem += DerToPem(der);
@@ -125,7 +127,18 @@ absl::StatusOr<certs::PkeyPtr> FederationRoutes::VerifyForwardedConsumer(
       consumer_agency));
   for (const auto& anchor : anchors_->All()) {
     if (anchor->expires_at() <= now) continue;
-    if (anchor->PlatformOfAgency(consumer_agency) == nullptr) continue;
+    const federation::Platform* speaks =
+        anchor->PlatformOfAgency(consumer_agency);
+    if (speaks == nullptr) continue;
+    if (speaks->id == platform_id_) {
+      // Our own agencies call us directly, where their CRL is checked; one
+      // that comes back through a peer is refused, whatever its path says.
+      return absl::PermissionDeniedError(absl::StrCat(
+          "federation: agency ", consumer_agency, " is this platform's (",
+          platform_id_,
+          "): its requests come straight to this platform, not through a "
+          "peer"));
+    }
     absl::StatusOr<federation::FederatedConsumer> c =
         federation::VerifyFederatedConsumer(*anchor, consumer_agency,
                                             signer_der, now);

@@ -94,7 +94,13 @@ Refusal RequestChecker::Check(const v1::SignedRequest& request,
   // the consumer is known by its signature alone.
   if (hops_ != nullptr && !tls_peer_pem.empty()) {
     absl::StatusOr<Hop> hop = hops_->IdentifyHop(tls_peer_pem);
-    if (hop.ok()) return CheckForwarded(request, *hop, out);
+    if (hop.ok()) {
+      auto tls = certs::ParseCertificatePem(tls_peer_pem);
+      if (tls.ok()) {
+        out->tls_cert_fingerprint = certs::CertificateFingerprint(tls->get());
+      }
+      return CheckForwarded(request, *hop, out);
+    }
   }
 
   // 1. The TLS client must be an agency (gRPC already verified the chain;

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "absl/status/status.h"
 #include "certs/crypto.h"
 #include "certs/testing/dev_pki.h"
 #include "common/testing/fake_clock.h"
@@ -307,6 +308,176 @@ TEST_F(RequestCheckerTest, ReadUnverifiedReadsClaimsWithoutTrust) {
   RequestChecker::ReadUnverified(v1::SignedRequest(), "not a pem", &none);
   EXPECT_FALSE(none.envelope_parsed);
   EXPECT_TRUE(none.tls_agency.empty());
+}
+
+// A federation that knows one peer gateway (by its TLS PEM) of platform
+// vn.gov.bca, and takes a forwarded consumer's key from its certificate
+// unless told to refuse; it records what it was asked.
+class FakeHops final : public FederationTrust {
+ public:
+  explicit FakeHops(std::string peer_gateway_pem)
+      : peer_gateway_pem_(std::move(peer_gateway_pem)) {}
+
+  const std::string& platform_id() const override { return platform_id_; }
+  uint32_t max_hops() const override { return 3; }
+  absl::Duration return_margin() const override {
+    return absl::Milliseconds(200);
+  }
+  absl::StatusOr<Hop> IdentifyHop(const std::string& tls_pem) const override {
+    ++identify_calls;
+    if (tls_pem != peer_gateway_pem_) {
+      return absl::PermissionDeniedError("not a peer platform's gateway");
+    }
+    return Hop{"vn.gov.bca", "gw1"};
+  }
+  absl::StatusOr<certs::PkeyPtr> VerifyForwardedConsumer(
+      const std::string& consumer_agency,
+      const std::string& signer_der) const override {
+    asked_agency = consumer_agency;
+    asked_signer_der = signer_der;
+    if (!consumer_error.ok()) return consumer_error;
+    return certs::PublicKeyOfDer(signer_der);
+  }
+  absl::StatusOr<PeerRoute> RouteTo(const v1::Dataset&) const override {
+    return absl::UnimplementedError("not used");
+  }
+  absl::StatusOr<std::string> AnswerSignerPlatform(
+      const std::string&) const override {
+    return absl::UnimplementedError("not used");
+  }
+
+  absl::Status consumer_error;
+  mutable int identify_calls = 0;
+  mutable std::string asked_agency;
+  mutable std::string asked_signer_der;
+
+ private:
+  const std::string platform_id_ = "vn.gov.hanoi";
+  const std::string peer_gateway_pem_;
+};
+
+class ForwardedRequestTest : public RequestCheckerTest {
+ protected:
+  void SetUp() override {
+    RequestCheckerTest::SetUp();
+    gateway_pem_ = ReadOrDie(DevPkiDir() + "/gateway/tls.pem");
+    hops_ = std::make_unique<FakeHops>(gateway_pem_);
+    forwarding_ = std::make_unique<RequestChecker>(
+        RequestChecker::Options{}, trust_.get(), &clock_, hops_.get());
+  }
+
+  std::string gateway_pem_;
+  std::unique_ptr<FakeHops> hops_;
+  std::unique_ptr<RequestChecker> forwarding_;
+};
+
+TEST_F(ForwardedRequestTest, APeerGatewaysRequestIsKnownByItsSignature) {
+  const v1::SignedRequest r = Sign(Envelope());
+  CheckedRequest out;
+  Refusal ref = forwarding_->Check(r, gateway_pem_, &out);
+  EXPECT_FALSE(ref.refused()) << ref.message;
+  EXPECT_TRUE(out.identity_verified);
+  EXPECT_EQ(out.via_platform, "vn.gov.bca");
+  EXPECT_EQ(out.via_gateway, "gw1");
+  // The gateway is no agency: the consumer is the envelope's, as signed.
+  EXPECT_TRUE(out.tls_agency.empty());
+  EXPECT_EQ(out.envelope.consumer_agency(), "000.00.00.H30");
+  EXPECT_EQ(out.signer_fingerprint.size(), 32u);
+  EXPECT_EQ(out.request_sha256, certs::Sha256(r.envelope()));
+  // The federation was asked about this consumer and this signer.
+  EXPECT_EQ(hops_->asked_agency, "000.00.00.H30");
+  EXPECT_EQ(hops_->asked_signer_der, r.signer_certificate());
+
+  // Without the federation, the same gateway is no caller of Exchange.
+  CheckedRequest plain;
+  Refusal no_hops = checker_->Check(r, gateway_pem_, &plain);
+  EXPECT_EQ(no_hops.reason, v1::REASON_TLS_IDENTITY_MISSING) << no_hops.message;
+  EXPECT_TRUE(plain.via_platform.empty());
+}
+
+TEST_F(ForwardedRequestTest,
+       AlteredEnvelopeBytesAreABadSignatureNamingThePeer) {
+  v1::RequestEnvelope e = Envelope();
+  v1::SignedRequest r = Sign(e);
+  e.set_purpose_code("tax-audit");  // what a hop must not change
+  e.SerializeToString(r.mutable_envelope());
+  CheckedRequest out;
+  Refusal ref = forwarding_->Check(r, gateway_pem_, &out);
+  EXPECT_EQ(ref.reason, v1::REASON_BAD_SIGNATURE) << ref.message;
+  EXPECT_NE(ref.message.find("vn.gov.bca"), std::string::npos) << ref.message;
+  EXPECT_FALSE(out.identity_verified);
+  EXPECT_EQ(out.via_platform, "vn.gov.bca");
+  // The claims are still read, for the record of the refusal.
+  EXPECT_EQ(out.envelope.purpose_code(), "tax-audit");
+
+  v1::SignedRequest unsigned_request = Sign(Envelope());
+  unsigned_request.clear_signature();
+  EXPECT_EQ(forwarding_->Check(unsigned_request, gateway_pem_, &out).reason,
+            v1::REASON_BAD_SIGNATURE);
+}
+
+TEST_F(ForwardedRequestTest, AConsumerTheFederationDoesNotVouchForIsRefused) {
+  hops_->consumer_error = absl::PermissionDeniedError(
+      "agency 000.00.00.H30's certificate does not chain to the roots of "
+      "vn.gov.hanoi");
+  CheckedRequest out;
+  Refusal ref = forwarding_->Check(Sign(Envelope()), gateway_pem_, &out);
+  EXPECT_EQ(ref.reason, v1::REASON_IDENTITY_MISMATCH) << ref.message;
+  EXPECT_NE(ref.message.find("vn.gov.bca"), std::string::npos) << ref.message;
+  EXPECT_NE(ref.message.find("does not chain to the roots of vn.gov.hanoi"),
+            std::string::npos)
+      << ref.message;
+  EXPECT_FALSE(out.identity_verified);
+}
+
+TEST_F(ForwardedRequestTest, AForwardedRequestIsStillCheckedForFormAndAge) {
+  v1::SignedRequest garbage = Sign(Envelope());
+  garbage.set_envelope("\xff\xff\xff");
+  CheckedRequest out;
+  EXPECT_EQ(forwarding_->Check(garbage, gateway_pem_, &out).reason,
+            v1::REASON_MALFORMED_REQUEST);
+
+  v1::RequestEnvelope stale = Envelope();
+  SetTs(clock_.Now() - absl::Hours(1), stale.mutable_issued_at());
+  CheckedRequest late;
+  EXPECT_EQ(forwarding_->Check(Sign(stale), gateway_pem_, &late).reason,
+            v1::REASON_STALE_REQUEST);
+  EXPECT_TRUE(late.identity_verified);
+
+  v1::RequestEnvelope no_purpose = Envelope();
+  no_purpose.clear_purpose_code();
+  EXPECT_NE(forwarding_->Check(Sign(no_purpose), gateway_pem_, &out)
+                .message.find("purpose_code"),
+            std::string::npos);
+}
+
+TEST_F(ForwardedRequestTest, AClientThatIsNoHopTakesTheAgencyChecks) {
+  // An agency: asked about, not a hop, checked as always.
+  CheckedRequest out;
+  Refusal ref = forwarding_->Check(
+      Sign(Envelope()), ReadOrDie(Agency("000.00.00.H30", "tls.pem")), &out);
+  EXPECT_FALSE(ref.refused()) << ref.message;
+  EXPECT_EQ(hops_->identify_calls, 1);
+  EXPECT_EQ(out.tls_agency, "000.00.00.H30");
+  EXPECT_TRUE(out.via_platform.empty());
+  EXPECT_TRUE(out.identity_verified);
+  // The agency checks still bind: another agency's TLS is a mismatch.
+  EXPECT_EQ(forwarding_
+                ->Check(Sign(Envelope()),
+                        ReadOrDie(Agency("000.00.00.H29", "tls.pem")), &out)
+                .reason,
+            v1::REASON_IDENTITY_MISMATCH);
+
+  // A gateway the federation does not take as a hop is no agency either.
+  FakeHops none("no peer gateway");
+  RequestChecker checker({}, trust_.get(), &clock_, &none);
+  CheckedRequest gw;
+  Refusal refused = checker.Check(Sign(Envelope()), gateway_pem_, &gw);
+  EXPECT_EQ(none.identify_calls, 1);
+  EXPECT_EQ(refused.reason, v1::REASON_TLS_IDENTITY_MISSING) << refused.message;
+  EXPECT_TRUE(gw.via_platform.empty());
+  EXPECT_TRUE(none.asked_agency.empty());
+  EXPECT_FALSE(gw.identity_verified);
 }
 
 }  // namespace

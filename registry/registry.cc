@@ -68,7 +68,7 @@ absl::StatusOr<std::shared_ptr<const Registry>> Registry::FromProto(
     }
     if (!d.peer_platform().empty()) {
       // Served by a peer platform's gateway: no adapter of ours.
-      if (!d.adapter().address().empty()) {
+      if (d.has_adapter()) {
         return bad(where + ".adapter",
                    "a dataset served by a peer_platform names no adapter "
                    "(its platform's gateway answers for it): remove one");

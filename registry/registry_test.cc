@@ -115,6 +115,33 @@ TEST(RegistryTest, RefusesInvalidRegistriesNamingTheField) {
               "listed twice");
 }
 
+// A dataset a peer platform serves (docs/FEDERATION.md#routing-through-
+// peers): its gateway answers, so this platform names no adapter for it.
+TEST(RegistryTest, APeerPlatformsDatasetNamesNoAdapter) {
+  auto r = Load(Replace(kBase, "adapter: {address: \"127.0.0.1:1\"}",
+                        "peer_platform: vn.gov.bca"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::Dataset* d = (*r)->FindDataset("bca.population");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->peer_platform(), "vn.gov.bca");
+  EXPECT_TRUE(d->adapter().address().empty());
+
+  auto both = Load(std::string(kBase) + "    peer_platform: vn.gov.bca\n");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("datasets[0].adapter"),
+            std::string::npos)
+      << both.status();
+  EXPECT_NE(both.status().message().find("peer_platform"), std::string::npos)
+      << both.status();
+  EXPECT_EQ(both.status().code(), absl::StatusCode::kInvalidArgument);
+  // Any part of an adapter is one: a timeout alone beside peer_platform.
+  auto part =
+      Load(Replace(kBase, "adapter: {address: \"127.0.0.1:1\"}",
+                   "peer_platform: vn.gov.bca\n    adapter: {timeout_ms: 5}"));
+  EXPECT_EQ(part.status().code(), absl::StatusCode::kInvalidArgument)
+      << part.status();
+}
+
 TEST(RegistryTest, QueryKeysAreCheckedAndResolved) {
   const std::string keys =
       std::string(kBase) +

@@ -269,6 +269,40 @@ class FederationRoutingTest(unittest.TestCase):
             self.assertEqual(int(h["record_count"]), len(env.records.rows))
             self.assert_in_log(platform_env, body.sequence_number, body.record_hash)
 
+    def test_1c_dxctl_checks_the_answer_and_every_hop_receipt(self):
+        args = ("--field", "citizen_id", "--field", "full_name", "--quiet")
+        # Without the peer platforms' CAs the ministry's signature cannot be
+        # checked: dxctl says so and how to fix it.
+        out = self.hn.call(H30, "hotich", "bca.population", "civil-registration", *args)
+        self.assertEqual(out.returncode, 3, out.stdout + out.stderr)
+        self.assertIn("VERIFICATION FAILED", out.stdout)
+        self.assertIn("--peer-ca", out.stdout)
+        # With them (as the anchor lists them): the answer and both receipts.
+        bundle = os.path.join(self.tmp.name, "peer-cas.pem")
+        with open(bundle, "w") as f:
+            for env in (self.bca, self.hub):
+                for name in ("root-ca.pem", "intermediate-ca.pem"):
+                    with open(os.path.join(env.pki, name)) as part:
+                        f.write(part.read())
+        out = self.hn.call(H30, "hotich", "bca.population", "civil-registration", *args,
+                           "--peer-ca", bundle)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("ALLOWED", out.stdout)
+        self.assertIn(f"hop receipt OK: platform {HUB} (node gw1) routed it to {BCA}",
+                      out.stdout)
+        self.assertIn(f"hop receipt OK: platform {HANOI} (node gw1) routed it to {HUB}",
+                      out.stdout)
+        # Only the ministry's CAs: the hub's receipt does not check.
+        only_bca = os.path.join(self.tmp.name, "bca-cas.pem")
+        with open(only_bca, "w") as f:
+            for name in ("root-ca.pem", "intermediate-ca.pem"):
+                with open(os.path.join(self.bca.pki, name)) as part:
+                    f.write(part.read())
+        out = self.hn.call(H30, "hotich", "bca.population", "civil-registration", *args,
+                           "--peer-ca", only_bca)
+        self.assertEqual(out.returncode, 3, out.stdout + out.stderr)
+        self.assertIn("hop receipt 1", out.stdout)
+
     def test_1b_the_hubs_transit_rules_refuse_a_dataset_and_name_the_hub(self):
         request = self.consumer.signed(dataset="mof.business", purpose="business-licensing")
         request_id = exchange_pb2.RequestEnvelope.FromString(request.envelope).request_id
