@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/dxgate-ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-sql-feed bench-subscription bench-profile bench-ab bench-cluster bench-cluster-audit bench-audit bench-console bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
+.PHONY: all deps configure build test test-asan test-tsan fuzz fuzz-ci demo demo-providers demo-cluster up down pki clean format bench bench-sql bench-sql-feed bench-subscription bench-federation demo-federation bench-profile bench-ab bench-cluster bench-cluster-audit bench-audit bench-console bench-policy soak crash-cycles cluster-crash-cycles prune-soak fuzz-long
 
 all: build
 
@@ -127,6 +127,11 @@ bench-sql-feed: build
 # events/s beside pg_recvlogical, CPU per event (docs/SUBSCRIPTIONS.md).
 bench-subscription: build
 	@DX_BUILD_DIR=$(abspath $(BUILD_DIR)) /usr/bin/python3 bench/subscription_bench.py $(SUBSCRIPTION_BENCH_ARGS)
+
+# Routing through peer platforms: one, two and three platforms in one run,
+# latency and CPU per hop (docs/FEDERATION.md#figures).
+bench-federation: build
+	@DX_BUILD_DIR=$(abspath $(BUILD_DIR)) /usr/bin/python3 bench/federation_bench.py $(FEDERATION_BENCH_ARGS)
 
 # Gateway builds or settings side by side in one run (bench/ab_gateway.py):
 #   make bench-ab AB_ARGS="--variant before=/tmp/old/build --variant after=build"

@@ -1,5 +1,7 @@
 #include "gateway/federation_routes.h"
 
+#include <openssl/evp.h>
+
 #include "absl/strings/str_cat.h"
 #include "certs/crypto.h"
 #include "certs/identity.h"
@@ -9,12 +11,53 @@
 namespace dx::gateway {
 namespace {
 
+// How long a verdict on a certificate is kept (a certificate that expires
+// or is dropped from an anchor is refused within this, or at once when the
+// anchors change), and how many are kept (then all are dropped at once).
+constexpr absl::Duration kVerdictLifetime = absl::Minutes(1);
+constexpr size_t kMaxVerdicts = 4096;
+
 std::string DerToPem(const std::string& der) {
   auto cert = certs::ParseCertificateDer(der);
   return cert.ok() ? certs::CertificateToPem(cert->get()) : std::string();
 }
 
 }  // namespace
+
+struct FederationRoutes::Cached {
+  std::string anchors;  // AnchorsToken() when it was decided
+  absl::Time until;
+  absl::Status status;  // the verdict; OK: the values below
+  Hop hop;
+  std::string platform;
+  std::shared_ptr<EVP_PKEY> key;
+};
+
+std::string FederationRoutes::AnchorsToken() const {
+  std::string token;
+  for (const auto& anchor : anchors_->All()) {
+    absl::StrAppend(&token, reinterpret_cast<uintptr_t>(anchor.get()), ",");
+  }
+  return token;
+}
+
+std::shared_ptr<const FederationRoutes::Cached> FederationRoutes::Lookup(
+    const std::string& key, const std::string& token, absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  auto it = cache_.find(key);
+  if (it == cache_.end() || it->second->anchors != token ||
+      now >= it->second->until) {
+    return nullptr;
+  }
+  return it->second;
+}
+
+void FederationRoutes::Keep(const std::string& key,
+                            std::shared_ptr<const Cached> verdict) const {
+  absl::MutexLock lock(&mu_);
+  if (cache_.size() >= kMaxVerdicts) cache_.clear();
+  cache_[key] = std::move(verdict);
+}
 
 absl::StatusOr<PeerRoute> FederationRoutes::RouteTo(
     const v1::Dataset& dataset) const {
@@ -46,6 +89,28 @@ absl::StatusOr<PeerRoute> FederationRoutes::RouteTo(
 
 absl::StatusOr<std::string> FederationRoutes::AnswerSignerPlatform(
     const std::string& signer_der) const {
+  const absl::Time now = clock_->Now();
+  const std::string token = AnchorsToken();
+  const std::string key = absl::StrCat("answer|", certs::Sha256(signer_der));
+  if (auto hit = Lookup(key, token, now)) {
+    if (!hit->status.ok()) return hit->status;
+    return hit->platform;
+  }
+  auto verdict = std::make_shared<Cached>();
+  verdict->anchors = token;
+  verdict->until = now + kVerdictLifetime;
+  absl::StatusOr<std::string> platform = DecideAnswerSigner(signer_der, now);
+  if (platform.ok()) {
+    verdict->platform = *platform;
+  } else {
+    verdict->status = platform.status();
+  }
+  Keep(key, std::move(verdict));
+  return platform;
+}
+
+absl::StatusOr<std::string> FederationRoutes::DecideAnswerSigner(
+    const std::string& signer_der, absl::Time now) const {
   auto cert = certs::ParseCertificateDer(signer_der);
   if (!cert.ok()) {
     return absl::PermissionDeniedError(
@@ -56,7 +121,6 @@ absl::StatusOr<std::string> FederationRoutes::AnswerSignerPlatform(
     return absl::PermissionDeniedError(
         "the answer's signer certificate does not name a gateway");
   }
-  const absl::Time now = clock_->Now();
   for (const auto& anchor : anchors_->All()) {
     if (anchor->expires_at() <= now) continue;
     for (const federation::Platform& p : anchor->platforms()) {
@@ -88,6 +152,28 @@ std::string FederationRoutes::PeerGatewayRootsPem() const {
 
 absl::StatusOr<Hop> FederationRoutes::IdentifyHop(
     const std::string& tls_pem) const {
+  const absl::Time now = clock_->Now();
+  const std::string token = AnchorsToken();
+  const std::string key = absl::StrCat("hop|", certs::Sha256(tls_pem));
+  if (auto hit = Lookup(key, token, now)) {
+    if (!hit->status.ok()) return hit->status;
+    return hit->hop;
+  }
+  auto verdict = std::make_shared<Cached>();
+  verdict->anchors = token;
+  verdict->until = now + kVerdictLifetime;
+  absl::StatusOr<Hop> hop = DecideHop(tls_pem, now);
+  if (hop.ok()) {
+    verdict->hop = *hop;
+  } else {
+    verdict->status = hop.status();
+  }
+  Keep(key, std::move(verdict));
+  return hop;
+}
+
+absl::StatusOr<Hop> FederationRoutes::DecideHop(const std::string& tls_pem,
+                                                absl::Time now) const {
   auto der = certs::PemBundleToDer(tls_pem);
   if (!der.ok() || der->empty()) {
     return absl::PermissionDeniedError("no TLS certificate");
@@ -99,7 +185,6 @@ absl::StatusOr<Hop> FederationRoutes::IdentifyHop(
   if (!who.ok() || who->kind != certs::PrincipalKind::kGateway) {
     return absl::PermissionDeniedError("not a gateway");
   }
-  const absl::Time now = clock_->Now();
   absl::Status last = absl::PermissionDeniedError("no anchor in force");
   for (const auto& anchor : anchors_->All()) {
     if (anchor->expires_at() <= now) continue;
@@ -121,6 +206,34 @@ absl::StatusOr<Hop> FederationRoutes::IdentifyHop(
 absl::StatusOr<certs::PkeyPtr> FederationRoutes::VerifyForwardedConsumer(
     const std::string& consumer_agency, const std::string& signer_der) const {
   const absl::Time now = clock_->Now();
+  const std::string token = AnchorsToken();
+  const std::string key = absl::StrCat("consumer|", consumer_agency, "|",
+                                       certs::Sha256(signer_der));
+  std::shared_ptr<const Cached> hit = Lookup(key, token, now);
+  if (hit == nullptr) {
+    auto verdict = std::make_shared<Cached>();
+    verdict->anchors = token;
+    verdict->until = now + kVerdictLifetime;
+    absl::StatusOr<certs::PkeyPtr> decided =
+        DecideForwardedConsumer(consumer_agency, signer_der, now);
+    if (decided.ok()) {
+      verdict->key =
+          std::shared_ptr<EVP_PKEY>(decided->release(), EVP_PKEY_free);
+    } else {
+      verdict->status = decided.status();
+    }
+    hit = verdict;
+    Keep(key, std::move(verdict));
+  }
+  if (!hit->status.ok()) return hit->status;
+  // A reference of the caller's own to the shared key.
+  EVP_PKEY_up_ref(hit->key.get());
+  return certs::PkeyPtr(hit->key.get());
+}
+
+absl::StatusOr<certs::PkeyPtr> FederationRoutes::DecideForwardedConsumer(
+    const std::string& consumer_agency, const std::string& signer_der,
+    absl::Time now) const {
   absl::Status last = absl::PermissionDeniedError(absl::StrCat(
       "federation: no anchor in force names a platform that speaks for "
       "agency ",

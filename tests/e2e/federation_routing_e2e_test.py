@@ -31,74 +31,12 @@ sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 from dx.v1 import errors_pb2, exchange_pb2, exchange_pb2_grpc  # noqa: E402
-from tests.harness import DevEnv  # noqa: E402
-from tests.harness.anchors import AnchorMaker  # noqa: E402
-from tests.harness.dev_env import free_ports  # noqa: E402
+from tests.harness.platforms import BCA, H30, HANOI, HUB, Platforms  # noqa: E402
 from consumer import Consumer  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 import rfc6962  # noqa: E402
 
-H30 = "000.00.00.H30"
-HANOI, HUB, BCA = "vn.gov.hanoi", "vn.ndxp.hub", "vn.gov.bca"
 FIELDS = ["citizen_id", "full_name", "birth_date"]
-
-
-def indent_pem(path):
-    with open(path) as f:
-        return "|\n          " + f.read().strip().replace("\n", "\n          ")
-
-
-def anchor_text(hn, hub, bca, hn_port, hub_port, bca_port, serial=1):
-    def platform(pid, env, port, agencies, datasets):
-        return f"""  - platform_id: {pid}
-    root_certificates_pem:
-      - {indent_pem(os.path.join(env.pki, "root-ca.pem"))}
-    intermediate_certificates_pem:
-      - {indent_pem(os.path.join(env.pki, "intermediate-ca.pem"))}
-    gateways: [{{address: "127.0.0.1:{port}", tls_name: localhost}}]
-    agencies: {agencies}
-    datasets: {datasets}
-"""
-    now = time.time()
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    return (f"platform_id: vn.ndxp.hub\nserial: {serial}\n"
-            f"issued_at: \"{time.strftime(fmt, time.gmtime(now - 86400))}\"\n"
-            f"expires_at: \"{time.strftime(fmt, time.gmtime(now + 30 * 86400))}\"\n"
-            "platforms:\n"
-            + platform(BCA, bca, bca_port, '["000.00.00.G01", "000.00.00.G12"]',
-                       "[bca.population, mof.business]")
-            + platform(HUB, hub, hub_port, "[]", "[]")
-            + platform(HANOI, hn, hn_port, '["000.00.00.H30"]', "[]"))
-
-
-def federation_settings(platform, anchors):
-    return (f"{{platform_id: {platform}, anchors: [{{"
-            f"operator_platform_id: vn.ndxp.hub, "
-            f"anchor_file: {anchors}/anchor.yaml, "
-            f"signature_file: {anchors}/anchor.yaml.sig, "
-            f"operator_certificate_file: {anchors}/op.pem}}]}}")
-
-
-def routed_registry(env, to):
-    """deploy/registry.yaml with bca.population and mof.business served by
-    the peer platform `to` (their adapter blocks replaced)."""
-    text = env.registry_text()
-    for dataset in ("bca.population", "mof.business"):
-        start = text.index(f"  - id: {dataset}")
-        block_start = text.index("    adapter:\n", start)
-        block_end = text.index("    fields:\n", block_start)
-        text = text[:block_start] + f"    peer_platform: {to}\n" + text[block_end:]
-    return text
-
-
-def start_router(env, registry, policy, port):
-    """A platform's gateway without adapters of its own."""
-    env.write("registry.yaml", registry)
-    env.write("policy.yaml", policy)
-    config, port_file = env.gateway_config("gateway", "gw1", port, "gateway-data",
-                                           "pki/gateway", env.gateway_settings)
-    env._spawn("gateway", [env.bin("dxgate"), "--config", config])
-    env._wait_port("gateway", port_file)
 
 
 def openssl_verifies(tmp, data, signature, cert_der):
@@ -118,49 +56,14 @@ class FederationRoutingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="dx-fedroute-")
-        root = cls.tmp.name
-        anchors = os.path.join(root, "anchors")
-        os.makedirs(anchors)
-        cls.maker = AnchorMaker(anchors)
-        hn_port, hub_port, bca_port = free_ports(3)
-
-        def platform(name, pid, population):
-            return DevEnv(os.path.join(root, name), BUILD, population=population, business=5,
-                          gateway_settings={"federation": federation_settings(pid, anchors)})
-        cls.bca = platform("bca", BCA, 50)
-        cls.hub = platform("hub", HUB, 5)
-        cls.hn = platform("hn", HANOI, 5)
-        cls.envs = (cls.hn, cls.hub, cls.bca)
-        for env, port in zip(cls.envs, (hn_port, hub_port, bca_port)):
-            env.setup()
-            env.gateway_port = port
-        cls.maker.write_and_sign(anchor_text(cls.hn, cls.hub, cls.bca,
-                                             hn_port, hub_port, bca_port))
-        try:
-            cls.bca.start()
-            # The hub's transit rules: H30 may ask bca.population for
-            # civil registration; mof.business does not cross the hub.
-            hub_policy = cls.hub.policy_text()
-            hub_policy = hub_policy[:hub_policy.index("  - dataset: mof.business")].replace(
-                "purposes: [civil-registration]",
-                "purposes: [civil-registration, household-survey]", 1)
-            start_router(cls.hub, routed_registry(cls.hub, BCA), hub_policy, hub_port)
-            # Hanoi lets H30 ask for one more purpose, which the ministry's
-            # policy does not grant.
-            start_router(cls.hn, routed_registry(cls.hn, HUB), cls.hn.policy_text().replace(
-                "purposes: [civil-registration]",
-                "purposes: [civil-registration, household-survey]", 1), hn_port)
-        except Exception:
-            for env in cls.envs:
-                env.close()
-            raise
+        cls.platforms = Platforms(cls.tmp.name, BUILD).start()
+        cls.hn, cls.hub, cls.bca = cls.platforms.envs
         cls.consumer = Consumer(cls.hn)
 
     @classmethod
     def tearDownClass(cls):
         cls.consumer.close()
-        for env in cls.envs:
-            env.close()
+        cls.platforms.close()
         cls.tmp.cleanup()
 
     def channel(self, server_env, client_pki, client_dir):
