@@ -41,6 +41,17 @@ std::string FederationRoutes::AnchorsToken() const {
   return token;
 }
 
+absl::Time FederationRoutes::VerdictUntil(absl::Time now) const {
+  // Never past the moment an anchor in force expires: what it vouched for
+  // ends then, cached or not.
+  absl::Time until = now + kVerdictLifetime;
+  for (const auto& anchor : anchors_->All()) {
+    if (anchor->expires_at() > now)
+      until = std::min(until, anchor->expires_at());
+  }
+  return until;
+}
+
 std::shared_ptr<const FederationRoutes::Cached> FederationRoutes::Lookup(
     const std::string& key, const std::string& token, absl::Time now) const {
   absl::MutexLock lock(&mu_);
@@ -98,7 +109,7 @@ absl::StatusOr<std::string> FederationRoutes::AnswerSignerPlatform(
   }
   auto verdict = std::make_shared<Cached>();
   verdict->anchors = token;
-  verdict->until = now + kVerdictLifetime;
+  verdict->until = VerdictUntil(now);
   absl::StatusOr<std::string> platform = DecideAnswerSigner(signer_der, now);
   if (platform.ok()) {
     verdict->platform = *platform;
@@ -137,6 +148,80 @@ absl::StatusOr<std::string> FederationRoutes::DecideAnswerSigner(
                    ", whose certificate chains to no peer platform's roots"));
 }
 
+std::string FederationRoutes::ServingPlatform(const v1::Dataset& dataset,
+                                              const PeerRoute& route) const {
+  const absl::Time now = clock_->Now();
+  for (const auto& anchor : anchors_->All()) {
+    if (anchor->expires_at() <= now) continue;
+    const federation::Platform* p = anchor->PlatformOfDataset(dataset.id());
+    if (p != nullptr && p->id != platform_id_) return p->id;
+  }
+  return route.platform_id;
+}
+
+absl::StatusOr<std::string> FederationRoutes::VerifyOriginSigner(
+    const std::string& consumer_agency, const std::string& signer_der) const {
+  const absl::Time now = clock_->Now();
+  const std::string token = AnchorsToken();
+  const std::string key =
+      absl::StrCat("origin|", consumer_agency, "|", certs::Sha256(signer_der));
+  if (auto hit = Lookup(key, token, now)) {
+    if (!hit->status.ok()) return hit->status;
+    return hit->platform;
+  }
+  auto verdict = std::make_shared<Cached>();
+  verdict->anchors = token;
+  verdict->until = VerdictUntil(now);
+  absl::StatusOr<std::string> platform =
+      DecideOriginSigner(consumer_agency, signer_der, now);
+  if (platform.ok()) {
+    verdict->platform = *platform;
+  } else {
+    verdict->status = platform.status();
+  }
+  Keep(key, std::move(verdict));
+  return platform;
+}
+
+absl::StatusOr<std::string> FederationRoutes::DecideOriginSigner(
+    const std::string& consumer_agency, const std::string& signer_der,
+    absl::Time now) const {
+  auto cert = certs::ParseCertificateDer(signer_der);
+  if (!cert.ok()) {
+    return absl::PermissionDeniedError(
+        "the origin attestation's certificate does not parse");
+  }
+  auto who = certs::PrincipalOf(cert->get());
+  if (!who.ok() || who->kind != certs::PrincipalKind::kGateway) {
+    return absl::PermissionDeniedError(
+        "the origin attestation is not signed by a gateway");
+  }
+  for (const auto& anchor : anchors_->All()) {
+    if (anchor->expires_at() <= now) continue;
+    const federation::Platform* p = anchor->PlatformOfAgency(consumer_agency);
+    if (p == nullptr) continue;
+    if (p->id == platform_id_) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "agency ", consumer_agency, " is this platform's (", platform_id_,
+          "): its requests come straight to this platform"));
+    }
+    if (certs::VerifyChainAt(signer_der, p->intermediates_der, p->roots_der,
+                             absl::ToUnixSeconds(now))
+            .ok()) {
+      return p->id;
+    }
+    return absl::PermissionDeniedError(
+        absl::StrCat("the origin attestation is signed by gateway ", who->id,
+                     ", not by a gateway of ", p->id,
+                     ", the platform of agency ", consumer_agency,
+                     ": the request did not come through its own "
+                     "platform"));
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "no anchor in force names a platform that speaks for agency ",
+      consumer_agency));
+}
+
 std::string FederationRoutes::PeerGatewayRootsPem() const {
   std::string pem;
   const absl::Time now = clock_->Now();
@@ -161,7 +246,7 @@ absl::StatusOr<Hop> FederationRoutes::IdentifyHop(
   }
   auto verdict = std::make_shared<Cached>();
   verdict->anchors = token;
-  verdict->until = now + kVerdictLifetime;
+  verdict->until = VerdictUntil(now);
   absl::StatusOr<Hop> hop = DecideHop(tls_pem, now);
   if (hop.ok()) {
     verdict->hop = *hop;
@@ -213,7 +298,7 @@ absl::StatusOr<certs::PkeyPtr> FederationRoutes::VerifyForwardedConsumer(
   if (hit == nullptr) {
     auto verdict = std::make_shared<Cached>();
     verdict->anchors = token;
-    verdict->until = now + kVerdictLifetime;
+    verdict->until = VerdictUntil(now);
     absl::StatusOr<certs::PkeyPtr> decided =
         DecideForwardedConsumer(consumer_agency, signer_der, now);
     if (decided.ok()) {

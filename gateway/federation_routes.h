@@ -40,12 +40,16 @@ class FederationRoutes final : public FederationTrust {
         max_hops_(config.max_hops() != 0 ? config.max_hops() : 3),
         return_margin_(absl::Milliseconds(
             config.return_margin_ms() != 0 ? config.return_margin_ms() : 200)),
+        forward_timeout_(absl::Milliseconds(config.forward_timeout_ms() != 0
+                                                ? config.forward_timeout_ms()
+                                                : 10000)),
         anchors_(anchors),
         clock_(clock) {}
 
   const std::string& platform_id() const override { return platform_id_; }
   uint32_t max_hops() const override { return max_hops_; }
   absl::Duration return_margin() const override { return return_margin_; }
+  absl::Duration forward_timeout() const override { return forward_timeout_; }
 
   // The route to `dataset.peer_platform()`: an anchor in force must name
   // that platform with at least one gateway. FAILED_PRECONDITION otherwise,
@@ -58,6 +62,9 @@ class FederationRoutes final : public FederationTrust {
   absl::StatusOr<std::string> AnswerSignerPlatform(
       const std::string& signer_der) const override;
 
+  std::string ServingPlatform(const v1::Dataset& dataset,
+                              const PeerRoute& route) const override;
+
   // PEM of every peer platform's roots that has gateways: the TLS port
   // must let their gateways connect (each service checks the caller again
   // against this platform's own trust store; only Exchange takes hops).
@@ -66,6 +73,9 @@ class FederationRoutes final : public FederationTrust {
   // The way in.
   absl::StatusOr<Hop> IdentifyHop(const std::string& tls_pem) const override;
   absl::StatusOr<certs::PkeyPtr> VerifyForwardedConsumer(
+      const std::string& consumer_agency,
+      const std::string& signer_der) const override;
+  absl::StatusOr<std::string> VerifyOriginSigner(
       const std::string& consumer_agency,
       const std::string& signer_der) const override;
 
@@ -79,6 +89,8 @@ class FederationRoutes final : public FederationTrust {
   struct Cached;
   // The anchors in force as one string (their addresses), to see a change.
   std::string AnchorsToken() const;
+  // How long a verdict made at `now` is kept.
+  absl::Time VerdictUntil(absl::Time now) const;
   // The checks themselves, uncached.
   absl::StatusOr<Hop> DecideHop(const std::string& tls_pem,
                                 absl::Time now) const;
@@ -87,6 +99,9 @@ class FederationRoutes final : public FederationTrust {
       absl::Time now) const;
   absl::StatusOr<std::string> DecideAnswerSigner(const std::string& signer_der,
                                                  absl::Time now) const;
+  absl::StatusOr<std::string> DecideOriginSigner(
+      const std::string& consumer_agency, const std::string& signer_der,
+      absl::Time now) const;
   std::shared_ptr<const Cached> Lookup(const std::string& key,
                                        const std::string& token,
                                        absl::Time now) const;
@@ -96,6 +111,7 @@ class FederationRoutes final : public FederationTrust {
   const std::string platform_id_;
   const uint32_t max_hops_;
   const absl::Duration return_margin_;
+  const absl::Duration forward_timeout_;
   const FederationAnchors* const anchors_;
   const Clock* const clock_;
   mutable absl::Mutex mu_;

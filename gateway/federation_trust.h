@@ -53,6 +53,14 @@ class FederationTrust {
       const std::string& consumer_agency,
       const std::string& signer_der) const = 0;
 
+  // The platform that speaks for `consumer_agency`, when `signer_der` is a
+  // gateway's signing certificate of that platform (an origin attestation's
+  // signer). PERMISSION_DENIED otherwise, saying why; this platform's own
+  // agencies never come through a peer.
+  virtual absl::StatusOr<std::string> VerifyOriginSigner(
+      const std::string& consumer_agency,
+      const std::string& signer_der) const = 0;
+
   // On the way out. The route to `dataset.peer_platform()`;
   // FAILED_PRECONDITION when no anchor in force names it with a gateway.
   virtual absl::StatusOr<PeerRoute> RouteTo(
@@ -61,6 +69,12 @@ class FederationTrust {
   // (`signer_der` names a gateway and chains to that platform's roots).
   virtual absl::StatusOr<std::string> AnswerSignerPlatform(
       const std::string& signer_der) const = 0;
+  // The platform whose gateway must sign the answer for `dataset`: the one
+  // an anchor in force says serves it, else the next hop (`route`).
+  virtual std::string ServingPlatform(const v1::Dataset& dataset,
+                                      const PeerRoute& route) const = 0;
+  // How long a forward may take at most, whatever the caller's deadline.
+  virtual absl::Duration forward_timeout() const = 0;
 };
 
 }  // namespace dx::gateway

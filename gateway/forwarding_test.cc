@@ -73,12 +73,15 @@ TEST(RecordedPeerRefusalTest, NamesThePlatformThatRefused) {
   EXPECT_NE(r.message.find("no grant for G01"), std::string::npos);
   EXPECT_EQ(r.legal_basis, "Law on Data 2024 Art. 18");
   EXPECT_EQ(r.rule_id, "rule-7");
-  // A hop further on refused: the refusal names that platform, not the
-  // hub that relayed it.
+  // A refusal the hub says is a platform's further on: recorded as the
+  // hub's (the one this hop heard it from), naming the claim, which this
+  // hop cannot check.
   d.set_platform_id("vn.gov.bca");
   r = RecordedPeerRefusal(s, d, "vn.ndxp.hub");
-  EXPECT_EQ(r.platform_id, "vn.gov.bca");
-  EXPECT_NE(r.message.find("platform vn.gov.bca refused"), std::string::npos)
+  EXPECT_EQ(r.platform_id, "vn.ndxp.hub");
+  EXPECT_NE(r.message.find("platform vn.ndxp.hub relayed a refusal it says is "
+                           "platform vn.gov.bca's"),
+            std::string::npos)
       << r.message;
 }
 
@@ -125,6 +128,15 @@ class FakeAnswerTrust final : public FederationTrust {
       const std::string&, const std::string&) const override {
     return absl::UnimplementedError("not used");
   }
+  absl::StatusOr<std::string> VerifyOriginSigner(
+      const std::string&, const std::string&) const override {
+    return absl::UnimplementedError("not used");
+  }
+  std::string ServingPlatform(const v1::Dataset&,
+                              const PeerRoute& route) const override {
+    return route.platform_id;
+  }
+  absl::Duration forward_timeout() const override { return absl::Seconds(10); }
   absl::StatusOr<PeerRoute> RouteTo(const v1::Dataset&) const override {
     return absl::UnimplementedError("not used");
   }
@@ -184,7 +196,7 @@ class RelayedAnswerTest : public ::testing::Test {
 TEST_F(RelayedAnswerTest, APeersSignedAnswerToThisRequestIsTaken) {
   v1::ResponseEnvelope env;
   absl::Status s = CheckRelayedAnswer(*trust_, Signed(Envelope(), *peer_),
-                                      request_sha256_, &env);
+                                      request_sha256_, "vn.gov.bca", &env);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(env.request_id(), "req-1");
   EXPECT_EQ(env.receipt().sequence_number(), 9u);
@@ -194,8 +206,8 @@ TEST_F(RelayedAnswerTest, AnotherRequestsAnswerIsRefused) {
   v1::ResponseEnvelope e = Envelope();
   e.set_request_sha256(certs::Sha256("another request"));
   v1::ResponseEnvelope env;
-  absl::Status s =
-      CheckRelayedAnswer(*trust_, Signed(e, *peer_), request_sha256_, &env);
+  absl::Status s = CheckRelayedAnswer(*trust_, Signed(e, *peer_),
+                                      request_sha256_, "vn.gov.bca", &env);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("another request"), std::string::npos) << s;
 }
@@ -207,28 +219,49 @@ TEST_F(RelayedAnswerTest, AChangedEnvelopeByteIsRefused) {
   e.mutable_receipt()->set_sequence_number(10);
   e.SerializeToString(answer.mutable_envelope());
   v1::ResponseEnvelope env;
-  absl::Status s = CheckRelayedAnswer(*trust_, answer, request_sha256_, &env);
+  absl::Status s =
+      CheckRelayedAnswer(*trust_, answer, request_sha256_, "vn.gov.bca", &env);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("does not verify"), std::string::npos) << s;
   // A signature that is not one.
   answer = Signed(Envelope(), *peer_);
   answer.set_signature("not a signature");
-  EXPECT_FALSE(CheckRelayedAnswer(*trust_, answer, request_sha256_, &env).ok());
+  EXPECT_FALSE(
+      CheckRelayedAnswer(*trust_, answer, request_sha256_, "vn.gov.bca", &env)
+          .ok());
   // Not an envelope at all.
   answer.set_envelope("\xff\xff\xff");
-  EXPECT_FALSE(CheckRelayedAnswer(*trust_, answer, request_sha256_, &env).ok());
+  EXPECT_FALSE(
+      CheckRelayedAnswer(*trust_, answer, request_sha256_, "vn.gov.bca", &env)
+          .ok());
+}
+
+TEST_F(RelayedAnswerTest, OnlyTheServingPlatformsNamedGatewayMaySign) {
+  v1::ResponseEnvelope env;
+  // Well signed by vn.gov.bca's gateway, but the dataset is another
+  // platform's: a hub in between cannot answer for the provider.
+  absl::Status s = CheckRelayedAnswer(*trust_, Signed(Envelope(), *peer_),
+                                      request_sha256_, "vn.gov.other", &env);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  EXPECT_NE(s.message().find("vn.gov.other"), std::string::npos) << s;
+  // The envelope names another node than the signer.
+  v1::ResponseEnvelope e = Envelope();
+  e.set_gateway_node_id("gw9");
+  s = CheckRelayedAnswer(*trust_, Signed(e, *peer_), request_sha256_,
+                         "vn.gov.bca", &env);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
 }
 
 TEST_F(RelayedAnswerTest, ASignerOfNoPeerPlatformIsRefused) {
   // Well signed, by a key whose certificate no peer platform vouches for.
   v1::ResponseEnvelope env;
   absl::Status s = CheckRelayedAnswer(*trust_, Signed(Envelope(), *other_),
-                                      request_sha256_, &env);
+                                      request_sha256_, "vn.gov.bca", &env);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
   // The peer's certificate beside another key's signature.
   v1::SignedResponse mixed = Signed(Envelope(), *other_);
   mixed.set_signer_certificate(peer_->certificate_der());
-  s = CheckRelayedAnswer(*trust_, mixed, request_sha256_, &env);
+  s = CheckRelayedAnswer(*trust_, mixed, request_sha256_, "vn.gov.bca", &env);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("vn.gov.bca"), std::string::npos) << s;
 }

@@ -271,9 +271,12 @@ absl::Status NodeComponents::BuildExchange() {
       AdapterPool::Options{ca_pem, tls_cert, tls_key,
                            static_cast<int>(config.max_response_bytes())});
   if (federation_routes != nullptr) {
+    // Room for the receipt this node adds before it sends the answer on.
     peers = std::make_unique<PeerPool>(
         PeerPool::Identity{tls_cert, tls_key},
-        static_cast<int>(config.max_response_bytes()));
+        static_cast<int>(config.max_response_bytes() > 2 * kHopReceiptRoom
+                             ? config.max_response_bytes() - kHopReceiptRoom
+                             : config.max_response_bytes() / 2));
   }
   // Health, housekeeping and every exchange ask this one gate.
   readiness = std::make_unique<Readiness>(

@@ -23,6 +23,12 @@
 
 namespace dx::gateway {
 
+// What this node adds to an answer it relays (its hop receipt: a body, a
+// signature and its certificate, about 1 KiB), with room to spare: a peer's
+// answer is received up to the node's send limit less this, so that the
+// answer can still be sent on once its record is written.
+inline constexpr uint64_t kHopReceiptRoom = 16 << 10;
+
 class PeerPool {
  public:
   struct Identity {

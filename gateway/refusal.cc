@@ -71,8 +71,9 @@ std::vector<ReasonRow> MakeReasonCodes() {
       {v1::REASON_AGENCY_SUCCEEDED, {C::kFailedPrecondition}},
       // Federation (gateway/internal/forwarding.cc).
       {v1::REASON_PEER_UNAVAILABLE, {C::kUnavailable, C::kDeadlineExceeded}},
+      // A missing or invalid origin attestation: PERMISSION_DENIED.
       {v1::REASON_ROUTING_REFUSED,
-       {C::kFailedPrecondition, C::kInvalidArgument}},
+       {C::kFailedPrecondition, C::kInvalidArgument, C::kPermissionDenied}},
   };
 }
 

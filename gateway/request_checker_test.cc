@@ -338,6 +338,15 @@ class FakeHops final : public FederationTrust {
     if (!consumer_error.ok()) return consumer_error;
     return certs::PublicKeyOfDer(signer_der);
   }
+  absl::StatusOr<std::string> VerifyOriginSigner(
+      const std::string&, const std::string&) const override {
+    return absl::UnimplementedError("not used");
+  }
+  std::string ServingPlatform(const v1::Dataset&,
+                              const PeerRoute& route) const override {
+    return route.platform_id;
+  }
+  absl::Duration forward_timeout() const override { return absl::Seconds(10); }
   absl::StatusOr<PeerRoute> RouteTo(const v1::Dataset&) const override {
     return absl::UnimplementedError("not used");
   }

@@ -31,6 +31,7 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
 // consumer's signed bytes, never inside them.
 constexpr char kHopPath[] = "dx-hop-path";
 constexpr char kHopLimit[] = "dx-hop-limit";
+constexpr char kOrigin[] = "dx-origin-bin";
 // Far above any real network (consumer platform, hub, provider), far
 // below harm.
 constexpr size_t kMaxPathEntries = 16;
@@ -153,6 +154,7 @@ Refusal Admission::CheckTransit() {
                                deps_.federation->platform_id(), ") on ", path,
                                "; check the platforms' peer_platform entries"));
   }
+  if (Refusal r = CheckOrigin(); r.refused()) return r;
   if (!absl::SimpleAtoi(limit, &hop_limit_) || limit.size() > 3) {
     return refuse(absl::StatusCode::kInvalidArgument,
                   "dx-hop-limit must be a small decimal number");
@@ -164,6 +166,61 @@ Refusal Admission::CheckTransit() {
                                "its first platform allows"));
   }
   return Refusal();
+}
+
+Refusal Admission::CheckOrigin() {
+  auto refuse = [](std::string m) {
+    return Refusal::Of(absl::StatusCode::kPermissionDenied,
+                       v1::REASON_ROUTING_REFUSED, std::move(m));
+  };
+  v1::OriginAttestation origin;
+  if (!OneMetadata(*ctx_, kOrigin, &origin_) ||
+      !origin.ParseFromString(origin_)) {
+    return refuse(
+        "a forwarded request carries exactly one dx-origin-bin header: the "
+        "consumer's own platform's signed attestation that it admitted it");
+  }
+  absl::StatusOr<std::string> platform = deps_.federation->VerifyOriginSigner(
+      env().consumer_agency(), origin.signer_certificate());
+  if (!platform.ok()) return refuse(std::string(platform.status().message()));
+  v1::OriginAttestationBody body;
+  absl::StatusOr<certs::PkeyPtr> key =
+      certs::PublicKeyOfDer(origin.signer_certificate());
+  if (!key.ok() ||
+      !certs::VerifySignature(key->get(), origin.body(), origin.signature()) ||
+      !body.ParseFromString(origin.body())) {
+    return refuse(absl::StrCat("the origin attestation of ", *platform,
+                               " does not verify"));
+  }
+  if (body.platform_id() != *platform ||
+      body.request_sha256() != checked_.request_sha256) {
+    return refuse(absl::StrCat("the origin attestation of ", *platform,
+                               " is for another request or platform"));
+  }
+  if (hop_path_.front() != *platform) {
+    return Refusal::Of(absl::StatusCode::kInvalidArgument,
+                       v1::REASON_ROUTING_REFUSED,
+                       absl::StrCat("dx-hop-path must start with ", *platform,
+                                    ", the consumer's platform"));
+  }
+  return Refusal();
+}
+
+absl::StatusOr<std::string> Admission::OnwardOrigin() const {
+  if (forwarded()) return origin_;
+  v1::OriginAttestationBody body;
+  body.set_platform_id(deps_.federation->platform_id());
+  body.set_node_id(deps_.node_id);
+  body.set_request_sha256(checked_.request_sha256);
+  SetTimestamp(deps_.clock->Now(), body.mutable_issued_at());
+  v1::OriginAttestation origin;
+  body.SerializeToString(origin.mutable_body());
+  absl::StatusOr<certs::Signer::Signature> sig =
+      deps_.signer->SignWithCertificate(origin.body());
+  if (!sig.ok()) return sig.status();
+  origin.set_signature(std::move(sig->der));
+  origin.set_signer_certificate(std::move(sig->certificate_der));
+  return origin.SerializeAsString();
 }
 
 Refusal Admission::CheckLeaving() const {
@@ -218,8 +275,9 @@ absl::Time Admission::ForwardDeadline() const {
   if (callers == absl::InfiniteFuture()) {
     callers = received_ + deps_.adapter_timeout;
   }
-  return std::min(callers - deps_.federation->return_margin(),
-                  FromTimestamp(env().expires_at()));
+  return std::min({callers - deps_.federation->return_margin(),
+                   FromTimestamp(env().expires_at()),
+                   received_ + deps_.federation->forward_timeout()});
 }
 
 Refusal Admission::RecheckCertificates(const v1::SignedRequest& request) const {

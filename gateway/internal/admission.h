@@ -39,6 +39,8 @@ class Admission {
   // loop (this platform in the path), no hops left, or a request type not
   // served across platforms yet.
   Refusal CheckTransit();
+  // Part of CheckTransit: the dx-origin-bin header.
+  Refusal CheckOrigin();
   // Whether the request came from a peer platform's gateway.
   bool forwarded() const { return !checked_.via_platform.empty(); }
 
@@ -100,9 +102,11 @@ class Admission {
   // fields asked for all allowed).
   Refusal CheckLeaving() const;
   // The transit metadata to send on: this platform appended to the path,
-  // one hop fewer.
+  // one hop fewer, and the origin attestation (signed here for a request
+  // of this platform's own consumer, else passed on as it came).
   std::string OnwardPath() const;
   uint32_t OnwardLimit() const;
+  absl::StatusOr<std::string> OnwardOrigin() const;
   // The forward's deadline: the caller's less the way back's margin,
   // bounded by the request's expiry.
   absl::Time ForwardDeadline() const;
@@ -147,7 +151,9 @@ class Admission {
   std::string mask_key_;
   // A forwarded request's transit metadata (CheckTransit).
   std::vector<std::string> hop_path_;
-  uint32_t hop_limit_ = 0;  // for hash masks: per consumer (policy/masking.h)
+  uint32_t hop_limit_ = 0;
+  std::string origin_;  // dx-origin-bin as it came  // for hash masks: per
+                        // consumer (policy/masking.h)
   absl::Time adapter_started_;
   // Each slot written by one step; read at the close, after every step.
   StageTimes stages_;

@@ -1,6 +1,7 @@
 #include "gateway/internal/forwarding.h"
 
 #include "absl/strings/str_cat.h"
+#include "certs/identity.h"
 #include "rpc/status.h"
 
 namespace dx::gateway::internal {
@@ -25,10 +26,15 @@ Refusal RecordedPeerRefusal(const grpc::Status& status,
   r.reason = detail.reason();
   const std::string& who =
       detail.platform_id().empty() ? peer_platform : detail.platform_id();
-  r.message = absl::StrCat("platform ", who, " refused: ", detail.message());
+  r.message =
+      who == peer_platform
+          ? absl::StrCat("platform ", who, " refused: ", detail.message())
+          : absl::StrCat("platform ", peer_platform,
+                         " relayed a refusal it says is platform ", who,
+                         "'s: ", detail.message());
   r.legal_basis = detail.legal_basis();
   r.rule_id = detail.policy_rule_id();
-  r.platform_id = who;
+  r.platform_id = peer_platform;
   return r;
 }
 
@@ -50,6 +56,7 @@ Refusal PeerFailure(const grpc::Status& status, const PeerRoute& route,
 absl::Status CheckRelayedAnswer(const FederationTrust& federation,
                                 const v1::SignedResponse& answer,
                                 const std::string& request_sha256,
+                                const std::string& serving_platform,
                                 v1::ResponseEnvelope* env) {
   if (!env->ParseFromString(answer.envelope())) {
     return absl::DataLossError("its envelope is not a dx.v1.ResponseEnvelope");
@@ -60,6 +67,18 @@ absl::Status CheckRelayedAnswer(const FederationTrust& federation,
   absl::StatusOr<std::string> platform =
       federation.AnswerSignerPlatform(answer.signer_certificate());
   if (!platform.ok()) return platform.status();
+  if (*platform != serving_platform) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "it is signed by a gateway of ", *platform, ", not of ",
+        serving_platform, ", the platform that serves the dataset"));
+  }
+  auto cert = certs::ParseCertificateDer(answer.signer_certificate());
+  auto who = cert.ok() ? certs::PrincipalOf(cert->get())
+                       : absl::StatusOr<certs::Principal>(cert.status());
+  if (!who.ok() || who->id != env->gateway_node_id()) {
+    return absl::PermissionDeniedError(
+        "its signer is not the gateway node its envelope names");
+  }
   absl::StatusOr<certs::PkeyPtr> key =
       certs::PublicKeyOfDer(answer.signer_certificate());
   if (!key.ok() || !certs::VerifySignature(key->get(), answer.envelope(),

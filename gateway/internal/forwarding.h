@@ -25,7 +25,9 @@ namespace dx::gateway::internal {
 bool PeerErrorDetail(const grpc::Status& status, v1::ErrorDetail* out);
 
 // How this hop records a peer's refusal that carries an ErrorDetail (the
-// consumer gets the peer's status itself).
+// consumer gets the peer's status itself): as the refusal of the peer it
+// came from (`peer_platform`), naming the platform the detail claims,
+// which this hop cannot check.
 Refusal RecordedPeerRefusal(const grpc::Status& status,
                             const v1::ErrorDetail& detail,
                             const std::string& peer_platform);
@@ -36,11 +38,14 @@ Refusal PeerFailure(const grpc::Status& status, const PeerRoute& route,
                     const v1::FederationGateway& gateway);
 
 // The relayed answer must be a signed ResponseEnvelope for this very
-// request (`request_sha256`), signed by a gateway of a peer platform the
-// anchors name, and verify. Fills `env` with its envelope.
+// request (`request_sha256`), signed by a gateway of `serving_platform`
+// (the one an anchor says serves the dataset: a hub in between cannot sign
+// an answer of its own), the node its envelope names, and verify. Fills
+// `env` with its envelope.
 absl::Status CheckRelayedAnswer(const FederationTrust& federation,
                                 const v1::SignedResponse& answer,
                                 const std::string& request_sha256,
+                                const std::string& serving_platform,
                                 v1::ResponseEnvelope* env);
 
 // Signs this hop's receipt for the record `receipt` and adds it to

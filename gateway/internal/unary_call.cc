@@ -161,7 +161,13 @@ void UnaryCall::Forward() {
                    v1::DECISION_ERROR);
     return;
   }
+  absl::StatusOr<std::string> origin = a_.OnwardOrigin();
+  if (!origin.ok()) {
+    MainBranchDone(InternalFailure(origin.status()), v1::DECISION_ERROR);
+    return;
+  }
   client_ctx_.set_deadline(absl::ToChronoTime(a_.ForwardDeadline()));
+  client_ctx_.AddMetadata("dx-origin-bin", *origin);
   client_ctx_.AddMetadata("dx-hop-path", a_.OnwardPath());
   client_ctx_.AddMetadata("dx-hop-limit", std::to_string(a_.OnwardLimit()));
   a_.AdapterStarting();
@@ -195,13 +201,16 @@ void UnaryCall::OnForwarded(grpc::Status s) {
     return;
   }
   v1::ResponseEnvelope env;
+  const std::string serving =
+      deps_.federation->ServingPlatform(*a_.decision().dataset, route_);
   absl::Status checked =
       grpc::SerializationTraits<v1::SignedResponse>::Deserialize(
           &forward_bytes_, &relayed_)
               .ok()
           ? CheckRelayedAnswer(*deps_.federation, relayed_, a_.request_sha256(),
-                               &env)
+                               serving, &env)
           : absl::DataLossError("it is not a dx.v1.SignedResponse");
+  if (checked.ok()) checked = CheckAnswerFits(env);
   if (!checked.ok()) {
     MainBranchDone(
         Refusal::For(v1::REASON_PEER_UNAVAILABLE,
@@ -212,6 +221,24 @@ void UnaryCall::OnForwarded(grpc::Status s) {
         v1::DECISION_ERROR);
     return;
   }
+  // Over what this platform lets the consumer have today, or at once: the
+  // consumer's signed max_records could not be lowered in transit.
+  const uint64_t limit = a_.RecordLimit(deps_.max_records_unary);
+  const uint64_t rows = static_cast<uint64_t>(env.records().rows_size());
+  if (limit != 0 && rows > limit) {
+    const bool quota =
+        a_.LimitKind(deps_.max_records_unary) == v1::TRUNCATION_DAILY_QUOTA;
+    MainBranchDone(
+        Refusal::For(
+            quota ? v1::REASON_QUOTA_EXCEEDED : v1::REASON_ANSWER_TOO_LARGE,
+            absl::StrCat("the answer of platform ", route_.platform_id,
+                         " holds ", rows, " records, over the ", limit,
+                         quota ? " your day's quota here leaves"
+                               : " this platform passes on in one answer",
+                         ": ask with max_records at most ", limit)),
+        v1::DECISION_DENY);
+    return;
+  }
   v1::AuditRecord& record = a_.record();
   *record.mutable_returned_fields() = env.records().columns();
   record_count_ = static_cast<uint64_t>(env.records().rows_size());
@@ -219,6 +246,23 @@ void UnaryCall::OnForwarded(grpc::Status s) {
   record.set_truncated(env.truncated());
   record.set_response_sha256(certs::Sha256(env.records().SerializeAsString()));
   MainBranchDone(Refusal(), v1::DECISION_ALLOW);
+}
+
+absl::Status UnaryCall::CheckAnswerFits(const v1::ResponseEnvelope& env) const {
+  // Only what was asked and allowed may come back.
+  const auto& asked = a_.env().fields();
+  const std::vector<std::string>& allowed = a_.decision().fields;
+  for (const std::string& column : env.records().columns()) {
+    const bool ok =
+        asked.empty()
+            ? std::find(allowed.begin(), allowed.end(), column) != allowed.end()
+            : std::find(asked.begin(), asked.end(), column) != asked.end();
+    if (!ok) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "it holds field ", column, ", which was not asked for or allowed"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void UnaryCall::MainBranchDone(Refusal refusal, v1::Decision decision) {

@@ -36,6 +36,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   // platform's gateway, and its answer (or refusal) comes back relayed.
   void Forward();
   void OnForwarded(grpc::Status s);
+  // A relayed answer holds only columns asked for and allowed.
+  absl::Status CheckAnswerFits(const v1::ResponseEnvelope& env) const;
   // The decision's branch ended (refused, or records ready).
   void MainBranchDone(Refusal refusal, v1::Decision decision);
   // Runs when both branches are done.

@@ -30,8 +30,12 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from dx.v1 import errors_pb2, exchange_pb2, exchange_pb2_grpc  # noqa: E402
-from tests.harness.platforms import BCA, H30, HANOI, HUB, Platforms  # noqa: E402
+from tests.harness.platforms import (  # noqa: E402
+    BCA, H30, HANOI, HANOI_MAX_RECORDS, HUB, Platforms)
 from consumer import Consumer  # noqa: E402
 from grpc_status import detail_of  # noqa: E402
 import rfc6962  # noqa: E402
@@ -81,10 +85,33 @@ class FederationRoutingTest(unittest.TestCase):
         self.addCleanup(channel.close)
         return channel
 
-    # A peer gateway played by the test: Hanoi's gateway certificate,
-    # connecting to the ministry's gateway as a hop would.
-    def hop_stub(self):
-        return exchange_pb2_grpc.ExchangeStub(self.channel(self.bca, self.hn.pki, "gateway"))
+    # A peer gateway played by the test: Hanoi's gateway certificate (or
+    # `as_env`'s), connecting to the ministry's gateway as a hop would.
+    def hop_stub(self, as_env=None):
+        return exchange_pb2_grpc.ExchangeStub(
+            self.channel(self.bca, (as_env or self.hn).pki, "gateway"))
+
+    def origin(self, request, as_env=None, sha=None):
+        """The dx-origin-bin header a platform's gateway signs for `request`
+        (Hanoi's unless `as_env`), as bytes."""
+        env = as_env or self.hn
+        with open(os.path.join(env.pki, "gateway", "sign.key"), "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), None)
+        with open(os.path.join(env.pki, "gateway", "sign.pem"), "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+        body = exchange_pb2.OriginAttestationBody(
+            platform_id=HANOI if env is self.hn else HUB, node_id="gw1",
+            request_sha256=sha or hashlib.sha256(request.envelope).digest())
+        body.issued_at.GetCurrentTime()
+        data = body.SerializeToString()
+        return exchange_pb2.OriginAttestation(
+            body=data, signature=key.sign(data, ec.ECDSA(hashes.SHA256())),
+            signer_certificate=cert.public_bytes(serialization.Encoding.DER)
+        ).SerializeToString()
+
+    def hop_metadata(self, request, path=HANOI, limit="3"):
+        return (("dx-hop-path", path), ("dx-hop-limit", limit),
+                ("dx-origin-bin", self.origin(request)))
 
     def refused(self, fn):
         try:
@@ -115,7 +142,7 @@ class FederationRoutingTest(unittest.TestCase):
             base64.b64decode(proof["tree_head"]["root_hash"])))
 
     def test_1_a_province_agency_reads_the_ministrys_dataset_through_two_hops(self):
-        request = self.consumer.signed(fields=FIELDS)
+        request = self.consumer.signed(fields=FIELDS, max_records=10)
         request_id = exchange_pb2.RequestEnvelope.FromString(request.envelope).request_id
         answer = self.consumer.stub.Call(request, timeout=20)
         env = exchange_pb2.ResponseEnvelope.FromString(answer.envelope)
@@ -173,7 +200,8 @@ class FederationRoutingTest(unittest.TestCase):
             self.assert_in_log(platform_env, body.sequence_number, body.record_hash)
 
     def test_1c_dxctl_checks_the_answer_and_every_hop_receipt(self):
-        args = ("--field", "citizen_id", "--field", "full_name", "--quiet")
+        args = ("--field", "citizen_id", "--field", "full_name", "--max-records", "10",
+                "--quiet")
         # Without the peer platforms' CAs the ministry's signature cannot be
         # checked: dxctl says so and how to fix it.
         out = self.hn.call(H30, "hotich", "bca.population", "civil-registration", *args)
@@ -237,8 +265,26 @@ class FederationRoutingTest(unittest.TestCase):
         self.assertEqual(d.request_id, request_id)
         hn = self.records_of(self.hn, request_id)
         self.assertEqual([x["decision"] for x in hn], ["DECISION_DENY"])
-        self.assertIn(f"platform {BCA} refused", hn[0]["message"])
+        # Hanoi heard it from the hub: it records it as the hub's, naming
+        # the platform the hub says refused (which Hanoi cannot check); the
+        # hub heard it from the ministry itself.
+        self.assertIn(f"platform {HUB} relayed a refusal it says is platform {BCA}'s",
+                      hn[0]["message"])
+        hub = self.records_of(self.hub, request_id)
+        self.assertEqual([x["decision"] for x in hub], ["DECISION_DENY"])
+        self.assertIn(f"platform {BCA} refused", hub[0]["message"])
         self.assertEqual(len(self.records_of(self.bca, request_id)), 1)
+
+    def test_2b_what_this_platform_passes_on_is_bounded_by_its_limits(self):
+        # The consumer's max_records is signed and cannot be lowered in
+        # transit: an answer over what Hanoi passes on in one answer (or
+        # over the day's quota) is refused, saying what to ask for.
+        code, d = self.refused(lambda: self.consumer.call(fields=FIELDS))
+        self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertEqual(d.platform_id, HANOI)
+        self.assertIn(f"ask with max_records at most {HANOI_MAX_RECORDS}", d.message)
+        columns, rows = self.consumer.call(fields=FIELDS, max_records=HANOI_MAX_RECORDS)
+        self.assertEqual(len(rows), HANOI_MAX_RECORDS)
 
     def test_3_a_request_altered_in_transit_is_refused_by_the_provider(self):
         request = self.consumer.signed(fields=FIELDS)
@@ -248,7 +294,7 @@ class FederationRoutingTest(unittest.TestCase):
             envelope=env.SerializeToString(), signature=request.signature,
             signer_certificate=request.signer_certificate)
         code, d = self.refused(lambda: self.hop_stub().Call(
-            altered, timeout=20, metadata=(("dx-hop-path", HANOI), ("dx-hop-limit", "3"))))
+            altered, timeout=20, metadata=self.hop_metadata(altered)))
         self.assertEqual(code, grpc.StatusCode.UNAUTHENTICATED)
         self.assertEqual(errors_pb2.ReasonCode.Name(d.reason), "REASON_BAD_SIGNATURE")
         self.assertIn(f"forwarded by platform {HANOI}", d.message)
@@ -272,9 +318,9 @@ class FederationRoutingTest(unittest.TestCase):
         self.assertEqual(code, grpc.StatusCode.UNAUTHENTICATED)
         self.assertEqual(d.platform_id, HANOI)
         # Signed by the ministry's "H30", forwarded by a Hanoi gateway.
+        impostor = forged.signed(fields=FIELDS)
         code, d = self.refused(lambda: self.hop_stub().Call(
-            forged.signed(fields=FIELDS), timeout=20,
-            metadata=(("dx-hop-path", HANOI), ("dx-hop-limit", "3"))))
+            impostor, timeout=20, metadata=self.hop_metadata(impostor)))
         self.assertEqual(code, grpc.StatusCode.UNAUTHENTICATED)
         self.assertEqual(errors_pb2.ReasonCode.Name(d.reason), "REASON_IDENTITY_MISMATCH")
         self.assertIn(f"does not chain to the roots of {HANOI}", d.message)
@@ -289,11 +335,11 @@ class FederationRoutingTest(unittest.TestCase):
         self.assertEqual(d.platform_id, BCA)
 
     def test_5_a_request_replayed_to_another_entry_is_refused(self):
-        request = self.consumer.signed(fields=FIELDS)
+        request = self.consumer.signed(fields=FIELDS, max_records=10)
         self.consumer.stub.Call(request, timeout=20)
         # The same signed bytes, brought straight to the ministry by a hop.
         code, d = self.refused(lambda: self.hop_stub().Call(
-            request, timeout=20, metadata=(("dx-hop-path", HANOI), ("dx-hop-limit", "3"))))
+            request, timeout=20, metadata=self.hop_metadata(request)))
         self.assertEqual(code, grpc.StatusCode.FAILED_PRECONDITION)
         self.assertEqual(errors_pb2.ReasonCode.Name(d.reason), "REASON_REPLAY")
         # And again through Hanoi: Hanoi's own replay guard.
@@ -304,29 +350,63 @@ class FederationRoutingTest(unittest.TestCase):
     def test_6_transit_metadata_loops_and_hop_limits(self):
         stub = self.hop_stub()
         cases = [
-            ((("dx-hop-path", f"{BCA},{HANOI}"), ("dx-hop-limit", "3")),
-             grpc.StatusCode.FAILED_PRECONDITION, "routing loop"),
-            ((("dx-hop-path", HANOI), ("dx-hop-limit", "0")),
-             grpc.StatusCode.FAILED_PRECONDITION, "no hops left"),
-            ((("dx-hop-path", HANOI),), grpc.StatusCode.INVALID_ARGUMENT, "dx-hop-limit"),
-            ((("dx-hop-path", "vn.gov.other"), ("dx-hop-limit", "3")),
-             grpc.StatusCode.INVALID_ARGUMENT, "must end with the forwarding platform"),
-            ((("dx-hop-path", "a b"), ("dx-hop-limit", "3")),
-             grpc.StatusCode.INVALID_ARGUMENT, "platform ids"),
-            ((("dx-hop-path", HANOI), ("dx-hop-limit", "-1")),
-             grpc.StatusCode.INVALID_ARGUMENT, "dx-hop-limit"),
+            (f"{BCA},{HANOI}", "3", grpc.StatusCode.FAILED_PRECONDITION, "routing loop"),
+            (HANOI, "0", grpc.StatusCode.FAILED_PRECONDITION, "no hops left"),
+            (HANOI, None, grpc.StatusCode.INVALID_ARGUMENT, "dx-hop-limit"),
+            ("vn.gov.other", "3", grpc.StatusCode.INVALID_ARGUMENT,
+             "must end with the forwarding platform"),
+            ("a b", "3", grpc.StatusCode.INVALID_ARGUMENT, "platform ids"),
+            (HANOI, "-1", grpc.StatusCode.INVALID_ARGUMENT, "dx-hop-limit"),
         ]
-        for metadata, want, text in cases:
-            with self.subTest(metadata=metadata):
-                code, d = self.refused(lambda: stub.Call(
-                    self.consumer.signed(fields=FIELDS), timeout=20, metadata=metadata))
+        for path, limit, want, text in cases:
+            with self.subTest(path=path, limit=limit):
+                request = self.consumer.signed(fields=FIELDS)
+                metadata = [m for m in self.hop_metadata(request, path, limit or "")
+                            if limit is not None or m[0] != "dx-hop-limit"]
+                code, d = self.refused(lambda: stub.Call(request, timeout=20,
+                                                         metadata=metadata))
                 self.assertEqual(code, want)
                 self.assertEqual(errors_pb2.ReasonCode.Name(d.reason), "REASON_ROUTING_REFUSED")
                 self.assertIn(text, d.message)
+        # Hops cannot get around the consumer's own platform: the origin
+        # attestation (Hanoi's gateway's signature over this very request)
+        # is required, checked against Hanoi's roots, bound to the request,
+        # and the path must start with Hanoi.
+        request = self.consumer.signed(fields=FIELDS)
+        other = self.consumer.signed(fields=FIELDS)
+        hub_hop = self.hop_stub(as_env=self.hub)
+        origin_cases = [
+            (stub, (("dx-hop-path", HANOI), ("dx-hop-limit", "3")),
+             "exactly one dx-origin-bin"),
+            (stub, (("dx-hop-path", HANOI), ("dx-hop-limit", "3"),
+                    ("dx-origin-bin", self.origin(other))), "another request"),
+            (stub, (("dx-hop-path", HANOI), ("dx-hop-limit", "3"),
+                    ("dx-origin-bin", self.origin(request, as_env=self.hub))),
+             f"not by a gateway of {HANOI}"),
+            # The hub, on its own, as if H30's request had come to it.
+            (hub_hop, (("dx-hop-path", HUB), ("dx-hop-limit", "3"),
+                       ("dx-origin-bin", self.origin(request, as_env=self.hub))),
+             f"not by a gateway of {HANOI}"),
+            (hub_hop, (("dx-hop-path", HUB), ("dx-hop-limit", "3"),
+                       ("dx-origin-bin", self.origin(request))),
+             f"must start with {HANOI}"),
+        ]
+        for hop, metadata, text in origin_cases:
+            with self.subTest(text=text):
+                code, d = self.refused(lambda: hop.Call(request, timeout=20,
+                                                        metadata=metadata))
+                self.assertIn(code, (grpc.StatusCode.PERMISSION_DENIED,
+                                     grpc.StatusCode.INVALID_ARGUMENT))
+                self.assertEqual(errors_pb2.ReasonCode.Name(d.reason), "REASON_ROUTING_REFUSED")
+                self.assertIn(text, d.message)
+        # With all of it right, the same request is served (so the cases
+        # above were refused for what they changed).
+        answer = stub.Call(request, timeout=20, metadata=self.hop_metadata(request))
+        self.assertTrue(answer.envelope)
         # A stream is not served across platforms yet: refused, not hung.
+        streamed = self.consumer.signed(fields=FIELDS)
         code, d = self.refused(lambda: list(stub.Stream(
-            self.consumer.signed(fields=FIELDS), timeout=20,
-            metadata=(("dx-hop-path", HANOI), ("dx-hop-limit", "3")))))
+            streamed, timeout=20, metadata=self.hop_metadata(streamed))))
         self.assertEqual(code, grpc.StatusCode.FAILED_PRECONDITION)
         code, d = self.refused(lambda: list(self.consumer.stub.Stream(
             self.consumer.signed(fields=FIELDS), timeout=20)))
@@ -353,6 +433,44 @@ class FederationRoutingTest(unittest.TestCase):
         self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
         self.assertIn(f"platform {HUB}'s gateway", d.message)
         self.assertEqual(d.platform_id, HANOI)
+        # A hub that makes up the answer, signed with its own gateway key
+        # (more records, a field the ministry would never give): Hanoi
+        # relays nothing of it, since only the platform that serves the
+        # dataset (the anchor says: the ministry) may sign its answer.
+        def read_hub(p):
+            with open(os.path.join(self.hub.pki, p), "rb") as f:
+                return f.read()
+        hub_key = serialization.load_pem_private_key(read_hub("gateway/sign.key"), None)
+        hub_cert = x509.load_pem_x509_certificate(read_hub("gateway/sign.pem")).public_bytes(
+            serialization.Encoding.DER)
+
+        def forge(request, context):
+            env = exchange_pb2.ResponseEnvelope(
+                request_sha256=hashlib.sha256(request.envelope).digest(),
+                gateway_node_id="gw1", status=exchange_pb2.RESPONSE_STATUS_OK)
+            env.records.columns.extend(FIELDS)
+            data = env.SerializeToString()
+            return exchange_pb2.SignedResponse(
+                envelope=data, signature=hub_key.sign(data, ec.ECDSA(hashes.SHA256())),
+                signer_certificate=hub_cert)
+        forger = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+        forger.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "dx.v1.Exchange", {"Call": grpc.unary_unary_rpc_method_handler(
+                forge, request_deserializer=exchange_pb2.SignedRequest.FromString,
+                response_serializer=exchange_pb2.SignedResponse.SerializeToString)}),))
+        forger.add_secure_port(f"127.0.0.1:{self.hub.gateway_port}", grpc.ssl_server_credentials(
+            [(read_hub("gateway/tls.key"), read_hub("gateway/tls.pem"))]))
+        forger.start()
+        deadline = time.time() + 30
+        while True:  # until Hanoi's channel reconnects to the forger
+            code, d = self.refused(lambda: self.consumer.call(fields=FIELDS, timeout=10))
+            if "is refused, nothing of it is relayed" in d.message or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+        self.assertIn(f"signed by a gateway of {HUB}, not of {BCA}", d.message)
+        forger.stop(None)
+
         # A hub that answers no call in time (a gRPC server with the hub's
         # TLS pair whose Call sleeps): each forward ends at the consumer's
         # deadline less the way back's margin, so Hanoi still answers, with

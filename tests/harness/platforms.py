@@ -8,7 +8,8 @@ Hanoi and the ministry never exchange anchors. Hanoi's registry sends
 bca.population and mof.business to the hub, the hub's to the ministry; the
 hub's transit rules (its policy) exclude mof.business; Hanoi's and the
 hub's policies let H30 ask bca.population for one more purpose
-(household-survey) than the ministry's does. Shared by the end-to-end test,
+(household-survey) than the ministry's does; Hanoi passes on at most 20
+records in one answer (max_records_unary). Shared by the end-to-end test,
 `make bench-federation` and `make demo-federation`."""
 import os
 import time
@@ -19,6 +20,7 @@ from tests.harness.dev_env import DevEnv, free_ports
 H30 = "000.00.00.H30"
 HANOI, HUB, BCA = "vn.gov.hanoi", "vn.ndxp.hub", "vn.gov.bca"
 ROUTED = ("bca.population", "mof.business")
+HANOI_MAX_RECORDS = 20
 
 
 def indent_pem(path):
@@ -62,14 +64,16 @@ class Platforms:
         self.maker = AnchorMaker(self.anchors)
         self.ports = dict(zip((HANOI, HUB, BCA), free_ports(3)))
 
-        def platform(name, pid, people):
+        def platform(name, pid, people, **settings):
+            settings["federation"] = federation_settings(pid, self.anchors)
             env = DevEnv(os.path.join(root, name), build, population=people, business=5,
-                         gateway_settings={"federation": federation_settings(pid, self.anchors)})
+                         gateway_settings=settings)
             env.gateway_port = self.ports[pid]
             return env
         self.bca = platform("bca", BCA, population)
         self.hub = platform("hub", HUB, 5)
-        self.hn = platform("hn", HANOI, 5)
+        # Hanoi passes on at most HANOI_MAX_RECORDS records in one answer.
+        self.hn = platform("hn", HANOI, 5, max_records_unary=HANOI_MAX_RECORDS)
         self.envs = (self.hn, self.hub, self.bca)
 
     def anchor_text(self, serial=1, hub_env=None):
