@@ -108,6 +108,11 @@ demo-providers: build
 demo-cluster: build
 	@/usr/bin/python3 scripts/demo_cluster.py --build-dir $(BUILD_DIR)
 
+# Three platforms (a province, the national hub, a ministry), each its own
+# PKI, federated through one anchor (docs/FEDERATION.md).
+demo-federation: build
+	@/usr/bin/python3 scripts/demo_federation.py --build-dir $(BUILD_DIR)
+
 # dxgate against its peers (docs/PERFORMANCE.md); BENCH_ARGS="--rounds 1 --duration 3" for a quick look.
 bench: build
 	@bash scripts/install-deps.sh bench

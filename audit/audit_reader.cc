@@ -336,6 +336,17 @@ absl::StatusOr<v1::InclusionProof> AuditReader::Inclusion(
   return proof;
 }
 
+absl::StatusOr<std::vector<std::string>> AuditReader::ConsistencyPath(
+    uint64_t first, uint64_t second) const {
+  DX_ASSIGN_OR_RETURN(uint64_t tree_size, TreeSize());
+  if (first > second || second > tree_size) {
+    return absl::OutOfRangeError(
+        absl::StrCat("no consistency path from ", first, " to ", second,
+                     " in a tree of ", tree_size, " leaves"));
+  }
+  return ConsistencyProof(Source(), first, second);
+}
+
 absl::StatusOr<v1::ConsistencyProof> AuditReader::Consistency(
     uint64_t first, uint64_t second) const {
   DX_ASSIGN_OR_RETURN(v1::SignedTreeHead second_sth, TreeHead(second));

@@ -65,6 +65,13 @@ class AuditReader {
   // latest tree head's size), with that tree head.
   absl::StatusOr<v1::InclusionProof> Inclusion(uint64_t seq,
                                                uint64_t tree_size) const;
+  // The RFC 6962 consistency path from the tree of `first` leaves to the
+  // tree of `second` (at most the log's size), whether or not tree heads
+  // were signed at those sizes: for a witness, which checks it against the
+  // root it holds. A log whose records were replaced yields a path that
+  // does not verify there, and the witness says so.
+  absl::StatusOr<std::vector<std::string>> ConsistencyPath(
+      uint64_t first, uint64_t second) const;
   absl::StatusOr<v1::ConsistencyProof> Consistency(uint64_t first,
                                                    uint64_t second) const;
   // The RFC 3161 stamps a bundle of records below `to`, proven against the

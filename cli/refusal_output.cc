@@ -49,6 +49,10 @@ std::string FormatRefusal(const grpc::Status& s, i18n::Lang lang) {
       absl::StrAppend(&out, Label(lang, "dxctl.policy_rule"),
                       d->policy_rule_id(), "\n");
     }
+    if (!d->platform_id().empty()) {
+      absl::StrAppend(&out, Label(lang, "dxctl.refused_by_platform"),
+                      d->platform_id(), "\n");
+    }
     if (d->has_receipt()) {
       absl::StrAppend(&out, Label(lang, "dxctl.audit_record"), "#",
                       d->receipt().sequence_number(), " leaf ",

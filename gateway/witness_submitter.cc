@@ -112,9 +112,11 @@ absl::Status WitnessSubmitter::Submit(Peer& peer, uint64_t size,
     request.old_size = peer.held;
     request.checkpoint = note;
     if (peer.held != 0 && peer.held != size) {
-      DX_ASSIGN_OR_RETURN(v1::ConsistencyProof proof,
-                          deps_.reader->Consistency(peer.held, size));
-      request.proof.assign(proof.path().begin(), proof.path().end());
+      // From the size the witness holds, whether or not this log signed a
+      // tree head there (a log whose data dir was replaced did not): the
+      // witness checks the path against the root it cosigned.
+      DX_ASSIGN_OR_RETURN(request.proof,
+                          deps_.reader->ConsistencyPath(peer.held, size));
     }
     DX_ASSIGN_OR_RETURN(
         Answer answer,

@@ -105,6 +105,8 @@ class WitnessSubmitterTest : public ::testing::Test {
         -> absl::StatusOr<WitnessSubmitter::Answer> {
       ++posts_;
       auto r = target->AddCheckpoint(body);
+      last_status_ = r.http_status;
+      last_evidence_ = r.evidence_of_misbehaviour;
       return WitnessSubmitter::Answer{r.http_status, r.content_type, r.body};
     };
     return *WitnessSubmitter::Create(std::move(d));
@@ -117,6 +119,8 @@ class WitnessSubmitterTest : public ::testing::Test {
   std::unique_ptr<audit::AuditReader> reader_;
   std::unique_ptr<witness::Witness> witness_;
   int posts_ = 0;
+  int last_status_ = 0;
+  bool last_evidence_ = false;
 };
 
 TEST_F(WitnessSubmitterTest, CosignsThenExtendsWithAProof) {
@@ -186,6 +190,38 @@ TEST_F(WitnessSubmitterTest, AWitnessAheadOfTheLogIsNotFed) {
   // One post each: the second answered 409 at 8 and not retried (no
   // proof from 8 to 4 exists).
   EXPECT_EQ(posts_, 2);
+  reader_.reset();
+}
+
+TEST_F(WitnessSubmitterTest, AReplacedLogIsShownToItsWitnessAndRefused) {
+  Append(4);
+  Submitter(witness_.get(), *witness_)->Tick();  // holds 4
+  // The node's data dir replaced by a new log, which grew past 4 and signed
+  // no tree head at 4: the submitter still sends its checkpoint, with the
+  // path from 4 its own leaves give, and the witness refuses it (422).
+  auto new_db = *audit::StateDb::Open({testing::MakeTempDir("new") + "/db"});
+  {
+    audit::RocksDbAuditLog::Options o;
+    o.tree_head_signer = signer_.get();
+    o.node_id = "gw1";
+    o.tree_head_every_records = 6;
+    o.tree_head_interval = absl::Hours(1);
+    auto new_log = *audit::RocksDbAuditLog::Create(new_db.get(), o);
+    for (int i = 0; i < 12; ++i) {
+      ASSERT_TRUE(audit::AppendAndWait(new_log.get(),
+                                       audit::AdminRecord("t", "t.y", "y"))
+                      .ok());
+    }
+  }
+  reader_ = std::make_unique<audit::AuditReader>(new_db.get());
+  ASSERT_FALSE(reader_->TreeHead(4).ok());  // no signed head at 4
+  posts_ = 0;
+  auto submitter = Submitter(witness_.get(), *witness_);
+  submitter->Tick();  // from 0: 409 names 4; from 4 with the path: 422
+  EXPECT_EQ(posts_, 2);
+  EXPECT_EQ(last_status_, 422);
+  EXPECT_TRUE(last_evidence_);  // the witness holds it as misbehaviour
+  EXPECT_EQ(witness_->Latest(kOrigin)->size, 4u);
   reader_.reset();
 }
 

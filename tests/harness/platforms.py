@@ -57,17 +57,20 @@ class Platforms:
     """Hanoi -> hub -> ministry. `start()` starts them; `close()` stops
     them whatever happened."""
 
-    def __init__(self, root, build, population=50):
+    def __init__(self, root, build, population=50, settings=None):
+        """`settings`: per platform id, more of its gateway's settings."""
         self.root = root
         self.anchors = os.path.join(root, "anchors")
         os.makedirs(self.anchors, exist_ok=True)
         self.maker = AnchorMaker(self.anchors)
         self.ports = dict(zip((HANOI, HUB, BCA), free_ports(3)))
 
-        def platform(name, pid, people, **settings):
-            settings["federation"] = federation_settings(pid, self.anchors)
+        def platform(name, pid, people, **more):
+            own = dict((settings or {}).get(pid, {}))
+            own.update(more)
+            own["federation"] = federation_settings(pid, self.anchors)
             env = DevEnv(os.path.join(root, name), build, population=people, business=5,
-                         gateway_settings=settings)
+                         gateway_settings=own)
             env.gateway_port = self.ports[pid]
             return env
         self.bca = platform("bca", BCA, population)
