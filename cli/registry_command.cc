@@ -122,8 +122,10 @@ int RunGet(const Flags& f, Client& admin) {
       if (field.state_secret()) secret.push_back(field.name());
     }
     std::cout << "  dataset " << d.id() << "  owner " << d.provider_agency()
-              << "  " << d.fields_size() << " fields  adapter "
-              << d.adapter().address()
+              << "  " << d.fields_size() << " fields  "
+              << (d.peer_platform().empty()
+                      ? absl::StrCat("adapter ", d.adapter().address())
+                      : absl::StrCat("served by platform ", d.peer_platform()))
               << (d.state_secret() ? "  STATE SECRET" : "")
               << (secret.empty() ? "" : "  state-secret fields: ")
               << absl::StrJoin(secret, ", ") << "\n";

@@ -35,8 +35,11 @@ struct FederationRoutes::Cached {
 
 std::string FederationRoutes::AnchorsToken() const {
   std::string token;
+  // An anchor replaces the one in force only with a higher serial, so
+  // (operator, serial) names each anchor once (an address could be reused).
   for (const auto& anchor : anchors_->All()) {
-    absl::StrAppend(&token, reinterpret_cast<uintptr_t>(anchor.get()), ",");
+    absl::StrAppend(&token, anchor->proto().platform_id(), "#",
+                    anchor->serial(), ",");
   }
   return token;
 }

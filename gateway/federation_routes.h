@@ -87,7 +87,8 @@ class FederationRoutes final : public FederationTrust {
   // same certificates on every call. Measured: without it the provider's
   // gateway spent 4-7 ms of CPU per forwarded call.
   struct Cached;
-  // The anchors in force as one string (their addresses), to see a change.
+  // The anchors in force as one string (operator and serial of each), to
+  // see a change.
   std::string AnchorsToken() const;
   // How long a verdict made at `now` is kept.
   absl::Time VerdictUntil(absl::Time now) const;

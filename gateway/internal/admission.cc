@@ -159,6 +159,8 @@ Refusal Admission::CheckTransit() {
     return refuse(absl::StatusCode::kInvalidArgument,
                   "dx-hop-limit must be a small decimal number");
   }
+  // Never more than this platform would give a request of its own.
+  hop_limit_ = std::min(hop_limit_, deps_.federation->max_hops());
   if (hop_limit_ == 0) {
     return refuse(absl::StatusCode::kFailedPrecondition,
                   absl::StrCat("no hops left after ", path,
