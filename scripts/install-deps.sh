@@ -9,7 +9,8 @@ PACKAGES=(
   libabsl-dev librocksdb-dev libssl-dev libgtest-dev libgmock-dev libyaml-cpp-dev nlohmann-json3-dev
   libbenchmark-dev libjemalloc-dev prometheus-cpp-dev libcpp-httplib-dev libboost1.81-dev prometheus
   golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
-  etcd-server etcd-client haproxy libpq-dev postgresql postgresql-15 postgresql-client-15
+  etcd-server etcd-client haproxy libpq-dev postgresql postgresql-15 postgresql-client postgresql-client-15
+  # postgresql-client: psql, pg_recvlogical (the tests and make bench-subscription)
   libcurl4-openssl-dev
   python3 python3-grpcio python3-protobuf python3-cryptography
   chromium chromium-driver python3-selenium
