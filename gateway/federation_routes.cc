@@ -31,7 +31,31 @@ struct FederationRoutes::Cached {
   Hop hop;
   std::string platform;
   std::shared_ptr<EVP_PKEY> key;
+
+  // The verdict `decided`: its value into `*value`, or its error.
+  template <typename T>
+  void Take(absl::StatusOr<T> decided, T* value) {
+    if (decided.ok()) {
+      *value = *std::move(decided);
+    } else {
+      status = decided.status();
+    }
+  }
 };
+
+std::shared_ptr<const FederationRoutes::Cached> FederationRoutes::CachedVerdict(
+    const std::string& key,
+    absl::FunctionRef<void(absl::Time now, Cached* out)> decide) const {
+  const absl::Time now = clock_->Now();
+  const std::string token = AnchorsToken();
+  if (auto hit = Lookup(key, token, now)) return hit;
+  auto verdict = std::make_shared<Cached>();
+  verdict->anchors = token;
+  verdict->until = VerdictUntil(now);
+  decide(now, verdict.get());
+  Keep(key, verdict);
+  return verdict;
+}
 
 std::string FederationRoutes::AnchorsToken() const {
   std::string token;
@@ -103,24 +127,13 @@ absl::StatusOr<PeerRoute> FederationRoutes::RouteTo(
 
 absl::StatusOr<std::string> FederationRoutes::AnswerSignerPlatform(
     const std::string& signer_der) const {
-  const absl::Time now = clock_->Now();
-  const std::string token = AnchorsToken();
-  const std::string key = absl::StrCat("answer|", certs::Sha256(signer_der));
-  if (auto hit = Lookup(key, token, now)) {
-    if (!hit->status.ok()) return hit->status;
-    return hit->platform;
-  }
-  auto verdict = std::make_shared<Cached>();
-  verdict->anchors = token;
-  verdict->until = VerdictUntil(now);
-  absl::StatusOr<std::string> platform = DecideAnswerSigner(signer_der, now);
-  if (platform.ok()) {
-    verdict->platform = *platform;
-  } else {
-    verdict->status = platform.status();
-  }
-  Keep(key, std::move(verdict));
-  return platform;
+  auto verdict = CachedVerdict(
+      absl::StrCat("answer|", certs::Sha256(signer_der)),
+      [&](absl::Time now, Cached* out) {
+        out->Take(DecideAnswerSigner(signer_der, now), &out->platform);
+      });
+  if (!verdict->status.ok()) return verdict->status;
+  return verdict->platform;
 }
 
 absl::StatusOr<std::string> FederationRoutes::DecideAnswerSigner(
@@ -164,26 +177,14 @@ std::string FederationRoutes::ServingPlatform(const v1::Dataset& dataset,
 
 absl::StatusOr<std::string> FederationRoutes::VerifyOriginSigner(
     const std::string& consumer_agency, const std::string& signer_der) const {
-  const absl::Time now = clock_->Now();
-  const std::string token = AnchorsToken();
-  const std::string key =
-      absl::StrCat("origin|", consumer_agency, "|", certs::Sha256(signer_der));
-  if (auto hit = Lookup(key, token, now)) {
-    if (!hit->status.ok()) return hit->status;
-    return hit->platform;
-  }
-  auto verdict = std::make_shared<Cached>();
-  verdict->anchors = token;
-  verdict->until = VerdictUntil(now);
-  absl::StatusOr<std::string> platform =
-      DecideOriginSigner(consumer_agency, signer_der, now);
-  if (platform.ok()) {
-    verdict->platform = *platform;
-  } else {
-    verdict->status = platform.status();
-  }
-  Keep(key, std::move(verdict));
-  return platform;
+  auto verdict = CachedVerdict(
+      absl::StrCat("origin|", consumer_agency, "|", certs::Sha256(signer_der)),
+      [&](absl::Time now, Cached* out) {
+        out->Take(DecideOriginSigner(consumer_agency, signer_der, now),
+                  &out->platform);
+      });
+  if (!verdict->status.ok()) return verdict->status;
+  return verdict->platform;
 }
 
 absl::StatusOr<std::string> FederationRoutes::DecideOriginSigner(
@@ -240,24 +241,12 @@ std::string FederationRoutes::PeerGatewayRootsPem() const {
 
 absl::StatusOr<Hop> FederationRoutes::IdentifyHop(
     const std::string& tls_pem) const {
-  const absl::Time now = clock_->Now();
-  const std::string token = AnchorsToken();
-  const std::string key = absl::StrCat("hop|", certs::Sha256(tls_pem));
-  if (auto hit = Lookup(key, token, now)) {
-    if (!hit->status.ok()) return hit->status;
-    return hit->hop;
-  }
-  auto verdict = std::make_shared<Cached>();
-  verdict->anchors = token;
-  verdict->until = VerdictUntil(now);
-  absl::StatusOr<Hop> hop = DecideHop(tls_pem, now);
-  if (hop.ok()) {
-    verdict->hop = *hop;
-  } else {
-    verdict->status = hop.status();
-  }
-  Keep(key, std::move(verdict));
-  return hop;
+  auto verdict = CachedVerdict(absl::StrCat("hop|", certs::Sha256(tls_pem)),
+                               [&](absl::Time now, Cached* out) {
+                                 out->Take(DecideHop(tls_pem, now), &out->hop);
+                               });
+  if (!verdict->status.ok()) return verdict->status;
+  return verdict->hop;
 }
 
 absl::StatusOr<Hop> FederationRoutes::DecideHop(const std::string& tls_pem,
@@ -293,30 +282,22 @@ absl::StatusOr<Hop> FederationRoutes::DecideHop(const std::string& tls_pem,
 
 absl::StatusOr<certs::PkeyPtr> FederationRoutes::VerifyForwardedConsumer(
     const std::string& consumer_agency, const std::string& signer_der) const {
-  const absl::Time now = clock_->Now();
-  const std::string token = AnchorsToken();
-  const std::string key = absl::StrCat("consumer|", consumer_agency, "|",
-                                       certs::Sha256(signer_der));
-  std::shared_ptr<const Cached> hit = Lookup(key, token, now);
-  if (hit == nullptr) {
-    auto verdict = std::make_shared<Cached>();
-    verdict->anchors = token;
-    verdict->until = VerdictUntil(now);
-    absl::StatusOr<certs::PkeyPtr> decided =
-        DecideForwardedConsumer(consumer_agency, signer_der, now);
-    if (decided.ok()) {
-      verdict->key =
-          std::shared_ptr<EVP_PKEY>(decided->release(), EVP_PKEY_free);
-    } else {
-      verdict->status = decided.status();
-    }
-    hit = verdict;
-    Keep(key, std::move(verdict));
-  }
-  if (!hit->status.ok()) return hit->status;
+  auto verdict = CachedVerdict(
+      absl::StrCat("consumer|", consumer_agency, "|",
+                   certs::Sha256(signer_der)),
+      [&](absl::Time now, Cached* out) {
+        absl::StatusOr<certs::PkeyPtr> key =
+            DecideForwardedConsumer(consumer_agency, signer_der, now);
+        if (!key.ok()) {
+          out->status = key.status();
+          return;
+        }
+        out->key = std::shared_ptr<EVP_PKEY>(key->release(), EVP_PKEY_free);
+      });
+  if (!verdict->status.ok()) return verdict->status;
   // A reference of the caller's own to the shared key.
-  EVP_PKEY_up_ref(hit->key.get());
-  return certs::PkeyPtr(hit->key.get());
+  EVP_PKEY_up_ref(verdict->key.get());
+  return certs::PkeyPtr(verdict->key.get());
 }
 
 absl::StatusOr<certs::PkeyPtr> FederationRoutes::DecideForwardedConsumer(

@@ -21,6 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -103,6 +104,10 @@ class FederationRoutes final : public FederationTrust {
   absl::StatusOr<std::string> DecideOriginSigner(
       const std::string& consumer_agency, const std::string& signer_der,
       absl::Time now) const;
+  // The verdict kept under `key`, or the one `decide` makes now (then kept).
+  std::shared_ptr<const Cached> CachedVerdict(
+      const std::string& key,
+      absl::FunctionRef<void(absl::Time now, Cached* out)> decide) const;
   std::shared_ptr<const Cached> Lookup(const std::string& key,
                                        const std::string& token,
                                        absl::Time now) const;
