@@ -10,6 +10,7 @@
 #include "certs/testing/dev_pki.h"
 #include "common/testing/temp_dir.h"
 #include "dx/v1/errors.pb.h"
+#include "gateway/testing/fake_federation_trust.h"
 #include "google/rpc/localized_message.pb.h"
 
 namespace dx::gateway::internal {
@@ -112,34 +113,10 @@ TEST(PeerFailureTest, LateIsDeadlineExceededAndDownIsUnavailable) {
 // ---- The answer relayed ---------------------------------------------------
 
 // Takes answers signed with one certificate as the peer vn.gov.bca's.
-class FakeAnswerTrust final : public FederationTrust {
+class FakeAnswerTrust final : public testing::FakeFederationTrust {
  public:
   explicit FakeAnswerTrust(std::string peer_signer_der)
       : peer_signer_der_(std::move(peer_signer_der)) {}
-  const std::string& platform_id() const override { return platform_id_; }
-  uint32_t max_hops() const override { return 3; }
-  absl::Duration return_margin() const override {
-    return absl::Milliseconds(200);
-  }
-  absl::StatusOr<Hop> IdentifyHop(const std::string&) const override {
-    return absl::UnimplementedError("not used");
-  }
-  absl::StatusOr<certs::PkeyPtr> VerifyForwardedConsumer(
-      const std::string&, const std::string&) const override {
-    return absl::UnimplementedError("not used");
-  }
-  absl::StatusOr<std::string> VerifyOriginSigner(
-      const std::string&, const std::string&) const override {
-    return absl::UnimplementedError("not used");
-  }
-  std::string ServingPlatform(const v1::Dataset&,
-                              const PeerRoute& route) const override {
-    return route.platform_id;
-  }
-  absl::Duration forward_timeout() const override { return absl::Seconds(10); }
-  absl::StatusOr<PeerRoute> RouteTo(const v1::Dataset&) const override {
-    return absl::UnimplementedError("not used");
-  }
   absl::StatusOr<std::string> AnswerSignerPlatform(
       const std::string& signer_der) const override {
     if (signer_der != peer_signer_der_) {
@@ -150,7 +127,6 @@ class FakeAnswerTrust final : public FederationTrust {
   }
 
  private:
-  const std::string platform_id_ = "vn.gov.hanoi";
   const std::string peer_signer_der_;
 };
 

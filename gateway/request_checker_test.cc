@@ -9,6 +9,7 @@
 #include "certs/testing/dev_pki.h"
 #include "common/testing/fake_clock.h"
 #include "common/testing/temp_dir.h"
+#include "gateway/testing/fake_federation_trust.h"
 
 namespace dx::gateway {
 namespace {
@@ -313,16 +314,11 @@ TEST_F(RequestCheckerTest, ReadUnverifiedReadsClaimsWithoutTrust) {
 // A federation that knows one peer gateway (by its TLS PEM) of platform
 // vn.gov.bca, and takes a forwarded consumer's key from its certificate
 // unless told to refuse; it records what it was asked.
-class FakeHops final : public FederationTrust {
+class FakeHops final : public testing::FakeFederationTrust {
  public:
   explicit FakeHops(std::string peer_gateway_pem)
       : peer_gateway_pem_(std::move(peer_gateway_pem)) {}
 
-  const std::string& platform_id() const override { return platform_id_; }
-  uint32_t max_hops() const override { return 3; }
-  absl::Duration return_margin() const override {
-    return absl::Milliseconds(200);
-  }
   absl::StatusOr<Hop> IdentifyHop(const std::string& tls_pem) const override {
     ++identify_calls;
     if (tls_pem != peer_gateway_pem_) {
@@ -338,22 +334,6 @@ class FakeHops final : public FederationTrust {
     if (!consumer_error.ok()) return consumer_error;
     return certs::PublicKeyOfDer(signer_der);
   }
-  absl::StatusOr<std::string> VerifyOriginSigner(
-      const std::string&, const std::string&) const override {
-    return absl::UnimplementedError("not used");
-  }
-  std::string ServingPlatform(const v1::Dataset&,
-                              const PeerRoute& route) const override {
-    return route.platform_id;
-  }
-  absl::Duration forward_timeout() const override { return absl::Seconds(10); }
-  absl::StatusOr<PeerRoute> RouteTo(const v1::Dataset&) const override {
-    return absl::UnimplementedError("not used");
-  }
-  absl::StatusOr<std::string> AnswerSignerPlatform(
-      const std::string&) const override {
-    return absl::UnimplementedError("not used");
-  }
 
   absl::Status consumer_error;
   mutable int identify_calls = 0;
@@ -361,7 +341,6 @@ class FakeHops final : public FederationTrust {
   mutable std::string asked_signer_der;
 
  private:
-  const std::string platform_id_ = "vn.gov.hanoi";
   const std::string peer_gateway_pem_;
 };
 
